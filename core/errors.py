@@ -1,0 +1,22 @@
+"""Error types shared by core and the Blender glue.
+
+Every problem a user can cause raises a subclass of ``TalkFaceError`` whose message is one
+plain sentence; the operators and the headless command show that sentence as-is instead of a
+traceback.
+"""
+
+
+class TalkFaceError(Exception):
+    """Base class: a problem worth one clear sentence to the user."""
+
+
+class InputError(TalkFaceError):
+    """The user gave a file or setting we cannot use."""
+
+
+class MissingWeightsError(TalkFaceError):
+    """A shipped weights file is absent or does not match its recorded checksum."""
+
+
+class DeviceError(TalkFaceError):
+    """The requested compute device cannot be used."""
