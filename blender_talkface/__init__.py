@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""All Blender-facing code of TalkFace: operators, panel, preferences, scene I/O.
+
+Heavy dependencies (torch, mediapipe, librosa) are imported inside operators, never at
+registration, so the add-on always enables and can tell the user what is missing.
+"""
+
+from . import preferences, properties, operators, panel
+
+_modules = (preferences, properties, operators, panel)
+
+
+def register():
+    for module in _modules:
+        module.register()
+
+
+def unregister():
+    for module in reversed(_modules):
+        module.unregister()

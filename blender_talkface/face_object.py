@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Turns a ``FaceFit`` into Blender data: head Empty, face mesh with ARKit shape keys,
+photo-projected UVs and material, and a camera that sees the face as the photo did.
+
+Everything is written in bulk with ``foreach_set``; the fit is stored on the mesh object so
+the animate and bake stages find it again from the scene alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import bpy
+import numpy as np
+
+FIT_KEY = "talkface_fit"
+COLLECTION_NAME = "TalkFace"
+
+
+def _collection(scene) -> bpy.types.Collection:
+    coll = bpy.data.collections.get(COLLECTION_NAME)
+    if coll is None:
+        coll = bpy.data.collections.new(COLLECTION_NAME)
+    if scene.collection.children.get(coll.name) is None:
+        scene.collection.children.link(coll)
+    return coll
+
+
+def _build_mesh(name: str, verts: np.ndarray, triangles: np.ndarray) -> bpy.types.Mesh:
+    mesh = bpy.data.meshes.new(name)
+    n_tri = len(triangles)
+    mesh.vertices.add(len(verts))
+    mesh.vertices.foreach_set("co", verts.astype(np.float32).ravel())
+    mesh.loops.add(3 * n_tri)
+    mesh.loops.foreach_set("vertex_index", triangles.astype(np.int32).ravel())
+    mesh.polygons.add(n_tri)
+    mesh.polygons.foreach_set("loop_start", np.arange(0, 3 * n_tri, 3, dtype=np.int32))
+    mesh.polygons.foreach_set("loop_total", np.full(n_tri, 3, dtype=np.int32))
+    mesh.polygons.foreach_set("use_smooth", np.ones(n_tri, dtype=bool))
+    mesh.update(calc_edges=True)
+    mesh.validate(clean_customdata=False)
+    return mesh
+
+
+def _add_shape_keys(obj, neutral: np.ndarray, deltas: np.ndarray, names, values) -> None:
+    obj.shape_key_add(name="Basis", from_mix=False)
+    for name, delta, value in zip(names, deltas, values):
+        key = obj.shape_key_add(name=name, from_mix=False)
+        key.data.foreach_set("co", (neutral + delta).astype(np.float32).ravel())
+        key.slider_min, key.slider_max = 0.0, 1.0
+        key.value = float(value)
+    obj.data.shape_keys.name = f"{obj.name} Keys"
+
+
+def _add_photo_uvs(mesh, triangles: np.ndarray, uv_per_vertex: np.ndarray) -> None:
+    layer = mesh.uv_layers.new(name="Photo")
+    loop_uv = uv_per_vertex[triangles.ravel()]
+    layer.data.foreach_set("uv", loop_uv.astype(np.float32).ravel())
+
+
+def _photo_material(name: str, image) -> bpy.types.Material:
+    """Emission of the photo: under the Standard view transform it shows the photo's pixels."""
+    mat = bpy.data.materials.new(name)
+    if hasattr(mat, "use_nodes") and not mat.use_nodes:
+        mat.use_nodes = True
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    nodes.clear()
+    tex = nodes.new("ShaderNodeTexImage")
+    tex.image = image
+    tex.interpolation = "Cubic"
+    uv = nodes.new("ShaderNodeUVMap")
+    uv.uv_map = "Photo"
+    emit = nodes.new("ShaderNodeEmission")
+    out = nodes.new("ShaderNodeOutputMaterial")
+    links.new(uv.outputs["UV"], tex.inputs["Vector"])
+    links.new(tex.outputs["Color"], emit.inputs["Color"])
+    links.new(emit.outputs["Emission"], out.inputs["Surface"])
+    uv.location, tex.location, emit.location, out.location = (-600, 0), (-350, 0), (0, 0), (250, 0)
+    return mat
+
+
+def configure_camera(cam_obj, camera, scene) -> None:
+    """Match Blender's camera to the fitted pinhole (focal, principal point, image size)."""
+    cam = cam_obj.data
+    size = max(camera.width, camera.height)
+    cam.sensor_fit = "AUTO"
+    cam.sensor_width = 36.0
+    cam.lens = 36.0 * camera.focal / size
+    cam.shift_x = (camera.width / 2.0 - camera.cx) / size
+    cam.shift_y = (camera.cy - camera.height / 2.0) / size
+    cam.clip_start, cam.clip_end = 0.01, 100.0
+    cam_obj.location = (0.0, 0.0, 0.0)
+    cam_obj.rotation_mode = "XYZ"
+    cam_obj.rotation_euler = (math.pi / 2.0, 0.0, 0.0)
+    scene.render.resolution_x = camera.width
+    scene.render.resolution_y = camera.height
+    scene.render.resolution_percentage = 100
+    scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+
+
+def create_face(context, fit, model, photo_path: str):
+    """Create head Empty, face mesh and camera for ``fit``; return the mesh object."""
+    from ..core.face_model import ARKIT_NAMES
+
+    scene = context.scene
+    coll = _collection(scene)
+    base = os.path.splitext(os.path.basename(photo_path))[0] or "Face"
+
+    head = bpy.data.objects.new(f"{base} Head", None)
+    head.empty_display_type = "SPHERE"
+    head.empty_display_size = 0.12
+    head.rotation_mode = "XYZ"
+    head.rotation_euler = tuple(float(a) for a in fit.pose[:3])
+    head.location = tuple(float(t) for t in fit.pose[3:6])
+    coll.objects.link(head)
+
+    neutral = model.neutral_vertices(fit.identity)
+    mesh = _build_mesh(f"{base} Face", neutral, model.triangles)
+    photo_state = model.vertices(fit.identity, fit.expression[None], fit.pose[None])[0]
+    uvw = fit.camera.project(photo_state)
+    uv = np.stack([uvw[:, 0] / fit.camera.width, 1.0 - uvw[:, 1] / fit.camera.height], axis=1)
+    _add_photo_uvs(mesh, model.triangles, uv)
+    image = bpy.data.images.load(photo_path, check_existing=True)
+    mesh.materials.append(_photo_material(f"{base} Photo", image))
+
+    obj = bpy.data.objects.new(f"{base} Face", mesh)
+    coll.objects.link(obj)
+    obj.parent = head
+    _add_shape_keys(obj, neutral, model.expression_basis, ARKIT_NAMES, fit.expression)
+    obj[FIT_KEY] = json.dumps(fit.to_dict())
+    obj["talkface_photo"] = photo_path
+
+    cam_obj = bpy.data.objects.new(f"{base} Camera", bpy.data.cameras.new(f"{base} Camera"))
+    coll.objects.link(cam_obj)
+    configure_camera(cam_obj, fit.camera, scene)
+    scene.camera = cam_obj
+    obj["talkface_camera"] = cam_obj.name
+    obj["talkface_head"] = head.name
+
+    for o in context.view_layer.objects:
+        o.select_set(False)
+    obj.select_set(True)
+    context.view_layer.objects.active = obj
+    return obj
+
+
+def find_face(context):
+    """The fitted face the user means: the active object if fitted, else the only fitted one."""
+    active = context.active_object
+    if active is not None and FIT_KEY in active:
+        return active
+    fitted = [o for o in context.scene.objects if FIT_KEY in o]
+    return fitted[0] if len(fitted) == 1 else None
+
+
+def load_fit(obj):
+    from ..core.fitting import FaceFit
+
+    return FaceFit.from_dict(json.loads(obj[FIT_KEY]))

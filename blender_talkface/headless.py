@@ -1,0 +1,236 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Headless pipeline: one photo + one recording -> .blend, PNG frames and an mp4.
+
+Run it with a real Blender (4.2 or newer)::
+
+    blender -b [scene.blend] --python blender_talkface/headless.py -- \\
+        --photo P --audio A --out DIR [--resolution 512] [--device auto|cpu|cuda] [--fps 25]
+
+or with the bpy module's Python: ``python blender_talkface/headless.py -- --photo ...``.
+
+Exit status: 0 all requested stages ran; 2 bad input (one line on stderr); 3 a requested stage
+is not available in this build (what did run is saved and listed); 1 an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+STAGES = ("fit", "animate", "bake", "video")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """A bad command line or input, reported as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, never argparse's multi-line usage dump
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="talkface", description="Photo + speech -> animated face and video.")
+    parser.add_argument("--photo", required=True, help="portrait photo (png, jpg, ...)")
+    parser.add_argument("--audio", required=True, help="speech recording (wav, flac, ogg, mp3)")
+    parser.add_argument("--out", required=True, help="output folder (created if needed)")
+    parser.add_argument("--resolution", default="512", help="output size, a positive multiple of 8")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--fps", default="25", help="scene frame rate, e.g. 25, 24, 29.97")
+    parser.add_argument(
+        "--keys-only", action="store_true",
+        help="fit and animate only: write scene.blend with the keyed Action, no frames or video",
+    )
+    return parser
+
+
+def script_args(argv: list[str]) -> list[str]:
+    """Arguments after '--' (Blender passes its own before it), else everything after argv[0]."""
+    return argv[argv.index("--") + 1:] if "--" in argv else argv[1:]
+
+
+def _readable_file(path: str, what: str) -> str:
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(path):
+        raise UsageError(f"{what} file not found: {path}")
+    if not os.path.isfile(path):
+        raise UsageError(f"{what} path is not a file: {path}")
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise UsageError(f"{what} file cannot be read: {path} ({exc.strerror})") from None
+    return path
+
+
+def _writable_dir(path: str) -> str:
+    path = os.path.abspath(os.path.expanduser(path))
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".talkface-write-test-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"output folder cannot be written: {path} ({exc.strerror})") from None
+    return path
+
+
+def validate(ns: argparse.Namespace) -> argparse.Namespace:
+    """Check every argument before any heavy work, so bad input fails fast and writes nothing."""
+    ns.photo = _readable_file(ns.photo, "photo")
+    ns.audio = _readable_file(ns.audio, "audio")
+    try:
+        ns.resolution = int(ns.resolution)
+    except ValueError:
+        raise UsageError(f"resolution must be a whole number, got {ns.resolution!r}") from None
+    if ns.resolution <= 0 or ns.resolution % 8:
+        raise UsageError(f"resolution must be a positive multiple of 8, got {ns.resolution}")
+    ns.device = ns.device.lower()
+    if ns.device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"unknown device {ns.device!r}: use auto, cpu or cuda")
+    try:
+        ns.fps = float(ns.fps)
+    except ValueError:
+        raise UsageError(f"fps must be a number, got {ns.fps!r}") from None
+    if not 1.0 <= ns.fps <= 240.0:
+        raise UsageError(f"fps must be between 1 and 240, got {ns.fps:g}")
+    ns.out = _writable_dir(ns.out)
+    return ns
+
+
+def _load_inputs(ns) -> None:
+    """Decode photo and audio up front: an unreadable file must fail before any stage runs."""
+    from ..core.errors import InputError
+    from ..core.image_io import load_photo
+
+    try:
+        load_photo(ns.photo)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        from ..core.audio import load_audio
+    except ModuleNotFoundError:
+        return  # the audio stage is not part of this build; 'animate' reports it
+    try:
+        load_audio(ns.audio)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def log(message: str) -> None:
+    print(f"[talkface] {message}", file=sys.stderr, flush=True)
+
+
+def _ensure_registered() -> None:
+    """Register TalkFace unless an installed, enabled copy already did."""
+    import bpy
+
+    if not hasattr(bpy.types.Scene, "talkface"):
+        from .. import register
+
+        register()
+
+
+def run(ns) -> int:
+    import bpy
+
+    from . import pipeline
+    from ..core.errors import StageUnavailableError
+
+    _ensure_registered()
+    context = bpy.context
+    scene = context.scene
+    pipeline.set_scene_fps(scene, ns.fps)
+    scene.talkface.resolution = ns.resolution
+    wanted = ("fit", "animate") if ns.keys_only else STAGES
+    ran: list[str] = []
+    blend_path = os.path.join(ns.out, "scene.blend")
+
+    def save():
+        bpy.ops.wm.save_as_mainfile(filepath=blend_path, check_existing=False)
+
+    try:
+        t0 = time.perf_counter()
+        log("fit: fitting the face model to the photo")
+        fitted = pipeline.fit_face(context, ns.photo)
+        for note in fitted.fit.notes:
+            log(f"fit: {note}")
+        log(f"fit: done in {time.perf_counter() - t0:.1f}s "
+            f"(landmark error {100 * fitted.fit.error_iod:.1f}% of the eye distance)")
+        ran.append("fit")
+        face = fitted.obj
+
+        log("animate: audio to animation")
+        pipeline.animate(context, face, ns.audio)
+        ran.append("animate")
+        if "bake" in wanted:
+            log("bake: photoreal frames")
+            pipeline.bake(context, face, os.path.join(ns.out, "frames"), ns.resolution,
+                          "NEURAL", ns.device)
+            ran.append("bake")
+            save()
+            log("video: rendering video.mp4")
+            from .sequencer import render_video
+
+            render_video(scene, os.path.join(ns.out, "video.mp4"))
+            ran.append("video")
+    except StageUnavailableError as exc:
+        missing = [s for s in wanted if s not in ran]
+        if ran:
+            save()
+        log(f"stages ran: {', '.join(ran) or 'none'}; not run: {', '.join(missing)}")
+        print(f"talkface: {exc}", file=sys.stderr, flush=True)
+        if ran:
+            log(f"wrote {blend_path}")
+        return EXIT_UNAVAILABLE
+    save()
+    log(f"stages ran: {', '.join(ran)}; wrote {blend_path}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..core.errors import InputError, TalkFaceError
+
+    try:
+        ns = validate(build_parser().parse_args(script_args(sys.argv if argv is None else argv)))
+        _load_inputs(ns)
+        return run(ns)
+    except UsageError as exc:
+        print(f"talkface: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
+    except InputError as exc:
+        print(f"talkface: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
+    except TalkFaceError as exc:
+        print(f"talkface: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - a pipeline wants one line and a status, not a hang
+        import traceback
+
+        traceback.print_exc()
+        print(f"talkface: unexpected failure: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+
+
+def _bootstrap_and_run() -> int:
+    """Load the source tree as the package 'talkface' (relative imports need a package)."""
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if "talkface" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "talkface", os.path.join(root, "__init__.py"), submodule_search_locations=[root]
+        )
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["talkface"] = package
+        spec.loader.exec_module(package)
+    from talkface.blender_talkface import headless
+
+    return headless.main()
+
+
+if __name__ == "__main__":
+    sys.exit(_bootstrap_and_run())
