@@ -1,0 +1,68 @@
+"""The built zip validates, installs and enables in a fresh Blender, and its surface works."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import pytest
+
+from conftest import PORTRAIT
+
+OPERATORS = ("fit_face", "animate_audio", "bake_frames")
+ADDON = "bl_ext.user_default.talkface"
+
+
+def test_zip_contains_extension_sources_only(extension_zip):
+    names = zipfile.ZipFile(extension_zip).namelist()
+    assert "blender_manifest.toml" in names and "__init__.py" in names
+    assert any(n.startswith("blender_talkface/") for n in names)
+    assert any(n.startswith("core/") for n in names)
+    for excluded in ("tests/", "bench/", ".ci/", "scripts/", ".venv/", "samples/"):
+        assert not any(n.startswith(excluded) for n in names), excluded
+
+
+def test_extension_is_enabled(blender):
+    assert ADDON in blender.context.preferences.addons
+
+
+@pytest.mark.parametrize("name", OPERATORS)
+def test_operator_registered_with_undo(blender, name):
+    rna = getattr(blender.ops.talkface, name).get_rna_type()
+    assert rna.identifier.startswith("TALKFACE_OT_")
+    op_class = getattr(blender.types, rna.identifier)
+    assert {"REGISTER", "UNDO"} <= set(op_class.bl_options)
+
+
+def test_panel_and_preferences(blender):
+    panel = blender.types.TALKFACE_PT_main
+    assert panel.bl_space_type == "VIEW_3D" and panel.bl_region_type == "UI"
+    prefs = blender.context.preferences.addons[ADDON].preferences
+    assert prefs.device == "AUTO"
+    prefs.device = "CPU"
+    assert prefs.device == "CPU"
+    prefs.device = "AUTO"
+    assert hasattr(prefs, "weights_dir") and hasattr(prefs, "output_dir")
+
+
+def test_extension_survives_scene_reset(scene, blender):
+    assert ADDON in blender.context.preferences.addons
+    assert scene.talkface.resolution == 512
+
+
+def test_operator_reports_missing_photo_without_traceback(scene, blender, tmp_path):
+    missing = str(tmp_path / "nope.png")
+    with pytest.raises(RuntimeError) as err:
+        blender.ops.talkface.fit_face(filepath=missing)
+    assert "Photo file not found" in str(err.value)
+    assert "Traceback" not in str(err.value)
+
+
+def test_animate_and_bake_refuse_without_face(scene, blender, tmp_path):
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF")
+    with pytest.raises(RuntimeError, match="No fitted face"):
+        blender.ops.talkface.animate_audio(filepath=str(audio))
+    with pytest.raises(RuntimeError, match="No fitted face"):
+        blender.ops.talkface.bake_frames()
+    assert len(blender.data.objects) == 0

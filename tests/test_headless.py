@@ -1,0 +1,100 @@
+"""The headless pipeline command: bad input exits non-zero with one line and writes nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PORTRAIT, ROOT, SPEECH
+
+SCRIPT = os.path.join(ROOT, "blender_talkface", "headless.py")
+
+
+def run_cli(*args, env=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, SCRIPT, "--", *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def assert_one_line_error(done, *fragments):
+    assert done.returncode == 2, done.stderr
+    lines = [l for l in done.stderr.splitlines() if l.strip()]
+    errors = [l for l in lines if l.startswith("talkface: error:")]
+    assert len(errors) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+@pytest.fixture
+def good_audio(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "speech.wav"
+    t = np.arange(16000) / 16000.0
+    sf.write(path, (0.2 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), 16000)
+    return str(path)
+
+
+def test_missing_photo(tmp_path, good_audio):
+    out = tmp_path / "out"
+    done = run_cli("--photo", str(tmp_path / "missing.png"), "--audio", good_audio, "--out", str(out))
+    assert_one_line_error(done, "photo file not found")
+    assert not out.exists()
+
+
+def test_missing_audio(tmp_path):
+    out = tmp_path / "out"
+    done = run_cli("--photo", PORTRAIT, "--audio", str(tmp_path / "missing.wav"), "--out", str(out))
+    assert_one_line_error(done, "audio file not found")
+    assert not out.exists()
+
+
+def test_unreadable_photo(tmp_path, good_audio):
+    fake = tmp_path / "photo.jpg"
+    fake.write_text("this is not a picture\n")
+    out = tmp_path / "out"
+    done = run_cli("--photo", str(fake), "--audio", good_audio, "--out", str(out))
+    assert_one_line_error(done, "photo.jpg")
+    assert os.listdir(out) == []
+
+
+def test_unreadable_audio(tmp_path):
+    fake = tmp_path / "speech.wav"
+    fake.write_text("this is not audio\n")
+    out = tmp_path / "out"
+    done = run_cli("--photo", PORTRAIT, "--audio", str(fake), "--out", str(out))
+    assert_one_line_error(done, "speech.wav")
+    assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("value", ["0", "-512", "500", "abc", "12.5"])
+def test_bad_resolution(tmp_path, good_audio, value):
+    out = tmp_path / "out"
+    done = run_cli("--photo", PORTRAIT, "--audio", good_audio, "--out", str(out), "--resolution", value)
+    assert_one_line_error(done, "resolution")
+    assert not out.exists()
+
+
+def test_unknown_device(tmp_path, good_audio):
+    out = tmp_path / "out"
+    done = run_cli("--photo", PORTRAIT, "--audio", good_audio, "--out", str(out), "--device", "tpu")
+    assert_one_line_error(done, "unknown device 'tpu'")
+    assert not out.exists()
+
+
+def test_unwritable_output_folder(tmp_path, good_audio):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    done = run_cli("--photo", PORTRAIT, "--audio", good_audio, "--out", str(blocker / "out"))
+    assert_one_line_error(done, "output folder cannot be written")
+
+
+def test_missing_required_argument(tmp_path):
+    done = run_cli("--photo", PORTRAIT)
+    assert_one_line_error(done, "required")
