@@ -1,0 +1,250 @@
+"""espeak-ng through ctypes: synthetic speech plus the exact timing of every phoneme.
+
+The training corpus needs phoneme timing we can trust; espeak-ng emits a phoneme event for each
+phoneme it renders, positioned in its own output samples, so the timing is exact by
+construction (no forced alignment). Stress is not in the events, so it is read from
+``espeak_TextToPhonemes`` and matched onto the rendered phoneme sequence.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import difflib
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import TalkFaceError
+
+SAMPLE_RATE = 22050
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_PHONEME_EVENTS = 1
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_ENDPAUSE = 0x1000
+_EV_LIST_TERMINATED, _EV_WORD, _EV_PHONEME = 0, 1, 7
+_P_RATE, _P_VOLUME, _P_PITCH, _P_RANGE, _P_WORDGAP = 1, 2, 3, 4, 7
+
+
+class EspeakUnavailableError(TalkFaceError):
+    """libespeak-ng cannot be loaded or refuses a voice."""
+
+
+@dataclass(frozen=True)
+class PhonemeEvent:
+    """One rendered phoneme: espeak mnemonic, [start, end) in seconds, lexical stress."""
+
+    phoneme: str
+    start: float
+    end: float
+    stress: int = 0          # 0 unstressed, 1 secondary, 2 primary (vowels only)
+    word: int = -1           # index of the word it belongs to, -1 for pauses
+
+    @property
+    def is_pause(self) -> bool:
+        return self.phoneme.startswith("_") or not self.phoneme
+
+
+@dataclass(frozen=True)
+class Utterance:
+    samples: np.ndarray                      # float32 mono at sample_rate
+    sample_rate: int
+    phonemes: list[PhonemeEvent] = field(default_factory=list)
+    text: str = ""
+    voice: str = ""
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / float(self.sample_rate)
+
+
+class _Id(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p), ("id", _Id),
+    ]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+
+
+class _Engine:
+    """The library keeps global state, so one engine per process guarded by a lock."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError as exc:
+            raise EspeakUnavailableError(
+                "espeak-ng is not installed (libespeak-ng.so.1 missing); install the Debian package libespeak-ng1."
+            ) from exc
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
+                                     ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        sr = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS)
+        if sr <= 0:
+            raise EspeakUnavailableError("espeak-ng failed to initialise (its data folder may be missing).")
+        self.lib, self.sample_rate = lib, sr
+        self.lock = threading.Lock()
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[int, int, str, int]] = []
+        self._cb = _CALLBACK(self._on_synth)      # keep a reference: C holds only the pointer
+        lib.espeak_SetSynthCallback(self._cb)
+
+    def _on_synth(self, wav, n, events) -> int:
+        if n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, (n,)).copy())
+        i = 0
+        while events[i].type != _EV_LIST_TERMINATED:
+            ev = events[i]
+            if ev.type == _EV_PHONEME:
+                self._events.append((_EV_PHONEME, ev.sample, ev.id.string.decode("ascii", "replace"), 0))
+            elif ev.type == _EV_WORD:
+                self._events.append((_EV_WORD, ev.sample, "", ev.id.number))
+            i += 1
+        return 0
+
+    def phoneme_string(self, text: str) -> str:
+        """Clause-by-clause mnemonic transcription with stress marks (' primary, , secondary)."""
+        raw = ctypes.create_string_buffer(text.encode("utf-8"))   # owns the memory the pointer walks
+        buf = ctypes.c_char_p(ctypes.addressof(raw))
+        parts = []
+        while buf.value:
+            out = self.lib.espeak_TextToPhonemes(ctypes.byref(buf), _CHARS_UTF8, 0)
+            if out:
+                parts.append(out.decode("utf-8", "replace"))
+        return " ".join(parts)
+
+    def synth(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int, word_gap: int):
+        if self.lib.espeak_SetVoiceByName(voice.encode("utf-8")) != 0:
+            raise EspeakUnavailableError(f"espeak-ng has no voice '{voice}'.")
+        for param, value in ((_P_RATE, rate), (_P_PITCH, pitch), (_P_RANGE, pitch_range),
+                             (_P_WORDGAP, word_gap), (_P_VOLUME, 100)):
+            self.lib.espeak_SetParameter(param, int(value), 0)
+        self._chunks, self._events = [], []
+        data = text.encode("utf-8") + b"\0"
+        err = self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None)
+        if err != 0:
+            raise EspeakUnavailableError(f"espeak-ng could not synthesise the text (error {err}).")
+        samples = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+        return samples.astype(np.float32) / 32768.0, list(self._events)
+
+
+_engine: _Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def engine() -> _Engine:
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = _Engine()
+    return _engine
+
+
+def available() -> bool:
+    try:
+        engine()
+    except EspeakUnavailableError:
+        return False
+    return True
+
+
+def _tokenise(phoneme_string: str, vocabulary: set[str]) -> list[tuple[str, int]]:
+    """Greedy longest-match split of an espeak -x style string into (phoneme, stress)."""
+    longest = max((len(v) for v in vocabulary), default=1)
+    out, pending, i = [], 0, 0
+    while i < len(phoneme_string):
+        ch = phoneme_string[i]
+        if ch == "'":
+            pending, i = 2, i + 1
+            continue
+        if ch == ",":
+            pending, i = max(pending, 1), i + 1
+            continue
+        for n in range(min(longest, len(phoneme_string) - i), 0, -1):
+            if phoneme_string[i:i + n] in vocabulary:
+                out.append((phoneme_string[i:i + n], pending))
+                pending, i = 0, i + n
+                break
+        else:
+            i += 1
+    return out
+
+
+def _stress_for(names: list[str], phoneme_string: str) -> list[int]:
+    """Map stress from the transcription onto rendered phonemes by sequence alignment."""
+    tokens = _tokenise(phoneme_string, set(names))
+    stress = [0] * len(names)
+    matcher = difflib.SequenceMatcher(a=names, b=[t for t, _ in tokens], autojunk=False)
+    for a0, b0, n in matcher.get_matching_blocks():
+        for k in range(n):
+            stress[a0 + k] = tokens[b0 + k][1]
+    return stress
+
+
+def synthesize(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50, pitch_range: int = 50,
+               word_gap: int = 0) -> Utterance:
+    """Speak ``text``; return samples at 22050 Hz and the phonemes with exact start/end times.
+
+    ``voice`` is an espeak-ng voice file name, optionally with a variant (``"en+f3"`` is British
+    English; see ``list_voices``); ``rate`` is in
+    words per minute (80-450), ``pitch`` and ``pitch_range`` are 0-100 (espeak's defaults are 50).
+    """
+    eng = engine()
+    with eng.lock:
+        samples, events = eng.synth(text, voice, rate, pitch, pitch_range, word_gap)
+        transcription = eng.phoneme_string(text)
+    sr = eng.sample_rate
+    total = len(samples) / sr
+    word, raw = -1, []
+    for kind, sample, name, number in events:
+        if kind == _EV_WORD:
+            word = number - 1
+        elif name:
+            raw.append((name, min(sample / sr, total), word))
+    spoken = [k for k, (name, _, _) in enumerate(raw) if not name.startswith("_")]
+    stress = _stress_for([raw[k][0] for k in spoken], transcription)
+    stress_of = dict(zip(spoken, stress))
+    phonemes = []
+    for k, (name, start, w) in enumerate(raw):
+        end = raw[k + 1][1] if k + 1 < len(raw) else total
+        if end <= start:
+            continue                              # zero-length markers carry no articulation
+        pause = name.startswith("_")
+        phonemes.append(PhonemeEvent(name, start, end, 0 if pause else stress_of.get(k, 0), -1 if pause else w))
+    return Utterance(samples, sr, phonemes, text, voice)
+
+
+def list_voices(language: str = "en") -> list[str]:
+    """Voice names espeak-ng offers for a language prefix (data-file voices only, no mbrola)."""
+    import subprocess
+
+    try:
+        listing = subprocess.run(["espeak-ng", f"--voices={language}"], capture_output=True, text=True,
+                                 timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise EspeakUnavailableError("the espeak-ng program is not installed.") from exc
+    names = []
+    for line in listing.splitlines()[1:]:
+        cols = line.split()
+        # espeak_SetVoiceByName matches the voice *file* name (case-insensitive), e.g. 'en' for en-gb.
+        if len(cols) >= 5 and not cols[4].startswith(("mb/", "!v")):
+            name = cols[4].split("/")[-1].lower()
+            if name not in names:
+                names.append(name)
+    return names

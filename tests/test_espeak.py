@@ -1,0 +1,62 @@
+"""espeak-ng binding: real synthesis, timing consistent with the audio, voices and stress."""
+
+import numpy as np
+import pytest
+
+from core import espeak
+
+pytestmark = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")
+
+
+def test_synthesize_returns_audio_and_ordered_phonemes():
+    u = espeak.synthesize("Bob bought a map.", "en-us")
+    assert u.sample_rate == 22050 and u.samples.dtype == np.float32
+    assert 0.5 < u.duration < 3.0 and 0.05 < np.abs(u.samples).max() <= 1.0
+    starts = np.array([p.start for p in u.phonemes])
+    ends = np.array([p.end for p in u.phonemes])
+    assert np.all(np.diff(starts) > 0) and np.all(ends > starts)
+    np.testing.assert_allclose(ends[:-1], starts[1:])            # contiguous segments
+    assert ends[-1] == pytest.approx(u.duration)
+    spoken = [p.phoneme for p in u.phonemes if not p.is_pause]
+    assert spoken.count("b") == 3 and spoken.count("m") == 1 and spoken.count("p") == 1
+
+
+def test_phoneme_timing_matches_the_waveform():
+    """Pauses are quiet and vowels are loud: the event positions refer to the returned samples."""
+    u = espeak.synthesize("Hello there. Good morning!", "en")
+    sr = u.sample_rate
+
+    def rms(p):
+        seg = u.samples[int(p.start * sr):int(p.end * sr)]
+        return float(np.sqrt(np.mean(seg ** 2)))
+
+    pauses = [rms(p) for p in u.phonemes if p.is_pause and p.end - p.start > 0.05]
+    vowels = [rms(p) for p in u.phonemes if p.phoneme in {"oU", "E@", "U", "O@", "I", "O:"}]
+    assert pauses and vowels
+    assert max(pauses) < 0.2 * np.median(vowels)
+
+
+def test_rate_pitch_and_variant_change_the_voice():
+    base = espeak.synthesize("The weather is lovely today.", "en-us", rate=150)
+    fast = espeak.synthesize("The weather is lovely today.", "en-us", rate=300)
+    assert fast.duration < 0.7 * base.duration
+    female = espeak.synthesize("The weather is lovely today.", "en-us+f3", rate=150)
+    assert not np.array_equal(female.samples[:5000], base.samples[:5000])
+
+
+def test_stress_is_marked_on_vowels():
+    u = espeak.synthesize("Computer science is important.", "en-us")
+    stressed = [p.phoneme for p in u.phonemes if p.stress == 2]
+    assert len(stressed) >= 3                                     # com-PU-ter SCI-ence im-POR-tant
+    consonants = {"k", "m", "p", "t", "s", "n", "z"}
+    assert not any(p.stress for p in u.phonemes if p.phoneme in consonants)
+
+
+def test_unknown_voice_fails_clearly():
+    with pytest.raises(espeak.EspeakUnavailableError, match="no voice"):
+        espeak.synthesize("hi", "xx-nonexistent-voice")
+
+
+def test_english_voices_listed():
+    voices = espeak.list_voices("en")
+    assert "en-us" in voices and "en" in voices and "en-gb-scotland" in voices and all(not v.startswith("mb") for v in voices)
