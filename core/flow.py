@@ -1,0 +1,290 @@
+"""Dense backward flow from the fitted face: where each output pixel samples the photo.
+
+The face mesh is the only thing whose motion we know exactly, so inside the target face the flow
+comes from rasterising the target mesh and interpolating where the same surface point sat in the
+photo. Everything else is a plausible, smooth guess: hair, ears and forehead above the mesh move
+rigidly with the head, the neck and shoulders follow the chin with damped motion, the background
+stays still, and expression motion at the face border (the chin of an opening jaw) fades out
+into the skin around it instead of tearing. Everything is computed at a low resolution and
+bilinearly upsampled; the flow is smooth, so detail is not lost, and the warp itself runs at the
+full resolution (``core.warp``).
+
+Inputs are plain arrays (world vertices, triangles, camera, poses) so this module does not
+depend on how the face model or the fit are built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .camera import Camera
+from .errors import InputError
+from .pose import euler_xyz_matrix
+from .raster import interpolate, rasterize
+
+# MediaPipe FaceMesh inner-lip contour, in order around the mouth opening (vertex i = landmark i).
+MEDIAPIPE_INNER_LIP_LOOP = (
+    78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308,
+    324, 318, 402, 317, 14, 87, 178, 88, 95,
+)
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Shape of the motion outside the face; lengths are in face widths/heights, not pixels."""
+
+    scale: float = 0.25  # flow resolution / output resolution
+    head_width: float = 1.45  # head region (hair, ears) half-width / face half-width
+    head_top: float = 0.5  # hair above the mesh, in face heights
+    head_margin: float = 0.35  # soft border of the head region, relative to its radius
+    neck_damping: float = 0.6  # share of the chin's rigid motion the neck follows at the chin
+    neck_decay: float = 0.8  # neck motion falls by 1/e over this many face heights below the chin
+    neck_width: float = 0.7  # neck half-width / face half-width at the chin
+    shoulder_slope: float = 1.2  # neck half-width growth per unit of depth below the chin
+    residual_sigma: float = 0.1  # reach of expression motion beyond the mesh, in face heights
+    mask_dilate: float = 0.03  # person-mask growth so moved hair is not clipped, in image sizes
+
+
+@dataclass
+class DenseFlow:
+    """Backward flow and what the warp cannot source from the photo, at the output size."""
+
+    flow: torch.Tensor  # [F, H, W, 2] output pixels: frame(p) = photo(p + flow(p)), p = centre
+    occlusion: torch.Tensor  # [F, H, W] in [0, 1]: mouth opening the photo does not show
+    face: torch.Tensor  # [F, H, W] in [0, 1]: covered by the target face mesh
+
+
+def output_size(size: int | Sequence[int]) -> tuple[int, int]:
+    """``(width, height)`` from an int or a pair; sides must be positive multiples of 8."""
+    if isinstance(size, (int, np.integer)):
+        width = height = int(size)
+    else:
+        width, height = (int(s) for s in size)
+    if width <= 0 or height <= 0 or width % 8 or height % 8:
+        raise InputError(f"Output size {width}x{height} must be a positive multiple of 8.")
+    return width, height
+
+
+def dense_flow(
+    ref_verts,
+    tgt_verts,
+    triangles,
+    camera: Camera,
+    out_size: int | Sequence[int],
+    head_pose_ref,
+    head_pose_tgt,
+    person_mask=None,
+    config: FlowConfig = FlowConfig(),
+    mouth_loop: Sequence[int] | None = MEDIAPIPE_INNER_LIP_LOOP,
+    device: torch.device | str = "cpu",
+) -> DenseFlow:
+    """Backward flow for F target frames of the face, at ``out_size`` (int or (w, h)).
+
+    ``ref_verts`` [V, 3] and ``tgt_verts`` [F, V, 3] are world vertices (already posed) of the
+    photo state and the target states; ``head_pose_ref`` [6] and ``head_pose_tgt`` [F, 6] are
+    the matching absolute head poses, used for the rigid motion of hair and neck. ``camera`` is
+    the fitted camera of the photo. ``person_mask`` ([h, w], 1 = person, any resolution, photo
+    framing) keeps the background still. ``mouth_loop`` is the inner-lip contour in order; the
+    opening it encloses is where the occlusion map can be set.
+    """
+    width, height = output_size(out_size)
+    device = torch.device(device)
+    low_w = max(8, int(round(width * config.scale)))
+    low_h = max(8, int(round(height * config.scale)))
+    ref = _tensor(ref_verts, device)
+    tgt = _tensor(tgt_verts, device)
+    tgt = tgt[None] if tgt.dim() == 2 else tgt
+    n_frames, n_verts = tgt.shape[:2]
+    if ref.shape != (n_verts, 3):
+        raise InputError("Reference and target meshes must have the same vertices.")
+    tris = torch.as_tensor(np.asarray(triangles), dtype=torch.long, device=device)
+    pose_ref = np.asarray(head_pose_ref, dtype=np.float64).reshape(6)
+    pose_tgt = np.asarray(head_pose_tgt, dtype=np.float64).reshape(-1, 6)
+    if pose_tgt.shape[0] != n_frames:
+        raise InputError("Give one target head pose per target frame.")
+
+    sx, sy = low_w / camera.width, low_h / camera.height
+    ref_s = _project(ref[None], camera, sx, sy)  # [1, V, 3] low-res px + depth
+    tgt_s = _project(tgt, camera, sx, sy)
+    all_tris, n_face = _with_mouth_cap(tris, mouth_loop, n_verts)
+    ref_sc, tgt_sc = _add_cap_centre(ref_s, mouth_loop), _add_cap_centre(tgt_s, mouth_loop)
+
+    centres = _pixel_centres(low_h, low_w, device)  # [h, w, 2]
+    raster = rasterize(tgt_sc, all_tris, low_h, low_w)
+    face = (raster.tri_id >= 0) & (raster.tri_id < n_face)
+    hole = raster.tri_id >= n_face
+    # Same surface point in the photo: interpolate 3D (barycentrics are perspective-correct),
+    # then project; interpolating projected positions would bend straight motion.
+    ref_world = torch.cat([ref, _cap_centre(ref[None], mouth_loop)[0]], 0)
+    ref_point = interpolate(ref_world, all_tris, raster)
+    mesh_flow = _project(ref_point, camera, sx, sy)[..., :2] - centres
+    mesh_flow = torch.where(face[..., None], mesh_flow, torch.zeros_like(mesh_flow))
+
+    grid = centres.reshape(1, -1, 2)
+    rigid = _rigid_flow(grid, tgt_s, camera, sx, sy, pose_ref, pose_tgt).view(n_frames, low_h, low_w, 2)
+    base = _outside_flow(centres, tgt_s, rigid, camera, sx, sy, pose_ref, pose_tgt, config)
+
+    # Carry the non-rigid part of the face's motion a little way past its border.
+    face_f = face.float()[:, None]
+    resid = (mesh_flow - base).permute(0, 3, 1, 2) * face_f
+    face_height = float(ref_s[0, :, 1].max() - ref_s[0, :, 1].min())
+    blurred = _gaussian_blur(torch.cat([resid, face_f], 1), config.residual_sigma * face_height)
+    carried = blurred[:, :2] / blurred[:, 2:].clamp(min=1e-4)
+    reach = _smoothstep(0.0, 0.5, blurred[:, 2:])
+    outside = base + (reach * carried).permute(0, 2, 3, 1)
+    if person_mask is not None:
+        outside = outside * _person_weight(person_mask, low_h, low_w, config, device)[..., None]
+    flow_low = torch.where(face[..., None], mesh_flow, outside)
+
+    # The opening shows nothing of the photo unless the photo's mouth was open at that spot.
+    ref_hole = rasterize(ref_sc, all_tris, low_h, low_w).tri_id >= n_face
+    seen_open = _sample(ref_hole.float()[:, None].expand(n_frames, -1, -1, -1), centres + flow_low)
+    occlusion = hole.float() * (1.0 - seen_open[:, 0])
+
+    scale = torch.tensor([width / low_w, height / low_h], device=device)
+    flow = _upsample(flow_low.permute(0, 3, 1, 2), height, width).permute(0, 2, 3, 1) * scale
+    masks = _upsample(torch.stack([occlusion, face_f[:, 0]], 1), height, width).clamp(0, 1)
+    return DenseFlow(flow.contiguous(), masks[:, 0].contiguous(), masks[:, 1].contiguous())
+
+
+def _tensor(a, device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
+
+
+def _project(points: torch.Tensor, cam: Camera, sx: float, sy: float) -> torch.Tensor:
+    """Camera pixels scaled to the flow grid, plus depth: [..., 3]."""
+    depth = points[..., 1]
+    u = (cam.cx + cam.focal * points[..., 0] / depth) * sx
+    v = (cam.cy - cam.focal * points[..., 2] / depth) * sy
+    return torch.stack([u, v, depth], -1)
+
+
+def _with_mouth_cap(tris: torch.Tensor, loop, n_verts: int) -> tuple[torch.Tensor, int]:
+    """Append a fan over the mouth opening around an extra centre vertex (index ``n_verts``).
+
+    Rasterising the fan with the face finds the visible opening with the same z-test; with the
+    mouth closed the fan has zero area and draws nothing.
+    """
+    n_face = tris.shape[0]
+    if not loop or max(loop) >= n_verts:
+        return tris, n_face
+    ring = torch.as_tensor(loop, dtype=torch.long, device=tris.device)
+    centre = torch.full_like(ring, n_verts)
+    fan = torch.stack([centre, ring, ring.roll(-1)], 1)
+    return torch.cat([tris, fan]), n_face
+
+
+def _cap_centre(points: torch.Tensor, loop) -> torch.Tensor:
+    """The fan's centre vertex: mean of the loop, [B, 1 or 0, C]."""
+    if not loop or max(loop) >= points.shape[1]:
+        return points[:, :0]
+    return points[:, list(loop)].mean(1, keepdim=True)
+
+
+def _add_cap_centre(screen: torch.Tensor, loop) -> torch.Tensor:
+    return torch.cat([screen, _cap_centre(screen, loop)], 1)
+
+
+def _pixel_centres(h: int, w: int, device) -> torch.Tensor:
+    ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
+    xs = torch.arange(w, device=device, dtype=torch.float32) + 0.5
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy], -1)
+
+
+def _rigid_flow(points, tgt_s, cam, sx, sy, pose_ref, pose_tgt) -> torch.Tensor:
+    """Backward flow of the head as a rigid body, on a camera-facing plane through the face.
+
+    ``points`` [F or 1, N, 2] low-res pixels -> flow [F, N, 2].
+    """
+    device = points.device
+    rot_ref = euler_xyz_matrix(pose_ref[:3])
+    rot_tgt = euler_xyz_matrix(pose_tgt[:, :3])
+    rel = torch.as_tensor(rot_ref[None] @ rot_tgt.transpose(0, 2, 1), dtype=torch.float32,
+                          device=device)  # [F, 3, 3]: target head frame -> photo head frame
+    t_ref = torch.as_tensor(pose_ref[3:], dtype=torch.float32, device=device)
+    t_tgt = torch.as_tensor(pose_tgt[:, 3:], dtype=torch.float32, device=device)
+    depth = tgt_s[..., 2].mean(1)  # [F] plane depth: the face's mean depth in that frame
+    u, v = points[..., 0] / sx, points[..., 1] / sy
+    ray = torch.stack([(u - cam.cx) / cam.focal, torch.ones_like(u), -(v - cam.cy) / cam.focal], -1)
+    world = ray * depth[:, None, None]
+    back = torch.einsum("fij,fnj->fni", rel, world - t_tgt[:, None]) + t_ref
+    return _project(back, cam, sx, sy)[..., :2] - points
+
+
+def _outside_flow(centres, tgt_s, rigid, cam, sx, sy, pose_ref, pose_tgt, cfg) -> torch.Tensor:
+    """Rigid head region, damped neck below the chin, still background: [F, h, w, 2]."""
+    xy = tgt_s[..., :2]
+    lo, hi = xy.amin(1), xy.amax(1)  # [F, 2] face box
+    half_w = ((hi[:, 0] - lo[:, 0]) / 2).clamp(min=1e-3)[:, None, None]
+    face_h = (hi[:, 1] - lo[:, 1]).clamp(min=1e-3)[:, None, None]
+    mid_x = ((hi[:, 0] + lo[:, 0]) / 2)[:, None, None]
+    chin = hi[:, 1][:, None, None]
+    top = lo[:, 1][:, None, None] - cfg.head_top * face_h
+    x, y = centres[..., 0], centres[..., 1]
+
+    # Head (hair, ears, forehead): an ellipse from the hair top down to the chin.
+    radius = torch.sqrt(((x - mid_x) / (cfg.head_width * half_w)) ** 2
+                        + ((y - (top + chin) / 2) / ((chin - top) / 2)) ** 2)
+    w_head = 1.0 - _smoothstep(1.0, 1.0 + cfg.head_margin, radius)
+
+    # Neck and shoulders: a widening band under the chin that follows the chin, damped.
+    below = (y - chin).clamp(min=0)
+    band = cfg.neck_width * half_w + cfg.shoulder_slope * below
+    w_band = 1.0 - _smoothstep(1.0, 1.0 + cfg.head_margin, (x - mid_x).abs() / band)
+    w_neck = w_band * _smoothstep(chin - 0.3 * face_h, chin, y)
+    damp = cfg.neck_damping * torch.exp(-below / (cfg.neck_decay * face_h))
+    chin_pt = torch.stack([mid_x[:, 0, 0], chin[:, 0, 0]], -1)[:, None]  # [F, 1, 2]
+    chin_flow = _rigid_flow(chin_pt, tgt_s, cam, sx, sy, pose_ref, pose_tgt)  # [F, 1, 2]
+    neck = (w_neck * damp)[..., None] * chin_flow[:, :, None]
+    return w_head[..., None] * rigid + (1.0 - w_head)[..., None] * neck
+
+
+def _person_weight(mask, h: int, w: int, cfg: FlowConfig, device) -> torch.Tensor:
+    """Soft, slightly grown person mask on the flow grid: [h, w] in [0, 1]."""
+    m = torch.as_tensor(np.asarray(mask, dtype=np.float32), device=device)
+    if m.dim() == 3:
+        m = m[..., 0]
+    m = F.interpolate(m[None, None], size=(h, w), mode="bilinear", align_corners=False,
+                      antialias=True)
+    grow = max(1, int(round(cfg.mask_dilate * max(h, w))))
+    m = F.max_pool2d(m, 2 * grow + 1, stride=1, padding=grow)
+    return _gaussian_blur(m, grow / 2.0)[0, 0].clamp(0, 1)
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian with zero padding (normalised convolution relies on zeros outside)."""
+    if sigma <= 0.3:
+        return x
+    radius = int(math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, radius), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(radius, 0), groups=c)
+
+
+def _smoothstep(edge0, edge1, x: torch.Tensor) -> torch.Tensor:
+    t = ((x - edge0) / (edge1 - edge0)).clamp(0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def _sample(img: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Bilinear sample of [B, C, h, w] at pixel positions [B, H, W, 2] (borders clamp)."""
+    h, w = img.shape[-2:]
+    scale = torch.tensor([2.0 / w, 2.0 / h], device=pos.device)
+    return F.grid_sample(img, pos * scale - 1.0, mode="bilinear", padding_mode="border",
+                         align_corners=False)
+
+
+def _upsample(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    if x.shape[-2:] == (h, w):
+        return x
+    return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
