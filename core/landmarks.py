@@ -159,19 +159,27 @@ def _merge_boxes(boxes: np.ndarray, overlap: float = 0.4) -> np.ndarray:
 
 def _square_crop(rgb: np.ndarray, cx: float, cy: float, side: float, out_px: int):
     """Square crop centred at (cx, cy) of ``side`` full-res px, resized to ``out_px``; pixels
-    outside the photo are edge-replicated. Returns the uint8 crop and its top-left corner."""
+    outside the photo are edge-replicated. Returns the uint8 crop and its top-left corner.
+
+    Coordinates are pixel-corner based (MediaPipe's and the camera's convention), so the
+    affine below is shifted by half a pixel for OpenCV, which puts pixel centres at integers."""
     import cv2
 
     x0, y0 = cx - side / 2.0, cy - side / 2.0
     s = out_px / side
-    affine = np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]])
-    interp = cv2.INTER_AREA if s < 1.0 else cv2.INTER_LINEAR
+    src = rgb
+    src_scale = np.array([1.0, 1.0])  # source-array px per full-res px, per axis (x, y)
     if s < 0.5:  # warpAffine ignores INTER_AREA: pre-shrink so large photos are not aliased
         k = int(1.0 / s)
-        small = cv2.resize(rgb, (rgb.shape[1] // k, rgb.shape[0] // k), interpolation=cv2.INTER_AREA)
-        affine[:, :2] *= k
-        rgb = small
-    crop = cv2.warpAffine(rgb, affine, (out_px, out_px), flags=interp,
+        src = cv2.resize(rgb, (max(1, rgb.shape[1] // k), max(1, rgb.shape[0] // k)),
+                         interpolation=cv2.INTER_AREA)
+        src_scale = np.array([src.shape[1] / rgb.shape[1], src.shape[0] / rgb.shape[0]])
+    a = s / src_scale  # crop px per source-array px
+    b = -np.array([x0, y0]) * s
+    affine = np.array([[a[0], 0.0, 0.5 * a[0] + b[0] - 0.5],
+                       [0.0, a[1], 0.5 * a[1] + b[1] - 0.5]])
+    interp = cv2.INTER_AREA if (a < 1.0).all() else cv2.INTER_LINEAR
+    crop = cv2.warpAffine(src, affine, (out_px, out_px), flags=interp,
                           borderMode=cv2.BORDER_REPLICATE)
     return np.clip(np.rint(crop * 255.0), 0, 255).astype(np.uint8), (x0, y0)
 

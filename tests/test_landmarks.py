@@ -56,8 +56,8 @@ def test_detection_is_repeatable(astro, astro_lm):
 
 def test_scaled_photo_gives_scaled_landmarks(astro, astro_lm):
     big = detect_landmarks(_photo(_resize(astro, 1024, 1024)))
-    # Pixel centres: x_big + 0.5 = 2 (x + 0.5). Allow a little for the different pixels.
-    err = np.abs(big.points[:, :2] - (2 * astro_lm.points[:, :2] + 0.5))
+    # Coordinates are pixel-corner based, so they simply double.
+    err = np.abs(big.points[:, :2] - 2 * astro_lm.points[:, :2])
     assert np.median(err) < 0.03 * 2 * astro_lm.inter_ocular
 
 
@@ -94,7 +94,7 @@ def test_8k_photo_from_file(tmp_path, astro, astro_lm):
     Image.fromarray(big).save(path, quality=85)
     lm = detect_landmarks(load_photo(path))
     s = 4320 / 512
-    expected = astro_lm.points[:, :2] * s + np.array([1000.0, 0.0]) + 0.5 * (s - 1)
+    expected = astro_lm.points[:, :2] * s + np.array([1000.0, 0.0])
     assert lm.image_size == (7680, 4320)
     assert np.median(np.linalg.norm(lm.points[:, :2] - expected, axis=1)) < 0.04 * lm.inter_ocular
 
