@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``Animation`` <-> Blender F-curves.
+
+One take = one new Action with two slots (Blender 5.0 layered Actions): a KEY slot for the
+ARKit shape-key weights and an OBJECT slot for the head control's rotation and location.
+Keys are written in bulk (``keyframe_points.add`` + ``foreach_set``) and reduced so the
+animator gets few keys to clean, while the evaluated Bezier curve stays within a tolerance of
+the dense curve. A previous take is never modified: it keeps a fake user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import bpy
+import numpy as np
+
+from ..core.animation import HEAD_CHANNELS, Animation, channel_group, reduce_keys
+
+# Enum values as foreach_set wants them (indices into the RNA enum items).
+_BEZIER = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["BEZIER"].value
+_AUTO_CLAMPED = bpy.types.Keyframe.bl_rna.properties["handle_left_type"].enum_items["AUTO_CLAMPED"].value
+_HEAD_PATHS = {
+    "head_rx": ("rotation_euler", 0), "head_ry": ("rotation_euler", 1), "head_rz": ("rotation_euler", 2),
+    "head_tx": ("location", 0), "head_ty": ("location", 1), "head_tz": ("location", 2),
+}
+_GROUP_LABELS = {"mouth": "Mouth", "brows": "Brows", "blinks": "Blinks", "eyes": "Eyes", "head": "Head"}
+
+
+@dataclass
+class TakeReport:
+    action: bpy.types.Action
+    n_keys: int = 0
+    n_dense: int = 0
+    missing_channels: list[str] = field(default_factory=list)
+
+
+def _channelbag(action, id_type: str, name: str):
+    """A new slot and its F-curves (5.0 layered Actions); the Action's own F-curves on 4.2-4.3."""
+    if not hasattr(action, "slots"):
+        return None, action.fcurves
+    from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
+
+    slot = action.slots.new(id_type=id_type, name=name)
+    return slot, action_ensure_channelbag_for_slot(action, slot).fcurves
+
+
+def _assign(id_block, action, slot) -> None:
+    """Make ``action`` the active one, keeping the previous take alive with a fake user."""
+    anim = id_block.animation_data or id_block.animation_data_create()
+    previous = anim.action
+    if previous is not None and previous is not action:
+        previous.use_fake_user = True
+    anim.action = action
+    if slot is not None:
+        anim.action_slot = slot
+
+
+def _write_fcurve(fcurves, data_path: str, index: int, group: str, frames, values, tolerance):
+    """One F-curve with reduced keys; adds keys back where the Bezier misses the tolerance."""
+    fc = fcurves.new(data_path, index=index, group_name=group)
+    keep = reduce_keys(values, tolerance) if tolerance > 0 else np.arange(len(values))
+    for _ in range(4):
+        _set_keys(fc, frames[keep], values[keep])
+        if tolerance <= 0 or len(keep) == len(values):
+            break
+        evaluated = np.fromiter((fc.evaluate(f) for f in frames), np.float64, len(frames))
+        worse = np.flatnonzero(np.abs(evaluated - values) > tolerance)
+        if worse.size == 0:
+            break
+        keep = np.union1d(keep, worse)
+    return fc, len(keep)
+
+
+def _set_keys(fc, frames, values) -> None:
+    points = fc.keyframe_points
+    if len(points):
+        points.clear()
+    n = len(frames)
+    points.add(n)
+    co = np.empty((n, 2), np.float32)
+    co[:, 0], co[:, 1] = frames, values
+    points.foreach_set("co", co.ravel())
+    points.foreach_set("interpolation", np.full(n, _BEZIER, np.int32))
+    points.foreach_set("handle_left_type", np.full(n, _AUTO_CLAMPED, np.int32))
+    points.foreach_set("handle_right_type", np.full(n, _AUTO_CLAMPED, np.int32))
+    fc.update()
+
+
+def write_take(
+    anim: Animation,
+    *,
+    name: str,
+    start_frame: int,
+    scene_fps: float,
+    face_obj,
+    head_obj=None,
+    head_rest=None,
+    tolerance: float = 0.01,
+) -> TakeReport:
+    """Write ``anim`` as a new Action on ``face_obj``'s shape keys (and ``head_obj``'s pose).
+
+    ``head_rest`` is the photo's pose (rx, ry, rz, tx, ty, tz): head channels are offsets
+    from it, keyed as absolute rotation/location so the Graph Editor shows real values.
+    Tolerances: weights in weight units; head channels use a tenth of it (radians / metres).
+    """
+    anim = anim.resample(scene_fps)
+    frames = start_frame + np.arange(anim.n_frames, dtype=np.float64)
+    keys = face_obj.data.shape_keys
+    if keys is None:
+        raise ValueError(f"'{face_obj.name}' has no shape keys")
+    action = bpy.data.actions.new(name)
+    report = TakeReport(action)
+
+    key_names = set(keys.key_blocks.keys())
+    weight_channels = [c for c in anim.channels if not c.startswith("head_")]
+    report.missing_channels = [c for c in weight_channels if c not in key_names]
+    slot, fcurves = _channelbag(action, "KEY", keys.name)
+    for name_ in weight_channels:
+        if name_ in key_names:
+            _, n = _write_fcurve(
+                fcurves, f'key_blocks["{name_}"].value', 0,
+                _GROUP_LABELS[channel_group(name_)], frames, anim.channel(name_).astype(np.float64),
+                tolerance,
+            )
+            report.n_keys += n
+            report.n_dense += len(frames)
+    _assign(keys, action, slot)
+
+    if head_obj is not None and any(c in anim.channels for c in HEAD_CHANNELS):
+        rest = np.zeros(6) if head_rest is None else np.asarray(head_rest, np.float64)
+        slot, fcurves = _channelbag(action, "OBJECT", head_obj.name)
+        for i, name_ in enumerate(HEAD_CHANNELS):
+            if name_ not in anim.channels:
+                continue
+            path, index = _HEAD_PATHS[name_]
+            _, n = _write_fcurve(
+                fcurves, path, index, "Head", frames,
+                rest[i] + anim.channel(name_).astype(np.float64), tolerance * 0.1,
+            )
+            report.n_keys += n
+            report.n_dense += len(frames)
+        _assign(head_obj, action, slot)
+    return report
+
+
+def read_state(scene, face_obj, head_obj, weight_names, frames) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluate the scene at each frame and read back the face state, hand edits included.
+
+    Returns weights ``[F, len(weight_names)]`` (0 where the mesh lacks a key) and the head
+    control's absolute pose ``[F, 6]`` (zeros without a head control).
+    """
+    keys = face_obj.data.shape_keys
+    names = list(keys.key_blocks.keys())
+    present = np.array([n in names for n in weight_names])
+    index = np.array([names.index(n) if n in names else 0 for n in weight_names], np.int64)
+    weights = np.zeros((len(frames), len(weight_names)), np.float32)
+    pose = np.zeros((len(frames), 6), np.float32)
+    values = np.empty(len(names), np.float32)
+    current = scene.frame_current
+    try:
+        for i, frame in enumerate(frames):
+            scene.frame_set(int(frame))
+            keys.key_blocks.foreach_get("value", values)
+            weights[i] = np.where(present, values[index], 0.0)
+            if head_obj is not None:
+                pose[i, :3] = head_obj.rotation_euler
+                pose[i, 3:] = head_obj.location
+    finally:
+        scene.frame_set(current)
+    return weights, pose
