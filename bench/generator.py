@@ -1,0 +1,206 @@
+"""Benchmark of the frame generator: speed, memory and image quality of the warp-only mode.
+
+Run from the repository root: ``.venv/bin/python bench/generator.py [--frames 24] [--save DIR]``.
+
+Uses scikit-image's astronaut portrait with a face mesh built directly from its MediaPipe
+landmarks (Delaunay over the 468 points; vertex i = landmark i, as in the face model) and a
+synthetic talking animation (jaw opening plus small head motion), so it needs no fitted model.
+Prints one row per measurement with its goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from core.camera import Camera  # noqa: E402
+from core.device import resolve_device  # noqa: E402
+from core.flow import MEDIAPIPE_INNER_LIP_LOOP, dense_flow  # noqa: E402
+from core.pose import apply_pose  # noqa: E402
+from core.warp import prepare_photo, warp_image  # noqa: E402
+
+LOWER_LIP = (95, 88, 178, 87, 14, 317, 402, 318, 324, 146, 91, 181, 84, 17, 314, 405, 321, 375)
+MOUTH_CORNERS = (61, 291)
+FACE_WIDTH_M = 0.15
+
+
+class LandmarkFace:
+    """World mesh of the photo's face from landmarks, with a jaw-opening direction."""
+
+    def __init__(self, points: np.ndarray, camera: Camera):
+        from scipy.spatial import Delaunay
+
+        f = camera.focal
+        width_px = np.ptp(points[:, 0])
+        d0 = f * FACE_WIDTH_M / width_px
+        depth = d0 + points[:, 2] * d0 / f
+        x = (points[:, 0] - camera.cx) * depth / f
+        z = -(points[:, 1] - camera.cy) * depth / f
+        world = np.stack([x, depth, z], -1)
+        tris = Delaunay(points[:, :2]).simplices
+        in_mouth = np.isin(tris, MEDIAPIPE_INNER_LIP_LOOP).all(1)
+        self.triangles = tris[~in_mouth]
+        # Head pivot behind the face centre; the photo pose is a pure translation to it.
+        pivot = world.mean(0) + np.array([0.0, 0.08, -0.03])
+        self.pose_ref = np.array([0, 0, 0, *pivot])
+        self.model = (world - pivot).astype(np.float32)
+        mouth_v = points[list(MOUTH_CORNERS), 1].mean()
+        face_h = np.ptp(points[:, 1])
+        mouth_u = points[list(MOUTH_CORNERS), 0].mean()
+        down = np.clip((points[:, 1] - mouth_v) / (0.2 * face_h), 0, 1)
+        side = np.clip(1.5 - np.abs(points[:, 0] - mouth_u) / (0.35 * width_px), 0, 1)
+        jaw = down * side
+        jaw[list(LOWER_LIP)] = 1.0
+        self.jaw = jaw.astype(np.float32)
+
+    def frames(self, jaw_open_m: np.ndarray, pose_offsets: np.ndarray):
+        """World vertices [F, V, 3] and absolute poses [F, 6] for per-frame jaw and head motion."""
+        verts = self.model[None].repeat(len(jaw_open_m), 0)
+        verts[..., 2] -= jaw_open_m[:, None] * self.jaw[None]
+        poses = self.pose_ref[None] + pose_offsets
+        return apply_pose(verts, poses), poses
+
+
+def talking_animation(n: int, fps: float = 25.0):
+    """Jaw opening at syllable rate and slow small head motion (offsets from the photo)."""
+    t = np.arange(n) / fps
+    jaw = 0.012 * np.clip(np.sin(2 * np.pi * 3.0 * t), 0, 1) ** 0.7
+    offs = np.zeros((n, 6))
+    offs[:, 0] = 0.05 * np.sin(2 * np.pi * 0.4 * t)
+    offs[:, 1] = 0.04 * np.sin(2 * np.pi * 0.3 * t + 1.0)
+    offs[:, 2] = 0.06 * np.sin(2 * np.pi * 0.25 * t + 2.0)
+    offs[:, 3] = 0.004 * np.sin(2 * np.pi * 0.2 * t)
+    return jaw, offs
+
+
+def laplacian_energy(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared Laplacian of the luminance over ``mask`` per image: [B]."""
+    lum = (img * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+    lap = F.conv2d(lum, k, padding=1)[:, 0] ** 2
+    return (lap * mask).sum((-2, -1)) / mask.sum((-2, -1)).clamp(min=1)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+def person_mask(rgb_u8: np.ndarray) -> np.ndarray | None:
+    try:
+        import mediapipe as mp
+
+        with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
+            return seg.process(rgb_u8).segmentation_mask
+    except Exception as exc:  # the bench still runs without a mask
+        print(f"(no person mask: {exc})")
+        return None
+
+
+def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch: int, device,
+        save: Path | None):
+    jaw, offs = talking_animation(n_frames)
+    verts, poses = face.frames(jaw, offs)
+    ref = face.frames(np.zeros(1), np.zeros((1, 6)))[0][0]
+    src = prepare_photo(photo, size, device)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Warm-up so one-time allocations and thread start-up are not timed.
+    dense_flow(ref, verts[:batch], face.triangles, camera, size, face.pose_ref, poses[:batch],
+               mask, device=device)
+    t_flow = t_warp = 0.0
+    frames, faces, occs = [], [], []
+    for s in range(0, n_frames, batch):
+        t0 = time.perf_counter()
+        fl = dense_flow(ref, verts[s:s + batch], face.triangles, camera, size, face.pose_ref,
+                        poses[s:s + batch], mask, device=device)
+        t1 = time.perf_counter()
+        out = warp_image(src, fl.flow, fl.occlusion)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        t_flow, t_warp = t_flow + t1 - t0, t_warp + t2 - t1
+        frames.append(out.cpu())
+        faces.append(fl.face.cpu())
+        occs.append(fl.occlusion.cpu())
+    frames, faces, occs = torch.cat(frames), torch.cat(faces), torch.cat(occs)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    zero = dense_flow(ref, ref[None], face.triangles, camera, size, face.pose_ref,
+                      face.pose_ref[None], mask, device=device)
+    still = warp_image(src, zero.flow, zero.occlusion).cpu()
+    src_cpu = src.cpu()
+    ref_face = (zero.face > 0.5).float().cpu()
+    sharp_src = laplacian_energy(src_cpu, ref_face)
+    sharp_out = laplacian_energy(frames, (faces > 0.5).float() * (occs < 0.01).float())
+    bg = torch.as_tensor(mask < 0.05).float() if mask is not None else None
+    if bg is not None:
+        bg = F.interpolate(bg[None, None], size=(size, size), mode="nearest")[0, 0]
+        diff = (frames[1:] - frames[:-1]).abs().mean(1)  # [F-1, H, W]
+        flicker = float((diff * bg).sum() / (bg.sum() * diff.shape[0]) * 255)
+    else:
+        flicker = float("nan")
+    fps = n_frames / (t_flow + t_warp)
+    print(f"{size:>5} px  warp-only  {fps:6.1f} frames/s (goal >= 10 at 512)   "
+          f"flow {1000 * t_flow / n_frames:5.1f} ms + warp {1000 * t_warp / n_frames:5.1f} ms "
+          f"per frame, batch {batch}, {device.type}")
+    if device.type == "cuda":
+        print(f"{size:>5} px  peak CUDA memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+    print(f"{size:>5} px  peak RSS {rss / 1024:.0f} MiB (grew {max(0, rss - rss0) / 1024:.0f} MiB)")
+    print(f"{size:>5} px  zero-motion PSNR {psnr(still, src_cpu):.1f} dB (goal >= 40)")
+    ratio = float((sharp_out / sharp_src).mean())
+    print(f"{size:>5} px  face sharpness out/src {ratio:.3f} (goal >= 0.9; "
+          f"min frame {float((sharp_out / sharp_src).min()):.3f})")
+    print(f"{size:>5} px  background flicker {flicker:.3f}/255 (goal < 0.5)")
+    if save is not None:
+        _save_sheet(save / f"warp_{size}.png", frames, src_cpu)
+
+
+def _save_sheet(path: Path, frames: torch.Tensor, src: torch.Tensor):
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pick = torch.cat([src, frames[:: max(1, len(frames) // 5)][:5]])
+    row = torch.cat(list(pick), dim=-1).permute(1, 2, 0).numpy()
+    cv2.imwrite(str(path), cv2.cvtColor((row * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
+    print(f"saved {path}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sizes", default="512,1024")
+    ap.add_argument("--save", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    import skimage
+    from core.image_io import load_photo
+    from core.landmarks import detect_landmarks
+
+    device = resolve_device(args.device)
+    photo = load_photo(os.path.join(os.path.dirname(skimage.__file__), "data", "astronaut.png"))
+    marks = detect_landmarks(photo)
+    camera = Camera.from_fov(photo.width, photo.height, 30.0)
+    face = LandmarkFace(marks.points, camera)
+    mask = person_mask(photo.to_uint8())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{len(face.triangles)} triangles, {args.frames} frames")
+    for size in (int(s) for s in args.sizes.split(",")):
+        run(size, face, photo.rgb, camera, mask, args.frames, args.batch, device, args.save)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+import numpy as np
+import pytest
+import torch
+
+from core.camera import Camera
+from core.errors import InputError
+from core.flow import dense_flow
+from core.pose import apply_pose
+
+CAMERA = Camera(300.0, 128.0, 128.0, 256, 256)
+POSE = np.array([0.0, 0.0, 0.0, 0.0, 0.5, 0.0])  # head pivot 0.5 m in front of the camera
+
+
+def synthetic_face(n=25, mouth_row=7, mouth_cols=(8, 16)):
+    """A bulged grid facing -Y (model space) with a closable horizontal mouth slit.
+
+    The slit's interior vertices are duplicated: the copies ("lower lip") are used by the cells
+    below the slit and move with the jaw. Returns verts, triangles, the mouth loop in order and
+    per-vertex jaw weights.
+    """
+    xs, zs = np.linspace(-0.07, 0.07, n), np.linspace(-0.09, 0.09, n)
+    gx, gz = np.meshgrid(xs, zs)  # row = z index, bottom to top
+    bulge = 1 - (gx / 0.08) ** 2 - (gz / 0.1) ** 2
+    verts = np.stack([gx, -0.06 - 0.03 * bulge, gz], -1).reshape(-1, 3)
+    idx = np.arange(n * n).reshape(n, n)
+    c0, c1 = mouth_cols
+    lower = {c: n * n + k for k, c in enumerate(range(c0 + 1, c1))}
+    verts = np.concatenate([verts, verts[[idx[mouth_row, c] for c in lower]]])
+    tris = []
+    for r in range(n - 1):
+        for c in range(n - 1):
+            a, b, d, e = idx[r, c], idx[r, c + 1], idx[r + 1, c], idx[r + 1, c + 1]
+            if r + 1 == mouth_row:
+                d, e = lower.get(c, d), lower.get(c + 1, e)
+            tris += [[a, b, e], [a, e, d]]
+    loop = [idx[mouth_row, c] for c in range(c0, c1 + 1)] + [lower[c] for c in range(c1 - 1, c0, -1)]
+    jaw = (verts[:, 2] < zs[mouth_row] - 1e-9).astype(np.float32)
+    jaw[list(lower.values())] = 1.0
+    return verts.astype(np.float32), np.array(tris), loop, jaw
+
+
+VERTS, TRIS, LOOP, JAW = synthetic_face()
+
+
+def posed(pose=POSE, jaw_open=0.0):
+    v = VERTS.copy()
+    v[:, 2] -= jaw_open * JAW
+    return apply_pose(v, pose)[0]
+
+
+def flow_for(targets, poses, ref_open=0.0, size=256, **kw):
+    return dense_flow(posed(jaw_open=ref_open), np.stack(targets), TRIS, CAMERA, size, POSE,
+                      np.stack(poses), mouth_loop=LOOP, **kw)
+
+
+def test_zero_motion_is_identity():
+    r = flow_for([posed()], [POSE])
+    assert r.flow.shape == (1, 256, 256, 2)
+    assert r.flow.abs().max() < 1e-3
+    assert r.occlusion.max() == 0
+    assert r.face.max() > 0.99
+
+
+def test_head_translation_moves_the_face_uniformly_and_leaves_far_background_still():
+    shift = np.array([0, 0, 0, 0.01, 0, 0])
+    r = flow_for([posed(POSE + shift)], [POSE + shift])
+    face = r.face[0] > 0.999
+    fx = r.flow[0][face][:, 0]
+    depth = posed()[:, 1]
+    expected = -CAMERA.focal * 0.01 / depth  # per-vertex image motion, backward
+    assert fx.min() >= expected.min() - 0.05 and fx.max() <= expected.max() + 0.05
+    assert abs(float(fx.mean()) - float(np.mean(expected))) < 0.3
+    assert r.flow[0][face][:, 1].abs().max() < 0.05
+    # Far top corners: background does not move; near the face (hair) the head's motion carries
+    # on; below the chin the shoulders follow, damped.
+    for y, x in ((2, 2), (2, 253), (120, 2), (120, 253)):
+        assert r.flow[0, y, x].abs().max() < 1e-4
+    shoulder = float(r.flow[0, 250, 128, 0])
+    assert np.mean(expected) < shoulder < -0.1
+    hair = r.flow[0, 60, 128]  # just above the face
+    assert r.face[0, 60, 128] == 0 and abs(float(hair[0]) - float(np.mean(expected))) < 1.0
+
+
+def test_head_rotation_keeps_far_background_still():
+    turn = np.array([0.1, 0.15, 0.2, 0, 0, 0])
+    r = flow_for([posed(POSE + turn)], [POSE + turn])
+    assert r.flow[0, 40:216, 40:216].abs().max() > 5  # the head did move
+    # The sides down to the chin line (above the head is hair, below the chin shoulders).
+    border = torch.cat([r.flow[0, :150, :6].reshape(-1, 2), r.flow[0, :150, -6:].reshape(-1, 2)])
+    assert border.abs().max() < 1e-3
+
+
+def test_jaw_opening_occludes_only_the_mouth_opening():
+    r = flow_for([posed(jaw_open=0.015)], [POSE])
+    occ = r.occlusion[0] > 0.5
+    assert occ.sum() > 100
+    # The opening lies between the projected upper lip and the lowered lower lip.
+    lips = CAMERA.project(posed(jaw_open=0.015)[LOOP])
+    ys, xs = torch.nonzero(occ, as_tuple=True)
+    assert xs.min() >= lips[:, 0].min() - 1 and xs.max() <= lips[:, 0].max() + 1
+    assert ys.min() >= lips[:, 1].min() - 1 and ys.max() <= lips[:, 1].max() + 1
+    # The jaw's motion spreads smoothly below the chin instead of tearing at the mesh border.
+    chin_v = int(CAMERA.project(posed(jaw_open=0.015))[:, 1].max())
+    below = r.flow[0, chin_v + 2 : chin_v + 10, 128, 1]
+    assert (below < -0.5).all() and (below.diff() > 0).all()
+
+
+def test_mouth_open_in_the_photo_is_not_occluded():
+    r = flow_for([posed(jaw_open=0.015)], [POSE], ref_open=0.015)
+    assert r.occlusion.max() < 1e-3
+    assert r.flow.abs().max() < 1e-3
+
+
+def test_person_mask_keeps_background_still():
+    shift = np.array([0, 0, 0, 0.01, 0, 0])
+    mask = np.ones((64, 64), np.float32)
+    mask[:, 44:] = 0  # right part of the photo is background
+    r = flow_for([posed(POSE + shift)], [POSE + shift], person_mask=mask)
+    free = flow_for([posed(POSE + shift)], [POSE + shift])
+    assert free.flow[0, 100:150, 190:200].abs().max() > 1  # unmasked, the hair region moves
+    assert r.flow[0, 100:150, 200:].abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("size", [512, 1024, 136, (264, 200)])
+def test_output_sizes(size):
+    r = flow_for([posed()], [POSE], size=size)
+    w, h = (size, size) if isinstance(size, int) else size
+    assert r.flow.shape == (1, h, w, 2)
+    assert r.occlusion.shape == r.face.shape == (1, h, w)
+
+
+@pytest.mark.parametrize("size", [500, (256, 250), 0])
+def test_size_not_multiple_of_8_is_refused(size):
+    with pytest.raises(InputError):
+        flow_for([posed()], [POSE], size=size)
+
+
+def test_cpu_flow_is_deterministic():
+    turn = np.array([0.05, -0.1, 0.08, 0.003, 0.01, -0.002])
+    args = ([posed(POSE + turn, 0.01), posed(jaw_open=0.005)], [POSE + turn, POSE])
+    a, b = flow_for(*args), flow_for(*args)
+    assert torch.equal(a.flow, b.flow) and torch.equal(a.occlusion, b.occlusion)

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from core.errors import InputError
+from core.warp import MouthFill, prepare_photo, warp_image
+
+PHOTO = skimage.data.astronaut()  # 512 x 512 uint8
+
+
+def _psnr(a, b):
+    mse = float(((a - b) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+@pytest.mark.parametrize("size", [512, 1024, 264])
+def test_zero_flow_reproduces_the_resized_photo(size):
+    out = warp_image(PHOTO, torch.zeros(2, size, size, 2))
+    assert out.shape == (2, 3, size, size)
+    ref = prepare_photo(PHOTO, size)
+    assert _psnr(out, ref) >= 40
+    assert (out - ref).abs().max() < 1e-4
+
+
+def test_photo_at_output_size_is_used_as_is():
+    ref = prepare_photo(PHOTO, 512)[0].permute(1, 2, 0).numpy()
+    assert np.allclose(ref, PHOTO / 255.0, atol=1e-6)
+    assert prepare_photo(PHOTO.astype(np.float32) / 255.0, 256).shape == (1, 3, 256, 256)
+
+
+def test_downscaled_photo_is_antialiased():
+    """A one-pixel checkerboard averages to grey when halved, instead of aliasing."""
+    checker = (np.indices((64, 64)).sum(0) % 2).astype(np.float32)[..., None].repeat(3, -1)
+    small = prepare_photo(checker, 32)
+    assert (small - 0.5).abs().max() < 0.02
+
+
+def test_integer_flow_shifts_the_photo_exactly():
+    flow = torch.zeros(1, 512, 512, 2)
+    flow[..., 0], flow[..., 1] = 3.0, -2.0  # sample 3 px right, 2 px up
+    out = warp_image(PHOTO, flow, mode="bilinear")[0]
+    src = prepare_photo(PHOTO, 512)[0]
+    assert torch.allclose(out[:, 2:, :-3], src[:, :-2, 3:], atol=1e-5)
+
+
+def test_sizes_must_be_multiples_of_8():
+    with pytest.raises(InputError):
+        warp_image(PHOTO, torch.zeros(1, 500, 500, 2))
+    with pytest.raises(InputError):
+        prepare_photo(PHOTO, (256, 252))
+
+
+def test_mouth_fill_paints_only_the_occluded_opening():
+    occlusion = torch.zeros(1, 512, 512)
+    occlusion[0, 300:340, 200:300] = 1.0
+    fill = MouthFill()
+    out = warp_image(PHOTO, torch.zeros(1, 512, 512, 2), occlusion, fill)[0]
+    src = prepare_photo(PHOTO, 512)[0]
+    outside = torch.ones(512, 512, dtype=torch.bool)
+    outside[300:340, 200:300] = False
+    assert torch.equal(out[:, outside], src[:, outside])
+    teeth = torch.tensor(fill.teeth).view(3, 1, 1)
+    cavity = torch.tensor(fill.cavity).view(3, 1, 1)
+    # Upper part of the opening shows teeth, lower part the dark cavity.
+    assert torch.allclose(out[:, 302:310, 220:280], teeth.expand(3, 8, 60), atol=1e-5)
+    assert torch.allclose(out[:, 325:340, 220:280], cavity.expand(3, 15, 60), atol=1e-5)
+
+
+def test_thin_opening_gets_no_teeth():
+    occlusion = torch.zeros(1, 512, 512)
+    occlusion[0, 300:303, 200:300] = 1.0
+    out = warp_image(PHOTO, torch.zeros(1, 512, 512, 2), occlusion)[0]
+    cavity = torch.tensor(MouthFill().cavity).view(3, 1)
+    assert torch.allclose(out[:, 300:303, 220:280].reshape(3, -1), cavity, atol=1e-5)
