@@ -138,7 +138,7 @@ def run(ns) -> int:
     import bpy
 
     from . import pipeline
-    from ..core.errors import StageUnavailableError
+    from ..core.errors import MissingWeightsError, StageUnavailableError
 
     _ensure_registered()
     context = bpy.context
@@ -177,7 +177,7 @@ def run(ns) -> int:
 
             render_video(scene, os.path.join(ns.out, "video.mp4"))
             ran.append("video")
-    except StageUnavailableError as exc:
+    except (StageUnavailableError, MissingWeightsError) as exc:
         missing = [s for s in wanted if s not in ran]
         if ran:
             save()

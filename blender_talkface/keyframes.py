@@ -169,3 +169,39 @@ def read_state(scene, face_obj, head_obj, weight_names, frames) -> tuple[np.ndar
     finally:
         scene.frame_set(current)
     return weights, pose
+
+
+def shape_key_curves(key_block_owner) -> dict[str, object]:
+    """The F-curves driving ``key_blocks[...].value`` of a shape-key datablock, by key name."""
+    anim = key_block_owner.animation_data
+    if anim is None or anim.action is None:
+        return {}
+    action = anim.action
+    if hasattr(action, "slots"):
+        from bpy_extras.anim_utils import action_get_channelbag_for_slot
+
+        bag = action_get_channelbag_for_slot(action, anim.action_slot)
+        curves = list(bag.fcurves) if bag is not None else []
+    else:
+        curves = list(action.fcurves)
+    out = {}
+    for fc in curves:
+        path = fc.data_path
+        if path.startswith('key_blocks["') and path.endswith('"].value'):
+            out[path[len('key_blocks["'):-len('"].value')]] = fc
+    return out
+
+
+def read_take(face_obj, fps: float) -> tuple[Animation, int]:
+    """The shape-key animation on ``face_obj`` as a dense ``Animation`` and its first frame."""
+    curves = shape_key_curves(face_obj.data.shape_keys)
+    if not curves:
+        raise ValueError(f"'{face_obj.name}' has no shape-key animation to copy")
+    first = min(int(np.floor(fc.range()[0])) for fc in curves.values())
+    last = max(int(np.ceil(fc.range()[1])) for fc in curves.values())
+    frames = np.arange(first, last + 1)
+    values = np.stack(
+        [np.fromiter((fc.evaluate(f) for f in frames), np.float64, len(frames)) for fc in curves.values()],
+        axis=1,
+    )
+    return Animation(fps, tuple(curves), values), first

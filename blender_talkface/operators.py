@@ -53,25 +53,111 @@ class TALKFACE_OT_fit_face(bpy.types.Operator, ImportHelper):
         return run_reported(self, "Fit Face from Photo", fit)
 
 
+def _style_items(self, context):
+    """Style presets of the installed weights (read once); 'Neutral' when none are loaded."""
+    global _STYLE_ITEMS
+    if _STYLE_ITEMS is None:
+        names = ("Neutral",)
+        try:
+            from ..core import lipsync
+
+            names = lipsync.style_names(lipsync.load_animator(preferences.get(context).weights_dir or None))
+        except Exception:  # noqa: BLE001 - the execute step reports missing weights properly
+            pass
+        _STYLE_ITEMS = [(n, n, f"Speaking style '{n}'") for n in names]
+    return _STYLE_ITEMS
+
+
+_STYLE_ITEMS = None
+
+
 class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
-    """Key the fitted face's shape keys and head from a speech recording"""
+    """Key the fitted face's shape keys and head from a speech recording (a new Action per take)"""
 
     bl_idname = "talkface.animate_audio"
     bl_label = "Animate from Audio"
     bl_options = {"REGISTER", "UNDO"}
 
     filter_glob: bpy.props.StringProperty(default=AUDIO_GLOB, options={"HIDDEN"})
-
-    @classmethod
-    def poll(cls, context):
-        return context.scene is not None
+    style: bpy.props.EnumProperty(name="Style", items=_style_items)
+    mouth: bpy.props.FloatProperty(name="Mouth", default=1.0, min=0.0, soft_max=2.0)
+    brows: bpy.props.FloatProperty(name="Brows", default=1.0, min=0.0, soft_max=2.0)
+    head: bpy.props.FloatProperty(name="Head", default=1.0, min=0.0, soft_max=2.0)
+    blinks: bpy.props.FloatProperty(name="Blinks", default=1.0, min=0.0, soft_max=2.0)
+    smoothing: bpy.props.FloatProperty(
+        name="Smoothing", description="Gaussian smoothing time constant", default=0.0, min=0.0,
+        soft_max=0.2, unit="TIME_ABSOLUTE", subtype="TIME_ABSOLUTE",
+    )
+    reduce_keys: bpy.props.BoolProperty(
+        name="Reduce Keys", default=True,
+        description="Keep only the keys needed to stay within the tolerance of the dense curve",
+    )
+    tolerance: bpy.props.FloatProperty(name="Tolerance", default=0.01, min=0.0001, max=0.2)
+    use_start_frame: bpy.props.BoolProperty(name="Custom Start Frame", default=False)
+    start_frame: bpy.props.IntProperty(name="Start Frame", default=1)
 
     def execute(self, context):
         def animate():
             path = _require_file(self.filepath, "audio")
-            pipeline.animate(context, pipeline.require_face(context), path)
+            options = pipeline.AnimateOptions(
+                style=self.style or "Neutral", mouth=self.mouth, brows=self.brows, head=self.head,
+                blinks=self.blinks, smoothing=self.smoothing, reduce_keys=self.reduce_keys,
+                tolerance=self.tolerance,
+                start_frame=self.start_frame if self.use_start_frame else None,
+            )
+            result = pipeline.animate(
+                context, pipeline.require_face(context), path, options,
+                weights_dir=preferences.get(context).weights_dir or None,
+            )
+            if result.missing_channels:
+                self.report({"WARNING"}, "The face lacks shape keys: " + ", ".join(result.missing_channels))
+            self.report(
+                {"INFO"},
+                f"Keyed '{result.action.name}': {result.duration:.1f}s of speech, "
+                f"{result.n_keys} keys (of {result.n_dense} dense)",
+            )
 
         return run_reported(self, "Animate from Audio", animate)
+
+
+class TALKFACE_OT_apply_to_selected(bpy.types.Operator):
+    """Copy the active face's current take to every selected mesh with ARKit-named shape keys"""
+
+    bl_idname = "talkface.apply_to_selected"
+    bl_label = "Apply Take to Selected"
+    bl_options = {"REGISTER", "UNDO"}
+
+    tolerance: bpy.props.FloatProperty(name="Tolerance", default=0.01, min=0.0, max=0.2)
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and obj.type == "MESH" and obj.data.shape_keys is not None
+
+    def execute(self, context):
+        def apply():
+            from . import keyframes
+
+            source = context.active_object
+            targets = [o for o in context.selected_objects
+                       if o is not source and o.type == "MESH" and o.data.shape_keys is not None]
+            if not targets:
+                raise InputError("Select the meshes to receive the take, then the source face last (active)")
+            try:
+                anim, start = keyframes.read_take(source, pipeline.scene_fps(context.scene))
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+            action = source.data.shape_keys.animation_data.action
+            for target in targets:
+                report = keyframes.write_take(
+                    anim, name=f"{action.name} {target.name}", start_frame=start,
+                    scene_fps=anim.fps, face_obj=target, tolerance=self.tolerance,
+                )
+                if report.missing_channels:
+                    self.report({"WARNING"}, f"'{target.name}' lacks: " + ", ".join(report.missing_channels))
+            self.report({"INFO"}, f"Applied '{action.name}' to {len(targets)} mesh(es)")
+
+        return run_reported(self, "Apply Take to Selected", apply)
 
 
 class TALKFACE_OT_bake_frames(bpy.types.Operator):
@@ -94,7 +180,12 @@ class TALKFACE_OT_bake_frames(bpy.types.Operator):
         return run_reported(self, "Bake Photoreal Frames", bake)
 
 
-classes = (TALKFACE_OT_fit_face, TALKFACE_OT_animate_audio, TALKFACE_OT_bake_frames)
+classes = (
+    TALKFACE_OT_fit_face,
+    TALKFACE_OT_animate_audio,
+    TALKFACE_OT_apply_to_selected,
+    TALKFACE_OT_bake_frames,
+)
 
 
 def register():

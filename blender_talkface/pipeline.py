@@ -37,12 +37,63 @@ def fit_face(context, photo_path: str) -> FitResult:
     return FitResult(obj, fit)
 
 
-def animate(context, face_obj, audio_path: str, **options):
+@dataclass
+class AnimateOptions:
+    style: str = "Neutral"
+    mouth: float = 1.0
+    brows: float = 1.0
+    head: float = 1.0
+    blinks: float = 1.0
+    smoothing: float = 0.0       # seconds
+    reduce_keys: bool = True
+    tolerance: float = 0.01      # weight units; head channels use a tenth of it
+    start_frame: int | None = None
+    seed: int = 0
+
+
+@dataclass
+class AnimateResult:
+    action: object
+    n_keys: int
+    n_dense: int
+    missing_channels: list
+    duration: float
+
+
+def animate(context, face_obj, audio_path: str, options: AnimateOptions | None = None,
+            weights_dir: str | None = None) -> AnimateResult:
     """Audio -> features -> Animation -> a new Action on the face and its head control."""
-    raise StageUnavailableError(
-        "Animate from Audio is not available in this build: the audio-to-animation network "
-        "has not been trained and shipped yet"
+    from ..core.animation import apply_intensity, smooth
+    from ..core.audio import load_audio
+    from ..core import lipsync
+    from . import keyframes
+    from .sequencer import add_sound_strip
+
+    options = options or AnimateOptions()
+    scene = context.scene
+    audio = load_audio(audio_path)
+    model = lipsync.load_animator(weights_dir or None)
+    anim = lipsync.animate(audio, model, options.style, seed=options.seed)
+    anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
+                           blinks=options.blinks)
+    anim = smooth(anim, options.smoothing)
+
+    start = scene.frame_start if options.start_frame is None else options.start_frame
+    head = scene.objects.get(face_obj.get("talkface_head", ""))
+    rest = face_object.load_fit(face_obj).pose if face_object.FIT_KEY in face_obj else None
+    take = keyframes.write_take(
+        anim, name=os.path.splitext(os.path.basename(audio_path))[0], start_frame=start,
+        scene_fps=scene_fps(scene), face_obj=face_obj, head_obj=head, head_rest=rest,
+        tolerance=options.tolerance if options.reduce_keys else 0.0,
     )
+    take.action["talkface_audio"] = audio_path
+    take.action["talkface_start_frame"] = start
+    add_sound_strip(scene, audio_path, start, name=os.path.basename(audio_path))
+    last = start + int(round(audio.duration * scene_fps(scene))) - 1
+    scene.frame_start = min(scene.frame_start, start)
+    scene.frame_end = max(last, start)
+    context.scene.talkface.audio_path = audio_path
+    return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration)
 
 
 def bake(context, face_obj, out_dir: str, resolution: int, mode: str, device: str, progress=None):

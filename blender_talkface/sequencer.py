@@ -20,8 +20,11 @@ def _strips(scene):
 def add_sound_strip(scene, audio_path: str, frame_start: int, channel: int = 1, name: str = "TalkFace Audio"):
     """Add the speech as a sound strip; the strip also makes the audio play in the viewport."""
     strips = _strips(scene)
-    strip = strips.new_sound(name=name, filepath=audio_path, channel=channel, frame_start=frame_start)
-    return strip
+    for strip in strips:  # a re-run with the same audio at the same frame reuses its strip
+        if (strip.type == "SOUND" and strip.sound is not None and strip.frame_start == frame_start
+                and bpy.path.abspath(strip.sound.filepath) == audio_path):
+            return strip
+    return strips.new_sound(name=name, filepath=audio_path, channel=channel, frame_start=frame_start)
 
 
 def add_image_strip(scene, frame_paths: list[str], frame_start: int, channel: int = 2, name: str = "TalkFace Frames"):

@@ -1,0 +1,156 @@
+"""The audio-to-animation network: speech features -> ARKit weights, head pose and blinks.
+
+After the HDTF paper's style-specific animation generator: a shared temporal encoder, a
+speaking-style code applied by adaptive normalisation, and separate heads trained together:
+the mouth sees a short context (coarticulation, ~0.3 s either side), brows and head pose see a
+long one (~1.3 s, phrase prosody), and blinks are predicted as a per-frame hazard that a random
+process turns into blinks.
+
+Deviation from AdaIN as usually written: the normalisation is per frame across channels (a
+LayerNorm whose gain and bias come from the style), not per channel across time. Instance
+statistics over time would make a frame's output depend on the whole clip; per-frame
+normalisation keeps the receptive field finite, so long audio is processed in overlapping chunks
+with exactly the same result as in one piece, in memory flat in audio length.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+NETWORK_FPS = 50.0
+HEAD_POSE_SCALE = (0.35, 0.35, 0.35, 0.03, 0.03, 0.03)  # radians, metres: tanh output range
+
+
+@dataclass(frozen=True)
+class AnimatorConfig:
+    n_features: int = 16
+    width: int = 96
+    style_dim: int = 16
+    styles: tuple[str, ...] = ("default",)
+    mouth_channels: tuple[str, ...] = ()
+    brow_channels: tuple[str, ...] = ()
+    mouth_dilations: tuple[int, ...] = (1, 2, 4, 1, 2, 4)
+    long_dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    fps: float = NETWORK_FPS
+    feature_kind: str = "mfcc"
+
+    @property
+    def receptive_radius(self) -> int:
+        """Frames on each side that can influence one output frame (kernel 3 per block)."""
+        return max(sum(self.mouth_dilations), sum(self.long_dilations))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "AnimatorConfig":
+        data = json.loads(text)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+class StyleNorm(nn.Module):
+    """LayerNorm over channels whose gain and bias are predicted from the style code."""
+
+    def __init__(self, width: int, style_dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(width, elementwise_affine=False)
+        self.affine = nn.Linear(style_dim, 2 * width)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        # x [B, W, T], style [B, S]
+        gamma, beta = self.affine(style).unsqueeze(-1).chunk(2, dim=1)
+        x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        return x * (1.0 + gamma) + beta
+
+
+class Block(nn.Module):
+    """Residual dilated temporal convolution with style-conditioned normalisation."""
+
+    def __init__(self, width: int, style_dim: int, dilation: int):
+        super().__init__()
+        self.norm = StyleNorm(width, style_dim)
+        self.conv = nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation)
+        self.mix = nn.Conv1d(width, width, 1)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(self.conv(self.norm(x, style)))
+        return x + self.mix(h)
+
+
+class Trunk(nn.Module):
+    def __init__(self, width: int, style_dim: int, dilations):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(width, style_dim, d) for d in dilations)
+
+    def forward(self, x, style):
+        for block in self.blocks:
+            x = block(x, style)
+        return x
+
+
+class Animator(nn.Module):
+    """features [B, T, D] + style [B, S] -> dict of per-frame outputs [B, T, C]."""
+
+    def __init__(self, cfg: AnimatorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("feat_mean", torch.zeros(cfg.n_features))
+        self.register_buffer("feat_std", torch.ones(cfg.n_features))
+        self.styles = nn.Embedding(len(cfg.styles), cfg.style_dim)
+        nn.init.normal_(self.styles.weight, std=0.1)
+        self.inp = nn.Conv1d(cfg.n_features, cfg.width, 1)
+        self.mouth = Trunk(cfg.width, cfg.style_dim, cfg.mouth_dilations)
+        self.long = Trunk(cfg.width, cfg.style_dim, cfg.long_dilations)
+        self.mouth_head = nn.Conv1d(cfg.width, len(cfg.mouth_channels), 1)
+        self.brow_head = nn.Conv1d(cfg.width, len(cfg.brow_channels), 1)
+        self.pose_head = nn.Conv1d(cfg.width, 6, 1)
+        self.blink_head = nn.Conv1d(2 * cfg.width, 1, 1)
+        self.register_buffer("pose_scale", torch.tensor(HEAD_POSE_SCALE))
+
+    def style_code(self, style) -> torch.Tensor:
+        """A style index (or indices) -> code; a float tensor is taken as the code itself."""
+        if isinstance(style, torch.Tensor) and style.is_floating_point():
+            return style
+        return self.styles(torch.as_tensor(style, device=self.styles.weight.device))
+
+    def forward(self, features: torch.Tensor, style) -> dict[str, torch.Tensor]:
+        code = self.style_code(style)
+        if code.dim() == 1:
+            code = code.expand(features.shape[0], -1)
+        x = (features - self.feat_mean) / self.feat_std
+        x = self.inp(x.transpose(1, 2))
+        mouth = self.mouth(x, code)
+        long = self.long(x, code)
+        out = {
+            "mouth": torch.sigmoid(self.mouth_head(mouth)),
+            "brows": torch.sigmoid(self.brow_head(long)),
+            "pose": torch.tanh(self.pose_head(long)) * self.pose_scale[:, None],
+            "blink_logit": self.blink_head(torch.cat([mouth, long], 1)),
+        }
+        return {k: v.transpose(1, 2) for k, v in out.items()}
+
+
+@torch.no_grad()
+def run_chunked(model: Animator, features: np.ndarray, style, chunk: int = 3000) -> dict[str, np.ndarray]:
+    """Run over any length in chunks with overlap = receptive radius: exact and memory-flat."""
+    model.eval()
+    n = len(features)
+    pad = model.cfg.receptive_radius
+    device = model.feat_mean.device
+    outputs: dict[str, list[np.ndarray]] = {}
+    for start in range(0, max(n, 1), chunk):
+        stop = min(start + chunk, n)
+        a, b = max(0, start - pad), min(n, stop + pad)
+        x = torch.as_tensor(features[a:b], dtype=torch.float32, device=device)[None]
+        out = model(x, style)
+        for k, v in out.items():
+            outputs.setdefault(k, []).append(v[0, start - a: stop - a].float().cpu().numpy())
+    return {k: np.concatenate(v, 0) for k, v in outputs.items()}

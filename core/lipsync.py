@@ -1,0 +1,124 @@
+"""Audio -> ``Animation`` with the trained animator: the inference side of the audio module.
+
+Loads the shipped weights (checksum-verified), computes features at the network's frame rate,
+runs the network in overlapping chunks, turns the blink hazard into blinks, and returns every
+ARKit channel plus head-pose offsets. Resampling to the scene's fps happens when keys are written.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .animation import HEAD_CHANNELS, Animation
+from .animator import Animator, AnimatorConfig, run_chunked
+from .audio import Audio
+from .face_model import ARKIT_NAMES
+from .features import FeatureConfig, compute_features
+from .weights import weights_path
+
+WEIGHTS_NAME = "animator.safetensors"
+
+BLINK_PER_MINUTE = 17.0
+BLINK_REFRACTORY_S = 1.2
+BLINK_SHAPE_S = (0.06, 0.03, 0.11)  # close, hold, open
+
+
+@dataclass(frozen=True)
+class Style:
+    """Either a trained style's index or a free style code (e.g. extracted from a clip)."""
+
+    name: str
+    index: int | None = None
+    code: np.ndarray | None = None
+
+
+def save_animator(model: Animator, path: str) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, path, metadata={"config": model.cfg.to_json(), "format": "talkface-animator-1"})
+
+
+def load_animator_file(path: str, device="cpu") -> Animator:
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as fh:
+        meta = fh.metadata() or {}
+    if meta.get("format") != "talkface-animator-1":
+        from .errors import MissingWeightsError
+
+        raise MissingWeightsError(f"{path} is not a TalkFace animator weights file")
+    model = Animator(AnimatorConfig.from_json(meta["config"]))
+    model.load_state_dict(load_file(path, device="cpu"))
+    return model.to(device).eval()
+
+
+@functools.lru_cache(maxsize=2)
+def load_animator(weights_dir: str | None = None, device: str = "cpu") -> Animator:
+    return load_animator_file(str(weights_path(WEIGHTS_NAME, weights_dir)), device)
+
+
+def style_names(model: Animator) -> tuple[str, ...]:
+    return ("Neutral",) + tuple(model.cfg.styles)
+
+
+def resolve_style(model: Animator, name: str) -> torch.Tensor:
+    """A preset name -> style code. 'Neutral' is the mean of the trained styles."""
+    table = model.styles.weight.detach()
+    if name in ("", "Neutral"):
+        return table.mean(0)
+    if name not in model.cfg.styles:
+        from .errors import InputError
+
+        raise InputError(f"Unknown style '{name}': choose one of {', '.join(style_names(model))}")
+    return table[model.cfg.styles.index(name)]
+
+
+def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.ndarray:
+    """Blink weight curve from the network's per-frame blink hazard.
+
+    The hazard sets *when* blinks are likely (pauses, phrase ends); its mean is rescaled to a
+    natural rate, and a seeded inhomogeneous Poisson process with a refractory period picks the
+    blinks, so the same audio always gives the same blinks.
+    """
+    n = len(hazard_logit)
+    p = 1.0 / (1.0 + np.exp(-np.asarray(hazard_logit, np.float64)))
+    rate = p / max(p.mean(), 1e-6) * (BLINK_PER_MINUTE / 60.0) / fps  # expected blinks per frame
+    rng = np.random.default_rng(seed)
+    draws = rng.random(n) < np.clip(rate, 0.0, 1.0)
+    onsets, last = [], -1e9
+    for i in np.flatnonzero(draws):  # only a few dozen candidates per minute
+        if (i - last) / fps >= BLINK_REFRACTORY_S:
+            onsets.append(i)
+            last = i
+    close, hold, open_ = (s * fps for s in BLINK_SHAPE_S)
+    t = np.arange(n)[:, None] - np.asarray(onsets, np.float64)[None, :]
+    shape = np.where(
+        t < 0, 0.0,
+        np.where(t < close, t / close,
+                 np.where(t < close + hold, 1.0,
+                          np.clip(1.0 - (t - close - hold) / open_, 0.0, 1.0))),
+    )
+    return shape.max(axis=1) if onsets else np.zeros(n)
+
+
+def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
+            seed: int = 0) -> Animation:
+    """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps."""
+    cfg = model.cfg
+    feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
+    code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
+    out = run_chunked(model, feats, code.to(model.feat_mean.device))
+    channels = tuple(ARKIT_NAMES) + HEAD_CHANNELS
+    values = np.zeros((len(feats), len(channels)), np.float32)
+    col = {c: i for i, c in enumerate(channels)}
+    values[:, [col[c] for c in cfg.mouth_channels]] = out["mouth"]
+    values[:, [col[c] for c in cfg.brow_channels]] = out["brows"]
+    values[:, [col[c] for c in HEAD_CHANNELS]] = out["pose"]
+    blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
+    values[:, col["eyeBlinkLeft"]] = blink
+    values[:, col["eyeBlinkRight"]] = blink
+    return Animation(cfg.fps, channels, values)
