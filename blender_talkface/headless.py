@@ -103,8 +103,14 @@ def validate(ns: argparse.Namespace) -> argparse.Namespace:
 
 def _load_inputs(ns) -> None:
     """Decode photo and audio up front: an unreadable file must fail before any stage runs."""
-    from ..core.errors import InputError
+    from ..core.device import resolve_device
+    from ..core.errors import DeviceError, InputError
     from ..core.image_io import load_photo
+
+    try:
+        resolve_device(ns.device)
+    except DeviceError as exc:
+        raise UsageError(str(exc)) from None
 
     try:
         load_photo(ns.photo)
@@ -164,18 +170,25 @@ def run(ns) -> int:
         face = fitted.obj
 
         log("animate: audio to animation")
-        pipeline.animate(context, face, ns.audio)
+        t0 = time.perf_counter()
+        take = pipeline.animate(context, face, ns.audio)
+        log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "
+            f"in {time.perf_counter() - t0:.1f}s")
         ran.append("animate")
         if "bake" in wanted:
-            log("bake: photoreal frames")
-            pipeline.bake(context, face, os.path.join(ns.out, "frames"), ns.resolution,
-                          "NEURAL", ns.device)
+            from .runtime import Progress
+
+            progress = Progress("bake", scene.frame_end - scene.frame_start + 1)
+            pipeline.bake(context, face, os.path.join(ns.out, "frames"), ns.resolution, "AUTO",
+                          ns.device, progress=progress.update, log=lambda m: log(f"bake: {m}"))
             ran.append("bake")
             save()
             log("video: rendering video.mp4")
             from .sequencer import render_video
 
+            t0 = time.perf_counter()
             render_video(scene, os.path.join(ns.out, "video.mp4"))
+            log(f"video: done in {time.perf_counter() - t0:.1f}s")
             ran.append("video")
     except (StageUnavailableError, MissingWeightsError) as exc:
         missing = [s for s in wanted if s not in ran]

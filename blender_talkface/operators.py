@@ -161,7 +161,7 @@ class TALKFACE_OT_apply_to_selected(bpy.types.Operator):
 
 
 class TALKFACE_OT_bake_frames(bpy.types.Operator):
-    """Render photoreal frames of the animated face into the Video Sequence Editor"""
+    """Render photoreal frames of the animated face into the Video Sequence Editor (Esc cancels)"""
 
     bl_idname = "talkface.bake_frames"
     bl_label = "Bake Photoreal Frames"
@@ -169,15 +169,77 @@ class TALKFACE_OT_bake_frames(bpy.types.Operator):
 
     directory: bpy.props.StringProperty(name="Frames Folder", subtype="DIR_PATH", default="")
 
+    _bake = None
+    _timer = None
+
+    def _settings(self, context):
+        settings = context.scene.talkface
+        prefs = preferences.get(context)
+        face = pipeline.require_face(context)
+        folder = self.directory or settings.output_dir
+        if not folder:
+            from .bake import default_frames_dir
+
+            folder = default_frames_dir(context, face, prefs)
+        return face, folder, settings.resolution, settings.bake_mode, prefs
+
     def execute(self, context):
         def bake():
-            settings = context.scene.talkface
-            pipeline.bake(
-                context, pipeline.require_face(context), self.directory or settings.output_dir,
-                settings.resolution, settings.bake_mode, preferences.get(context).device,
-            )
+            face, folder, resolution, mode, prefs = self._settings(context)
+            paths = pipeline.bake(context, face, folder, resolution, mode, prefs.device,
+                                  prefs.weights_dir or None, log=lambda m: self.report({"WARNING"}, m))
+            self.report({"INFO"}, f"Baked {len(paths)} frames into {os.path.dirname(paths[0])}")
 
         return run_reported(self, "Bake Photoreal Frames", bake)
+
+    def invoke(self, context, event):
+        if bpy.app.background:  # no event loop: bake synchronously
+            return self.execute(context)
+
+        def start():
+            from .bake import Bake
+
+            face, folder, resolution, mode, prefs = self._settings(context)
+            self._bake = Bake(context, face, folder, resolution, mode, prefs.device,
+                              prefs.weights_dir or None, log=lambda m: self.report({"WARNING"}, m))
+            wm = context.window_manager
+            wm.progress_begin(0, self._bake.total)
+            self._timer = wm.event_timer_add(0.01, window=context.window)
+            wm.modal_handler_add(self)
+            return {"RUNNING_MODAL"}
+
+        return run_reported(self, "Bake Photoreal Frames", start)
+
+    def modal(self, context, event):
+        if event.type == "ESC":
+            self._end(context)
+            self._bake.cancel()
+            self.report({"WARNING"}, "Bake cancelled: no frames were kept")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"RUNNING_MODAL"}
+
+        def step():
+            if not self._bake.step():
+                context.window_manager.progress_update(self._bake.done)
+                return {"RUNNING_MODAL"}
+            self._end(context)
+            paths = self._bake.finish()
+            self.report({"INFO"}, f"Baked {len(paths)} frames")
+            return {"FINISHED"}
+
+        result = run_reported(self, "Bake Photoreal Frames", step)
+        if result == {"CANCELLED"}:
+            self._end(context)
+            self._bake.cancel()
+        return result
+
+    def _end(self, context):
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
 
 
 classes = (

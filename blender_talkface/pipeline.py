@@ -96,12 +96,25 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration)
 
 
-def bake(context, face_obj, out_dir: str, resolution: int, mode: str, device: str, progress=None):
-    """Scene animation -> dense flow -> frames on disk -> image strip in the sequencer."""
-    raise StageUnavailableError(
-        "Bake Photoreal Frames is not available in this build: the flow-guided generator "
-        "has not been shipped yet"
-    )
+def bake(context, face_obj, out_dir: str, resolution: int, mode: str, device: str,
+         weights_dir: str | None = None, progress=None, log=None) -> list[str]:
+    """Scene animation -> dense flow -> frames on disk -> image strip in the sequencer.
+
+    Synchronous (headless and ``execute``); the modal operator drives ``Bake`` step by step.
+    """
+    from .bake import Bake
+
+    baker = Bake(context, face_obj, out_dir, resolution, mode, device, weights_dir, log=log)
+    try:
+        while not baker.step():
+            if progress is not None:
+                progress(baker.done, baker.total)
+    except BaseException:
+        baker.cancel()
+        raise
+    if progress is not None:
+        progress(baker.total, baker.total)
+    return baker.finish()
 
 
 def require_face(context):

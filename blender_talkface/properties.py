@@ -6,6 +6,7 @@ from __future__ import annotations
 import bpy
 
 BAKE_MODES = (
+    ("AUTO", "Auto", "Neural when the generator's weights are installed, otherwise Warp Only"),
     ("NEURAL", "Neural", "Flow-guided generator network (needs its trained weights)"),
     ("WARP", "Warp Only", "Deterministic warp of the photo along the face model's flow"),
 )
@@ -18,7 +19,7 @@ class TalkFaceSceneSettings(bpy.types.PropertyGroup):
         name="Resolution", description="Square output size in pixels (a multiple of 8)",
         default=512, min=64, max=4096, step=8,
     )
-    bake_mode: bpy.props.EnumProperty(name="Mode", items=BAKE_MODES, default="NEURAL")
+    bake_mode: bpy.props.EnumProperty(name="Mode", items=BAKE_MODES, default="AUTO")
     output_dir: bpy.props.StringProperty(
         name="Frames Folder",
         description="Folder for baked frames; empty means a folder beside the .blend",

@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Baking photoreal frames from the scene: read the face state per frame, synthesise, write
+PNGs, put them in the Video Sequence Editor with the sound, set the video output.
+
+A bake is a sequence of small steps so the UI can run it modally (progress bar, Esc) and a
+headless run can loop over it. Frames go to a hidden staging folder and are moved into place
+only when every frame is written: a cancelled or failed bake leaves no strip and no frames.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+
+import bpy
+import numpy as np
+
+from . import face_object, keyframes, sequencer
+from ..core.errors import InputError, TalkFaceError
+
+FRAME_PATTERN = "frame_{:06d}.png"
+STRIP_FRAMES = "TalkFace Frames"
+
+
+def default_frames_dir(context, face_obj, prefs) -> str:
+    if bpy.data.filepath:
+        return bpy.path.abspath(f"//talkface_frames/{bpy.path.clean_name(face_obj.name)}")
+    if prefs.output_dir:
+        return os.path.join(bpy.path.abspath(prefs.output_dir), bpy.path.clean_name(face_obj.name))
+    raise InputError("Save the .blend first or choose a frames folder: there is nowhere to put the frames")
+
+
+def _write_png(path: str, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(rgb).save(path, compress_level=1)
+
+
+class Bake:
+    """One bake of ``face_obj`` over the scene's frame range."""
+
+    def __init__(self, context, face_obj, out_dir: str, resolution: int, mode: str, device: str,
+                 weights_dir: str | None = None, batch: int = 8, log=None):
+        from ..core.device import resolve_device
+        from ..core.face_model import ARKIT_NAMES, load_face_model
+        from ..core.image_io import load_photo
+        from ..core.synthesis import FaceState, FrameSynthesizer
+
+        self.scene = context.scene
+        self.face = face_obj
+        self.log = log or (lambda message: None)
+        fit = face_object.load_fit(face_obj)
+        photo_path = face_obj.get("talkface_photo", "")
+        if not os.path.isfile(photo_path):
+            raise InputError(
+                f"The photo this face was fitted to is missing: {photo_path} "
+                "(put it back or fit the face again)"
+            )
+        photo = load_photo(photo_path)
+        if getattr(fit, "photo_sha256", None) and photo.sha256 != fit.photo_sha256:
+            raise InputError(f"The photo {photo_path} changed since the face was fitted: fit it again")
+        self.device = resolve_device(device)
+        generator = self._generator(mode, weights_dir)
+        self.synth = FrameSynthesizer(load_face_model(), fit, photo.rgb, resolution, self.device,
+                                      generator=generator, half=True)
+
+        self.out_dir = os.path.abspath(bpy.path.abspath(out_dir))
+        try:
+            os.makedirs(self.out_dir, exist_ok=True)
+            self.staging = tempfile.mkdtemp(prefix=".talkface-partial-", dir=self.out_dir)
+        except OSError as exc:
+            raise InputError(f"Frames folder cannot be written: {self.out_dir} ({exc.strerror})") from None
+
+        scene = self.scene
+        self.frames = np.arange(scene.frame_start, scene.frame_end + 1)
+        head = scene.objects.get(face_obj.get("talkface_head", ""))
+        weights, pose = keyframes.read_state(scene, face_obj, head, ARKIT_NAMES, self.frames)
+        if head is None:
+            pose[:] = fit.pose
+        self.state = FaceState(weights, pose)
+        self.batch = batch
+        self.done = 0
+        self._batches = None
+
+    def _generator(self, mode: str, weights_dir):
+        mode = mode.upper()
+        if mode == "WARP":
+            return None
+        from ..core.errors import MissingWeightsError
+
+        try:
+            from ..core.generator import load_generator
+        except ModuleNotFoundError:
+            load_generator = None
+        if load_generator is None:
+            if mode == "NEURAL":
+                raise MissingWeightsError(
+                    "Neural mode needs the flow-guided generator, which this build does not ship "
+                    "yet: choose 'Warp Only'"
+                )
+            return None
+        try:
+            return load_generator(weights_dir, self.device)
+        except MissingWeightsError:
+            if mode == "NEURAL":
+                raise
+            self.log("generator weights missing: baking in warp-only mode")
+            return None
+
+    @property
+    def total(self) -> int:
+        return len(self.frames)
+
+    def step(self) -> bool:
+        """Render and write one batch; True when every frame is written."""
+        from ..core.synthesis import render_batches
+
+        if self._batches is None:
+            self._batches = render_batches(self.synth, self.state, self.batch, on_fallback=self.log)
+        try:
+            start, frames = next(self._batches)
+        except StopIteration:
+            return True
+        try:
+            for i, rgb in enumerate(frames):
+                _write_png(os.path.join(self.staging, FRAME_PATTERN.format(int(self.frames[start + i]))), rgb)
+        except OSError as exc:
+            self.cancel()
+            if exc.errno == errno.ENOSPC:
+                raise InputError(f"The disk is full: no room for frames in {self.out_dir}") from None
+            raise InputError(f"Cannot write frames to {self.out_dir}: {exc.strerror}") from None
+        self.done = start + len(frames)
+        return self.done >= self.total
+
+    def finish(self) -> list[str]:
+        """Move frames into place and add the image and sound strips; returns the frame paths."""
+        names = sorted(os.listdir(self.staging))
+        if len(names) != self.total:
+            self.cancel()
+            raise TalkFaceError(f"Bake incomplete: {len(names)} of {self.total} frames written")
+        for old in os.listdir(self.out_dir):  # frames of an earlier bake would mix with these
+            if old.startswith("frame_") and old.endswith(".png"):
+                os.remove(os.path.join(self.out_dir, old))
+        paths = []
+        for name in names:
+            target = os.path.join(self.out_dir, name)
+            os.replace(os.path.join(self.staging, name), target)
+            paths.append(target)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        scene = self.scene
+        sequencer.remove_strips(scene, {STRIP_FRAMES})
+        sequencer.add_image_strip(scene, paths, int(self.frames[0]), channel=2, name=STRIP_FRAMES)
+        audio = self._audio_path()
+        if audio:
+            start = int(self._action_prop("talkface_start_frame", scene.frame_start))
+            sequencer.add_sound_strip(scene, audio, start, name=os.path.basename(audio))
+        width, height = self.synth.size
+        scene.render.resolution_x, scene.render.resolution_y = width, height
+        scene.render.resolution_percentage = 100
+        sequencer.configure_video_output(scene, os.path.join(os.path.dirname(self.out_dir.rstrip(os.sep)),
+                                                             "video.mp4"))
+        return paths
+
+    def cancel(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _action_prop(self, key, default=None):
+        keys = self.face.data.shape_keys
+        action = keys.animation_data.action if keys and keys.animation_data else None
+        return action.get(key, default) if action is not None else default
+
+    def _audio_path(self) -> str | None:
+        path = self._action_prop("talkface_audio") or self.scene.talkface.audio_path
+        return path if path and os.path.isfile(path) else None

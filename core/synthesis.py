@@ -1,0 +1,109 @@
+"""(FaceFit, per-frame face state) -> video frames: the animation-to-video module's driver.
+
+Holds what is constant over a bake (the photo at output size, the reference mesh, the camera,
+the device) and turns batches of per-frame states into uint8 frames. Batches bound memory; on
+CUDA an out-of-memory error halves the batch, and at batch 1 falls back to the CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .camera import Camera
+from .errors import InputError
+from .flow import dense_flow, output_size
+from .warp import prepare_photo, warp_image
+
+MODES = ("neural", "warp")
+
+
+def frame_size(photo_width: int, photo_height: int, resolution: int) -> tuple[int, int]:
+    """Output (width, height): the photo's framing, longer side = ``resolution``, sides % 8 == 0."""
+    output_size(resolution)
+    scale = resolution / max(photo_width, photo_height)
+    w = max(8, int(round(photo_width * scale / 8.0)) * 8)
+    h = max(8, int(round(photo_height * scale / 8.0)) * 8)
+    return w, h
+
+
+@dataclass
+class FaceState:
+    """Per-frame face state read from the scene: ARKit weights [F, 52] and head pose [F, 6]."""
+
+    weights: np.ndarray
+    pose: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def batch(self, start: int, stop: int) -> "FaceState":
+        return FaceState(self.weights[start:stop], self.pose[start:stop])
+
+
+class FrameSynthesizer:
+    """Renders frames of one fitted face; ``generator`` is the neural refiner or None (warp only)."""
+
+    def __init__(self, model, fit, photo_rgb: np.ndarray, resolution: int,
+                 device: torch.device | str = "cpu", generator=None, half: bool = False):
+        self.model, self.fit = model, fit
+        self.size = frame_size(fit.camera.width, fit.camera.height, resolution)
+        self.device = torch.device(device)
+        self.generator = generator
+        self.half = half and self.device.type == "cuda"
+        self.photo_rgb = photo_rgb
+        self.photo = prepare_photo(photo_rgb, self.size, self.device)
+        self.ref_verts = model.vertices(fit.identity, fit.expression[None], fit.pose[None])[0]
+        self.ref_pose = np.asarray(fit.pose, np.float64)
+
+    @property
+    def camera(self) -> Camera:
+        return self.fit.camera
+
+    def to_device(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.half = self.half and self.device.type == "cuda"
+        self.photo = self.photo.to(self.device)
+        if self.generator is not None:
+            self.generator.to(self.device)
+
+    @torch.no_grad()
+    def render(self, state: FaceState) -> np.ndarray:
+        """uint8 frames [B, H, W, 3] for a batch of face states."""
+        tgt = self.model.vertices(self.fit.identity, state.weights, state.pose)
+        flow = dense_flow(self.ref_verts, tgt, self.model.triangles, self.camera, self.size,
+                          self.ref_pose, state.pose, device=self.device)
+        if self.generator is None:
+            frames = warp_image(self.photo, flow.flow, flow.occlusion)
+        else:
+            dtype = torch.float16 if self.half else torch.float32
+            with torch.autocast(self.device.type, dtype=dtype, enabled=self.half):
+                frames = self.generator(self.photo, flow)
+        out = (frames.float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
+        return out.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def render_batches(synth: FrameSynthesizer, state: FaceState, batch: int = 8, on_fallback=None):
+    """Yield ``(start, frames)`` over all frames; CUDA OOM halves the batch, then uses the CPU."""
+    if batch < 1:
+        raise InputError("Batch size must be at least 1")
+    start = 0
+    while start < len(state):
+        stop = min(start + batch, len(state))
+        try:
+            frames = synth.render(state.batch(start, stop))
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if batch > 1:
+                batch //= 2
+                if on_fallback:
+                    on_fallback(f"GPU out of memory: batch size lowered to {batch}")
+            else:
+                synth.to_device("cpu")
+                if on_fallback:
+                    on_fallback("GPU out of memory even at batch size 1: continuing on the CPU")
+            continue
+        yield start, frames
+        start = stop
