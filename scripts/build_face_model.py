@@ -333,8 +333,10 @@ class ShapeBuilder:
             np.linalg.norm((v - self.mouth_c) * [1, 1, 1.3], axis=1) > 0.045)[0]
         self.up_lip, self.lo_lip = self._lip_fields()
         self.jaw = self._jaw_field()
-        # TMJ hinge: in front of the ear, a little above the nose tip, ~8.5 cm behind it
-        self.hinge = np.array([0.0, v[NOSE_TIP, 1] + 0.085, v[NOSE_TIP, 2] + 0.01])
+        # condyle (TMJ): in front of the ear, ~10 cm behind and 1.5 cm above the nose tip; the
+        # jaw rotates about it and glides forward/down (condylar translation) as it opens
+        self.hinge = np.array([0.0, v[NOSE_TIP, 1] + 0.10, v[NOSE_TIP, 2] + 0.015])
+        self.glide = np.array([0.0, -0.012, -0.006])
         self.jaw_angle = self._jaw_angle_for_gap(0.030)
 
     # fields ---------------------------------------------------------------------------------
@@ -370,7 +372,8 @@ class ShapeBuilder:
     def _jaw_delta(self, angle: float) -> np.ndarray:
         r = rot_x(angle)  # chin down and back
         rel = self.v - self.hinge
-        return self.jaw[:, None] * (rel @ r.T - rel)
+        glide = self.glide * angle / 0.3  # full glide at ~17 degrees
+        return self.jaw[:, None] * (rel @ r.T - rel + glide)
 
     def _jaw_angle_for_gap(self, gap: float) -> float:
         """Hinge angle giving ``gap`` metres between the central lip points (bisection)."""
@@ -427,7 +430,7 @@ class ShapeBuilder:
 
     def mouth_funnel(self):
         v, c = self.v, self.mouth_c
-        w = self.lips_region()[:, None]
+        w = np.sqrt(self.lips_region())[:, None]
         rel = v - c
         out = np.zeros_like(v)
         out[:, 0] = -0.22 * rel[:, 0]  # narrower
@@ -438,7 +441,7 @@ class ShapeBuilder:
 
     def mouth_pucker(self):
         v, c = self.v, self.mouth_c
-        w = self.lips_region()[:, None]
+        w = np.sqrt(self.lips_region())[:, None]
         rel = v - c
         out = np.zeros_like(v)
         out[:, 0] = -0.42 * rel[:, 0]
