@@ -306,11 +306,9 @@ def close_lips(mesh: Mesh, gap: float) -> np.ndarray:
     dz_up[[0, -1]] = dz_lo[[0, -1]] = 0.0  # corners are shared by both loops
     anchors = np.setdiff1d(np.array(NOSE + [CHIN, 152, 175, 199, 200, 18]), np.r_[up, lo])
     far = np.where(np.abs(v[:, 2] - v[13, 2]) > 0.035)[0]
-    fixed = np.unique(np.r_[up[1:-1], lo[1:-1], anchors, far])
-    vals = np.zeros(len(fixed))
-    lookup = {int(i): d for i, d in zip(up[1:-1], dz_up[1:-1])}
-    lookup.update({int(i): d for i, d in zip(lo[1:-1], dz_lo[1:-1])})
-    vals = np.array([lookup.get(int(i), 0.0) for i in fixed])
+    zero = np.setdiff1d(np.r_[anchors, far], np.r_[up, lo])
+    fixed = np.r_[up[1:-1], lo[1:-1], zero]
+    vals = np.r_[dz_up[1:-1], dz_lo[1:-1], np.zeros(len(zero))]
     dz = mesh.harmonic(fixed, vals)
     out = v.copy()
     out[:, 2] += dz
