@@ -80,17 +80,18 @@ def resolve_style(model: Animator, name: str) -> torch.Tensor:
 def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.ndarray:
     """Blink weight curve from the network's per-frame blink hazard.
 
-    The hazard sets *when* blinks are likely (pauses, phrase ends); its mean is rescaled to a
-    natural rate, and a seeded inhomogeneous Poisson process with a refractory period picks the
-    blinks, so the same audio always gives the same blinks.
+    The hazard sets *when* blinks are likely (pauses, phrase ends), a natural rate sets *how
+    many*: a seeded Poisson count of onsets drawn from the hazard as a density, thinned by a
+    refractory period, so the same audio always gives the same blinks.
     """
     n = len(hazard_logit)
-    p = 1.0 / (1.0 + np.exp(-np.asarray(hazard_logit, np.float64)))
-    rate = p / max(p.mean(), 1e-6) * (BLINK_PER_MINUTE / 60.0) / fps  # expected blinks per frame
+    logit = np.asarray(hazard_logit, np.float64)
+    p = np.exp(logit - logit.max()) if n else logit  # odds: a rare-event hazard's natural scale
     rng = np.random.default_rng(seed)
-    draws = rng.random(n) < np.clip(rate, 0.0, 1.0)
+    count = rng.poisson(BLINK_PER_MINUTE * n / fps / 60.0)
+    candidates = np.sort(rng.choice(n, size=count, p=p / p.sum())) if count and n else []
     onsets, last = [], -1e9
-    for i in np.flatnonzero(draws):  # only a few dozen candidates per minute
+    for i in candidates:  # a few dozen per minute: the refractory pass is cheap
         if (i - last) / fps >= BLINK_REFRACTORY_S:
             onsets.append(i)
             last = i
