@@ -29,7 +29,7 @@ from core.camera import Camera  # noqa: E402
 from core.device import resolve_device  # noqa: E402
 from core.flow import MEDIAPIPE_INNER_LIP_LOOP, dense_flow  # noqa: E402
 from core.pose import apply_pose  # noqa: E402
-from core.warp import prepare_photo, warp_image  # noqa: E402
+from core.warp import prepare_photo, prepare_source, warp_image  # noqa: E402
 
 LOWER_LIP = (95, 88, 178, 87, 14, 317, 402, 318, 324, 146, 91, 181, 84, 17, 314, 405, 321, 375)
 MOUTH_CORNERS = (61, 291)
@@ -114,7 +114,8 @@ def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch
     jaw, offs = talking_animation(n_frames)
     verts, poses = face.frames(jaw, offs)
     ref = face.frames(np.zeros(1), np.zeros((1, 6)))[0][0]
-    src = prepare_photo(photo, size, device)
+    source = prepare_source(photo, size, device)
+    src = prepare_photo(photo, size, device)  # what a zero-motion frame must reproduce
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Warm-up so one-time allocations and thread start-up are not timed.
     dense_flow(ref, verts[:batch], face.triangles, camera, size, face.pose_ref, poses[:batch],
@@ -126,7 +127,7 @@ def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch
         fl = dense_flow(ref, verts[s:s + batch], face.triangles, camera, size, face.pose_ref,
                         poses[s:s + batch], mask, device=device)
         t1 = time.perf_counter()
-        out = warp_image(src, fl.flow, fl.occlusion)
+        out = warp_image(source, fl.flow, fl.occlusion)
         if device.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
@@ -139,7 +140,7 @@ def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch
 
     zero = dense_flow(ref, ref[None], face.triangles, camera, size, face.pose_ref,
                       face.pose_ref[None], mask, device=device)
-    still = warp_image(src, zero.flow, zero.occlusion).cpu()
+    still = warp_image(source, zero.flow, zero.occlusion).cpu()
     src_cpu = src.cpu()
     ref_face = (zero.face > 0.5).float().cpu()
     sharp_src = laplacian_energy(src_cpu, ref_face)

@@ -127,7 +127,8 @@ def dense_flow(
     mesh_flow = torch.where(face[..., None], mesh_flow, torch.zeros_like(mesh_flow))
 
     grid = centres.reshape(1, -1, 2)
-    rigid = _rigid_flow(grid, tgt_s, camera, sx, sy, pose_ref, pose_tgt).view(n_frames, low_h, low_w, 2)
+    rigid = _rigid_flow(grid, tgt_s, camera, sx, sy, pose_ref, pose_tgt)
+    rigid = rigid.view(n_frames, low_h, low_w, 2)
     base = _outside_flow(centres, tgt_s, rigid, camera, sx, sy, pose_ref, pose_tgt, config)
 
     # Carry the non-rigid part of the face's motion a little way past its border.

@@ -33,7 +33,8 @@ def synthetic_face(n=25, mouth_row=7, mouth_cols=(8, 16)):
             if r + 1 == mouth_row:
                 d, e = lower.get(c, d), lower.get(c + 1, e)
             tris += [[a, b, e], [a, e, d]]
-    loop = [idx[mouth_row, c] for c in range(c0, c1 + 1)] + [lower[c] for c in range(c1 - 1, c0, -1)]
+    loop = [idx[mouth_row, c] for c in range(c0, c1 + 1)]
+    loop += [lower[c] for c in range(c1 - 1, c0, -1)]
     jaw = (verts[:, 2] < zs[mouth_row] - 1e-9).astype(np.float32)
     jaw[list(lower.values())] = 1.0
     return verts.astype(np.float32), np.array(tris), loop, jaw

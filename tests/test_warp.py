@@ -4,7 +4,7 @@ import skimage.data
 import torch
 
 from core.errors import InputError
-from core.warp import MouthFill, prepare_photo, warp_image
+from core.warp import MouthFill, prepare_photo, prepare_source, warp_image
 
 PHOTO = skimage.data.astronaut()  # 512 x 512 uint8
 
@@ -73,3 +73,21 @@ def test_thin_opening_gets_no_teeth():
     out = warp_image(PHOTO, torch.zeros(1, 512, 512, 2), occlusion)[0]
     cavity = torch.tensor(MouthFill().cavity).view(3, 1)
     assert torch.allclose(out[:, 300:303, 220:280].reshape(3, -1), cavity, atol=1e-5)
+
+
+def _face_detail(img):
+    lum = (img * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+    return float((torch.nn.functional.conv2d(lum, k)[..., 60:220, 170:330] ** 2).mean())
+
+
+def test_oversampled_source_keeps_detail_under_subpixel_motion():
+    source = prepare_source(PHOTO, 512)
+    assert source.image.shape == (1, 3, 1536, 1536)
+    assert torch.equal(source.image[..., 1::3, 1::3], prepare_photo(PHOTO, 512))
+    flow = torch.zeros(1, 512, 512, 2)
+    flow[..., 0], flow[..., 1] = 0.37, 0.61
+    detail = _face_detail(prepare_photo(PHOTO, 512))
+    sharp = _face_detail(warp_image(source, flow)) / detail
+    plain = _face_detail(warp_image(PHOTO, flow, oversample=1)) / detail
+    assert sharp > 0.75 and sharp > plain + 0.1, (sharp, plain)
