@@ -119,6 +119,10 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     values[:, [col[c] for c in cfg.mouth_channels]] = out["mouth"]
     values[:, [col[c] for c in cfg.brow_channels]] = out["brows"]
     values[:, [col[c] for c in HEAD_CHANNELS]] = out["pose"]
+    # ARKit's mouthClose only makes sense on top of jawOpen (alone it pushes the lips through
+    # each other): keep the pair consistent whatever the network says.
+    jaw, close = col["jawOpen"], col["mouthClose"]
+    values[:, close] = np.minimum(values[:, close], values[:, jaw])
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
     values[:, col["eyeBlinkLeft"]] = blink
     values[:, col["eyeBlinkRight"]] = blink
