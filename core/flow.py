@@ -249,7 +249,7 @@ def _outside_flow(centres, tgt_s, rigid, cam, sx, sy, pose_ref, pose_tgt, cfg) -
 
 def _person_weight(mask, h: int, w: int, cfg: FlowConfig, device) -> torch.Tensor:
     """Soft, slightly grown person mask on the flow grid: [h, w] in [0, 1]."""
-    m = torch.as_tensor(np.asarray(mask, dtype=np.float32), device=device)
+    m = torch.as_tensor(np.array(mask, dtype=np.float32), device=device)  # copy: may be read-only
     if m.dim() == 3:
         m = m[..., 0]
     m = F.interpolate(m[None, None], size=(h, w), mode="bilinear", align_corners=False,

@@ -144,28 +144,41 @@ def warp_image(
     if mode == "bicubic":
         out = out.clamp(0.0, 1.0)
     if occlusion is not None and fill is not None:
-        out = fill_mouth(out, occlusion, fill)
+        out = _fill_mouth_(out, occlusion, fill)
     return out
 
 
 def fill_mouth(frames: torch.Tensor, occlusion: torch.Tensor, fill: MouthFill) -> torch.Tensor:
     """Paint a dark cavity with an upper-teeth band where ``occlusion`` [F, H, W] is set."""
+    return _fill_mouth_(frames.clone(), occlusion, fill)
+
+
+def _fill_mouth_(frames: torch.Tensor, occlusion: torch.Tensor, fill: MouthFill) -> torch.Tensor:
+    """In place, on the box around the opening only: the mouth is a few % of the frame."""
     alpha = occlusion.to(frames.dtype).clamp(0, 1)[:, None]  # [F, 1, H, W]
-    if not bool((alpha > 0).any()):
+    rows = torch.nonzero(alpha.amax(dim=(0, 1, 3)) > 0)
+    if rows.numel() == 0:
         return frames
-    height = frames.shape[-2]
+    cols = torch.nonzero(alpha.amax(dim=(0, 1, 2)) > 0)
+    height, width = frames.shape[-2:]
     px = height / 512.0
+    soft = max(1, int(round(fill.soft_px * px)))
+    y0, y1 = max(0, int(rows[0]) - soft), min(height, int(rows[-1]) + soft + 1)
+    x0, x1 = max(0, int(cols[0]) - soft), min(width, int(cols[-1]) + soft + 1)
+    alpha = alpha[..., y0:y1, x0:x1]
     inside = (alpha > 0.5).to(frames.dtype)
     # Per column: rows of opening above each pixel, and the opening's height in that column.
     from_top = inside.cumsum(-2)
     column = inside.sum(-2, keepdim=True)
     teeth = inside * (from_top <= fill.teeth_share * column) * (column >= fill.teeth_min_px * px)
-    teeth = _box_soften(teeth, max(1, int(round(fill.soft_px * px))))
+    teeth = _box_soften(teeth, soft)
     device, dtype = frames.device, frames.dtype
     cavity = torch.tensor(fill.cavity, device=device, dtype=dtype).view(1, 3, 1, 1)
     teeth_rgb = torch.tensor(fill.teeth, device=device, dtype=dtype).view(1, 3, 1, 1)
     colour = cavity + teeth * (teeth_rgb - cavity)
-    return frames * (1.0 - alpha) + colour * alpha
+    crop = frames[..., y0:y1, x0:x1]
+    crop.mul_(1.0 - alpha).add_(colour * alpha)
+    return frames
 
 
 def _box_soften(mask: torch.Tensor, radius: int) -> torch.Tensor:
