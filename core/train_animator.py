@@ -197,3 +197,71 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
     log(f"held-out: {metrics}")
     return {"steps": steps, "wall_s": round(wall, 1), "metrics": metrics, "history": history[-5:],
             "params": sum(p.numel() for p in model.parameters())}
+
+
+def load_corpus(folder: str, split: str, feature_kind: str = "mfcc") -> list[Clip]:
+    """Clips of one split ('train' or 'heldout') of a corpus written by ``core.corpus``."""
+    import glob
+
+    with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    if abs(float(manifest["fps"]) - NETWORK_FPS) > 1e-6:
+        raise ValueError(f"corpus is at {manifest['fps']} fps; the network runs at {NETWORK_FPS}: "
+                         f"regenerate it with --fps {NETWORK_FPS:g}")
+    channels = tuple(manifest["channels"])
+    blink_col = channels.index("eyeBlinkLeft")
+    key = "features" if feature_kind == "mfcc" else "features_logmel"
+    clips = []
+    for shard in sorted(glob.glob(os.path.join(folder, split, "*.npz"))):
+        with np.load(shard) as data:
+            feats, targets, offsets = data[key], data["targets"], data["frame_offsets"]
+            speakers = data["speaker"]
+            for i, speaker in enumerate(speakers):
+                a, b = int(offsets[i]), int(offsets[i + 1])
+                tgt = targets[a:b]
+                clips.append(Clip(feats[a:b], tgt, channels, str(speaker), blink_onsets(tgt[:, blink_col])))
+    if not clips:
+        raise ValueError(f"no '{split}' clips under {folder}")
+    return clips
+
+
+def main(argv=None) -> int:
+    from .weights import record_provenance
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="corpus folder (python -m core.corpus --fps 50)")
+    ap.add_argument("--out", required=True, help="weights file to write (.safetensors)")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--width", type=int, default=96)
+    ap.add_argument("--features", choices=("mfcc", "logmel"), default="mfcc")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--resume", help="checkpoint to resume from (OUT.ckpt is written every 500 steps)")
+    args = ap.parse_args(argv)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train_clips = load_corpus(args.data, "train", args.features)
+    eval_clips = load_corpus(args.data, "heldout", args.features)
+    report = train(train_clips, eval_clips, args.steps, args.out, batch=args.batch, lr=args.lr,
+                   seed=args.seed, width=args.width, resume=args.resume)
+    with open(os.path.join(args.data, "manifest.json"), encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    entry = {
+        "what": "audio-to-animation network (core/animator.py)",
+        "data": {k: manifest.get(k) for k in ("seed", "fps", "hours", "splits", "held_out_accents",
+                                              "held_out_variants")},
+        "command": "python -m core.train_animator " + " ".join(argv or __import__("sys").argv[1:]),
+        "features": args.features,
+        **report,
+    }
+    folder = os.path.dirname(os.path.abspath(args.out))
+    record_provenance(os.path.basename(args.out), entry, folder)
+    print(json.dumps(entry["metrics"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
