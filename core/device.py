@@ -40,9 +40,9 @@ def use_half(device: torch.device, allow_half: bool = True) -> bool:
 
 
 def compute_dtype(device: torch.device, allow_half: bool = True) -> torch.dtype:
-    """The float type for image-sized tensors (networks, warping) on ``device``.
+    """The float type for the neural generator's activations on ``device``.
 
-    Geometry (projection, rasterisation, flow) stays float32 everywhere: half precision
-    loses sub-pixel accuracy at 1024 px.
+    Geometry (projection, rasterisation, flow) and the warp's sampling grid stay float32
+    everywhere: half precision resolves only about 1/1000 of the image, half a pixel at 1024.
     """
     return torch.float16 if use_half(device, allow_half) else torch.float32
