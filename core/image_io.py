@@ -113,7 +113,11 @@ def load_photo(path: str | os.PathLike) -> Photo:
     if orientation not in (None, 1):
         img = ImageOps.exif_transpose(img)
         notes.append(f"rotated upright from EXIF orientation {orientation}")
-    rgb = _to_rgb_float(img, notes)
+    try:
+        rgb = _to_rgb_float(img, notes)
+    except ValueError as exc:  # e.g. LAB or multi-band scientific TIFFs
+        raise PhotoError(f"The photo '{name}' uses the colour mode {img.mode}, which cannot be "
+                         "converted to RGB; save it as an ordinary RGB JPEG or PNG.") from exc
     return Photo(rgb=rgb, path=path, sha256=digest, original_size=(width, height),
                  notes=tuple(notes))
 
