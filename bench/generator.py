@@ -185,7 +185,10 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--sizes", default="512,1024")
     ap.add_argument("--save", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     args = ap.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     import skimage
     from core.image_io import load_photo
