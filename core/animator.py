@@ -33,6 +33,7 @@ class AnimatorConfig:
     width: int = 96
     style_dim: int = 16
     styles: tuple[str, ...] = ("default",)
+    preset_names: tuple[str, ...] = ()  # named style codes shown to users (see make_presets)
     mouth_channels: tuple[str, ...] = ()
     brow_channels: tuple[str, ...] = ()
     mouth_dilations: tuple[int, ...] = (1, 2, 4, 1, 2, 4)
@@ -106,6 +107,7 @@ class Animator(nn.Module):
         self.register_buffer("feat_std", torch.ones(cfg.n_features))
         self.styles = nn.Embedding(len(cfg.styles), cfg.style_dim)
         nn.init.normal_(self.styles.weight, std=0.1)
+        self.register_buffer("presets", torch.zeros(len(cfg.preset_names), cfg.style_dim))
         self.inp = nn.Conv1d(cfg.n_features, cfg.width, 1)
         self.mouth = Trunk(cfg.width, cfg.style_dim, cfg.mouth_dilations)
         self.long = Trunk(cfg.width, cfg.style_dim, cfg.long_dilations)
@@ -154,3 +156,25 @@ def run_chunked(model: Animator, features: np.ndarray, style, chunk: int = 3000)
         for k, v in out.items():
             outputs.setdefault(k, []).append(v[0, start - a: stop - a].float().cpu().numpy())
     return {k: np.concatenate(v, 0) for k, v in outputs.items()}
+
+
+@torch.no_grad()
+def make_presets(model: Animator, features: np.ndarray) -> Animator:
+    """Name a few style codes for users: 'Calm' and 'Lively' are the trained styles at the 10th
+    and 90th percentile of motion (head and mouth) on ``features`` (real speakers' styles, not
+    blends, which may not move as their parts did); 'Neutral' is the mean of all styles."""
+    table = model.styles.weight.detach()
+    motion = []
+    for i in range(len(table)):
+        out = run_chunked(model, features, table[i])
+        pose = out["pose"] / model.pose_scale.cpu().numpy()
+        motion.append(np.abs(np.diff(pose, axis=0)).mean() + np.abs(np.diff(out["mouth"], axis=0)).mean())
+    order = np.argsort(motion)
+    calm, lively = order[int(0.1 * (len(order) - 1))], order[int(round(0.9 * (len(order) - 1)))]
+    codes = torch.stack([table[calm], table.mean(0), table[lively]])
+    cfg = AnimatorConfig(**{**asdict(model.cfg), "preset_names": ("Calm", "Neutral", "Lively")})
+    named = Animator(cfg)
+    state = model.state_dict()
+    state["presets"] = codes
+    named.load_state_dict(state)
+    return named.eval()

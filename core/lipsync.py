@@ -62,12 +62,16 @@ def load_animator(weights_dir: str | None = None, device: str = "cpu") -> Animat
 
 
 def style_names(model: Animator) -> tuple[str, ...]:
-    return ("Neutral",) + tuple(model.cfg.styles)
+    """Presets shown to users; any training speaker's name is accepted too."""
+    names = tuple(model.cfg.preset_names)
+    return names if "Neutral" in names else ("Neutral",) + names
 
 
 def resolve_style(model: Animator, name: str) -> torch.Tensor:
-    """A preset name -> style code. 'Neutral' is the mean of the trained styles."""
+    """A preset or training-speaker name -> style code. 'Neutral' is the mean style."""
     table = model.styles.weight.detach()
+    if name in model.cfg.preset_names:
+        return model.presets[model.cfg.preset_names.index(name)]
     if name in ("", "Neutral"):
         return table.mean(0)
     if name not in model.cfg.styles:
@@ -75,6 +79,30 @@ def resolve_style(model: Animator, name: str) -> torch.Tensor:
 
         raise InputError(f"Unknown style '{name}': choose one of {', '.join(style_names(model))}")
     return table[model.cfg.styles.index(name)]
+
+
+def extract_style(model: Animator, features: np.ndarray, targets: dict[str, np.ndarray],
+                  steps: int = 150) -> torch.Tensor:
+    """A style code for a reference clip: the code under which the frozen network best
+    reproduces the clip's own animation (``targets``: 'mouth' / 'brows' / 'pose' arrays)."""
+    code = model.styles.weight.detach().mean(0).clone().requires_grad_(True)
+    opt = torch.optim.Adam([code], lr=0.05)
+    x = torch.as_tensor(features, dtype=torch.float32)[None]
+    tgt = {k: torch.as_tensor(v, dtype=torch.float32)[None] for k, v in targets.items()}
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        for _ in range(steps):
+            out = model(x, code)
+            loss = sum(torch.abs(out[k] - v).mean() / (model.pose_scale.mean() if k == "pose" else 1.0)
+                       for k, v in tgt.items())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    return code.detach()
 
 
 def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.ndarray:

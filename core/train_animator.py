@@ -190,8 +190,11 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
         if step % 500 == 499:
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1}, ckpt)
     wall = time.perf_counter() - t0
+    from .animator import make_presets
     from .lipsync import save_animator
 
+    reference = (eval_clips or train_clips)[0].features
+    model = make_presets(model, reference)
     save_animator(model, out)
     metrics = evaluate(model, eval_clips) if eval_clips else {}
     log(f"held-out: {metrics}")
