@@ -63,7 +63,7 @@ def _add_photo_uvs(mesh, triangles: np.ndarray, uv_per_vertex: np.ndarray) -> No
 def _photo_material(name: str, image) -> bpy.types.Material:
     """Emission of the photo: under the Standard view transform it shows the photo's pixels."""
     mat = bpy.data.materials.new(name)
-    if hasattr(mat, "use_nodes") and not mat.use_nodes:
+    if bpy.app.version < (5, 0, 0):  # 5.0 materials always have a node tree
         mat.use_nodes = True
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
     nodes.clear()
@@ -98,6 +98,17 @@ def configure_camera(cam_obj, camera, scene) -> None:
     scene.render.resolution_y = camera.height
     scene.render.resolution_percentage = 100
     scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+
+
+def show_photo_behind(cam_obj, image) -> None:
+    """The photo as the camera's background, so camera view lines the face up with the photo."""
+    cam = cam_obj.data
+    cam.show_background_images = True
+    bg = cam.background_images.new()
+    bg.image = image
+    bg.display_depth = "BACK"
+    bg.frame_method = "FIT"
+    bg.alpha = 1.0
 
 
 def create_face(context, fit, model, photo_path: str):
@@ -135,6 +146,7 @@ def create_face(context, fit, model, photo_path: str):
     cam_obj = bpy.data.objects.new(f"{base} Camera", bpy.data.cameras.new(f"{base} Camera"))
     coll.objects.link(cam_obj)
     configure_camera(cam_obj, fit.camera, scene)
+    show_photo_behind(cam_obj, image)
     scene.camera = cam_obj
     obj["talkface_camera"] = cam_obj.name
     obj["talkface_head"] = head.name

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 
 import bpy
-from bpy_extras.io_utils import ImportHelper
+from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import pipeline, preferences
+from . import face_object, pipeline, preferences
 from .runtime import run_reported
 from ..core.errors import InputError
 
@@ -51,6 +51,37 @@ class TALKFACE_OT_fit_face(bpy.types.Operator, ImportHelper):
             )
 
         return run_reported(self, "Fit Face from Photo", fit)
+
+
+class TALKFACE_OT_export_neutral(bpy.types.Operator, ExportHelper):
+    """Export the fitted face's neutral mesh (no expression, no pose) as OBJ or glTF binary"""
+
+    bl_idname = "talkface.export_neutral"
+    bl_label = "Export Fitted Neutral"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ".glb"
+    filter_glob: bpy.props.StringProperty(default="*.glb;*.obj", options={"HIDDEN"})
+    file_format: bpy.props.EnumProperty(
+        name="Format", items=(("GLB", "glTF Binary (.glb)", ""), ("OBJ", "Wavefront (.obj)", "")),
+        default="GLB",
+    )
+
+    def check(self, context):
+        self.filename_ext = "." + self.file_format.lower()
+        return super().check(context)
+
+    def execute(self, context):
+        def export():
+            from ..core.face_model import load_face_model
+            from ..core.mesh_export import export_neutral
+
+            face = pipeline.require_face(context)
+            path = bpy.path.ensure_ext(bpy.path.abspath(self.filepath), "." + self.file_format.lower())
+            export_neutral(path, load_face_model(), face_object.load_fit(face).identity)
+            self.report({"INFO"}, f"Exported {path}")
+
+        return run_reported(self, "Export Fitted Neutral", export)
 
 
 def _style_items(self, context):
@@ -244,6 +275,7 @@ class TALKFACE_OT_bake_frames(bpy.types.Operator):
 
 classes = (
     TALKFACE_OT_fit_face,
+    TALKFACE_OT_export_neutral,
     TALKFACE_OT_animate_audio,
     TALKFACE_OT_apply_to_selected,
     TALKFACE_OT_bake_frames,

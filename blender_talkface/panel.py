@@ -24,11 +24,14 @@ class TALKFACE_PT_main(bpy.types.Panel):
         box.label(text="1. Face", icon="USER")
         box.operator("talkface.fit_face", icon="IMAGE_DATA")
         box.label(text=f"Face: {face.name}" if face else "No fitted face yet")
+        if face:
+            box.operator("talkface.export_neutral", icon="EXPORT")
 
         box = layout.box()
         box.label(text="2. Animation", icon="SOUND")
         box.enabled = face is not None
         box.operator("talkface.animate_audio", icon="ACTION")
+        box.operator("talkface.apply_to_selected", icon="COPYDOWN")
 
         box = layout.box()
         box.label(text="3. Video", icon="RENDER_ANIMATION")
