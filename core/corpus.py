@@ -1,0 +1,382 @@
+"""Training corpus for the audio-to-animation network: synthetic speech with exact targets.
+
+Each utterance is spoken by espeak-ng (accent x variant = one speaker; random rate, pitch,
+range), so phoneme timing is exact. Targets come from those phonemes (mouth, via visemes) and
+from the clean audio's prosody (brows, head, blinks); features come from a randomly *degraded*
+copy (noise, room reverb, gain, band-limiting, low sample rates, codec-like quantisation,
+clipping) so the network meets real microphones in training. Whole speakers, and every
+speaker of some accents and variants, are kept out of training for evaluation.
+
+The corpus is regenerated, never committed:  python -m core.corpus --out DIR --hours H --seed S
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+
+from . import espeak
+from .audio import DEFAULT_SR, from_array, resample
+from .features import FeatureConfig, compute_features, frame_count
+from .prosody import ProsodyStyle, prosody_targets
+from .visemes import CHANNELS, mouth_weights
+
+# --- speakers ----------------------------------------------------------------------------------
+
+ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc", "en-gb-scotland")
+VARIANTS = ("m1", "m2", "m3", "m4", "m6", "m7", "f1", "f2", "f3", "f5", "klatt", "klatt2", "Annie", "belinda",
+            "linda", "michael", "shelby", "travis", "quincy", "robert", "aunty", "edward", "norbert", "alicia",
+            "grandma", "grandpa", "adam", "caleb", "m5", "f4", "steph", "david")
+HELD_OUT_ACCENTS = ("en-gb-scotland",)
+HELD_OUT_VARIANTS = ("m5", "f4", "steph", "david")
+
+
+def speaker_name(accent: str, variant: str) -> str:
+    return f"{accent}+{variant}"
+
+
+def split_of(accent: str, variant: str) -> str:
+    """A speaker is held out if its accent *or* its variant is: neither is ever heard in training."""
+    return "heldout" if accent in HELD_OUT_ACCENTS or variant in HELD_OUT_VARIANTS else "train"
+
+
+def speakers(split: str) -> list[tuple[str, str]]:
+    return [(a, v) for a in ACCENTS for v in VARIANTS if split_of(a, v) == split]
+
+
+def _stable_rng(*key: str) -> np.random.Generator:
+    digest = hashlib.sha256("|".join(key).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+@dataclass(frozen=True)
+class SpeakerStyle:
+    """Per-speaker habits, fixed by the speaker's name so one speaker is one style."""
+
+    articulation: float
+    prosody: ProsodyStyle
+
+
+def speaker_style(name: str) -> SpeakerStyle:
+    r = _stable_rng("style", name)
+    return SpeakerStyle(
+        articulation=float(r.uniform(0.8, 1.2)),
+        prosody=ProsodyStyle(brow_gain=float(r.uniform(0.5, 1.4)), head_gain=float(r.uniform(0.5, 1.5)),
+                             nod_gain=float(r.uniform(0.5, 1.5)), blink_rate_per_min=float(r.uniform(14, 21)),
+                             boundary_blink_p=float(r.uniform(0.3, 0.7))),
+    )
+
+
+# --- sentences ---------------------------------------------------------------------------------
+
+_SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Please bring me the big blue book from the top shelf.",
+    "We were very happy to move five boxes before lunch.",
+    "My mother made warm bread with butter and jam.",
+    "Which way is the museum from the bus stop?",
+    "Few people visit the old farm in the valley anymore.",
+    "She sells sea shells by the sea shore every summer.",
+    "Could you tell me why the phone keeps ringing at night?",
+    "Thank you so much for coming all this way!",
+    "The weather will be cool and windy, with showers in the morning.",
+    "Honestly, I think we should wait until Monday.",
+    "Put the cup on the table, and mind the step by the door.",
+    "Bob bought a map of Boston, but he never used it.",
+    "Peter Piper picked a peck of pickled peppers.",
+    "Seven violins were playing beautiful music in the park.",
+    "Is it true that the bridge will be closed for a month?",
+    "Every evening we walk the dog along the river.",
+    "Our new office is on the fourth floor, near the lifts.",
+    "Measure twice, cut once, and you will rarely be wrong.",
+    "I can't believe how fast the summer went by.",
+    "Look at those huge waves breaking on the rocks!",
+    "The children laughed and played until the sun went down.",
+    "Remember to switch off the lights when you leave.",
+    "What a wonderful surprise to see you here.",
+    "Nobody knew where the missing keys had gone.",
+    "Vivid purple flowers grew beside the wooden fence.",
+    "How much would it cost to fix the roof?",
+    "The meeting starts at half past nine, so please be on time.",
+    "Thirty three thousand people watched the final match.",
+    "Maybe we could have fish and chips for dinner.",
+)
+_NAMES = ("Anna", "Ben", "Maria", "Tom", "Sophie", "James", "Olivia", "Peter", "Fatima", "Victor", "Emma", "Mike")
+_ADJ = ("big", "small", "bright", "quiet", "heavy", "soft", "brave", "famous", "purple", "wooden", "modern",
+        "lovely", "busy", "empty", "frozen", "thick", "smooth", "ancient", "muddy", "fresh")
+_NOUN = ("boat", "garden", "window", "bottle", "mountain", "village", "piano", "blanket", "museum", "forest",
+         "bicycle", "feather", "mirror", "pebble", "orchestra", "market", "umbrella", "puzzle", "voice", "cloud")
+_VERB = ("found", "painted", "moved", "opened", "watched", "visited", "carried", "cleaned", "followed", "built",
+         "borrowed", "photographed", "measured", "fixed", "pushed", "remembered")
+_PLACE = ("near the harbour", "behind the school", "in the morning", "after the storm", "by the fireplace",
+          "on Friday evening", "under the bridge", "at the very top", "beside the old mill", "in the kitchen")
+_TEMPLATES = (
+    "{name} {verb} the {adj} {noun} {place}.",
+    "Have you seen the {adj} {noun} that {name} {verb}?",
+    "Why would anyone want a {adj} {noun} {place}?",
+    "Wow, the {noun} was so {adj}!",
+    "{name} and {name2} {verb} a {adj} {noun}, then they went home.",
+    "If the {noun} is {adj}, we will need another one {place}.",
+    "I think {name} {verb} it, but I am not completely sure.",
+    "The {adj} {noun}, the {adj2} {noun2}, and the {noun3} were all {place}.",
+    "Oh no, please don't drop the {noun}!",
+    "Number {num} is the {adj} {noun} {place}.",
+)
+
+
+def make_sentence(rng: np.random.Generator) -> str:
+    """One to three sentences: fixed phonetically rich ones mixed with template ones."""
+    parts = []
+    for _ in range(int(rng.integers(1, 4))):
+        if rng.uniform() < 0.4:
+            parts.append(_SENTENCES[int(rng.integers(len(_SENTENCES)))])
+            continue
+        pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+        parts.append(pick(_TEMPLATES).format(
+            name=pick(_NAMES), name2=pick(_NAMES), adj=pick(_ADJ), adj2=pick(_ADJ), noun=pick(_NOUN),
+            noun2=pick(_NOUN), noun3=pick(_NOUN), verb=pick(_VERB), place=pick(_PLACE),
+            num=int(rng.integers(2, 100))))
+    return " ".join(parts)
+
+
+# --- augmentation --------------------------------------------------------------------------------
+
+def room_impulse(rng: np.random.Generator, sr: int, rt60: float) -> np.ndarray:
+    """Direct path + sparse early reflections + exponentially decaying diffuse tail (-60 dB at rt60)."""
+    n = int(sr * rt60 * 1.2) + 1
+    t = np.arange(n) / sr
+    tail = rng.standard_normal(n) * np.exp(-6.9078 * t / rt60)
+    tail[: int(0.003 * sr)] = 0.0                               # tail starts after the first reflections
+    ir = 0.4 * tail / (np.sqrt(np.sum(tail ** 2)) + 1e-9)
+    for _ in range(int(rng.integers(3, 8))):
+        k = int(rng.uniform(0.002, 0.03) * sr)
+        ir[k] += rng.uniform(-0.5, 0.5)
+    ir[0] = 1.0
+    return (ir / np.sqrt(np.sum(ir ** 2))).astype(np.float32)
+
+
+def add_noise(x: np.ndarray, rng: np.random.Generator, snr_db: float) -> np.ndarray:
+    """White, pink or brown noise at the given SNR (relative to the speech's active power)."""
+    n = len(x)
+    kind = rng.integers(3)
+    noise = rng.standard_normal(n)
+    if kind:
+        spec = np.fft.rfft(noise)
+        f = np.maximum(np.arange(len(spec)), 1.0)
+        spec /= f ** (0.5 * kind)                               # 1/f (pink) or 1/f^2 (brown)
+        noise = np.fft.irfft(spec, n)
+    active = x[np.abs(x) > 0.05 * (np.abs(x).max() + 1e-9)]
+    p_speech = np.mean(active ** 2) if active.size else 1e-6
+    noise *= np.sqrt(p_speech / (10 ** (snr_db / 10)) / (np.mean(noise ** 2) + 1e-12))
+    return (x + noise).astype(np.float32)
+
+
+def mu_law(x: np.ndarray, bits: int = 8, mu: float = 255.0) -> np.ndarray:
+    """G.711-like companding and quantisation, the typical telephone/VoIP codec artefact."""
+    y = np.sign(x) * np.log1p(mu * np.minimum(np.abs(x), 1.0)) / np.log1p(mu)
+    levels = 2 ** (bits - 1)
+    y = np.round(y * levels) / levels
+    return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """What was done to one utterance (stored with it, so evaluation can slice by condition)."""
+
+    gain_db: float = 0.0
+    rt60: float = 0.0
+    snr_db: float = float("inf")
+    band: tuple[float, float] = (0.0, 0.0)
+    via_rate: int = 0
+    codec_bits: int = 0
+    clip_at: float = 0.0
+
+
+def draw_augmentation(rng: np.random.Generator, clean_p: float = 0.2) -> Augmentation:
+    if rng.uniform() < clean_p:
+        return Augmentation(gain_db=float(rng.uniform(-6, 6)))
+    maybe = lambda p: rng.uniform() < p  # noqa: E731
+    return Augmentation(
+        gain_db=float(rng.uniform(-20, 8)),
+        rt60=float(rng.uniform(0.15, 0.9)) if maybe(0.4) else 0.0,
+        snr_db=float(rng.uniform(5, 40)) if maybe(0.5) else float("inf"),
+        band=(float(rng.uniform(50, 350)), float(rng.uniform(3000, 7500))) if maybe(0.35) else (0.0, 0.0),
+        via_rate=int(rng.choice([8000, 11025, 12000])) if maybe(0.25) else 0,
+        codec_bits=int(rng.choice([8, 10])) if maybe(0.15) else 0,
+        clip_at=float(rng.uniform(0.3, 0.8)) if maybe(0.1) else 0.0,
+    )
+
+
+def apply_augmentation(x: np.ndarray, sr: int, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
+    """Degrade 16 kHz speech; length and timing are preserved (zero-phase filters, causal IR at 0)."""
+    y = x.astype(np.float32)
+    if aug.rt60 > 0:
+        y = scipy.signal.fftconvolve(y, room_impulse(rng, sr, aug.rt60))[: len(x)].astype(np.float32)
+    if aug.band[1] > 0:
+        lo, hi = aug.band
+        sos = scipy.signal.butter(4, [lo, min(hi, 0.45 * sr)], btype="bandpass", fs=sr, output="sos")
+        y = scipy.signal.sosfiltfilt(sos, y).astype(np.float32)
+    if aug.via_rate:
+        y = resample(resample(y, sr, aug.via_rate), aug.via_rate, sr)
+        y = np.pad(y, (0, max(len(x) - len(y), 0)))[: len(x)]
+    if np.isfinite(aug.snr_db):
+        y = add_noise(y, rng, aug.snr_db)
+    y = y * np.float32(10 ** (aug.gain_db / 20))
+    if aug.codec_bits:
+        y = mu_law(y, aug.codec_bits)
+    if aug.clip_at > 0:
+        y = np.clip(y / (np.abs(y).max() + 1e-9) / aug.clip_at, -1.0, 1.0) * 0.9   # hot clipped recording
+    return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+
+# --- utterances and shards -------------------------------------------------------------------------
+
+@dataclass
+class Utterance:
+    speaker: str
+    accent: str
+    variant: str
+    text: str
+    audio: np.ndarray            # augmented 16 kHz float32
+    features: np.ndarray         # [F, D] from the augmented audio
+    features_logmel: np.ndarray  # [F, D'] the alternative, same audio
+    targets: np.ndarray          # [F, len(CHANNELS)]
+    phonemes: list               # espeak.PhonemeEvent
+    augmentation: Augmentation
+    settings: dict = field(default_factory=dict)
+
+
+def make_utterance(accent: str, variant: str, rng: np.random.Generator, fps: float) -> Utterance:
+    name = speaker_name(accent, variant)
+    style = speaker_style(name)
+    text = make_sentence(rng)
+    settings = dict(rate=int(rng.integers(130, 260)), pitch=int(rng.integers(25, 76)),
+                    pitch_range=int(rng.integers(30, 91)), word_gap=int(rng.choice([0, 0, 0, 1, 2, 4])))
+    spoken = espeak.synthesize(text, name, **settings)
+    clean = resample(spoken.samples, spoken.sample_rate, DEFAULT_SR)
+    clean = clean * np.float32(0.5 / (np.abs(clean).max() + 1e-9))           # some variants saturate
+    n = frame_count(len(clean) / DEFAULT_SR, fps)
+    prosody_in = compute_features(from_array(clean, DEFAULT_SR), FeatureConfig(fps=fps))
+    mouth = mouth_weights(spoken.phonemes, fps, n, articulation=style.articulation)
+    targets, _ = prosody_targets(prosody_in.column("log_f0"), prosody_in.column("voicing"),
+                                 prosody_in.column("log_energy"), spoken.phonemes, fps, rng, style.prosody)
+    targets[:, : mouth.shape[1]] += mouth                                    # disjoint channels
+    aug = draw_augmentation(rng)
+    noisy = apply_augmentation(clean, DEFAULT_SR, aug, rng)
+    audio = from_array(noisy, DEFAULT_SR)
+    feats = compute_features(audio, FeatureConfig(kind="mfcc", fps=fps)).values
+    logmel = compute_features(audio, FeatureConfig(kind="logmel", fps=fps)).values
+    return Utterance(name, accent, variant, text, noisy, feats, logmel, targets.astype(np.float32),
+                     spoken.phonemes, aug, settings)
+
+
+def write_shard(path: Path, utts: list[Utterance], keep_audio: bool = True) -> None:
+    """Concatenated arrays + offsets: one np.load gives every utterance of the shard."""
+    frames = np.cumsum([0] + [len(u.targets) for u in utts])
+    ph_counts = np.cumsum([0] + [len(u.phonemes) for u in utts])
+    phon = [p for u in utts for p in u.phonemes]
+    arrays = dict(
+        features=np.concatenate([u.features for u in utts]),
+        features_logmel=np.concatenate([u.features_logmel for u in utts]),
+        targets=np.concatenate([u.targets for u in utts]),
+        frame_offsets=frames.astype(np.int64),
+        speaker=np.array([u.speaker for u in utts]), accent=np.array([u.accent for u in utts]),
+        variant=np.array([u.variant for u in utts]), text=np.array([u.text for u in utts]),
+        phoneme=np.array([p.phoneme for p in phon]), phoneme_start=np.array([p.start for p in phon], np.float32),
+        phoneme_end=np.array([p.end for p in phon], np.float32), phoneme_stress=np.array([p.stress for p in phon], np.int8),
+        phoneme_offsets=ph_counts.astype(np.int64),
+        augmentation=np.array([json.dumps(asdict(u.augmentation)) for u in utts]),
+        settings=np.array([json.dumps(u.settings) for u in utts]),
+    )
+    if keep_audio:
+        arrays["audio"] = np.concatenate([np.round(u.audio * 32767).astype(np.int16) for u in utts])
+        arrays["audio_offsets"] = np.cumsum([0] + [len(u.audio) for u in utts]).astype(np.int64)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_shard(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, heldout_fraction: float = 0.1,
+             shard_minutes: float = 10.0, keep_audio: bool = True, log=print) -> dict:
+    """Write train/ and heldout/ shards plus manifest.json under ``out``; returns the manifest.
+
+    Bit-exact for a seed only in a fresh process: libespeak-ng keeps hidden state between calls
+    that shifts its output by a millisecond or two.
+    """
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    pools = {s: speakers(s) for s in ("train", "heldout")}
+    buffers: dict[str, list[Utterance]] = {"train": [], "heldout": []}
+    counts = {s: dict(shards=0, utterances=0, seconds=0.0, speakers=set()) for s in pools}
+    target_s = hours * 3600.0
+    total, started = 0.0, time.perf_counter()
+
+    def flush(split: str) -> None:
+        if not buffers[split]:
+            return
+        folder = out / split
+        folder.mkdir(parents=True, exist_ok=True)
+        write_shard(folder / f"shard_{counts[split]['shards']:05d}.npz", buffers[split], keep_audio)
+        counts[split]["shards"] += 1
+        buffers[split] = []
+
+    while total < target_s:
+        # deficit-driven split: the held-out share tracks heldout_fraction even in a tiny corpus
+        split = "heldout" if counts["heldout"]["seconds"] < heldout_fraction * total else "train"
+        accent, variant = pools[split][int(rng.integers(len(pools[split])))]
+        utt = make_utterance(accent, variant, rng, fps)
+        seconds = len(utt.audio) / DEFAULT_SR
+        buffers[split].append(utt)
+        c = counts[split]
+        c["utterances"] += 1
+        c["seconds"] += seconds
+        c["speakers"].add(utt.speaker)
+        total += seconds
+        if sum(len(u.audio) for u in buffers[split]) / DEFAULT_SR >= shard_minutes * 60:
+            flush(split)
+            log(f"{total / 3600:.2f} / {hours:.2f} h  ({total / (time.perf_counter() - started):.0f}x real time)")
+    for split in buffers:
+        flush(split)
+    manifest = dict(
+        seed=seed, fps=fps, hours=hours, sample_rate=DEFAULT_SR, channels=list(CHANNELS),
+        features=list(FeatureConfig(kind="mfcc", fps=fps).names),
+        features_logmel=list(FeatureConfig(kind="logmel", fps=fps).names),
+        held_out_accents=list(HELD_OUT_ACCENTS), held_out_variants=list(HELD_OUT_VARIANTS),
+        splits={s: {**c, "speakers": sorted(c["speakers"])} for s, c in counts.items()},
+        seconds_to_generate=time.perf_counter() - started,
+    )
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Generate the synthetic audio-to-animation training corpus.")
+    ap.add_argument("--out", required=True, help="output folder (train/, heldout/, manifest.json)")
+    ap.add_argument("--hours", type=float, default=1.0, help="total hours of speech over both splits")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fps", type=float, default=30.0, help="frame rate of features and targets")
+    ap.add_argument("--heldout-fraction", type=float, default=0.1)
+    ap.add_argument("--shard-minutes", type=float, default=10.0)
+    ap.add_argument("--no-audio", action="store_true", help="do not store the augmented 16 kHz audio")
+    a = ap.parse_args(argv)
+    m = generate(a.out, a.hours, a.seed, a.fps, a.heldout_fraction, a.shard_minutes, not a.no_audio)
+    for split, c in m["splits"].items():
+        print(f"{split}: {c['utterances']} utterances, {c['seconds'] / 60:.1f} min, {len(c['speakers'])} speakers, "
+              f"{c['shards']} shards")
+    print(f"done in {m['seconds_to_generate']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

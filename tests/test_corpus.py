@@ -1,0 +1,187 @@
+"""Corpus: a tiny one generates in seconds, splits keep held-out voices out, augmentation is honest."""
+
+import json
+
+import numpy as np
+import pytest
+
+from core import espeak
+from core.corpus import (
+    HELD_OUT_ACCENTS,
+    HELD_OUT_VARIANTS,
+    Augmentation,
+    add_noise,
+    apply_augmentation,
+    generate,
+    load_shard,
+    make_sentence,
+    mu_law,
+    room_impulse,
+    speaker_style,
+    speakers,
+)
+from core.features import frame_count
+from core.visemes import ARKIT_NAMES, CHANNELS
+
+SR = 16000
+needs_espeak = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus")
+    manifest = generate(out, hours=0.012, seed=7, fps=25.0, heldout_fraction=0.3, shard_minutes=0.25, log=lambda *_: None)
+    return out, manifest
+
+
+def shards(out, split):
+    return [load_shard(p) for p in sorted((out / split).glob("shard_*.npz"))]
+
+
+@needs_espeak
+def test_tiny_corpus_generates_fast_and_complete(tiny):
+    out, m = tiny
+    assert m["seconds_to_generate"] < 60
+    assert json.loads((out / "manifest.json").read_text())["channels"] == list(CHANNELS)
+    for split in ("train", "heldout"):
+        assert m["splits"][split]["utterances"] >= 1
+        for z in shards(out, split):
+            n_utt = len(z["speaker"])
+            assert z["features"].shape == (z["frame_offsets"][-1], 16)
+            assert z["features_logmel"].shape == (z["frame_offsets"][-1], 43)
+            assert z["targets"].shape == (z["frame_offsets"][-1], len(CHANNELS))
+            assert np.isfinite(z["features"]).all() and np.isfinite(z["targets"]).all()
+            arkit = z["targets"][:, : len(ARKIT_NAMES)]
+            assert arkit.min() >= 0 and arkit.max() <= 1
+            for i in range(n_utt):
+                samples = z["audio_offsets"][i + 1] - z["audio_offsets"][i]
+                frames = z["frame_offsets"][i + 1] - z["frame_offsets"][i]
+                assert frames == frame_count(samples / SR, 25.0)
+                ph = slice(z["phoneme_offsets"][i], z["phoneme_offsets"][i + 1])
+                assert z["phoneme_end"][ph][-1] == pytest.approx(samples / SR, abs=0.01)
+
+
+@needs_espeak
+def test_held_out_voices_never_appear_in_train(tiny):
+    out, m = tiny
+    train = [z for z in shards(out, "train")]
+    heldout = [z for z in shards(out, "heldout")]
+    train_speakers = {s for z in train for s in z["speaker"]}
+    assert not {a for z in train for a in z["accent"]} & set(HELD_OUT_ACCENTS)
+    assert not {v for z in train for v in z["variant"]} & set(HELD_OUT_VARIANTS)
+    for z in heldout:
+        for a, v in zip(z["accent"], z["variant"]):
+            assert a in HELD_OUT_ACCENTS or v in HELD_OUT_VARIANTS
+    assert not train_speakers & {s for z in heldout for s in z["speaker"]}
+    assert set(m["splits"]["train"]["speakers"]) == train_speakers
+
+
+def test_speaker_pools_are_disjoint_and_cover_many_voices():
+    train, held = speakers("train"), speakers("heldout")
+    assert len(train) >= 100 and len(held) >= 20
+    assert not set(train) & set(held)
+    assert not any(a in HELD_OUT_ACCENTS or v in HELD_OUT_VARIANTS for a, v in train)
+
+
+@needs_espeak
+def test_targets_follow_the_phonemes(tiny):
+    """Mouth closes on /p b m/ in the stored targets, and the mouth moves only while speaking."""
+    out, _ = tiny
+    z = shards(out, "train")[0]
+    jaw = z["targets"][:, CHANNELS.index("jawOpen")]
+    close = z["targets"][:, CHANNELS.index("mouthClose")]
+    fps = 25.0
+    checked = 0
+    for i in range(len(z["speaker"])):
+        f0 = z["frame_offsets"][i]
+        ph = slice(z["phoneme_offsets"][i], z["phoneme_offsets"][i + 1])
+        for name, start, end in zip(z["phoneme"][ph], z["phoneme_start"][ph], z["phoneme_end"][ph]):
+            if name in ("p", "b", "m"):
+                k = f0 + min(int(round((start + end) / 2 * fps)), z["frame_offsets"][i + 1] - f0 - 1)
+                assert jaw[k] <= 0.08 + 1e-6 and close[k] == pytest.approx(jaw[k])
+                checked += 1
+    assert checked >= 3
+
+
+@needs_espeak
+def test_same_seed_same_corpus(tmp_path):
+    """Fresh processes (libespeak-ng carries hidden state within one) give identical corpora."""
+    import subprocess
+    import sys
+
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "core.corpus", "--out", str(tmp_path / name), "--hours", "0.002",
+                        "--seed", "3", "--shard-minutes", "1"], check=True, capture_output=True, timeout=120)
+    za, zb = load_shard(tmp_path / "a/train/shard_00000.npz"), load_shard(tmp_path / "b/train/shard_00000.npz")
+    np.testing.assert_array_equal(za["targets"], zb["targets"])
+    np.testing.assert_array_equal(za["features"], zb["features"])
+    np.testing.assert_array_equal(za["text"], zb["text"])
+
+
+def test_sentences_vary():
+    rng = np.random.default_rng(0)
+    texts = {make_sentence(rng) for _ in range(200)}
+    assert len(texts) > 180
+    assert any("?" in t for t in texts) and any("!" in t for t in texts)
+
+
+def test_speaker_style_is_stable_per_speaker():
+    assert speaker_style("en-us+m1") == speaker_style("en-us+m1")
+    assert speaker_style("en-us+m1") != speaker_style("en-us+f2")
+
+
+def voice_like(seconds=2.0, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(SR * seconds)) / SR
+    env = (np.sin(2 * np.pi * 2.5 * t) > 0).astype(np.float32)          # syllable-like bursts
+    x = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 20)) * env * 0.2
+    return (x + 0.01 * rng.standard_normal(len(t)) * env).astype(np.float32)
+
+
+def lag_of(a, b):
+    c = np.correlate(a[4000:12000], b[4000 - 200:12000 + 200], mode="valid")
+    return int(np.argmax(np.abs(c))) - 200
+
+
+def test_augmentations_keep_length_and_timing():
+    x = voice_like()
+    rng = np.random.default_rng(1)
+    for aug in (Augmentation(rt60=0.6), Augmentation(band=(300.0, 3400.0)), Augmentation(via_rate=8000),
+                Augmentation(codec_bits=8), Augmentation(clip_at=0.4), Augmentation(snr_db=10.0, gain_db=-12)):
+        y = apply_augmentation(x, SR, aug, rng)
+        assert y.shape == x.shape and y.dtype == np.float32 and np.abs(y).max() <= 1.0
+        assert lag_of(y, x) == 0, aug
+
+
+def test_noise_hits_the_requested_snr():
+    x = voice_like(seed=2)
+    y = add_noise(x, np.random.default_rng(2), 10.0)
+    active = np.abs(x) > 0.05 * np.abs(x).max()
+    snr = 10 * np.log10(np.mean(x[active] ** 2) / np.mean((y - x) ** 2))
+    assert snr == pytest.approx(10.0, abs=0.5)
+
+
+def test_room_impulse_decays_at_its_rt60():
+    ir = room_impulse(np.random.default_rng(3), SR, 0.5)
+    edc = np.cumsum(ir[::-1] ** 2)[::-1]                                 # Schroeder energy decay
+    edc_db = 10 * np.log10(edc / edc[0] + 1e-12)
+    tail = (edc_db < -15) & (edc_db > -45)                                # past the direct path
+    slope = np.polyfit(np.nonzero(tail)[0] / SR, edc_db[tail], 1)[0]      # dB per second
+    assert -60 / slope == pytest.approx(0.5, rel=0.2)
+    assert np.argmax(np.abs(ir)) == 0                                     # direct path first: no delay
+
+
+def test_band_limits_remove_out_of_band_energy():
+    x = (0.1 * np.random.default_rng(4).standard_normal(SR * 2)).astype(np.float32)
+    for aug, cut in ((Augmentation(via_rate=8000), 4200), (Augmentation(band=(300.0, 3400.0)), 4500)):
+        y = apply_augmentation(x, SR, aug, np.random.default_rng(5))
+        spec = np.abs(np.fft.rfft(y)) ** 2
+        f = np.fft.rfftfreq(len(y), 1 / SR)
+        assert spec[f > cut].sum() < 0.01 * spec[f < 3000].sum()
+
+
+def test_mu_law_is_coarse_but_faithful():
+    x = np.linspace(-0.9, 0.9, 5000).astype(np.float32)
+    y = mu_law(x, 8)
+    assert 10 < len(np.unique(y)) <= 256
+    assert np.max(np.abs(y - x)) < 0.05
