@@ -357,8 +357,9 @@ def _clock(s: float) -> str:
 class _Progress:
     """Plain-text progress on stderr: one line per finished clip with rate and ETA."""
 
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.stream, self.n, self.t0 = total, stream, 0, time.perf_counter()
+    def __init__(self, total: int, stream=None):
+        self.total, self.n, self.t0 = total, 0, time.perf_counter()
+        self.stream = stream if stream is not None else sys.stderr
 
     def line(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -374,8 +375,11 @@ class _Progress:
 
 
 def prepare(annotations: Annotations, videos: str | Path, out: str | Path, workers: int = 1,
-            cfg: PrepareConfig = PrepareConfig(), stream=sys.stderr) -> PrepareReport:
-    """Prepare every clip whose source was downloaded; resumable, parallel over clips."""
+            cfg: PrepareConfig = PrepareConfig(), stream=None) -> PrepareReport:
+    """Prepare every clip whose source was downloaded; resumable, parallel over clips.
+
+    Progress lines go to ``stream`` (stderr by default).
+    """
     videos, out = Path(videos), Path(out)
     (out / "clips").mkdir(parents=True, exist_ok=True)
     report = PrepareReport()
