@@ -101,3 +101,20 @@ def test_speed_is_far_above_real_time():
     compute_features(audio, FeatureConfig(fps=30))
     elapsed = time.perf_counter() - start
     assert 60.0 / elapsed > 50, f"only {60.0 / elapsed:.0f}x real time"
+
+
+def test_memory_is_flat_in_audio_length():
+    """Working memory is per chunk: 4 min of audio peaks no higher than 1 min (beyond the output)."""
+    import tracemalloc
+
+    def peak_for(seconds):
+        x = (0.1 * np.random.default_rng(5).standard_normal(SR * seconds)).astype(np.float32)
+        audio = from_array(x, SR)
+        tracemalloc.start()
+        feats = compute_features(audio, FeatureConfig(fps=30, chunk_s=10.0))
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return peak - feats.values.nbytes
+
+    short, long = peak_for(60), peak_for(240)
+    assert long < short * 1.15 + 2e6, (short / 1e6, long / 1e6)
