@@ -277,6 +277,30 @@ def make_utterance(accent: str, variant: str, rng: np.random.Generator, fps: flo
                      spoken.phonemes, aug, settings)
 
 
+def make_silence(accent: str, variant: str, rng: np.random.Generator, fps: float) -> Utterance:
+    """No speech, only room/mic noise (or digital silence): the mouth must stay shut.
+
+    Without these the network only ever sees silence as a short gap between words.
+    """
+    name = speaker_name(accent, variant)
+    style = speaker_style(name)
+    n_samples = int(rng.uniform(1.0, 4.0) * DEFAULT_SR)
+    level = 0.0 if rng.uniform() < 0.3 else 10 ** rng.uniform(-4.5, -2.0)     # -90 .. -40 dBFS
+    audio = add_noise(np.zeros(n_samples, np.float32), rng, 0.0) if level else np.zeros(n_samples, np.float32)
+    if level:
+        audio = (audio / (np.sqrt(np.mean(audio ** 2)) + 1e-12) * level).astype(np.float32)
+    n = frame_count(n_samples / DEFAULT_SR, fps)
+    pause = [espeak.PhonemeEvent("_", 0.0, n_samples / DEFAULT_SR)]
+    zeros = np.zeros(n, np.float32)
+    targets, _ = prosody_targets(zeros, zeros, np.full(n, -18.0, np.float32), pause, fps, rng, style.prosody)
+    wrapped = from_array(audio, DEFAULT_SR)
+    return Utterance(name, accent, variant, "", audio,
+                     compute_features(wrapped, FeatureConfig(kind="mfcc", fps=fps)).values,
+                     compute_features(wrapped, FeatureConfig(kind="logmel", fps=fps)).values,
+                     targets, pause, Augmentation(gain_db=20 * np.log10(level) if level else float("-inf")),
+                     dict(silence=True))
+
+
 def write_shard(path: Path, utts: list[Utterance], keep_audio: bool = True) -> None:
     """Concatenated arrays + offsets: one np.load gives every utterance of the shard."""
     frames = np.cumsum([0] + [len(u.targets) for u in utts])
@@ -309,7 +333,8 @@ def load_shard(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, heldout_fraction: float = 0.1,
-             shard_minutes: float = 10.0, keep_audio: bool = True, log=print) -> dict:
+             shard_minutes: float = 10.0, keep_audio: bool = True, silence_fraction: float = 0.03,
+             log=print) -> dict:
     """Write train/ and heldout/ shards plus manifest.json under ``out``; returns the manifest.
 
     Bit-exact for a seed only in a fresh process: libespeak-ng keeps hidden state between calls
@@ -336,7 +361,8 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         # deficit-driven split: the held-out share tracks heldout_fraction even in a tiny corpus
         split = "heldout" if counts["heldout"]["seconds"] < heldout_fraction * total else "train"
         accent, variant = pools[split][int(rng.integers(len(pools[split])))]
-        utt = make_utterance(accent, variant, rng, fps)
+        make = make_silence if rng.uniform() < silence_fraction else make_utterance
+        utt = make(accent, variant, rng, fps)
         seconds = len(utt.audio) / DEFAULT_SR
         buffers[split].append(utt)
         c = counts[split]

@@ -15,6 +15,7 @@ from core.corpus import (
     generate,
     load_shard,
     make_sentence,
+    make_silence,
     mu_law,
     room_impulse,
     speaker_style,
@@ -185,3 +186,17 @@ def test_mu_law_is_coarse_but_faithful():
     y = mu_law(x, 8)
     assert 10 < len(np.unique(y)) <= 256
     assert np.max(np.abs(y - x)) < 0.05
+
+
+def test_silence_utterances_keep_the_mouth_shut():
+    from core.visemes import MOUTH_CHANNELS
+
+    mouth = [CHANNELS.index(c) for c in MOUTH_CHANNELS]
+    levels = set()
+    for seed in range(6):
+        utt = make_silence("en-us", "m1", np.random.default_rng(seed), 30.0)
+        assert np.all(utt.targets[:, mouth] == 0)
+        assert np.isfinite(utt.features).all() and len(utt.features) == len(utt.targets)
+        assert np.abs(utt.targets[:, CHANNELS.index("head_ry")]).max() > 0       # the head still lives
+        levels.add(bool(np.any(utt.audio)))
+    assert levels == {True, False}                                                 # both noise and pure silence
