@@ -17,25 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-try:
-    from .face_model import ARKIT_NAMES  # the face model owns the canonical order
-except ImportError:  # until it exists: Apple's documented order
-    ARKIT_NAMES = (
-        "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
-        "eyeSquintLeft", "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight",
-        "eyeLookOutRight", "eyeLookUpRight", "eyeSquintRight", "eyeWideRight", "jawForward", "jawLeft",
-        "jawRight", "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthLeft", "mouthRight",
-        "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight", "mouthDimpleLeft",
-        "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight", "mouthRollLower", "mouthRollUpper",
-        "mouthShrugLower", "mouthShrugUpper", "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft",
-        "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight", "browDownLeft", "browDownRight",
-        "browInnerUp", "browOuterUpLeft", "browOuterUpRight", "cheekPuff", "cheekSquintLeft",
-        "cheekSquintRight", "noseSneerLeft", "noseSneerRight", "tongueOut",
-    )
-try:
-    from .animation import HEAD_CHANNELS
-except ImportError:
-    HEAD_CHANNELS = ("head_rx", "head_ry", "head_rz", "head_tx", "head_ty", "head_tz")
+from .animation import HEAD_CHANNELS
+from .face_model import ARKIT_NAMES  # the face model owns the canonical order
 
 ARKIT_NAMES = tuple(ARKIT_NAMES)
 CHANNELS: tuple[str, ...] = ARKIT_NAMES + tuple(HEAD_CHANNELS)   # Animation channel order
