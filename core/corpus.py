@@ -24,7 +24,7 @@ import scipy.signal
 
 from . import espeak
 from .audio import DEFAULT_SR, from_array, resample
-from .features import FeatureConfig, compute_features, frame_count
+from .features import FeatureConfig, compute_features, frame_count, mfcc_from_logmel
 from .prosody import ProsodyStyle, prosody_targets
 from .visemes import CHANNELS, mouth_weights
 
@@ -271,9 +271,9 @@ def make_utterance(accent: str, variant: str, rng: np.random.Generator, fps: flo
     aug = draw_augmentation(rng)
     noisy = apply_augmentation(clean, DEFAULT_SR, aug, rng)
     audio = from_array(noisy, DEFAULT_SR)
-    feats = compute_features(audio, FeatureConfig(kind="mfcc", fps=fps)).values
-    logmel = compute_features(audio, FeatureConfig(kind="logmel", fps=fps)).values
-    return Utterance(name, accent, variant, text, noisy, feats, logmel, targets.astype(np.float32),
+    logmel = compute_features(audio, FeatureConfig(kind="logmel", fps=fps))
+    feats = mfcc_from_logmel(logmel).values
+    return Utterance(name, accent, variant, text, noisy, feats, logmel.values, targets.astype(np.float32),
                      spoken.phonemes, aug, settings)
 
 
@@ -293,10 +293,8 @@ def make_silence(accent: str, variant: str, rng: np.random.Generator, fps: float
     pause = [espeak.PhonemeEvent("_", 0.0, n_samples / DEFAULT_SR)]
     zeros = np.zeros(n, np.float32)
     targets, _ = prosody_targets(zeros, zeros, np.full(n, -18.0, np.float32), pause, fps, rng, style.prosody)
-    wrapped = from_array(audio, DEFAULT_SR)
-    return Utterance(name, accent, variant, "", audio,
-                     compute_features(wrapped, FeatureConfig(kind="mfcc", fps=fps)).values,
-                     compute_features(wrapped, FeatureConfig(kind="logmel", fps=fps)).values,
+    logmel = compute_features(from_array(audio, DEFAULT_SR), FeatureConfig(kind="logmel", fps=fps))
+    return Utterance(name, accent, variant, "", audio, mfcc_from_logmel(logmel).values, logmel.values,
                      targets, pause, Augmentation(gain_db=20 * np.log10(level) if level else float("-inf")),
                      dict(silence=True))
 

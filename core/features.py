@@ -210,3 +210,19 @@ def compute_features(audio: Audio, cfg: FeatureConfig | None = None, fps: float 
         base = analysis_frames(x, cfg, j0, j1)
         out[k0:k1] = _box_average(base, j0, times, half, cfg.hop_s, n_base)
     return Features(out, cfg.fps, cfg)
+
+
+def mfcc_from_logmel(logmel: Features, n_mfcc: int = 13) -> Features:
+    """MFCC features from log-mel ones without re-analysing the audio.
+
+    Box averaging and the DCT are both linear, so this equals computing MFCC directly; the
+    corpus uses it to store both kinds at the cost of one.
+    """
+    cfg = logmel.config
+    if cfg.kind != "logmel":
+        raise ValueError("expects log-mel features")
+    mel = logmel.values[:, : cfg.n_mels]
+    mfcc = scipy.fft.dct(mel, type=2, norm="ortho", axis=1)[:, :n_mfcc]
+    rest = logmel.values[:, cfg.n_mels:]
+    out_cfg = FeatureConfig(**{**cfg.__dict__, "kind": "mfcc", "n_mfcc": n_mfcc})
+    return Features(np.concatenate([mfcc, rest], axis=1).astype(np.float32), logmel.fps, out_cfg)

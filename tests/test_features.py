@@ -118,3 +118,13 @@ def test_memory_is_flat_in_audio_length():
 
     short, long = peak_for(60), peak_for(240)
     assert long < short * 1.15 + 2e6, (short / 1e6, long / 1e6)
+
+
+def test_mfcc_from_logmel_equals_direct_mfcc():
+    from core.features import mfcc_from_logmel
+
+    audio = from_array(glide(2.0)[0], SR)
+    direct = compute_features(audio, FeatureConfig(kind="mfcc", fps=29.97))
+    derived = mfcc_from_logmel(compute_features(audio, FeatureConfig(kind="logmel", fps=29.97)))
+    assert derived.names == direct.names
+    np.testing.assert_allclose(derived.values, direct.values, rtol=1e-4, atol=1e-3)
