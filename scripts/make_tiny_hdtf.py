@@ -1,6 +1,6 @@
 """Generate a tiny corpus laid out exactly like downloaded HDTF data, for tests (a few seconds).
 
-    python scripts/make_tiny_hdtf.py OUT_DIR
+    python scripts/make_tiny_hdtf.py OUT_DIR [--talking]
 
 writes ``OUT_DIR/annotations/TINY_{video_url,annotion_time,crop_wh,crop_ratio,resolution}.txt``
 (published formats, BOM on the URL list's first line, one deliberately malformed line, one
@@ -8,8 +8,11 @@ source whose video was "not downloaded") and ``OUT_DIR/videos/NAME.mp4``: 1280x7
 stereo AAC speech (espeak-ng), deliberately *not* at 25 frames/s: one source at a constant
 30 fps, the other with jittered timestamps and a dropped-frame gap (variable frame rate).
 
-Frames show a real face (scikit-image's astronaut) filling each clip's crop window, drifting and
-zooming slightly. The bottom strip of every crop window carries the source frame index in
+Frames show a real face (scikit-image's astronaut) filling each clip's crop window. By default it
+drifts and zooms slightly (fast: ~4 s for the corpus). With ``--talking`` (``face="talking"``) the
+astronaut is fitted with the face model and warped by ``core.synthesis.FrameSynthesizer`` so her
+mouth follows the speech's phonemes (``core.visemes``) and her head nods a little, which gives
+tracking and training something real to learn (~10-20 s more on a CPU). The bottom strip of every crop window carries the source frame index in
 ``MARKER_BITS`` black/white blocks, so a test can read back which source frame landed in each
 prepared frame; the audio holds a loud 1 kHz beep at ``BEEP_S`` for checking A/V alignment.
 """
@@ -79,36 +82,74 @@ def marker_boxes(crop_xywh: tuple[int, int, int, int]) -> np.ndarray:
     return np.stack([xs, xs + bw, np.full_like(xs, y0 + h - bh), np.full_like(xs, y0 + h)], axis=1)
 
 
-def _face_layer(face: np.ndarray, crop: tuple[int, int, int, int], t: float) -> tuple[np.ndarray, slice, slice]:
-    """The astronaut warped into the crop window at time t (slow drift and zoom)."""
+def _face_layer(face: np.ndarray, crop: tuple[int, int, int, int], t: float,
+                drift: bool = True) -> tuple[np.ndarray, slice, slice]:
+    """The face image scaled into the crop window, with a slow drift and zoom at time t."""
     import cv2
 
     x0, w, y0, h = crop
     side = min(w, h)
-    s = side / face.shape[0] * (1.0 + 0.04 * np.sin(2 * np.pi * 0.7 * t))
-    dx = (w - face.shape[1] * s) / 2 + 6 * np.sin(2 * np.pi * 0.5 * t)
-    dy = (h - face.shape[0] * s) / 2 + 4 * np.cos(2 * np.pi * 0.4 * t)
+    a = 1.0 if drift else 0.0
+    s = side / face.shape[0] * (1.0 + a * 0.04 * np.sin(2 * np.pi * 0.7 * t))
+    dx = (w - face.shape[1] * s) / 2 + a * 6 * np.sin(2 * np.pi * 0.5 * t)
+    dy = (h - face.shape[0] * s) / 2 + a * 4 * np.cos(2 * np.pi * 0.4 * t)
     m = np.array([[s, 0, dx], [0, s, dy]], np.float32)
     layer = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return layer, slice(y0, y0 + h), slice(x0, x0 + w)
 
 
-def _frame(background: np.ndarray, face: np.ndarray, src: TinySource, k: int, t: float) -> np.ndarray:
+def _frame(background: np.ndarray, face: np.ndarray, src: TinySource, k: int, t: float,
+           drift: bool = True) -> np.ndarray:
     img = background.copy()
     for crop in src.crops:
-        layer, rows, cols = _face_layer(face, crop, t)
+        layer, rows, cols = _face_layer(face, crop, t, drift)
         img[rows, cols] = layer
         for bit, (bx0, bx1, by0, by1) in enumerate(marker_boxes(crop)):
             img[by0:by1, bx0:bx1] = 255 if (k >> bit) & 1 else 0
     return img
 
 
+def _utterance(src: TinySource):
+    from core.espeak import synthesize
+
+    return synthesize(src.text, voice=src.voice, rate=190)
+
+
+def talking_faces(face: np.ndarray, src: TinySource, resolution: int = 256) -> np.ndarray:
+    """[frames, r, r, 3] uint8: the face warped by the face model, mouth following the speech.
+
+    Speech starts at t = 0 in the video, so phoneme times are frame times directly.
+    """
+    import tempfile
+
+    from PIL import Image
+
+    from core.face_model import load_face_model
+    from core.fitting import fit_photo_file
+    from core.synthesis import FaceState, FrameSynthesizer, render_batches
+    from core.visemes import mouth_weights
+
+    model = load_face_model()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "face.png"
+        Image.fromarray(face).save(path)
+        fit = fit_photo_file(path, model)
+    times = np.asarray(src.frame_times)
+    dense = mouth_weights(_utterance(src).phonemes, 100.0, int(np.ceil(times[-1] * 100)) + 2)
+    weights = dense[np.round(times * 100).astype(int)]
+    pose = np.repeat(np.asarray(fit.pose, np.float32)[None], len(times), axis=0)
+    pose[:, 0] += 0.04 * np.sin(2 * np.pi * 0.6 * times)          # a slow nod and turn
+    pose[:, 2] += 0.05 * np.sin(2 * np.pi * 0.35 * times)
+    synth = FrameSynthesizer(model, fit, face, resolution)
+    state = FaceState(weights.astype(np.float32), pose)
+    return np.concatenate([frames for _, frames in render_batches(synth, state, batch=16)])
+
+
 def _speech(src: TinySource) -> np.ndarray:
     """[2, n] float32 stereo at AUDIO_SR: espeak speech over the whole video plus the beep."""
     from core.audio import resample
-    from core.espeak import synthesize
 
-    utt = synthesize(src.text, voice=src.voice, rate=190)
+    utt = _utterance(src)
     speech = resample(utt.samples, utt.sample_rate, AUDIO_SR)
     n = int(round(DURATION_S * AUDIO_SR))
     mono = np.zeros(n, np.float32)
@@ -118,9 +159,11 @@ def _speech(src: TinySource) -> np.ndarray:
     return np.stack([mono, 0.8 * mono]).astype(np.float32)
 
 
-def write_video(path: Path, src: TinySource, face: np.ndarray) -> None:
+def write_video(path: Path, src: TinySource, face: np.ndarray, talking: bool = False) -> None:
     """H.264 + AAC mp4 with the source's exact frame timestamps."""
     import av
+
+    faces = talking_faces(face, src) if talking else None
 
     background = np.empty((HEIGHT, WIDTH, 3), np.uint8)
     background[:] = np.linspace(40, 120, WIDTH, dtype=np.uint8)[None, :, None]
@@ -132,7 +175,9 @@ def write_video(path: Path, src: TinySource, face: np.ndarray) -> None:
         vs.time_base = TIME_BASE
         aus = out.add_stream("aac", rate=AUDIO_SR, layout="stereo")
         for k, t in enumerate(src.frame_times):
-            frame = av.VideoFrame.from_ndarray(_frame(background, face, src, k, t), format="rgb24")
+            img = _frame(background, face, src, k, t) if faces is None else \
+                _frame(background, faces[k], src, k, t, drift=False)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts, frame.time_base = int(round(t / TIME_BASE)), TIME_BASE
             out.mux(vs.encode(frame))
         out.mux(vs.encode(None))
@@ -164,18 +209,20 @@ def write_annotations(folder: Path) -> None:
         (folder / f"{SUBSET}_{kind}.txt").write_bytes(data)
 
 
-def make_tiny_hdtf(out_dir: str | Path) -> tuple[Path, Path]:
-    """Write the corpus; return (annotation folder, video folder)."""
+def make_tiny_hdtf(out_dir: str | Path, face: str = "drift") -> tuple[Path, Path]:
+    """Write the corpus (``face``: "drift" or "talking"); return (annotation folder, video folder)."""
+    if face not in ("drift", "talking"):
+        raise ValueError(f"face must be 'drift' or 'talking', not {face!r}")
     from skimage.data import astronaut
 
     out_dir = Path(out_dir)
     ann, videos = out_dir / "annotations", out_dir / "videos"
     write_annotations(ann)
     videos.mkdir(parents=True, exist_ok=True)
-    face = np.ascontiguousarray(astronaut())
+    image = np.ascontiguousarray(astronaut())
     for src in SOURCES:
         if src.frame_times:
-            write_video(videos / f"{src.name}.mp4", src, face)
+            write_video(videos / f"{src.name}.mp4", src, image, talking=face == "talking")
     return ann, videos
 
 
@@ -184,7 +231,11 @@ def source(name: str) -> TinySource:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(__doc__.split("\n\n")[1])
-    a, v = make_tiny_hdtf(sys.argv[1])
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--talking", action="store_true", help="warp the face with the face model (slower)")
+    args = parser.parse_args()
+    a, v = make_tiny_hdtf(args.out_dir, face="talking" if args.talking else "drift")
     print(f"annotations: {a}\nvideos:      {v}")
