@@ -22,7 +22,8 @@ Design choices:
 * **Audio** is decoded with a margin, mixed to mono, resampled with soxr (``core.audio``), then
   cut to exactly ``round((end - start) * 16000)`` samples at the same instants as the video.
 * **Resumable.** Each clip is written under hidden ``.part`` names and renamed when complete;
-  then its record (with byte sizes) is appended to the manifest. A clip is skipped when its
+  then its record (with byte sizes) is appended to the manifest. Clips that fail (unreadable
+  source, no audio, source shorter than the clip, ...) are listed in ``OUT/failed.jsonl``. A clip is skipped when its
   record matches the current settings and both files still have the recorded sizes, so deleted,
   truncated or half-written outputs are redone. One run per output folder at a time.
 * **Parallel over clips** with a process pool; progress goes to stderr, one line per clip.
@@ -280,7 +281,10 @@ def prepare_clip(clip: Clip, source: Path, out: Path, cfg: PrepareConfig = Prepa
         raise
     except (av.FFmpegError, OSError, ValueError) as exc:
         _remove(paths["video_part"], paths["audio_part"])
-        raise ClipError(f"{type(exc).__name__}: {exc}") from exc
+        raise ClipError(f"cannot read {source.name}: {type(exc).__name__}: {exc}") from exc
+    except BaseException:
+        _remove(paths["video_part"], paths["audio_part"])
+        raise
 
     return {
         "name": clip.name, "subset": clip.subset, "source": clip.source, "source_file": str(source),
@@ -291,6 +295,10 @@ def prepare_clip(clip: Clip, source: Path, out: Path, cfg: PrepareConfig = Prepa
         "source_size": list(size) if size else None, "source_fps": round(fps_src, 3),
         "padded": sink.padded, "audio_gap_s": round(gap, 3), "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, ClipError) else f"unexpected {type(exc).__name__}: {exc}"
 
 
 def _remove(*paths: Path) -> None:
@@ -413,8 +421,8 @@ def prepare(annotations: Annotations, videos: str | Path, out: str | Path, worke
         for clip, source in todo:
             try:
                 finish(clip, prepare_clip(clip, source, out, cfg), None)
-            except ClipError as exc:
-                finish(clip, None, str(exc))
+            except Exception as exc:                  # one bad file must not stop a day-long run
+                finish(clip, None, _reason(exc))
     else:
         if not cfg.threads:
             cfg = PrepareConfig(**{**asdict(cfg), "threads": max(1, (os.cpu_count() or 1) // workers)})
@@ -426,9 +434,13 @@ def prepare(annotations: Annotations, videos: str | Path, out: str | Path, worke
                     clip = pending.pop(fut)
                     try:
                         finish(clip, fut.result(), None)
-                    except ClipError as exc:
-                        finish(clip, None, str(exc))
+                    except Exception as exc:
+                        finish(clip, None, _reason(exc))
     _compact(out)
+    failed_log = out / "failed.jsonl"           # this run's failures, for unattended runs
+    _remove(failed_log)
+    if report.failed:
+        failed_log.write_text("".join(json.dumps({"name": n, "reason": r}) + "\n" for n, r in report.failed.items()))
     if report.failed:
         progress.line(f"{len(report.failed)} clip(s) failed:")
         for name, why in report.failed.items():

@@ -279,3 +279,50 @@ def test_talking_faces_move_the_mouth_only():
     diff = np.abs(frames[1].astype(float) - frames[0].astype(float)).mean(axis=2)
     assert diff[60:100, 90:140].mean() > 8          # lower face: the mouth opened (and the head nodded)
     assert diff[:40, :40].mean() < 1                # the flag in the corner did not move
+
+
+def _small_video(path: Path, seconds: float, audio: bool) -> None:
+    """128x72 at 10 fps, optionally with a 440 Hz mono AAC track of the same length."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 128, 72, "yuv420p"
+        aus = out.add_stream("aac", rate=16000, layout="mono") if audio else None
+        for k in range(int(seconds * 10)):
+            frame = av.VideoFrame.from_ndarray(np.full((72, 128, 3), 9 * k, np.uint8), format="rgb24")
+            frame.pts = k
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+        if aus is not None:
+            for k in range(int(seconds * 16000) // 1024):
+                x = np.sin(2 * np.pi * 440 * (np.arange(1024) + 1024 * k) / 16000).astype(np.float32)[None]
+                frame = av.AudioFrame.from_ndarray(x, format="fltp", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = 16000, 1024 * k, Fraction(1, 16000)
+                out.mux(aus.encode(frame))
+            out.mux(aus.encode(None))
+
+
+def test_prepare_reports_bad_sources(tmp_path):
+    """Unreadable files, silent videos and sources shorter than the clip fail alone, with a reason."""
+    names = ["Junk", "Mute", "Short"]
+    _write(tmp_path / "ann", {
+        "video_url": [f"{n} https://y.com/{n}" for n in names],
+        "annotion_time": [f"{n}.mp4 00:00-00:03" for n in names],
+        "crop_wh": [f"{n}_0.mp4 0 64 0 64" for n in names],
+        "crop_ratio": [f"{n}_0.mp4 1" for n in names],
+        "resolution": [f"{n}.mp4 72" for n in names],
+    })
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "Junk.mp4").write_bytes(np.random.default_rng(0).bytes(20000))
+    _small_video(videos / "Mute.mp4", 3.0, audio=False)
+    _small_video(videos / "Short.mp4", 1.5, audio=True)
+    out = tmp_path / "out"
+    report = prepare(load_annotations(tmp_path / "ann"), videos, out, workers=1, cfg=FAST, stream=sys.stdout)
+    assert not report.done and sorted(report.failed) == ["Junk_0", "Mute_0", "Short_0"]
+    assert "cannot read Junk.mp4" in report.failed["Junk_0"]
+    assert report.failed["Mute_0"] == "the source has no audio stream"
+    assert "before the clip's end at 3.00 s" in report.failed["Short_0"]
+    assert sorted(json.loads(x)["name"] for x in (out / "failed.jsonl").read_text().splitlines()) == sorted(report.failed)
+    assert not any((out / "clips").iterdir())                      # no half-written files left behind
