@@ -4,7 +4,6 @@ clip preparation end to end on a tiny HDTF-format corpus (made by scripts/make_t
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -142,11 +141,8 @@ def test_inconsistent_files(tmp_path):
     assert got[("X_crop_wh.txt", 3)] == "no crop ratio for this clip"
     assert got[("X_crop_ratio.txt", 3)] == "not valid UTF-8"
     assert got[("X_video_url.txt", 2)] == "'Dave' has no time ranges"
-    carol = [r for (f, n), r in got.items() if f == "X_annotion_time.txt" and n == 3]
-    assert carol and any("no URL" in r for r in [p.reason for p in ann.problems if p.line_no == 3
-                                                    and p.file == "X_annotion_time.txt"])
-    assert any("no resolution" in p.reason for p in ann.problems if p.text.startswith("Carol"))
-    assert any("'Carol_0' has no crop window" in p.reason for p in ann.problems)
+    carol = {p.reason for p in ann.problems if (p.file, p.line_no) == ("X_annotion_time.txt", 3)}
+    assert carol == {"'Carol' has no URL", "'Carol' has no resolution", "clip 'Carol_0' has no crop window"}
     assert {c.name for c in ann.clips} == {"Alice_0", "Bob_0", "Bob_1"}
     assert ann.clip("Bob_1").crop_ratio is None
 
