@@ -116,6 +116,9 @@ class Animator(nn.Module):
         self.pose_head = nn.Conv1d(cfg.width, 6, 1)
         self.blink_head = nn.Conv1d(2 * cfg.width, 1, 1)
         self.register_buffer("pose_scale", torch.tensor(HEAD_POSE_SCALE))
+        names = cfg.mouth_channels
+        self._close = ((names.index("jawOpen"), names.index("mouthClose"))
+                       if "jawOpen" in names and "mouthClose" in names else None)
 
     def style_code(self, style) -> torch.Tensor:
         """A style index (or indices) -> code; a float tensor is taken as the code itself."""
@@ -131,8 +134,15 @@ class Animator(nn.Module):
         x = self.inp(x.transpose(1, 2))
         mouth = self.mouth(x, code)
         long = self.long(x, code)
+        mouth_w = torch.sigmoid(self.mouth_head(mouth))
+        if self._close is not None:
+            # mouthClose is predicted as a share of jawOpen: ARKit's mouthClose only means
+            # "lips sealed" relative to the jaw, and a ratio near 1 seals them exactly.
+            jaw, close = self._close
+            mouth_w = torch.cat([mouth_w[:, :close], mouth_w[:, close:close + 1] * mouth_w[:, jaw:jaw + 1],
+                                 mouth_w[:, close + 1:]], 1)
         out = {
-            "mouth": torch.sigmoid(self.mouth_head(mouth)),
+            "mouth": mouth_w,
             "brows": torch.sigmoid(self.brow_head(long)),
             "pose": torch.tanh(self.pose_head(long)) * self.pose_scale[:, None],
             "blink_logit": self.blink_head(torch.cat([mouth, long], 1)),

@@ -102,7 +102,23 @@ def _l1_vel(pred, target, mask, scale=1.0):
     return (l1 + 2.0 * vel) * scale
 
 
-def losses(model: Animator, batch) -> dict[str, torch.Tensor]:
+def lip_gap_map(mouth_channels: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inner-lip gaps (mm) of the face model's matched lip pairs as an affine map of the mouth
+    weights: gap = g0 + w @ G. Exact for the unposed model (its shapes are linear), so the
+    training can penalise what the bench measures: lips that do not close."""
+    from .face_model import load_face_model
+
+    model = load_face_model()
+    up = model.index_sets["lip_inner_upper"][1:-1]
+    lo = model.index_sets["lip_inner_lower"][1:-1]
+    g0 = (model.neutral[up, 2] - model.neutral[lo, 2]) * 1000.0
+    idx = [ARKIT_NAMES.index(c) for c in mouth_channels]
+    basis = model.expression_basis[idx]
+    G = (basis[:, up, 2] - basis[:, lo, 2]) * 1000.0
+    return torch.as_tensor(g0, dtype=torch.float32), torch.as_tensor(G, dtype=torch.float32)
+
+
+def losses(model: Animator, batch, gap_map=None) -> dict[str, torch.Tensor]:
     out = model(batch["features"], batch["style"])
     mask = batch["mask"]
     pose_scale = 1.0 / model.pose_scale  # compare poses in units of their range
@@ -114,6 +130,13 @@ def losses(model: Animator, batch) -> dict[str, torch.Tensor]:
             out["blink_logit"][..., 0], batch["blink"], pos_weight=torch.tensor(20.0), reduction="none")
             * mask).sum() / mask.sum() * 0.1,
     }
+    if gap_map is not None:
+        g0, G = gap_map
+        pred_gap = g0 + out["mouth"] @ G
+        tgt_gap = g0 + batch["mouth"] @ G
+        # closures matter most: a lip pair that should touch weighs 5x
+        weight = (1.0 + 4.0 * (tgt_gap.min(-1, keepdim=True).values < 1.0).float()) * mask[..., None]
+        parts["lip_gap"] = (torch.abs(pred_gap - tgt_gap) * weight).sum() / (weight.sum() * 10.0) * 2.0
     parts["total"] = sum(parts.values())
     return parts
 
@@ -171,6 +194,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
         step0 = int(state["step"])
         log(f"resumed from {resume} at step {step0}")
     windows = Windows(train_clips, model.cfg, int(window_s * model.cfg.fps), rng)
+    gap_map = lip_gap_map(model.cfg.mouth_channels) if "jawOpen" in model.cfg.mouth_channels else None
     sched = lambda s: lr * 0.5 * (1 + math.cos(math.pi * min(s / max(steps, 1), 1.0)))  # noqa: E731
     t0 = time.perf_counter()
     model.train()
@@ -178,7 +202,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
     for step in range(step0, steps):
         for g in opt.param_groups:
             g["lr"] = sched(step)
-        parts = losses(model, windows.batch(batch))
+        parts = losses(model, windows.batch(batch), gap_map)
         opt.zero_grad(set_to_none=True)
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -97,7 +97,7 @@ def synthetic_clips(n=6, seed=0):
         energy = np.convolve(feats[:, 0], np.ones(5) / 5, mode="same")
         tgt = np.zeros((T, len(channels)), np.float32)
         tgt[:, 0] = 1 / (1 + np.exp(-2 * energy))
-        tgt[:, 1] = 1 - tgt[:, 0]
+        tgt[:, 1] = 0.5 * tgt[:, 0]  # mouthClose lives under jawOpen, as in ARKit
         tgt[:, 2] = 0.3
         tgt[:, 4] = 0.05 * np.tanh(energy)
         clips.append(Clip(feats, tgt, channels, f"voice{i % 2}", np.zeros(T, np.float32)))
