@@ -131,7 +131,11 @@ def _load_cached(path: str) -> FaceModel:
 
 def load_face_model(path: str | Path | None = None) -> FaceModel:
     """Load (once per path) the model built by ``scripts/build_face_model.py``."""
-    path = Path(path) if path is not None else DEFAULT_PATH
+    if path is None:  # the shipped model: checked against its recorded sha256
+        from .weights import weights_path
+
+        path = weights_path(DEFAULT_PATH.name, DEFAULT_PATH.parent)
+    path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"The face model file is missing: {path}.")
     return _load_cached(str(path.resolve()))

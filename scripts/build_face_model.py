@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 from core.face_model import ARKIT_NAMES  # noqa: E402
 
 OUT_NPZ = ROOT / "weights" / "face_model.npz"
-OUT_PROV = ROOT / "weights" / "face_model.provenance.json"
 V = 468
 IPD_M = 0.063  # adult mean inter-pupillary distance, sets metric scale
 NEUTRAL_LIP_GAP = 0.0002  # lips touch without interpenetrating (0.2 mm)
@@ -835,7 +834,9 @@ def main() -> None:
         },
         "licence_note": "Derived numeric shape statistics only; no images are shipped.",
     }
-    OUT_PROV.write_text(json.dumps(prov, indent=2) + "\n")
+    from core.weights import record_provenance
+
+    prov = record_provenance(OUT_NPZ.name, {k: v for k, v in prov.items() if k != "sha256"}, OUT_NPZ.parent)
     print(f"wrote {OUT_NPZ} ({OUT_NPZ.stat().st_size} bytes) sha256 {prov['sha256'][:12]}")
 
 

@@ -70,7 +70,7 @@ def test_load_is_cached_and_missing_file_is_a_clear_error(tmp_path):
 
 
 def test_provenance_records_the_shipped_file():
-    prov = json.loads((ROOT / "weights" / "face_model.provenance.json").read_text())
+    prov = json.loads((ROOT / "weights" / "provenance.json").read_text())["face_model.npz"]
     digest = hashlib.sha256((ROOT / "weights" / "face_model.npz").read_bytes()).hexdigest()
     assert prov["sha256"] == digest
     assert "build_face_model.py" in prov["command"]
