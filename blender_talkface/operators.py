@@ -95,7 +95,9 @@ def _style_items(self, context):
             names = lipsync.style_names(lipsync.load_animator(preferences.get(context).weights_dir or None))
         except Exception:  # noqa: BLE001 - the execute step reports missing weights properly
             pass
-        _STYLE_ITEMS = [(n, n, f"Speaking style '{n}'") for n in names]
+        _STYLE_ITEMS = [(n, n, f"Speaking style '{n}'") for n in names] + [
+            (pipeline.REFERENCE_STYLE, "Learned from Take",
+             "The style learned from a hand-edited take with 'Learn Style from Take'")]
     return _STYLE_ITEMS
 
 
@@ -191,6 +193,23 @@ class TALKFACE_OT_apply_to_selected(bpy.types.Operator):
         return run_reported(self, "Apply Take to Selected", apply)
 
 
+class TALKFACE_OT_learn_style(bpy.types.Operator):
+    """Learn a speaking style from the face's current take (e.g. after hand edits) for new audio"""
+
+    bl_idname = "talkface.learn_style"
+    bl_label = "Learn Style from Take"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        def learn():
+            face = pipeline.require_face(context)
+            frames = pipeline.learn_style(context, face, preferences.get(context).weights_dir or None)
+            self.report({"INFO"}, f"Learned a style from {frames} frames of '{face.name}': "
+                                  "choose 'Learned from Take' when animating")
+
+        return run_reported(self, "Learn Style from Take", learn)
+
+
 class TALKFACE_OT_bake_frames(bpy.types.Operator):
     """Render photoreal frames of the animated face into the Video Sequence Editor (Esc cancels)"""
 
@@ -278,6 +297,7 @@ classes = (
     TALKFACE_OT_export_neutral,
     TALKFACE_OT_animate_audio,
     TALKFACE_OT_apply_to_selected,
+    TALKFACE_OT_learn_style,
     TALKFACE_OT_bake_frames,
 )
 

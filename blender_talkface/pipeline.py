@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import face_object
 from ..core.errors import InputError, StageUnavailableError
 
@@ -51,6 +53,41 @@ class AnimateOptions:
     seed: int = 0
 
 
+REFERENCE_STYLE = "Learned"
+STYLE_KEY = "talkface_style_code"
+
+
+def learn_style(context, face_obj, weights_dir: str | None = None) -> int:
+    """Style code under which the network best reproduces the face's current (hand-edited) take.
+
+    The take's own audio is the reference clip; the code is stored on the face for 'Learned'.
+    Returns the number of frames used.
+    """
+    from ..core import lipsync
+    from ..core.audio import load_audio
+    from . import keyframes
+
+    keys = face_obj.data.shape_keys
+    action = keys.animation_data.action if keys and keys.animation_data else None
+    audio_path = action.get("talkface_audio") if action is not None else None
+    if not audio_path or not os.path.isfile(audio_path):
+        raise InputError("The face's current take has no audio file to learn from (animate it from audio first)")
+    model = lipsync.load_animator(weights_dir or None)
+    anim, first = keyframes.read_take(face_obj, scene_fps(context.scene))
+    start = int(action.get("talkface_start_frame", first))
+    feats = lipsync.features_for(load_audio(audio_path), model)
+    anim = anim.resample(model.cfg.fps)
+    offset = int(round((first - start) / scene_fps(context.scene) * model.cfg.fps))
+    n = min(len(feats) - max(offset, 0), anim.n_frames)
+    if n < model.cfg.fps:  # under a second of overlap says nothing about style
+        raise InputError("The take and its audio overlap by less than a second")
+    mouth = np.stack([anim.channel(c) if c in anim.channels else np.zeros(anim.n_frames)
+                      for c in model.cfg.mouth_channels], 1)[:n]
+    code = lipsync.extract_style(model, feats[max(offset, 0):max(offset, 0) + n], {"mouth": mouth})
+    face_obj[STYLE_KEY] = [float(v) for v in code]
+    return n
+
+
 @dataclass
 class AnimateResult:
     action: object
@@ -73,7 +110,14 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     scene = context.scene
     audio = load_audio(audio_path)
     model = lipsync.load_animator(weights_dir or None)
-    anim = lipsync.animate(audio, model, options.style, seed=options.seed)
+    style = options.style
+    if style == REFERENCE_STYLE:
+        if STYLE_KEY not in face_obj:
+            raise InputError("No learned style on this face: run 'Learn Style from Take' first")
+        import torch
+
+        style = torch.tensor(list(face_obj[STYLE_KEY]), dtype=torch.float32)
+    anim = lipsync.animate(audio, model, style, seed=options.seed)
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
                            blinks=options.blinks)
     anim = smooth(anim, options.smoothing)

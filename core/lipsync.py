@@ -134,11 +134,25 @@ def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.nda
     return shape.max(axis=1) if onsets else np.zeros(n)
 
 
+def features_for(audio: Audio, model: Animator) -> np.ndarray:
+    """The features the network was trained on, at its frame rate."""
+    cfg = model.cfg
+    feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
+    if feats.shape[1] != cfg.n_features:
+        from .errors import MissingWeightsError
+
+        raise MissingWeightsError(
+            f"The animator weights expect {cfg.n_features} '{cfg.feature_kind}' features per frame "
+            f"but {feats.shape[1]} were computed: the weights file does not match this version"
+        )
+    return feats
+
+
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
             seed: int = 0) -> Animation:
     """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps."""
     cfg = model.cfg
-    feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
+    feats = features_for(audio, model)
     code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
     channels = tuple(ARKIT_NAMES) + HEAD_CHANNELS

@@ -146,11 +146,12 @@ def feature_stats(clips: list[Clip]) -> tuple[np.ndarray, np.ndarray]:
     return allf.mean(0), allf.std(0) + 1e-3
 
 
-def make_model(train: list[Clip], width: int = 96) -> Animator:
+def make_model(train: list[Clip], width: int = 96, feature_kind: str = "mfcc") -> Animator:
     mouth, brows = split_channels(train[0].channels)
     styles = tuple(sorted({c.speaker for c in train}))
     cfg = AnimatorConfig(n_features=train[0].features.shape[1], width=width, styles=styles,
-                         mouth_channels=mouth, brow_channels=brows, fps=NETWORK_FPS)
+                         mouth_channels=mouth, brow_channels=brows, fps=NETWORK_FPS,
+                         feature_kind=feature_kind)
     model = Animator(cfg)
     mean, std = feature_stats(train)
     model.feat_mean.copy_(torch.as_tensor(mean))
@@ -180,10 +181,11 @@ def evaluate(model: Animator, clips: list[Clip]) -> dict[str, float]:
 
 def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str, *,
           batch: int = 16, window_s: float = 4.0, lr: float = 2e-3, seed: int = 0,
-          width: int = 96, resume: str | None = None, gap_weight: float = 2.0, log=print) -> dict:
+          width: int = 96, resume: str | None = None, gap_weight: float = 2.0,
+          feature_kind: str = "mfcc", log=print) -> dict:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = make_model(train_clips, width)
+    model = make_model(train_clips, width, feature_kind)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     step0 = 0
     ckpt = out + ".ckpt"
@@ -274,7 +276,8 @@ def main(argv=None) -> int:
     train_clips = load_corpus(args.data, "train", args.features)
     eval_clips = load_corpus(args.data, "heldout", args.features)
     report = train(train_clips, eval_clips, args.steps, args.out, batch=args.batch, lr=args.lr,
-                   seed=args.seed, width=args.width, resume=args.resume, gap_weight=args.gap_weight)
+                   seed=args.seed, width=args.width, resume=args.resume, gap_weight=args.gap_weight,
+                   feature_kind=args.features)
     with open(os.path.join(args.data, "manifest.json"), encoding="utf-8") as fh:
         manifest = json.load(fh)
     entry = {

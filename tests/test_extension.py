@@ -9,7 +9,7 @@ import pytest
 
 from conftest import PORTRAIT
 
-OPERATORS = ("fit_face", "animate_audio", "bake_frames")
+OPERATORS = ("fit_face", "export_neutral", "animate_audio", "apply_to_selected", "learn_style", "bake_frames")
 ADDON = "bl_ext.user_default.talkface"
 
 
