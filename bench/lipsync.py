@@ -54,7 +54,7 @@ def lag_ms(pred: np.ndarray, ref: np.ndarray, fps: float, max_lag: int = 10) -> 
     return 1000.0 * shift / fps
 
 
-def heldout_utterances(folder: str):
+def heldout_utterances(folder: str, feature_kind: str = "mfcc"):
     import glob
 
     with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as fh:
@@ -66,7 +66,8 @@ def heldout_utterances(folder: str):
                 a, b = d["frame_offsets"][i], d["frame_offsets"][i + 1]
                 p0, p1 = d["phoneme_offsets"][i], d["phoneme_offsets"][i + 1]
                 yield {
-                    "features": d["features"][a:b], "targets": d["targets"][a:b], "channels": channels,
+                    "features": d["features" if feature_kind == "mfcc" else "features_logmel"][a:b],
+                    "energy": d["features"][a:b, 15], "targets": d["targets"][a:b], "channels": channels,
                     "phonemes": d["phoneme"][p0:p1], "starts": d["phoneme_start"][p0:p1],
                     "ends": d["phoneme_end"][p0:p1], "fps": float(manifest["fps"]),
                 }
@@ -88,16 +89,16 @@ def predict_baseline(utt) -> np.ndarray:
     """Audio energy -> jawOpen: the naive lip flap every tool starts from."""
     from core.face_model import ARKIT_NAMES
 
-    energy = utt["features"][:, 15]
+    energy = utt["energy"]
     lo, hi = np.percentile(energy, 10), np.percentile(energy, 95)
     w = np.zeros((len(energy), 52), np.float32)
     w[:, ARKIT_NAMES.index("jawOpen")] = 0.5 * np.clip((energy - lo) / max(hi - lo, 1e-6), 0, 1)
     return w
 
 
-def quality(data: str, predictor, model) -> dict:
+def quality(data: str, predictor, model, feature_kind: str = "mfcc") -> dict:
     closed, total, preds, refs, lags = 0, 0, [], [], []
-    for utt in heldout_utterances(data):
+    for utt in heldout_utterances(data, feature_kind):
         ref_w = utt["targets"][:, :52]
         pg, rg = gap_mm(model, predictor(utt)), gap_mm(model, ref_w)
         fps = utt["fps"]
@@ -159,7 +160,7 @@ def main() -> None:
 
     model = load_face_model()
     net = lipsync.load_animator_file(args.weights) if args.weights else lipsync.load_animator()
-    rows = [("network", quality(args.data, lambda u: predict_network(net, u), model)),
+    rows = [("network", quality(args.data, lambda u: predict_network(net, u), model, net.cfg.feature_kind)),
             ("energy baseline", quality(args.data, predict_baseline, model))]
     print(f"{'method':<16} {'closure':>8} {'r':>6} {'lag ms':>7}   (held-out voices, {rows[0][1]['n_bilabials']} /p b m/)")
     for name, q in rows:

@@ -124,14 +124,17 @@ def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.nda
             onsets.append(i)
             last = i
     close, hold, open_ = (s * fps for s in BLINK_SHAPE_S)
-    t = np.arange(n)[:, None] - np.asarray(onsets, np.float64)[None, :]
-    shape = np.where(
-        t < 0, 0.0,
-        np.where(t < close, t / close,
-                 np.where(t < close + hold, 1.0,
-                          np.clip(1.0 - (t - close - hold) / open_, 0.0, 1.0))),
-    )
-    return shape.max(axis=1) if onsets else np.zeros(n)
+    curve = np.zeros(n)
+    if not onsets:
+        return curve
+    # each blink touches only a few frames: build them locally (memory flat in audio length)
+    t = np.arange(int(np.ceil(close + hold + open_)) + 1, dtype=np.float64)
+    shape = np.where(t < close, t / close,
+                     np.where(t < close + hold, 1.0, np.clip(1.0 - (t - close - hold) / open_, 0.0, 1.0)))
+    index = np.asarray(onsets)[:, None] + np.arange(len(t))[None, :]
+    inside = index < n
+    np.maximum.at(curve, index[inside], np.broadcast_to(shape, index.shape)[inside])
+    return curve
 
 
 def features_for(audio: Audio, model: Animator) -> np.ndarray:

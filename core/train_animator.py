@@ -118,7 +118,8 @@ def lip_gap_map(mouth_channels: tuple[str, ...]) -> tuple[torch.Tensor, torch.Te
     return torch.as_tensor(g0, dtype=torch.float32), torch.as_tensor(G, dtype=torch.float32)
 
 
-def losses(model: Animator, batch, gap_map=None, gap_weight: float = 2.0) -> dict[str, torch.Tensor]:
+def losses(model: Animator, batch, gap_map=None, gap_weight: float = 2.0,
+           closure_boost: float = 4.0) -> dict[str, torch.Tensor]:
     out = model(batch["features"], batch["style"])
     mask = batch["mask"]
     pose_scale = 1.0 / model.pose_scale  # compare poses in units of their range
@@ -134,8 +135,9 @@ def losses(model: Animator, batch, gap_map=None, gap_weight: float = 2.0) -> dic
         g0, G = gap_map
         pred_gap = g0 + out["mouth"] @ G
         tgt_gap = g0 + batch["mouth"] @ G
-        # closures matter most: a lip pair that should touch weighs 5x
-        weight = (1.0 + 4.0 * (tgt_gap.min(-1, keepdim=True).values < 1.0).float()) * mask[..., None]
+        # closures matter most: frames whose lips should touch weigh (1 + closure_boost)x
+        closing = (tgt_gap.min(-1, keepdim=True).values < 1.0).float()
+        weight = (1.0 + closure_boost * closing) * mask[..., None]
         parts["lip_gap"] = (torch.abs(pred_gap - tgt_gap) * weight).sum() / (weight.sum() * 10.0) * gap_weight
     parts["total"] = sum(parts.values())
     return parts
@@ -182,7 +184,7 @@ def evaluate(model: Animator, clips: list[Clip]) -> dict[str, float]:
 def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str, *,
           batch: int = 16, window_s: float = 4.0, lr: float = 2e-3, seed: int = 0,
           width: int = 96, resume: str | None = None, gap_weight: float = 2.0,
-          feature_kind: str = "mfcc", log=print) -> dict:
+          closure_boost: float = 4.0, feature_kind: str = "mfcc", log=print) -> dict:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = make_model(train_clips, width, feature_kind)
@@ -204,7 +206,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
     for step in range(step0, steps):
         for g in opt.param_groups:
             g["lr"] = sched(step)
-        parts = losses(model, windows.batch(batch), gap_map, gap_weight)
+        parts = losses(model, windows.batch(batch), gap_map, gap_weight, closure_boost)
         opt.zero_grad(set_to_none=True)
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -266,6 +268,8 @@ def main(argv=None) -> int:
     ap.add_argument("--features", choices=("mfcc", "logmel"), default="mfcc")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--gap-weight", type=float, default=2.0, help="weight of the lip-gap loss (mm/10)")
+    ap.add_argument("--closure-boost", type=float, default=4.0,
+                    help="extra weight of frames whose lips should touch, in the lip-gap loss")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--resume", help="checkpoint to resume from (OUT.ckpt is written every 500 steps)")
@@ -277,7 +281,7 @@ def main(argv=None) -> int:
     eval_clips = load_corpus(args.data, "heldout", args.features)
     report = train(train_clips, eval_clips, args.steps, args.out, batch=args.batch, lr=args.lr,
                    seed=args.seed, width=args.width, resume=args.resume, gap_weight=args.gap_weight,
-                   feature_kind=args.features)
+                   closure_boost=args.closure_boost, feature_kind=args.features)
     with open(os.path.join(args.data, "manifest.json"), encoding="utf-8") as fh:
         manifest = json.load(fh)
     entry = {

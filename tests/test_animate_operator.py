@@ -1,0 +1,83 @@
+"""'Animate from Audio' in Blender with the shipped network: Actions, strips, styles, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import PORTRAIT, SPEECH
+
+PKG = "bl_ext.user_default.talkface"
+
+
+@pytest.fixture
+def face(scene, blender):
+    assert blender.ops.talkface.fit_face(filepath=PORTRAIT) == {"FINISHED"}
+    return blender.context.active_object
+
+
+def key_curves(blender, face):
+    import importlib
+
+    return importlib.import_module(f"{PKG}.blender_talkface.keyframes").shape_key_curves(face.data.shape_keys)
+
+
+def test_animate_keys_a_take_with_sound(face, blender):
+    scene = blender.context.scene
+    scene.render.fps = 24
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+    action = face.data.shape_keys.animation_data.action
+    assert action.name == "speech"
+    assert face.parent.animation_data.action == action  # head pose in the same take
+    curves = key_curves(blender, face)
+    jaw = curves["jawOpen"]
+    n_frames = scene.frame_end - scene.frame_start + 1
+    assert 7.0 * 24 <= n_frames <= 7.7 * 24  # the clip is 7.35 s long
+    assert 3 < len(jaw.keyframe_points) < n_frames  # reduced keys, but real motion
+    values = [jaw.evaluate(f) for f in range(scene.frame_start, scene.frame_end + 1)]
+    assert max(values) > 0.15
+    sounds = [s for s in scene.sequence_editor.strips if s.type == "SOUND"]
+    assert len(sounds) == 1 and sounds[0].frame_start == scene.frame_start
+
+
+def test_rerun_keeps_previous_take(face, blender):
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+    first = face.data.shape_keys.animation_data.action
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH, style="Lively", head=1.5) == {"FINISHED"}
+    second = face.data.shape_keys.animation_data.action
+    assert second != first and first.use_fake_user and first.name in blender.data.actions
+    sounds = [s for s in blender.context.scene.sequence_editor.strips if s.type == "SOUND"]
+    assert len(sounds) == 1  # same audio at the same frame: the strip is reused
+
+
+def test_learned_style_from_edited_take(face, blender):
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH, mouth=1.6) == {"FINISHED"}
+    assert blender.ops.talkface.learn_style() == {"FINISHED"}
+    assert len(face["talkface_style_code"]) > 0
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH, style="Learned") == {"FINISHED"}
+
+
+def test_intensity_zero_mouth_keeps_lips_still(face, blender):
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH, mouth=0.0) == {"FINISHED"}
+    jaw = key_curves(blender, face)["jawOpen"]
+    assert max(abs(p.co.y) for p in jaw.keyframe_points) == 0.0
+
+
+def test_missing_weights_are_reported(face, blender, tmp_path):
+    prefs = blender.context.preferences.addons[PKG].preferences
+    prefs.weights_dir = str(tmp_path)
+    try:
+        with pytest.raises(RuntimeError, match="animator.safetensors not found.*train"):
+            blender.ops.talkface.animate_audio(filepath=SPEECH)
+    finally:
+        prefs.weights_dir = ""
+    assert face.data.shape_keys.animation_data is None
+
+
+def test_not_audio_is_reported(face, blender, tmp_path):
+    fake = tmp_path / "voice.mp3"
+    fake.write_text("not audio at all")
+    with pytest.raises(RuntimeError) as err:
+        blender.ops.talkface.animate_audio(filepath=str(fake))
+    assert "voice.mp3" in str(err.value) and "unexpectedly" not in str(err.value)
+    assert face.data.shape_keys.animation_data is None

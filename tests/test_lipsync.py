@@ -1,0 +1,107 @@
+"""The shipped audio-to-animation network on real inputs: speech, silence and awkward files."""
+
+from __future__ import annotations
+
+import resource
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.audio import load_audio
+from core.face_model import ARKIT_NAMES, inner_lip_gap, load_face_model
+from core.lipsync import animate, load_animator
+
+
+@pytest.fixture(scope="module")
+def net():
+    return load_animator()
+
+
+@pytest.fixture(scope="module")
+def face():
+    return load_face_model()
+
+
+def gap_mm(face, anim):
+    weights = anim.values[:, :52]
+    return inner_lip_gap(face, face.vertices(None, weights, None)) * 1000.0
+
+
+def test_speech_moves_the_mouth_and_closes_it_on_bilabials(net, face, tmp_path):
+    from core.espeak import synthesize
+
+    utt = synthesize("Bob bought a map of my big pub.", voice="en-us+m3")
+    path = tmp_path / "bob.wav"
+    sf.write(path, utt.samples, utt.sample_rate)
+    anim = animate(load_audio(path), net)
+    gap = gap_mm(face, anim)
+    assert gap.max() > 5.0  # the mouth opens on vowels
+    closed = []
+    for ph in utt.phonemes:
+        if ph.phoneme in ("p", "b", "m"):
+            a, b = int(ph.start * anim.fps), int(np.ceil(ph.end * anim.fps)) + 1
+            closed.append(gap[a:b].min() <= 1.5)
+    assert len(closed) >= 6 and np.mean(closed) >= 0.6
+
+
+def test_silence_keeps_the_mouth_closed(net, face, tmp_path):
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(16000 * 3, np.float32), 16000)
+    anim = animate(load_audio(path), net)
+    assert anim.n_frames == 150
+    assert np.percentile(gap_mm(face, anim), 95) <= 2.0
+    assert np.all(np.isfinite(anim.values))
+
+
+@pytest.mark.parametrize("rate,channels", [(8000, 1), (96000, 1), (44100, 2)])
+def test_any_rate_and_channel_count(net, tmp_path, rate, channels):
+    t = np.arange(int(1.5 * rate)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 200 * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+    data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
+    path = tmp_path / f"a{rate}.wav"
+    sf.write(path, data.astype(np.float32), rate)
+    anim = animate(load_audio(path), net)
+    assert anim.n_frames == 75
+    weights = anim.values[:, :52]
+    assert weights.min() >= 0.0 and weights.max() <= 1.0
+
+
+def test_clipped_audio(net, tmp_path):
+    t = np.arange(16000 * 2) / 16000
+    loud = np.clip(3.0 * np.sin(2 * np.pi * 150 * t), -1, 1)
+    path = tmp_path / "clipped.wav"
+    sf.write(path, loud.astype(np.float32), 16000)
+    audio = load_audio(path)
+    assert audio.clipped
+    anim = animate(audio, net)
+    assert np.all(np.isfinite(anim.values)) and anim.n_frames == 100
+
+
+def test_one_hour_runs_in_bounded_memory(net, tmp_path):
+    sr = 16000
+    minute = (0.05 * np.random.default_rng(0).standard_normal(60 * sr)).astype(np.float32)
+    path = tmp_path / "hour.wav"
+    with sf.SoundFile(path, "w", sr, 1, subtype="PCM_16") as fh:
+        for _ in range(60):
+            fh.write(minute)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    anim = animate(load_audio(path), net)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert anim.n_frames == 180_000
+    # audio (230 MB at 16 kHz) + animation (42 MB) + bounded chunks; not a full-length graph
+    assert grown_mb < 1200
+
+
+def test_styles_change_head_motion(net, tmp_path):
+    from core.espeak import synthesize
+    from core.lipsync import style_names
+
+    assert {"Calm", "Neutral", "Lively"} <= set(style_names(net))
+    utt = synthesize("Well, I really did not expect that at all, did you?", voice="en-us")
+    path = tmp_path / "s.wav"
+    sf.write(path, utt.samples, utt.sample_rate)
+    audio = load_audio(path)
+    calm = animate(audio, net, "Calm").values[:, 52:]
+    lively = animate(audio, net, "Lively").values[:, 52:]
+    assert not np.allclose(calm, lively)
