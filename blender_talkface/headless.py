@@ -157,6 +157,9 @@ def run(ns) -> int:
 
     def save():
         bpy.ops.wm.save_as_mainfile(filepath=blend_path, check_existing=False)
+        backup = blend_path + "1"  # Blender's backup of an earlier save: not an output
+        if os.path.exists(backup):
+            os.remove(backup)
 
     try:
         t0 = time.perf_counter()

@@ -60,6 +60,7 @@ def test_full_pipeline(tmp_path, speech):
                "--fps", "25")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[talkface] bake:" in done.stderr and "ETA" in done.stderr
+    assert sorted(os.listdir(out)) == ["frames", "scene.blend", "video.mp4"]
     frames = sorted(os.listdir(out / "frames"))
     info = inspect_blend(str(out / "scene.blend"))
     n = info["frames"][1] - info["frames"][0] + 1
