@@ -98,3 +98,14 @@ def test_unwritable_output_folder(tmp_path, good_audio):
 def test_missing_required_argument(tmp_path):
     done = run_cli("--photo", PORTRAIT)
     assert_one_line_error(done, "required")
+
+
+def test_cuda_requested_on_machine_without_it(tmp_path, good_audio):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the error path needs one without")
+    out = tmp_path / "out"
+    done = run_cli("--photo", PORTRAIT, "--audio", good_audio, "--out", str(out), "--device", "cuda")
+    assert_one_line_error(done, "CUDA")
+    assert os.listdir(out) == []
