@@ -1,0 +1,406 @@
+"""The flow-guided generator: a learned correction of the full-resolution warp (neural mode).
+
+After the HDTF paper's flow-guided video generator: an encoder of the reference image; an
+hourglass that sees the reference, the dense flow and the warped image and predicts a
+foreground mask that corrects the flow, a matting mask and matting features for what warping
+cannot explain (the mouth interior a closed-mouth photo hides); warped features blended with
+the matting features; a residual bottleneck; a decoder.
+
+Unlike the paper, the decoder does not draw the frame. The learned part runs on a square crop
+around the face at a small fixed size (``GeneratorConfig.internal``, 128 px), and the frame is
+composited at the output resolution: the photo warped at full resolution (``core.warp``) by the
+corrected flow, blended towards the upsampled decoder colour only where a predicted mask asks
+for it. Skin, hair and background therefore keep the photo's own detail at 512 or 1024 px, and
+the network's cost does not grow with the output size.
+
+Both the mask and the flow correction are multiplied by a gate that is zero where the flow is
+zero and the photo hides nothing: a frame that does not move is the photo, exactly, and the
+still background cannot flicker whatever the network does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+import json
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import MissingWeightsError
+from .flow import DenseFlow
+from .warp import WarpSource, prepare_source, warp_image
+
+WEIGHTS_NAME = "generator.safetensors"
+FORMAT = "talkface-generator"
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Network shape and the crop/gating rules; stored in the weights file's metadata."""
+
+    version: str = "1"
+    internal: int = 128  # side of the square face crop the network sees, px (multiple of 8)
+    channels: int = 24  # base width; the deepest features have 4x this
+    bottleneck_blocks: int = 3
+    crop_margin: float = 1.7  # crop side / size of the face's footprint in the photo
+    max_flow_fix: float = 2.0  # largest flow correction, in internal pixels
+    motion_px: float = 0.05  # flow (internal px) at which the gate is fully open
+    occlusion_grow: int = 2  # gate grows this many internal px around the hidden mouth
+
+
+@dataclass
+class Box:
+    """The square face crop in output pixels: columns x0..x0+side, rows y0..y0+side."""
+
+    x0: int
+    y0: int
+    side: int
+
+
+@dataclass
+class Prediction:
+    """The learned part's outputs at the internal size (gate already applied)."""
+
+    flow_fix: torch.Tensor  # [F, 2, R, R] flow correction, internal px
+    mask: torch.Tensor  # [F, 1, R, R] in 0..1: how much of the decoder colour to use
+    rgb: torch.Tensor  # [F, 3, R, R] decoder colour
+    gate: torch.Tensor  # [F, 1, R, R]
+    fg: torch.Tensor  # [F, 1, R, R] foreground mask of the flow correction
+    matte: torch.Tensor  # [F, 1, R, R] matting mask (1 = warped features)
+
+
+# ------------------------------------------------------------------------------------ layers
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.LeakyReLU(0.2, inplace=True))
+
+
+class _Up(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = _conv(cin, cout)
+
+    def forward(self, x):
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.a = nn.Conv2d(c, c, 3, 1, 1)
+        self.b = nn.Conv2d(c, c, 3, 1, 1)
+
+    def forward(self, x):
+        return x + self.b(F.leaky_relu(self.a(x), 0.2))
+
+
+class Encoder(nn.Module):
+    """Reference crop -> features at 1, 1/2 and 1/4 of the internal size."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.e1 = nn.Sequential(_conv(3, c), _conv(c, c))
+        self.e2 = _conv(c, 2 * c, 2)
+        self.e3 = nn.Sequential(_conv(2 * c, 4 * c, 2), _conv(4 * c, 4 * c))
+
+    def forward(self, x):
+        f1 = self.e1(x)
+        f2 = self.e2(f1)
+        return f1, f2, self.e3(f2)
+
+
+class Hourglass(nn.Module):
+    """(reference, warped, flow, occlusion, face) -> fg mask, flow fix, matte mask, matte feats."""
+
+    IN = 3 + 3 + 2 + 1 + 1
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.h0 = _conv(self.IN, c)
+        self.h1 = _conv(c, 2 * c, 2)
+        self.h2 = _conv(2 * c, 4 * c, 2)
+        self.h3 = _conv(4 * c, 4 * c, 2)
+        self.u2 = _Up(4 * c, 4 * c)
+        self.u1 = _Up(4 * c, 2 * c)
+        self.u0 = _Up(2 * c, c)
+        self.matte_feats = nn.Conv2d(4 * c, 4 * c, 3, 1, 1)
+        self.head = nn.Conv2d(c, 4, 3, 1, 1)  # fg logit, flow fix (2), matte logit
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        with torch.no_grad():
+            self.head.bias[3] = 3.0  # start by trusting the warped features
+
+    def forward(self, x):
+        h0 = self.h0(x)
+        h1 = self.h1(h0)
+        h2 = self.h2(h1)
+        u2 = self.u2(self.h3(h2)) + h2
+        u1 = self.u1(u2) + h1
+        u0 = self.u0(u1) + h0
+        return self.head(u0), self.matte_feats(u2)
+
+
+class Decoder(nn.Module):
+    """Blended features (1/4) + warped skips -> colour correction and the composite mask."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.d2 = _Up(4 * c, 2 * c)
+        self.m2 = _conv(4 * c, 2 * c)
+        self.d1 = _Up(2 * c, c)
+        self.m1 = _conv(2 * c, c)
+        self.head = nn.Conv2d(c, 4, 3, 1, 1)  # rgb delta (3), mask logit
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        with torch.no_grad():
+            self.head.bias[3] = -5.0  # start from the plain warp
+
+    def forward(self, x, skip2, skip1):
+        x = self.m2(torch.cat([self.d2(x), skip2], 1))
+        x = self.m1(torch.cat([self.d1(x), skip1], 1))
+        return self.head(x)
+
+
+# --------------------------------------------------------------------------------- generator
+class Generator(nn.Module):
+    """``forward(photo [1, 3, H, W] 0..1, flow: DenseFlow) -> frames [F, 3, H, W] 0..1``."""
+
+    def __init__(self, config: GeneratorConfig = GeneratorConfig()):
+        super().__init__()
+        if config.internal % 8:
+            raise ValueError("GeneratorConfig.internal must be a multiple of 8")
+        self.config = config
+        c = config.channels
+        self.encoder = Encoder(c)
+        self.hourglass = Hourglass(c)
+        self.bottleneck = nn.Sequential(*[_ResBlock(4 * c) for _ in range(config.bottleneck_blocks)])
+        self.decoder = Decoder(c)
+        self.half = False  # run the network in float16 under autocast (CUDA only)
+        self._cache: tuple | None = None
+
+    # ---- geometry of the crop
+    def face_box(self, flow: DenseFlow) -> Box:
+        """Square crop around where the face's pixels come from in the photo (all frames).
+
+        The photo-side footprint barely changes over a clip, so neighbouring batches get the
+        same crop; it is rounded to a coarse grid so they almost always do.
+        """
+        height, width = flow.face.shape[-2:]
+        inside = flow.face > 0.5
+        if not bool(inside.any()):
+            side = min(width, height)
+            return Box((width - side) // 2, (height - side) // 2, side)
+        pos = _centres(height, width, flow.flow.device)[None] + flow.flow.float()
+        pts = pos[inside]  # [N, 2]
+        lo, hi = pts.amin(0), pts.amax(0)
+        grid = max(4, max(width, height) // 64)
+        size = float((hi - lo).max()) * self.config.crop_margin
+        side = int(min(min(width, height), max(32, grid * round(size / grid))))
+        cx, cy = (float(v) for v in (lo + hi) / 2)
+        x0 = int(min(max(grid * round((cx - side / 2) / grid), 0), width - side))
+        y0 = int(min(max(grid * round((cy - side / 2) / grid), 0), height - side))
+        return Box(x0, y0, side)
+
+    def source(self, photo: torch.Tensor) -> WarpSource:
+        """The oversampled photo for the full-res warp, kept while the same photo comes back."""
+        key = (photo.data_ptr(), tuple(photo.shape), photo._version, str(photo.device))
+        if self._cache is None or self._cache[0] != key:
+            size = (photo.shape[-1], photo.shape[-2])
+            self._cache = (key, prepare_source(photo.float(), size, photo.device))
+        return self._cache[1]
+
+    # ---- the learned part
+    def predict(self, photo: torch.Tensor, flow: DenseFlow, box: Box) -> Prediction:
+        """Run the network on the face crop of every frame."""
+        cfg, r = self.config, self.config.internal
+        n = flow.flow.shape[0]
+        out_hw = tuple(flow.flow.shape[1:3])
+        scale = r / box.side
+        ref = _crop_resize(photo.float(), box, r)  # [1, 3, R, R]
+        flow_c = _crop_resize(flow.flow.float().permute(0, 3, 1, 2), box, r) * scale  # int. px
+        occ = _crop_resize(flow.occlusion.float()[:, None], box, r)
+        face = _crop_resize(flow.face.float()[:, None], box, r)
+        low = F.interpolate(photo.float(), scale_factor=scale, mode="bilinear",
+                            align_corners=False, antialias=scale < 1, recompute_scale_factor=False)
+        warped = _sample_crop(low, flow_c, box, scale, out_hw)
+
+        motion = flow_c.norm(dim=1, keepdim=True)
+        gate = 1.0 - torch.exp(-(motion / cfg.motion_px) ** 2)
+        if cfg.occlusion_grow > 0:
+            k = 2 * cfg.occlusion_grow + 1
+            gate = torch.maximum(gate, F.max_pool2d(occ, k, 1, cfg.occlusion_grow))
+
+        dtype = torch.float16 if self.half and photo.device.type == "cuda" else torch.float32
+        with torch.autocast(photo.device.type, dtype=torch.float16, enabled=dtype == torch.float16):
+            refs = ref.expand(n, -1, -1, -1)
+            x = torch.cat([refs, warped, flow_c / 8.0, occ, face], 1)
+            head, matte_feats = self.hourglass(x)
+            head = head.float()
+            fg = torch.sigmoid(head[:, :1])
+            fix = fg * cfg.max_flow_fix * torch.tanh(head[:, 1:3]) * gate
+            matte = torch.sigmoid(head[:, 3:4])
+            full = flow_c + fix
+            f1, f2, f3 = self.encoder(ref)
+            w1 = _warp_features(f1, full, 1)
+            w2 = _warp_features(f2, full, 2)
+            w3 = _warp_features(f3, full, 4)
+            m2, m4 = F.avg_pool2d(matte, 2), F.avg_pool2d(matte, 4)
+            blended = m4 * w3 + (1.0 - m4) * matte_feats
+            out = self.decoder(self.bottleneck(blended), m2 * w2, matte * w1).float()
+        warped_fix = _sample_crop(low, full, box, scale, out_hw)
+        rgb = (warped_fix + torch.tanh(out[:, :3])).clamp(0.0, 1.0)
+        mask = torch.sigmoid(out[:, 3:4]) * gate
+        return Prediction(fix, mask, rgb, gate, fg, matte)
+
+    # ---- compositing at the output size
+    def forward(self, photo: torch.Tensor, flow: DenseFlow) -> torch.Tensor:
+        photo = _as_batch(photo)
+        box = self.face_box(flow)
+        pred = self.predict(photo, flow, box)
+        s, b = box.side, box
+        flow_full = flow.flow.float().clone()
+        up_fix = _up(pred.flow_fix, s) * (s / self.config.internal)
+        flow_full[:, b.y0:b.y0 + s, b.x0:b.x0 + s] += up_fix.permute(0, 2, 3, 1)
+        frames = warp_image(self.source(photo), flow_full)
+        region = frames[..., b.y0:b.y0 + s, b.x0:b.x0 + s]
+        mask = _up(pred.mask, s)
+        region.add_(mask * (_up(pred.rgb, s) - region))
+        return frames.clamp_(0.0, 1.0)
+
+    def forward_region(self, photo: torch.Tensor, flow: DenseFlow, box: Box | None = None,
+                       source: WarpSource | None = None):
+        """Frames inside the face crop only, ``([F, 3, s, s], box, prediction)``: for training.
+
+        Outside the crop the output is the plain warp, so a loss on the crop sees everything
+        the network can change, at a fraction of the cost of whole frames.
+        """
+        photo = _as_batch(photo)
+        box = box or self.face_box(flow)
+        source = source or self.source(photo)
+        pred = self.predict(photo, flow, box)
+        s = box.side
+        up_fix = _up(pred.flow_fix, s) * (s / self.config.internal)
+        flow_box = flow.flow.float()[:, box.y0:box.y0 + s, box.x0:box.x0 + s] + up_fix.permute(
+            0, 2, 3, 1)
+        warped = warp_region(source, flow_box, box)
+        mask = _up(pred.mask, s)
+        return (warped + mask * (_up(pred.rgb, s) - warped)).clamp(0.0, 1.0), box, pred
+
+    # ---- persistence
+    def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:
+        from safetensors.torch import save_file
+
+        meta = {"format": FORMAT, "config": json.dumps(asdict(self.config))}
+        meta.update({k: str(v) for k, v in (extra or {}).items()})
+        state = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(path), metadata=meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> "Generator":
+        """Weights and config from a safetensors file written by ``save``."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = fh.metadata() or {}
+            state = load_file(str(path))
+        except Exception as exc:  # truncated or not a safetensors file
+            raise MissingWeightsError(f"Generator weights {path} cannot be read: {exc}") from exc
+        if meta.get("format") != FORMAT:
+            raise MissingWeightsError(f"{path} is not a TalkFace generator weights file.")
+        known = {f.name for f in fields(GeneratorConfig)}
+        cfg = GeneratorConfig(**{k: v for k, v in json.loads(meta["config"]).items() if k in known})
+        model = cls(cfg)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise MissingWeightsError(f"Generator weights {path} do not fit this version: {exc}")
+        return model.to(device).eval()
+
+
+def load_generator(weights_dir: str | os.PathLike | None = None,
+                   device: torch.device | str = "cpu") -> Generator:
+    """The shipped (or ``weights_dir``) generator, checksum-verified, ready for inference.
+
+    Raises ``MissingWeightsError`` with how to train one when the file is absent or altered.
+    """
+    from .weights import weights_path
+
+    path = weights_path(WEIGHTS_NAME, weights_dir)
+    model = Generator.load(Path(path), device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.half = torch.device(device).type == "cuda"
+    return model
+
+
+# ---------------------------------------------------------------------------------- helpers
+def warp_region(source: WarpSource, flow_box: torch.Tensor, box: Box) -> torch.Tensor:
+    """``core.warp.warp_image``'s sampling for the crop's pixels only: [F, 3, s, s]."""
+    width, height = source.size
+    s = box.side
+    device = flow_box.device
+    cen = _centres(s, s, device) + torch.tensor([box.x0, box.y0], device=device,
+                                                 dtype=torch.float32)
+    scale = torch.tensor([2.0 / width, 2.0 / height], device=device)
+    grid = (flow_box + cen) * scale - 1.0
+    img = source.image.to(device).float().expand(flow_box.shape[0], -1, -1, -1)
+    out = F.grid_sample(img, grid, mode="bicubic", padding_mode="border", align_corners=False)
+    return out.clamp(0.0, 1.0)
+
+
+def _as_batch(photo: torch.Tensor) -> torch.Tensor:
+    return photo[None] if photo.dim() == 3 else photo
+
+
+def _centres(h: int, w: int, device) -> torch.Tensor:
+    ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
+    xs = torch.arange(w, device=device, dtype=torch.float32) + 0.5
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy], -1)
+
+
+def _crop_resize(x: torch.Tensor, box: Box, size: int) -> torch.Tensor:
+    """[B, C, H, W] -> the box resized to ``size`` (antialiased when shrinking)."""
+    crop = x[..., box.y0:box.y0 + box.side, box.x0:box.x0 + box.side]
+    if box.side == size:
+        return crop
+    return F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=box.side > size)
+
+
+def _up(x: torch.Tensor, side: int) -> torch.Tensor:
+    if x.shape[-1] == side:
+        return x
+    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+
+
+def _sample_crop(low: torch.Tensor, flow_c: torch.Tensor, box: Box, scale: float,
+                 out_hw: tuple[int, int]) -> torch.Tensor:
+    """Warp the downscaled whole photo ``low`` onto the crop grid: [F, 3, R, R].
+
+    Sampling the whole photo (not the crop) lets the flow reach outside the crop. Positions are
+    normalised by the output frame, which ``low`` spans whatever its rounded size.
+    """
+    n, _, r, _ = flow_c.shape
+    height, width = out_hw
+    dev = flow_c.device
+    pos = (_centres(r, r, dev)[None] + flow_c.permute(0, 2, 3, 1)) / scale
+    pos = pos + torch.tensor([box.x0, box.y0], device=dev, dtype=torch.float32)
+    grid = pos * torch.tensor([2.0 / width, 2.0 / height], device=dev) - 1.0
+    return F.grid_sample(low.expand(n, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
+                         align_corners=False)
+
+
+def _warp_features(feat: torch.Tensor, flow_c: torch.Tensor, factor: int) -> torch.Tensor:
+    """Backward-warp crop features at 1/``factor`` of the internal size by a crop flow."""
+    n = flow_c.shape[0]
+    flow = F.avg_pool2d(flow_c, factor) / factor if factor > 1 else flow_c
+    h, w = feat.shape[-2:]
+    pos = _centres(h, w, flow.device)[None] + flow.permute(0, 2, 3, 1)
+    grid = pos * torch.tensor([2.0 / w, 2.0 / h], device=flow.device) - 1.0
+    return F.grid_sample(feat.expand(n, -1, -1, -1), grid.to(feat.dtype), mode="bilinear",
+                         padding_mode="border", align_corners=False)

@@ -1,0 +1,463 @@
+"""Train the flow-guided generator on rendered pairs or HDTF-format clips.
+
+    python -m core.train_generator --data DIR [DIR ...] --out weights/generator.safetensors \\
+        --steps 2400 [--resume] [--threads 1]
+
+Data (each ``--data`` folder is read as whichever kind it holds):
+
+* rendered pairs from ``scripts/render_generator_pairs.py``: ``NAME/reference.png``,
+  ``NAME/NNNN.png``, ``NAME/NNNN_alpha.png``, ``NAME/states.npz``. Outside the rendered face
+  layer the target is replaced by the warp's own guess (``core.flow`` moves hair and neck with
+  the head; a flat photo plane cannot), so the network learns the face and mouth and leaves
+  the rest to the warp.
+* HDTF-format clips (``core.hdtf_prepare``): ``NAME.mp4`` (square, e.g. 512 px, 25 fps) with a
+  per-frame face state ``NAME.npz`` beside it: ``weights`` [T, 52] ARKit, ``pose`` [T, 6]
+  absolute head pose, ``identity`` [S], ``camera`` (focal, cx, cy, width, height) in the clip's
+  pixels. A random frame is the reference and another frame of the clip the target.
+
+Losses on the face crop at full resolution: L1 (mouth opening weighted up), SSIM averaged over
+three scales, image-gradient L1, and a small L1 on the composite mask so the photo is used
+wherever it suffices; plus L1 on the decoder colour at the internal size where the gate is open. No perceptual network (its weights cannot be downloaded here) and no
+PatchGAN (not needed at this size). A checkpoint ``OUT.ckpt.pt`` is written every
+``--ckpt-every`` steps; ``--resume`` continues from it with the same data order and wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .camera import Camera
+from .face_model import load_face_model
+from .flow import DenseFlow, FlowConfig, dense_flow
+from .generator import Box, Generator, GeneratorConfig, warp_region
+from .warp import prepare_source, warp_image
+
+FLOW_SCALE = 4  # flows are computed at 1/4 of the frame and upsampled, as core.flow does
+
+
+@dataclass
+class PairBatch:
+    """Targets of one reference: everything the loss needs, at frame size S."""
+
+    photo: torch.Tensor  # [1, 3, S, S] the reference frame (the generator's photo)
+    flow: DenseFlow  # [K, S, S, ...]
+    target: torch.Tensor  # [K, 3, S, S] rendered/recorded target (over the still photo)
+    alpha: torch.Tensor  # [K, 1, S, S] where the target is real (face layer, or all of a clip)
+    still: torch.Tensor  # [1, 3, S, S] what the target shows outside alpha (the still photo)
+
+
+# ------------------------------------------------------------------------------------- data
+def _read_rgb(path) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(path)
+    return np.ascontiguousarray(img[..., ::-1])
+
+
+def _to_tensor(rgb_u8: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb_u8).permute(2, 0, 1).float().div(255.0)
+
+
+def _low_flow(model, identity, camera: Camera, ref_w, ref_pose, weights, poses) -> tuple:
+    """Flow at 1/4 size, exactly what ``dense_flow`` computes before upsampling: fp16 arrays."""
+    ref = model.vertices(identity, ref_w[None], ref_pose[None])[0]
+    tgt = model.vertices(identity, weights, poses)
+    size = (camera.width // FLOW_SCALE, camera.height // FLOW_SCALE)
+    fl = dense_flow(ref, tgt, model.triangles, camera, size, ref_pose, poses,
+                    config=FlowConfig(scale=1.0))
+    return fl.flow.half(), fl.occlusion.half(), fl.face.half()
+
+
+def _upsample_flow(flow_low, occ_low, face_low, size: int) -> DenseFlow:
+    """The 1/4-size flow at frame size: bilinear, as ``core.flow`` does it."""
+    k = size / flow_low.shape[2]
+    up = lambda x: F.interpolate(x.float(), size=(size, size), mode="bilinear",  # noqa: E731
+                                 align_corners=False)
+    flow = up(flow_low.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) * k
+    masks = up(torch.stack([occ_low, face_low], 1)).clamp(0, 1)
+    return DenseFlow(flow.contiguous(), masks[:, 0].contiguous(), masks[:, 1].contiguous())
+
+
+class RenderedPairs:
+    """Folders written by ``scripts/render_generator_pairs.py``; flows cached per photo."""
+
+    def __init__(self, root: str | os.PathLike, hold_out: int = 4):
+        self.root = Path(root)
+        self.names = sorted(p.parent.name for p in self.root.glob("*/states.npz"))
+        if not self.names:
+            raise FileNotFoundError(f"No rendered pairs (NAME/states.npz) in {root}")
+        self.hold_out = hold_out
+        self.model = load_face_model()
+        self._cache: dict[str, dict] = {}
+
+    def _photo(self, name: str) -> dict:
+        if name not in self._cache:
+            import cv2
+
+            d = np.load(self.root / name / "states.npz")
+            cam = Camera(*(float(v) for v in d["camera"][:3]), int(d["camera"][3]),
+                         int(d["camera"][4]))
+            size = cam.width
+            flow = _low_flow(self.model, d["identity"], cam, d["ref_weights"], d["ref_pose"],
+                             d["weights"], d["pose"])
+            still = cv2.resize(d["photo"], (size, size), interpolation=cv2.INTER_AREA)
+            self._cache[name] = {
+                "n": len(d["weights"]), "size": size, "flow": flow,
+                "photo": _to_tensor(_read_rgb(self.root / name / "reference.png"))[None],
+                "still": _to_tensor(still)[None],
+            }
+        return self._cache[name]
+
+    def indices(self, split: str) -> list[tuple[str, int]]:
+        out = []
+        for name in self.names:
+            n = int(np.load(self.root / name / "states.npz")["weights"].shape[0])
+            ids = range(n - self.hold_out) if split == "train" else range(n - self.hold_out, n)
+            out += [(name, i) for i in ids]
+        return out
+
+    def batch(self, name: str, ids) -> PairBatch:
+        import cv2
+
+        p = self._photo(name)
+        ids = list(ids)
+        fl, occ, face = (x[ids] for x in p["flow"])
+        target = torch.stack([_to_tensor(_read_rgb(self.root / name / f"{i:04d}.png")) for i in ids])
+        alpha = np.stack([cv2.imread(str(self.root / name / f"{i:04d}_alpha.png"),
+                                     cv2.IMREAD_GRAYSCALE) for i in ids])
+        alpha = torch.from_numpy(alpha).float().div(255.0)[:, None]
+        return PairBatch(p["photo"], _upsample_flow(fl, occ, face, p["size"]), target, alpha,
+                         p["still"])
+
+
+class HdtfClips:
+    """``NAME.mp4`` + ``NAME.npz`` face states: (reference frame, target frame) of one clip."""
+
+    def __init__(self, root: str | os.PathLike, hold_out: int = 1):
+        self.root = Path(root)
+        self.names = sorted(p.stem for p in self.root.glob("*.mp4") if p.with_suffix(".npz").is_file())
+        if not self.names:
+            raise FileNotFoundError(f"No clips (NAME.mp4 with NAME.npz) in {root}")
+        self.hold_out = hold_out
+        self.model = load_face_model()
+
+    def indices(self, split: str) -> list[tuple[str, int]]:
+        split_at = len(self.names) - self.hold_out if len(self.names) > self.hold_out else None
+        names = self.names[:split_at] if split == "train" else self.names[split_at or 0:]
+        out = []
+        for name in names:
+            n = int(np.load(self.root / f"{name}.npz")["weights"].shape[0])
+            out += [(name, i) for i in range(n)]
+        return out
+
+    def _frames(self, name: str, ids) -> list[np.ndarray]:
+        import cv2
+
+        cap = cv2.VideoCapture(str(self.root / f"{name}.mp4"))
+        want, got, k = set(ids), {}, 0
+        while len(got) < len(want):
+            ok, img = cap.read()
+            if not ok:
+                break
+            if k in want:
+                got[k] = np.ascontiguousarray(img[..., ::-1])
+            k += 1
+        cap.release()
+        return [got[i] for i in ids]
+
+    def batch(self, name: str, ids, ref: int | None = None) -> PairBatch:
+        d = np.load(self.root / f"{name}.npz")
+        ids = list(ids)
+        ref = int(ref if ref is not None else 0)
+        cam = Camera(*(float(v) for v in d["camera"][:3]), int(d["camera"][3]), int(d["camera"][4]))
+        frames = self._frames(name, sorted(set(ids + [ref])))
+        by_id = dict(zip(sorted(set(ids + [ref])), frames))
+        fl = _low_flow(self.model, d["identity"], cam, d["weights"][ref], d["pose"][ref],
+                       d["weights"][ids], d["pose"][ids])
+        photo = _to_tensor(by_id[ref])[None]
+        target = torch.stack([_to_tensor(by_id[i]) for i in ids])
+        alpha = torch.ones(len(ids), 1, *target.shape[-2:])
+        return PairBatch(photo, _upsample_flow(*fl, cam.width), target, alpha, photo)
+
+
+def open_data(folder: str | os.PathLike):
+    folder = Path(folder)
+    if any(folder.glob("*/states.npz")):
+        return RenderedPairs(folder)
+    return HdtfClips(folder)
+
+
+def limit_crop(b: PairBatch, model: Generator, max_side: int) -> PairBatch:
+    """Shrink the whole batch so the face crop is at most ``max_side`` px: training cost is
+    the crop's area, and close-up faces would otherwise cost several times the others."""
+    size = b.photo.shape[-1]
+    side = model.face_box(b.flow).side
+    if side <= max_side:
+        return b
+    new = max(64, int(size * max_side / side) // 8 * 8)
+    k = new / size
+    down = lambda x: F.interpolate(x, size=(new, new), mode="bilinear",  # noqa: E731
+                                   align_corners=False, antialias=True)
+    flow = down(b.flow.flow.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) * k
+    masks = down(torch.stack([b.flow.occlusion, b.flow.face], 1))
+    return PairBatch(down(b.photo).clamp(0, 1), DenseFlow(flow.contiguous(), masks[:, 0], masks[:, 1]),
+                     down(b.target).clamp(0, 1), down(b.alpha), down(b.still).clamp(0, 1))
+
+
+def augment(b: PairBatch, rng: np.random.Generator) -> PairBatch:
+    """Mirror (flow x negated) and one colour gain for every image of the batch."""
+    if rng.random() < 0.5:
+        flip = lambda x: x.flip(-1)  # noqa: E731
+        flow = b.flow.flow.flip(2) * torch.tensor([-1.0, 1.0])
+        b = PairBatch(flip(b.photo), DenseFlow(flow, b.flow.occlusion.flip(-1), b.flow.face.flip(-1)),
+                      flip(b.target), flip(b.alpha), flip(b.still))
+    gain = torch.from_numpy(rng.uniform(0.85, 1.15, 3).astype(np.float32)).view(1, 3, 1, 1)
+    g = lambda x: (x * gain).clamp(0, 1)  # noqa: E731
+    return replace(b, photo=g(b.photo), target=g(b.target), still=g(b.still))
+
+
+# ----------------------------------------------------------------------------------- losses
+def _crop(x: torch.Tensor, box: Box) -> torch.Tensor:
+    return x[..., box.y0:box.y0 + box.side, box.x0:box.x0 + box.side]
+
+
+def training_target(b: PairBatch, box: Box, source) -> torch.Tensor:
+    """The target inside the crop, with the warp's own guess where no face layer was rendered."""
+    if bool((b.alpha == 1).all()):
+        return _crop(b.target, box)
+    warped = warp_region(source, _crop(b.flow.flow.permute(0, 3, 1, 2), box).permute(0, 2, 3, 1), box)
+    a = _crop(b.alpha, box)
+    return _crop(b.target, box) + (1.0 - a) * (warped - _crop(b.still, box))
+
+
+def _gauss(x: torch.Tensor, sigma: float = 1.5, radius: int = 3) -> torch.Tensor:
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM per image (Gaussian window, sigma 1.5): [B]."""
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    mu_a, mu_b = _gauss(a), _gauss(b)
+    va = _gauss(a * a) - mu_a ** 2
+    vb = _gauss(b * b) - mu_b ** 2
+    cov = _gauss(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
+    return s.mean((1, 2, 3))
+
+
+def ms_ssim_loss(a: torch.Tensor, b: torch.Tensor, scales: int = 3) -> torch.Tensor:
+    total = 0.0
+    for k in range(scales):
+        if k:
+            a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+        total = total + (1.0 - ssim(a, b)).mean()
+    return total / scales
+
+
+def gradient_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    dx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
+    dy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
+    return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    l1: float = 1.0
+    mouth: float = 4.0  # extra L1 weight inside the (grown) hidden mouth opening
+    ssim: float = 0.5
+    grad: float = 0.5
+    mask: float = 0.01
+    colour: float = 0.5  # the decoder colour itself, at the internal size (see generator_loss)
+
+
+def generator_loss(model: Generator, b: PairBatch, w: LossWeights = LossWeights()):
+    """(total loss, {name: value}, output crop, target crop) for one batch."""
+    source = prepare_source(b.photo, (b.photo.shape[-1], b.photo.shape[-2]))
+    out, box, pred = model.forward_region(b.photo, b.flow, source=source)
+    target = training_target(b, box, source)
+    occ = _crop(b.flow.occlusion[:, None], box)
+    weight = 1.0 + w.mouth * F.max_pool2d(occ, 9, 1, 4)
+    # The composite only uses the decoder colour where the mask is up, and the mask only rises
+    # once the colour is useful: supervising the colour directly breaks that circle.
+    r = model.config.internal
+    small = lambda x: F.interpolate(x, size=(r, r), mode="bilinear",  # noqa: E731
+                                    align_corners=False, antialias=box.side > r)
+    colour_w = small(weight) * pred.gate
+    parts = {
+        "l1": (weight * (out - target).abs()).mean() / weight.mean(),
+        "colour": (colour_w * (pred.rgb - small(target)).abs()).mean() / colour_w.mean().clamp(min=1e-3),
+        "ssim": ms_ssim_loss(out, target),
+        "grad": gradient_loss(out, target),
+        "mask": pred.mask.mean(),
+    }
+    total = (w.l1 * parts["l1"] + w.ssim * parts["ssim"] + w.grad * parts["grad"]
+             + w.mask * parts["mask"] + w.colour * parts["colour"])
+    return total, {k: float(v.detach()) for k, v in parts.items()}, out, target
+
+
+# -------------------------------------------------------------------------------- training
+def _sampler(datasets, split: str, k: int, rng: np.random.Generator):
+    """Endless batches: a random reference, then ``k`` of its targets."""
+    pools = []
+    for d in datasets:
+        by_name: dict[str, list[int]] = {}
+        for name, i in d.indices(split):
+            by_name.setdefault(name, []).append(i)
+        pools += [(d, name, ids) for name, ids in by_name.items()]
+    while True:
+        d, name, ids = pools[rng.integers(len(pools))]
+        pick = sorted(rng.choice(ids, size=min(k, len(ids)), replace=False).tolist())
+        if isinstance(d, HdtfClips):
+            yield d.batch(name, pick, ref=int(rng.choice(ids)))
+        else:
+            yield d.batch(name, pick)
+
+
+@torch.no_grad()
+def evaluate(model: Generator, datasets, k: int = 4) -> dict:
+    """Held-out targets: crop L1 / PSNR of the generator and of the warp-only mode, and the
+    same L1 inside the hidden mouth opening, where the two modes differ most."""
+    model.eval()
+    sums = {"l1": 0.0, "l1_warp": 0.0, "mse": 0.0, "mse_warp": 0.0, "mouth": 0.0,
+            "mouth_warp": 0.0, "mouth_px": 0.0, "px": 0.0}
+    for d in datasets:
+        by_name: dict[str, list[int]] = {}
+        for name, i in d.indices("heldout"):
+            by_name.setdefault(name, []).append(i)
+        for name, ids in by_name.items():
+            for s in range(0, len(ids), k):
+                b = d.batch(name, ids[s:s + k])
+                source = prepare_source(b.photo, (b.photo.shape[-1], b.photo.shape[-2]))
+                out, box, _ = model.forward_region(b.photo, b.flow, source=source)
+                target = training_target(b, box, source)
+                warp = _crop(warp_image(source, b.flow.flow, b.flow.occlusion), box)
+                occ = (_crop(b.flow.occlusion[:, None], box) > 0.5).float()
+                px = float(target[:, :1].numel())
+                sums["px"] += px
+                sums["mouth_px"] += float(occ.sum())
+                for key, img in (("", out), ("_warp", warp)):
+                    err = (img - target).abs().mean(1, keepdim=True)
+                    sums["l1" + key] += float(err.sum())
+                    sums["mse" + key] += float(((img - target) ** 2).mean(1).sum())
+                    sums["mouth" + key] += float((err * occ).sum())
+    model.train()
+    px, mpx = max(sums["px"], 1.0), max(sums["mouth_px"], 1.0)
+    res = {
+        "crop_l1": sums["l1"] / px, "crop_l1_warp_only": sums["l1_warp"] / px,
+        "crop_psnr_db": 10 * math.log10(px / max(sums["mse"], 1e-12)),
+        "crop_psnr_warp_only_db": 10 * math.log10(px / max(sums["mse_warp"], 1e-12)),
+        "mouth_l1": sums["mouth"] / mpx, "mouth_l1_warp_only": sums["mouth_warp"] / mpx,
+    }
+    return {k: round(v, 4) for k, v in res.items()}
+
+
+def train(model: Generator, datasets, steps: int, batch: int = 4, lr: float = 3e-4, seed: int = 0,
+          ckpt: Path | None = None, ckpt_every: int = 200, resume: bool = False,
+          max_crop: int = 224, log=print) -> dict:
+    """Adam with cosine decay; returns {"steps", "wall_s", "loss_first", "loss_last"}."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
+    start, wall, first, history = 0, 0.0, None, []
+    if resume and ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        start, wall = int(state["step"]), float(state["wall"])
+        first = float(state["loss_first"])
+        log(f"resumed at step {start} ({wall:.0f} s so far)")
+    rng = np.random.default_rng([seed, start])  # a resumed run continues with fresh batches
+    batches = _sampler(datasets, "train", batch, rng)
+    model.train()
+    t0 = time.perf_counter() - wall
+    for step in range(start, steps):
+        b = augment(limit_crop(next(batches), model, max_crop), rng)
+        loss, parts, _, _ = generator_loss(model, b)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        history.append(float(loss.detach()))
+        first = first if first is not None else float(loss)
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            recent = float(np.mean(history[-50:]))
+            log(f"step {step + 1}/{steps} loss {recent:.4f} "
+                + " ".join(f"{k} {v:.4f}" for k, v in parts.items())
+                + f" ({time.perf_counter() - t0:.0f} s)")
+        if ckpt is not None and ((step + 1) % ckpt_every == 0 or step + 1 == steps):
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "step": step + 1,
+                        "wall": time.perf_counter() - t0, "loss_first": first}, ckpt)
+    return {"steps": steps, "wall_s": round(time.perf_counter() - t0, 1),
+            "loss_first": round(first or 0.0, 4),
+            "loss_last": round(float(np.mean(history[-50:])) if history else 0.0, 4)}
+
+
+def main(argv=None) -> int:
+    from .weights import record_provenance
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", nargs="+", required=True, help="rendered-pair or HDTF clip folders")
+    ap.add_argument("--out", required=True, help="weights file to write (.safetensors)")
+    ap.add_argument("--steps", type=int, default=2400)
+    ap.add_argument("--batch", type=int, default=4, help="targets per reference and step")
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--channels", type=int, default=GeneratorConfig.channels)
+    ap.add_argument("--internal", type=int, default=GeneratorConfig.internal)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ckpt-every", type=int, default=200)
+    ap.add_argument("--max-crop", type=int, default=224,
+                    help="pairs whose face crop is larger are shrunk to this (training speed)")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    datasets = [open_data(d) for d in args.data]
+    model = Generator(GeneratorConfig(channels=args.channels, internal=args.internal))
+    ckpt = out.with_name(out.stem + ".ckpt.pt")
+    stats = train(model, datasets, args.steps, args.batch, args.lr, args.seed, ckpt,
+                  args.ckpt_every, args.resume, args.max_crop)
+    metrics = evaluate(model, datasets)
+    model.save(out, {"steps": args.steps})
+    n_pairs = sum(len(d.indices("train")) for d in datasets)
+    entry = {
+        "generator_version": model.config.version,
+        "config": asdict(model.config),
+        "command": " ".join([".venv/bin/python -m core.train_generator"] + list(sys.argv[1:] if argv is None else argv)),
+        "data": {"folders": [str(d) for d in args.data], "train_pairs": n_pairs,
+                 "kinds": sorted({type(d).__name__ for d in datasets})},
+        "steps": args.steps, "batch": args.batch, "max_crop": args.max_crop, "threads": args.threads,
+        "wall_time_s": stats["wall_s"], "loss_first": stats["loss_first"],
+        "loss_last": stats["loss_last"], "metrics_heldout": metrics,
+        "size_bytes": out.stat().st_size,
+    }
+    record_provenance(out.name, entry, out.parent)
+    print(json.dumps(metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
