@@ -212,7 +212,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % 100 == 0 or step == steps - 1:
-            row = {k: round(float(v), 4) for k, v in parts.items()}
+            row = {k: round(float(v.detach()), 4) for k, v in parts.items()}
             history.append({"step": step, **row})
             log(f"step {step}/{steps} {row} {time.perf_counter() - t0:.0f}s")
         if step % 500 == 499:
