@@ -1,6 +1,8 @@
-"""Benchmark of the frame generator: speed, memory and image quality of the warp-only mode.
+"""Benchmark of the frame generator: speed, memory and image quality, warp-only and neural.
 
-Run from the repository root: ``.venv/bin/python bench/generator.py [--frames 24] [--save DIR]``.
+Run from the repository root: ``.venv/bin/python bench/generator.py [--frames 24] [--save DIR]
+[--modes warp,neural] [--weights DIR]``. The neural rows need trained generator weights
+(``python -m core.train_generator``); without them they are skipped with the reason.
 
 Uses scikit-image's astronaut portrait with a face mesh built directly from its MediaPipe
 landmarks (Delaunay over the 468 points; vertex i = landmark i, as in the face model) and a
@@ -110,16 +112,29 @@ def person_mask(rgb_u8: np.ndarray) -> np.ndarray | None:
 
 
 def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch: int, device,
-        save: Path | None):
+        save: Path | None, generator=None):
     jaw, offs = talking_animation(n_frames)
     verts, poses = face.frames(jaw, offs)
     ref = face.frames(np.zeros(1), np.zeros((1, 6)))[0][0]
     source = prepare_source(photo, size, device)
     src = prepare_photo(photo, size, device)  # what a zero-motion frame must reproduce
+    label = "warp-only" if generator is None else "neural"
+    goal = "goal >= 10 at 512" if generator is None else (
+        "goal >= 100 at 512 on an H100" if device.type == "cuda" else "goal >= 2 at 512")
+
+    @torch.no_grad()
+    def render(fl):
+        if generator is None:
+            return warp_image(source, fl.flow, fl.occlusion)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            return generator(src, fl).float()
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Warm-up so one-time allocations and thread start-up are not timed.
-    dense_flow(ref, verts[:batch], face.triangles, camera, size, face.pose_ref, poses[:batch],
-               mask, device=device)
+    render(dense_flow(ref, verts[:batch], face.triangles, camera, size, face.pose_ref,
+                      poses[:batch], mask, device=device))
     t_flow = t_warp = 0.0
     frames, faces, occs = [], [], []
     for s in range(0, n_frames, batch):
@@ -127,7 +142,7 @@ def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch
         fl = dense_flow(ref, verts[s:s + batch], face.triangles, camera, size, face.pose_ref,
                         poses[s:s + batch], mask, device=device)
         t1 = time.perf_counter()
-        out = warp_image(source, fl.flow, fl.occlusion)
+        out = render(fl)
         if device.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
@@ -140,7 +155,7 @@ def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch
 
     zero = dense_flow(ref, ref[None], face.triangles, camera, size, face.pose_ref,
                       face.pose_ref[None], mask, device=device)
-    still = warp_image(source, zero.flow, zero.occlusion).cpu()
+    still = render(zero).cpu()
     src_cpu = src.cpu()
     ref_face = (zero.face > 0.5).float().cpu()
     sharp_src = laplacian_energy(src_cpu, ref_face)
@@ -153,9 +168,9 @@ def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch
     else:
         flicker = float("nan")
     fps = n_frames / (t_flow + t_warp)
-    print(f"{size:>5} px  warp-only  {fps:6.1f} frames/s (goal >= 10 at 512)   "
-          f"flow {1000 * t_flow / n_frames:5.1f} ms + warp {1000 * t_warp / n_frames:5.1f} ms "
-          f"per frame, batch {batch}, {device.type}")
+    print(f"{size:>5} px  {label}  {fps:6.1f} frames/s ({goal})   "
+          f"flow {1000 * t_flow / n_frames:5.1f} ms + {'warp' if generator is None else 'net+warp'}"
+          f" {1000 * t_warp / n_frames:5.1f} ms per frame, batch {batch}, {device.type}")
     if device.type == "cuda":
         print(f"{size:>5} px  peak CUDA memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     print(f"{size:>5} px  peak RSS {rss / 1024:.0f} MiB (grew {max(0, rss - rss0) / 1024:.0f} MiB)")
@@ -165,7 +180,8 @@ def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch
           f"min frame {float((sharp_out / sharp_src).min()):.3f})")
     print(f"{size:>5} px  background flicker {flicker:.3f}/255 (goal < 0.5)")
     if save is not None:
-        _save_sheet(save / f"warp_{size}.png", frames, src_cpu)
+        _save_sheet(save / f"{'warp' if generator is None else 'neural'}_{size}.png", frames,
+                    src_cpu)
 
 
 def _save_sheet(path: Path, frames: torch.Tensor, src: torch.Tensor):
@@ -186,6 +202,8 @@ def main(argv=None):
     ap.add_argument("--sizes", default="512,1024")
     ap.add_argument("--save", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
+    ap.add_argument("--modes", default="warp,neural", help="comma-separated: warp, neural")
+    ap.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
     args = ap.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -202,8 +220,21 @@ def main(argv=None):
     mask = person_mask(photo.to_uint8())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{len(face.triangles)} triangles, {args.frames} frames")
-    for size in (int(s) for s in args.sizes.split(",")):
-        run(size, face, photo.rgb, camera, mask, args.frames, args.batch, device, args.save)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    generator = None
+    if "neural" in modes:
+        from core.errors import MissingWeightsError
+        from core.generator import load_generator
+
+        try:
+            generator = load_generator(args.weights, device)
+        except MissingWeightsError as exc:
+            print(f"neural rows skipped: {exc}")
+            modes.remove("neural")
+    for mode in modes:
+        for size in (int(s) for s in args.sizes.split(",")):
+            run(size, face, photo.rgb, camera, mask, args.frames, args.batch, device, args.save,
+                generator if mode == "neural" else None)
 
 
 if __name__ == "__main__":

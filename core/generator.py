@@ -74,7 +74,9 @@ class Prediction:
 
 # ------------------------------------------------------------------------------------ layers
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.LeakyReLU(0.2, inplace=True))
+    """3x3 conv, group norm (per image: batches here are a few frames), leaky ReLU."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.GroupNorm(min(8, cout // 4), cout),
+                         nn.LeakyReLU(0.2, inplace=True))
 
 
 class _Up(nn.Module):
@@ -177,8 +179,20 @@ class Generator(nn.Module):
         self.hourglass = Hourglass(c)
         self.bottleneck = nn.Sequential(*[_ResBlock(4 * c) for _ in range(config.bottleneck_blocks)])
         self.decoder = Decoder(c)
+        self._init_convs()
         self.half = False  # run the network in float16 under autocast (CUDA only)
         self._cache: tuple | None = None
+
+    def _init_convs(self) -> None:
+        """He init for the leaky ReLUs (torch's default shrinks activations layer by layer).
+        Heads keep their zero init; residual branches start small, near the identity."""
+        heads = {self.hourglass.head, self.decoder.head}
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d) and m not in heads:
+                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
+        for block in self.bottleneck:
+            block.b.weight.data.mul_(0.1)
 
     # ---- geometry of the crop
     def face_box(self, flow: DenseFlow) -> Box:

@@ -439,7 +439,7 @@ def main(argv=None) -> int:
     model = Generator(GeneratorConfig(channels=args.channels, internal=args.internal))
     ckpt = out.with_name(out.stem + ".ckpt.pt")
     stats = train(model, datasets, args.steps, args.batch, args.lr, args.seed, ckpt,
-                  args.ckpt_every, args.resume, args.max_crop)
+                  args.ckpt_every, args.resume, args.max_crop, log=lambda m: print(m, flush=True))
     metrics = evaluate(model, datasets)
     model.save(out, {"steps": args.steps})
     n_pairs = sum(len(d.indices("train")) for d in datasets)

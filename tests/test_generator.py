@@ -1,0 +1,252 @@
+"""The flow-guided generator: shapes, the full-resolution path, training, weights safety."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.errors import MissingWeightsError
+from core.flow import DenseFlow
+from core.generator import Generator, GeneratorConfig, load_generator, warp_region
+from core.warp import prepare_source, warp_image
+
+TINY = GeneratorConfig(internal=64, channels=8, bottleneck_blocks=1)
+
+
+def textured_photo(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """Skin-like colour with fine texture (noise blurred to ~1 px) and a few edges."""
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.rand(1, 3, h, w, generator=g)
+    k = torch.tensor([0.25, 0.5, 0.25])
+    noise = F.conv2d(F.pad(noise, (1, 1, 1, 1), mode="replicate"),
+                     (k[:, None] * k[None]).expand(3, 1, 3, 3), groups=3)
+    base = torch.tensor([0.75, 0.55, 0.45]).view(1, 3, 1, 1)
+    img = base + 0.35 * (noise - 0.5)
+    img[..., h // 3:h // 3 + 4, :] *= 0.5
+    return img.clamp(0, 1)
+
+
+def face_flow(n: int, h: int, w: int, shift=(0.0, 0.0), mouth: bool = False,
+              mouth_size=(0.06, 0.025)) -> DenseFlow:
+    """A face-sized ellipse moved by ``shift`` px (backward flow), optional hidden mouth."""
+    ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    r = ((xs - w / 2) / (0.2 * w)) ** 2 + ((ys - h / 2) / (0.28 * h)) ** 2
+    face = (r < 1).float().expand(n, h, w).clone()
+    flow = torch.zeros(n, h, w, 2)
+    flow[..., 0] = -shift[0] * face
+    flow[..., 1] = -shift[1] * face
+    occ = torch.zeros(n, h, w)
+    if mouth:
+        m = ((xs - w / 2) / (mouth_size[0] * w)) ** 2 + ((ys - 0.62 * h) / (mouth_size[1] * h)) ** 2 < 1
+        occ[:, m] = 1.0
+    return DenseFlow(flow, occ, face)
+
+
+def psnr(a, b) -> float:
+    mse = float(((a - b) ** 2).mean().detach())
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def laplacian_energy(img: torch.Tensor, mask: torch.Tensor) -> float:
+    lum = (img * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+    lap = F.conv2d(lum, k, padding=1)[:, 0] ** 2
+    return float((lap * mask).sum() / mask.sum().clamp(min=1))
+
+
+def shipped_or_fresh() -> Generator:
+    try:
+        return load_generator()
+    except MissingWeightsError:
+        return Generator().eval()
+
+
+@pytest.mark.parametrize("size", [(512, 512), (1024, 1024), (384, 256)])
+def test_output_shape_and_range(size):
+    w, h = size
+    gen = Generator(TINY).eval()
+    photo = textured_photo(h, w)
+    with torch.no_grad():
+        out = gen(photo, face_flow(2, h, w, shift=(1.5, -0.7), mouth=True))
+    assert out.shape == (2, 3, h, w)
+    assert out.dtype == torch.float32
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    box = gen.face_box(face_flow(1, h, w))
+    assert 0 <= box.x0 and box.x0 + box.side <= w and 0 <= box.y0 and box.y0 + box.side <= h
+
+
+def test_zero_motion_returns_the_photo_whatever_the_network_says():
+    gen = Generator(TINY).eval()
+    with torch.no_grad():  # a network that wants to repaint everything, as badly as it can
+        gen.decoder.head.bias.fill_(6.0)
+        gen.hourglass.head.bias.fill_(3.0)
+    photo = textured_photo(512, 512)
+    with torch.no_grad():
+        out = gen(photo, face_flow(2, 512, 512))
+    assert psnr(out, photo.expand(2, -1, -1, -1)) >= 40.0
+    moving = gen(photo, face_flow(1, 512, 512, shift=(2.0, 0.0), mouth=True))
+    assert psnr(moving, photo) < 30.0  # the same network does act once something moves
+
+
+def test_shipped_generator_zero_motion_psnr():
+    gen = shipped_or_fresh()
+    photo = textured_photo(512, 512, seed=3)
+    with torch.no_grad():
+        out = gen(photo, face_flow(1, 512, 512))
+    assert psnr(out, photo) >= 40.0
+
+
+def test_sharpness_under_small_motion():
+    gen = shipped_or_fresh()
+    photo = textured_photo(512, 512, seed=1)
+    flow = face_flow(3, 512, 512, shift=(0.0, 0.0))
+    flow.flow[0, ..., 0] -= 0.3 * flow.face[0]
+    flow.flow[1, ..., 1] += 0.45 * flow.face[1]
+    flow.flow[2] -= torch.tensor([0.2, 0.35]) * flow.face[2, ..., None]
+    with torch.no_grad():
+        out = gen(photo, flow)
+    inner = F.max_pool2d(-flow.face[:1, None], 9, 1, 4)[:, 0] * -1  # away from the face edge
+    src = laplacian_energy(photo, inner[0])
+    ratios = [laplacian_energy(out[i:i + 1], inner[0]) / src for i in range(3)]
+    assert min(ratios) >= 0.9, ratios
+
+
+def test_region_warp_matches_full_warp():
+    photo = textured_photo(256, 256)
+    flow = face_flow(2, 256, 256, shift=(0.7, -1.3)).flow
+    src = prepare_source(photo, 256)
+    gen = Generator(TINY)
+    box = gen.face_box(face_flow(1, 256, 256))
+    full = warp_image(src, flow)
+    region = warp_region(src, flow[:, box.y0:box.y0 + box.side, box.x0:box.x0 + box.side], box)
+    crop = full[..., box.y0:box.y0 + box.side, box.x0:box.x0 + box.side]
+    assert torch.allclose(region, crop, atol=1e-5)
+
+
+def test_few_training_steps_reduce_the_loss():
+    from core.train_generator import PairBatch, generator_loss
+
+    torch.manual_seed(0)
+    h = w = 128
+    photo = textured_photo(h, w, seed=2)
+    flow = face_flow(2, h, w, shift=(1.0, 0.5), mouth=True, mouth_size=(0.12, 0.07))
+    target = warp_image(photo, flow.flow, flow.occlusion)  # the painted mouth is to be learned
+    batch = PairBatch(photo, flow, target, torch.ones(2, 1, h, w), photo)
+    gen = Generator(TINY)
+    opt = torch.optim.Adam(gen.parameters(), lr=2e-3)
+    losses, masks = [], []
+    for _ in range(25):
+        loss, parts, _, _ = generator_loss(gen, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        masks.append(parts["mask"])
+    assert losses[-1] < 0.85 * losses[0], losses
+    assert masks[-1] > masks[0]  # it learns to use its own colour where the photo has none
+
+
+def test_weights_round_trip_and_refuse_corruption(tmp_path):
+    from core.weights import record_provenance
+
+    gen = Generator(TINY)
+    with torch.no_grad():
+        gen.decoder.head.bias.add_(0.5)
+    gen.save(tmp_path / "generator.safetensors")
+    record_provenance("generator.safetensors", {"generator_version": "test"}, tmp_path)
+    loaded = load_generator(tmp_path)
+    assert loaded.config == TINY
+    assert torch.equal(loaded.decoder.head.bias, gen.decoder.head.bias)
+
+    data = bytearray((tmp_path / "generator.safetensors").read_bytes())
+    data[-10] ^= 0xFF
+    (tmp_path / "generator.safetensors").write_bytes(bytes(data))
+    with pytest.raises(MissingWeightsError, match="checksum"):
+        load_generator(tmp_path)
+    (tmp_path / "generator.safetensors").unlink()
+    with pytest.raises(MissingWeightsError, match="train_generator"):
+        load_generator(tmp_path)
+
+
+def test_hdtf_clip_dataset(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    from core.face_model import load_face_model
+    from core.fitting import fit_photo_file
+    from core.train_generator import HdtfClips
+
+    fit = fit_photo_file("samples/portrait.png")
+    model = load_face_model()
+    n, size = 5, 128
+    cam = fit.camera.scaled(size, size)
+    writer = cv2.VideoWriter(str(tmp_path / "clip_0.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25,
+                             (size, size))
+    frame = cv2.resize(cv2.imread("samples/portrait.png"), (size, size))
+    for _ in range(n):
+        writer.write(frame)
+    writer.release()
+    weights = np.zeros((n, 52), np.float32)
+    weights[:, 17] = np.linspace(0, 0.6, n)  # jawOpen
+    np.savez(tmp_path / "clip_0.npz", weights=weights, pose=np.repeat(fit.pose[None], n, 0),
+             identity=fit.identity, camera=np.array([cam.focal, cam.cx, cam.cy, size, size]))
+    data = HdtfClips(tmp_path, hold_out=0)
+    assert len(data.indices("train")) == n
+    b = data.batch("clip_0", [1, 4], ref=0)
+    assert b.photo.shape == (1, 3, size, size) and b.target.shape == (2, 3, size, size)
+    assert b.flow.flow.shape == (2, size, size, 2)
+    assert float(b.flow.occlusion[1].sum()) > float(b.flow.occlusion[0].sum())  # jaw opens
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="half precision is CUDA-only (core.device.use_half); no GPU here")
+def test_half_precision_on_cuda():
+    gen = Generator(TINY).cuda().eval()
+    gen.half = True
+    photo = textured_photo(512, 512).cuda()
+    flow = face_flow(2, 512, 512, shift=(1.0, 0.0), mouth=True)
+    flow = DenseFlow(flow.flow.cuda(), flow.occlusion.cuda(), flow.face.cuda())
+    seen = []
+    hook = gen.bottleneck.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    with torch.no_grad():
+        out = gen(photo, flow)
+        gen.half = False
+        ref = gen(photo, flow)
+    hook.remove()
+    assert seen[0] == torch.float16 and seen[1] == torch.float32
+    assert out.dtype == torch.float32
+    assert float((out - ref).abs().max()) < 0.02
+
+
+def test_rendered_mouth_interior_sits_behind_the_lips_and_follows_the_jaw():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from render_generator_pairs import MouthInterior, random_states
+
+    from core.face_model import load_face_model
+
+    model = load_face_model()
+    ident = np.zeros(model.n_identity, np.float32)
+    mouth = MouthInterior(model, ident, np.random.default_rng(0))
+    closed = model.vertices(ident, np.zeros((1, 52)))[0]
+    opened = model.vertices(ident, model.weights_from({"jawOpen": 0.8}))[0]
+    v_closed, v_open = mouth.vertices(closed), mouth.vertices(opened)
+    assert len(v_closed) == len(mouth.colours)
+    n_ring = 3 * len(mouth.loop) + 1
+    teeth = v_closed[n_ring:n_ring + 8 * mouth.n_teeth]
+    lip = closed[model.index_sets["lip_inner_upper"]]
+    order = np.argsort(lip[:, 0])
+    lip_y = np.interp(teeth[:, 0], lip[order, 0], lip[order, 1])
+    assert (teeth[:, 1] > lip_y + 0.003).all()  # the face looks toward -Y: behind = larger y
+    upper = slice(n_ring, n_ring + 4 * mouth.n_teeth)
+    lower = slice(n_ring + 4 * mouth.n_teeth, n_ring + 8 * mouth.n_teeth)
+    assert np.allclose(v_closed[upper], v_open[upper])  # upper teeth belong to the skull
+    assert (v_open[lower, 2] < v_closed[lower, 2] - 0.005).all()  # lower teeth drop with the jaw
+    weights, offsets = random_states(64, np.random.default_rng(1))
+    assert weights.shape == (64, 52) and offsets.shape == (64, 6)
+    assert (weights >= 0).all() and (weights <= 1).all()
+    assert (weights[:, 18] <= weights[:, 17] + 1e-6).all()  # mouthClose <= jawOpen
