@@ -54,6 +54,12 @@ def lag_ms(pred: np.ndarray, ref: np.ndarray, fps: float, max_lag: int = 10) -> 
     return 1000.0 * shift / fps
 
 
+def _is_clean(aug: dict) -> bool:
+    """No noise, reverb, band-limit, resampling, codec or clipping in this utterance."""
+    return (aug.get("snr_db") == float("inf") and not aug.get("rt60") and not aug.get("via_rate")
+            and not aug.get("codec_bits") and not aug.get("clip_at") and list(aug.get("band", [0, 0])) == [0, 0])
+
+
 def heldout_utterances(folder: str, feature_kind: str = "mfcc"):
     import glob
 
@@ -70,6 +76,7 @@ def heldout_utterances(folder: str, feature_kind: str = "mfcc"):
                     "energy": d["features"][a:b, 15], "targets": d["targets"][a:b], "channels": channels,
                     "phonemes": d["phoneme"][p0:p1], "starts": d["phoneme_start"][p0:p1],
                     "ends": d["phoneme_end"][p0:p1], "fps": float(manifest["fps"]),
+                    "clean": _is_clean(json.loads(d["augmentation"][i])),
                 }
 
 
@@ -98,6 +105,7 @@ def predict_baseline(utt) -> np.ndarray:
 
 def quality(data: str, predictor, model, feature_kind: str = "mfcc") -> dict:
     closed, total, preds, refs, lags = 0, 0, [], [], []
+    by_kind = {True: [], False: []}
     for utt in heldout_utterances(data, feature_kind):
         ref_w = utt["targets"][:, :52]
         pg, rg = gap_mm(model, predictor(utt)), gap_mm(model, ref_w)
@@ -106,13 +114,17 @@ def quality(data: str, predictor, model, feature_kind: str = "mfcc") -> dict:
             if ph in BILABIALS:
                 a, b = int(np.floor(s * fps)), int(np.ceil(e * fps)) + 1
                 total += 1
-                closed += bool(pg[a:b].size and pg[a:b].min() <= 1.0)
+                ok = bool(pg[a:b].size and pg[a:b].min() <= 1.0)
+                closed += ok
+                by_kind[utt["clean"]].append(ok)
         preds.append(pg)
         refs.append(rg)
         if rg.std() > 0.1 and pg.std() > 0.1:
             lags.append(lag_ms(pg, rg, fps))
     p, r = np.concatenate(preds), np.concatenate(refs)
     return {"closure": closed / max(total, 1), "n_bilabials": total,
+            "closure_clean": float(np.mean(by_kind[True])) if by_kind[True] else float("nan"),
+            "closure_degraded": float(np.mean(by_kind[False])) if by_kind[False] else float("nan"),
             "r": float(np.corrcoef(p, r)[0, 1]) if p.std() > 0 else float("nan"),
             "lag_ms": float(np.median(lags)) if lags else float("nan")}
 
@@ -162,9 +174,11 @@ def main() -> None:
     net = lipsync.load_animator_file(args.weights) if args.weights else lipsync.load_animator()
     rows = [("network", quality(args.data, lambda u: predict_network(net, u), model, net.cfg.feature_kind)),
             ("energy baseline", quality(args.data, predict_baseline, model))]
-    print(f"{'method':<16} {'closure':>8} {'r':>6} {'lag ms':>7}   (held-out voices, {rows[0][1]['n_bilabials']} /p b m/)")
+    print(f"{'method':<16} {'closure':>8} {'clean':>7} {'degraded':>9} {'r':>6} {'lag ms':>7}"
+          f"   (held-out voices, {rows[0][1]['n_bilabials']} /p b m/)")
     for name, q in rows:
-        print(f"{name:<16} {100 * q['closure']:7.1f}% {q['r']:6.3f} {q['lag_ms']:7.1f}")
+        print(f"{name:<16} {100 * q['closure']:7.1f}% {100 * q['closure_clean']:6.1f}% "
+              f"{100 * q['closure_degraded']:8.1f}% {q['r']:6.3f} {q['lag_ms']:7.1f}")
     print()
     print(f"{'audio':>8} {'x real time':>12} {'peak MB':>9} {'added MB':>9}")
     for seconds in (60.0, 600.0, 3600.0 * args.hours):
