@@ -265,7 +265,9 @@ class Generator(nn.Module):
             out = self.decoder(self.bottleneck(blended), m2 * w2, matte * w1).float()
         warped_fix = _sample_crop(low, full, box, scale, out_hw)
         rgb = (warped_fix + torch.tanh(out[:, :3])).clamp(0.0, 1.0)
-        mask = torch.sigmoid(out[:, 3:4]) * gate
+        # The hidden mouth opening always takes the decoder's colour: the photo has nothing to
+        # show there, and a learned mask would only rise once the colour got good.
+        mask = torch.maximum(torch.sigmoid(out[:, 3:4]), occ) * gate
         return Prediction(fix, mask, rgb, gate, fg, matte)
 
     # ---- compositing at the output size
