@@ -215,7 +215,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
             row = {k: round(float(v.detach()), 4) for k, v in parts.items()}
             history.append({"step": step, **row})
             log(f"step {step}/{steps} {row} {time.perf_counter() - t0:.0f}s")
-        if step % 500 == 499:
+        if step % 500 == 499 or step == steps - 1:  # the last step too, so a run can be extended
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1}, ckpt)
     wall = time.perf_counter() - t0
     from .animator import make_presets
