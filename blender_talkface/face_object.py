@@ -84,12 +84,9 @@ def _photo_material(name: str, image) -> bpy.types.Material:
 def configure_camera(cam_obj, camera, scene) -> None:
     """Match Blender's camera to the fitted pinhole (focal, principal point, image size)."""
     cam = cam_obj.data
-    size = max(camera.width, camera.height)
     cam.sensor_fit = "AUTO"
     cam.sensor_width = 36.0
-    cam.lens = 36.0 * camera.focal / size
-    cam.shift_x = (camera.width / 2.0 - camera.cx) / size
-    cam.shift_y = (camera.cy - camera.height / 2.0) / size
+    cam.lens, cam.shift_x, cam.shift_y = camera.blender_intrinsics(cam.sensor_width)
     cam.clip_start, cam.clip_end = 0.01, 100.0
     cam_obj.location = (0.0, 0.0, 0.0)
     cam_obj.rotation_mode = "XYZ"

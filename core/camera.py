@@ -42,7 +42,9 @@ class Camera:
         v = self.cy - self.focal * points[..., 2] / depth
         return np.stack([u, v, depth], axis=-1)
 
-    @property
-    def sensor_fit_lens_mm(self) -> float:
-        """Blender lens in mm for a 36 mm sensor fitted to the image's larger side."""
-        return 36.0 * self.focal / max(self.width, self.height)
+    def blender_intrinsics(self, sensor_mm: float = 36.0) -> tuple[float, float, float]:
+        """Blender camera ``(lens_mm, shift_x, shift_y)`` for a sensor fitted ('AUTO') to the
+        image's larger side: the one place the pinhole maps onto Blender's camera."""
+        side = max(self.width, self.height)
+        return (sensor_mm * self.focal / side, (self.width / 2.0 - self.cx) / side,
+                (self.cy - self.height / 2.0) / side)

@@ -269,12 +269,9 @@ class Scene:
     def set_camera(self, cam):
         """Fitted pinhole -> Blender: sensor fit to the larger side, lens from f, shift for c."""
         data = self.cam.data
-        side = max(cam.width, cam.height)
         data.sensor_fit = "AUTO"
         data.sensor_width = 36.0
-        data.lens = 36.0 * cam.focal / side
-        data.shift_x = (cam.width / 2.0 - cam.cx) / side
-        data.shift_y = (cam.cy - cam.height / 2.0) / side
+        data.lens, data.shift_x, data.shift_y = cam.blender_intrinsics(data.sensor_width)
         data.clip_start, data.clip_end = 0.01, 1000.0
 
     def _emission_material(self, name, image=None):
