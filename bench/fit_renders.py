@@ -12,7 +12,6 @@ truth. Prints a table; nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile

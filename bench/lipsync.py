@@ -134,7 +134,6 @@ def speed_child(seconds: float, weights: str | None) -> None:
     import torch
 
     from core.audio import from_array
-    from core.features import FeatureConfig
     from core import lipsync
 
     torch.set_num_threads(2)

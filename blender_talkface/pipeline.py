@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import face_object
-from ..core.errors import InputError, StageUnavailableError
+from ..core.errors import InputError
 
 
 @dataclass

@@ -16,7 +16,7 @@ with exactly the same result as in one piece, in memory flat in audio length.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch

@@ -44,7 +44,7 @@ def rasterize(screen: torch.Tensor, triangles: torch.Tensor, height: int, width:
     device = screen.device
     screen = screen.float()
     tris = torch.as_tensor(triangles, dtype=torch.long, device=device)
-    batch, n_tri = screen.shape[0], tris.shape[0]
+    batch = screen.shape[0]
     corners = screen[:, tris]  # [B, T, 3 corners, 3]
     xs, ys = corners[..., 0], corners[..., 1]
 

@@ -19,7 +19,6 @@ Runtime code never runs this script; it only loads the npz it writes.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import sys

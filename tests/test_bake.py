@@ -65,7 +65,6 @@ def test_bake_writes_frames_and_strips(animated, blender, tmp_path):
 
 def test_bake_reads_hand_edits(animated, blender, tmp_path):
     face, _ = animated
-    scene = blender.context.scene
     kf = importlib.import_module(f"{PKG}.blender_talkface.keyframes")
     out_a, out_b = tmp_path / "a", tmp_path / "b"
     assert blender.ops.talkface.bake_frames(directory=str(out_a)) == {"FINISHED"}

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
 
 import pytest
 
-from conftest import PORTRAIT
 
 OPERATORS = ("fit_face", "export_neutral", "animate_audio", "apply_to_selected", "learn_style", "bake_frames")
 ADDON = "bl_ext.user_default.talkface"

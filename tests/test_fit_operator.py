@@ -48,7 +48,6 @@ def test_head_control_camera_and_material(fitted, blender):
 
 def test_blender_camera_projects_mesh_onto_photo_landmarks(fitted, blender):
     """Blender's own camera maths must put every vertex on its landmark (error < 1 px)."""
-    import mathutils
     from bpy_extras.object_utils import world_to_camera_view
 
     scene = blender.context.scene

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import PORTRAIT, ROOT, SPEECH
+from conftest import PORTRAIT, ROOT
 
 SCRIPT = os.path.join(ROOT, "blender_talkface", "headless.py")
 

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from core.audio import load_audio
-from core.face_model import ARKIT_NAMES, inner_lip_gap, load_face_model
+from core.face_model import inner_lip_gap, load_face_model
 from core.lipsync import animate, load_animator
 
 
