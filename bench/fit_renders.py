@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
@@ -35,17 +34,6 @@ CASES = [
 ]
 
 
-def load_package():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("talkface", os.path.join(ROOT, "__init__.py"),
-                                                  submodule_search_locations=[ROOT])
-    pkg = importlib.util.module_from_spec(spec)
-    sys.modules["talkface"] = pkg
-    spec.loader.exec_module(pkg)
-    return pkg
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=len(CASES))
@@ -54,7 +42,9 @@ def main() -> None:
 
     import bpy
 
-    load_package()
+    from _talkface import load_talkface
+
+    load_talkface()
     from talkface.blender_talkface import face_object
     from talkface.core.face_model import ARKIT_NAMES, load_face_model
     from talkface.core.fitting import fit_photo

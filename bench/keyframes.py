@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,16 +22,11 @@ def main() -> None:
     ap.add_argument("--tolerance", type=float, default=0.01)
     args = ap.parse_args()
 
-    import importlib.util
-
     import bpy
     import numpy as np
+    from _talkface import load_talkface
 
-    spec = importlib.util.spec_from_file_location("talkface", os.path.join(ROOT, "__init__.py"),
-                                                  submodule_search_locations=[ROOT])
-    pkg = importlib.util.module_from_spec(spec)
-    sys.modules["talkface"] = pkg
-    spec.loader.exec_module(pkg)
+    load_talkface()
     from talkface.blender_talkface import keyframes
     from talkface.core import lipsync
     from talkface.core.animation import Animation

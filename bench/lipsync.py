@@ -82,14 +82,10 @@ def heldout_utterances(folder: str, feature_kind: str = "mfcc"):
 
 def predict_network(net, utt) -> np.ndarray:
     from core.animator import run_chunked
-    from core.face_model import ARKIT_NAMES
+    from core.lipsync import outputs_to_values
 
     out = run_chunked(net, utt["features"], net.styles.weight.mean(0))
-    w = np.zeros((len(utt["features"]), 52), np.float32)
-    w[:, [ARKIT_NAMES.index(c) for c in net.cfg.mouth_channels]] = out["mouth"]
-    jaw, close = ARKIT_NAMES.index("jawOpen"), ARKIT_NAMES.index("mouthClose")
-    w[:, close] = np.minimum(w[:, close], w[:, jaw])
-    return w
+    return outputs_to_values(net, out)[:, :52]
 
 
 def predict_baseline(utt) -> np.ndarray:

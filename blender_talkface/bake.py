@@ -167,8 +167,7 @@ class Bake:
         shutil.rmtree(self.staging, ignore_errors=True)
 
     def _action_prop(self, key, default=None):
-        keys = self.face.data.shape_keys
-        action = keys.animation_data.action if keys and keys.animation_data else None
+        action = keyframes.current_take(self.face)
         return action.get(key, default) if action is not None else default
 
     def _audio_path(self) -> str | None:

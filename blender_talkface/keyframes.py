@@ -171,6 +171,12 @@ def read_state(scene, face_obj, head_obj, weight_names, frames) -> tuple[np.ndar
     return weights, pose
 
 
+def current_take(face_obj):
+    """The Action now driving ``face_obj``'s shape keys (the current take), or None."""
+    keys = face_obj.data.shape_keys
+    return keys.animation_data.action if keys is not None and keys.animation_data else None
+
+
 def shape_key_curves(key_block_owner) -> dict[str, object]:
     """The F-curves driving ``key_blocks[...].value`` of a shape-key datablock, by key name."""
     anim = key_block_owner.animation_data

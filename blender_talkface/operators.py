@@ -180,7 +180,7 @@ class TALKFACE_OT_apply_to_selected(bpy.types.Operator):
                 anim, start = keyframes.read_take(source, pipeline.scene_fps(context.scene))
             except ValueError as exc:
                 raise InputError(str(exc)) from None
-            action = source.data.shape_keys.animation_data.action
+            action = keyframes.current_take(source)
             for target in targets:
                 report = keyframes.write_take(
                     anim, name=f"{action.name} {target.name}", start_frame=start,

@@ -67,8 +67,7 @@ def learn_style(context, face_obj, weights_dir: str | None = None) -> int:
     from ..core.audio import load_audio
     from . import keyframes
 
-    keys = face_obj.data.shape_keys
-    action = keys.animation_data.action if keys and keys.animation_data else None
+    action = keyframes.current_take(face_obj)
     audio_path = action.get("talkface_audio") if action is not None else None
     if not audio_path or not os.path.isfile(audio_path):
         raise InputError("The face's current take has no audio file to learn from (animate it from audio first)")

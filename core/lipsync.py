@@ -151,16 +151,17 @@ def features_for(audio: Audio, model: Animator) -> np.ndarray:
     return feats
 
 
-def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
-            seed: int = 0) -> Animation:
-    """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps."""
+CHANNELS = tuple(ARKIT_NAMES) + HEAD_CHANNELS
+
+
+def outputs_to_values(model: Animator, out: dict[str, np.ndarray]) -> np.ndarray:
+    """Network outputs -> values [F, CHANNELS] (every ARKit weight, then head offsets).
+
+    Blinks are left at 0: they are sampled from the hazard separately.
+    """
     cfg = model.cfg
-    feats = features_for(audio, model)
-    code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
-    out = run_chunked(model, feats, code.to(model.feat_mean.device))
-    channels = tuple(ARKIT_NAMES) + HEAD_CHANNELS
-    values = np.zeros((len(feats), len(channels)), np.float32)
-    col = {c: i for i, c in enumerate(channels)}
+    col = {c: i for i, c in enumerate(CHANNELS)}
+    values = np.zeros((len(out["mouth"]), len(CHANNELS)), np.float32)
     values[:, [col[c] for c in cfg.mouth_channels]] = out["mouth"]
     values[:, [col[c] for c in cfg.brow_channels]] = out["brows"]
     values[:, [col[c] for c in HEAD_CHANNELS]] = out["pose"]
@@ -168,7 +169,17 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     # each other): keep the pair consistent whatever the network says.
     jaw, close = col["jawOpen"], col["mouthClose"]
     values[:, close] = np.minimum(values[:, close], values[:, jaw])
+    return values
+
+
+def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
+            seed: int = 0) -> Animation:
+    """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps."""
+    cfg = model.cfg
+    feats = features_for(audio, model)
+    code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
+    out = run_chunked(model, feats, code.to(model.feat_mean.device))
+    values = outputs_to_values(model, out)
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
-    values[:, col["eyeBlinkLeft"]] = blink
-    values[:, col["eyeBlinkRight"]] = blink
-    return Animation(cfg.fps, channels, values)
+    values[:, [CHANNELS.index("eyeBlinkLeft"), CHANNELS.index("eyeBlinkRight")]] = blink[:, None]
+    return Animation(cfg.fps, CHANNELS, values)

@@ -174,12 +174,10 @@ def test_weights_round_trip_and_refuse_corruption(tmp_path):
 
 def test_hdtf_clip_dataset(tmp_path):
     cv2 = pytest.importorskip("cv2")
-    from core.face_model import load_face_model
     from core.fitting import fit_photo_file
     from core.train_generator import HdtfClips
 
     fit = fit_photo_file("samples/portrait.png")
-    model = load_face_model()
     n, size = 5, 128
     cam = fit.camera.scaled(size, size)
     writer = cv2.VideoWriter(str(tmp_path / "clip_0.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25,
