@@ -40,6 +40,9 @@ class AnimatorConfig:
     long_dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     fps: float = NETWORK_FPS
     feature_kind: str = "mfcc"
+    # Lip-seal head (see Animator.forward): the mouth channels that part the lips, zeroed when
+    # the head says the lips are sealed. Empty: no seal head (files written before it existed).
+    seal_open_channels: tuple[str, ...] = ()
 
     @property
     def receptive_radius(self) -> int:
@@ -119,6 +122,11 @@ class Animator(nn.Module):
         names = cfg.mouth_channels
         self._close = ((names.index("jawOpen"), names.index("mouthClose"))
                        if "jawOpen" in names and "mouthClose" in names else None)
+        self.seal_head = None
+        if cfg.seal_open_channels and self._close is not None:
+            self.seal_head = nn.Conv1d(cfg.width, 1, 1)
+            keep = torch.tensor([0.0 if c in cfg.seal_open_channels else 1.0 for c in names])
+            self.register_buffer("seal_keep", keep[:, None])
 
     def style_code(self, style) -> torch.Tensor:
         """A style index (or indices) -> code; a float tensor is taken as the code itself."""
@@ -141,12 +149,23 @@ class Animator(nn.Module):
             jaw, close = self._close
             mouth_w = torch.cat([mouth_w[:, :close], mouth_w[:, close:close + 1] * mouth_w[:, jaw:jaw + 1],
                                  mouth_w[:, close + 1:]], 1)
-        out = {
+        out = {}
+        if self.seal_head is not None:
+            # Lip seal as its own decision: /p b m/ closures are brief, and a regression head
+            # that is unsure hedges to a half-open mouth, which reads as no closure at all.
+            # A classifier says "sealed" and the weights move toward their sealed version
+            # (mouthClose = jawOpen, lip-parting shapes off) by its probability.
+            jaw, close = self._close
+            sealed = mouth_w * self.seal_keep
+            sealed = torch.cat([sealed[:, :close], mouth_w[:, jaw:jaw + 1], sealed[:, close + 1:]], 1)
+            out["seal_logit"] = self.seal_head(mouth)
+            mouth_w = mouth_w + torch.sigmoid(out["seal_logit"]) * (sealed - mouth_w)
+        out.update({
             "mouth": mouth_w,
             "brows": torch.sigmoid(self.brow_head(long)),
             "pose": torch.tanh(self.pose_head(long)) * self.pose_scale[:, None],
             "blink_logit": self.blink_head(torch.cat([mouth, long], 1)),
-        }
+        })
         return {k: v.transpose(1, 2) for k, v in out.items()}
 
 

@@ -119,7 +119,7 @@ def lip_gap_map(mouth_channels: tuple[str, ...]) -> tuple[torch.Tensor, torch.Te
 
 
 def losses(model: Animator, batch, gap_map=None, gap_weight: float = 2.0,
-           closure_boost: float = 4.0) -> dict[str, torch.Tensor]:
+           closure_boost: float = 4.0, seal_weight: float = 0.5) -> dict[str, torch.Tensor]:
     out = model(batch["features"], batch["style"])
     mask = batch["mask"]
     pose_scale = 1.0 / model.pose_scale  # compare poses in units of their range
@@ -139,6 +139,10 @@ def losses(model: Animator, batch, gap_map=None, gap_weight: float = 2.0,
         closing = (tgt_gap.min(-1, keepdim=True).values < 1.0).float()
         weight = (1.0 + closure_boost * closing) * mask[..., None]
         parts["lip_gap"] = (torch.abs(pred_gap - tgt_gap) * weight).sum() / (weight.sum() * 10.0) * gap_weight
+        if "seal_logit" in out:
+            # the seal head learns exactly the bench's event: target lips within 1 mm
+            bce = F.binary_cross_entropy_with_logits(out["seal_logit"], closing, reduction="none")
+            parts["seal"] = (bce * mask[..., None]).sum() / mask.sum() * seal_weight
     parts["total"] = sum(parts.values())
     return parts
 
@@ -148,12 +152,24 @@ def feature_stats(clips: list[Clip]) -> tuple[np.ndarray, np.ndarray]:
     return allf.mean(0), allf.std(0) + 1e-3
 
 
-def make_model(train: list[Clip], width: int = 96, feature_kind: str = "mfcc") -> Animator:
+def lip_parting_channels(mouth_channels: tuple[str, ...], min_mm: float = 0.1) -> tuple[str, ...]:
+    """Mouth channels that open the face model's lips on their own (jawOpen aside, which
+    mouthClose cancels): what a seal must switch off."""
+    if "jawOpen" not in mouth_channels or "mouthClose" not in mouth_channels:
+        return ()
+    _, G = lip_gap_map(mouth_channels)
+    opening = G.max(-1).values > min_mm
+    return tuple(c for c, o in zip(mouth_channels, opening.tolist()) if o and c != "jawOpen")
+
+
+def make_model(train: list[Clip], width: int = 96, feature_kind: str = "mfcc",
+               lip_seal: bool = True) -> Animator:
     mouth, brows = split_channels(train[0].channels)
     styles = tuple(sorted({c.speaker for c in train}))
     cfg = AnimatorConfig(n_features=train[0].features.shape[1], width=width, styles=styles,
                          mouth_channels=mouth, brow_channels=brows, fps=NETWORK_FPS,
-                         feature_kind=feature_kind)
+                         feature_kind=feature_kind,
+                         seal_open_channels=lip_parting_channels(mouth) if lip_seal else ())
     model = Animator(cfg)
     mean, std = feature_stats(train)
     model.feat_mean.copy_(torch.as_tensor(mean))
@@ -181,18 +197,44 @@ def evaluate(model: Animator, clips: list[Clip]) -> dict[str, float]:
     return {"mouth_l1": float(np.mean(l1)), "jaw_r": float(np.mean(r)) if r else float("nan")}
 
 
+@torch.no_grad()
+def lip_eval(model: Animator, clips: list[Clip]) -> dict[str, float]:
+    """bench/lipsync.py's closure, gap r and lag on held-out clips, with the reference's own
+    closed-lip runs as the events (tracked video has no phoneme times): ``core.records.lip_metrics``."""
+    from .animator import run_chunked
+    from .lipsync import outputs_to_values
+    from .records import lip_metrics
+
+    code = model.styles.weight.mean(0)
+    pairs = []
+    for clip in clips:
+        pred = outputs_to_values(model, run_chunked(model, clip.features, code))[:, :len(ARKIT_NAMES)]
+        pairs.append((pred, clip.targets[:, [clip.channels.index(c) for c in ARKIT_NAMES]]))
+    model.train()
+    return lip_metrics(pairs, model.cfg.fps)
+
+
 def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str, *,
           batch: int = 16, window_s: float = 4.0, lr: float = 2e-3, seed: int = 0,
           width: int = 96, resume: str | None = None, gap_weight: float = 2.0,
-          closure_boost: float = 4.0, feature_kind: str = "mfcc", log=print) -> dict:
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+          closure_boost: float = 4.0, feature_kind: str = "mfcc", log=print,
+          ckpt_every: int = 500, dist_ctx=None) -> dict:
+    """Train and write ``out`` (+ ``out.ckpt``). Under torchrun (``dist_ctx`` from
+    ``core.distributed.setup``) every rank trains a DDP replica on its own batches (``batch`` is
+    per process); only rank 0 logs, checkpoints, writes weights and evaluates."""
+    from .distributed import DistContext, unwrap, wrap
+
+    ctx = dist_ctx or DistContext()
+    if not ctx.is_main:
+        log = lambda *a, **k: None  # noqa: E731
+    torch.manual_seed(seed)  # the same initial weights on every rank
+    rng = np.random.default_rng([seed, ctx.rank] if ctx.active else seed)  # per-rank batches
     model = make_model(train_clips, width, feature_kind)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     step0 = 0
     ckpt = out + ".ckpt"
     if resume and os.path.isfile(resume):
-        state = torch.load(resume, weights_only=True)
+        state = torch.load(resume, weights_only=True, map_location="cpu")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step0 = int(state["step"])
@@ -200,13 +242,20 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
     windows = Windows(train_clips, model.cfg, int(window_s * model.cfg.fps), rng)
     gap_map = lip_gap_map(model.cfg.mouth_channels) if "jawOpen" in model.cfg.mouth_channels else None
     sched = lambda s: lr * 0.5 * (1 + math.cos(math.pi * min(s / max(steps, 1), 1.0)))  # noqa: E731
+    dev = ctx.device
+    if dev.type != "cpu":
+        model.to(dev)
+        opt.load_state_dict(opt.state_dict())  # moves resumed optimizer state onto the device
+        gap_map = tuple(g.to(dev) for g in gap_map) if gap_map is not None else None
+    net = wrap(model, ctx)  # DDP under torchrun (gradients averaged over ranks), else the model
     t0 = time.perf_counter()
     model.train()
     history = []
     for step in range(step0, steps):
         for g in opt.param_groups:
             g["lr"] = sched(step)
-        parts = losses(model, windows.batch(batch), gap_map, gap_weight, closure_boost)
+        b = {k: v.to(dev) for k, v in windows.batch(batch).items()}
+        parts = losses(net, b, gap_map, gap_weight, closure_boost)
         opt.zero_grad(set_to_none=True)
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -215,16 +264,21 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
             row = {k: round(float(v.detach()), 4) for k, v in parts.items()}
             history.append({"step": step, **row})
             log(f"step {step}/{steps} {row} {time.perf_counter() - t0:.0f}s")
-        if step % 500 == 499 or step == steps - 1:  # the last step too, so a run can be extended
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1}, ckpt)
+        if ctx.is_main and (step % ckpt_every == ckpt_every - 1 or step == steps - 1):  # the last step too
+            torch.save({"model": unwrap(net).state_dict(), "opt": opt.state_dict(), "step": step + 1}, ckpt)
     wall = time.perf_counter() - t0
     from .animator import make_presets
     from .lipsync import save_animator
 
+    model = unwrap(net).cpu()
+    if not ctx.is_main:
+        return {"steps": steps, "wall_s": round(wall, 1), "metrics": {}, "history": history[-5:]}
     reference = (eval_clips or train_clips)[0].features
     model = make_presets(model, reference)
     save_animator(model, out)
     metrics = evaluate(model, eval_clips) if eval_clips else {}
+    if eval_clips:
+        metrics.update(lip_eval(model, eval_clips))
     log(f"held-out: {metrics}")
     return {"steps": steps, "wall_s": round(wall, 1), "metrics": metrics, "history": history[-5:],
             "params": sum(p.numel() for p in model.parameters())}

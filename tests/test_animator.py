@@ -140,3 +140,86 @@ def test_presets_and_style_extraction():
     again = run_chunked(named, feats, code)["mouth"]
     base = run_chunked(named, feats, named.styles.weight.mean(0).detach())["mouth"]
     assert np.abs(again - out["mouth"]).mean() < 0.5 * np.abs(base - out["mouth"]).mean()
+
+
+def _full_mouth_model(seal: bool, seed=0):
+    from core.face_model import ARKIT_NAMES
+    from core.train_animator import lip_parting_channels, split_channels
+
+    mouth, brows = split_channels(tuple(ARKIT_NAMES))
+    cfg = AnimatorConfig(mouth_channels=mouth, brow_channels=brows, styles=("a",),
+                         seal_open_channels=lip_parting_channels(mouth) if seal else ())
+    torch.manual_seed(seed)
+    model = Animator(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                torch.nn.init.normal_(p, std=0.3)
+    return model
+
+
+def _gap_mm(model, out):
+    from core.face_model import ARKIT_NAMES, inner_lip_gap, load_face_model
+
+    face = load_face_model()
+    w = np.zeros((len(out["mouth"]), 52), np.float32)
+    w[:, [ARKIT_NAMES.index(c) for c in model.cfg.mouth_channels]] = out["mouth"]
+    return inner_lip_gap(face, face.vertices(None, w, None)) * 1000.0
+
+
+def test_lip_seal_head_closes_the_lips_it_says_are_sealed():
+    model = _full_mouth_model(seal=True)
+    assert {"mouthFunnel", "mouthLowerDownLeft", "mouthUpperUpRight"} <= set(model.cfg.seal_open_channels)
+    assert "jawOpen" not in model.cfg.seal_open_channels and "mouthSmileLeft" not in model.cfg.seal_open_channels
+    feats = np.random.default_rng(5).standard_normal((120, 16)).astype(np.float32)
+    with torch.no_grad():
+        model.seal_head.weight.zero_()
+        model.seal_head.bias.fill_(-30.0)
+    open_ = run_chunked(model, feats, 0)
+    with torch.no_grad():
+        model.seal_head.bias.fill_(30.0)
+    sealed = run_chunked(model, feats, 0)
+    assert np.percentile(_gap_mm(model, open_), 50) > 2.0  # random weights part the lips...
+    assert _gap_mm(model, sealed).max() <= 1.0  # ...and a sure seal closes every frame
+    jaw, close = (model.cfg.mouth_channels.index(c) for c in ("jawOpen", "mouthClose"))
+    np.testing.assert_allclose(sealed["mouth"][:, close], sealed["mouth"][:, jaw], atol=1e-5)
+    # the jaw itself is left to the mouth head: a seal is lips, not a shut jaw
+    np.testing.assert_allclose(sealed["mouth"][:, jaw], open_["mouth"][:, jaw], atol=1e-5)
+
+
+def test_config_without_seal_loads_as_before():
+    model = _full_mouth_model(seal=False)
+    assert model.seal_head is None
+    cfg = AnimatorConfig.from_json(model.cfg.to_json().replace(', "seal_open_channels": []', ""))
+    assert cfg.seal_open_channels == () and Animator(cfg).seal_head is None
+
+
+def test_seal_head_learns_when_lips_must_close(tmp_path):
+    """Closures cued by one feature: the trained seal head closes the lips on them only."""
+    from core.face_model import ARKIT_NAMES
+    from core.train_animator import split_channels
+
+    rng = np.random.default_rng(0)
+    mouth, _ = split_channels(tuple(ARKIT_NAMES))
+    channels = tuple(ARKIT_NAMES) + ("head_rx", "head_ry", "head_rz", "head_tx", "head_ty", "head_tz")
+    col = {c: i for i, c in enumerate(channels)}
+    clips = []
+    for i in range(6):
+        T = 400
+        feats = rng.standard_normal((T, 16)).astype(np.float32)
+        cue = np.convolve(feats[:, 3] > 1.0, np.ones(3), mode="same") > 0
+        tgt = np.zeros((T, len(channels)), np.float32)
+        tgt[:, col["jawOpen"]] = 0.3
+        tgt[:, col["mouthFunnel"]] = 0.2
+        tgt[cue, col["mouthClose"]] = 0.3  # sealed: close cancels the jaw, funnel off
+        tgt[cue, col["mouthFunnel"]] = 0.0
+        clips.append(Clip(feats, tgt, channels, "v", np.zeros(T, np.float32)))
+    report = train(clips, clips[:1], steps=150, out=str(tmp_path / "s.safetensors"), batch=8,
+                   window_s=2.0, width=32, log=lambda *_: None)
+    assert "seal" in report["history"][-1]
+    model = load_animator_file(str(tmp_path / "s.safetensors"))
+    clip = clips[0]
+    gap = _gap_mm(model, run_chunked(model, clip.features, model.styles.weight.mean(0)))
+    cue = clip.targets[:, col["mouthClose"]] > 0
+    assert np.mean(gap[cue] <= 1.0) > 0.9
+    assert np.mean(gap[~cue] > 1.0) > 0.9
