@@ -310,11 +310,39 @@ def load_corpus(folder: str, split: str, feature_kind: str = "mfcc") -> list[Cli
     return clips
 
 
+def load_records(folder: str, split: str, feature_kind: str = "logmel") -> list[Clip]:
+    """Clips of one split of tracked HDTF records (``core.hdtf_track``), memory-mapped; each
+    source video (one person) is one style. An empty held-out split is allowed."""
+    from .features import FeatureConfig, Features, mfcc_from_logmel
+    from .records import Records
+
+    rec = Records(folder)
+    if abs(float(rec.index["feature_fps"]) - NETWORK_FPS) > 1e-6:
+        raise ValueError(f"records have features at {rec.index['feature_fps']} fps; the network runs at {NETWORK_FPS}")
+    kind = rec.index["feature_kind"]
+    if feature_kind != kind and not (feature_kind == "mfcc" and kind == "logmel"):
+        raise ValueError(f"records hold '{kind}' features, not '{feature_kind}'")
+    channels = rec.channels
+    blink_col = channels.index("eyeBlinkLeft")
+    clips = []
+    for rc in rec.clips(split):
+        mmap = split == "train"  # held-out clips are small and go through run_chunked: plain arrays
+        feats, tgt = rc.array("features", mmap), rc.array("targets", mmap)
+        if feature_kind != kind:  # MFCC is a linear map of the stored log-mel (core.features)
+            feats = mfcc_from_logmel(Features(np.asarray(feats), NETWORK_FPS,
+                                              FeatureConfig(kind="logmel", fps=NETWORK_FPS))).values
+        clips.append(Clip(feats, tgt, channels, rc.source, blink_onsets(np.asarray(tgt[:, blink_col]))))
+    if not clips and split == "train":
+        raise ValueError(f"no '{split}' clips in the records under {folder}")
+    return clips
+
+
 def main(argv=None) -> int:
     from .weights import record_provenance
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True, help="corpus folder (python -m core.corpus --fps 50)")
+    ap.add_argument("--data", required=True,
+                    help="corpus folder (python -m core.corpus --fps 50) or tracked HDTF records (core.hdtf_track)")
     ap.add_argument("--out", required=True, help="weights file to write (.safetensors)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
@@ -326,22 +354,44 @@ def main(argv=None) -> int:
                     help="extra weight of frames whose lips should touch, in the lip-gap loss")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    ap.add_argument("--resume", help="checkpoint to resume from (OUT.ckpt is written every 500 steps)")
+    ap.add_argument("--resume", help="checkpoint to resume from (OUT.ckpt is written every --ckpt-every steps)")
+    ap.add_argument("--ckpt-every", type=int, default=500)
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="under torchrun each process takes the GPU of its LOCAL_RANK (NCCL), or the CPU (gloo)")
     args = ap.parse_args(argv)
+    from . import distributed
+    from .records import Records, is_records
+
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    train_clips = load_corpus(args.data, "train", args.features)
-    eval_clips = load_corpus(args.data, "heldout", args.features)
-    report = train(train_clips, eval_clips, args.steps, args.out, batch=args.batch, lr=args.lr,
-                   seed=args.seed, width=args.width, resume=args.resume, gap_weight=args.gap_weight,
-                   closure_boost=args.closure_boost, feature_kind=args.features)
-    with open(os.path.join(args.data, "manifest.json"), encoding="utf-8") as fh:
-        manifest = json.load(fh)
+    ctx = distributed.setup(args.device)
+    if is_records(args.data):
+        train_clips = load_records(args.data, "train", args.features)
+        eval_clips = load_records(args.data, "heldout", args.features)
+        index = Records(args.data).index
+        data = {"kind": "tracked HDTF records", "folder": os.path.abspath(args.data),
+                "clips": len(index["clips"]), "frames": index["frames"], "video_fps": index["video_fps"],
+                "heldout_sources": index["heldout_sources"]}
+    else:
+        train_clips = load_corpus(args.data, "train", args.features)
+        eval_clips = load_corpus(args.data, "heldout", args.features)
+        with open(os.path.join(args.data, "manifest.json"), encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        data = {k: manifest.get(k) for k in ("seed", "fps", "hours", "splits", "held_out_accents",
+                                             "held_out_variants")}
+    try:
+        report = train(train_clips, eval_clips, args.steps, args.out, batch=args.batch, lr=args.lr,
+                       seed=args.seed, width=args.width, resume=args.resume, gap_weight=args.gap_weight,
+                       closure_boost=args.closure_boost, feature_kind=args.features,
+                       ckpt_every=args.ckpt_every, dist_ctx=ctx)
+    finally:
+        distributed.cleanup(ctx)
+    if not ctx.is_main:
+        return 0
     entry = {
         "what": "audio-to-animation network (core/animator.py)",
-        "data": {k: manifest.get(k) for k in ("seed", "fps", "hours", "splits", "held_out_accents",
-                                              "held_out_variants")},
+        "data": data, "processes": ctx.world_size, "device": ctx.device.type,
         "command": "python -m core.train_animator " + " ".join(argv or __import__("sys").argv[1:]),
         "features": args.features,
         **report,
