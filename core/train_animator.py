@@ -248,6 +248,8 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
         opt.load_state_dict(opt.state_dict())  # moves resumed optimizer state onto the device
         gap_map = tuple(g.to(dev) for g in gap_map) if gap_map is not None else None
     net = wrap(model, ctx)  # DDP under torchrun (gradients averaged over ranks), else the model
+    log(f"training on {ctx.world_size} process(es) ({ctx.backend or 'no process group'}), {dev.type}, "
+        f"{len(train_clips)} clips, batch {batch} per process")
     t0 = time.perf_counter()
     model.train()
     history = []
@@ -391,7 +393,7 @@ def main(argv=None) -> int:
         return 0
     entry = {
         "what": "audio-to-animation network (core/animator.py)",
-        "data": data, "processes": ctx.world_size, "device": ctx.device.type,
+        "data": data, "processes": ctx.world_size, "backend": ctx.backend or None, "device": ctx.device.type,
         "command": "python -m core.train_animator " + " ".join(argv or __import__("sys").argv[1:]),
         "features": args.features,
         **report,

@@ -144,29 +144,50 @@ class RenderedPairs:
 
 
 class HdtfClips:
-    """``NAME.mp4`` + ``NAME.npz`` face states: (reference frame, target frame) of one clip."""
+    """(reference frame, target frames) of one clip: ``NAME.mp4`` + ``NAME.npz`` face states, or
+    tracked records (``core.hdtf_track``: the prepared clips' videos, their tracked states
+    memory-mapped, and the records' speaker-level held-out split)."""
 
     def __init__(self, root: str | os.PathLike, hold_out: int = 1):
+        from .records import Records, is_records
+
         self.root = Path(root)
-        self.names = sorted(p.stem for p in self.root.glob("*.mp4") if p.with_suffix(".npz").is_file())
+        self.records = {c.name: c for c in Records(root).clips()} if is_records(root) else None
+        if self.records is not None:
+            self.names = sorted(self.records)
+        else:
+            self.names = sorted(p.stem for p in self.root.glob("*.mp4") if p.with_suffix(".npz").is_file())
         if not self.names:
-            raise FileNotFoundError(f"No clips (NAME.mp4 with NAME.npz) in {root}")
+            raise FileNotFoundError(f"No clips (NAME.mp4 with NAME.npz, or tracked records) in {root}")
         self.hold_out = hold_out
         self.model = load_face_model()
 
+    def _state(self, name: str):
+        """weights [T, 52], pose [T, 6], identity [S], camera [5] of one clip."""
+        if self.records is None:
+            return np.load(self.root / f"{name}.npz")
+        c = self.records[name]
+        return {k: c.array(k) for k in ("weights", "pose", "identity", "camera")}
+
+    def _video(self, name: str) -> Path:
+        return self.records[name].video if self.records is not None else self.root / f"{name}.mp4"
+
     def indices(self, split: str) -> list[tuple[str, int]]:
-        split_at = len(self.names) - self.hold_out if len(self.names) > self.hold_out else None
-        names = self.names[:split_at] if split == "train" else self.names[split_at or 0:]
+        if self.records is not None:
+            names = [n for n in self.names if self.records[n].split == split]
+        else:
+            split_at = len(self.names) - self.hold_out if len(self.names) > self.hold_out else None
+            names = self.names[:split_at] if split == "train" else self.names[split_at or 0:]
         out = []
         for name in names:
-            n = int(np.load(self.root / f"{name}.npz")["weights"].shape[0])
+            n = int(self._state(name)["weights"].shape[0])
             out += [(name, i) for i in range(n)]
         return out
 
     def _frames(self, name: str, ids) -> list[np.ndarray]:
         import cv2
 
-        cap = cv2.VideoCapture(str(self.root / f"{name}.mp4"))
+        cap = cv2.VideoCapture(str(self._video(name)))
         want, got, k = set(ids), {}, 0
         while len(got) < len(want):
             ok, img = cap.read()
@@ -179,7 +200,7 @@ class HdtfClips:
         return [got[i] for i in ids]
 
     def batch(self, name: str, ids, ref: int | None = None) -> PairBatch:
-        d = np.load(self.root / f"{name}.npz")
+        d = self._state(name)
         ids = list(ids)
         ref = int(ref if ref is not None else 0)
         cam = Camera(*(float(v) for v in d["camera"][:3]), int(d["camera"][3]), int(d["camera"][4]))
@@ -194,6 +215,7 @@ class HdtfClips:
 
 
 def open_data(folder: str | os.PathLike):
+    """Rendered pairs, tracked HDTF records or NAME.mp4 + NAME.npz clips, whichever ``folder`` holds."""
     folder = Path(folder)
     if any(folder.glob("*/states.npz")):
         return RenderedPairs(folder)
@@ -288,10 +310,11 @@ class LossWeights:
     colour: float = 0.5  # the decoder colour itself, at the internal size (see generator_loss)
 
 
-def generator_loss(model: Generator, b: PairBatch, w: LossWeights = LossWeights()):
-    """(total loss, {name: value}, output crop, target crop) for one batch."""
+def generator_loss(model: Generator, b: PairBatch, w: LossWeights = LossWeights(), forward=None):
+    """(total loss, {name: value}, output crop, target crop) for one batch. ``forward`` replaces
+    ``model.forward_region`` (a DDP wrapper of it, so gradients are synchronised)."""
     source = prepare_source(b.photo, (b.photo.shape[-1], b.photo.shape[-2]))
-    out, box, pred = model.forward_region(b.photo, b.flow, source=source)
+    out, box, pred = (forward or model.forward_region)(b.photo, b.flow, source=source)
     target = training_target(b, box, source)
     occ = _crop(b.flow.occlusion[:, None], box)
     weight = 1.0 + w.mouth * F.max_pool2d(occ, 9, 1, 4)
@@ -332,9 +355,10 @@ def _sampler(datasets, split: str, k: int, rng: np.random.Generator):
 
 
 @torch.no_grad()
-def evaluate(model: Generator, datasets, k: int = 4) -> dict:
+def evaluate(model: Generator, datasets, k: int = 4, max_per_clip: int = 0) -> dict:
     """Held-out targets: crop L1 / PSNR of the generator and of the warp-only mode, and the
-    same L1 inside the hidden mouth opening, where the two modes differ most."""
+    same L1 inside the hidden mouth opening, where the two modes differ most. ``max_per_clip``
+    (0: all) evaluates that many targets spread evenly over each clip (long video clips)."""
     model.eval()
     sums = {"l1": 0.0, "l1_warp": 0.0, "mse": 0.0, "mse_warp": 0.0, "mouth": 0.0,
             "mouth_warp": 0.0, "mouth_px": 0.0, "px": 0.0}
@@ -343,6 +367,8 @@ def evaluate(model: Generator, datasets, k: int = 4) -> dict:
         for name, i in d.indices("heldout"):
             by_name.setdefault(name, []).append(i)
         for name, ids in by_name.items():
+            if max_per_clip and len(ids) > max_per_clip:
+                ids = [ids[int(j)] for j in np.linspace(0, len(ids) - 1, max_per_clip).round()]
             for s in range(0, len(ids), k):
                 b = d.batch(name, ids[s:s + k])
                 source = prepare_source(b.photo, (b.photo.shape[-1], b.photo.shape[-2]))
@@ -369,42 +395,75 @@ def evaluate(model: Generator, datasets, k: int = 4) -> dict:
     return {k: round(v, 4) for k, v in res.items()}
 
 
+class _Region(torch.nn.Module):
+    """``forward`` = the generator's ``forward_region``: what DDP wraps, since DDP only
+    synchronises gradients of passes made through its own ``forward``."""
+
+    def __init__(self, generator: Generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, *args, **kwargs):
+        return self.generator.forward_region(*args, **kwargs)
+
+
+def _batch_to(b: PairBatch, device: torch.device) -> PairBatch:
+    if device.type == "cpu":
+        return b
+    fl = DenseFlow(b.flow.flow.to(device), b.flow.occlusion.to(device), b.flow.face.to(device))
+    return PairBatch(b.photo.to(device), fl, b.target.to(device), b.alpha.to(device), b.still.to(device))
+
+
 def train(model: Generator, datasets, steps: int, batch: int = 4, lr: float = 3e-4, seed: int = 0,
           ckpt: Path | None = None, ckpt_every: int = 200, resume: bool = False,
-          max_crop: int = 224, log=print) -> dict:
-    """Adam with cosine decay; returns {"steps", "wall_s", "loss_first", "loss_last"}."""
+          max_crop: int = 224, log=print, dist_ctx=None) -> dict:
+    """Adam with cosine decay; returns {"steps", "wall_s", "loss_first", "loss_last"}.
+
+    Under torchrun (``dist_ctx`` from ``core.distributed.setup``) each rank trains a DDP replica
+    on batches from its own seed (``batch`` is per process); only rank 0 logs and checkpoints."""
+    from .distributed import DistContext, wrap
+
+    ctx = dist_ctx or DistContext()
+    if not ctx.is_main:
+        log = lambda *a, **k: None  # noqa: E731
+    dev = ctx.device
+    model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
     start, wall, first, history = 0, 0.0, None, []
     if resume and ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        state = torch.load(ckpt, map_location=dev, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         start, wall = int(state["step"]), float(state["wall"])
         first = float(state["loss_first"])
         log(f"resumed at step {start} ({wall:.0f} s so far)")
-    rng = np.random.default_rng([seed, start])  # a resumed run continues with fresh batches
+    # a resumed run continues with fresh batches; every rank draws its own
+    rng = np.random.default_rng([seed, start] + ([ctx.rank] if ctx.active else []))
     batches = _sampler(datasets, "train", batch, rng)
+    forward = wrap(_Region(model), ctx) if ctx.active else None
+    log(f"training on {ctx.world_size} process(es) ({ctx.backend or 'no process group'}), {dev.type}, "
+        f"batch {batch} per process")
     model.train()
     t0 = time.perf_counter() - wall
     for step in range(start, steps):
         b = augment(limit_crop(next(batches), model, max_crop), rng)
-        loss, parts, _, _ = generator_loss(model, b)
+        loss, parts, _, _ = generator_loss(model, _batch_to(b, dev), forward=forward)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         history.append(float(loss.detach()))
-        first = first if first is not None else float(loss)
+        first = first if first is not None else float(loss.detach())
         if (step + 1) % 50 == 0 or step + 1 == steps:
             recent = float(np.mean(history[-50:]))
             log(f"step {step + 1}/{steps} loss {recent:.4f} "
                 + " ".join(f"{k} {v:.4f}" for k, v in parts.items())
                 + f" ({time.perf_counter() - t0:.0f} s)")
-        if ckpt is not None and ((step + 1) % ckpt_every == 0 or step + 1 == steps):
+        if ctx.is_main and ckpt is not None and ((step + 1) % ckpt_every == 0 or step + 1 == steps):
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
                         "sched": sched.state_dict(), "step": step + 1,
                         "wall": time.perf_counter() - t0, "loss_first": first}, ckpt)
@@ -430,17 +489,31 @@ def main(argv=None) -> int:
     ap.add_argument("--max-crop", type=int, default=224,
                     help="pairs whose face crop is larger are shrunk to this (training speed)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt")
+    ap.add_argument("--eval-per-clip", type=int, default=64,
+                    help="held-out targets evaluated per clip or photo, spread over it (0: all)")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
+                    help="under torchrun each process takes the GPU of its LOCAL_RANK (NCCL), or the CPU (gloo)")
     args = ap.parse_args(argv)
+    from . import distributed
+
     torch.set_num_threads(max(1, args.threads))
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed)  # the same initial weights on every rank
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    ctx = distributed.setup(args.device)
     datasets = [open_data(d) for d in args.data]
     model = Generator(GeneratorConfig(channels=args.channels, internal=args.internal))
     ckpt = out.with_name(out.stem + ".ckpt.pt")
-    stats = train(model, datasets, args.steps, args.batch, args.lr, args.seed, ckpt,
-                  args.ckpt_every, args.resume, args.max_crop, log=lambda m: print(m, flush=True))
-    metrics = evaluate(model, datasets)
+    try:
+        stats = train(model, datasets, args.steps, args.batch, args.lr, args.seed, ckpt,
+                      args.ckpt_every, args.resume, args.max_crop, log=lambda m: print(m, flush=True),
+                      dist_ctx=ctx)
+    finally:
+        distributed.cleanup(ctx)
+    if not ctx.is_main:
+        return 0
+    model.cpu()
+    metrics = evaluate(model, datasets, max_per_clip=args.eval_per_clip)
     model.save(out, {"steps": args.steps})
     n_pairs = sum(len(d.indices("train")) for d in datasets)
     entry = {
@@ -450,6 +523,7 @@ def main(argv=None) -> int:
         "data": {"folders": [str(d) for d in args.data], "train_pairs": n_pairs,
                  "kinds": sorted({type(d).__name__ for d in datasets})},
         "steps": args.steps, "batch": args.batch, "max_crop": args.max_crop, "threads": args.threads,
+        "processes": ctx.world_size, "backend": ctx.backend or None, "device": ctx.device.type,
         "wall_time_s": stats["wall_s"], "loss_first": stats["loss_first"],
         "loss_last": stats["loss_last"], "metrics_heldout": metrics,
         "size_bytes": out.stat().st_size,
