@@ -90,4 +90,4 @@ def test_oversampled_source_keeps_detail_under_subpixel_motion():
     detail = _face_detail(prepare_photo(PHOTO, 512))
     sharp = _face_detail(warp_image(source, flow)) / detail
     plain = _face_detail(warp_image(PHOTO, flow, oversample=1)) / detail
-    assert sharp > 0.75 and sharp > plain + 0.1, (sharp, plain)
+    assert sharp > 0.85 and sharp > plain + 0.2, (sharp, plain)  # Lanczos-4: 0.81
