@@ -64,7 +64,7 @@ class Bake:
         self.device = resolve_device(device)
         generator = self._generator(mode, weights_dir)
         self.synth = FrameSynthesizer(load_face_model(), fit, photo.rgb, resolution, self.device,
-                                      generator=generator, half=True)
+                                      generator=generator, half=True, batch=batch)
 
         self.out_dir = os.path.abspath(bpy.path.abspath(out_dir))
         try:

@@ -113,7 +113,14 @@ def _load_inputs(ns) -> None:
         raise UsageError(str(exc)) from None
 
     try:
-        load_photo(ns.photo)
+        photo = load_photo(ns.photo)
+        if not ns.keys_only:  # a resolution the bake cannot hold fails now, not after the fit
+            from ..core.device import free_memory
+            from ..core.synthesis import frame_size, plan_batch
+
+            device = resolve_device(ns.device)
+            plan_batch(frame_size(photo.width, photo.height, ns.resolution), 1, free_memory(device),
+                       device.type)
     except InputError as exc:
         raise UsageError(str(exc)) from None
     try:

@@ -46,3 +46,21 @@ def compute_dtype(device: torch.device, allow_half: bool = True) -> torch.dtype:
     everywhere: half precision resolves only about 1/1000 of the image, half a pixel at 1024.
     """
     return torch.float16 if use_half(device, allow_half) else torch.float32
+
+
+def free_memory(device: torch.device | str) -> int:
+    """Bytes a bake can still allocate on ``device``: CUDA's free memory, or the system's
+    MemAvailable (what Linux can hand out without swapping)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

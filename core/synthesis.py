@@ -15,9 +15,32 @@ import torch
 from .camera import Camera
 from .errors import InputError
 from .flow import dense_flow, output_size
-from .warp import prepare_photo, warp_image
+from .warp import prepare_photo, prepare_source, warp_image
 
 MODES = ("neural", "warp")
+
+# Peak memory per output pixel, measured on the CPU (fresh process, ru_maxrss; 1024 and 2048 px,
+# warp-only and neural): preparing the 3x oversampled photo once peaks near 850 bytes, each
+# frame of a batch adds about 40 (flow, sampling grid, masks, output).
+SOURCE_BYTES_PER_PIXEL = 900
+FRAME_BYTES_PER_PIXEL = 48
+
+
+def plan_batch(size: tuple[int, int], batch: int, free_bytes: int, device_name: str = "cpu") -> int:
+    """The largest batch up to ``batch`` that fits in ``free_bytes``; a resolution that does
+    not fit even one frame at a time is bad input, said before anything is allocated."""
+    pixels = size[0] * size[1]
+    spare = free_bytes - SOURCE_BYTES_PER_PIXEL * pixels
+    fits = int(spare // (FRAME_BYTES_PER_PIXEL * pixels)) if spare > 0 else 0
+    if fits < 1:
+        need = (SOURCE_BYTES_PER_PIXEL + FRAME_BYTES_PER_PIXEL) * pixels
+        largest = int(np.sqrt(free_bytes / (SOURCE_BYTES_PER_PIXEL + FRAME_BYTES_PER_PIXEL)) // 8 * 8)
+        raise InputError(
+            f"Resolution {size[0]}x{size[1]} needs about {need / 2**30:.1f} GiB of memory on the "
+            f"{device_name} but only {free_bytes / 2**30:.1f} GiB is free: choose a smaller "
+            f"resolution (about {largest} px or less fits now)"
+        )
+    return max(1, min(batch, fits))
 
 
 def frame_size(photo_width: int, photo_height: int, resolution: int) -> tuple[int, int]:
@@ -47,14 +70,21 @@ class FrameSynthesizer:
     """Renders frames of one fitted face; ``generator`` is the neural refiner or None (warp only)."""
 
     def __init__(self, model, fit, photo_rgb: np.ndarray, resolution: int,
-                 device: torch.device | str = "cpu", generator=None, half: bool = False):
+                 device: torch.device | str = "cpu", generator=None, half: bool = False,
+                 batch: int = 8):
+        from .device import free_memory
+
         self.model, self.fit = model, fit
         self.size = frame_size(fit.camera.width, fit.camera.height, resolution)
         self.device = torch.device(device)
+        self.max_batch = plan_batch(self.size, batch, free_memory(self.device), self.device.type)
         self.generator = generator
         self.half = half and self.device.type == "cuda"
         self.photo_rgb = photo_rgb
         self.photo = prepare_photo(photo_rgb, self.size, self.device)
+        # warp-only: oversample the photo once per bake, not once per batch (the generator
+        # keeps its own prepared copy)
+        self.source = prepare_source(self.photo, self.size, self.device) if generator is None else None
         self.ref_verts = model.vertices(fit.identity, fit.expression[None], fit.pose[None])[0]
         self.ref_pose = np.asarray(fit.pose, np.float64)
 
@@ -66,6 +96,8 @@ class FrameSynthesizer:
         self.device = torch.device(device)
         self.half = self.half and self.device.type == "cuda"
         self.photo = self.photo.to(self.device)
+        if self.source is not None:
+            self.source.image = self.source.image.to(self.device)
         if self.generator is not None:
             self.generator.to(self.device)
 
@@ -76,7 +108,7 @@ class FrameSynthesizer:
         flow = dense_flow(self.ref_verts, tgt, self.model.triangles, self.camera, self.size,
                           self.ref_pose, state.pose, device=self.device)
         if self.generator is None:
-            frames = warp_image(self.photo, flow.flow, flow.occlusion)
+            frames = warp_image(self.source, flow.flow, flow.occlusion)
         else:
             dtype = torch.float16 if self.half else torch.float32
             with torch.autocast(self.device.type, dtype=dtype, enabled=self.half):
@@ -89,6 +121,9 @@ def render_batches(synth: FrameSynthesizer, state: FaceState, batch: int = 8, on
     """Yield ``(start, frames)`` over all frames; CUDA OOM halves the batch, then uses the CPU."""
     if batch < 1:
         raise InputError("Batch size must be at least 1")
+    if batch > synth.max_batch and on_fallback:
+        on_fallback(f"batch size lowered to {synth.max_batch} to fit in memory")
+    batch = min(batch, synth.max_batch)
     start = 0
     while start < len(state):
         stop = min(start + batch, len(state))

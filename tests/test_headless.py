@@ -109,3 +109,10 @@ def test_cuda_requested_on_machine_without_it(tmp_path, good_audio):
     done = run_cli("--photo", PORTRAIT, "--audio", good_audio, "--out", str(out), "--device", "cuda")
     assert_one_line_error(done, "CUDA")
     assert os.listdir(out) == []
+
+
+def test_resolution_too_large_for_memory(tmp_path, good_audio):
+    out = tmp_path / "out"
+    done = run_cli("--photo", PORTRAIT, "--audio", good_audio, "--out", str(out), "--resolution", "131072")
+    assert_one_line_error(done, "131072x131072 needs about", "smaller resolution")
+    assert os.listdir(out) == []

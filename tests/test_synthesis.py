@@ -1,0 +1,53 @@
+"""Frame synthesis memory planning: batches shrink to fit, impossible resolutions are bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.device import free_memory
+from core.errors import InputError
+from core.synthesis import (FRAME_BYTES_PER_PIXEL, SOURCE_BYTES_PER_PIXEL, FaceState,
+                            FrameSynthesizer, plan_batch, render_batches)
+
+
+def test_free_memory_is_plausible():
+    free = free_memory("cpu")
+    assert 64 * 2**20 < free < 2**50
+
+
+def test_batch_shrinks_to_what_fits():
+    size = (1024, 1024)
+    pixels = size[0] * size[1]
+    roomy = (SOURCE_BYTES_PER_PIXEL + 100 * FRAME_BYTES_PER_PIXEL) * pixels
+    assert plan_batch(size, 8, roomy) == 8
+    tight = (SOURCE_BYTES_PER_PIXEL + 3.5 * FRAME_BYTES_PER_PIXEL) * pixels
+    assert plan_batch(size, 8, int(tight)) == 3
+
+
+def test_resolution_too_large_is_bad_input_with_a_size_that_fits():
+    with pytest.raises(InputError, match=r"8192x8192 needs about .* GiB of memory on the cpu .* \(about \d+ px") as err:
+        plan_batch((8192, 8192), 1, 4 * 2**30, "cpu")
+    largest = int(err.value.args[0].rsplit("about ", 1)[1].split(" px")[0])
+    assert 1024 < largest < 8192 and largest % 8 == 0
+    assert plan_batch((largest, largest), 1, 4 * 2**30) == 1  # the advice is honest
+
+
+def test_synthesizer_refuses_before_allocating_and_batches_within_plan():
+    from core.fitting import fit_photo_file
+    from core.face_model import load_face_model
+    from conftest import PORTRAIT
+    from core.image_io import load_photo
+
+    model = load_face_model()
+    fit = fit_photo_file(PORTRAIT, model)
+    photo = load_photo(PORTRAIT).rgb
+    with pytest.raises(InputError, match="smaller resolution"):
+        FrameSynthesizer(model, fit, photo, 1 << 17)
+    synth = FrameSynthesizer(model, fit, photo, 64, batch=8)
+    synth.max_batch = 2  # as if memory allowed two frames at a time
+    state = FaceState(np.zeros((5, 52), np.float32), np.repeat(fit.pose[None], 5, 0))
+    notes = []
+    starts = [(s, len(f)) for s, f in render_batches(synth, state, 8, on_fallback=notes.append)]
+    assert starts == [(0, 2), (2, 2), (4, 1)]
+    assert notes and "fit in memory" in notes[0]
