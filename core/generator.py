@@ -196,11 +196,7 @@ class Generator(nn.Module):
 
     # ---- geometry of the crop
     def face_box(self, flow: DenseFlow) -> Box:
-        """Square crop around where the face's pixels come from in the photo (all frames).
-
-        The photo-side footprint barely changes over a clip, so neighbouring batches get the
-        same crop; it is rounded to a coarse grid so they almost always do.
-        """
+        """Square crop around where this batch's face pixels come from in the photo."""
         height, width = flow.face.shape[-2:]
         inside = flow.face > 0.5
         if not bool(inside.any()):
@@ -208,11 +204,17 @@ class Generator(nn.Module):
             return Box((width - side) // 2, (height - side) // 2, side)
         pos = _centres(height, width, flow.flow.device)[None] + flow.flow.float()
         pts = pos[inside]  # [N, 2]
-        lo, hi = pts.amin(0), pts.amax(0)
+        return self.box_around(pts.amin(0).tolist(), pts.amax(0).tolist(), (width, height))
+
+    def box_around(self, lo, hi, size: tuple[int, int]) -> Box:
+        """The crop for a face whose photo footprint spans ``lo``..``hi`` (pixels), on a coarse
+        grid. A bake fixes one box for all frames (from the reference face): the network
+        sees every frame at the same scale, so batch boundaries cannot show."""
+        width, height = size
         grid = max(4, max(width, height) // 64)
-        size = float((hi - lo).max()) * self.config.crop_margin
-        side = int(min(min(width, height), max(32, grid * round(size / grid))))
-        cx, cy = (float(v) for v in (lo + hi) / 2)
+        extent = max(hi[0] - lo[0], hi[1] - lo[1]) * self.config.crop_margin
+        side = int(min(min(width, height), max(32, grid * round(extent / grid))))
+        cx, cy = (lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2
         x0 = int(min(max(grid * round((cx - side / 2) / grid), 0), width - side))
         y0 = int(min(max(grid * round((cy - side / 2) / grid), 0), height - side))
         return Box(x0, y0, side)
@@ -271,9 +273,9 @@ class Generator(nn.Module):
         return Prediction(fix, mask, rgb, gate, fg, matte)
 
     # ---- compositing at the output size
-    def forward(self, photo: torch.Tensor, flow: DenseFlow) -> torch.Tensor:
+    def forward(self, photo: torch.Tensor, flow: DenseFlow, box: Box | None = None) -> torch.Tensor:
         photo = _as_batch(photo)
-        box = self.face_box(flow)
+        box = box or self.face_box(flow)
         pred = self.predict(photo, flow, box)
         s, b = box.side, box
         flow_full = flow.flow.float().clone()

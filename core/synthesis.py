@@ -87,6 +87,10 @@ class FrameSynthesizer:
         self.source = prepare_source(self.photo, self.size, self.device) if generator is None else None
         self.ref_verts = model.vertices(fit.identity, fit.expression[None], fit.pose[None])[0]
         self.ref_pose = np.asarray(fit.pose, np.float64)
+        self.box = None
+        if generator is not None:  # one crop for the whole bake, around the photo's face
+            uv = fit.camera.scaled(*self.size).project(self.ref_verts)[:, :2]
+            self.box = generator.box_around(uv.min(0), uv.max(0), self.size)
 
     @property
     def camera(self) -> Camera:
@@ -112,7 +116,7 @@ class FrameSynthesizer:
         else:
             dtype = torch.float16 if self.half else torch.float32
             with torch.autocast(self.device.type, dtype=dtype, enabled=self.half):
-                frames = self.generator(self.photo, flow)
+                frames = self.generator(self.photo, flow, self.box)
         out = (frames.float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
         return out.permute(0, 2, 3, 1).cpu().numpy()
 

@@ -51,3 +51,27 @@ def test_synthesizer_refuses_before_allocating_and_batches_within_plan():
     starts = [(s, len(f)) for s, f in render_batches(synth, state, 8, on_fallback=notes.append)]
     assert starts == [(0, 2), (2, 2), (4, 1)]
     assert notes and "fit in memory" in notes[0]
+
+
+def test_neural_frames_do_not_depend_on_batching():
+    """One crop for the whole bake: a frame is the same whichever batch renders it."""
+    from conftest import PORTRAIT
+    from core.face_model import ARKIT_NAMES, load_face_model
+    from core.fitting import fit_photo_file
+    from core.generator import load_generator
+    from core.image_io import load_photo
+
+    model = load_face_model()
+    fit = fit_photo_file(PORTRAIT, model)
+    synth = FrameSynthesizer(model, fit, load_photo(PORTRAIT).rgb, 256, generator=load_generator())
+    n = 6
+    weights = np.zeros((n, 52), np.float32)
+    weights[:, ARKIT_NAMES.index("jawOpen")] = np.linspace(0.0, 0.9, n)
+    pose = np.repeat(fit.pose[None], n, 0)
+    pose[:, 2] += np.linspace(-0.25, 0.25, n)  # the head turns: each frame's footprint differs
+    pose[:, 3] += np.linspace(-0.02, 0.02, n)
+    state = FaceState(weights, pose)
+    together = synth.render(state)
+    alone = np.concatenate([synth.render(state.batch(i, i + 1)) for i in range(n)])
+    assert np.abs(together.astype(int) - alone.astype(int)).max() <= 1
+    assert np.abs(together[-1].astype(int) - together[0].astype(int)).mean() > 2  # it does move
