@@ -351,7 +351,11 @@ def track(prepared: str | Path, out: str | Path, workers: int = 1, cfg: TrackCon
             except Exception as exc:                  # one bad clip must not stop a day-long run
                 finish(rec, None, reason(exc))
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        import multiprocessing
+
+        # spawn, not fork: a parent that already ran MediaPipe or torch holds threads and locks a
+        # forked child would inherit mid-use (it hangs)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             pending = {pool.submit(track_clip, rec, prepared, out, cfg): rec for rec in todo}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
