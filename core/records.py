@@ -143,7 +143,7 @@ def closure_events(gap_mm: np.ndarray, closed_mm: float = 1.0) -> list[tuple[int
 def lip_metrics(pairs, fps: float, model=None) -> dict:
     """bench/lipsync.py's metrics where the reference is tracked video, not phonemes.
 
-    ``pairs``: iterable of (predicted weights [F, 52], reference weights [F, 52]). Closure is the
+    ``pairs``: iterable of (predicted weights [F, 52], reference weights [F, 52]). ``closure_runs`` is the
     share of the reference's closed-lip runs (tracked gap <= 1 mm, standing in for /p b m/,
     which HDTF does not annotate) during which the predicted gap also closes to <= 1 mm;
     r the correlation of the gap curves; lag their cross-correlation peak."""
@@ -165,6 +165,6 @@ def lip_metrics(pairs, fps: float, model=None) -> dict:
     p = np.concatenate(preds) if preds else np.zeros(0)
     r = np.concatenate(refs) if refs else np.zeros(0)
     ok = len(p) > 1 and p.std() > 0 and r.std() > 0
-    return {"closure": closed / total if total else float("nan"), "n_closures": total,
+    return {"closure_runs": closed / total if total else float("nan"), "n_closure_runs": total,
             "gap_r": float(np.corrcoef(p, r)[0, 1]) if ok else float("nan"),
             "lag_ms": float(np.median(lags)) if lags else float("nan")}

@@ -209,7 +209,10 @@ def lip_eval(model: Animator, clips: list[Clip]) -> dict[str, float]:
     pairs = []
     for clip in clips:
         pred = outputs_to_values(model, run_chunked(model, clip.features, code))[:, :len(ARKIT_NAMES)]
-        pairs.append((pred, clip.targets[:, [clip.channels.index(c) for c in ARKIT_NAMES]]))
+        ref = np.zeros_like(pred)  # channels the data does not animate stay 0, as in the prediction
+        cols = [(i, clip.channels.index(c)) for i, c in enumerate(ARKIT_NAMES) if c in clip.channels]
+        ref[:, [i for i, _ in cols]] = np.asarray(clip.targets)[:, [j for _, j in cols]]
+        pairs.append((pred, ref))
     model.train()
     return lip_metrics(pairs, model.cfg.fps)
 
@@ -279,7 +282,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
     model = make_presets(model, reference)
     save_animator(model, out)
     metrics = evaluate(model, eval_clips) if eval_clips else {}
-    if eval_clips:
+    if eval_clips and "jawOpen" in model.cfg.mouth_channels:
         metrics.update(lip_eval(model, eval_clips))
     log(f"held-out: {metrics}")
     return {"steps": steps, "wall_s": round(wall, 1), "metrics": metrics, "history": history[-5:],
