@@ -361,7 +361,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--resume", help="checkpoint to resume from (OUT.ckpt is written every --ckpt-every steps)")
     ap.add_argument("--ckpt-every", type=int, default=500)
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
                     help="under torchrun each process takes the GPU of its LOCAL_RANK (NCCL), or the CPU (gloo)")
     args = ap.parse_args(argv)
     from . import distributed

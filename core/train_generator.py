@@ -2,6 +2,7 @@
 
     python -m core.train_generator --data DIR [DIR ...] --out weights/generator.safetensors \\
         --steps 2400 [--resume] [--threads 1]
+    torchrun --nproc_per_node N -m core.train_generator ... --device cuda   # DDP, one GPU per process
 
 Data (each ``--data`` folder is read as whichever kind it holds):
 
@@ -14,6 +15,9 @@ Data (each ``--data`` folder is read as whichever kind it holds):
   per-frame face state ``NAME.npz`` beside it: ``weights`` [T, 52] ARKit, ``pose`` [T, 6]
   absolute head pose, ``identity`` [S], ``camera`` (focal, cx, cy, width, height) in the clip's
   pixels. A random frame is the reference and another frame of the clip the target.
+* tracked HDTF records (``core.hdtf_track``, ``core.records``): the same, with the face states
+  memory-mapped from the records, the videos from the prepared folder, and the records'
+  speaker-level held-out split.
 
 Losses on the face crop at full resolution: L1 (mouth opening weighted up), SSIM averaged over
 three scales, image-gradient L1, and a small L1 on the composite mask so the photo is used
