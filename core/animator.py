@@ -43,6 +43,9 @@ class AnimatorConfig:
     # Lip-seal head (see Animator.forward): the mouth channels that part the lips, zeroed when
     # the head says the lips are sealed. Empty: no seal head (files written before it existed).
     seal_open_channels: tuple[str, ...] = ()
+    # Training only: share of windows trained under the mean style code, the code users get as
+    # 'Neutral' and the bench measures, which no single training speaker has.
+    style_dropout: float = 0.0
 
     @property
     def receptive_radius(self) -> int:
@@ -138,6 +141,9 @@ class Animator(nn.Module):
         code = self.style_code(style)
         if code.dim() == 1:
             code = code.expand(features.shape[0], -1)
+        if self.training and self.cfg.style_dropout > 0:
+            drop = torch.rand(code.shape[0], 1, device=code.device) < self.cfg.style_dropout
+            code = torch.where(drop, self.styles.weight.mean(0, keepdim=True), code)
         x = (features - self.feat_mean) / self.feat_std
         x = self.inp(x.transpose(1, 2))
         mouth = self.mouth(x, code)

@@ -162,14 +162,31 @@ def lip_parting_channels(mouth_channels: tuple[str, ...], min_mm: float = 0.1) -
     return tuple(c for c, o in zip(mouth_channels, opening.tolist()) if o and c != "jawOpen")
 
 
+def mask_bands(features: torch.Tensor, fill: torch.Tensor, n_spectral: int, count: int,
+               rng: np.random.Generator, max_width: int = 6) -> torch.Tensor:
+    """Frequency masking (SpecAugment): ``count`` random runs of spectral bands per window set
+    to their mean, so no single band (a voice's formants, a microphone's response) decides a
+    lip closure. Pitch, voicing and energy (the last columns) are left alone."""
+    if count <= 0 or n_spectral <= max_width:
+        return features
+    out = features.clone()
+    for i in range(features.shape[0]):
+        for _ in range(count):
+            width = int(rng.integers(1, max_width + 1))
+            start = int(rng.integers(0, n_spectral - width + 1))
+            out[i, :, start:start + width] = fill[start:start + width]
+    return out
+
+
 def make_model(train: list[Clip], width: int = 96, feature_kind: str = "mfcc",
-               lip_seal: bool = True) -> Animator:
+               lip_seal: bool = True, style_dropout: float = 0.0) -> Animator:
     mouth, brows = split_channels(train[0].channels)
     styles = tuple(sorted({c.speaker for c in train}))
     cfg = AnimatorConfig(n_features=train[0].features.shape[1], width=width, styles=styles,
                          mouth_channels=mouth, brow_channels=brows, fps=NETWORK_FPS,
                          feature_kind=feature_kind,
-                         seal_open_channels=lip_parting_channels(mouth) if lip_seal else ())
+                         seal_open_channels=lip_parting_channels(mouth) if lip_seal else (),
+                         style_dropout=style_dropout)
     model = Animator(cfg)
     mean, std = feature_stats(train)
     model.feat_mean.copy_(torch.as_tensor(mean))
@@ -221,7 +238,8 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
           batch: int = 16, window_s: float = 4.0, lr: float = 2e-3, seed: int = 0,
           width: int = 96, resume: str | None = None, gap_weight: float = 2.0,
           closure_boost: float = 4.0, feature_kind: str = "mfcc", log=print,
-          ckpt_every: int = 500, dist_ctx=None) -> dict:
+          ckpt_every: int = 500, dist_ctx=None, style_dropout: float = 0.0,
+          freq_masks: int = 0) -> dict:
     """Train and write ``out`` (+ ``out.ckpt``). Under torchrun (``dist_ctx`` from
     ``core.distributed.setup``) every rank trains a DDP replica on its own batches (``batch`` is
     per process); only rank 0 logs, checkpoints, writes weights and evaluates."""
@@ -232,7 +250,8 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
         log = lambda *a, **k: None  # noqa: E731
     torch.manual_seed(seed)  # the same initial weights on every rank
     rng = np.random.default_rng([seed, ctx.rank] if ctx.active else seed)  # per-rank batches
-    model = make_model(train_clips, width, feature_kind)
+    model = make_model(train_clips, width, feature_kind, style_dropout=style_dropout)
+    n_spectral = model.cfg.n_features - 3  # features end with log-F0, voicing, energy
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     step0 = 0
     ckpt = out + ".ckpt"
@@ -259,7 +278,9 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
     for step in range(step0, steps):
         for g in opt.param_groups:
             g["lr"] = sched(step)
-        b = {k: v.to(dev) for k, v in windows.batch(batch).items()}
+        b = windows.batch(batch)
+        b["features"] = mask_bands(b["features"], model.feat_mean.cpu(), n_spectral, freq_masks, rng)
+        b = {k: v.to(dev) for k, v in b.items()}
         parts = losses(net, b, gap_map, gap_weight, closure_boost)
         opt.zero_grad(set_to_none=True)
         parts["total"].backward()
@@ -357,6 +378,10 @@ def main(argv=None) -> int:
     ap.add_argument("--gap-weight", type=float, default=2.0, help="weight of the lip-gap loss (mm/10)")
     ap.add_argument("--closure-boost", type=float, default=4.0,
                     help="extra weight of frames whose lips should touch, in the lip-gap loss")
+    ap.add_argument("--style-dropout", type=float, default=0.3,
+                    help="share of windows trained under the mean style ('Neutral')")
+    ap.add_argument("--freq-masks", type=int, default=2,
+                    help="spectral band runs masked per window (SpecAugment frequency masking)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--resume", help="checkpoint to resume from (OUT.ckpt is written every --ckpt-every steps)")
@@ -389,7 +414,8 @@ def main(argv=None) -> int:
         report = train(train_clips, eval_clips, args.steps, args.out, batch=args.batch, lr=args.lr,
                        seed=args.seed, width=args.width, resume=args.resume, gap_weight=args.gap_weight,
                        closure_boost=args.closure_boost, feature_kind=args.features,
-                       ckpt_every=args.ckpt_every, dist_ctx=ctx)
+                       ckpt_every=args.ckpt_every, dist_ctx=ctx, style_dropout=args.style_dropout,
+                       freq_masks=args.freq_masks)
     finally:
         distributed.cleanup(ctx)
     if not ctx.is_main:

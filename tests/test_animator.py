@@ -223,3 +223,31 @@ def test_seal_head_learns_when_lips_must_close(tmp_path):
     cue = clip.targets[:, col["mouthClose"]] > 0
     assert np.mean(gap[cue] <= 1.0) > 0.9
     assert np.mean(gap[~cue] > 1.0) > 0.9
+
+
+def test_frequency_masking_hides_bands_but_not_prosody():
+    from core.train_animator import mask_bands
+
+    feats = torch.randn(4, 50, 43)
+    fill = torch.full((43,), 7.0)
+    out = mask_bands(feats, fill, 40, 2, np.random.default_rng(0))
+    assert torch.equal(feats, feats.clone()) and not torch.equal(out, feats)
+    masked = (out == 7.0).all(dim=1)  # [B, D]: whole band hidden over the window
+    assert masked[:, :40].sum(1).min() >= 1 and masked[:, :40].sum(1).max() <= 12
+    assert torch.equal(out[..., 40:], feats[..., 40:])
+    assert torch.equal(mask_bands(feats, fill, 40, 0, np.random.default_rng(0)), feats)
+
+
+def test_style_dropout_trains_under_the_mean_style_only_in_training():
+    from dataclasses import replace
+
+    base = random_model()
+    model = Animator(replace(base.cfg, style_dropout=1.0))
+    model.load_state_dict(base.state_dict())
+    feats = torch.randn(1, 80, 16)
+    model.train()
+    a, b = model(feats, torch.tensor([0]))["mouth"], model(feats, torch.tensor([1]))["mouth"]
+    mean = model(feats, model.styles.weight.mean(0))["mouth"]
+    assert torch.allclose(a, b) and torch.allclose(a, mean)
+    model.eval()
+    assert not torch.allclose(model(feats, torch.tensor([0]))["mouth"], model(feats, torch.tensor([1]))["mouth"])
