@@ -36,7 +36,7 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from .jobs import run_each
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -417,25 +417,10 @@ def prepare(annotations: Annotations, videos: str | Path, out: str | Path, worke
             report.failed[clip.name] = error
             progress.step(clip.name, f"FAILED: {error}")
 
-    if workers <= 1 or len(todo) <= 1:
-        for clip, source in todo:
-            try:
-                finish(clip, prepare_clip(clip, source, out, cfg), None)
-            except Exception as exc:                  # one bad file must not stop a day-long run
-                finish(clip, None, _reason(exc))
-    else:
-        if not cfg.threads:
-            cfg = PrepareConfig(**{**asdict(cfg), "threads": max(1, (os.cpu_count() or 1) // workers)})
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending = {pool.submit(prepare_clip, clip, source, out, cfg): clip for clip, source in todo}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    clip = pending.pop(fut)
-                    try:
-                        finish(clip, fut.result(), None)
-                    except Exception as exc:
-                        finish(clip, None, _reason(exc))
+    if workers > 1 and len(todo) > 1 and not cfg.threads:
+        cfg = PrepareConfig(**{**asdict(cfg), "threads": max(1, (os.cpu_count() or 1) // workers)})
+    run_each(prepare_clip, ((clip, (clip, source, out, cfg)) for clip, source in todo), finish, _reason,
+             workers)
     _compact(out)
     failed_log = out / "failed.jsonl"           # this run's failures, for unattended runs
     _remove(failed_log)

@@ -31,7 +31,7 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from .jobs import run_each
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -132,12 +132,12 @@ def _landmarks(rgb_u8: np.ndarray, prev: np.ndarray | None, name: str) -> np.nda
     """[468, 3] pixels of the face, or None. With ``prev`` (the last frame's points) only the mesh
     runs, on a crop around them; the full detector runs when there is none or the mesh loses it."""
     from .image_io import Photo
-    from .landmarks import MIN_FACE_PX, N_POINTS, FaceTooSmallError, NoFaceError, _mesh_on_crop, detect_landmarks
+    from .landmarks import MIN_FACE_PX, N_POINTS, FaceTooSmallError, NoFaceError, mesh_on_crop, detect_landmarks
 
     rgb = rgb_u8.astype(np.float32) / 255.0
     if prev is not None:
         (x0, y0), (x1, y1) = prev[:, :2].min(0), prev[:, :2].max(0)
-        pts = _mesh_on_crop(rgb, (x0 + x1) / 2, (y0 + y1) / 2, 1.5 * max(x1 - x0, y1 - y0))
+        pts = mesh_on_crop(rgb, (x0 + x1) / 2, (y0 + y1) / 2, 1.5 * max(x1 - x0, y1 - y0))
         if pts is not None and np.ptp(pts[:N_POINTS, 0]) >= MIN_FACE_PX:
             return pts[:N_POINTS]
     h, w = rgb.shape[:2]
@@ -344,27 +344,8 @@ def track(prepared: str | Path, out: str | Path, workers: int = 1, cfg: TrackCon
     def reason(exc: Exception) -> str:
         return str(exc) if isinstance(exc, TrackError) else f"unexpected {type(exc).__name__}: {exc}"
 
-    if workers <= 1 or len(todo) <= 1:
-        for rec in todo:
-            try:
-                finish(rec, track_clip(rec, prepared, out, cfg), None)
-            except Exception as exc:                  # one bad clip must not stop a day-long run
-                finish(rec, None, reason(exc))
-    else:
-        import multiprocessing
-
-        # spawn, not fork: a parent that already ran MediaPipe or torch holds threads and locks a
-        # forked child would inherit mid-use (it hangs)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending = {pool.submit(track_clip, rec, prepared, out, cfg): rec for rec in todo}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    rec = pending.pop(fut)
-                    try:
-                        finish(rec, fut.result(), None)
-                    except Exception as exc:
-                        finish(rec, None, reason(exc))
+    run_each(track_clip, ((rec, (rec, prepared, out, cfg)) for rec in todo), finish, reason, workers,
+             spawn=True)
     index = write_index(out, [r["name"] for r in records], cfg, heldout_fraction)
     failed_log = out / "failed.jsonl"
     failed_log.unlink(missing_ok=True)

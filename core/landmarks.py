@@ -184,7 +184,7 @@ def _square_crop(rgb: np.ndarray, cx: float, cy: float, side: float, out_px: int
     return np.clip(np.rint(crop * 255.0), 0, 255).astype(np.uint8), (x0, y0)
 
 
-def _mesh_on_crop(rgb: np.ndarray, cx: float, cy: float, side: float) -> np.ndarray | None:
+def mesh_on_crop(rgb: np.ndarray, cx: float, cy: float, side: float) -> np.ndarray | None:
     """Run the mesh on a crop; returns the most central face's 478 points in full-res px."""
     crop, (x0, y0) = _square_crop(rgb, cx, cy, side, MESH_CROP_PX)
     with _quiet_stderr():
@@ -228,7 +228,7 @@ def _detect_locked(photo: Photo) -> Landmarks:
 
     pts = None
     for cx, cy, side in candidates:
-        pts = _mesh_on_crop(photo.rgb, cx, cy, side)
+        pts = mesh_on_crop(photo.rgb, cx, cy, side)
         if pts is not None:
             break
     if pts is None:
@@ -244,7 +244,7 @@ def _detect_locked(photo: Photo) -> Landmarks:
     # face fills its crop the way its training crops did.
     x0, y0 = pts[:N_POINTS, :2].min(0)
     x1, y1 = pts[:N_POINTS, :2].max(0)
-    refined = _mesh_on_crop(photo.rgb, (x0 + x1) / 2, (y0 + y1) / 2, 1.5 * max(x1 - x0, y1 - y0))
+    refined = mesh_on_crop(photo.rgb, (x0 + x1) / 2, (y0 + y1) / 2, 1.5 * max(x1 - x0, y1 - y0))
     if refined is not None:
         pts = refined
     x0, y0 = pts[:N_POINTS, :2].min(0)
