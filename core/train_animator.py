@@ -178,6 +178,37 @@ def mask_bands(features: torch.Tensor, fill: torch.Tensor, n_spectral: int, coun
     return out
 
 
+def warp_voice(features: torch.Tensor, feature_kind: str, rng: np.random.Generator,
+               max_warp: float = 0.12, max_pitch: float = 0.3) -> torch.Tensor:
+    """Another voice from the same speech: vocal-tract-length perturbation (each window's log-mel
+    bands read at frequencies scaled by a random factor, as a longer or shorter vocal tract moves
+    every formant) and a random pitch shift on voiced frames. The corpus has a few hundred
+    voices; a listener's voice is rarely one of them, and unseen timbres were what missed
+    closures on held-out voices (bench/lipsync)."""
+    import librosa
+
+    from .features import FeatureConfig
+
+    cfg = FeatureConfig(kind=feature_kind)
+    n_spec = features.shape[-1] - 3
+    out = features.clone()
+    b = features.shape[0]
+    if feature_kind == "logmel" and max_warp > 0:
+        centres = librosa.mel_frequencies(n_spec + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
+        alpha = np.exp(rng.uniform(-max_warp, max_warp, b))
+        pos = np.interp(centres[None, :] / alpha[:, None], centres, np.arange(n_spec))  # [B, n]
+        lo = np.clip(np.floor(pos).astype(np.int64), 0, n_spec - 2)
+        frac = torch.as_tensor(pos - lo, dtype=features.dtype)[:, None, :]
+        lo = torch.as_tensor(lo)[:, None, :].expand(-1, features.shape[1], -1)
+        spec = features[..., :n_spec]
+        out[..., :n_spec] = spec.gather(2, lo) * (1 - frac) + spec.gather(2, lo + 1) * frac
+    if max_pitch > 0:
+        shift = torch.as_tensor(rng.uniform(-max_pitch, max_pitch, b), dtype=features.dtype)[:, None]
+        log_f0 = features[..., n_spec]
+        out[..., n_spec] = torch.where(log_f0 != 0, log_f0 + shift, log_f0)
+    return out
+
+
 def make_model(train: list[Clip], width: int = 96, feature_kind: str = "mfcc",
                lip_seal: bool = True, style_dropout: float = 0.0) -> Animator:
     mouth, brows = split_channels(train[0].channels)
@@ -239,7 +270,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
           width: int = 96, resume: str | None = None, gap_weight: float = 2.0,
           closure_boost: float = 4.0, feature_kind: str = "mfcc", log=print,
           ckpt_every: int = 500, dist_ctx=None, style_dropout: float = 0.0,
-          freq_masks: int = 0) -> dict:
+          freq_masks: int = 0, voice_warp: float = 0.0) -> dict:
     """Train and write ``out`` (+ ``out.ckpt``). Under torchrun (``dist_ctx`` from
     ``core.distributed.setup``) every rank trains a DDP replica on its own batches (``batch`` is
     per process); only rank 0 logs, checkpoints, writes weights and evaluates."""
@@ -279,6 +310,8 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
         for g in opt.param_groups:
             g["lr"] = sched(step)
         b = windows.batch(batch)
+        if voice_warp > 0:
+            b["features"] = warp_voice(b["features"], feature_kind, rng, max_warp=voice_warp)
         b["features"] = mask_bands(b["features"], model.feat_mean.cpu(), n_spectral, freq_masks, rng)
         b = {k: v.to(dev) for k, v in b.items()}
         parts = losses(net, b, gap_map, gap_weight, closure_boost)
@@ -382,6 +415,8 @@ def main(argv=None) -> int:
                     help="share of windows trained under the mean style ('Neutral')")
     ap.add_argument("--freq-masks", type=int, default=2,
                     help="spectral band runs masked per window (SpecAugment frequency masking)")
+    ap.add_argument("--voice-warp", type=float, default=0.12,
+                    help="largest vocal-tract-length warp (log factor) of the log-mel bands; 0: off")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--resume", help="checkpoint to resume from (OUT.ckpt is written every --ckpt-every steps)")
@@ -415,7 +450,7 @@ def main(argv=None) -> int:
                        seed=args.seed, width=args.width, resume=args.resume, gap_weight=args.gap_weight,
                        closure_boost=args.closure_boost, feature_kind=args.features,
                        ckpt_every=args.ckpt_every, dist_ctx=ctx, style_dropout=args.style_dropout,
-                       freq_masks=args.freq_masks)
+                       freq_masks=args.freq_masks, voice_warp=args.voice_warp)
     finally:
         distributed.cleanup(ctx)
     if not ctx.is_main:

@@ -251,3 +251,23 @@ def test_style_dropout_trains_under_the_mean_style_only_in_training():
     assert torch.allclose(a, b) and torch.allclose(a, mean)
     model.eval()
     assert not torch.allclose(model(feats, torch.tensor([0]))["mouth"], model(feats, torch.tensor([1]))["mouth"])
+
+
+def test_voice_warp_moves_formants_and_pitch_only():
+    from core.train_animator import warp_voice
+
+    rng = np.random.default_rng(0)
+    bands = np.arange(40, dtype=np.float32)
+    feats = torch.zeros(64, 10, 43)
+    feats[..., :40] = torch.as_tensor(bands)  # band value = band index: the warp is readable
+    feats[:, :5, 40] = 0.3  # voiced frames (log-F0), then unvoiced (0)
+    feats[..., 41:] = 5.0
+    out = warp_voice(feats, "logmel", rng, max_warp=0.12, max_pitch=0.3)
+    spec = out[..., :40]
+    assert torch.all(spec[:, :, 1:] >= spec[:, :, :-1] - 1e-5)  # a monotone re-reading of the bands
+    moved = (spec[:, 0, 20] - 20).abs()
+    assert moved.max() > 1.0 and moved.min() < moved.max()  # formants move, by a random amount
+    assert torch.all(out[:, 5:, 40] == 0) and out[:, :5, 40].std() > 0.05  # pitch moves where voiced
+    assert torch.equal(out[..., 41:], feats[..., 41:])  # voicing and energy untouched
+    same = warp_voice(feats, "logmel", rng, max_warp=0.0, max_pitch=0.0)
+    assert torch.equal(same, feats)
