@@ -63,6 +63,7 @@ class PrepareConfig:
     sample_rate: int = 16000
     crf: int = 18                   # x264 quality: visually lossless for training
     preset: str = "medium"
+    gop: int = 25                   # a keyframe every second: trainers seek to random frames
     threads: int = 0                # codec threads per clip; 0 = FFmpeg's choice
 
     def key(self) -> dict:
@@ -132,7 +133,8 @@ class _VideoSink:
 
         self.av, self.window, self.cfg = av, window, cfg
         self.stream = container.add_stream("libx264", rate=cfg.fps,
-                                           options={"crf": str(cfg.crf), "preset": cfg.preset})
+                                           options={"crf": str(cfg.crf), "preset": cfg.preset,
+                                                    "g": str(cfg.gop)})
         self.stream.width = self.stream.height = cfg.size
         self.stream.pix_fmt = "yuv420p"
         self.stream.codec_context.time_base = Fraction(1, cfg.fps)

@@ -147,6 +147,45 @@ class RenderedPairs:
                          p["still"])
 
 
+def read_frames(path: str | os.PathLike, ids, seek_after: int = 50) -> list[np.ndarray]:
+    """RGB frames ``ids`` (frame numbers) of a constant-rate clip, in the order asked.
+
+    Seeks (to the keyframe before) whenever the next wanted frame is more than ``seek_after``
+    frames ahead, so a batch costs a few GOPs of decoding wherever its frames lie in a clip of
+    any length (prepared clips have a keyframe every second), not a decode from the start.
+    """
+    import av
+
+    want = sorted(set(int(i) for i in ids))
+    got: dict[int, np.ndarray] = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or stream.guessed_rate)
+        tb = float(stream.time_base)
+        pending = list(want)
+        frames = None
+        last, sought = -1, None
+        while pending:
+            target = pending[0]
+            if frames is None or (target - last > seek_after and sought != target):
+                container.seek(int(max(target - 0.5, 0) / rate / tb), stream=stream, backward=True)
+                frames = container.decode(stream)
+                sought = target  # once: past the last keyframe, decoding on is the only way
+            frame = next(frames, None)
+            if frame is None:
+                break
+            last = int(round(float(frame.pts * frame.time_base) * rate))
+            while pending and pending[0] < last:  # not in the stream (a short clip): give up on it
+                pending.pop(0)
+            if pending and last == pending[0]:
+                got[last] = frame.to_ndarray(format="rgb24")
+                pending.pop(0)
+    missing = [i for i in want if i not in got]
+    if missing:
+        raise ValueError(f"{path}: frames {missing[:5]} could not be decoded")
+    return [got[int(i)] for i in ids]
+
+
 class HdtfClips:
     """(reference frame, target frames) of one clip: ``NAME.mp4`` + ``NAME.npz`` face states, or
     tracked records (``core.hdtf_track``: the prepared clips' videos, their tracked states
@@ -189,19 +228,7 @@ class HdtfClips:
         return out
 
     def _frames(self, name: str, ids) -> list[np.ndarray]:
-        import cv2
-
-        cap = cv2.VideoCapture(str(self._video(name)))
-        want, got, k = set(ids), {}, 0
-        while len(got) < len(want):
-            ok, img = cap.read()
-            if not ok:
-                break
-            if k in want:
-                got[k] = np.ascontiguousarray(img[..., ::-1])
-            k += 1
-        cap.release()
-        return [got[i] for i in ids]
+        return read_frames(self._video(name), ids)
 
     def batch(self, name: str, ids, ref: int | None = None) -> PairBatch:
         d = self._state(name)

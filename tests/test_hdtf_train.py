@@ -249,3 +249,37 @@ def test_pure_helpers():
     assert heldout_sources(["a"], 0.5) == set() and len(heldout_sources(["a", "b", "c"], 0.01)) == 1
     many = [f"s{i}" for i in range(200)]
     assert 10 <= len(heldout_sources(many, 0.1)) <= 30 and heldout_sources(many, 0.1) <= heldout_sources(many + ["x"], 0.1)
+
+
+def test_read_frames_seeks_to_exact_frames(tmp_path):
+    """Random access into a clip (as the generator trainer samples it) returns exactly the
+    frames a full decode gives, in the order asked, whatever the GOP."""
+    from fractions import Fraction
+
+    import av
+
+    from core.hdtf_prepare import PrepareConfig
+    from core.train_generator import read_frames
+
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "18", "g": str(PrepareConfig().gop)})
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(300):
+            img = np.zeros((64, 64, 3), np.uint8)
+            img[:32], img[32:] = (i % 64) * 4, (i // 64) * 40  # the frame number, readable back
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    ids = [299, 3, 150, 151, 77, 0, 298]
+    frames = read_frames(path, ids)
+    number = [int(round(f[:32].mean() / 4)) + 64 * int(round(f[32:].mean() / 40)) for f in frames]
+    assert number == ids
+    with av.open(str(path)) as clip:
+        every = [f.to_ndarray(format="rgb24") for f in clip.decode(video=0)]
+    for i, f in zip(ids, frames):
+        assert np.array_equal(f, every[i])
+    with pytest.raises(ValueError, match="could not be decoded"):
+        read_frames(path, [5, 400])
