@@ -8,7 +8,8 @@ No talking-face data can be downloaded, so the generator learns from our own fit
 each photo is fitted (``core.fitting``), its face mesh is textured by projecting the photo
 through the fitted camera, and a mouth interior the photo never shows is added behind the lips
 (a dark cavity following the lips, upper teeth fixed to the skull, lower teeth and tongue
-following the jaw). The reference frame is the photo's own state; targets are random
+following the jaw). The reference frame is the photo's own state; two thirds of the targets
+are frames the audio network animates from espeak speech (``--audio-share``), the rest random
 speech-like ARKit mixes with small head motion. Everything is flat emission shading, so a
 rendered pixel is the photo's pixel wherever the photo shows that surface point: the only
 things a warp cannot explain are the interior and resampling, which is what the generator
@@ -129,6 +130,40 @@ def random_states(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     offs[:, :3] = rng.normal(0.0, [0.05, 0.05, 0.035], (n, 3)) * moving[:, None]
     offs[:, 3:] = rng.normal(0.0, 0.003, (n, 3)) * moving[:, None]
     return np.clip(w, 0.0, 1.0), offs
+
+
+def audio_states(n: int, rng: np.random.Generator, animator) -> tuple[np.ndarray, np.ndarray]:
+    """States [n, 52] + head offsets [n, 6] as the audio network animates speech: espeak
+    sentences in random training voices through ``core.lipsync.animate``, frames drawn at
+    random. What the generator will be asked to render at bake time, coarticulation included."""
+    from core import espeak, lipsync
+    from core.audio import DEFAULT_SR, from_array, resample
+    from core.corpus import make_sentence, speakers
+
+    voices = speakers("train")
+    frames = []
+    while sum(len(f) for f in frames) < 4 * n:  # a few sentences give a few hundred frames
+        accent, variant = voices[rng.integers(len(voices))]
+        spoken = espeak.synthesize(make_sentence(rng), f"{accent}+{variant}",
+                                   rate=int(rng.integers(130, 230)), pitch=int(rng.integers(25, 76)))
+        audio = from_array(resample(spoken.samples, spoken.sample_rate, DEFAULT_SR), DEFAULT_SR)
+        anim = lipsync.animate(audio, animator, seed=int(rng.integers(1 << 30)))
+        frames.append(anim.values)
+    values = np.concatenate(frames)[rng.choice(sum(len(f) for f in frames), n, replace=False)]
+    return np.clip(values[:, :len(ARKIT_NAMES)], 0.0, 1.0), values[:, len(ARKIT_NAMES):].astype(np.float64)
+
+
+def target_states(n: int, rng: np.random.Generator, audio_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """``audio_share`` of the targets from the audio network, the rest random mixes (which
+    reach the extremes and the asymmetric shapes an animator may key by hand)."""
+    k = int(round(n * audio_share))
+    if k == 0:
+        return random_states(n, rng)
+    from core import lipsync
+
+    wa, oa = audio_states(k, rng, lipsync.load_animator())
+    wr, orr = random_states(n - k, rng)
+    return np.concatenate([wa, wr]), np.concatenate([oa, orr])
 
 
 # ----------------------------------------------------------------------------- mouth interior
@@ -336,7 +371,8 @@ class Scene:
 
 
 # --------------------------------------------------------------------------------------- main
-def render_photo(scene: Scene, name, rgb, fit, model, out: Path, n_targets, rng, tmp: Path):
+def render_photo(scene: Scene, name, rgb, fit, model, out: Path, n_targets, rng, tmp: Path,
+                 audio_share: float = 0.0):
     import cv2
 
     from core.pose import apply_pose
@@ -352,7 +388,7 @@ def render_photo(scene: Scene, name, rgb, fit, model, out: Path, n_targets, rng,
     identity = np.asarray(fit.identity, np.float32)
     ref_w = np.asarray(fit.expression, np.float32)[None]
     ref_pose = np.asarray(fit.pose, np.float64)
-    weights, offs = random_states(n_targets, rng)
+    weights, offs = target_states(n_targets, rng, audio_share)
     poses = ref_pose[None] + offs
     local_ref = model.vertices(identity, ref_w)[0]
     local = model.vertices(identity, weights)
@@ -402,6 +438,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="", help="comma-separated photo names (default: all)")
+    ap.add_argument("--audio-share", type=float, default=0.67,
+                    help="share of targets animated by the audio network (the rest: random mixes)")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     model = load_face_model()
@@ -419,7 +457,7 @@ def main(argv=None):
             except Exception as exc:  # a crop the landmark detector rejects is skipped
                 print(f"skip {name}: {exc}")
                 continue
-            render_photo(scene, name, rgb, fit, model, args.out, args.targets, rng, tmp)
+            render_photo(scene, name, rgb, fit, model, args.out, args.targets, rng, tmp, args.audio_share)
             done.append(name)
             print(f"{name}: fit error {fit.error_px:.2f} px, {args.targets} targets, "
                   f"{time.perf_counter() - t0:.0f} s so far", flush=True)
