@@ -415,8 +415,9 @@ def main(argv=None) -> int:
                     help="share of windows trained under the mean style ('Neutral')")
     ap.add_argument("--freq-masks", type=int, default=2,
                     help="spectral band runs masked per window (SpecAugment frequency masking)")
-    ap.add_argument("--voice-warp", type=float, default=0.12,
-                    help="largest vocal-tract-length warp (log factor) of the log-mel bands; 0: off")
+    ap.add_argument("--voice-warp", type=float, default=0.0,
+                    help="largest vocal-tract-length warp (log factor) of the log-mel bands, e.g. 0.12; "
+                         "0: off (on the espeak corpus it did not help: held-out closure 92.5 %% vs 93.8 %%)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--resume", help="checkpoint to resume from (OUT.ckpt is written every --ckpt-every steps)")
