@@ -28,30 +28,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from core.lip_metrics import gap_mm, lag_ms  # noqa: E402
+
 BILABIALS = ("p", "b", "m")
-
-
-def gap_mm(model, weights_52: np.ndarray) -> np.ndarray:
-    from core.face_model import inner_lip_gap
-
-    out = []
-    for start in range(0, len(weights_52), 2000):  # bounded memory on long clips
-        verts = model.vertices(None, weights_52[start:start + 2000], None)
-        out.append(inner_lip_gap(model, verts) * 1000.0)
-    return np.concatenate(out)
-
-
-def lag_ms(pred: np.ndarray, ref: np.ndarray, fps: float, max_lag: int = 10) -> float:
-    a, b = pred - pred.mean(), ref - ref.mean()
-    lags = np.arange(-max_lag, max_lag + 1)
-    cc = np.array([np.dot(a[max(0, k):len(a) + min(0, k)], b[max(0, -k):len(b) - max(0, k)]) for k in lags])
-    i = int(np.argmax(cc))
-    shift = float(lags[i])
-    if 0 < i < len(cc) - 1:  # parabolic peak for sub-frame lag
-        denom = cc[i - 1] - 2 * cc[i] + cc[i + 1]
-        if denom != 0:
-            shift += 0.5 * (cc[i - 1] - cc[i + 1]) / denom
-    return 1000.0 * shift / fps
 
 
 def _is_clean(aug: dict) -> bool:

@@ -248,10 +248,10 @@ def evaluate(model: Animator, clips: list[Clip]) -> dict[str, float]:
 @torch.no_grad()
 def lip_eval(model: Animator, clips: list[Clip]) -> dict[str, float]:
     """bench/lipsync.py's closure, gap r and lag on held-out clips, with the reference's own
-    closed-lip runs as the events (tracked video has no phoneme times): ``core.records.lip_metrics``."""
+    closed-lip runs as the events (tracked video has no phoneme times): ``core.lip_metrics.lip_metrics``."""
     from .animator import run_chunked
     from .lipsync import outputs_to_values
-    from .records import lip_metrics
+    from .lip_metrics import lip_metrics
 
     code = model.styles.weight.mean(0)
     pairs = []

@@ -159,12 +159,12 @@ def _full_mouth_model(seal: bool, seed=0):
 
 
 def _gap_mm(model, out):
-    from core.face_model import ARKIT_NAMES, inner_lip_gap, load_face_model
+    from core.face_model import ARKIT_NAMES, load_face_model
+    from core.lip_metrics import gap_mm
 
-    face = load_face_model()
     w = np.zeros((len(out["mouth"]), 52), np.float32)
     w[:, [ARKIT_NAMES.index(c) for c in model.cfg.mouth_channels]] = out["mouth"]
-    return inner_lip_gap(face, face.vertices(None, w, None)) * 1000.0
+    return gap_mm(load_face_model(), w)
 
 
 def test_lip_seal_head_closes_the_lips_it_says_are_sealed():
