@@ -16,14 +16,15 @@ from core.weights import record_provenance, weights_path
 MOUTH = ("jawOpen", "mouthClose", "mouthFunnel")
 
 
-def random_model(seed=0):
+def random_model(seed=0, cfg=None, std=0.2):
+    """An untrained network with weights large enough that its outputs move."""
+    cfg = cfg or AnimatorConfig(mouth_channels=MOUTH, brow_channels=("browInnerUp",), styles=("a", "b"))
     torch.manual_seed(seed)
-    cfg = AnimatorConfig(mouth_channels=MOUTH, brow_channels=("browInnerUp",), styles=("a", "b"))
     model = Animator(cfg)
     with torch.no_grad():
         for p in model.parameters():
             if p.dim() > 1:
-                torch.nn.init.normal_(p, std=0.2)
+                torch.nn.init.normal_(p, std=std)
     return model
 
 
@@ -149,13 +150,7 @@ def _full_mouth_model(seal: bool, seed=0):
     mouth, brows = split_channels(tuple(ARKIT_NAMES))
     cfg = AnimatorConfig(mouth_channels=mouth, brow_channels=brows, styles=("a",),
                          seal_open_channels=lip_parting_channels(mouth) if seal else ())
-    torch.manual_seed(seed)
-    model = Animator(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                torch.nn.init.normal_(p, std=0.3)
-    return model
+    return random_model(seed, cfg, std=0.3)
 
 
 def _gap_mm(model, out):
