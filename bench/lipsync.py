@@ -1,6 +1,6 @@
 """Lip-sync quality, speed and memory of the audio-to-animation network vs a naive baseline.
 
-    .venv/bin/python bench/lipsync.py --data corpus/v1 [--weights weights/animator.safetensors]
+    .venv/bin/python bench/lipsync.py --data corpus/v3 [--weights weights/animator.safetensors]
         [--hours 1.0]
 
 Quality on the corpus's held-out voices (never seen in training), measured on the face model's
@@ -133,7 +133,7 @@ def speed_child(seconds: float, weights: str | None) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.path.join(ROOT, "corpus", "v1"))
+    ap.add_argument("--data", default=os.path.join(ROOT, "corpus", "v3"))
     ap.add_argument("--weights", default=None)
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--speed-child", type=float, default=None, help=argparse.SUPPRESS)
