@@ -520,6 +520,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-crop", type=int, default=224,
                     help="pairs whose face crop is larger are shrunk to this (training speed)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt")
+    ap.add_argument("--init", default=None,
+                    help="start from these generator weights (fine-tuning) instead of random ones")
     ap.add_argument("--eval-per-clip", type=int, default=64,
                     help="held-out targets evaluated per clip or photo, spread over it (0: all)")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
@@ -533,7 +535,10 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     ctx = distributed.setup(args.device)
     datasets = [open_data(d) for d in args.data]
-    model = Generator(GeneratorConfig(channels=args.channels, internal=args.internal))
+    if args.init:  # its own configuration: --channels/--internal do not apply
+        model = Generator.load(args.init)
+    else:
+        model = Generator(GeneratorConfig(channels=args.channels, internal=args.internal))
     ckpt = out.with_name(out.stem + ".ckpt.pt")
     try:
         stats = train(model, datasets, args.steps, args.batch, args.lr, args.seed, ckpt,

@@ -169,6 +169,14 @@ def test_generator_trains_on_records_resumes_and_renders(corpus, tmp_path, capsy
     assert prov["metrics_heldout"]["crop_psnr_db"] > 20                    # evaluated on held-out frames
 
     gen = Generator.load(out)
+    # fine-tuning starts from given weights, in their own configuration (lr 0: nothing moves)
+    tuned = tmp_path / "tuned.safetensors"
+    assert train_generator.main(["--data", str(records), "--out", str(tuned), "--init", str(out), "--batch", "2",
+                                 "--eval-per-clip", "2", "--threads", "1", "--steps", "1", "--lr", "0"]) == 0
+    again = Generator.load(tuned)
+    assert again.config == gen.config
+    for key, value in gen.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key]), key
     data = train_generator.open_data(records)
     name, _ = data.indices("heldout")[0]
     b = data.batch(name, [10, 30], ref=0)
