@@ -1,7 +1,7 @@
 """HDTF end to end on the CPU: a tiny HDTF-format talking-face corpus (scripts/make_tiny_hdtf.py
 --talking: the astronaut's face moved by the face model to espeak phonemes, so the true mouth and
 head motion are known) -> core.hdtf_prepare -> core.hdtf_track -> a few steps of both trainers
-(the animator under torchrun with two gloo processes) -> inference with the resulting weights.
+(each first under torchrun with two gloo processes) -> inference with the resulting weights.
 Plus the tracker's bad inputs."""
 
 from __future__ import annotations
@@ -157,9 +157,16 @@ def test_generator_trains_on_records_resumes_and_renders(corpus, tmp_path, capsy
     out = tmp_path / "generator.safetensors"
     args = ["--data", str(records), "--out", str(out), "--batch", "2", "--channels", "8", "--internal", "64",
             "--eval-per-clip", "4", "--ckpt-every", "1", "--threads", "1"]
-    assert train_generator.main([*args, "--steps", "2"]) == 0
+    # two gloo processes first (DDP of the generator's region pass), then on alone
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "core.train_generator", *args, "--steps", "2"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("training on 2 process(es) (gloo)") == 1  # rank 0 alone logs
     ckpt = tmp_path / "generator.ckpt.pt"
     assert torch.load(ckpt, weights_only=True)["step"] == 2
+    assert json.loads((tmp_path / "provenance.json").read_text())["generator.safetensors"]["processes"] == 2
     assert train_generator.main([*args, "--steps", "3", "--resume"]) == 0
     log = capsys.readouterr().out
     assert "resumed at step 2" in log and "step 3/3" in log
