@@ -36,7 +36,6 @@ import json
 import os
 import sys
 import time
-from .jobs import run_each
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from .hdtf import Annotations, Clip, load_annotations
+from .jobs import run_each
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov")
 AUDIO_MARGIN_S = 0.25          # decoded on both sides so resampling has no edge transient

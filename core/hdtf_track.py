@@ -31,13 +31,13 @@ import os
 import shutil
 import sys
 import time
-from .jobs import run_each
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
+from .jobs import run_each
 from .records import FORMAT, INDEX, heldout_sources
 
 FEATURE_FPS = 50.0          # core.animator.NETWORK_FPS (not imported: workers need no torch)
@@ -132,7 +132,14 @@ def _landmarks(rgb_u8: np.ndarray, prev: np.ndarray | None, name: str) -> np.nda
     """[468, 3] pixels of the face, or None. With ``prev`` (the last frame's points) only the mesh
     runs, on a crop around them; the full detector runs when there is none or the mesh loses it."""
     from .image_io import Photo
-    from .landmarks import MIN_FACE_PX, N_POINTS, FaceTooSmallError, NoFaceError, mesh_on_crop, detect_landmarks
+    from .landmarks import (
+        MIN_FACE_PX,
+        N_POINTS,
+        FaceTooSmallError,
+        NoFaceError,
+        detect_landmarks,
+        mesh_on_crop,
+    )
 
     rgb = rgb_u8.astype(np.float32) / 255.0
     if prev is not None:

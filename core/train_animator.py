@@ -227,12 +227,17 @@ def make_model(train: list[Clip], width: int = 96, feature_kind: str = "mfcc",
 
 @torch.no_grad()
 def evaluate(model: Animator, clips: list[Clip]) -> dict[str, float]:
-    """Mean L1 of mouth weights and Pearson r of jawOpen on clips of unseen voices (mean style)."""
+    """On clips of unseen voices (mean style), one network pass per clip: mean L1 of the mouth
+    weights, Pearson r of jawOpen, and bench/lipsync.py's gap r, lag and closure with the
+    reference's own closed-lip runs as the events (tracked video has no phoneme times):
+    ``core.lip_metrics.lip_metrics``."""
     from .animator import run_chunked
+    from .lip_metrics import lip_metrics
+    from .lipsync import outputs_to_values
 
     model.eval()
     code = model.styles.weight.mean(0)
-    l1, r = [], []
+    l1, r, pairs = [], [], []
     for clip in clips:
         out = run_chunked(model, clip.features, code)
         idx = [clip.channels.index(c) for c in model.cfg.mouth_channels]
@@ -241,28 +246,14 @@ def evaluate(model: Animator, clips: list[Clip]) -> dict[str, float]:
         j = model.cfg.mouth_channels.index("jawOpen")
         if tgt[:, j].std() > 1e-6:
             r.append(np.corrcoef(out["mouth"][:, j], tgt[:, j])[0, 1])
-    model.train()
-    return {"mouth_l1": float(np.mean(l1)), "jaw_r": float(np.mean(r)) if r else float("nan")}
-
-
-@torch.no_grad()
-def lip_eval(model: Animator, clips: list[Clip]) -> dict[str, float]:
-    """bench/lipsync.py's closure, gap r and lag on held-out clips, with the reference's own
-    closed-lip runs as the events (tracked video has no phoneme times): ``core.lip_metrics.lip_metrics``."""
-    from .animator import run_chunked
-    from .lipsync import outputs_to_values
-    from .lip_metrics import lip_metrics
-
-    code = model.styles.weight.mean(0)
-    pairs = []
-    for clip in clips:
-        pred = outputs_to_values(model, run_chunked(model, clip.features, code))[:, :len(ARKIT_NAMES)]
+        pred = outputs_to_values(model, out)[:, :len(ARKIT_NAMES)]
         ref = np.zeros_like(pred)  # channels the data does not animate stay 0, as in the prediction
         cols = [(i, clip.channels.index(c)) for i, c in enumerate(ARKIT_NAMES) if c in clip.channels]
         ref[:, [i for i, _ in cols]] = np.asarray(clip.targets)[:, [j for _, j in cols]]
         pairs.append((pred, ref))
     model.train()
-    return lip_metrics(pairs, model.cfg.fps)
+    return {"mouth_l1": float(np.mean(l1)), "jaw_r": float(np.mean(r)) if r else float("nan"),
+            **lip_metrics(pairs, model.cfg.fps)}
 
 
 def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str, *,
@@ -336,8 +327,6 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
     model = make_presets(model, reference)
     save_animator(model, out)
     metrics = evaluate(model, eval_clips) if eval_clips else {}
-    if eval_clips and "jawOpen" in model.cfg.mouth_channels:
-        metrics.update(lip_eval(model, eval_clips))
     log(f"held-out: {metrics}")
     return {"steps": steps, "wall_s": round(wall, 1), "metrics": metrics, "history": history[-5:],
             "params": sum(p.numel() for p in model.parameters())}
