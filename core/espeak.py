@@ -8,11 +8,16 @@ construction (no forced alignment). Stress is not in the events, so it is read f
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import difflib
+import os
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -79,7 +84,7 @@ _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 class _Engine:
     """The library keeps global state, so one engine per process guarded by a lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_path: str | None = None) -> None:
         name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
         try:
             lib = ctypes.CDLL(name)
@@ -95,10 +100,16 @@ class _Engine:
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
-        sr = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS)
+        lib.espeak_Info.restype = ctypes.c_char_p
+        lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
+        path = data_path.encode() if data_path else None
+        sr = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, path, _INITIALIZE_PHONEME_EVENTS)
         if sr <= 0:
             raise EspeakUnavailableError("espeak-ng failed to initialise (its data folder may be missing).")
         self.lib, self.sample_rate = lib, sr
+        home = ctypes.c_char_p()
+        lib.espeak_Info(ctypes.byref(home))
+        self.data_path = Path(home.value.decode()) if home.value else None
         self.lock = threading.Lock()
         self._chunks: list[np.ndarray] = []
         self._events: list[tuple[int, int, str, int]] = []
@@ -146,14 +157,69 @@ class _Engine:
 
 _engine: _Engine | None = None
 _engine_lock = threading.Lock()
+_stock_data: Path | None = None             # espeak-ng's own data folder, found at first start
+_variants: dict[str, str] = {}              # extra variants installed by use_variants
+_VOICE_LIST_MAX = 349                       # espeak-ng's N_VOICES_LIST - 1
 
 
 def engine() -> _Engine:
-    global _engine
+    global _engine, _stock_data
     with _engine_lock:
         if _engine is None:
             _engine = _Engine()
+            _stock_data = _engine.data_path
     return _engine
+
+
+def _overlay(stock: Path, variants: dict[str, str]) -> Path:
+    """A data folder that is the stock one (symlinks, nothing copied) plus ``variants`` as files
+    in voices/!v, the only place espeak-ng looks up a '+variant'. The mbrola voices (voices/mb)
+    are left out: they need the mbrola program, and espeak-ng lists at most 349 voice files, so
+    they would leave less room for variants."""
+    root = Path(tempfile.mkdtemp(prefix="talkface-espeak-"))
+    atexit.register(shutil.rmtree, root, True)
+    data = root / "espeak-ng-data"
+    for folder, skip in ((data, {"voices"}), (data / "voices", {"!v", "mb"}), (data / "voices" / "!v", set())):
+        folder.mkdir()
+        source = stock / folder.relative_to(data)
+        for entry in sorted(os.listdir(source)):
+            if entry not in skip:
+                (folder / entry).symlink_to(source / entry)
+    for name, text in variants.items():
+        (data / "voices" / "!v" / name).write_text(text)
+    return root
+
+
+def use_variants(variants: dict[str, str]) -> None:
+    """Make extra espeak-ng voice variants speakable as ``"accent+name"``.
+
+    ``variants`` maps a new variant name to the text of an espeak-ng variant file (pitch, formant,
+    tone, klatt ... lines). The engine restarts on a data folder that adds them, so synthesis
+    with the stock voices is unchanged; calling again adds to the variants already installed.
+    """
+    global _engine
+    with _engine_lock:
+        clash = [n for n in variants if n in _variants and _variants[n] != variants[n]]
+        if clash:
+            raise ValueError(f"espeak-ng variant {clash[0]!r} is already installed with other settings.")
+    eng = engine()
+    stock_names = {n.lower() for n in os.listdir(_stock_data / "voices" / "!v")} if _stock_data else set()
+    bad = [n for n in variants if n.lower() in stock_names or not n.isidentifier()]
+    if bad:
+        raise ValueError(f"espeak-ng variant name {bad[0]!r} is a stock variant's or not a plain name.")
+    if _stock_data is None:
+        raise EspeakUnavailableError("espeak-ng did not say where its data folder is.")
+    listed = sum(len(files) for folder in ("lang", "voices") for top, _, files in os.walk(_stock_data / folder)
+                 if "/voices/mb" not in top + "/")
+    room = _VOICE_LIST_MAX - listed
+    if len({**_variants, **variants}) > room:
+        raise ValueError(f"espeak-ng lists at most {_VOICE_LIST_MAX} voice files; there is room for {room} "
+                         f"extra variants, not {len({**_variants, **variants})}.")
+    with _engine_lock, eng.lock:
+        _variants.update(variants)
+        root = _overlay(_stock_data, _variants)
+        # espeak_Initialize again, not Terminate first: a second espeak_Terminate hangs (1.51).
+        _engine = _Engine(str(root))
 
 
 def available() -> bool:

@@ -17,6 +17,7 @@ from core.corpus import (
     make_sentence,
     make_silence,
     mu_law,
+    random_speakers,
     room_impulse,
     speaker_style,
     speakers,
@@ -200,3 +201,18 @@ def test_silence_utterances_keep_the_mouth_shut():
         assert np.abs(utt.targets[:, CHANNELS.index("head_ry")]).max() > 0       # the head still lives
         levels.add(bool(np.any(utt.audio)))
     assert levels == {True, False}                                                 # both noise and pure silence
+
+
+@needs_espeak
+def test_made_up_voices_train_only_and_are_recorded(tmp_path):
+    """Random variant files join the training pool only; the manifest keeps their text, so the
+    corpus can be rebuilt; each voice is its own file, drawn from a broad range."""
+    m = generate(tmp_path, hours=0.01, seed=5, fps=25.0, heldout_fraction=0.3, shard_minutes=1.0,
+                 random_voices=3, random_voice_share=0.9, log=lambda *_: None)
+    made_up = set(m["random_voices"])
+    assert len(made_up) == 3 and len(set(m["random_voices"].values())) == 3
+    train = {s for z in shards(tmp_path, "train") for s in z["speaker"]}
+    heldout = {s for z in shards(tmp_path, "heldout") for s in z["speaker"]}
+    assert train & made_up and not heldout & made_up
+    assert all(v.startswith("language variant") and "formant 1" in v for v in m["random_voices"].values())
+    assert random_speakers(3, 5) == {tuple(k.split("+")): v for k, v in m["random_voices"].items()}

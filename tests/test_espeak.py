@@ -60,3 +60,30 @@ def test_unknown_voice_fails_clearly():
 def test_english_voices_listed():
     voices = espeak.list_voices("en")
     assert "en-us" in voices and "en" in voices and "en-gb-scotland" in voices and all(not v.startswith("mb") for v in voices)
+
+
+def _median_f0(u) -> float:
+    import librosa
+
+    f0 = librosa.yin(u.samples, fmin=40, fmax=500, sr=u.sample_rate)
+    return float(np.median(f0))
+
+
+def test_custom_variants_speak_with_their_settings_and_keep_the_stock_voices():
+    """A variant file installed at run time is spoken (low vs high pitch here), with the same
+    phonemes as the stock voice; stock variants still work afterwards; bad names are refused."""
+    text = "My mother made warm bread."
+    stock = espeak.synthesize(text, "en-us+m1")
+    espeak.use_variants({"tfvlow": "language variant\npitch 60 70\n", "tfvhigh": "language variant\npitch 240 260\n"})
+    low, high = espeak.synthesize(text, "en-us+tfvlow"), espeak.synthesize(text, "en-us+tfvhigh")
+    assert _median_f0(low) < 100 and _median_f0(high) > 200
+    names = lambda u: [p.phoneme for p in u.phonemes]  # noqa: E731
+    assert names(low) == names(high) == names(stock)
+    assert names(espeak.synthesize(text, "en-us+m1")) == names(stock)
+    espeak.use_variants({"tfvlow": "language variant\npitch 60 70\n"})        # same again: no-op
+    with pytest.raises(ValueError, match="already installed"):
+        espeak.use_variants({"tfvlow": "language variant\npitch 90 100\n"})
+    with pytest.raises(ValueError, match="stock variant"):
+        espeak.use_variants({"m1": "language variant\n"})
+    with pytest.raises(ValueError, match="at most 349"):
+        espeak.use_variants({f"tfvmany{i}": "language variant\n" for i in range(400)})
