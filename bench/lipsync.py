@@ -28,6 +28,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from core.corpus import HELD_OUT_VARIANTS  # noqa: E402
 from core.lip_metrics import gap_mm, lag_ms  # noqa: E402
 
 BILABIALS = ("p", "b", "m")
@@ -56,6 +57,7 @@ def heldout_utterances(folder: str, feature_kind: str = "mfcc"):
                     "phonemes": d["phoneme"][p0:p1], "starts": d["phoneme_start"][p0:p1],
                     "ends": d["phoneme_end"][p0:p1], "fps": float(manifest["fps"]),
                     "clean": _is_clean(json.loads(d["augmentation"][i])),
+                    "variant": str(d["variant"][i]), "accent": str(d["accent"][i]),
                 }
 
 
@@ -81,6 +83,7 @@ def predict_baseline(utt) -> np.ndarray:
 def quality(data: str, predictor, model, feature_kind: str = "mfcc") -> dict:
     closed, total, preds, refs, lags = 0, 0, [], [], []
     by_kind = {True: [], False: []}
+    by_voice: dict[str, list[bool]] = {}
     for utt in heldout_utterances(data, feature_kind):
         ref_w = utt["targets"][:, :52]
         pg, rg = gap_mm(model, predictor(utt)), gap_mm(model, ref_w)
@@ -92,6 +95,8 @@ def quality(data: str, predictor, model, feature_kind: str = "mfcc") -> dict:
                 ok = bool(pg[a:b].size and pg[a:b].min() <= 1.0)
                 closed += ok
                 by_kind[utt["clean"]].append(ok)
+                voice = utt["variant"] if utt["variant"] in HELD_OUT_VARIANTS else utt["accent"]
+                by_voice.setdefault(voice, []).append(ok)
         preds.append(pg)
         refs.append(rg)
         if rg.std() > 0.1 and pg.std() > 0.1:
@@ -101,7 +106,8 @@ def quality(data: str, predictor, model, feature_kind: str = "mfcc") -> dict:
             "closure_clean": float(np.mean(by_kind[True])) if by_kind[True] else float("nan"),
             "closure_degraded": float(np.mean(by_kind[False])) if by_kind[False] else float("nan"),
             "r": float(np.corrcoef(p, r)[0, 1]) if p.std() > 0 else float("nan"),
-            "lag_ms": float(np.median(lags)) if lags else float("nan")}
+            "lag_ms": float(np.median(lags)) if lags else float("nan"),
+            "closure_by_voice": {v: float(np.mean(oks)) for v, oks in sorted(by_voice.items())}}
 
 
 def speed_child(seconds: float, weights: str | None) -> None:
@@ -153,6 +159,9 @@ def main() -> None:
     for name, q in rows:
         print(f"{name:<16} {100 * q['closure']:7.1f}% {100 * q['closure_clean']:6.1f}% "
               f"{100 * q['closure_degraded']:8.1f}% {q['r']:6.3f} {q['lag_ms']:7.1f}")
+    print()
+    voices = rows[0][1]["closure_by_voice"]
+    print("closure by held-out voice:", "  ".join(f"{v} {100 * c:.1f}%" for v, c in voices.items()))
     print()
     print(f"{'audio':>8} {'x real time':>12} {'peak MB':>9} {'added MB':>9}")
     for seconds in (60.0, 600.0, 3600.0 * args.hours):

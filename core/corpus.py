@@ -385,17 +385,22 @@ def load_shard(path: str | Path) -> dict[str, np.ndarray]:
 def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, heldout_fraction: float = 0.1,
              shard_minutes: float = 10.0, keep_audio: bool = True, silence_fraction: float = 0.03,
              random_voices: int = 0, random_voice_share: float = 0.5, train_reverb_p: float = 0.4,
-             log=print) -> dict:
+             heldout_from: str | Path | None = None, log=print) -> dict:
     """Write train/ and heldout/ shards plus manifest.json under ``out``; returns the manifest.
 
     ``random_voices`` made-up speakers (random_variant) join the training pool and speak
     ``random_voice_share`` of the training utterances; the held-out split is unchanged by them.
     ``train_reverb_p``: share of degraded training utterances given a room (held out: always 0.4).
+    ``heldout_from``: another corpus whose held-out split this one links to instead of drawing
+    its own, so two training corpora are measured on the very same utterances.
 
     Bit-exact for a seed only in a fresh process: libespeak-ng keeps hidden state between calls
     that shifts its output by a millisecond or two.
     """
     out = Path(out)
+    source = _heldout_source(Path(heldout_from), fps) if heldout_from else None
+    if source:
+        heldout_fraction = 0.0
     rng = np.random.default_rng(seed)
     pools = {s: speakers(s) for s in ("train", "heldout")}
     made_up = random_speakers(random_voices, seed)
@@ -438,6 +443,10 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
             log(f"{total / 3600:.2f} / {hours:.2f} h  ({total / (time.perf_counter() - started):.0f}x real time)")
     for split in buffers:
         flush(split)
+    splits = {s: {**c, "speakers": sorted(c["speakers"])} for s, c in counts.items()}
+    if source:
+        (out / "heldout").symlink_to(source["folder"], target_is_directory=True)
+        splits["heldout"] = source["split"]
     manifest = dict(
         seed=seed, fps=fps, hours=hours, sample_rate=DEFAULT_SR, channels=list(CHANNELS),
         features=list(FeatureConfig(kind="mfcc", fps=fps).names),
@@ -445,11 +454,27 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         held_out_accents=list(HELD_OUT_ACCENTS), held_out_variants=list(HELD_OUT_VARIANTS),
         random_voices={speaker_name(a, v): text for (a, v), text in made_up.items()},
         random_voice_share=random_voice_share if made_up else 0.0, train_reverb_p=train_reverb_p,
-        splits={s: {**c, "speakers": sorted(c["speakers"])} for s, c in counts.items()},
+        splits=splits, heldout_from=source["folder"] if source else None,
         seconds_to_generate=time.perf_counter() - started,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def _heldout_source(corpus: Path, fps: float) -> dict:
+    """The held-out split of an existing corpus, checked to be usable beside a new one."""
+    try:
+        manifest = json.loads((corpus / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--heldout-from {corpus}: no readable manifest.json ({exc}).") from exc
+    folder = (corpus / "heldout").resolve()
+    if not sorted(folder.glob("shard_*.npz")):
+        raise ValueError(f"--heldout-from {corpus}: it has no held-out shards.")
+    if abs(float(manifest["fps"]) - fps) > 1e-6:
+        raise ValueError(f"--heldout-from {corpus}: it is at {manifest['fps']} fps, this corpus at {fps}.")
+    if manifest["channels"] != list(CHANNELS):
+        raise ValueError(f"--heldout-from {corpus}: its target channels are not this version's.")
+    return {"folder": str(folder), "split": manifest["splits"]["heldout"]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -467,10 +492,11 @@ def main(argv: list[str] | None = None) -> None:
                     help="share of training utterances spoken by the made-up voices")
     ap.add_argument("--train-reverb-p", type=float, default=0.4,
                     help="share of degraded training utterances given a room (held-out ones: 0.4)")
+    ap.add_argument("--heldout-from", help="link the held-out split of this existing corpus instead of drawing one")
     a = ap.parse_args(argv)
     m = generate(a.out, a.hours, a.seed, a.fps, a.heldout_fraction, a.shard_minutes, not a.no_audio,
                  random_voices=a.random_voices, random_voice_share=a.random_voice_share,
-                 train_reverb_p=a.train_reverb_p)
+                 train_reverb_p=a.train_reverb_p, heldout_from=a.heldout_from)
     for split, c in m["splits"].items():
         print(f"{split}: {c['utterances']} utterances, {c['seconds'] / 60:.1f} min, {len(c['speakers'])} speakers, "
               f"{c['shards']} shards")

@@ -216,3 +216,19 @@ def test_made_up_voices_train_only_and_are_recorded(tmp_path):
     assert train & made_up and not heldout & made_up
     assert all(v.startswith("language variant") and "formant 1" in v for v in m["random_voices"].values())
     assert random_speakers(3, 5) == {tuple(k.split("+")): v for k, v in m["random_voices"].items()}
+
+
+@needs_espeak
+def test_heldout_from_links_another_corpus_split(tiny, tmp_path):
+    """A second training corpus is measured on exactly the first one's held-out utterances."""
+    first, _ = tiny
+    m2 = generate(tmp_path / "second", hours=0.004, seed=8, fps=25.0, heldout_from=first, log=lambda *_: None)
+    assert m2["splits"]["heldout"] == json.loads((first / "manifest.json").read_text())["splits"]["heldout"]
+    a, b = shards(first, "heldout"), shards(tmp_path / "second", "heldout")
+    assert len(a) == len(b) >= 1
+    np.testing.assert_array_equal(a[0]["targets"], b[0]["targets"])
+    assert m2["splits"]["train"]["utterances"] >= 1
+    with pytest.raises(ValueError, match="fps"):
+        generate(tmp_path / "third", hours=0.001, fps=30.0, heldout_from=first, log=lambda *_: None)
+    with pytest.raises(ValueError, match="no readable manifest"):
+        generate(tmp_path / "fourth", hours=0.001, fps=25.0, heldout_from=tmp_path / "nowhere", log=lambda *_: None)
