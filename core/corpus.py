@@ -1,13 +1,15 @@
 """Training corpus for the audio-to-animation network: synthetic speech with exact targets.
 
 Each utterance is spoken by espeak-ng (accent x variant = one speaker; random rate, pitch,
-range), so phoneme timing is exact. Targets come from those phonemes (mouth, via visemes) and
+range), so phoneme timing is exact. Besides the stock variants, made-up training voices (random
+variant files: vocal-tract length, formants, tone, consonant loudness, Klatt...) can be added. Targets come from those phonemes (mouth, via visemes) and
 from the clean audio's prosody (brows, head, blinks); features come from a randomly *degraded*
 copy (noise, room reverb, gain, band-limiting, low sample rates, codec-like quantisation,
 clipping) so the network meets real microphones in training. Whole speakers, and every
 speaker of some accents and variants, are kept out of training for evaluation.
 
 The corpus is regenerated, never committed:  python -m core.corpus --out DIR --hours H --seed S
+(README "Training" has the shipped network's exact commands).
 """
 
 from __future__ import annotations
