@@ -209,6 +209,35 @@ def warp_voice(features: torch.Tensor, feature_kind: str, rng: np.random.Generat
     return out
 
 
+def muffle(features: torch.Tensor, feature_kind: str, rng: np.random.Generator, share: float) -> torch.Tensor:
+    """A dark or muffled voice from the same speech: on ``share`` of the windows, the log-mel
+    bands get a low-pass response (cut-off 250-2000 Hz, order 1 or 2) over a floor of -12 to
+    -35 dB, and log energy drops by what that removes. Voices whose highs are weak (a
+    high-cut tone, a microphone under clothing or behind a mask) lose the burst and the
+    silence that mark a /p b m/; a bank of synthetic voices rarely has them."""
+    import librosa
+
+    from .features import FeatureConfig
+
+    if feature_kind != "logmel" or share <= 0:
+        return features
+    cfg = FeatureConfig(kind=feature_kind)
+    n_spec = features.shape[-1] - 3
+    centres = librosa.mel_frequencies(n_spec + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
+    b = features.shape[0]
+    hit = rng.uniform(size=b) < share
+    cut = np.exp(rng.uniform(np.log(250.0), np.log(2000.0), b))
+    order = rng.integers(1, 3, b)
+    floor = 10 ** (rng.uniform(-35, -12, b) / 10)
+    gain = np.log(1.0 / (1.0 + (centres[None, :] / cut[:, None]) ** (2 * order[:, None])) + floor[:, None])
+    gain = torch.as_tensor(np.where(hit[:, None], gain, 0.0), dtype=features.dtype)[:, None, :]   # [B, 1, n]
+    out = features.clone()
+    spec = features[..., :n_spec]
+    out[..., :n_spec] = spec + gain
+    out[..., -1] = features[..., -1] + torch.logsumexp(spec + gain, -1) - torch.logsumexp(spec, -1)
+    return out
+
+
 def make_model(train: list[Clip], width: int = 96, feature_kind: str = "mfcc",
                lip_seal: bool = True, style_dropout: float = 0.0) -> Animator:
     mouth, brows = split_channels(train[0].channels)
@@ -261,7 +290,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
           width: int = 96, resume: str | None = None, gap_weight: float = 2.0,
           closure_boost: float = 4.0, feature_kind: str = "mfcc", log=print,
           ckpt_every: int = 500, dist_ctx=None, style_dropout: float = 0.0,
-          freq_masks: int = 0, voice_warp: float = 0.0) -> dict:
+          freq_masks: int = 0, voice_warp: float = 0.0, muffle_share: float = 0.0) -> dict:
     """Train and write ``out`` (+ ``out.ckpt``). Under torchrun (``dist_ctx`` from
     ``core.distributed.setup``) every rank trains a DDP replica on its own batches (``batch`` is
     per process); only rank 0 logs, checkpoints, writes weights and evaluates."""
@@ -303,6 +332,8 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
         b = windows.batch(batch)
         if voice_warp > 0:
             b["features"] = warp_voice(b["features"], feature_kind, rng, max_warp=voice_warp)
+        if muffle_share > 0:
+            b["features"] = muffle(b["features"], feature_kind, rng, muffle_share)
         b["features"] = mask_bands(b["features"], model.feat_mean.cpu(), n_spectral, freq_masks, rng)
         b = {k: v.to(dev) for k, v in b.items()}
         parts = losses(net, b, gap_map, gap_weight, closure_boost)
@@ -407,6 +438,8 @@ def main(argv=None) -> int:
     ap.add_argument("--voice-warp", type=float, default=0.0,
                     help="largest vocal-tract-length warp (log factor) of the log-mel bands, e.g. 0.12; "
                          "0: off (on the espeak corpus it did not help: held-out closure 92.5 %% vs 93.8 %%)")
+    ap.add_argument("--muffle", type=float, default=0.0,
+                    help="share of windows given a dark/muffled low-pass response in the log-mel bands, e.g. 0.25")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--resume", help="checkpoint to resume from (OUT.ckpt is written every --ckpt-every steps)")
@@ -440,7 +473,7 @@ def main(argv=None) -> int:
                        seed=args.seed, width=args.width, resume=args.resume, gap_weight=args.gap_weight,
                        closure_boost=args.closure_boost, feature_kind=args.features,
                        ckpt_every=args.ckpt_every, dist_ctx=ctx, style_dropout=args.style_dropout,
-                       freq_masks=args.freq_masks, voice_warp=args.voice_warp)
+                       freq_masks=args.freq_masks, voice_warp=args.voice_warp, muffle_share=args.muffle)
     finally:
         distributed.cleanup(ctx)
     if not ctx.is_main:

@@ -266,3 +266,24 @@ def test_voice_warp_moves_formants_and_pitch_only():
     assert torch.equal(out[..., 41:], feats[..., 41:])  # voicing and energy untouched
     same = warp_voice(feats, "logmel", rng, max_warp=0.0, max_pitch=0.0)
     assert torch.equal(same, feats)
+
+
+def test_muffle_is_a_low_pass_on_some_windows_with_energy_following():
+    from core.train_animator import muffle
+
+    rng = np.random.default_rng(1)
+    feats = torch.zeros(200, 6, 43)
+    feats[..., :40] = torch.randn(200, 6, 40)
+    feats[..., 40:42] = 0.7
+    out = muffle(feats, "logmel", rng, share=0.5)
+    gain = out[..., :40] - feats[..., :40]
+    hit = gain.abs().amax((1, 2)) > 0
+    assert 60 < int(hit.sum()) < 140  # about half of the windows
+    g = gain[hit][:, 0]  # one gain curve per window (same on every frame)
+    assert torch.allclose(gain[hit], g[:, None, :].expand_as(gain[hit]), atol=1e-5)
+    assert torch.all(g[:, 1:] <= g[:, :-1] + 1e-5)  # never lifts a higher band above a lower one
+    assert torch.all(g[:, -1] < -1.5) and torch.all(g[:, -1] > -8.2)  # top band: -6.5 dB to the -35 dB floor
+    assert torch.equal(out[..., 40:42], feats[..., 40:42])  # pitch and voicing untouched
+    assert torch.all(out[hit][..., 42] < feats[hit][..., 42])  # less energy where muffled
+    assert torch.equal(out[~hit], feats[~hit])
+    assert torch.equal(muffle(feats, "mfcc", rng, share=1.0), feats)  # only log-mel bands are filtered
