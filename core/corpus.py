@@ -252,7 +252,10 @@ class Augmentation:
     clip_at: float = 0.0
 
 
-def draw_augmentation(rng: np.random.Generator, clean_p: float = 0.2, reverb_p: float = 0.4) -> Augmentation:
+REVERB_P = 0.4   # share of degraded utterances given a room; the held-out split always uses it
+
+
+def draw_augmentation(rng: np.random.Generator, clean_p: float = 0.2, reverb_p: float = REVERB_P) -> Augmentation:
     if rng.uniform() < clean_p:
         return Augmentation(gain_db=float(rng.uniform(-6, 6)))
     maybe = lambda p: rng.uniform() < p  # noqa: E731
@@ -307,7 +310,7 @@ class Utterance:
 
 
 def make_utterance(accent: str, variant: str, rng: np.random.Generator, fps: float,
-                   reverb_p: float = 0.4) -> Utterance:
+                   reverb_p: float = REVERB_P) -> Utterance:
     name = speaker_name(accent, variant)
     style = speaker_style(name)
     text = make_sentence(rng)
@@ -386,13 +389,13 @@ def load_shard(path: str | Path) -> dict[str, np.ndarray]:
 
 def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, heldout_fraction: float = 0.1,
              shard_minutes: float = 10.0, keep_audio: bool = True, silence_fraction: float = 0.03,
-             random_voices: int = 0, random_voice_share: float = 0.5, train_reverb_p: float = 0.4,
+             random_voices: int = 0, random_voice_share: float = 0.5, train_reverb_p: float = REVERB_P,
              heldout_from: str | Path | None = None, log=print) -> dict:
     """Write train/ and heldout/ shards plus manifest.json under ``out``; returns the manifest.
 
     ``random_voices`` made-up speakers (random_variant) join the training pool and speak
     ``random_voice_share`` of the training utterances; the held-out split is unchanged by them.
-    ``train_reverb_p``: share of degraded training utterances given a room (held out: always 0.4).
+    ``train_reverb_p``: share of degraded training utterances given a room (held out: REVERB_P).
     ``heldout_from``: another corpus whose held-out split this one links to instead of drawing
     its own, so two training corpora are measured on the very same utterances.
 
@@ -432,7 +435,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         if rng.uniform() < silence_fraction:
             utt = make_silence(accent, variant, rng, fps)
         else:
-            utt = make_utterance(accent, variant, rng, fps, train_reverb_p if split == "train" else 0.4)
+            utt = make_utterance(accent, variant, rng, fps, train_reverb_p if split == "train" else REVERB_P)
         seconds = len(utt.audio) / DEFAULT_SR
         buffers[split].append(utt)
         c = counts[split]
@@ -492,8 +495,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="made-up espeak-ng training voices (random formants, pitch, tone, consonant level...)")
     ap.add_argument("--random-voice-share", type=float, default=0.5,
                     help="share of training utterances spoken by the made-up voices")
-    ap.add_argument("--train-reverb-p", type=float, default=0.4,
-                    help="share of degraded training utterances given a room (held-out ones: 0.4)")
+    ap.add_argument("--train-reverb-p", type=float, default=REVERB_P,
+                    help=f"share of degraded training utterances given a room (held-out ones: {REVERB_P})")
     ap.add_argument("--heldout-from", help="link the held-out split of this existing corpus instead of drawing one")
     a = ap.parse_args(argv)
     m = generate(a.out, a.hours, a.seed, a.fps, a.heldout_fraction, a.shard_minutes, not a.no_audio,

@@ -171,11 +171,17 @@ def engine() -> _Engine:
     return _engine
 
 
+def _voice_files(data: Path) -> int:
+    """How many voice files espeak-ng lists from a data folder (it walks lang/ and voices/)."""
+    return sum(len(files) for folder in ("lang", "voices") for _, _, files in os.walk(data / folder, followlinks=True))
+
+
 def _overlay(stock: Path, variants: dict[str, str]) -> Path:
     """A data folder that is the stock one (symlinks, nothing copied) plus ``variants`` as files
     in voices/!v, the only place espeak-ng looks up a '+variant'. The mbrola voices (voices/mb)
     are left out: they need the mbrola program, and espeak-ng lists at most 349 voice files, so
-    they would leave less room for variants."""
+    they would leave less room for variants. Refused, and removed, if espeak-ng could not list
+    every variant."""
     root = Path(tempfile.mkdtemp(prefix="talkface-espeak-"))
     atexit.register(shutil.rmtree, root, True)
     data = root / "espeak-ng-data"
@@ -187,6 +193,12 @@ def _overlay(stock: Path, variants: dict[str, str]) -> Path:
                 (folder / entry).symlink_to(source / entry)
     for name, text in variants.items():
         (data / "voices" / "!v" / name).write_text(text)
+    listed = _voice_files(data)
+    if listed > _VOICE_LIST_MAX:
+        shutil.rmtree(root, ignore_errors=True)
+        room = _VOICE_LIST_MAX - (listed - len(variants))
+        raise ValueError(f"espeak-ng lists at most {_VOICE_LIST_MAX} voice files; there is room for {room} "
+                         f"extra variants, not {len(variants)}.")
     return root
 
 
@@ -202,22 +214,18 @@ def use_variants(variants: dict[str, str]) -> None:
         clash = [n for n in variants if n in _variants and _variants[n] != variants[n]]
         if clash:
             raise ValueError(f"espeak-ng variant {clash[0]!r} is already installed with other settings.")
+        if all(n in _variants for n in variants):
+            return                                   # all installed already, with these settings
     eng = engine()
-    stock_names = {n.lower() for n in os.listdir(_stock_data / "voices" / "!v")} if _stock_data else set()
+    if _stock_data is None:
+        raise EspeakUnavailableError("espeak-ng did not say where its data folder is.")
+    stock_names = {n.lower() for n in os.listdir(_stock_data / "voices" / "!v")}
     bad = [n for n in variants if n.lower() in stock_names or not n.isidentifier()]
     if bad:
         raise ValueError(f"espeak-ng variant name {bad[0]!r} is a stock variant's or not a plain name.")
-    if _stock_data is None:
-        raise EspeakUnavailableError("espeak-ng did not say where its data folder is.")
-    listed = sum(len(files) for folder in ("lang", "voices") for top, _, files in os.walk(_stock_data / folder)
-                 if "/voices/mb" not in top + "/")
-    room = _VOICE_LIST_MAX - listed
-    if len({**_variants, **variants}) > room:
-        raise ValueError(f"espeak-ng lists at most {_VOICE_LIST_MAX} voice files; there is room for {room} "
-                         f"extra variants, not {len({**_variants, **variants})}.")
     with _engine_lock, eng.lock:
+        root = _overlay(_stock_data, {**_variants, **variants})
         _variants.update(variants)
-        root = _overlay(_stock_data, _variants)
         # espeak_Initialize again, not Terminate first: a second espeak_Terminate hangs (1.51).
         _engine = _Engine(str(root))
 

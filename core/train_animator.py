@@ -12,6 +12,7 @@ resumable; the held-out voices are evaluated at the end with the lip metrics of 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -178,6 +179,21 @@ def mask_bands(features: torch.Tensor, fill: torch.Tensor, n_spectral: int, coun
     return out
 
 
+PROSODY_COLUMNS = 3  # every feature row ends with log-F0, voicing, log energy; the rest are bands
+
+
+@functools.lru_cache(maxsize=4)
+def band_centres(n_bands: int) -> np.ndarray:
+    """Centre frequencies (Hz) of the log-mel feature bands, for the augmentations that act on
+    the spectrum as frequencies (formant warp, low-pass)."""
+    import librosa
+
+    from .features import FeatureConfig
+
+    cfg = FeatureConfig(kind="logmel")
+    return librosa.mel_frequencies(n_bands + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
+
+
 def warp_voice(features: torch.Tensor, feature_kind: str, rng: np.random.Generator,
                max_warp: float = 0.12, max_pitch: float = 0.3) -> torch.Tensor:
     """Another voice from the same speech: vocal-tract-length perturbation (each window's log-mel
@@ -185,16 +201,11 @@ def warp_voice(features: torch.Tensor, feature_kind: str, rng: np.random.Generat
     every formant) and a random pitch shift on voiced frames. The corpus has a few hundred
     voices; a listener's voice is rarely one of them, and unseen timbres were what missed
     closures on held-out voices (bench/lipsync)."""
-    import librosa
-
-    from .features import FeatureConfig
-
-    cfg = FeatureConfig(kind=feature_kind)
-    n_spec = features.shape[-1] - 3
+    n_spec = features.shape[-1] - PROSODY_COLUMNS
     out = features.clone()
     b = features.shape[0]
     if feature_kind == "logmel" and max_warp > 0:
-        centres = librosa.mel_frequencies(n_spec + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
+        centres = band_centres(n_spec)
         alpha = np.exp(rng.uniform(-max_warp, max_warp, b))
         pos = np.interp(centres[None, :] / alpha[:, None], centres, np.arange(n_spec))  # [B, n]
         lo = np.clip(np.floor(pos).astype(np.int64), 0, n_spec - 2)
@@ -215,15 +226,10 @@ def muffle(features: torch.Tensor, feature_kind: str, rng: np.random.Generator, 
     -35 dB, and log energy drops by what that removes. Voices whose highs are weak (a
     high-cut tone, a microphone under clothing or behind a mask) lose the burst and the
     silence that mark a /p b m/; a bank of synthetic voices rarely has them."""
-    import librosa
-
-    from .features import FeatureConfig
-
     if feature_kind != "logmel" or share <= 0:
         return features
-    cfg = FeatureConfig(kind=feature_kind)
-    n_spec = features.shape[-1] - 3
-    centres = librosa.mel_frequencies(n_spec + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
+    n_spec = features.shape[-1] - PROSODY_COLUMNS
+    centres = band_centres(n_spec)
     b = features.shape[0]
     hit = rng.uniform(size=b) < share
     cut = np.exp(rng.uniform(np.log(250.0), np.log(2000.0), b))
@@ -302,7 +308,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
     torch.manual_seed(seed)  # the same initial weights on every rank
     rng = np.random.default_rng([seed, ctx.rank] if ctx.active else seed)  # per-rank batches
     model = make_model(train_clips, width, feature_kind, style_dropout=style_dropout)
-    n_spectral = model.cfg.n_features - 3  # features end with log-F0, voicing, energy
+    n_spectral = model.cfg.n_features - PROSODY_COLUMNS
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     step0 = 0
     ckpt = out + ".ckpt"
