@@ -159,7 +159,7 @@ _engine: _Engine | None = None
 _engine_lock = threading.Lock()
 _stock_data: Path | None = None             # espeak-ng's own data folder, found at first start
 _variants: dict[str, str] = {}              # extra variants installed by use_variants
-_VOICE_LIST_MAX = 349                       # espeak-ng's N_VOICES_LIST - 1
+_VOICE_LIST_MAX = 349                       # espeak-ng's N_VOICES_LIST - 1; reaching it drops a voice
 
 
 def engine() -> _Engine:
@@ -194,9 +194,9 @@ def _overlay(stock: Path, variants: dict[str, str]) -> Path:
     for name, text in variants.items():
         (data / "voices" / "!v" / name).write_text(text)
     listed = _voice_files(data)
-    if listed > _VOICE_LIST_MAX:
+    if listed >= _VOICE_LIST_MAX:
         shutil.rmtree(root, ignore_errors=True)
-        room = _VOICE_LIST_MAX - (listed - len(variants))
+        room = _VOICE_LIST_MAX - 1 - (listed - len(variants))
         raise ValueError(f"espeak-ng lists at most {_VOICE_LIST_MAX} voice files; there is room for {room} "
                          f"extra variants, not {len(variants)}.")
     return root

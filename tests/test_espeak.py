@@ -87,3 +87,39 @@ def test_custom_variants_speak_with_their_settings_and_keep_the_stock_voices():
         espeak.use_variants({"m1": "language variant\n"})
     with pytest.raises(ValueError, match="at most 349"):
         espeak.use_variants({f"tfvmany{i}": "language variant\n" for i in range(400)})
+
+
+def _languages_listed() -> int:
+    """How many voices the running engine lists (espeak_ListVoices: languages, not variants)."""
+    import ctypes
+
+    class Voice(ctypes.Structure):
+        _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_char_p), ("identifier", ctypes.c_char_p),
+                    ("gender", ctypes.c_ubyte), ("age", ctypes.c_ubyte), ("variant", ctypes.c_ubyte),
+                    ("xx1", ctypes.c_ubyte), ("score", ctypes.c_int), ("spare", ctypes.c_void_p)]
+
+    lib = espeak.engine().lib
+    lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(Voice))
+    lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+    voices, k = lib.espeak_ListVoices(None), 0
+    while voices[k]:
+        k += 1
+    return k
+
+
+def test_as_many_variants_as_allowed_drop_no_stock_voice():
+    """The room use_variants offers is real: filling it exactly still lists every language
+    (espeak-ng silently drops voices once its list is full)."""
+    import re
+
+    espeak.use_variants({"tfvroom0": "language variant\n"})
+    before = _languages_listed()
+    with pytest.raises(ValueError, match="at most 349") as refused:
+        espeak.use_variants({f"tfvroom{i}": "language variant\n" for i in range(400)})
+    room = int(re.search(r"room for (\d+) extra", str(refused.value)).group(1))
+    fill = room - len(espeak._variants)
+    espeak.use_variants({f"tfvfill{i}": "language variant\n" for i in range(fill)})
+    assert _languages_listed() == before
+    assert espeak.synthesize("Bob.", f"en-us+tfvfill{fill - 1}").phonemes
+    with pytest.raises(ValueError, match="at most 349"):
+        espeak.use_variants({"tfvonemore": "language variant\n"})
