@@ -89,15 +89,17 @@ def test_custom_variants_speak_with_their_settings_and_keep_the_stock_voices():
         espeak.use_variants({f"tfvmany{i}": "language variant\n" for i in range(400)})
 
 
-def _languages_listed() -> int:
-    """How many voices the running engine lists (espeak_ListVoices: languages, not variants)."""
-    import ctypes
 
-    class Voice(ctypes.Structure):
-        _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_char_p), ("identifier", ctypes.c_char_p),
-                    ("gender", ctypes.c_ubyte), ("age", ctypes.c_ubyte), ("variant", ctypes.c_ubyte),
-                    ("xx1", ctypes.c_ubyte), ("score", ctypes.c_int), ("spare", ctypes.c_void_p)]
+_FILL_SCRIPT = """
+import ctypes, json, re
+from core import espeak
 
+class Voice(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_char_p), ("identifier", ctypes.c_char_p),
+                ("gender", ctypes.c_ubyte), ("age", ctypes.c_ubyte), ("variant", ctypes.c_ubyte),
+                ("xx1", ctypes.c_ubyte), ("score", ctypes.c_int), ("spare", ctypes.c_void_p)]
+
+def languages_listed():
     lib = espeak.engine().lib
     lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(Voice))
     lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
@@ -106,20 +108,35 @@ def _languages_listed() -> int:
         k += 1
     return k
 
+out = {"stock": languages_listed()}
+try:
+    espeak.use_variants({f"tfvroom{i}": "language variant\\n" for i in range(400)})
+except ValueError as exc:
+    out["refused"] = str(exc)
+room = int(re.search(r"room for (\\d+) extra", out["refused"]).group(1))
+espeak.use_variants({f"tfvfill{i}": "language variant\\n" for i in range(room)})
+out["full"] = languages_listed()
+out["speaks"] = len(espeak.synthesize("Bob.", f"en-us+tfvfill{room - 1}").phonemes)
+try:
+    espeak.use_variants({"tfvonemore": "language variant\\n"})
+except ValueError as exc:
+    out["one_more"] = str(exc)
+print(json.dumps(out))
+"""
+
 
 def test_as_many_variants_as_allowed_drop_no_stock_voice():
     """The room use_variants offers is real: filling it exactly still lists every language
-    (espeak-ng silently drops voices once its list is full)."""
-    import re
+    (espeak-ng silently drops voices once its list is full). A fresh process: the filled
+    engine would leave no room for other tests."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    espeak.use_variants({"tfvroom0": "language variant\n"})
-    before = _languages_listed()
-    with pytest.raises(ValueError, match="at most 349") as refused:
-        espeak.use_variants({f"tfvroom{i}": "language variant\n" for i in range(400)})
-    room = int(re.search(r"room for (\d+) extra", str(refused.value)).group(1))
-    fill = room - len(espeak._variants)
-    espeak.use_variants({f"tfvfill{i}": "language variant\n" for i in range(fill)})
-    assert _languages_listed() == before
-    assert espeak.synthesize("Bob.", f"en-us+tfvfill{fill - 1}").phonemes
-    with pytest.raises(ValueError, match="at most 349"):
-        espeak.use_variants({"tfvonemore": "language variant\n"})
+    run = subprocess.run([sys.executable, "-c", _FILL_SCRIPT], capture_output=True, text=True, timeout=120,
+                         check=True, cwd=Path(__file__).resolve().parents[1])
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert "at most 349" in out["refused"]
+    assert out["full"] == out["stock"] and out["speaks"] > 0
+    assert "at most 349" in out["one_more"]
