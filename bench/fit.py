@@ -15,20 +15,17 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from talkface.core.face.camera import Camera
+from talkface.core.face.fitting import FitConfig, fit_landmarks, fit_photo, inter_ocular
+from talkface.core.face.image_io import Photo, load_photo
+from talkface.core.face.landmarks import detect_landmarks
+from talkface.core.face.model import ARKIT_NAMES, load_face_model
 
-from core.camera import Camera  # noqa: E402
-from core.face_model import ARKIT_NAMES, load_face_model  # noqa: E402
-from core.fitting import FitConfig, fit_landmarks, fit_photo, inter_ocular  # noqa: E402
-from core.image_io import Photo, load_photo  # noqa: E402
-from core.landmarks import detect_landmarks  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: Expression channels the synthetic faces use: what a portrait photo plausibly shows.
 SYNTH_CHANNELS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft",

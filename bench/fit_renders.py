@@ -42,14 +42,11 @@ def main() -> None:
 
     import bpy
 
-    from _talkface import load_talkface
-
-    load_talkface()
     from talkface.blender_talkface import face_object
-    from talkface.core.face_model import ARKIT_NAMES, load_face_model
-    from talkface.core.fitting import fit_photo
-    from talkface.core.image_io import load_photo
-    from talkface.core.landmarks import detect_landmarks
+    from talkface.core.face.fitting import fit_photo
+    from talkface.core.face.image_io import load_photo
+    from talkface.core.face.landmarks import detect_landmarks
+    from talkface.core.face.model import ARKIT_NAMES, load_face_model
 
     model = load_face_model()
     base = fit_photo(load_photo(PHOTO), detect_landmarks(load_photo(PHOTO)), model)

@@ -2,7 +2,7 @@
 
 Run from the repository root: ``.venv/bin/python bench/generator.py [--frames 24] [--save DIR]
 [--modes warp,neural] [--weights DIR]``. The neural rows need trained generator weights
-(``python -m core.train_generator``); without them they are skipped with the reason.
+(``python -m talkface.training.generator``); without them they are skipped with the reason.
 
 Uses scikit-image's astronaut portrait with a face mesh built directly from its MediaPipe
 landmarks (Delaunay over the 468 points; vertex i = landmark i, as in the face model) and a
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -23,15 +22,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from talkface.core.device import resolve_device
+from talkface.core.face.camera import Camera
+from talkface.core.face.pose import apply_pose
+from talkface.core.video.flow import MEDIAPIPE_INNER_LIP_LOOP, dense_flow
+from talkface.core.video.warp import prepare_photo, prepare_source, warp_image
 
-from core.camera import Camera  # noqa: E402
-from core.device import resolve_device  # noqa: E402
-from core.flow import MEDIAPIPE_INNER_LIP_LOOP, dense_flow  # noqa: E402
-from core.pose import apply_pose  # noqa: E402
-from core.warp import prepare_photo, prepare_source, warp_image  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 LOWER_LIP = (95, 88, 178, 87, 14, 317, 402, 318, 324, 146, 91, 181, 84, 17, 314, 405, 321, 375)
 MOUTH_CORNERS = (61, 291)
@@ -209,8 +206,9 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
 
     import skimage
-    from core.image_io import load_photo
-    from core.landmarks import detect_landmarks
+
+    from talkface.core.face.image_io import load_photo
+    from talkface.core.face.landmarks import detect_landmarks
 
     device = resolve_device(args.device)
     photo = load_photo(os.path.join(os.path.dirname(skimage.__file__), "data", "astronaut.png"))
@@ -223,8 +221,8 @@ def main(argv=None):
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     generator = None
     if "neural" in modes:
-        from core.errors import MissingWeightsError
-        from core.generator import load_generator
+        from talkface.core.errors import MissingWeightsError
+        from talkface.core.video.generator import load_generator
 
         try:
             generator = load_generator(args.weights, device)

@@ -24,16 +24,14 @@ def main() -> None:
 
     import bpy
     import numpy as np
-    from _talkface import load_talkface
 
-    load_talkface()
     from talkface.blender_talkface import keyframes
-    from talkface.core import lipsync
     from talkface.core.animation import Animation
-    from talkface.core.audio import load_audio
-    from talkface.core.face_model import ARKIT_NAMES
+    from talkface.core.audio import inference
+    from talkface.core.audio.loading import load_audio
+    from talkface.core.face.model import ARKIT_NAMES
 
-    anim = lipsync.animate(load_audio(os.path.join(ROOT, "samples", "speech.wav")), lipsync.load_animator())
+    anim = inference.animate(load_audio(os.path.join(ROOT, "samples", "speech.wav")), inference.load_animator())
     print(f"{'audio':>8} {'write s':>8} {'s / audio min':>14} {'keys':>9} {'dense':>10} {'kept':>6}")
     for minutes in args.minutes:
         bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)

@@ -25,11 +25,10 @@ import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from talkface.training.corpus.build import HELD_OUT_VARIANTS
+from talkface.training.lip_metrics import gap_mm, lag_ms
 
-from core.corpus import HELD_OUT_VARIANTS  # noqa: E402
-from core.lip_metrics import gap_mm, lag_ms  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BILABIALS = ("p", "b", "m")
 
@@ -62,8 +61,8 @@ def heldout_utterances(folder: str, feature_kind: str = "mfcc"):
 
 
 def predict_network(net, utt) -> np.ndarray:
-    from core.animator import run_chunked
-    from core.lipsync import outputs_to_values
+    from talkface.core.audio.inference import outputs_to_values
+    from talkface.core.audio.network import run_chunked
 
     out = run_chunked(net, utt["features"], net.styles.weight.mean(0))
     return outputs_to_values(net, out)[:, :52]
@@ -71,7 +70,7 @@ def predict_network(net, utt) -> np.ndarray:
 
 def predict_baseline(utt) -> np.ndarray:
     """Audio energy -> jawOpen: the naive lip flap every tool starts from."""
-    from core.face_model import ARKIT_NAMES
+    from talkface.core.face.model import ARKIT_NAMES
 
     energy = utt["energy"]
     lo, hi = np.percentile(energy, 10), np.percentile(energy, 95)
@@ -114,11 +113,11 @@ def speed_child(seconds: float, weights: str | None) -> None:
     """Run in a fresh process: features + network on ``seconds`` of audio; print JSON."""
     import torch
 
-    from core.audio import from_array
-    from core import lipsync
+    from talkface.core.audio import inference
+    from talkface.core.audio.loading import from_array
 
     torch.set_num_threads(2)
-    net = lipsync.load_animator_file(weights) if weights else lipsync.load_animator()
+    net = inference.load_animator_file(weights) if weights else inference.load_animator()
     sr = 16000
     # speech-like: a pitch-varying buzz gated at syllable rate, plus noise; one minute tiled
     t = np.arange(60 * sr, dtype=np.float32) / sr
@@ -130,7 +129,7 @@ def speed_child(seconds: float, weights: str | None) -> None:
     audio = from_array(x, sr)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    anim = lipsync.animate(audio, net, "Neutral")
+    anim = inference.animate(audio, net, "Neutral")
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "wall": wall, "rt": seconds / wall,
@@ -147,11 +146,11 @@ def main() -> None:
     if args.speed_child is not None:
         speed_child(args.speed_child, args.weights)
         return
-    from core import lipsync
-    from core.face_model import load_face_model
+    from talkface.core.audio import inference
+    from talkface.core.face.model import load_face_model
 
     model = load_face_model()
-    net = lipsync.load_animator_file(args.weights) if args.weights else lipsync.load_animator()
+    net = inference.load_animator_file(args.weights) if args.weights else inference.load_animator()
     rows = [("network", quality(args.data, lambda u: predict_network(net, u), model, net.cfg.feature_kind)),
             ("energy baseline", quality(args.data, predict_baseline, model))]
     print(f"{'method':<16} {'closure':>8} {'clean':>7} {'degraded':>9} {'r':>6} {'lag ms':>7}"

@@ -5,7 +5,7 @@ Heavy dependencies (torch, mediapipe, librosa) are imported inside operators, ne
 registration, so the add-on always enables and can tell the user what is missing.
 """
 
-from . import preferences, properties, operators, panel
+from . import operators, panel, preferences, properties
 
 _modules = (preferences, properties, operators, panel)
 

@@ -17,8 +17,8 @@ import tempfile
 import bpy
 import numpy as np
 
-from . import face_object, keyframes, sequencer
 from ..core.errors import InputError, TalkFaceError
+from . import face_object, keyframes, sequencer
 
 FRAME_PATTERN = "frame_{:06d}.png"
 STRIP_FRAMES = "TalkFace Frames"
@@ -44,9 +44,9 @@ class Bake:
     def __init__(self, context, face_obj, out_dir: str, resolution: int, mode: str, device: str,
                  weights_dir: str | None = None, batch: int = 8, log=None):
         from ..core.device import resolve_device
-        from ..core.face_model import ARKIT_NAMES, load_face_model
-        from ..core.image_io import load_photo
-        from ..core.synthesis import FaceState, FrameSynthesizer
+        from ..core.face.image_io import load_photo
+        from ..core.face.model import ARKIT_NAMES, load_face_model
+        from ..core.video.synthesis import FaceState, FrameSynthesizer
 
         self.scene = context.scene
         self.face = face_obj
@@ -91,7 +91,7 @@ class Bake:
         from ..core.errors import MissingWeightsError
 
         try:
-            from ..core.generator import load_generator
+            from ..core.video.generator import load_generator
         except ModuleNotFoundError:
             load_generator = None
         if load_generator is None:
@@ -115,7 +115,7 @@ class Bake:
 
     def step(self) -> bool:
         """Render and write one batch; True when every frame is written."""
-        from ..core.synthesis import render_batches
+        from ..core.video.synthesis import render_batches
 
         if self._batches is None:
             self._batches = render_batches(self.synth, self.state, self.batch, on_fallback=self.log)

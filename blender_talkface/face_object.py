@@ -110,7 +110,7 @@ def show_photo_behind(cam_obj, image) -> None:
 
 def create_face(context, fit, model, photo_path: str):
     """Create head Empty, face mesh and camera for ``fit``; return the mesh object."""
-    from ..core.face_model import ARKIT_NAMES
+    from ..core.face.model import ARKIT_NAMES
 
     scene = context.scene
     coll = _collection(scene)
@@ -165,6 +165,6 @@ def find_face(context):
 
 
 def load_fit(obj):
-    from ..core.fitting import FaceFit
+    from ..core.face.fitting import FaceFit
 
     return FaceFit.from_dict(json.loads(obj[FIT_KEY]))

@@ -105,7 +105,7 @@ def _load_inputs(ns) -> None:
     """Decode photo and audio up front: an unreadable file must fail before any stage runs."""
     from ..core.device import resolve_device
     from ..core.errors import DeviceError, InputError
-    from ..core.image_io import load_photo
+    from ..core.face.image_io import load_photo
 
     try:
         resolve_device(ns.device)
@@ -116,7 +116,7 @@ def _load_inputs(ns) -> None:
         photo = load_photo(ns.photo)
         if not ns.keys_only:  # a resolution the bake cannot hold fails now, not after the fit
             from ..core.device import free_memory
-            from ..core.synthesis import frame_size, plan_batch
+            from ..core.video.synthesis import frame_size, plan_batch
 
             device = resolve_device(ns.device)
             plan_batch(frame_size(photo.width, photo.height, ns.resolution), 1, free_memory(device),
@@ -124,7 +124,7 @@ def _load_inputs(ns) -> None:
     except InputError as exc:
         raise UsageError(str(exc)) from None
     try:
-        from ..core.audio import load_audio
+        from ..core.audio.loading import load_audio
     except ModuleNotFoundError:
         return  # the audio stage is not part of this build; 'animate' reports it
     try:
@@ -142,7 +142,7 @@ def _ensure_registered() -> None:
     import bpy
 
     if not hasattr(bpy.types.Scene, "talkface"):
-        from .. import register
+        from . import register
 
         register()
 
@@ -150,8 +150,8 @@ def _ensure_registered() -> None:
 def run(ns) -> int:
     import bpy
 
-    from . import pipeline
     from ..core.errors import MissingWeightsError, StageUnavailableError
+    from . import pipeline
 
     _ensure_registered()
     context = bpy.context
@@ -250,9 +250,9 @@ def _bootstrap_and_run() -> int:
         package = importlib.util.module_from_spec(spec)
         sys.modules["talkface"] = package
         spec.loader.exec_module(package)
-    from talkface.blender_talkface import headless
+    import importlib
 
-    return headless.main()
+    return importlib.import_module("talkface.blender_talkface.headless").main()
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ import os
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
+from ..core.errors import InputError
 from . import face_object, pipeline, preferences
 from .runtime import run_reported
-from ..core.errors import InputError
 
 PHOTO_GLOB = "*.png;*.jpg;*.jpeg;*.tif;*.tiff;*.bmp;*.webp"
 AUDIO_GLOB = "*.wav;*.flac;*.ogg;*.mp3"
@@ -73,8 +73,8 @@ class TALKFACE_OT_export_neutral(bpy.types.Operator, ExportHelper):
 
     def execute(self, context):
         def export():
-            from ..core.face_model import load_face_model
-            from ..core.mesh_export import export_neutral
+            from ..core.face.mesh_export import export_neutral
+            from ..core.face.model import load_face_model
 
             face = pipeline.require_face(context)
             path = bpy.path.ensure_ext(bpy.path.abspath(self.filepath), "." + self.file_format.lower())
@@ -90,9 +90,9 @@ def _style_items(self, context):
     if _STYLE_ITEMS is None:
         names = ("Neutral",)
         try:
-            from ..core import lipsync
+            from ..core.audio import inference
 
-            names = lipsync.style_names(lipsync.load_animator(preferences.get(context).weights_dir or None))
+            names = inference.style_names(inference.load_animator(preferences.get(context).weights_dir or None))
         except Exception:  # noqa: BLE001 - the execute step reports missing weights properly
             pass
         _STYLE_ITEMS = [(n, n, f"Speaking style '{n}'") for n in names] + [

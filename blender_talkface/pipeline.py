@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import face_object
 from ..core.errors import InputError
+from . import face_object
 
 
 @dataclass
@@ -24,10 +24,10 @@ class FitResult:
 
 def fit_face(context, photo_path: str) -> FitResult:
     """Photo -> landmarks -> FaceFit -> face mesh, head Empty and camera in the scene."""
-    from ..core.face_model import load_face_model
-    from ..core.fitting import fit_photo
-    from ..core.image_io import load_photo
-    from ..core.landmarks import detect_landmarks
+    from ..core.face.fitting import fit_photo
+    from ..core.face.image_io import load_photo
+    from ..core.face.landmarks import detect_landmarks
+    from ..core.face.model import load_face_model
 
     if not os.path.isfile(photo_path):
         raise InputError(f"Photo file not found: {photo_path}")
@@ -63,18 +63,18 @@ def learn_style(context, face_obj, weights_dir: str | None = None) -> int:
     The take's own audio is the reference clip; the code is stored on the face for 'Learned'.
     Returns the number of frames used.
     """
-    from ..core import lipsync
-    from ..core.audio import load_audio
+    from ..core.audio import inference
+    from ..core.audio.loading import load_audio
     from . import keyframes
 
     action = keyframes.current_take(face_obj)
     audio_path = action.get("talkface_audio") if action is not None else None
     if not audio_path or not os.path.isfile(audio_path):
         raise InputError("The face's current take has no audio file to learn from (animate it from audio first)")
-    model = lipsync.load_animator(weights_dir or None)
+    model = inference.load_animator(weights_dir or None)
     anim, first = keyframes.read_take(face_obj, scene_fps(context.scene))
     start = int(action.get("talkface_start_frame", first))
-    feats = lipsync.features_for(load_audio(audio_path), model)
+    feats = inference.features_for(load_audio(audio_path), model)
     anim = anim.resample(model.cfg.fps)
     offset = int(round((first - start) / scene_fps(context.scene) * model.cfg.fps))
     n = min(len(feats) - max(offset, 0), anim.n_frames)
@@ -82,7 +82,7 @@ def learn_style(context, face_obj, weights_dir: str | None = None) -> int:
         raise InputError("The take and its audio overlap by less than a second")
     mouth = np.stack([anim.channel(c) if c in anim.channels else np.zeros(anim.n_frames)
                       for c in model.cfg.mouth_channels], 1)[:n]
-    code = lipsync.extract_style(model, feats[max(offset, 0):max(offset, 0) + n], {"mouth": mouth})
+    code = inference.extract_style(model, feats[max(offset, 0):max(offset, 0) + n], {"mouth": mouth})
     face_obj[STYLE_KEY] = [float(v) for v in code]
     return n
 
@@ -100,15 +100,15 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
             weights_dir: str | None = None) -> AnimateResult:
     """Audio -> features -> Animation -> a new Action on the face and its head control."""
     from ..core.animation import apply_intensity, smooth
-    from ..core.audio import load_audio
-    from ..core import lipsync
+    from ..core.audio import inference
+    from ..core.audio.loading import load_audio
     from . import keyframes
     from .sequencer import add_sound_strip
 
     options = options or AnimateOptions()
     scene = context.scene
     audio = load_audio(audio_path)
-    model = lipsync.load_animator(weights_dir or None)
+    model = inference.load_animator(weights_dir or None)
     style = options.style
     if style == REFERENCE_STYLE:
         if STYLE_KEY not in face_obj:
@@ -116,7 +116,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
         import torch
 
         style = torch.tensor(list(face_obj[STYLE_KEY]), dtype=torch.float32)
-    anim = lipsync.animate(audio, model, style, seed=options.seed)
+    anim = inference.animate(audio, model, style, seed=options.seed)
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
                            blinks=options.blinks)
     anim = smooth(anim, options.smoothing)

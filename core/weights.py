@@ -19,8 +19,8 @@ DEFAULT_DIR = PACKAGE_ROOT / "weights"
 PROVENANCE = "provenance.json"
 
 HOW_TO_GET = {
-    "animator.safetensors": "train it with `python -m core.train_animator` (see README, 'Training')",
-    "generator.safetensors": "train it with `python -m core.train_generator` (see README, 'Training')",
+    "animator.safetensors": "train it with `python -m talkface.training.animator` (see README, 'Training')",
+    "generator.safetensors": "train it with `python -m talkface.training.generator` (see README, 'Training')",
     "face_model.npz": "rebuild it with `python scripts/build_face_model.py`",
 }
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -30,10 +29,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.optimize import linear_sum_assignment
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from talkface.core.face.model import ARKIT_NAMES
 
-from core.face_model import ARKIT_NAMES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT_NPZ = ROOT / "weights" / "face_model.npz"
 V = 468
@@ -793,10 +791,10 @@ def main() -> None:
     np.savez_compressed(OUT_NPZ, **arrays)
 
     import cv2
+    import matplotlib
     import mediapipe
     import scipy
     import skimage
-    import matplotlib
     prov = {
         "file": "weights/face_model.npz",
         "sha256": sha256(OUT_NPZ),
@@ -833,7 +831,7 @@ def main() -> None:
         },
         "licence_note": "Derived numeric shape statistics only; no images are shipped.",
     }
-    from core.weights import record_provenance
+    from talkface.core.weights import record_provenance
 
     prov = record_provenance(OUT_NPZ.name, {k: v for k, v in prov.items() if k != "sha256"}, OUT_NPZ.parent)
     print(f"wrote {OUT_NPZ} ({OUT_NPZ.stat().st_size} bytes) sha256 {prov['sha256'][:12]}")

@@ -6,14 +6,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core import espeak  # noqa: E402
+from talkface.training.corpus import espeak
 
 TEXT = ("Hello! My name is Emma, and I am very happy to meet you. "
         "Today this photo will speak, in time with my voice.")

@@ -19,7 +19,6 @@ prepared frame; the audio holds a loud 1 kHz beep at ``BEEP_S`` for checking A/V
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,9 +26,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 SUBSET = "TINY"
 WIDTH, HEIGHT = 1280, 720
 DURATION_S = 4.0
@@ -110,7 +106,7 @@ def _frame(background: np.ndarray, face: np.ndarray, src: TinySource, k: int, t:
 
 
 def _utterance(src: TinySource):
-    from core.espeak import synthesize
+    from talkface.training.corpus.espeak import synthesize
 
     return synthesize(src.text, voice=src.voice, rate=190)
 
@@ -124,10 +120,10 @@ def talking_faces(face: np.ndarray, src: TinySource, resolution: int = 256) -> n
 
     from PIL import Image
 
-    from core.face_model import load_face_model
-    from core.fitting import fit_photo_file
-    from core.synthesis import FaceState, FrameSynthesizer, render_batches
-    from core.visemes import mouth_weights
+    from talkface.core.face.fitting import fit_photo_file
+    from talkface.core.face.model import load_face_model
+    from talkface.core.video.synthesis import FaceState, FrameSynthesizer, render_batches
+    from talkface.training.corpus.visemes import mouth_weights
 
     model = load_face_model()
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,7 +143,7 @@ def talking_faces(face: np.ndarray, src: TinySource, resolution: int = 256) -> n
 
 def _speech(src: TinySource) -> np.ndarray:
     """[2, n] float32 stereo at AUDIO_SR: espeak speech over the whole video plus the beep."""
-    from core.audio import resample
+    from talkface.core.audio.loading import resample
 
     utt = _utterance(src)
     speech = resample(utt.samples, utt.sample_rate, AUDIO_SR)

@@ -32,19 +32,16 @@ import argparse
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from talkface.core.face.model import ARKIT_NAMES, load_face_model
+from talkface.core.video.flow import MEDIAPIPE_INNER_LIP_LOOP
 
-from core.face_model import ARKIT_NAMES, load_face_model  # noqa: E402
-from core.flow import MEDIAPIPE_INNER_LIP_LOOP  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 PHOTO_PX = 512  # photos are square-cropped to this before fitting
 IDX = {n: i for i, n in enumerate(ARKIT_NAMES)}
@@ -85,7 +82,7 @@ def builtin_photos(n_lfw: int, seed: int) -> list[tuple[str, np.ndarray]]:
 def fit_photo_array(name: str, rgb: np.ndarray, model, tmp: Path):
     import cv2
 
-    from core.fitting import fit_photo_file
+    from talkface.core.face.fitting import fit_photo_file
 
     path = tmp / f"{name}.png"
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
@@ -136,9 +133,10 @@ def audio_states(n: int, rng: np.random.Generator, animator) -> tuple[np.ndarray
     """States [n, 52] + head offsets [n, 6] as the audio network animates speech: espeak
     sentences in random training voices through ``core.lipsync.animate``, frames drawn at
     random. What the generator will be asked to render at bake time, coarticulation included."""
-    from core import espeak, lipsync
-    from core.audio import DEFAULT_SR, from_array, resample
-    from core.corpus import make_sentence, speakers
+    from talkface.core.audio import inference
+    from talkface.core.audio.loading import DEFAULT_SR, from_array, resample
+    from talkface.training.corpus import espeak
+    from talkface.training.corpus.build import make_sentence, speakers
 
     voices = speakers("train")
     frames = []
@@ -147,7 +145,7 @@ def audio_states(n: int, rng: np.random.Generator, animator) -> tuple[np.ndarray
         spoken = espeak.synthesize(make_sentence(rng), f"{accent}+{variant}",
                                    rate=int(rng.integers(130, 230)), pitch=int(rng.integers(25, 76)))
         audio = from_array(resample(spoken.samples, spoken.sample_rate, DEFAULT_SR), DEFAULT_SR)
-        anim = lipsync.animate(audio, animator, seed=int(rng.integers(1 << 30)))
+        anim = inference.animate(audio, animator, seed=int(rng.integers(1 << 30)))
         frames.append(anim.values)
     values = np.concatenate(frames)[rng.choice(sum(len(f) for f in frames), n, replace=False)]
     return np.clip(values[:, :len(ARKIT_NAMES)], 0.0, 1.0), values[:, len(ARKIT_NAMES):].astype(np.float64)
@@ -159,9 +157,9 @@ def target_states(n: int, rng: np.random.Generator, audio_share: float) -> tuple
     k = int(round(n * audio_share))
     if k == 0:
         return random_states(n, rng)
-    from core import lipsync
+    from talkface.core.audio import inference
 
-    wa, oa = audio_states(k, rng, lipsync.load_animator())
+    wa, oa = audio_states(k, rng, inference.load_animator())
     wr, orr = random_states(n - k, rng)
     return np.concatenate([wa, wr]), np.concatenate([oa, orr])
 
@@ -375,7 +373,7 @@ def render_photo(scene: Scene, name, rgb, fit, model, out: Path, n_targets, rng,
                  audio_share: float = 0.0):
     import cv2
 
-    from core.pose import apply_pose
+    from talkface.core.face.pose import apply_pose
 
     size = scene.size
     cam = fit.camera.scaled(size, size)

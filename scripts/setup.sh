@@ -33,3 +33,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     || { echo "setup: the Python environment is broken (see messages above)" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
+# The checkout is the package 'talkface' (tests, bench, scripts and training all import it by
+# that one name): a link in site-packages, refreshed on every run so a moved checkout still works.
+site=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+ln -sfn "$PWD" "$site/talkface"

@@ -4,15 +4,11 @@ user folder and drive TalkFace through its operators, as a user would."""
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
 # Must be set before bpy is first imported anywhere in this process.
 os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="talkface-user-"))
 
@@ -23,8 +19,7 @@ SPEECH = os.path.join(SAMPLES, "speech.wav")
 
 @pytest.fixture(scope="session")
 def extension_zip(tmp_path_factory):
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    from build_extension import build
+    from talkface.scripts.build_extension import build
 
     return build(str(tmp_path_factory.mktemp("dist")))
 

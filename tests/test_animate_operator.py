@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import PORTRAIT, SPEECH
 
 PKG = "bl_ext.user_default.talkface"

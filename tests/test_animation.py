@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.animation import HEAD_CHANNELS, Animation, apply_intensity, channel_group, reduce_keys, smooth
+from talkface.core.animation import HEAD_CHANNELS, Animation, apply_intensity, channel_group, reduce_keys, smooth
 
 
 def make(fps=25.0, frames=100):

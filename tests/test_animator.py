@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 
-from core.animator import Animator, AnimatorConfig, run_chunked
-from core.errors import MissingWeightsError
-from core.lipsync import load_animator_file, sample_blinks, save_animator
-from core.train_animator import Clip, blink_onsets, losses, make_model, train, Windows
-from core.weights import record_provenance, weights_path
+from talkface.core.audio.inference import load_animator_file, sample_blinks, save_animator
+from talkface.core.audio.network import Animator, AnimatorConfig, run_chunked
+from talkface.core.errors import MissingWeightsError
+from talkface.core.weights import record_provenance, weights_path
+from talkface.training.animator import Clip, Windows, blink_onsets, losses, make_model, train
 
 MOUTH = ("jawOpen", "mouthClose", "mouthFunnel")
 
@@ -120,8 +119,8 @@ def test_training_reduces_loss(tmp_path):
 
 
 def test_presets_and_style_extraction():
-    from core.animator import make_presets
-    from core.lipsync import extract_style, resolve_style, style_names
+    from talkface.core.audio.inference import extract_style, resolve_style, style_names
+    from talkface.core.audio.network import make_presets
 
     model = random_model()
     feats = np.random.default_rng(4).standard_normal((150, 16)).astype(np.float32)
@@ -144,8 +143,8 @@ def test_presets_and_style_extraction():
 
 
 def _full_mouth_model(seal: bool, seed=0):
-    from core.face_model import ARKIT_NAMES
-    from core.train_animator import lip_parting_channels, split_channels
+    from talkface.core.face.model import ARKIT_NAMES
+    from talkface.training.animator import lip_parting_channels, split_channels
 
     mouth, brows = split_channels(tuple(ARKIT_NAMES))
     cfg = AnimatorConfig(mouth_channels=mouth, brow_channels=brows, styles=("a",),
@@ -154,8 +153,8 @@ def _full_mouth_model(seal: bool, seed=0):
 
 
 def _gap_mm(model, out):
-    from core.face_model import ARKIT_NAMES, load_face_model
-    from core.lip_metrics import gap_mm
+    from talkface.core.face.model import ARKIT_NAMES, load_face_model
+    from talkface.training.lip_metrics import gap_mm
 
     w = np.zeros((len(out["mouth"]), 52), np.float32)
     w[:, [ARKIT_NAMES.index(c) for c in model.cfg.mouth_channels]] = out["mouth"]
@@ -191,8 +190,8 @@ def test_config_without_seal_loads_as_before():
 
 def test_seal_head_learns_when_lips_must_close(tmp_path):
     """Closures cued by one feature: the trained seal head closes the lips on them only."""
-    from core.face_model import ARKIT_NAMES
-    from core.train_animator import split_channels
+    from talkface.core.face.model import ARKIT_NAMES
+    from talkface.training.animator import split_channels
 
     rng = np.random.default_rng(0)
     mouth, _ = split_channels(tuple(ARKIT_NAMES))
@@ -221,7 +220,7 @@ def test_seal_head_learns_when_lips_must_close(tmp_path):
 
 
 def test_frequency_masking_hides_bands_but_not_prosody():
-    from core.train_animator import mask_bands
+    from talkface.training.animator import mask_bands
 
     feats = torch.randn(4, 50, 43)
     fill = torch.full((43,), 7.0)
@@ -249,7 +248,7 @@ def test_style_dropout_trains_under_the_mean_style_only_in_training():
 
 
 def test_voice_warp_moves_formants_and_pitch_only():
-    from core.train_animator import warp_voice
+    from talkface.training.animator import warp_voice
 
     rng = np.random.default_rng(0)
     bands = np.arange(40, dtype=np.float32)
@@ -269,7 +268,7 @@ def test_voice_warp_moves_formants_and_pitch_only():
 
 
 def test_muffle_is_a_low_pass_on_some_windows_with_energy_following():
-    from core.train_animator import muffle
+    from talkface.training.animator import muffle
 
     rng = np.random.default_rng(1)
     feats = torch.zeros(200, 6, 43)

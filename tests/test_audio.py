@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio import (
+from talkface.core.audio.loading import (
     AudioEmptyError,
     AudioError,
     AudioMissingError,
@@ -18,7 +18,7 @@ from core.audio import (
     from_array,
     load_audio,
 )
-from core.errors import InputError
+from talkface.core.errors import InputError
 
 
 def tone(sr, seconds, freq=440.0, amp=0.5):

@@ -11,7 +11,6 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from conftest import PORTRAIT
 
 PKG = "bl_ext.user_default.talkface"

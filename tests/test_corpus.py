@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from core import espeak
-from core.corpus import (
+from talkface.core.audio.features import frame_count
+from talkface.training.corpus import espeak
+from talkface.training.corpus.build import (
     HELD_OUT_ACCENTS,
     HELD_OUT_VARIANTS,
     Augmentation,
@@ -22,8 +23,7 @@ from core.corpus import (
     speaker_style,
     speakers,
 )
-from core.features import frame_count
-from core.visemes import ARKIT_NAMES, CHANNELS
+from talkface.training.corpus.visemes import ARKIT_NAMES, CHANNELS
 
 SR = 16000
 needs_espeak = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")
@@ -112,7 +112,7 @@ def test_same_seed_same_corpus(tmp_path):
     import sys
 
     for name in ("a", "b"):
-        subprocess.run([sys.executable, "-m", "core.corpus", "--out", str(tmp_path / name), "--hours", "0.002",
+        subprocess.run([sys.executable, "-m", "talkface.training.corpus.build", "--out", str(tmp_path / name), "--hours", "0.002",
                         "--seed", "3", "--shard-minutes", "1"], check=True, capture_output=True, timeout=120)
     za, zb = load_shard(tmp_path / "a/train/shard_00000.npz"), load_shard(tmp_path / "b/train/shard_00000.npz")
     np.testing.assert_array_equal(za["targets"], zb["targets"])
@@ -190,7 +190,7 @@ def test_mu_law_is_coarse_but_faithful():
 
 
 def test_silence_utterances_keep_the_mouth_shut():
-    from core.visemes import MOUTH_CHANNELS
+    from talkface.training.corpus.visemes import MOUTH_CHANNELS
 
     mouth = [CHANNELS.index(c) for c in MOUTH_CHANNELS]
     levels = set()

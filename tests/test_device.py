@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from core.device import compute_dtype, resolve_device, use_half
-from core.errors import DeviceError
+from talkface.core.device import compute_dtype, resolve_device, use_half
+from talkface.core.errors import DeviceError
 
 
 def test_cpu_is_always_available():

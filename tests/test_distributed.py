@@ -10,13 +10,10 @@ import sys
 
 import torch
 
-from conftest import ROOT
-
 WORKER = r"""
-import sys, torch
-sys.path.insert(0, {root!r})
-from core import distributed
-from core.animator import Animator, AnimatorConfig
+import torch
+from talkface.training import distributed
+from talkface.core.audio.network import Animator, AnimatorConfig
 
 ctx = distributed.setup("cpu")
 torch.manual_seed(0)
@@ -42,7 +39,7 @@ def _free_port() -> int:
 
 def test_two_processes_average_their_gradients(tmp_path):
     script = tmp_path / "worker.py"
-    script.write_text(WORKER.format(root=ROOT, out=str(tmp_path)))
+    script.write_text(WORKER.format(out=str(tmp_path)))
     env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
            "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, str(script)], env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
@@ -53,7 +50,7 @@ def test_two_processes_average_their_gradients(tmp_path):
     g0, g1 = (torch.load(tmp_path / f"grad{r}.pt") for r in range(2))
 
     # the same model alone, on each rank's batch
-    from core.animator import Animator, AnimatorConfig
+    from talkface.core.audio.network import Animator, AnimatorConfig
 
     alone = []
     for rank in range(2):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core import espeak
+from talkface.training.corpus import espeak
 
 pytestmark = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")
 
@@ -92,7 +92,7 @@ def test_custom_variants_speak_with_their_settings_and_keep_the_stock_voices():
 
 _FILL_SCRIPT = """
 import ctypes, json, re
-from core import espeak
+from talkface.training.corpus import espeak
 
 class Voice(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_char_p), ("identifier", ctypes.c_char_p),

@@ -6,7 +6,6 @@ import zipfile
 
 import pytest
 
-
 OPERATORS = ("fit_face", "export_neutral", "animate_audio", "apply_to_selected", "learn_style", "bake_frames")
 ADDON = "bl_ext.user_default.talkface"
 

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.errors import MissingWeightsError
-from core.face_model import (ARKIT_NAMES, eye_opening, inner_lip_gap, lip_pair_gaps,
-                             load_face_model)
-from core.pose import apply_pose
+from talkface.core.errors import MissingWeightsError
+from talkface.core.face.model import ARKIT_NAMES, eye_opening, inner_lip_gap, lip_pair_gaps, load_face_model
+from talkface.core.face.pose import apply_pose
 
 ROOT = Path(__file__).resolve().parents[1]
 FLIP = np.array([-1.0, 1.0, 1.0], np.float32)

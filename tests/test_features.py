@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from core.audio import from_array
-from core.features import F0_REF_HZ, FeatureConfig, compute_features, frame_count
+from talkface.core.audio.features import F0_REF_HZ, FeatureConfig, compute_features, frame_count
+from talkface.core.audio.loading import from_array
 
 SR = 16000
 FPS_LIST = [23.976, 24, 25, 29.97, 30, 50, 60]
@@ -121,7 +121,7 @@ def test_memory_is_flat_in_audio_length():
 
 
 def test_mfcc_from_logmel_equals_direct_mfcc():
-    from core.features import mfcc_from_logmel
+    from talkface.core.audio.features import mfcc_from_logmel
 
     audio = from_array(glide(2.0)[0], SR)
     direct = compute_features(audio, FeatureConfig(kind="mfcc", fps=29.97))

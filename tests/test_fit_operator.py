@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import PORTRAIT
 
 PKG = "bl_ext.user_default.talkface"
@@ -21,7 +20,7 @@ def fitted(scene, blender):
 def test_face_mesh_with_every_arkit_shape_key(fitted, blender):
     import importlib
 
-    names = importlib.import_module(f"{PKG}.core.face_model").ARKIT_NAMES
+    names = importlib.import_module(f"{PKG}.core.face.model").ARKIT_NAMES
     keys = fitted.data.shape_keys.key_blocks
     assert keys[0].name == "Basis"
     assert [k.name for k in keys[1:]] == list(names)

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.camera import Camera
-from core.face_model import ARKIT_NAMES, load_face_model
-from core.fitting import (FaceFit, FitConfig, fit_landmarks, fit_photo, fit_photo_file,
-                          inter_ocular)
-from core.image_io import Photo
+from talkface.core.face.camera import Camera
+from talkface.core.face.fitting import FaceFit, FitConfig, fit_landmarks, fit_photo, fit_photo_file, inter_ocular
+from talkface.core.face.image_io import Photo
+from talkface.core.face.model import ARKIT_NAMES, load_face_model
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -86,7 +85,7 @@ def test_neutral_synthetic_face_fits_as_neutral(model):
 
 @pytest.fixture(scope="module")
 def astro_fit(model) -> FaceFit:
-    from core.landmarks import detect_landmarks
+    from talkface.core.face.landmarks import detect_landmarks
 
     rgb = skimage_data.astronaut()
     photo = Photo(rgb.astype(np.float32) / 255.0, "astronaut.png", "abc", (512, 512))

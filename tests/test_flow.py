@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.camera import Camera
-from core.errors import InputError
-from core.flow import dense_flow
-from core.pose import apply_pose
+from talkface.core.errors import InputError
+from talkface.core.face.camera import Camera
+from talkface.core.face.pose import apply_pose
+from talkface.core.video.flow import dense_flow
 
 CAMERA = Camera(300.0, 128.0, 128.0, 256, 256)
 POSE = np.array([0.0, 0.0, 0.0, 0.0, 0.5, 0.0])  # head pivot 0.5 m in front of the camera

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.errors import MissingWeightsError
-from core.flow import DenseFlow
-from core.generator import Generator, GeneratorConfig, load_generator, warp_region
-from core.warp import prepare_source, warp_image
+from talkface.core.errors import MissingWeightsError
+from talkface.core.video.flow import DenseFlow
+from talkface.core.video.generator import Generator, GeneratorConfig, load_generator, warp_region
+from talkface.core.video.warp import prepare_source, warp_image
 
 TINY = GeneratorConfig(internal=64, channels=8, bottleneck_blocks=1)
 
@@ -128,7 +128,7 @@ def test_region_warp_matches_full_warp():
 
 
 def test_few_training_steps_reduce_the_loss():
-    from core.train_generator import PairBatch, generator_loss
+    from talkface.training.generator import PairBatch, generator_loss
 
     torch.manual_seed(0)
     h = w = 128
@@ -151,7 +151,7 @@ def test_few_training_steps_reduce_the_loss():
 
 
 def test_weights_round_trip_and_refuse_corruption(tmp_path):
-    from core.weights import record_provenance
+    from talkface.core.weights import record_provenance
 
     gen = Generator(TINY)
     with torch.no_grad():
@@ -168,14 +168,14 @@ def test_weights_round_trip_and_refuse_corruption(tmp_path):
     with pytest.raises(MissingWeightsError, match="checksum"):
         load_generator(tmp_path)
     (tmp_path / "generator.safetensors").unlink()
-    with pytest.raises(MissingWeightsError, match="train_generator"):
+    with pytest.raises(MissingWeightsError, match="training.generator"):
         load_generator(tmp_path)
 
 
 def test_hdtf_clip_dataset(tmp_path):
     cv2 = pytest.importorskip("cv2")
-    from core.fitting import fit_photo_file
-    from core.train_generator import HdtfClips
+    from talkface.core.face.fitting import fit_photo_file
+    from talkface.training.generator import HdtfClips
 
     fit = fit_photo_file("samples/portrait.png")
     n, size = 5, 128
@@ -219,13 +219,8 @@ def test_half_precision_on_cuda():
 
 
 def test_rendered_mouth_interior_sits_behind_the_lips_and_follows_the_jaw():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from render_generator_pairs import MouthInterior, random_states
-
-    from core.face_model import load_face_model
+    from talkface.core.face.model import load_face_model
+    from talkface.scripts.render_generator_pairs import MouthInterior, random_states
 
     model = load_face_model()
     ident = np.zeros(model.n_identity, np.float32)

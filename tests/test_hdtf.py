@@ -7,23 +7,20 @@ import json
 import sys
 from pathlib import Path
 
+# The published annotation files live in shared/ beside the checkout (CI and developers alike).
+import av  # (pinned in requirements.txt: a missing install must fail, not skip)
 import numpy as np
 import pytest
+import soundfile as sf
 
-from core import hdtf
-from core.hdtf import load_annotations
-from core.hdtf_prepare import PrepareConfig, cut_window, prepare, square_window
+from talkface.scripts import make_tiny_hdtf as tiny
+from talkface.training.hdtf import annotations
+from talkface.training.hdtf.annotations import load_annotations
+from talkface.training.hdtf.prepare import PrepareConfig, cut_window, prepare, square_window
 
 ROOT = Path(__file__).resolve().parent.parent
-# The published annotation files live in shared/ beside the checkout (CI and developers alike).
 REAL = next((p for p in (ROOT.parent / "shared" / "hdtf", Path("/work/shared/hdtf")) if p.is_dir()),
             ROOT.parent / "shared" / "hdtf")
-sys.path.insert(0, str(ROOT / "scripts"))
-import make_tiny_hdtf as tiny  # noqa: E402
-
-import av  # noqa: E402  (pinned in requirements.txt: a missing install must fail, not skip)
-import soundfile as sf  # noqa: E402
-
 
 # ---------------------------------------------------------------- parser on the published lists
 
@@ -74,10 +71,10 @@ def test_real_problems_name_file_and_line(real):
 
 
 def test_check_cli_prints_counts_and_problems(real, capsys):
-    assert hdtf.main(["check", str(REAL)]) == 0
+    assert annotations.main(["check", str(REAL)]) == 0
     out = capsys.readouterr().out
     assert "421 usable clips" in out and "RD_annotion_time.txt:7:" in out
-    assert hdtf.main(["check", str(REAL), "--strict"]) == 1
+    assert annotations.main(["check", str(REAL), "--strict"]) == 1
 
 
 # ---------------------------------------------------------------- parser on malformed lines
@@ -225,13 +222,13 @@ def test_prepare_outputs(corpus):
 
 
 def test_prepare_skips_then_resumes(corpus, capsys):
-    from core import hdtf_prepare
+    from talkface.training.hdtf import prepare as prepare_module
 
     ann_dir, videos, out, _ = corpus
     clips = out / "clips"
     before = {p.name: p.stat().st_mtime_ns for p in clips.iterdir()}
     args = ["--annotations", str(ann_dir), "--videos", str(videos), "--out", str(out), "--workers", "2"]
-    assert hdtf_prepare.main(args) == 0                                   # second run: nothing to do
+    assert prepare_module.main(args) == 0                            # second run: nothing to do
     assert "3 already prepared, 0 to prepare" in capsys.readouterr().err
     assert {p.name: p.stat().st_mtime_ns for p in clips.iterdir()} == before
 
@@ -267,7 +264,7 @@ def test_talking_faces_move_the_mouth_only():
     """The --talking corpus mode: the face model opens the mouth with the speech; the scene stays."""
     from skimage.data import astronaut
 
-    from core.visemes import lip_gap, mouth_weights
+    from talkface.training.corpus.visemes import lip_gap, mouth_weights
 
     src = tiny.source("TinyAnchor")
     gap = lip_gap(mouth_weights(tiny._utterance(src).phonemes, 100.0))

@@ -1,6 +1,6 @@
 """HDTF end to end on the CPU: a tiny HDTF-format talking-face corpus (scripts/make_tiny_hdtf.py
 --talking: the astronaut's face moved by the face model to espeak phonemes, so the true mouth and
-head motion are known) -> core.hdtf_prepare -> core.hdtf_track -> a few steps of both trainers
+head motion are known) -> training.hdtf.prepare -> training.hdtf.track -> a few steps of both trainers
 (each first under torchrun with two gloo processes) -> inference with the resulting weights.
 Plus the tracker's bad inputs."""
 
@@ -12,22 +12,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
-from core import hdtf_track
-from core.face_model import ARKIT_NAMES
-from core.hdtf import load_annotations
-from core.hdtf_prepare import PrepareConfig, prepare
-from core.records import Records, heldout_sources
+from talkface.core.face.model import ARKIT_NAMES
+from talkface.scripts import make_tiny_hdtf as tiny
+from talkface.training.hdtf import track
+from talkface.training.hdtf.annotations import load_annotations
+from talkface.training.hdtf.prepare import PrepareConfig, prepare
+from talkface.training.hdtf.records import Records, heldout_sources
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import make_tiny_hdtf as tiny  # noqa: E402
-
-import av  # noqa: E402
-import soundfile as sf  # noqa: E402
 
 CLIPS = ["TinyAnchor_0", "TinyReporter_0", "TinyReporter_1"]
 JAW = ARKIT_NAMES.index("jawOpen")
@@ -42,13 +40,13 @@ def corpus(tmp_path_factory):
                   stream=sys.stdout)
     assert sorted(rep.done) == CLIPS
     records = root / "records"
-    report = hdtf_track.track(prepared, records, workers=2, stream=sys.stdout)
+    report = track.track(prepared, records, workers=2, stream=sys.stdout)
     return root, prepared, records, report
 
 
 def _truth(clip) -> tuple[np.ndarray, np.ndarray]:
     """The synthetic clip's true mouth weights [T, 52] and source times [T] per prepared frame."""
-    from core.visemes import mouth_weights
+    from talkface.training.corpus.visemes import mouth_weights
 
     src = tiny.source(clip.source)
     rec = clip.meta
@@ -102,18 +100,18 @@ def test_records_are_memory_mapped_with_features_at_50_fps(corpus):
 
 def test_tracking_resumes(corpus, capsys):
     _, prepared, records, _ = corpus
-    assert hdtf_track.main(["--clips", str(prepared), "--out", str(records), "--workers", "1"]) == 0
+    assert track.main(["--clips", str(prepared), "--out", str(records), "--workers", "1"]) == 0
     assert "3 already tracked, 0 to track" in capsys.readouterr().err
     (records / "shards" / "TinyAnchor_0" / "pose.npy").unlink()              # an interrupted shard
-    report = hdtf_track.track(prepared, records, workers=1, stream=sys.stdout)
+    report = track.track(prepared, records, workers=1, stream=sys.stdout)
     assert report.done == ["TinyAnchor_0"] and sorted(report.skipped) == CLIPS[1:]
     assert len(Records(records).clips()) == 3
 
 
 def test_animator_trains_under_torchrun_then_resumes_alone(corpus, tmp_path, capsys):
-    from core import train_animator
-    from core.audio import load_audio
-    from core.lipsync import CHANNELS, animate, load_animator_file
+    from talkface.core.audio.inference import CHANNELS, animate, load_animator_file
+    from talkface.core.audio.loading import load_audio
+    from talkface.training import animator
 
     _, prepared, records, _ = corpus
     out = tmp_path / "animator.safetensors"
@@ -121,7 +119,7 @@ def test_animator_trains_under_torchrun_then_resumes_alone(corpus, tmp_path, cap
             "--batch", "4", "--threads", "1", "--ckpt-every", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "core.train_animator", *args, "--steps", "4"],
+                          "-m", "talkface.training.animator", *args, "--steps", "4"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     log = run.stdout + run.stderr
@@ -135,7 +133,7 @@ def test_animator_trains_under_torchrun_then_resumes_alone(corpus, tmp_path, cap
     assert torch.load(ckpt, weights_only=True)["step"] == 4
 
     # the same command without torchrun: one process, continuing at the saved step
-    assert train_animator.main([*args, "--steps", "6", "--resume", str(ckpt)]) == 0
+    assert animator.main([*args, "--steps", "6", "--resume", str(ckpt)]) == 0
     log = capsys.readouterr().out
     assert f"resumed from {ckpt} at step 4" in log and "training on 1 process(es)" in log
     assert "step 5/6" in log and "step 0/6" not in log
@@ -150,8 +148,8 @@ def test_animator_trains_under_torchrun_then_resumes_alone(corpus, tmp_path, cap
 
 
 def test_generator_trains_on_records_resumes_and_renders(corpus, tmp_path, capsys):
-    from core import train_generator
-    from core.generator import Generator
+    from talkface.core.video.generator import Generator
+    from talkface.training import generator
 
     _, _, records, _ = corpus
     out = tmp_path / "generator.safetensors"
@@ -160,14 +158,14 @@ def test_generator_trains_on_records_resumes_and_renders(corpus, tmp_path, capsy
     # two gloo processes first (DDP of the generator's region pass), then on alone
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "core.train_generator", *args, "--steps", "2"],
+                          "-m", "talkface.training.generator", *args, "--steps", "2"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("training on 2 process(es) (gloo)") == 1  # rank 0 alone logs
     ckpt = tmp_path / "generator.ckpt.pt"
     assert torch.load(ckpt, weights_only=True)["step"] == 2
     assert json.loads((tmp_path / "provenance.json").read_text())["generator.safetensors"]["processes"] == 2
-    assert train_generator.main([*args, "--steps", "3", "--resume"]) == 0
+    assert generator.main([*args, "--steps", "3", "--resume"]) == 0
     log = capsys.readouterr().out
     assert "resumed at step 2" in log and "step 3/3" in log
     assert torch.load(ckpt, weights_only=True)["step"] == 3
@@ -178,13 +176,13 @@ def test_generator_trains_on_records_resumes_and_renders(corpus, tmp_path, capsy
     gen = Generator.load(out)
     # fine-tuning starts from given weights, in their own configuration (lr 0: nothing moves)
     tuned = tmp_path / "tuned.safetensors"
-    assert train_generator.main(["--data", str(records), "--out", str(tuned), "--init", str(out), "--batch", "2",
+    assert generator.main(["--data", str(records), "--out", str(tuned), "--init", str(out), "--batch", "2",
                                  "--eval-per-clip", "2", "--threads", "1", "--steps", "1", "--lr", "0"]) == 0
     again = Generator.load(tuned)
     assert again.config == gen.config
     for key, value in gen.state_dict().items():
         assert torch.equal(value, again.state_dict()[key]), key
-    data = train_generator.open_data(records)
+    data = generator.open_data(records)
     name, _ = data.indices("heldout")[0]
     b = data.batch(name, [10, 30], ref=0)
     with torch.no_grad():
@@ -223,7 +221,7 @@ def test_tracker_reports_clips_without_face_or_audio(tmp_path, capsys):
     grey = np.repeat(np.linspace(30, 200, 256, dtype=np.uint8)[None, :, None], 256, 0).repeat(3, 2)
     _write_clip(tmp_path / "prep", "Empty_0", np.repeat(grey[None], 6, 0), noise[:6 * 640])
     _write_clip(tmp_path / "prep", "Silent_0", np.repeat(grey[None], 6, 0), None)
-    report = hdtf_track.track(tmp_path / "prep", tmp_path / "rec", workers=1, stream=sys.stdout)
+    report = track.track(tmp_path / "prep", tmp_path / "rec", workers=1, stream=sys.stdout)
     assert not report.done
     assert report.failed["Empty_0"].startswith("a face was found in 0 of 6 frames")
     assert "prepared audio" in report.failed["Silent_0"] and "Silent_0.wav is missing" in report.failed["Silent_0"]
@@ -232,7 +230,7 @@ def test_tracker_reports_clips_without_face_or_audio(tmp_path, capsys):
     assert not [p for p in (tmp_path / "rec" / "shards").iterdir()]          # nothing half-written
     assert Records(tmp_path / "rec").clips() == []
 
-    assert hdtf_track.main(["--clips", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r2")]) == 2
+    assert track.main(["--clips", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r2")]) == 2
     assert "not a prepared HDTF folder" in capsys.readouterr().err
 
 
@@ -243,7 +241,7 @@ def test_frames_without_a_face_are_interpolated_and_flagged(corpus, tmp_path):
     frames[12:16] = 0                                                          # the face vanishes for 4 frames
     wav, _ = sf.read(str(prepared / "clips" / "TinyAnchor_0.wav"), dtype="float32")
     _write_clip(tmp_path / "prep", "Gap_0", frames, wav[:30 * 640])
-    report = hdtf_track.track(tmp_path / "prep", tmp_path / "rec", workers=1, stream=sys.stdout)
+    report = track.track(tmp_path / "prep", tmp_path / "rec", workers=1, stream=sys.stdout)
     assert report.done == ["Gap_0"]
     clip = Records(tmp_path / "rec").clips()[0]
     found, w, err = clip.array("found"), clip.array("weights"), clip.array("error_iod")
@@ -258,8 +256,8 @@ def test_frames_without_a_face_are_interpolated_and_flagged(corpus, tmp_path):
 def test_pure_helpers():
     found = np.array([True, False, False, True, False])
     x = np.array([[0.0], [9], [9], [3], [9]])
-    assert np.allclose(hdtf_track.interpolate_missing(x, found)[:, 0], [0, 1, 2, 3, 3])
-    r = hdtf_track.resample_frames(np.array([[0.0], [1.0], [2.0]]), 25, 6, 50)
+    assert np.allclose(track.interpolate_missing(x, found)[:, 0], [0, 1, 2, 3, 3])
+    r = track.resample_frames(np.array([[0.0], [1.0], [2.0]]), 25, 6, 50)
     assert np.allclose(r[:, 0], [0, 0.5, 1, 1.5, 2, 2])
     assert heldout_sources(["a"], 0.5) == set() and len(heldout_sources(["a", "b", "c"], 0.01)) == 1
     many = [f"s{i}" for i in range(200)]
@@ -273,8 +271,8 @@ def test_read_frames_seeks_to_exact_frames(tmp_path):
 
     import av
 
-    from core.hdtf_prepare import PrepareConfig
-    from core.train_generator import read_frames
+    from talkface.training.generator import read_frames
+    from talkface.training.hdtf.prepare import PrepareConfig
 
     path = tmp_path / "clip.mp4"
     with av.open(str(path), "w") as out:

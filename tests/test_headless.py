@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import PORTRAIT, ROOT
 
 SCRIPT = os.path.join(ROOT, "blender_talkface", "headless.py")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import InputError
-from core.image_io import MAX_PIXELS, PhotoError, load_photo
+from talkface.core.errors import InputError
+from talkface.core.face.image_io import MAX_PIXELS, PhotoError, load_photo
 
 skimage_data = pytest.importorskip("skimage.data")
 

@@ -6,10 +6,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import InputError
-from core.image_io import Photo, load_photo
-from core.landmarks import (MIN_FACE_PX, N_POINTS, FaceTooSmallError, Landmarks, NoFaceError,
-                            detect_landmarks)
+from talkface.core.errors import InputError
+from talkface.core.face.image_io import Photo, load_photo
+from talkface.core.face.landmarks import (
+    MIN_FACE_PX,
+    N_POINTS,
+    FaceTooSmallError,
+    Landmarks,
+    NoFaceError,
+    detect_landmarks,
+)
 
 skimage_data = pytest.importorskip("skimage.data")
 pytest.importorskip("mediapipe")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio import load_audio
-from core.face_model import inner_lip_gap, load_face_model
-from core.lipsync import animate, load_animator
+from talkface.core.audio.inference import animate, load_animator
+from talkface.core.audio.loading import load_audio
+from talkface.core.face.model import inner_lip_gap, load_face_model
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def gap_mm(face, anim):
 
 
 def test_speech_moves_the_mouth_and_closes_it_on_bilabials(net, face, tmp_path):
-    from core.espeak import synthesize
+    from talkface.training.corpus.espeak import synthesize
 
     utt = synthesize("Bob bought a map of my big pub.", voice="en-us+m3")
     path = tmp_path / "bob.wav"
@@ -94,8 +94,8 @@ def test_one_hour_runs_in_bounded_memory(net, tmp_path):
 
 
 def test_styles_change_head_motion(net, tmp_path):
-    from core.espeak import synthesize
-    from core.lipsync import style_names
+    from talkface.core.audio.inference import style_names
+    from talkface.training.corpus.espeak import synthesize
 
     assert {"Calm", "Neutral", "Lively"} <= set(style_names(net))
     utt = synthesize("Well, I really did not expect that at all, did you?", voice="en-us")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import InputError
-from core.face_model import load_face_model
-from core.mesh_export import export_neutral, export_vertices, load_mesh
+from talkface.core.errors import InputError
+from talkface.core.face.mesh_export import export_neutral, export_vertices, load_mesh
+from talkface.core.face.model import load_face_model
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import PORTRAIT, ROOT
 
 SCRIPT = os.path.join(ROOT, "blender_talkface", "headless.py")
@@ -19,7 +18,7 @@ def speech(tmp_path_factory):
     """Two seconds of real synthetic speech from espeak-ng."""
     import soundfile as sf
 
-    from core.espeak import synthesize
+    from talkface.training.corpus.espeak import synthesize
 
     utt = synthesize("Bob made a map of the moon.", voice="en-us")
     path = tmp_path_factory.mktemp("audio") / "bob.wav"

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from core.espeak import PhonemeEvent
-from core.prosody import (
+from talkface.training.corpus.espeak import PhonemeEvent
+from talkface.training.corpus.prosody import (
     HEAD_SLICE,
     ProsodyStyle,
     accents,
@@ -13,7 +13,7 @@ from core.prosody import (
     prosody_targets,
     sample_blinks,
 )
-from core.visemes import ARKIT_INDEX
+from talkface.training.corpus.visemes import ARKIT_INDEX
 
 
 def test_blink_rate_and_duration():

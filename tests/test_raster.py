@@ -1,6 +1,6 @@
 import torch
 
-from core.raster import interpolate, rasterize
+from talkface.core.video.raster import interpolate, rasterize
 
 SQUARE = torch.tensor([[0, 1, 2], [0, 2, 3]])
 

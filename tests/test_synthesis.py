@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.device import free_memory
-from core.errors import InputError
-from core.synthesis import (FRAME_BYTES_PER_PIXEL, SOURCE_BYTES_PER_PIXEL, FaceState,
-                            FrameSynthesizer, plan_batch, render_batches)
+from talkface.core.device import free_memory
+from talkface.core.errors import InputError
+from talkface.core.video.synthesis import (
+    FRAME_BYTES_PER_PIXEL,
+    SOURCE_BYTES_PER_PIXEL,
+    FaceState,
+    FrameSynthesizer,
+    plan_batch,
+    render_batches,
+)
 
 
 def test_free_memory_is_plausible():
@@ -34,10 +40,11 @@ def test_resolution_too_large_is_bad_input_with_a_size_that_fits():
 
 
 def test_synthesizer_refuses_before_allocating_and_batches_within_plan():
-    from core.fitting import fit_photo_file
-    from core.face_model import load_face_model
     from conftest import PORTRAIT
-    from core.image_io import load_photo
+
+    from talkface.core.face.fitting import fit_photo_file
+    from talkface.core.face.image_io import load_photo
+    from talkface.core.face.model import load_face_model
 
     model = load_face_model()
     fit = fit_photo_file(PORTRAIT, model)
@@ -56,10 +63,11 @@ def test_synthesizer_refuses_before_allocating_and_batches_within_plan():
 def test_neural_frames_do_not_depend_on_batching():
     """One crop for the whole bake: a frame is the same whichever batch renders it."""
     from conftest import PORTRAIT
-    from core.face_model import ARKIT_NAMES, load_face_model
-    from core.fitting import fit_photo_file
-    from core.generator import load_generator
-    from core.image_io import load_photo
+
+    from talkface.core.face.fitting import fit_photo_file
+    from talkface.core.face.image_io import load_photo
+    from talkface.core.face.model import ARKIT_NAMES, load_face_model
+    from talkface.core.video.generator import load_generator
 
     model = load_face_model()
     fit = fit_photo_file(PORTRAIT, model)

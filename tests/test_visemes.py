@@ -3,9 +3,16 @@
 import numpy as np
 import pytest
 
-from core import espeak
-from core.espeak import PhonemeEvent
-from core.visemes import ARKIT_INDEX, ARKIT_NAMES, lip_gap, mouth_weights, segments_from_phonemes, viseme_of
+from talkface.training.corpus import espeak
+from talkface.training.corpus.espeak import PhonemeEvent
+from talkface.training.corpus.visemes import (
+    ARKIT_INDEX,
+    ARKIT_NAMES,
+    lip_gap,
+    mouth_weights,
+    segments_from_phonemes,
+    viseme_of,
+)
 
 FPS_LIST = [23.976, 24, 25, 29.97, 30, 50, 60]
 needs_espeak = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")

@@ -3,8 +3,8 @@ import pytest
 import skimage.data
 import torch
 
-from core.errors import InputError
-from core.warp import MouthFill, prepare_photo, prepare_source, warp_image
+from talkface.core.errors import InputError
+from talkface.core.video.warp import MouthFill, prepare_photo, prepare_source, warp_image
 
 PHOTO = skimage.data.astronaut()  # 512 x 512 uint8
 

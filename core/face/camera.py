@@ -7,8 +7,8 @@ One convention for fitting, flow and Blender keeps the three in exact agreement.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 
 import numpy as np
 

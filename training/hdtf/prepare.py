@@ -1,6 +1,6 @@
 """Downloaded HDTF source videos -> 512x512, 25 frames/s clips with 16 kHz mono speech.
 
-    python -m core.hdtf_prepare --annotations DIR --videos DIR --out DIR [--workers N] [--size 512] [--fps 25]
+    python -m talkface.training.hdtf.prepare --annotations DIR --videos DIR --out DIR [--workers N] [--size 512] [--fps 25]
 
 For every annotated clip whose source video was downloaded (``VIDEOS/NAME.mp4``, or ``.mkv``,
 ``.webm``, ``.mov``, also inside a ``VIDEOS/SUBSET/`` folder), the clip's ``[start, end)`` is cut,
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .hdtf import Annotations, Clip, load_annotations
+from .annotations import Annotations, Clip, load_annotations
 from .jobs import run_each
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov")
@@ -254,7 +254,7 @@ def prepare_clip(clip: Clip, source: Path, out: Path, cfg: PrepareConfig = Prepa
     import av
     import soundfile as sf
 
-    from .audio import resample
+    from ...core.audio.loading import resample
 
     t0 = time.perf_counter()
     paths = _paths(out, clip.name)
@@ -438,7 +438,7 @@ def prepare(annotations: Annotations, videos: str | Path, out: str | Path, worke
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.hdtf_prepare", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m talkface.training.hdtf.prepare", description=__doc__.split("\n")[0])
     parser.add_argument("--annotations", required=True, help="folder with the HDTF *_video_url.txt etc.")
     parser.add_argument("--videos", required=True, help="folder with the downloaded NAME.mp4 source videos")
     parser.add_argument("--out", required=True, help="output folder (clips/ and manifest.jsonl)")
@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--size must be an even number >= 16 and --fps >= 1")
     ann = load_annotations(args.annotations)
     if ann.problems:
-        print(f"{len(ann.problems)} annotation problem(s) (see python -m core.hdtf check); usable clips: "
+        print(f"{len(ann.problems)} annotation problem(s) (see python -m talkface.training.hdtf.annotations check); usable clips: "
               f"{len(ann.clips)}", file=sys.stderr)
     cfg = PrepareConfig(size=args.size, fps=args.fps, crf=args.crf, preset=args.preset)
     report = prepare(ann, args.videos, args.out, args.workers, cfg)

@@ -15,7 +15,7 @@ holds on 418; every published window is square, ``w == h``.) ``Clip.crop`` store
 Resolutions are vertical; the frame width is taken as 16:9 (YouTube's layout) for the
 "crop outside the frame" check only. Preparation checks against the real decoded frame.
 
-CLI: ``python -m core.hdtf check ANNOTATION_DIR`` prints counts and problems.
+CLI: ``python -m talkface.training.hdtf.annotations check ANNOTATION_DIR`` prints counts and problems.
 """
 
 from __future__ import annotations
@@ -369,7 +369,7 @@ def summary(ann: Annotations) -> str:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m core.hdtf", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m talkface.training.hdtf.annotations", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="parse the annotation files, print counts and problems")
     check.add_argument("folder")

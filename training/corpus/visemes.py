@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .animation import HEAD_CHANNELS
-from .face_model import ARKIT_NAMES  # the face model owns the canonical order
+from ...core.animation import HEAD_CHANNELS
+from ...core.face.model import ARKIT_NAMES  # the face model owns the canonical order
 
 ARKIT_NAMES = tuple(ARKIT_NAMES)
 CHANNELS: tuple[str, ...] = ARKIT_NAMES + tuple(HEAD_CHANNELS)   # Animation channel order

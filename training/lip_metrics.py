@@ -24,7 +24,7 @@ def lag_ms(pred: np.ndarray, ref: np.ndarray, fps: float, max_lag: int = 10) -> 
 def gap_mm(model, weights_52: np.ndarray) -> np.ndarray:
     """Inner-lip gap [F] in mm of ARKit weights [F, 52] on the (unposed) face model, in chunks
     so long clips stay in bounded memory."""
-    from .face_model import inner_lip_gap
+    from ..core.face.model import inner_lip_gap
 
     out = [inner_lip_gap(model, model.vertices(None, weights_52[s:s + 2000], None)) * 1000.0
            for s in range(0, len(weights_52), 2000)]
@@ -46,7 +46,7 @@ def lip_metrics(pairs, fps: float, model=None) -> dict:
     which HDTF does not annotate) during which the predicted gap also closes to <= 1 mm;
     r the correlation of the gap curves; lag their cross-correlation peak."""
     if model is None:
-        from .face_model import load_face_model
+        from ..core.face.model import load_face_model
 
         model = load_face_model()
     closed = total = 0

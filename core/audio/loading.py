@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import InputError
+from ..errors import InputError
 
 DEFAULT_SR = 16000
 MIN_DURATION_S = 0.2

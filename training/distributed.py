@@ -1,7 +1,7 @@
 """Data-parallel training through ``torch.distributed`` (launched by ``torchrun``), or none.
 
-    torchrun --nproc_per_node 4 -m core.train_animator --data RECORDS --out W.safetensors
-    python -m core.train_animator --data RECORDS --out W.safetensors      # the same, one process
+    torchrun --nproc_per_node 4 -m talkface.training.animator --data RECORDS --out W.safetensors
+    python -m talkface.training.animator --data RECORDS --out W.safetensors      # the same, one process
 
 ``setup`` reads torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT); without
 it (or with WORLD_SIZE=1) nothing distributed happens and the trainers run exactly as before.
@@ -39,7 +39,7 @@ class DistContext:
 
 def setup(device: str = "auto") -> DistContext:
     """Join torchrun's process group if launched by it; pick this process's device."""
-    from .device import resolve_device
+    from ..core.device import resolve_device
 
     want = resolve_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -48,7 +48,7 @@ def setup(device: str = "auto") -> DistContext:
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if want.type == "cuda":
         if local >= torch.cuda.device_count():
-            from .errors import DeviceError
+            from ..core.errors import DeviceError
 
             raise DeviceError(f"process {local} on this node has no GPU of its own "
                               f"({torch.cuda.device_count()} visible): lower --nproc_per_node")

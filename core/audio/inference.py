@@ -14,12 +14,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .animation import HEAD_CHANNELS, Animation
-from .animator import Animator, AnimatorConfig, run_chunked
-from .audio import Audio
-from .face_model import ARKIT_NAMES
+from ..animation import HEAD_CHANNELS, Animation
+from ..errors import InputError, MissingWeightsError
+from ..face.model import ARKIT_NAMES
+from ..weights import weights_path
 from .features import FeatureConfig, compute_features
-from .weights import weights_path
+from .loading import Audio
+from .network import Animator, AnimatorConfig, run_chunked
 
 WEIGHTS_NAME = "animator.safetensors"
 
@@ -48,8 +49,6 @@ def load_animator_file(path: str, device="cpu") -> Animator:
     with safe_open(path, framework="pt") as fh:
         meta = fh.metadata() or {}
     if meta.get("format") != "talkface-animator-1":
-        from .errors import MissingWeightsError
-
         raise MissingWeightsError(f"{path} is not a TalkFace animator weights file")
     model = Animator(AnimatorConfig.from_json(meta["config"]))
     model.load_state_dict(load_file(path, device="cpu"))
@@ -75,8 +74,6 @@ def resolve_style(model: Animator, name: str) -> torch.Tensor:
     if name in ("", "Neutral"):
         return table.mean(0)
     if name not in model.cfg.styles:
-        from .errors import InputError
-
         raise InputError(f"Unknown style '{name}': choose one of {', '.join(style_names(model))}")
     return table[model.cfg.styles.index(name)]
 
@@ -142,8 +139,6 @@ def features_for(audio: Audio, model: Animator) -> np.ndarray:
     cfg = model.cfg
     feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
     if feats.shape[1] != cfg.n_features:
-        from .errors import MissingWeightsError
-
         raise MissingWeightsError(
             f"The animator weights expect {cfg.n_features} '{cfg.feature_kind}' features per frame "
             f"but {feats.shape[1]} were computed: the weights file does not match this version"

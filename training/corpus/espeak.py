@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TalkFaceError
+from ...core.errors import TalkFaceError
 
 SAMPLE_RATE = 22050
 

@@ -1,8 +1,8 @@
 """Train the flow-guided generator on rendered pairs or HDTF-format clips.
 
-    python -m core.train_generator --data DIR [DIR ...] --out weights/generator.safetensors \\
+    python -m talkface.training.generator --data DIR [DIR ...] --out weights/generator.safetensors \\
         --steps 2400 [--resume] [--threads 1]
-    torchrun --nproc_per_node N -m core.train_generator ... --device cuda   # DDP, one GPU per process
+    torchrun --nproc_per_node N -m talkface.training.generator ... --device cuda   # DDP, one GPU per process
 
 Data (each ``--data`` folder is read as whichever kind it holds):
 
@@ -11,11 +11,11 @@ Data (each ``--data`` folder is read as whichever kind it holds):
   layer the target is replaced by the warp's own guess (``core.flow`` moves hair and neck with
   the head; a flat photo plane cannot), so the network learns the face and mouth and leaves
   the rest to the warp.
-* HDTF-format clips (``core.hdtf_prepare``): ``NAME.mp4`` (square, e.g. 512 px, 25 fps) with a
+* HDTF-format clips (``training.hdtf.prepare``): ``NAME.mp4`` (square, e.g. 512 px, 25 fps) with a
   per-frame face state ``NAME.npz`` beside it: ``weights`` [T, 52] ARKit, ``pose`` [T, 6]
   absolute head pose, ``identity`` [S], ``camera`` (focal, cx, cy, width, height) in the clip's
   pixels. A random frame is the reference and another frame of the clip the target.
-* tracked HDTF records (``core.hdtf_track``, ``core.records``): the same, with the face states
+* tracked HDTF records (``training.hdtf.track``, ``training.hdtf.records``): the same, with the face states
   memory-mapped from the records, the videos from the prepared folder, and the records'
   speaker-level held-out split.
 
@@ -41,11 +41,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .camera import Camera
-from .face_model import load_face_model
-from .flow import DenseFlow, FlowConfig, dense_flow
-from .generator import Box, Generator, GeneratorConfig, warp_region
-from .warp import prepare_source, warp_image
+from ..core.face.camera import Camera
+from ..core.face.model import load_face_model
+from ..core.video.flow import DenseFlow, FlowConfig, dense_flow
+from ..core.video.generator import Box, Generator, GeneratorConfig, warp_region
+from ..core.video.warp import prepare_source, warp_image
 
 FLOW_SCALE = 4  # flows are computed at 1/4 of the frame and upsampled, as core.flow does
 
@@ -188,11 +188,11 @@ def read_frames(path: str | os.PathLike, ids, seek_after: int = 50) -> list[np.n
 
 class HdtfClips:
     """(reference frame, target frames) of one clip: ``NAME.mp4`` + ``NAME.npz`` face states, or
-    tracked records (``core.hdtf_track``: the prepared clips' videos, their tracked states
+    tracked records (``training.hdtf.track``: the prepared clips' videos, their tracked states
     memory-mapped, and the records' speaker-level held-out split)."""
 
     def __init__(self, root: str | os.PathLike, hold_out: int = 1):
-        from .records import Records, is_records
+        from .hdtf.records import Records, is_records
 
         self.root = Path(root)
         self.records = {c.name: c for c in Records(root).clips()} if is_records(root) else None
@@ -504,7 +504,7 @@ def train(model: Generator, datasets, steps: int, batch: int = 4, lr: float = 3e
 
 
 def main(argv=None) -> int:
-    from .weights import record_provenance
+    from ..core.weights import record_provenance
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", nargs="+", required=True, help="rendered-pair or HDTF clip folders")
@@ -555,7 +555,7 @@ def main(argv=None) -> int:
     entry = {
         "generator_version": model.config.version,
         "config": asdict(model.config),
-        "command": " ".join([".venv/bin/python -m core.train_generator"] + list(sys.argv[1:] if argv is None else argv)),
+        "command": " ".join([".venv/bin/python -m talkface.training.generator"] + list(sys.argv[1:] if argv is None else argv)),
         "data": {"folders": [str(d) for d in args.data], "train_pairs": n_pairs,
                  "kinds": sorted({type(d).__name__ for d in datasets})},
         "steps": args.steps, "batch": args.batch, "max_crop": args.max_crop, "threads": args.threads,

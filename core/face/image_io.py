@@ -7,15 +7,15 @@ the ways a real photo file differs from that (EXIF rotation, CMYK, grayscale, al
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import hashlib
 import io
 import os
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 #: Smallest side we accept: a face must be at least 64 px wide, so a smaller photo cannot hold one.
 MIN_SIDE = 64

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingWeightsError
+from ..errors import MissingWeightsError
+from ..weights import weights_path
 from .pose import apply_pose
 
 ARKIT_NAMES: tuple[str, ...] = (
@@ -41,7 +42,7 @@ ARKIT_NAMES: tuple[str, ...] = (
     "tongueOut",
 )
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "weights" / "face_model.npz"
+MODEL_FILE = "face_model.npz"
 
 # Central inner-lip pairs (upper, lower) used for the lip gap: the contact zone of the lips.
 _LIP_GAP_PAIRS = ((81, 178), (82, 87), (13, 14), (312, 317), (311, 402))
@@ -132,9 +133,8 @@ def _load_cached(path: str) -> FaceModel:
 def load_face_model(path: str | Path | None = None) -> FaceModel:
     """Load (once per path) the model built by ``scripts/build_face_model.py``."""
     if path is None:  # the shipped model: checked against its recorded sha256
-        from .weights import weights_path
 
-        path = weights_path(DEFAULT_PATH.name, DEFAULT_PATH.parent)
+        path = weights_path(MODEL_FILE)
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"The face model file is missing: {path}.")

@@ -18,10 +18,10 @@ for the face's 3D shape and head turn.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import math
 import os
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
@@ -30,6 +30,7 @@ from scipy.optimize import least_squares, lsq_linear
 from .camera import Camera
 from .image_io import Photo, load_photo
 from .landmarks import Landmarks, detect_landmarks
+from .model import ARKIT_NAMES, load_face_model
 from .pose import euler_xyz_matrix
 
 #: Subject's right / left eye contours (MediaPipe FACEMESH_RIGHT_EYE / LEFT_EYE vertices); their
@@ -178,8 +179,6 @@ class _Problem:
     """The model's bases flattened for the solvers, free expression channels only."""
 
     def __init__(self, model, cfg: "FitConfig"):
-        from .face_model import ARKIT_NAMES
-
         self.neutral = np.asarray(model.neutral, dtype=np.float64)  # [V, 3]
         ident = np.asarray(model.identity_basis, dtype=np.float64)  # [S, V, 3]
         expr = np.asarray(model.expression_basis, dtype=np.float64)  # [52, V, 3]
@@ -493,8 +492,6 @@ def fit_photo(photo: Photo, landmarks: Landmarks, model, config: FitConfig = Fit
 def fit_photo_file(path: str | os.PathLike, model=None, config: FitConfig = FitConfig()) -> FaceFit:
     """Load, detect and fit in one call (the model is loaded from the shipped weights if None)."""
     if model is None:
-        from .face_model import load_face_model
-
         model = load_face_model()
     photo = load_photo(path)
     return fit_photo(photo, detect_landmarks(photo), model, config)

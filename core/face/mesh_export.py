@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from .errors import InputError
-from .face_model import FaceModel
+from ..errors import InputError
+from .model import FaceModel
 
 FORMATS = {".obj": "obj", ".glb": "glb"}
 

@@ -9,15 +9,15 @@ map the points back. Vertex ``i`` of the face model is landmark ``i``.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass
 import os
 import sys
 import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .image_io import Photo
 
 #: Faces narrower than this (landmark box, full-res pixels) are refused: too few pixels to fit.

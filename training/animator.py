@@ -1,6 +1,6 @@
 """Train the audio-to-animation network on aligned clips (our espeak corpus or tracked HDTF).
 
-    python -m core.train_animator --data CORPUS_DIR --out weights/animator.safetensors \\
+    python -m talkface.training.animator --data CORPUS_DIR --out weights/animator.safetensors \\
         --steps 3000 [--resume ckpt.pt] [--threads 2]
 
 Multi-task: L1 + velocity L1 on mouth, brows and head pose, binary cross-entropy on blink
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .animation import HEAD_CHANNELS
-from .animator import NETWORK_FPS, Animator, AnimatorConfig
-from .face_model import ARKIT_NAMES
+from ..core.animation import HEAD_CHANNELS
+from ..core.audio.network import NETWORK_FPS, Animator, AnimatorConfig
+from ..core.face.model import ARKIT_NAMES
 
 BLINK_CHANNELS = ("eyeBlinkLeft", "eyeBlinkRight")
 BROW_CHANNELS = ("browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight")
@@ -107,7 +107,7 @@ def lip_gap_map(mouth_channels: tuple[str, ...]) -> tuple[torch.Tensor, torch.Te
     """Inner-lip gaps (mm) of the face model's matched lip pairs as an affine map of the mouth
     weights: gap = g0 + w @ G. Exact for the unposed model (its shapes are linear), so the
     training can penalise what the bench measures: lips that do not close."""
-    from .face_model import load_face_model
+    from ..core.face.model import load_face_model
 
     model = load_face_model()
     up = model.index_sets["lip_inner_upper"][1:-1]
@@ -188,7 +188,7 @@ def band_centres(n_bands: int) -> np.ndarray:
     the spectrum as frequencies (formant warp, low-pass)."""
     import librosa
 
-    from .features import FeatureConfig
+    from ..core.audio.features import FeatureConfig
 
     cfg = FeatureConfig(kind="logmel")
     return librosa.mel_frequencies(n_bands + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
@@ -266,9 +266,9 @@ def evaluate(model: Animator, clips: list[Clip]) -> dict[str, float]:
     weights, Pearson r of jawOpen, and bench/lipsync.py's gap r, lag and closure with the
     reference's own closed-lip runs as the events (tracked video has no phoneme times):
     ``core.lip_metrics.lip_metrics``."""
-    from .animator import run_chunked
+    from ..core.audio.inference import outputs_to_values
+    from ..core.audio.network import run_chunked
     from .lip_metrics import lip_metrics
-    from .lipsync import outputs_to_values
 
     model.eval()
     code = model.styles.weight.mean(0)
@@ -354,8 +354,8 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
         if ctx.is_main and (step % ckpt_every == ckpt_every - 1 or step == steps - 1):  # the last step too
             torch.save({"model": unwrap(net).state_dict(), "opt": opt.state_dict(), "step": step + 1}, ckpt)
     wall = time.perf_counter() - t0
-    from .animator import make_presets
-    from .lipsync import save_animator
+    from ..core.audio.inference import save_animator
+    from ..core.audio.network import make_presets
 
     model = unwrap(net).cpu()
     if not ctx.is_main:
@@ -370,7 +370,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str,
 
 
 def load_corpus(folder: str, split: str, feature_kind: str = "mfcc") -> list[Clip]:
-    """Clips of one split ('train' or 'heldout') of a corpus written by ``core.corpus``."""
+    """Clips of one split ('train' or 'heldout') of a corpus written by ``training.corpus.build``."""
     import glob
 
     with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as fh:
@@ -396,10 +396,10 @@ def load_corpus(folder: str, split: str, feature_kind: str = "mfcc") -> list[Cli
 
 
 def load_records(folder: str, split: str, feature_kind: str = "logmel") -> list[Clip]:
-    """Clips of one split of tracked HDTF records (``core.hdtf_track``), memory-mapped; each
+    """Clips of one split of tracked HDTF records (``training.hdtf.track``), memory-mapped; each
     source video (one person) is one style. An empty held-out split is allowed."""
-    from .features import FeatureConfig, Features, mfcc_from_logmel
-    from .records import Records
+    from ..core.audio.features import FeatureConfig, Features, mfcc_from_logmel
+    from .hdtf.records import Records
 
     rec = Records(folder)
     if abs(float(rec.index["feature_fps"]) - NETWORK_FPS) > 1e-6:
@@ -423,11 +423,11 @@ def load_records(folder: str, split: str, feature_kind: str = "logmel") -> list[
 
 
 def main(argv=None) -> int:
-    from .weights import record_provenance
+    from ..core.weights import record_provenance
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True,
-                    help="corpus folder (python -m core.corpus --fps 50) or tracked HDTF records (core.hdtf_track)")
+                    help="corpus folder (python -m talkface.training.corpus.build --fps 50) or tracked HDTF records (talkface.training.hdtf.track)")
     ap.add_argument("--out", required=True, help="weights file to write (.safetensors)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
@@ -454,7 +454,7 @@ def main(argv=None) -> int:
                     help="under torchrun each process takes the GPU of its LOCAL_RANK (NCCL), or the CPU (gloo)")
     args = ap.parse_args(argv)
     from . import distributed
-    from .records import Records, is_records
+    from .hdtf.records import Records, is_records
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.threads:
@@ -485,9 +485,9 @@ def main(argv=None) -> int:
     if not ctx.is_main:
         return 0
     entry = {
-        "what": "audio-to-animation network (core/animator.py)",
+        "what": "audio-to-animation network (core/audio/network.py)",
         "data": data, "processes": ctx.world_size, "backend": ctx.backend or None, "device": ctx.device.type,
-        "command": "python -m core.train_animator " + " ".join(argv or __import__("sys").argv[1:]),
+        "command": "python -m talkface.training.animator " + " ".join(argv or __import__("sys").argv[1:]),
         "features": args.features,
         **report,
     }

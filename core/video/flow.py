@@ -15,17 +15,17 @@ depend on how the face model or the fit are built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .camera import Camera
-from .errors import InputError
-from .pose import euler_xyz_matrix
+from ..errors import InputError
+from ..face.camera import Camera
+from ..face.pose import euler_xyz_matrix
 from .raster import interpolate, rasterize
 
 # MediaPipe FaceMesh inner-lip contour, in order around the mouth opening (vertex i = landmark i).

@@ -1,8 +1,8 @@
 """Per-frame face tracking of prepared HDTF clips -> training records for both modules.
 
-    python -m core.hdtf_track --clips PREPARED_DIR --out RECORDS_DIR [--workers N] [--heldout-fraction 0.1]
+    python -m talkface.training.hdtf.track --clips PREPARED_DIR --out RECORDS_DIR [--workers N] [--heldout-fraction 0.1]
 
-``PREPARED_DIR`` is what ``core.hdtf_prepare`` wrote (``manifest.jsonl``, ``clips/NAME.mp4`` +
+``PREPARED_DIR`` is what ``training.hdtf.prepare`` wrote (``manifest.jsonl``, ``clips/NAME.mp4`` +
 ``NAME.wav``). For each clip:
 
 1. **Landmarks on every frame** (``core.landmarks``, MediaPipe): the full detector on the first
@@ -18,7 +18,7 @@
 6. **Audio features** (``core.features``, log-mel, at the animator's 50 fps) and the animator's
    targets resampled from the video's 25 fps to 50 (linear).
 
-Records layout: ``core.records``. Parallel over clips (process pool), resumable (a clip whose
+Records layout: ``training.hdtf.records``. Parallel over clips (process pool), resumable (a clip whose
 shard matches the settings and the prepared files is skipped), progress lines on stderr, failed
 clips listed with their reason in ``RECORDS/failed.jsonl``; one run per output folder at a time.
 """
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ...core.errors import InputError
 from .jobs import run_each
 from .records import FORMAT, INDEX, heldout_sources
 
@@ -131,8 +131,8 @@ def _video_frames(path: Path):
 def _landmarks(rgb_u8: np.ndarray, prev: np.ndarray | None, name: str) -> np.ndarray | None:
     """[468, 3] pixels of the face, or None. With ``prev`` (the last frame's points) only the mesh
     runs, on a crop around them; the full detector runs when there is none or the mesh loses it."""
-    from .image_io import Photo
-    from .landmarks import (
+    from ...core.face.image_io import Photo
+    from ...core.face.landmarks import (
         MIN_FACE_PX,
         N_POINTS,
         FaceTooSmallError,
@@ -171,7 +171,7 @@ class ClipTrack:
 def fit_track(landmarks: np.ndarray, found: np.ndarray, size: tuple[int, int], model,
               cfg: TrackConfig = TrackConfig()) -> ClipTrack:
     """Landmarks [T, 468, 3] of a clip -> identity (shared), expression and pose (per frame)."""
-    from .fitting import fit_landmarks
+    from ...core.face.fitting import fit_landmarks
 
     idx = np.flatnonzero(found)
     picks = idx[np.unique(np.linspace(0, len(idx) - 1, min(cfg.identity_frames, len(idx))).round().astype(int))]
@@ -207,9 +207,9 @@ def animator_targets(track: ClipTrack, video_fps: float, n_out: int, fps_out: fl
 
 def track_clip(rec: dict, prepared: Path, out: Path, cfg: TrackConfig = TrackConfig()) -> dict:
     """Track one prepared clip and write its shard; returns its index entry. Raises TrackError."""
-    from .audio import AudioError, load_audio
-    from .face_model import load_face_model
-    from .features import FeatureConfig, compute_features
+    from ...core.audio.features import FeatureConfig, compute_features
+    from ...core.audio.loading import AudioError, load_audio
+    from ...core.face.model import load_face_model
 
     t0 = time.perf_counter()
     name = rec["name"]
@@ -217,7 +217,7 @@ def track_clip(rec: dict, prepared: Path, out: Path, cfg: TrackConfig = TrackCon
     if not video.is_file():
         raise TrackError(f"the prepared video {video} is missing")
     if not audio_path.is_file():
-        raise TrackError(f"the prepared audio {audio_path} is missing (re-run core.hdtf_prepare)")
+        raise TrackError(f"the prepared audio {audio_path} is missing (re-run training.hdtf.prepare)")
     try:
         audio = load_audio(audio_path)
     except AudioError as exc:
@@ -270,12 +270,12 @@ def track_clip(rec: dict, prepared: Path, out: Path, cfg: TrackConfig = TrackCon
 # ------------------------------------------------------------------------------ the run
 
 def read_prepared(prepared: Path) -> list[dict]:
-    """The prepared clips' records (``core.hdtf_prepare``'s manifest)."""
-    from .hdtf_prepare import read_manifest
+    """The prepared clips' records (``training.hdtf.prepare``'s manifest)."""
+    from .prepare import read_manifest
 
     if not (prepared / "manifest.jsonl").is_file():
         raise InputError(f"{prepared} is not a prepared HDTF folder (no manifest.jsonl): "
-                         "run python -m core.hdtf_prepare first")
+                         "run python -m talkface.training.hdtf.prepare first")
     return [r for _, r in sorted(read_manifest(prepared).items())]
 
 
@@ -299,9 +299,9 @@ def is_tracked(meta: dict | None, rec: dict, out: Path, cfg: TrackConfig) -> boo
 
 def write_index(out: Path, names: list[str], cfg: TrackConfig, heldout_fraction: float) -> dict:
     """index.json over the complete shards of ``names``, with the speaker-level split."""
-    from .animation import HEAD_CHANNELS
-    from .face_model import ARKIT_NAMES
-    from .features import FeatureConfig
+    from ...core.animation import HEAD_CHANNELS
+    from ...core.audio.features import FeatureConfig
+    from ...core.face.model import ARKIT_NAMES
 
     metas = [m for m in (_shard_meta(out, n) for n in sorted(names)) if m and m.get("config") == cfg.key()]
     held = heldout_sources([m["source"] for m in metas], heldout_fraction)
@@ -324,7 +324,7 @@ def write_index(out: Path, names: list[str], cfg: TrackConfig, heldout_fraction:
 def track(prepared: str | Path, out: str | Path, workers: int = 1, cfg: TrackConfig = TrackConfig(),
           heldout_fraction: float = 0.1, stream=None) -> TrackReport:
     """Track every prepared clip not tracked yet; rewrite the index. Progress lines to ``stream``."""
-    from .hdtf_prepare import _Progress
+    from .prepare import _Progress
 
     prepared, out = Path(prepared), Path(out)
     records = read_prepared(prepared)
@@ -367,8 +367,8 @@ def track(prepared: str | Path, out: str | Path, workers: int = 1, cfg: TrackCon
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.hdtf_track", description=__doc__.split("\n")[0])
-    ap.add_argument("--clips", required=True, help="folder written by core.hdtf_prepare")
+    ap = argparse.ArgumentParser(prog="python -m talkface.training.hdtf.track", description=__doc__.split("\n")[0])
+    ap.add_argument("--clips", required=True, help="folder written by training.hdtf.prepare")
     ap.add_argument("--out", required=True, help="records folder (index.json, shards/)")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1) // 2))
     ap.add_argument("--heldout-fraction", type=float, default=0.1, help="share of speakers held out for evaluation")

@@ -1,4 +1,4 @@
-"""Tracked HDTF training records: the on-disk layout ``core.hdtf_track`` writes and the trainers read.
+"""Tracked HDTF training records: the on-disk layout ``training.hdtf.track`` writes and the trainers read.
 
 ::
 
@@ -95,7 +95,7 @@ class Records:
         path = self.root / INDEX
         if not path.is_file():
             raise FileNotFoundError(f"{root} holds no tracked records ({INDEX} missing): "
-                                    "run python -m core.hdtf_track --clips PREPARED --out RECORDS")
+                                    "run python -m talkface.training.hdtf.track --clips PREPARED --out RECORDS")
         self.index = json.loads(path.read_text(encoding="utf-8"))
         if self.index.get("format") != FORMAT:
             raise ValueError(f"{path} is not a TalkFace records index ({FORMAT})")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft
 
-from .audio import Audio
+from .loading import Audio
 
 _EPS = 1e-10
 _MEL_FLOOR = 1e-5          # below -60 dBFS noise, so digital silence and a quiet room look alike

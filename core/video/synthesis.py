@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .camera import Camera
-from .errors import InputError
+from ..device import free_memory
+from ..errors import InputError
+from ..face.camera import Camera
 from .flow import dense_flow, output_size
 from .warp import prepare_photo, prepare_source, warp_image
 
@@ -72,8 +73,6 @@ class FrameSynthesizer:
     def __init__(self, model, fit, photo_rgb: np.ndarray, resolution: int,
                  device: torch.device | str = "cpu", generator=None, half: bool = False,
                  batch: int = 8):
-        from .device import free_memory
-
         self.model, self.fit = model, fit
         self.size = frame_size(fit.camera.width, fit.camera.height, resolution)
         self.device = torch.device(device)

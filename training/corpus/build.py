@@ -8,7 +8,7 @@ copy (noise, room reverb, gain, band-limiting, low sample rates, codec-like quan
 clipping) so the network meets real microphones in training. Whole speakers, and every
 speaker of some accents and variants, are kept out of training for evaluation.
 
-The corpus is regenerated, never committed:  python -m core.corpus --out DIR --hours H --seed S
+The corpus is regenerated, never committed:  python -m talkface.training.corpus.build --out DIR --hours H --seed S
 (README "Training" has the shipped network's exact commands).
 """
 
@@ -25,8 +25,8 @@ import numpy as np
 import scipy.signal
 
 from . import espeak
-from .audio import DEFAULT_SR, from_array, resample
-from .features import FeatureConfig, compute_features, frame_count, mfcc_from_logmel
+from ...core.audio.loading import DEFAULT_SR, from_array, resample
+from ...core.audio.features import FeatureConfig, compute_features, frame_count, mfcc_from_logmel
 from .prosody import ProsodyStyle, prosody_targets
 from .visemes import CHANNELS, mouth_weights
 

@@ -20,16 +20,17 @@ still background cannot flicker whatever the network does.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
 import json
 import os
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import MissingWeightsError
+from ..errors import MissingWeightsError
+from ..weights import weights_path
 from .flow import DenseFlow
 from .warp import WarpSource, prepare_source, warp_image
 
@@ -345,7 +346,6 @@ def load_generator(weights_dir: str | os.PathLike | None = None,
 
     Raises ``MissingWeightsError`` with how to train one when the file is absent or altered.
     """
-    from .weights import weights_path
 
     path = weights_path(WEIGHTS_NAME, weights_dir)
     model = Generator.load(Path(path), device)
