@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core.progress import Progress
 from .annotations import Annotations, Clip, load_annotations
 from .jobs import run_each
 
@@ -359,31 +360,6 @@ def _compact(out: Path) -> None:
     os.replace(tmp, out / "manifest.jsonl")
 
 
-def _clock(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-
-
-class _Progress:
-    """Plain-text progress on stderr: one line per finished clip with rate and ETA."""
-
-    def __init__(self, total: int, stream=None):
-        self.total, self.n, self.t0 = total, 0, time.perf_counter()
-        self.stream = stream if stream is not None else sys.stderr
-
-    def line(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
-
-    def step(self, name: str, status: str) -> None:
-        self.n += 1
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / self.n * (self.total - self.n)
-        width = len(str(self.total))
-        bar = "#" * int(20 * self.n / max(self.total, 1))
-        self.line(f"[{bar:<20}] {self.n:{width}d}/{self.total} {name}: {status}  "
-                  f"(elapsed {_clock(elapsed)}, eta {_clock(eta)})")
-
-
 def prepare(annotations: Annotations, videos: str | Path, out: str | Path, workers: int = 1,
             cfg: PrepareConfig = PrepareConfig(), stream=None) -> PrepareReport:
     """Prepare every clip whose source was downloaded; resumable, parallel over clips.
@@ -404,7 +380,7 @@ def prepare(annotations: Annotations, videos: str | Path, out: str | Path, worke
         else:
             todo.append((clip, source))
 
-    progress = _Progress(len(todo), stream)
+    progress = Progress("prepare", len(todo), unit="clips", stream=stream)
     n_missing = sum(len(v) for v in report.missing_sources.values())
     progress.line(f"{len(todo) + len(report.skipped) + n_missing} clips: {len(report.skipped)} already prepared, "
                   f"{len(todo)} to prepare, {n_missing} without a downloaded source "
@@ -414,10 +390,10 @@ def prepare(annotations: Annotations, videos: str | Path, out: str | Path, worke
         if error is None:
             _append(out, result)
             report.done.append(clip.name)
-            progress.step(clip.name, f"ok, {result['frames']} frames in {result['seconds']:.1f} s")
+            progress.item(clip.name, f"ok, {result['frames']} frames in {result['seconds']:.1f} s")
         else:
             report.failed[clip.name] = error
-            progress.step(clip.name, f"FAILED: {error}")
+            progress.item(clip.name, f"FAILED: {error}")
 
     if workers > 1 and len(todo) > 1 and not cfg.threads:
         cfg = PrepareConfig(**{**asdict(cfg), "threads": max(1, (os.cpu_count() or 1) // workers)})

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ...core.errors import InputError
+from ...core.progress import Progress
 from .jobs import run_each
 from .records import FORMAT, INDEX, heldout_sources
 
@@ -324,7 +325,6 @@ def write_index(out: Path, names: list[str], cfg: TrackConfig, heldout_fraction:
 def track(prepared: str | Path, out: str | Path, workers: int = 1, cfg: TrackConfig = TrackConfig(),
           heldout_fraction: float = 0.1, stream=None) -> TrackReport:
     """Track every prepared clip not tracked yet; rewrite the index. Progress lines to ``stream``."""
-    from .prepare import _Progress
 
     prepared, out = Path(prepared), Path(out)
     records = read_prepared(prepared)
@@ -336,17 +336,17 @@ def track(prepared: str | Path, out: str | Path, workers: int = 1, cfg: TrackCon
             report.skipped.append(rec["name"])
         else:
             todo.append(rec)
-    progress = _Progress(len(todo), stream)
+    progress = Progress("track", len(todo), unit="clips", stream=stream)
     progress.line(f"{len(records)} prepared clips: {len(report.skipped)} already tracked, {len(todo)} to track")
 
     def finish(rec: dict, meta: dict | None, error: str | None) -> None:
         if error is None:
             report.done.append(rec["name"])
-            progress.step(rec["name"], f"ok, {meta['frames']} frames, face in {meta['found_fraction']:.0%}, "
+            progress.item(rec["name"], f"ok, {meta['frames']} frames, face in {meta['found_fraction']:.0%}, "
                                        f"fit {100 * meta['error_iod_median']:.1f}% IOD, {meta['seconds']:.1f} s")
         else:
             report.failed[rec["name"]] = error
-            progress.step(rec["name"], f"FAILED: {error}")
+            progress.item(rec["name"], f"FAILED: {error}")
 
     def reason(exc: Exception) -> str:
         return str(exc) if isinstance(exc, TrackError) else f"unexpected {type(exc).__name__}: {exc}"
