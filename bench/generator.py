@@ -23,15 +23,14 @@ import torch
 import torch.nn.functional as F
 
 from talkface.core.device import resolve_device
+from talkface.core.face import topology
 from talkface.core.face.camera import Camera
 from talkface.core.face.pose import apply_pose
-from talkface.core.video.flow import MEDIAPIPE_INNER_LIP_LOOP, dense_flow
+from talkface.core.video.flow import dense_flow
 from talkface.core.video.warp import prepare_photo, prepare_source, warp_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LOWER_LIP = (95, 88, 178, 87, 14, 317, 402, 318, 324, 146, 91, 181, 84, 17, 314, 405, 321, 375)
-MOUTH_CORNERS = (61, 291)
 FACE_WIDTH_M = 0.15
 
 
@@ -49,19 +48,19 @@ class LandmarkFace:
         z = -(points[:, 1] - camera.cy) * depth / f
         world = np.stack([x, depth, z], -1)
         tris = Delaunay(points[:, :2]).simplices
-        in_mouth = np.isin(tris, MEDIAPIPE_INNER_LIP_LOOP).all(1)
+        in_mouth = np.isin(tris, topology.INNER_LIP_LOOP).all(1)
         self.triangles = tris[~in_mouth]
         # Head pivot behind the face centre; the photo pose is a pure translation to it.
         pivot = world.mean(0) + np.array([0.0, 0.08, -0.03])
         self.pose_ref = np.array([0, 0, 0, *pivot])
         self.model = (world - pivot).astype(np.float32)
-        mouth_v = points[list(MOUTH_CORNERS), 1].mean()
+        mouth_v = points[list(topology.MOUTH_CORNERS), 1].mean()
         face_h = np.ptp(points[:, 1])
-        mouth_u = points[list(MOUTH_CORNERS), 0].mean()
+        mouth_u = points[list(topology.MOUTH_CORNERS), 0].mean()
         down = np.clip((points[:, 1] - mouth_v) / (0.2 * face_h), 0, 1)
         side = np.clip(1.5 - np.abs(points[:, 0] - mouth_u) / (0.35 * width_px), 0, 1)
         jaw = down * side
-        jaw[list(LOWER_LIP)] = 1.0
+        jaw[list(topology.LOWER_LIP)] = 1.0
         self.jaw = jaw.astype(np.float32)
 
     def frames(self, jaw_open_m: np.ndarray, pose_offsets: np.ndarray):

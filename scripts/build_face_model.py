@@ -29,6 +29,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.optimize import linear_sum_assignment
 
+from talkface.core.face import topology as T
 from talkface.core.face.model import ARKIT_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,25 +39,16 @@ V = 468
 IPD_M = 0.063  # adult mean inter-pupillary distance, sets metric scale
 NEUTRAL_LIP_GAP = 0.0002  # lips touch without interpenetrating (0.2 mm)
 
-# ---- MediaPipe FaceMesh landmark index sets (fixed by the landmark model) -------------------
-LIP_IN_UP = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
-LIP_IN_LO = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
-LIP_OUT_UP = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
-LIP_OUT_LO = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
-EYE_L_UP = [263, 466, 388, 387, 386, 385, 384, 398, 362]
-EYE_L_LO = [263, 249, 390, 373, 374, 380, 381, 382, 362]
-EYE_R_UP = [33, 246, 161, 160, 159, 158, 157, 173, 133]
-EYE_R_LO = [33, 7, 163, 144, 145, 153, 154, 155, 133]
-BROW_L = [276, 283, 282, 295, 285, 300, 293, 334, 296, 336]
-BROW_R = [46, 53, 52, 65, 55, 70, 63, 105, 66, 107]
-BROW_L_INNER, BROW_L_OUTER = [336, 296, 285, 295], [276, 283, 300, 293]
-NOSE = [1, 2, 4, 5, 6, 19, 94, 97, 98, 326, 327, 168, 197, 195, 48, 278, 64, 294, 129, 358,
-        219, 439, 45, 275, 115, 344, 102, 331, 49, 279, 240, 460, 75, 305, 60, 290, 20, 250]
-ANCHOR = [10, 151, 9, 8, 168, 6, 197, 195, 109, 338, 67, 297, 108, 337, 69, 299, 104, 333]
-NOSE_TIP, NOSE_BASE, CHIN = 1, 2, 152
-MIDLINE = [1, 2, 4, 5, 6, 8, 9, 10, 13, 14, 17, 18, 19, 94, 151, 152, 164, 168, 175, 195,
-           197, 199, 200]
-IRIS_L, IRIS_R = 473, 468  # refine_landmarks iris centres, used only for the metric scale
+# ---- MediaPipe FaceMesh landmark index sets (core.face.topology), as lists for numpy indexing
+LIP_IN_UP, LIP_IN_LO = list(T.INNER_LIP_UPPER), list(T.INNER_LIP_LOWER)
+LIP_OUT_UP, LIP_OUT_LO = list(T.OUTER_LIP_UPPER), list(T.OUTER_LIP_LOWER)
+EYE_L_UP, EYE_L_LO = list(T.LEFT_EYE_UPPER), list(T.LEFT_EYE_LOWER)
+EYE_R_UP, EYE_R_LO = list(T.RIGHT_EYE_UPPER), list(T.RIGHT_EYE_LOWER)
+BROW_L, BROW_R = list(T.LEFT_BROW), list(T.RIGHT_BROW)
+BROW_L_INNER, BROW_L_OUTER = list(T.LEFT_BROW_INNER), list(T.LEFT_BROW_OUTER)
+NOSE, ANCHOR, MIDLINE, OVAL = list(T.NOSE), list(T.ANCHOR), list(T.MIDLINE), list(T.FACE_OVAL)
+NOSE_TIP, NOSE_BASE, CHIN = T.NOSE_TIP, T.NOSE_BASE, T.CHIN
+IRIS_L, IRIS_R = T.LEFT_IRIS, T.RIGHT_IRIS  # refine_landmarks iris centres, used only for the metric scale
 
 
 # ---- inputs ---------------------------------------------------------------------------------
@@ -645,10 +637,6 @@ class ShapeBuilder:
             if not (name.endswith("Left") or name.endswith("Right")):
                 basis[k] = 0.5 * (basis[k] + self.mirror_delta(basis[k]))
         return basis
-
-
-OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
-        377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
 
 
 # ---- identity -------------------------------------------------------------------------------

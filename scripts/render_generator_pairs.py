@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from talkface.core.face import topology
 from talkface.core.face.model import ARKIT_NAMES, load_face_model
-from talkface.core.video.flow import MEDIAPIPE_INNER_LIP_LOOP
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -174,7 +174,7 @@ class MouthInterior:
 
     def __init__(self, model, identity: np.ndarray, rng: np.random.Generator, n_teeth: int = 8):
         self.model = model
-        self.loop = np.array(MEDIAPIPE_INNER_LIP_LOOP)
+        self.loop = np.array(topology.INNER_LIP_LOOP)
         self.upper = model.index_sets["lip_inner_upper"]
         self.lower = model.index_sets["lip_inner_lower"]
         self.jaw = model.index_sets["jaw_line"]

@@ -27,16 +27,12 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.optimize import least_squares, lsq_linear
 
+from . import topology
 from .camera import Camera
 from .image_io import Photo, load_photo
 from .landmarks import Landmarks, detect_landmarks
 from .model import ARKIT_NAMES, load_face_model
 from .pose import euler_xyz_matrix
-
-#: Subject's right / left eye contours (MediaPipe FACEMESH_RIGHT_EYE / LEFT_EYE vertices); their
-#: means are the eye centres that define the inter-ocular distance (IOD) used for errors.
-RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
-LEFT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
 
 #: Held at 0 in a photo fit: gaze is not expression (on this eyeball-less mesh the eyeLook shapes
 #: only nudge the lids), the mesh has no tongue, and a puffed cheek barely moves landmarks.
@@ -159,7 +155,7 @@ class FaceFit:
 def inter_ocular(points2d: np.ndarray) -> float:
     """Distance between the two eye-contour centres, in the points' units."""
     pts = np.asarray(points2d)
-    return float(np.linalg.norm(pts[list(LEFT_EYE), :2].mean(0) - pts[list(RIGHT_EYE), :2].mean(0)))
+    return float(np.linalg.norm(pts[list(topology.LEFT_EYE), :2].mean(0) - pts[list(topology.RIGHT_EYE), :2].mean(0)))
 
 
 def _project(world: np.ndarray, focal: float, cx: float, cy: float) -> np.ndarray:

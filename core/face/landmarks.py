@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from .image_io import Photo
+from .topology import LEFT_IRIS, N_POINTS, RIGHT_IRIS
 
 #: Faces narrower than this (landmark box, full-res pixels) are refused: too few pixels to fit.
 MIN_FACE_PX = 64
@@ -29,9 +30,6 @@ MESH_CROP_PX = 384
 #: Detections below this score are ignored: on scikit-image's non-face pictures the detectors
 #: fire at 0.5-0.74, on real faces from 20 px to full frame they score 0.86-0.98.
 DETECT_SCORE = 0.8
-N_POINTS = 468
-#: Subject's right and left iris centres in MediaPipe's refined 478-point output.
-IRIS_RIGHT, IRIS_LEFT = 468, 473
 
 
 class NoFaceError(InputError):
@@ -262,8 +260,8 @@ def _detect_locked(photo: Photo) -> Landmarks:
         message = f"1 face found ({x1 - x0:.0f} px wide)."
     return Landmarks(
         points=pts[:N_POINTS].copy(),
-        iris_right=pts[IRIS_RIGHT, :2].copy(),
-        iris_left=pts[IRIS_LEFT, :2].copy(),
+        iris_right=pts[RIGHT_IRIS, :2].copy(),
+        iris_left=pts[LEFT_IRIS, :2].copy(),
         box=(float(x0), float(y0), float(x1), float(y1)),
         n_faces=n_faces,
         chosen_index=0,

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import MissingWeightsError
 from ..weights import weights_path
+from . import topology
 from .pose import apply_pose
 
 ARKIT_NAMES: tuple[str, ...] = (
@@ -44,10 +45,6 @@ ARKIT_NAMES: tuple[str, ...] = (
 
 MODEL_FILE = "face_model.npz"
 
-# Central inner-lip pairs (upper, lower) used for the lip gap: the contact zone of the lips.
-_LIP_GAP_PAIRS = ((81, 178), (82, 87), (13, 14), (312, 317), (311, 402))
-# Upper/lower lid-margin pairs per eye, subject's Left eye first (x > 0).
-_EYE_PAIRS = (((387, 373), (386, 374), (385, 380)), ((160, 144), (159, 145), (158, 153)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,7 +162,7 @@ def inner_lip_gap(model: FaceModel, verts: np.ndarray) -> np.ndarray:
     bilabial closure; negative when the lips pass through each other.
     """
     local = _to_model_frame(model, verts)
-    up, lo = np.array(_LIP_GAP_PAIRS).T
+    up, lo = np.array(topology.LIP_GAP_PAIRS).T
     return (local[:, up, 2] - local[:, lo, 2]).min(axis=1)
 
 
@@ -181,7 +178,7 @@ def eye_opening(model: FaceModel, verts: np.ndarray) -> np.ndarray:
     """Mean vertical lid-margin distance ``[F, 2]`` in metres, columns (Left, Right) eye."""
     local = _to_model_frame(model, verts)
     cols = []
-    for pairs in _EYE_PAIRS:
+    for pairs in topology.EYE_PAIRS:
         up, lo = np.array(pairs).T
         cols.append((local[:, up, 2] - local[:, lo, 2]).mean(axis=1))
     return np.stack(cols, axis=1)

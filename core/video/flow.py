@@ -24,15 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..face import topology
 from ..face.camera import Camera
 from ..face.pose import euler_xyz_matrix
 from .raster import interpolate, rasterize
-
-# MediaPipe FaceMesh inner-lip contour, in order around the mouth opening (vertex i = landmark i).
-MEDIAPIPE_INNER_LIP_LOOP = (
-    78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308,
-    324, 318, 402, 317, 14, 87, 178, 88, 95,
-)
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,7 @@ def dense_flow(
     head_pose_tgt,
     person_mask=None,
     config: FlowConfig = FlowConfig(),
-    mouth_loop: Sequence[int] | None = MEDIAPIPE_INNER_LIP_LOOP,
+    mouth_loop: Sequence[int] | None = topology.INNER_LIP_LOOP,
     device: torch.device | str = "cpu",
 ) -> DenseFlow:
     """Backward flow for F target frames of the face, at ``out_size`` (int or (w, h)).
