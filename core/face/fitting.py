@@ -205,23 +205,28 @@ class _Problem:
         return coeffs[:self.n_id].copy(), expression
 
 
+def _data_residuals(pose, f, shape, obs, depth_obs, cam_c, w_pt, cfg):
+    """Weighted landmark residuals (pixels / scale), relative depths and the distance prior of
+    ``shape`` under ``pose`` and focal ``f``; also returns the posed vertices."""
+    cx, cy = cam_c
+    world = shape @ euler_xyz_matrix(pose[:3]).T + pose[3:6]
+    r = [((_project(world, f, cx, cy) - obs) * w_pt[:, None]).ravel()]
+    if depth_obs is not None:
+        dz = f * world[:, 1] / pose[4]
+        r.append(cfg.depth_weight * w_pt * ((dz - dz.mean()) - depth_obs))
+    dist = math.sqrt(float(pose[3:6] @ pose[3:6]))
+    r.append(np.array([(math.log(dist) - math.log(cfg.distance_m)) / cfg.distance_log_sigma]))
+    return np.concatenate(r), world
+
+
 def _pose_step(shape, obs, depth_obs, pose, focal, cam_c, scale, cfg, weights, fix_focal=False):
     """Nonlinear fit of (rx, ry, rz, tx, ty, tz, log f) for a fixed model shape (MINPACK LM:
     seven unknowns, so no trust-region SVDs are needed)."""
-    cx, cy = cam_c
     w_pt = weights / scale
-    wz = cfg.depth_weight
 
     def residuals(p):
         f = focal if fix_focal else math.exp(p[6])
-        world = shape @ euler_xyz_matrix(p[:3]).T + p[3:6]
-        r = [((_project(world, f, cx, cy) - obs) * w_pt[:, None]).ravel()]
-        if depth_obs is not None:
-            dz = f * world[:, 1] / p[4]
-            r.append(wz * w_pt * ((dz - dz.mean()) - depth_obs))
-        dist = math.sqrt(float(p[3:6] @ p[3:6]))
-        r.append(np.array([(math.log(dist) - math.log(cfg.distance_m)) / cfg.distance_log_sigma]))
-        return np.concatenate(r)
+        return _data_residuals(p, f, shape, obs, depth_obs, cam_c, w_pt, cfg)[0]
 
     x0 = np.concatenate([pose, [math.log(focal)]])
     sol = least_squares(residuals, x0, method="lm", x_scale="jac", max_nfev=400)
@@ -314,7 +319,6 @@ def _joint_step(prob: _Problem, pose, focal, coeffs, obs, depth_obs, cam_c, scal
                 weights, fix_focal):
     """All parameters at once (bounded trust-region least squares, analytic Jacobian for the
     shape coefficients): removes the pose/shape coupling the alternation converges slowly on."""
-    cx, cy = cam_c
     n_p = prob.n_id + prob.n_expr
     wz = cfg.depth_weight
     w_pt = weights / scale
@@ -330,14 +334,7 @@ def _joint_step(prob: _Problem, pose, focal, coeffs, obs, depth_obs, cam_c, scal
         return x[:6], f, x[7:]
 
     def data(pose_, f, shape):
-        world = shape @ euler_xyz_matrix(pose_[:3]).T + pose_[3:6]
-        r = [((_project(world, f, cx, cy) - obs) * w_pt[:, None]).ravel()]
-        if depth_obs is not None:
-            dz = f * world[:, 1] / pose_[4]
-            r.append(wz * w_pt * ((dz - dz.mean()) - depth_obs))
-        dist = math.sqrt(float(pose_[3:6] @ pose_[3:6]))
-        r.append(np.array([(math.log(dist) - math.log(cfg.distance_m)) / cfg.distance_log_sigma]))
-        return np.concatenate(r), world
+        return _data_residuals(pose_, f, shape, obs, depth_obs, cam_c, w_pt, cfg)
 
     def fun(x):
         pose_, f, c = unpack(x)

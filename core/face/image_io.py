@@ -40,13 +40,8 @@ class Photo:
     original_size: tuple[int, int]  # (width, height) as stored, before EXIF rotation
     notes: tuple[str, ...] = field(default=())  # conversions applied, for the user's report
 
-    @property
-    def width(self) -> int:
-        return int(self.rgb.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.rgb.shape[0])
+    width = property(lambda self: int(self.rgb.shape[1]), doc="Pixels across (upright).")
+    height = property(lambda self: int(self.rgb.shape[0]), doc="Pixels down (upright).")
 
     def to_uint8(self) -> np.ndarray:
         """``uint8 [H, W, 3]``, the form detectors and image writers expect."""

@@ -15,7 +15,6 @@ depend on how the face model or the fit are built.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,6 +26,7 @@ from ..errors import InputError
 from ..face import topology
 from ..face.camera import Camera
 from ..face.pose import euler_xyz_matrix
+from .grid import gaussian_blur, pixel_centres
 from .raster import interpolate, rasterize
 
 
@@ -110,7 +110,7 @@ def dense_flow(
     all_tris, n_face = _with_mouth_cap(tris, mouth_loop, n_verts)
     ref_sc, tgt_sc = _add_cap_centre(ref_s, mouth_loop), _add_cap_centre(tgt_s, mouth_loop)
 
-    centres = _pixel_centres(low_h, low_w, device)  # [h, w, 2]
+    centres = pixel_centres(low_h, low_w, device)  # [h, w, 2]
     raster = rasterize(tgt_sc, all_tris, low_h, low_w)
     face = (raster.tri_id >= 0) & (raster.tri_id < n_face)
     hole = raster.tri_id >= n_face
@@ -187,13 +187,6 @@ def _add_cap_centre(screen: torch.Tensor, loop) -> torch.Tensor:
     return torch.cat([screen, _cap_centre(screen, loop)], 1)
 
 
-def _pixel_centres(h: int, w: int, device) -> torch.Tensor:
-    ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
-    xs = torch.arange(w, device=device, dtype=torch.float32) + 0.5
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([gx, gy], -1)
-
-
 def _rigid_flow(points, tgt_s, cam, sx, sy, pose_ref, pose_tgt) -> torch.Tensor:
     """Backward flow of the head as a rigid body, on a camera-facing plane through the face.
 
@@ -255,16 +248,8 @@ def _person_weight(mask, h: int, w: int, cfg: FlowConfig, device) -> torch.Tenso
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian with zero padding (normalised convolution relies on zeros outside)."""
-    if sigma <= 0.3:
-        return x
-    radius = int(math.ceil(3 * sigma))
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, radius), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(radius, 0), groups=c)
+    """Zero-padded Gaussian; a blur under a third of a pixel is none."""
+    return x if sigma <= 0.3 else gaussian_blur(x, sigma)
 
 
 def _smoothstep(edge0, edge1, x: torch.Tensor) -> torch.Tensor:

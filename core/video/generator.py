@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from ..errors import MissingWeightsError
 from ..weights import weights_path
 from .flow import DenseFlow
+from .grid import pixel_centres
 from .warp import WarpSource, prepare_source, warp_image
 
 WEIGHTS_NAME = "generator.safetensors"
@@ -203,7 +204,7 @@ class Generator(nn.Module):
         if not bool(inside.any()):
             side = min(width, height)
             return Box((width - side) // 2, (height - side) // 2, side)
-        pos = _centres(height, width, flow.flow.device)[None] + flow.flow.float()
+        pos = pixel_centres(height, width, flow.flow.device)[None] + flow.flow.float()
         pts = pos[inside]  # [N, 2]
         return self.box_around(pts.amin(0).tolist(), pts.amax(0).tolist(), (width, height))
 
@@ -361,7 +362,7 @@ def warp_region(source: WarpSource, flow_box: torch.Tensor, box: Box) -> torch.T
     width, height = source.size
     s = box.side
     device = flow_box.device
-    cen = _centres(s, s, device) + torch.tensor([box.x0, box.y0], device=device,
+    cen = pixel_centres(s, s, device) + torch.tensor([box.x0, box.y0], device=device,
                                                  dtype=torch.float32)
     scale = torch.tensor([2.0 / width, 2.0 / height], device=device)
     grid = (flow_box + cen) * scale - 1.0
@@ -372,13 +373,6 @@ def warp_region(source: WarpSource, flow_box: torch.Tensor, box: Box) -> torch.T
 
 def _as_batch(photo: torch.Tensor) -> torch.Tensor:
     return photo[None] if photo.dim() == 3 else photo
-
-
-def _centres(h: int, w: int, device) -> torch.Tensor:
-    ys = torch.arange(h, device=device, dtype=torch.float32) + 0.5
-    xs = torch.arange(w, device=device, dtype=torch.float32) + 0.5
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([gx, gy], -1)
 
 
 def _crop_resize(x: torch.Tensor, box: Box, size: int) -> torch.Tensor:
@@ -406,7 +400,7 @@ def _sample_crop(low: torch.Tensor, flow_c: torch.Tensor, box: Box, scale: float
     n, _, r, _ = flow_c.shape
     height, width = out_hw
     dev = flow_c.device
-    pos = (_centres(r, r, dev)[None] + flow_c.permute(0, 2, 3, 1)) / scale
+    pos = (pixel_centres(r, r, dev)[None] + flow_c.permute(0, 2, 3, 1)) / scale
     pos = pos + torch.tensor([box.x0, box.y0], device=dev, dtype=torch.float32)
     grid = pos * torch.tensor([2.0 / width, 2.0 / height], device=dev) - 1.0
     return F.grid_sample(low.expand(n, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
@@ -418,7 +412,7 @@ def _warp_features(feat: torch.Tensor, flow_c: torch.Tensor, factor: int) -> tor
     n = flow_c.shape[0]
     flow = F.avg_pool2d(flow_c, factor) / factor if factor > 1 else flow_c
     h, w = feat.shape[-2:]
-    pos = _centres(h, w, flow.device)[None] + flow.permute(0, 2, 3, 1)
+    pos = pixel_centres(h, w, flow.device)[None] + flow.permute(0, 2, 3, 1)
     grid = pos * torch.tensor([2.0 / w, 2.0 / h], device=flow.device) - 1.0
     return F.grid_sample(feat.expand(n, -1, -1, -1), grid.to(feat.dtype), mode="bilinear",
                          padding_mode="border", align_corners=False)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from .flow import output_size
+from .grid import pixel_centres
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def warp_image(
         src = src.expand(n, -1, -1, -1)
     src = src.to(flow.dtype)
     scale = torch.tensor([2.0 / width, 2.0 / height], device=device, dtype=flow.dtype)
-    centres = _pixel_centres(height, width, device, flow.dtype)
+    centres = pixel_centres(height, width, device, flow.dtype)
     grid = (flow + centres) * scale - 1.0
     out = F.grid_sample(src, grid, mode=mode, padding_mode="border", align_corners=False)
     if mode == "bicubic":
@@ -187,8 +188,3 @@ def _box_soften(mask: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(mask, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
 
 
-def _pixel_centres(h: int, w: int, device, dtype) -> torch.Tensor:
-    ys = torch.arange(h, device=device, dtype=dtype) + 0.5
-    xs = torch.arange(w, device=device, dtype=dtype) + 0.5
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([gx, gy], -1)
