@@ -18,7 +18,9 @@ import bpy
 import numpy as np
 
 from ..core.errors import InputError, TalkFaceError
-from . import face_object, keyframes, sequencer
+from ..core.face.image_io import load_photo
+from ..core.face.model import ARKIT_NAMES, load_face_model
+from . import face_object, keyframes, scene_data, sequencer
 
 FRAME_PATTERN = "frame_{:06d}.png"
 STRIP_FRAMES = "TalkFace Frames"
@@ -43,16 +45,16 @@ class Bake:
 
     def __init__(self, context, face_obj, out_dir: str, resolution: int, mode: str, device: str,
                  weights_dir: str | None = None, batch: int = 8, log=None):
+        # torch and the networks load only when a bake starts, never at registration
         from ..core.device import resolve_device
-        from ..core.face.image_io import load_photo
-        from ..core.face.model import ARKIT_NAMES, load_face_model
-        from ..core.video.synthesis import FaceState, FrameSynthesizer
+        from ..core.video.generator import load_generator
+        from ..core.video.synthesis import FaceState, FrameSynthesizer, choose_mode
 
         self.scene = context.scene
         self.face = face_obj
         self.log = log or (lambda message: None)
         fit = face_object.load_fit(face_obj)
-        photo_path = face_obj.get("talkface_photo", "")
+        photo_path = scene_data.photo_path(face_obj)
         if not os.path.isfile(photo_path):
             raise InputError(
                 f"The photo this face was fitted to is missing: {photo_path} "
@@ -62,7 +64,9 @@ class Bake:
         if getattr(fit, "photo_sha256", None) and photo.sha256 != fit.photo_sha256:
             raise InputError(f"The photo {photo_path} changed since the face was fitted: fit it again")
         self.device = resolve_device(device)
-        generator = self._generator(mode, weights_dir)
+        self.mode, generator, note = choose_mode(mode, lambda: load_generator(weights_dir, self.device))
+        if note:
+            self.log(note)
         self.synth = FrameSynthesizer(load_face_model(), fit, photo.rgb, resolution, self.device,
                                       generator=generator, half=True, batch=batch)
 
@@ -75,7 +79,7 @@ class Bake:
 
         scene = self.scene
         self.frames = np.arange(scene.frame_start, scene.frame_end + 1)
-        head = scene.objects.get(face_obj.get("talkface_head", ""))
+        head = scene_data.head_object(face_obj)
         weights, pose = keyframes.read_state(scene, face_obj, head, ARKIT_NAMES, self.frames)
         if head is None:
             pose[:] = fit.pose
@@ -83,31 +87,6 @@ class Bake:
         self.batch = batch
         self.done = 0
         self._batches = None
-
-    def _generator(self, mode: str, weights_dir):
-        mode = mode.upper()
-        if mode == "WARP":
-            return None
-        from ..core.errors import MissingWeightsError
-
-        try:
-            from ..core.video.generator import load_generator
-        except ModuleNotFoundError:
-            load_generator = None
-        if load_generator is None:
-            if mode == "NEURAL":
-                raise MissingWeightsError(
-                    "Neural mode needs the flow-guided generator, which this build does not ship "
-                    "yet: choose 'Warp Only'"
-                )
-            return None
-        try:
-            return load_generator(weights_dir, self.device)
-        except MissingWeightsError:
-            if mode == "NEURAL":
-                raise
-            self.log("generator weights missing: baking in warp-only mode")
-            return None
 
     @property
     def total(self) -> int:
@@ -154,7 +133,7 @@ class Bake:
         sequencer.add_image_strip(scene, paths, int(self.frames[0]), channel=2, name=STRIP_FRAMES)
         audio = self._audio_path()
         if audio:
-            start = int(self._action_prop("talkface_start_frame", scene.frame_start))
+            start = scene_data.take_start_frame(keyframes.current_take(self.face), scene.frame_start)
             sequencer.add_sound_strip(scene, audio, start, name=os.path.basename(audio))
         width, height = self.synth.size
         scene.render.resolution_x, scene.render.resolution_y = width, height
@@ -166,10 +145,6 @@ class Bake:
     def cancel(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
 
-    def _action_prop(self, key, default=None):
-        action = keyframes.current_take(self.face)
-        return action.get(key, default) if action is not None else default
-
     def _audio_path(self) -> str | None:
-        path = self._action_prop("talkface_audio") or self.scene.talkface.audio_path
+        path = scene_data.take_audio(keyframes.current_take(self.face)) or self.scene.talkface.audio_path
         return path if path and os.path.isfile(path) else None

@@ -2,20 +2,23 @@
 """Turns a ``FaceFit`` into Blender data: head Empty, face mesh with ARKit shape keys,
 photo-projected UVs and material, and a camera that sees the face as the photo did.
 
-Everything is written in bulk with ``foreach_set``; the fit is stored on the mesh object so
-the animate and bake stages find it again from the scene alone.
+Everything is written in bulk with ``foreach_set``; the fit, the photo and pointers to the head
+and camera are stored on the mesh object (``scene_data``) so the animate and bake stages find
+them again from the scene alone.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
 import bpy
 import numpy as np
 
-FIT_KEY = "talkface_fit"
+from ..core.errors import InputError
+from ..core.face.model import ARKIT_NAMES
+from . import scene_data
+
 COLLECTION_NAME = "TalkFace"
 
 
@@ -110,8 +113,6 @@ def show_photo_behind(cam_obj, image) -> None:
 
 def create_face(context, fit, model, photo_path: str):
     """Create head Empty, face mesh and camera for ``fit``; return the mesh object."""
-    from ..core.face.model import ARKIT_NAMES
-
     scene = context.scene
     coll = _collection(scene)
     base = os.path.splitext(os.path.basename(photo_path))[0] or "Face"
@@ -137,16 +138,16 @@ def create_face(context, fit, model, photo_path: str):
     coll.objects.link(obj)
     obj.parent = head
     _add_shape_keys(obj, neutral, model.expression_basis, ARKIT_NAMES, fit.expression)
-    obj[FIT_KEY] = json.dumps(fit.to_dict())
-    obj["talkface_photo"] = photo_path
+    scene_data.set_fit(obj, fit.to_dict())
+    scene_data.set_photo_path(obj, photo_path)
 
     cam_obj = bpy.data.objects.new(f"{base} Camera", bpy.data.cameras.new(f"{base} Camera"))
     coll.objects.link(cam_obj)
     configure_camera(cam_obj, fit.camera, scene)
     show_photo_behind(cam_obj, image)
     scene.camera = cam_obj
-    obj["talkface_camera"] = cam_obj.name
-    obj["talkface_head"] = head.name
+    scene_data.set_camera_object(obj, cam_obj)
+    scene_data.set_head_object(obj, head)
 
     for o in context.view_layer.objects:
         o.select_set(False)
@@ -158,13 +159,17 @@ def create_face(context, fit, model, photo_path: str):
 def find_face(context):
     """The fitted face the user means: the active object if fitted, else the only fitted one."""
     active = context.active_object
-    if active is not None and FIT_KEY in active:
+    if scene_data.is_face(active):
         return active
-    fitted = [o for o in context.scene.objects if FIT_KEY in o]
+    fitted = [o for o in context.scene.objects if scene_data.is_face(o)]
     return fitted[0] if len(fitted) == 1 else None
 
 
 def load_fit(obj):
+    """The face's ``FaceFit`` (core.face.fitting needs scipy: imported on use)."""
     from ..core.face.fitting import FaceFit
 
-    return FaceFit.from_dict(json.loads(obj[FIT_KEY]))
+    data = scene_data.fit_dict(obj)
+    if data is None:
+        raise InputError(f"'{obj.name}' is not a fitted TalkFace face: run 'Fit Face from Photo' first")
+    return FaceFit.from_dict(data)

@@ -9,7 +9,8 @@ Run it with a real Blender (4.2 or newer)::
 or with the bpy module's Python: ``python blender_talkface/headless.py -- --photo ...``.
 
 Exit status: 0 all requested stages ran; 2 bad input (one line on stderr); 3 a requested stage
-is not available in this build (what did run is saved and listed); 1 an unexpected failure.
+cannot run because its weights are missing or altered (what did run is saved and listed); 1 an
+unexpected failure.
 """
 
 from __future__ import annotations
@@ -19,6 +20,36 @@ import os
 import sys
 import tempfile
 import time
+
+
+def _bootstrap_and_run() -> int:
+    """Load the source tree as the package 'talkface' (relative imports need a package)."""
+    import importlib
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if "talkface" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "talkface", os.path.join(root, "__init__.py"), submodule_search_locations=[root]
+        )
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["talkface"] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module("talkface.blender_talkface.headless").main()
+
+
+if __name__ == "__main__" and not __package__:  # run as a script: rerun as the package's module
+    sys.exit(_bootstrap_and_run())
+
+# below the script bootstrap: relative imports need the package
+import bpy
+
+from ..core.audio.loading import load_audio
+from ..core.errors import DeviceError, InputError, MissingWeightsError, TalkFaceError
+from ..core.face.image_io import load_photo
+from ..core.progress import Progress
+from . import pipeline, register
+from .sequencer import render_video
 
 STAGES = ("fit", "animate", "bake", "video")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -103,33 +134,18 @@ def validate(ns: argparse.Namespace) -> argparse.Namespace:
 
 def _load_inputs(ns) -> None:
     """Decode photo and audio up front: an unreadable file must fail before any stage runs."""
-    from ..core.device import resolve_device
-    from ..core.errors import DeviceError, InputError
-    from ..core.face.image_io import load_photo
+    # torch loads here, after the arguments are checked: bad arguments fail fast
+    from ..core.device import free_memory, resolve_device
+    from ..core.video.synthesis import frame_size, plan_batch
 
     try:
-        resolve_device(ns.device)
-    except DeviceError as exc:
-        raise UsageError(str(exc)) from None
-
-    try:
+        device = resolve_device(ns.device)
         photo = load_photo(ns.photo)
         if not ns.keys_only:  # a resolution the bake cannot hold fails now, not after the fit
-            from ..core.device import free_memory
-            from ..core.video.synthesis import frame_size, plan_batch
-
-            device = resolve_device(ns.device)
             plan_batch(frame_size(photo.width, photo.height, ns.resolution), 1, free_memory(device),
                        device.type)
-    except InputError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        from ..core.audio.loading import load_audio
-    except ModuleNotFoundError:
-        return  # the audio stage is not part of this build; 'animate' reports it
-    try:
         load_audio(ns.audio)
-    except InputError as exc:
+    except (DeviceError, InputError) as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -139,20 +155,11 @@ def log(message: str) -> None:
 
 def _ensure_registered() -> None:
     """Register TalkFace unless an installed, enabled copy already did."""
-    import bpy
-
     if not hasattr(bpy.types.Scene, "talkface"):
-        from . import register
-
         register()
 
 
 def run(ns) -> int:
-    import bpy
-
-    from ..core.errors import MissingWeightsError, StageUnavailableError
-    from . import pipeline
-
     _ensure_registered()
     context = bpy.context
     scene = context.scene
@@ -186,21 +193,17 @@ def run(ns) -> int:
             f"in {time.perf_counter() - t0:.1f}s")
         ran.append("animate")
         if "bake" in wanted:
-            from .runtime import Progress
-
-            progress = Progress("bake", scene.frame_end - scene.frame_start + 1)
             pipeline.bake(context, face, os.path.join(ns.out, "frames"), ns.resolution, "AUTO",
-                          ns.device, progress=progress.update, log=lambda m: log(f"bake: {m}"))
+                          ns.device, progress=Progress("bake", scene.frame_end - scene.frame_start + 1),
+                          log=lambda m: log(f"bake: {m}"))
             ran.append("bake")
             save()
             log("video: rendering video.mp4")
-            from .sequencer import render_video
-
             t0 = time.perf_counter()
             render_video(scene, os.path.join(ns.out, "video.mp4"))
             log(f"video: done in {time.perf_counter() - t0:.1f}s")
             ran.append("video")
-    except (StageUnavailableError, MissingWeightsError) as exc:
+    except MissingWeightsError as exc:  # a stage without its weights: keep what ran
         missing = [s for s in wanted if s not in ran]
         if ran:
             save()
@@ -215,8 +218,6 @@ def run(ns) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..core.errors import InputError, TalkFaceError
-
     try:
         ns = validate(build_parser().parse_args(script_args(sys.argv if argv is None else argv)))
         _load_inputs(ns)
@@ -237,23 +238,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"talkface: unexpected failure: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
 
-
-def _bootstrap_and_run() -> int:
-    """Load the source tree as the package 'talkface' (relative imports need a package)."""
-    import importlib.util
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if "talkface" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "talkface", os.path.join(root, "__init__.py"), submodule_search_locations=[root]
-        )
-        package = importlib.util.module_from_spec(spec)
-        sys.modules["talkface"] = package
-        spec.loader.exec_module(package)
-    import importlib
-
-    return importlib.import_module("talkface.blender_talkface.headless").main()
-
-
-if __name__ == "__main__":
-    sys.exit(_bootstrap_and_run())

@@ -13,8 +13,12 @@ import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core.errors import InputError
+from ..core.face.model import load_face_model
 from . import face_object, pipeline, preferences
 from .runtime import run_reported
+
+# Imported where used, so the add-on enables without its heavy dependencies: keyframes and bake
+# (scipy, through core.animation), the mesh export (trimesh), the animator's style list (torch).
 
 PHOTO_GLOB = "*.png;*.jpg;*.jpeg;*.tif;*.tiff;*.bmp;*.webp"
 AUDIO_GLOB = "*.wav;*.flac;*.ogg;*.mp3"
@@ -73,8 +77,7 @@ class TALKFACE_OT_export_neutral(bpy.types.Operator, ExportHelper):
 
     def execute(self, context):
         def export():
-            from ..core.face.mesh_export import export_neutral
-            from ..core.face.model import load_face_model
+            from ..core.face.mesh_export import export_neutral  # trimesh
 
             face = pipeline.require_face(context)
             path = bpy.path.ensure_ext(bpy.path.abspath(self.filepath), "." + self.file_format.lower())

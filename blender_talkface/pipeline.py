@@ -13,7 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import InputError
-from . import face_object
+from ..core.face.image_io import load_photo
+from ..core.face.landmarks import detect_landmarks
+from ..core.face.model import load_face_model
+from ..core.progress import ProgressCallback
+from . import face_object, scene_data
+from .sequencer import add_sound_strip
 
 
 @dataclass
@@ -24,10 +29,7 @@ class FitResult:
 
 def fit_face(context, photo_path: str) -> FitResult:
     """Photo -> landmarks -> FaceFit -> face mesh, head Empty and camera in the scene."""
-    from ..core.face.fitting import fit_photo
-    from ..core.face.image_io import load_photo
-    from ..core.face.landmarks import detect_landmarks
-    from ..core.face.model import load_face_model
+    from ..core.face.fitting import fit_photo  # scipy: loaded when a fit runs, not at registration
 
     if not os.path.isfile(photo_path):
         raise InputError(f"Photo file not found: {photo_path}")
@@ -54,7 +56,6 @@ class AnimateOptions:
 
 
 REFERENCE_STYLE = "Learned"
-STYLE_KEY = "talkface_style_code"
 
 
 def learn_style(context, face_obj, weights_dir: str | None = None) -> int:
@@ -63,17 +64,18 @@ def learn_style(context, face_obj, weights_dir: str | None = None) -> int:
     The take's own audio is the reference clip; the code is stored on the face for 'Learned'.
     Returns the number of frames used.
     """
+    # torch, safetensors, soundfile and scipy (under keyframes and the features) load on use
     from ..core.audio import inference
     from ..core.audio.loading import load_audio
     from . import keyframes
 
     action = keyframes.current_take(face_obj)
-    audio_path = action.get("talkface_audio") if action is not None else None
+    audio_path = scene_data.take_audio(action)
     if not audio_path or not os.path.isfile(audio_path):
         raise InputError("The face's current take has no audio file to learn from (animate it from audio first)")
     model = inference.load_animator(weights_dir or None)
     anim, first = keyframes.read_take(face_obj, scene_fps(context.scene))
-    start = int(action.get("talkface_start_frame", first))
+    start = scene_data.take_start_frame(action, first)
     feats = inference.features_for(load_audio(audio_path), model)
     anim = anim.resample(model.cfg.fps)
     offset = int(round((first - start) / scene_fps(context.scene) * model.cfg.fps))
@@ -83,7 +85,7 @@ def learn_style(context, face_obj, weights_dir: str | None = None) -> int:
     mouth = np.stack([anim.channel(c) if c in anim.channels else np.zeros(anim.n_frames)
                       for c in model.cfg.mouth_channels], 1)[:n]
     code = inference.extract_style(model, feats[max(offset, 0):max(offset, 0) + n], {"mouth": mouth})
-    face_obj[STYLE_KEY] = [float(v) for v in code]
+    scene_data.set_style_code(face_obj, code)
     return n
 
 
@@ -99,11 +101,13 @@ class AnimateResult:
 def animate(context, face_obj, audio_path: str, options: AnimateOptions | None = None,
             weights_dir: str | None = None) -> AnimateResult:
     """Audio -> features -> Animation -> a new Action on the face and its head control."""
+    # torch, safetensors, soundfile and scipy (under keyframes and the features) load on use
+    import torch
+
     from ..core.animation import apply_intensity, smooth
     from ..core.audio import inference
     from ..core.audio.loading import load_audio
     from . import keyframes
-    from .sequencer import add_sound_strip
 
     options = options or AnimateOptions()
     scene = context.scene
@@ -111,26 +115,25 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     model = inference.load_animator(weights_dir or None)
     style = options.style
     if style == REFERENCE_STYLE:
-        if STYLE_KEY not in face_obj:
+        code = scene_data.style_code(face_obj)
+        if code is None:
             raise InputError("No learned style on this face: run 'Learn Style from Take' first")
-        import torch
-
-        style = torch.tensor(list(face_obj[STYLE_KEY]), dtype=torch.float32)
+        style = torch.tensor(code, dtype=torch.float32)
     anim = inference.animate(audio, model, style, seed=options.seed)
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
                            blinks=options.blinks)
     anim = smooth(anim, options.smoothing)
 
     start = scene.frame_start if options.start_frame is None else options.start_frame
-    head = scene.objects.get(face_obj.get("talkface_head", ""))
-    rest = face_object.load_fit(face_obj).pose if face_object.FIT_KEY in face_obj else None
+    head = scene_data.head_object(face_obj)
+    rest = face_object.load_fit(face_obj).pose if scene_data.is_face(face_obj) else None
     take = keyframes.write_take(
         anim, name=os.path.splitext(os.path.basename(audio_path))[0], start_frame=start,
         scene_fps=scene_fps(scene), face_obj=face_obj, head_obj=head, head_rest=rest,
         tolerance=options.tolerance if options.reduce_keys else 0.0,
     )
-    take.action["talkface_audio"] = audio_path
-    take.action["talkface_start_frame"] = start
+    scene_data.set_take_audio(take.action, audio_path)
+    scene_data.set_take_start_frame(take.action, start)
     add_sound_strip(scene, audio_path, start, name=os.path.basename(audio_path))
     last = start + int(round(audio.duration * scene_fps(scene))) - 1
     scene.frame_start = min(scene.frame_start, start)
@@ -140,14 +143,16 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
 
 
 def bake(context, face_obj, out_dir: str, resolution: int, mode: str, device: str,
-         weights_dir: str | None = None, progress=None, log=None) -> list[str]:
+         weights_dir: str | None = None, progress: ProgressCallback | None = None, log=None,
+         batch: int = 8) -> list[str]:
     """Scene animation -> dense flow -> frames on disk -> image strip in the sequencer.
 
     Synchronous (headless and ``execute``); the modal operator drives ``Bake`` step by step.
+    ``progress(done, total)`` is called after each batch of frames and once at the end.
     """
-    from .bake import Bake
+    from .bake import Bake  # through keyframes it needs scipy: loaded on use, not at registration
 
-    baker = Bake(context, face_obj, out_dir, resolution, mode, device, weights_dir, log=log)
+    baker = Bake(context, face_obj, out_dir, resolution, mode, device, weights_dir, batch=batch, log=log)
     try:
         while not baker.step():
             if progress is not None:

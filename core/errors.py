@@ -20,7 +20,3 @@ class MissingWeightsError(TalkFaceError):
 
 class DeviceError(TalkFaceError):
     """The requested compute device cannot be used."""
-
-
-class StageUnavailableError(TalkFaceError):
-    """A pipeline stage whose code or trained weights this build does not ship yet."""

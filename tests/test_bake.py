@@ -168,3 +168,46 @@ def test_cancelled_bake_leaves_scene_as_it_was(animated, blender, tmp_path):
     baker.cancel()
     assert os.listdir(out) == []
     assert strips(blender.context.scene) == []
+
+
+def test_bake_reports_progress_as_done_and_total(animated, blender, tmp_path):
+    pipeline = importlib.import_module(f"{PKG}.blender_talkface.pipeline")
+    face, _ = animated
+    calls = []
+    paths = pipeline.bake(blender.context, face, str(tmp_path / "frames"), 128, "WARP", "cpu",
+                          progress=lambda done, total: calls.append((done, total)), batch=2)
+    assert len(paths) == 6
+    assert calls == [(2, 6), (4, 6), (6, 6)]  # after each batch, and once at the end
+
+
+def test_bake_progress_lines_are_throttled(animated, blender, tmp_path):
+    """The headless command's printer passed straight to the bake: one line per interval, plus
+    the last, never one per batch."""
+    import io
+
+    pipeline = importlib.import_module(f"{PKG}.blender_talkface.pipeline")
+    progress = importlib.import_module(f"{PKG}.core.progress")
+    face, _ = animated
+    out = io.StringIO()
+    pipeline.bake(blender.context, face, str(tmp_path / "frames"), 128, "WARP", "cpu",
+                  progress=progress.Progress("bake", 6, stream=out, interval=3600), batch=1)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines  # six batches: the first line and the last
+    assert lines[0].startswith("[talkface] bake:") and "(1/6 frames" in lines[0]
+    assert "100.0% (6/6 frames" in lines[-1]
+
+
+def test_auto_mode_without_generator_weights_bakes_warp_only(animated, blender, tmp_path):
+    bake = importlib.import_module(f"{PKG}.blender_talkface.bake")
+    errors = importlib.import_module(f"{PKG}.core.errors")
+    face, _ = animated
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    notes = []
+    baker = bake.Bake(blender.context, face, str(tmp_path / "a"), 128, "AUTO", "cpu",
+                      weights_dir=str(empty), log=notes.append)
+    assert baker.mode == "WARP" and baker.synth.generator is None
+    assert any("warp-only" in n for n in notes)
+    baker.cancel()
+    with pytest.raises(errors.MissingWeightsError, match="generator.safetensors"):
+        bake.Bake(blender.context, face, str(tmp_path / "b"), 128, "NEURAL", "cpu", weights_dir=str(empty))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -65,3 +67,33 @@ def test_animate_and_bake_refuse_without_face(scene, blender, tmp_path):
     with pytest.raises(RuntimeError, match="No fitted face"):
         blender.ops.talkface.bake_frames()
     assert len(blender.data.objects) == 0
+
+
+WITHOUT_HEAVY_PACKAGES = r"""
+import importlib.abc, sys, zipfile
+BLOCKED = ("torch", "mediapipe", "librosa", "scipy", "soundfile", "soxr", "PIL", "safetensors", "trimesh")
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, Block())
+zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2] + "/talkface_zip")
+sys.path.insert(0, sys.argv[2])
+import bpy
+import talkface_zip
+
+talkface_zip.register()
+assert hasattr(bpy.types.Scene, "talkface") and hasattr(bpy.ops.talkface, "bake_frames")
+print("registered")
+"""
+
+
+def test_extension_enables_without_its_heavy_packages(extension_zip, tmp_path):
+    """The add-on always enables: torch, MediaPipe, scipy & co. load only when an operator runs."""
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_HEAVY_PACKAGES, extension_zip, str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0 and "registered" in done.stdout, done.stderr

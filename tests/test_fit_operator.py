@@ -43,6 +43,9 @@ def test_head_control_camera_and_material(fitted, blender):
     assert images and images[0].size[0] == 512
     assert fitted.data.uv_layers.get("Photo") is not None
     assert fit["photo_sha256"] and fitted["talkface_photo"].endswith("portrait.png")
+    # the head control and camera are linked by pointer (a rename keeps the link), not by name
+    assert fitted["talkface_head_object"] == head and fitted["talkface_camera_object"] == scene.camera
+    assert "talkface_head" not in fitted and "talkface_camera" not in fitted
 
 
 def test_blender_camera_projects_mesh_onto_photo_landmarks(fitted, blender):

@@ -115,3 +115,31 @@ def test_resolution_too_large_for_memory(tmp_path, good_audio):
     done = run_cli("--photo", PORTRAIT, "--audio", good_audio, "--out", str(out), "--resolution", "131072")
     assert_one_line_error(done, "131072x131072 needs about", "smaller resolution")
     assert os.listdir(out) == []
+
+
+MISSING_ANIMATOR = r"""
+import shutil, sys
+from pathlib import Path
+import talkface.core.weights as weights
+# a weights folder with the face model but no animator: the real lookup finds it missing
+folder = Path(sys.argv[1])
+folder.mkdir()
+for name in ("face_model.npz", "provenance.json"):
+    shutil.copy(weights.DEFAULT_DIR / name, folder / name)
+weights.DEFAULT_DIR = folder
+from talkface.blender_talkface import headless
+sys.exit(headless.main(["headless", "--", *sys.argv[2:]]))
+"""
+
+
+def test_stage_without_weights_exits_3_and_keeps_what_ran(tmp_path, good_audio):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", MISSING_ANIMATOR, str(tmp_path / "weights"), "--photo", PORTRAIT,
+         "--audio", good_audio, "--out", str(out), "--keys-only"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "stages ran: fit; not run: animate" in done.stderr
+    assert "animator.safetensors not found" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(os.listdir(out)) == ["scene.blend"]  # the fit is saved, nothing else

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -42,7 +43,10 @@ jaw = [fc for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurve
 print(json.dumps({"action": action.name, "strips": strips, "fps": scene.render.fps / scene.render.fps_base,
                   "frames": [scene.frame_start, scene.frame_end], "jaw_keys": len(jaw.keyframe_points),
                   "jaw_max": max(p.co.y for p in jaw.keyframe_points),
-                  "slots": sorted(s.target_id_type for s in action.slots)}))
+                  "slots": sorted(s.target_id_type for s in action.slots),
+                  "head_linked": face.parent is not None and face.get("talkface_head_object") == face.parent,
+                  "camera_linked": face.get("talkface_camera_object") == scene.camera,
+                  "take_audio": action.get("talkface_audio")}))
 """
 
 
@@ -57,7 +61,9 @@ def test_full_pipeline(tmp_path, speech):
     done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--resolution", "128",
                "--fps", "25")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "[talkface] bake:" in done.stderr and "ETA" in done.stderr
+    # core.progress.Progress, throttled to about a line a second (h:mm:ss ETA)
+    bake_lines = re.findall(r"\[talkface\] bake: +[\d.]+% \(\d+/\d+ frames, .* ETA \d+:\d\d:\d\d\)", done.stderr)
+    assert bake_lines and bake_lines[-1].startswith("[talkface] bake: 100.0%")
     assert sorted(os.listdir(out)) == ["frames", "scene.blend", "video.mp4"]
     frames = sorted(os.listdir(out / "frames"))
     info = inspect_blend(str(out / "scene.blend"))
@@ -66,6 +72,8 @@ def test_full_pipeline(tmp_path, speech):
     assert ("IMAGE", n) in [tuple(s) for s in info["strips"]]
     assert any(t == "SOUND" for t, _ in info["strips"])
     assert info["slots"] == ["KEY", "OBJECT"]
+    assert info["head_linked"] and info["camera_linked"]  # pointers survive the saved file
+    assert info["take_audio"] == speech
     assert info["jaw_max"] > 0.1  # the mouth moves with the speech
     video = (out / "video.mp4").read_bytes()
     assert b"avc1" in video and b"mp4a" in video

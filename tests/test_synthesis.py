@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 
 from talkface.core.device import free_memory
-from talkface.core.errors import InputError
+from talkface.core.errors import InputError, MissingWeightsError
 from talkface.core.video.synthesis import (
     FRAME_BYTES_PER_PIXEL,
     SOURCE_BYTES_PER_PIXEL,
+    WARP_FALLBACK_NOTE,
     FaceState,
     FrameSynthesizer,
+    choose_mode,
     plan_batch,
     render_batches,
 )
@@ -83,3 +85,40 @@ def test_neural_frames_do_not_depend_on_batching():
     alone = np.concatenate([synth.render(state.batch(i, i + 1)) for i in range(n)])
     assert np.abs(together.astype(int) - alone.astype(int)).max() <= 1
     assert np.abs(together[-1].astype(int) - together[0].astype(int)).mean() > 2  # it does move
+
+
+class Loader:
+    """A generator loader that counts its calls and returns or raises what it is given."""
+
+    def __init__(self, result):
+        self.result, self.calls = result, 0
+
+    def __call__(self):
+        self.calls += 1
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+def test_choose_mode_policy():
+    generator = object()
+    missing = MissingWeightsError("Weights file generator.safetensors not found")
+
+    warp = Loader(generator)
+    assert choose_mode("WARP", warp) == ("WARP", None, None)
+    assert warp.calls == 0  # warp-only never touches the network's weights
+
+    loaded = Loader(generator)
+    assert choose_mode("auto", loaded) == ("NEURAL", generator, None)  # any case
+    assert choose_mode("NEURAL", loaded) == ("NEURAL", generator, None)
+    assert loaded.calls == 2
+
+    assert choose_mode("AUTO", Loader(missing)) == ("WARP", None, WARP_FALLBACK_NOTE)
+    with pytest.raises(MissingWeightsError, match="generator.safetensors"):
+        choose_mode("NEURAL", Loader(missing))  # asked for neural: no silent warp
+
+    broken = Loader(RuntimeError("a bug, not missing weights"))
+    with pytest.raises(RuntimeError, match="a bug"):
+        choose_mode("AUTO", broken)  # only missing weights fall back
+    with pytest.raises(InputError, match="Unknown bake mode 'FAST'"):
+        choose_mode("FAST", Loader(generator))

@@ -7,18 +7,24 @@ CUDA an out-of-memory error halves the batch, and at batch 1 falls back to the C
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from ..device import free_memory
-from ..errors import InputError
+from ..errors import InputError, MissingWeightsError
 from ..face.camera import Camera
 from .flow import dense_flow, output_size
 from .warp import prepare_photo, prepare_source, warp_image
 
-MODES = ("neural", "warp")
+MODES = ("AUTO", "NEURAL", "WARP")
+"""Bake modes: AUTO (the neural generator when its weights load, else warp), NEURAL, WARP."""
+WARP_FALLBACK_NOTE = "generator weights missing: baking in warp-only mode"
+
+G = TypeVar("G")
 
 # Peak memory per output pixel, measured on the CPU (fresh process, ru_maxrss; 1024 and 2048 px,
 # warp-only and neural): preparing the 3x oversampled photo once peaks near 850 bytes, each
@@ -51,6 +57,27 @@ def frame_size(photo_width: int, photo_height: int, resolution: int) -> tuple[in
     w = max(8, int(round(photo_width * scale / 8.0)) * 8)
     h = max(8, int(round(photo_height * scale / 8.0)) * 8)
     return w, h
+
+
+def choose_mode(requested: str, load_generator: Callable[[], G]) -> tuple[str, G | None, str | None]:
+    """The bake-mode policy: ``(mode used, generator or None, note for the user or None)``.
+
+    ``WARP`` never loads the generator; ``NEURAL`` loads it and lets ``MissingWeightsError``
+    through; ``AUTO`` loads it and falls back to warp-only, with a note, when its weights are
+    missing or do not match. ``load_generator()`` is only called when the mode needs it.
+    """
+    mode = requested.upper()
+    if mode not in MODES:
+        raise InputError(f"Unknown bake mode {requested!r}: use {', '.join(MODES)}")
+    if mode == "WARP":
+        return "WARP", None, None
+    try:
+        generator = load_generator()
+    except MissingWeightsError:
+        if mode == "NEURAL":
+            raise
+        return "WARP", None, WARP_FALLBACK_NOTE
+    return "NEURAL", generator, None
 
 
 @dataclass

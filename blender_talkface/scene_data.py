@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What TalkFace stores in a .blend: every custom property it reads or writes, with typed
+accessors. No other module spells a property key; they all call these functions.
+
+On the face mesh object (the object whose fit marks it as a TalkFace face):
+
+=============================  ==========  ====================================================
+key                            type        meaning
+=============================  ==========  ====================================================
+``talkface_fit``               str         the ``FaceFit`` as JSON; its presence marks the face
+``talkface_photo``             str         the photo the face was fitted to (absolute path)
+``talkface_head_object``       Object      the head control Empty (the face's parent when made)
+``talkface_camera_object``     Object      the camera that sees the face as the photo did
+``talkface_style_code``        float[]     a style learned from a take ('Learn Style from Take')
+=============================  ==========  ====================================================
+
+On a take's Action (one per 'Animate from Audio'):
+
+=============================  ==========  ====================================================
+``talkface_audio``             str         the recording the take was animated from
+``talkface_start_frame``       int         the scene frame where that recording starts
+=============================  ==========  ====================================================
+
+The head and camera are ID pointers, so renaming either keeps the link. Files written before
+that stored their *names* (``talkface_head``, ``talkface_camera``); the accessors still resolve
+those (by name, and for the head by the face's parent Empty when the name went stale) and
+upgrade them to pointers where Blender allows writing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import bpy
+
+# -- keys on the face mesh object
+FIT = "talkface_fit"
+PHOTO = "talkface_photo"
+HEAD = "talkface_head_object"
+CAMERA = "talkface_camera_object"
+STYLE_CODE = "talkface_style_code"
+
+# -- keys on a take's Action
+TAKE_AUDIO = "talkface_audio"
+TAKE_START_FRAME = "talkface_start_frame"
+
+# -- keys of older files: the head and camera by name (read, then upgraded to HEAD / CAMERA)
+LEGACY_HEAD_NAME = "talkface_head"
+LEGACY_CAMERA_NAME = "talkface_camera"
+
+FACE_KEYS = (FIT, PHOTO, HEAD, CAMERA, STYLE_CODE)
+TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME)
+LEGACY_KEYS = (LEGACY_HEAD_NAME, LEGACY_CAMERA_NAME)
+
+
+# ---------------------------------------------------------------------------- the fit
+def is_face(obj) -> bool:
+    """True for a fitted TalkFace face (an object carrying a fit)."""
+    return obj is not None and FIT in obj
+
+
+def fit_dict(obj) -> dict | None:
+    """The stored fit as ``FaceFit.to_dict()`` wrote it, or None on an object without one."""
+    text = obj.get(FIT)
+    return json.loads(text) if text else None
+
+
+def set_fit(obj, fit: dict) -> None:
+    obj[FIT] = json.dumps(fit)
+
+
+# ---------------------------------------------------------------------------- the photo
+def photo_path(obj) -> str:
+    """The photo the face was fitted to ("" when unknown)."""
+    return str(obj.get(PHOTO, ""))
+
+
+def set_photo_path(obj, path: str) -> None:
+    obj[PHOTO] = str(path)
+
+
+# ---------------------------------------------------------------------------- linked objects
+def _linked(face_obj, key: str, legacy_key: str, fallback=None):
+    value = face_obj.get(key)
+    if isinstance(value, bpy.types.Object):
+        return value
+    name = face_obj.get(legacy_key)
+    if not isinstance(name, str):
+        return None  # never linked, or the linked object was deleted
+    target = bpy.data.objects.get(name) or fallback
+    if target is not None:
+        _upgrade(face_obj, key, legacy_key, target)
+    return target
+
+
+def _upgrade(face_obj, key: str, legacy_key: str, target) -> None:
+    """Replace an old name link by a pointer, where this context lets us write to the object."""
+    try:
+        face_obj[key] = target
+        del face_obj[legacy_key]
+    except (AttributeError, RuntimeError, TypeError):  # drawing, or a linked library object
+        pass
+
+
+def head_object(face_obj):
+    """The head control Empty whose rotation and location are the face's pose, or None."""
+    parent = face_obj.parent
+    # a stale name in an old file (the head was renamed): the face hangs from its head Empty
+    fallback = parent if parent is not None and parent.type == "EMPTY" else None
+    return _linked(face_obj, HEAD, LEGACY_HEAD_NAME, fallback)
+
+
+def set_head_object(face_obj, head) -> None:
+    face_obj[HEAD] = head
+
+
+def camera_object(face_obj):
+    """The camera made for the face's photo, or None."""
+    return _linked(face_obj, CAMERA, LEGACY_CAMERA_NAME)
+
+
+def set_camera_object(face_obj, camera) -> None:
+    face_obj[CAMERA] = camera
+
+
+# ---------------------------------------------------------------------------- style
+def style_code(obj) -> list[float] | None:
+    """The style learned from a take, or None when none was learned."""
+    code = obj.get(STYLE_CODE)
+    return None if code is None else [float(v) for v in code]
+
+
+def set_style_code(obj, code) -> None:
+    obj[STYLE_CODE] = [float(v) for v in code]
+
+
+# ---------------------------------------------------------------------------- takes
+def take_audio(action) -> str | None:
+    """The recording a take was animated from (None without a take or a recording)."""
+    path = action.get(TAKE_AUDIO) if action is not None else None
+    return str(path) if path else None
+
+
+def set_take_audio(action, path: str) -> None:
+    action[TAKE_AUDIO] = str(path)
+
+
+def take_start_frame(action, default: int) -> int:
+    """The scene frame where the take's recording starts (``default`` when not recorded)."""
+    if action is None:
+        return int(default)
+    return int(action.get(TAKE_START_FRAME, default))
+
+
+def set_take_start_frame(action, frame: int) -> None:
+    action[TAKE_START_FRAME] = int(frame)
