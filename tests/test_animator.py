@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,11 @@ from talkface.core.audio.inference import load_animator_file, sample_blinks, sav
 from talkface.core.audio.network import Animator, AnimatorConfig, run_chunked
 from talkface.core.errors import MissingWeightsError
 from talkface.core.weights import record_provenance, weights_path
-from talkface.training.animator import Clip, Windows, blink_onsets, losses, make_model, train
+from talkface.training.animator import AnimatorTrainConfig, Clip, Windows, blink_onsets, losses, make_model, train
+
+# the synthetic tests' recipe: MFCC-sized features, no style dropout or masking, closure boost 4
+SYNTHETIC = AnimatorTrainConfig(batch=8, window_s=2.0, width=32, features="mfcc", style_dropout=0.0,
+                                freq_masks=0, closure_boost=4.0)
 
 MOUTH = ("jawOpen", "mouthClose", "mouthFunnel")
 
@@ -106,12 +112,12 @@ def synthetic_clips(n=6, seed=0):
 def test_training_reduces_loss(tmp_path):
     clips = synthetic_clips()
     torch.manual_seed(0)
-    model = make_model(clips, width=32)
+    model = make_model(clips, width=32, feature_kind="mfcc", style_dropout=0.0)
     windows = Windows(clips, model.cfg, 100, np.random.default_rng(0))
     fixed = windows.batch(8)
     before = float(losses(model, fixed)["mouth"].detach())
-    report = train(clips, clips[:2], steps=120, out=str(tmp_path / "a.safetensors"), batch=8,
-                   window_s=2.0, width=32, log=lambda *_: None)
+    report = train(clips, clips[:2], str(tmp_path / "a.safetensors"), replace(SYNTHETIC, steps=120),
+                   log=lambda *_: None)
     trained = load_animator_file(str(tmp_path / "a.safetensors"))
     after = float(losses(trained, fixed)["mouth"].detach())
     assert after < 0.6 * before
@@ -208,8 +214,8 @@ def test_seal_head_learns_when_lips_must_close(tmp_path):
         tgt[cue, col["mouthClose"]] = 0.3  # sealed: close cancels the jaw, funnel off
         tgt[cue, col["mouthFunnel"]] = 0.0
         clips.append(Clip(feats, tgt, channels, "v", np.zeros(T, np.float32)))
-    report = train(clips, clips[:1], steps=150, out=str(tmp_path / "s.safetensors"), batch=8,
-                   window_s=2.0, width=32, log=lambda *_: None)
+    report = train(clips, clips[:1], str(tmp_path / "s.safetensors"), replace(SYNTHETIC, steps=150),
+                   log=lambda *_: None)
     assert "seal" in report["history"][-1]
     model = load_animator_file(str(tmp_path / "s.safetensors"))
     clip = clips[0]
@@ -233,8 +239,6 @@ def test_frequency_masking_hides_bands_but_not_prosody():
 
 
 def test_style_dropout_trains_under_the_mean_style_only_in_training():
-    from dataclasses import replace
-
     base = random_model()
     model = Animator(replace(base.cfg, style_dropout=1.0))
     model.load_state_dict(base.state_dict())

@@ -129,11 +129,14 @@ def test_animator_trains_under_torchrun_then_resumes_alone(corpus, tmp_path, cap
     for key in ("mouth_l1", "jaw_r", "closure_runs", "gap_r", "lag_ms"):          # held-out, bench metrics
         assert key in prov["metrics"]
     assert np.isfinite(prov["metrics"]["mouth_l1"])
-    ckpt = Path(str(out) + ".ckpt")
-    assert torch.load(ckpt, weights_only=True)["step"] == 4
+    assert prov["config"]["width"] == 32 and prov["config"]["steps"] == 4           # the run's configuration
+    ckpt = tmp_path / "animator.safetensors.ckpt"                                   # OUT.ckpt
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 4 and state["config"] == prov["config"]
 
-    # the same command without torchrun: one process, continuing at the saved step
-    assert animator.main([*args, "--steps", "6", "--resume", str(ckpt)]) == 0
+    # the same command without torchrun, --resume added and --steps raised: one process,
+    # continuing at the saved step
+    assert animator.main([*args, "--steps", "6", "--resume"]) == 0
     log = capsys.readouterr().out
     assert f"resumed from {ckpt} at step 4" in log and "training on 1 process(es)" in log
     assert "step 5/6" in log and "step 0/6" not in log
@@ -162,16 +165,19 @@ def test_generator_trains_on_records_resumes_and_renders(corpus, tmp_path, capsy
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("training on 2 process(es) (gloo)") == 1  # rank 0 alone logs
-    ckpt = tmp_path / "generator.ckpt.pt"
+    ckpt = tmp_path / "generator.safetensors.ckpt"                                  # OUT.ckpt, as the animator's
     assert torch.load(ckpt, weights_only=True)["step"] == 2
     assert json.loads((tmp_path / "provenance.json").read_text())["generator.safetensors"]["processes"] == 2
     assert generator.main([*args, "--steps", "3", "--resume"]) == 0
     log = capsys.readouterr().out
-    assert "resumed at step 2" in log and "step 3/3" in log
-    assert torch.load(ckpt, weights_only=True)["step"] == 3
+    assert f"resumed from {ckpt} at step 2" in log and "step 3/3" in log
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 3
     prov = json.loads((tmp_path / "provenance.json").read_text())["generator.safetensors"]
     assert prov["data"]["kinds"] == ["HdtfClips"]
-    assert prov["metrics_heldout"]["crop_psnr_db"] > 20                    # evaluated on held-out frames
+    assert prov["metrics"]["crop_psnr_db"] > 20                            # evaluated on held-out frames
+    assert prov["config"] == state["config"] and prov["config"]["channels"] == 8 and prov["config"]["steps"] == 3
+    assert prov["model_config"]["channels"] == 8 and prov["processes"] == 1
 
     gen = Generator.load(out)
     # fine-tuning starts from given weights, in their own configuration (lr 0: nothing moves)

@@ -1,22 +1,22 @@
 """Train the audio-to-animation network on aligned clips (our espeak corpus or tracked HDTF).
 
     python -m talkface.training.animator --data CORPUS_DIR --out weights/animator.safetensors \\
-        --steps 3000 [--resume ckpt.pt] [--threads 2]
+        [--steps 5500] [--resume] [--threads 2]
 
 Multi-task: L1 + velocity L1 on mouth, brows and head pose, binary cross-entropy on blink
 onsets (the hazard the blink sampler uses), all heads trained together. Each training speaker
-is one style. Runs on the CPU in well under an hour at the shipped size; checkpoints make it
-resumable; the held-out voices are evaluated at the end with the lip metrics of bench/lipsync.
+is one style. Runs on the CPU in well under an hour at the shipped size; ``OUT.ckpt`` makes it
+resumable (``--resume``, ``training.loop``); the held-out voices are evaluated at the end with
+the lip metrics of bench/lipsync. Every flag but ``--data``, ``--out`` and ``--resume`` is a
+field of ``AnimatorTrainConfig``.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
+import glob
 import json
-import math
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,11 +24,53 @@ import torch
 import torch.nn.functional as F
 
 from ..core.animation import HEAD_CHANNELS
-from ..core.audio.network import NETWORK_FPS, Animator, AnimatorConfig
-from ..core.face.model import ARKIT_NAMES
+from ..core.audio.features import FeatureConfig, Features, mfcc_from_logmel
+from ..core.audio.inference import outputs_to_values, save_animator
+from ..core.audio.network import NETWORK_FPS, Animator, AnimatorConfig, make_presets, run_chunked
+from ..core.face.model import ARKIT_NAMES, load_face_model
+from . import distributed, loop
+from .hdtf.records import Records, is_records
+from .lip_metrics import lip_metrics
+from .loop import option
 
 BLINK_CHANNELS = ("eyeBlinkLeft", "eyeBlinkRight")
 BROW_CHANNELS = ("browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight")
+
+
+@dataclass(frozen=True)
+class AnimatorTrainConfig:
+    """Every knob of an animator training run, each with its one default; the command line is
+    generated from these fields (``training.loop``) and the values are saved in the checkpoint
+    and in the provenance entry.
+
+    The defaults are the recipe of the shipped ``weights/animator.safetensors`` (its
+    weights/provenance.json entry and README's 'Training'): log-mel features, gap weight 2,
+    closure boost 8, and the style dropout 0.3 and two frequency masks that were the command
+    line's defaults then (the shipped file's own configuration says style_dropout 0.3). It ran
+    3500 steps, then ``--resume`` to 5500: ``steps`` is its final count, and README gives both
+    commands to reproduce it exactly (the cosine schedule follows ``--steps``)."""
+
+    steps: int = option(5500, "optimiser steps in all (a resumed run may raise it; the learning "
+                              "rate's cosine runs to 0 at this step)", resumable=True)
+    batch: int = option(16, "windows per step and process")
+    window_s: float = option(4.0, "window length, seconds")
+    lr: float = option(2e-3, "learning rate at step 0 (AdamW, weight decay 1e-4)")
+    width: int = option(96, "network width (channels)")
+    features: str = option("logmel", "audio features the network reads", choices=("mfcc", "logmel"))
+    gap_weight: float = option(2.0, "weight of the lip-gap loss (mm/10)")
+    closure_boost: float = option(8.0, "extra weight of frames whose lips should touch, in the lip-gap loss")
+    style_dropout: float = option(0.3, "share of windows trained under the mean style ('Neutral')")
+    freq_masks: int = option(2, "spectral band runs masked per window (SpecAugment frequency masking)")
+    voice_warp: float = option(0.0, "largest vocal-tract-length warp (log factor) of the log-mel bands, "
+                                    "e.g. 0.12; 0: off (on the espeak corpus it did not help: held-out "
+                                    "closure 92.5 % vs 93.8 %)")
+    muffle: float = option(0.0, "share of windows given a dark/muffled low-pass response in the log-mel "
+                                "bands, e.g. 0.25")
+    seed: int = option(0, "seed of the initial weights and of the batches")
+    threads: int = option(0, "torch CPU threads (0: torch's default)", resumable=True)
+    ckpt_every: int = option(500, "write OUT.ckpt every this many steps (and at the last)", resumable=True)
+    device: str = option("cpu", "under torchrun each process takes the GPU of its LOCAL_RANK (NCCL), "
+                                "or the CPU (gloo)", choices=("auto", "cpu", "cuda"), resumable=True)
 
 
 @dataclass
@@ -107,8 +149,6 @@ def lip_gap_map(mouth_channels: tuple[str, ...]) -> tuple[torch.Tensor, torch.Te
     """Inner-lip gaps (mm) of the face model's matched lip pairs as an affine map of the mouth
     weights: gap = g0 + w @ G. Exact for the unposed model (its shapes are linear), so the
     training can penalise what the bench measures: lips that do not close."""
-    from ..core.face.model import load_face_model
-
     model = load_face_model()
     up = model.index_sets["lip_inner_upper"][1:-1]
     lo = model.index_sets["lip_inner_lower"][1:-1]
@@ -188,8 +228,6 @@ def band_centres(n_bands: int) -> np.ndarray:
     the spectrum as frequencies (formant warp, low-pass)."""
     import librosa
 
-    from ..core.audio.features import FeatureConfig
-
     cfg = FeatureConfig(kind="logmel")
     return librosa.mel_frequencies(n_bands + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
 
@@ -244,8 +282,9 @@ def muffle(features: torch.Tensor, feature_kind: str, rng: np.random.Generator, 
     return out
 
 
-def make_model(train: list[Clip], width: int = 96, feature_kind: str = "mfcc",
-               lip_seal: bool = True, style_dropout: float = 0.0) -> Animator:
+def make_model(train: list[Clip], width: int = AnimatorTrainConfig.width,
+               feature_kind: str = AnimatorTrainConfig.features, lip_seal: bool = True,
+               style_dropout: float = AnimatorTrainConfig.style_dropout) -> Animator:
     mouth, brows = split_channels(train[0].channels)
     styles = tuple(sorted({c.speaker for c in train}))
     cfg = AnimatorConfig(n_features=train[0].features.shape[1], width=width, styles=styles,
@@ -265,11 +304,7 @@ def evaluate(model: Animator, clips: list[Clip]) -> dict[str, float]:
     """On clips of unseen voices (mean style), one network pass per clip: mean L1 of the mouth
     weights, Pearson r of jawOpen, and bench/lipsync.py's gap r, lag and closure with the
     reference's own closed-lip runs as the events (tracked video has no phoneme times):
-    ``core.lip_metrics.lip_metrics``."""
-    from ..core.audio.inference import outputs_to_values
-    from ..core.audio.network import run_chunked
-    from .lip_metrics import lip_metrics
-
+    ``training.lip_metrics.lip_metrics``."""
     model.eval()
     code = model.styles.weight.mean(0)
     l1, r, pairs = [], [], []
@@ -291,88 +326,65 @@ def evaluate(model: Animator, clips: list[Clip]) -> dict[str, float]:
             **lip_metrics(pairs, model.cfg.fps)}
 
 
-def train(train_clips: list[Clip], eval_clips: list[Clip], steps: int, out: str, *,
-          batch: int = 16, window_s: float = 4.0, lr: float = 2e-3, seed: int = 0,
-          width: int = 96, resume: str | None = None, gap_weight: float = 2.0,
-          closure_boost: float = 4.0, feature_kind: str = "mfcc", log=print,
-          ckpt_every: int = 500, dist_ctx=None, style_dropout: float = 0.0,
-          freq_masks: int = 0, voice_warp: float = 0.0, muffle_share: float = 0.0) -> dict:
-    """Train and write ``out`` (+ ``out.ckpt``). Under torchrun (``dist_ctx`` from
-    ``core.distributed.setup``) every rank trains a DDP replica on its own batches (``batch`` is
-    per process); only rank 0 logs, checkpoints, writes weights and evaluates."""
-    from .distributed import DistContext, unwrap, wrap
-
-    ctx = dist_ctx or DistContext()
-    if not ctx.is_main:
-        log = lambda *a, **k: None  # noqa: E731
-    torch.manual_seed(seed)  # the same initial weights on every rank
-    rng = np.random.default_rng([seed, ctx.rank] if ctx.active else seed)  # per-rank batches
-    model = make_model(train_clips, width, feature_kind, style_dropout=style_dropout)
+def train(train_clips: list[Clip], eval_clips: list[Clip], out: str,
+          config: AnimatorTrainConfig = AnimatorTrainConfig(), *, resume: bool = False,
+          log=print, dist_ctx=None) -> dict:
+    """Train and write ``out`` (and its checkpoint ``out.ckpt``; ``resume``: continue from it).
+    Under torchrun (``dist_ctx`` from ``training.distributed.setup``) every rank trains a DDP
+    replica on its own batches (``batch`` is per process); only rank 0 logs, checkpoints,
+    writes weights and evaluates."""
+    cfg = config
+    run = loop.Run(cfg, out, ctx=dist_ctx, log=log)
+    ctx, log = run.ctx, run.log
+    loop.seed_model(cfg.seed)  # the same initial weights on every rank
+    rng = loop.data_rng(cfg.seed, ctx)  # per-rank batches
+    model = make_model(train_clips, cfg.width, cfg.features, style_dropout=cfg.style_dropout)
     n_spectral = model.cfg.n_features - PROSODY_COLUMNS
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    step0 = 0
-    ckpt = out + ".ckpt"
-    if resume and os.path.isfile(resume):
-        state = torch.load(resume, weights_only=True, map_location="cpu")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step0 = int(state["step"])
-        log(f"resumed from {resume} at step {step0}")
-    windows = Windows(train_clips, model.cfg, int(window_s * model.cfg.fps), rng)
-    gap_map = lip_gap_map(model.cfg.mouth_channels) if "jawOpen" in model.cfg.mouth_channels else None
-    sched = lambda s: lr * 0.5 * (1 + math.cos(math.pi * min(s / max(steps, 1), 1.0)))  # noqa: E731
     dev = ctx.device
-    if dev.type != "cpu":
-        model.to(dev)
-        opt.load_state_dict(opt.state_dict())  # moves resumed optimizer state onto the device
-        gap_map = tuple(g.to(dev) for g in gap_map) if gap_map is not None else None
-    net = wrap(model, ctx)  # DDP under torchrun (gradients averaged over ranks), else the model
+    model.to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    if resume:
+        run.resume(model, opt)
+    windows = Windows(train_clips, model.cfg, int(cfg.window_s * model.cfg.fps), rng)
+    gap_map = lip_gap_map(model.cfg.mouth_channels) if "jawOpen" in model.cfg.mouth_channels else None
+    if gap_map is not None:
+        gap_map = tuple(g.to(dev) for g in gap_map)
+    net = distributed.wrap(model, ctx)  # DDP under torchrun (gradients averaged over ranks), else the model
     log(f"training on {ctx.world_size} process(es) ({ctx.backend or 'no process group'}), {dev.type}, "
-        f"{len(train_clips)} clips, batch {batch} per process")
-    t0 = time.perf_counter()
+        f"{len(train_clips)} clips, batch {cfg.batch} per process")
     model.train()
     history = []
-    for step in range(step0, steps):
-        for g in opt.param_groups:
-            g["lr"] = sched(step)
-        b = windows.batch(batch)
-        if voice_warp > 0:
-            b["features"] = warp_voice(b["features"], feature_kind, rng, max_warp=voice_warp)
-        if muffle_share > 0:
-            b["features"] = muffle(b["features"], feature_kind, rng, muffle_share)
-        b["features"] = mask_bands(b["features"], model.feat_mean.cpu(), n_spectral, freq_masks, rng)
+    for step in run.steps():
+        run.set_lr(opt, step)
+        b = windows.batch(cfg.batch)
+        if cfg.voice_warp > 0:
+            b["features"] = warp_voice(b["features"], cfg.features, rng, max_warp=cfg.voice_warp)
+        if cfg.muffle > 0:
+            b["features"] = muffle(b["features"], cfg.features, rng, cfg.muffle)
+        b["features"] = mask_bands(b["features"], model.feat_mean.cpu(), n_spectral, cfg.freq_masks, rng)
         b = {k: v.to(dev) for k, v in b.items()}
-        parts = losses(net, b, gap_map, gap_weight, closure_boost)
-        opt.zero_grad(set_to_none=True)
-        parts["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step % 100 == 0 or step == steps - 1:
+        parts = losses(net, b, gap_map, cfg.gap_weight, cfg.closure_boost)
+        loop.optimiser_step(parts["total"], model, opt)
+        if step % 100 == 0 or step == cfg.steps - 1:
             row = {k: round(float(v.detach()), 4) for k, v in parts.items()}
             history.append({"step": step, **row})
-            log(f"step {step}/{steps} {row} {time.perf_counter() - t0:.0f}s")
-        if ctx.is_main and (step % ckpt_every == ckpt_every - 1 or step == steps - 1):  # the last step too
-            torch.save({"model": unwrap(net).state_dict(), "opt": opt.state_dict(), "step": step + 1}, ckpt)
-    wall = time.perf_counter() - t0
-    from ..core.audio.inference import save_animator
-    from ..core.audio.network import make_presets
-
-    model = unwrap(net).cpu()
+            log(f"step {step}/{cfg.steps} {row} {run.wall:.0f}s")
+        run.checkpoint(step, model, opt)
+    wall = round(run.wall, 1)
+    model.cpu()
     if not ctx.is_main:
-        return {"steps": steps, "wall_s": round(wall, 1), "metrics": {}, "history": history[-5:]}
+        return {"steps": cfg.steps, "wall_s": wall, "metrics": {}, "history": history[-5:]}
     reference = (eval_clips or train_clips)[0].features
     model = make_presets(model, reference)
     save_animator(model, out)
     metrics = evaluate(model, eval_clips) if eval_clips else {}
     log(f"held-out: {metrics}")
-    return {"steps": steps, "wall_s": round(wall, 1), "metrics": metrics, "history": history[-5:],
+    return {"steps": cfg.steps, "wall_s": wall, "metrics": metrics, "history": history[-5:],
             "params": sum(p.numel() for p in model.parameters())}
 
 
-def load_corpus(folder: str, split: str, feature_kind: str = "mfcc") -> list[Clip]:
+def load_corpus(folder: str, split: str, feature_kind: str = AnimatorTrainConfig.features) -> list[Clip]:
     """Clips of one split ('train' or 'heldout') of a corpus written by ``training.corpus.build``."""
-    import glob
-
     with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as fh:
         manifest = json.load(fh)
     if abs(float(manifest["fps"]) - NETWORK_FPS) > 1e-6:
@@ -395,12 +407,9 @@ def load_corpus(folder: str, split: str, feature_kind: str = "mfcc") -> list[Cli
     return clips
 
 
-def load_records(folder: str, split: str, feature_kind: str = "logmel") -> list[Clip]:
+def load_records(folder: str, split: str, feature_kind: str = AnimatorTrainConfig.features) -> list[Clip]:
     """Clips of one split of tracked HDTF records (``training.hdtf.track``), memory-mapped; each
     source video (one person) is one style. An empty held-out split is allowed."""
-    from ..core.audio.features import FeatureConfig, Features, mfcc_from_logmel
-    from .hdtf.records import Records
-
     rec = Records(folder)
     if abs(float(rec.index["feature_fps"]) - NETWORK_FPS) > 1e-6:
         raise ValueError(f"records have features at {rec.index['feature_fps']} fps; the network runs at {NETWORK_FPS}")
@@ -422,78 +431,37 @@ def load_records(folder: str, split: str, feature_kind: str = "logmel") -> list[
     return clips
 
 
+def parser():
+    return loop.build_parser(
+        AnimatorTrainConfig, __doc__.splitlines()[0],
+        data_help="corpus folder (python -m talkface.training.corpus.build --fps 50) or tracked HDTF "
+                  "records (python -m talkface.training.hdtf.track)")
+
+
 def main(argv=None) -> int:
-    from ..core.weights import record_provenance
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True,
-                    help="corpus folder (python -m talkface.training.corpus.build --fps 50) or tracked HDTF records (talkface.training.hdtf.track)")
-    ap.add_argument("--out", required=True, help="weights file to write (.safetensors)")
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--width", type=int, default=96)
-    ap.add_argument("--features", choices=("mfcc", "logmel"), default="mfcc")
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--gap-weight", type=float, default=2.0, help="weight of the lip-gap loss (mm/10)")
-    ap.add_argument("--closure-boost", type=float, default=4.0,
-                    help="extra weight of frames whose lips should touch, in the lip-gap loss")
-    ap.add_argument("--style-dropout", type=float, default=0.3,
-                    help="share of windows trained under the mean style ('Neutral')")
-    ap.add_argument("--freq-masks", type=int, default=2,
-                    help="spectral band runs masked per window (SpecAugment frequency masking)")
-    ap.add_argument("--voice-warp", type=float, default=0.0,
-                    help="largest vocal-tract-length warp (log factor) of the log-mel bands, e.g. 0.12; "
-                         "0: off (on the espeak corpus it did not help: held-out closure 92.5 %% vs 93.8 %%)")
-    ap.add_argument("--muffle", type=float, default=0.0,
-                    help="share of windows given a dark/muffled low-pass response in the log-mel bands, e.g. 0.25")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    ap.add_argument("--resume", help="checkpoint to resume from (OUT.ckpt is written every --ckpt-every steps)")
-    ap.add_argument("--ckpt-every", type=int, default=500)
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
-                    help="under torchrun each process takes the GPU of its LOCAL_RANK (NCCL), or the CPU (gloo)")
-    args = ap.parse_args(argv)
-    from . import distributed
-    from .hdtf.records import Records, is_records
-
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    ctx = distributed.setup(args.device)
+    args, cfg, ctx = loop.start(parser(), AnimatorTrainConfig, argv)
     if is_records(args.data):
-        train_clips = load_records(args.data, "train", args.features)
-        eval_clips = load_records(args.data, "heldout", args.features)
+        train_clips = load_records(args.data, "train", cfg.features)
+        eval_clips = load_records(args.data, "heldout", cfg.features)
         index = Records(args.data).index
         data = {"kind": "tracked HDTF records", "folder": os.path.abspath(args.data),
                 "clips": len(index["clips"]), "frames": index["frames"], "video_fps": index["video_fps"],
                 "heldout_sources": index["heldout_sources"]}
     else:
-        train_clips = load_corpus(args.data, "train", args.features)
-        eval_clips = load_corpus(args.data, "heldout", args.features)
+        train_clips = load_corpus(args.data, "train", cfg.features)
+        eval_clips = load_corpus(args.data, "heldout", cfg.features)
         with open(os.path.join(args.data, "manifest.json"), encoding="utf-8") as fh:
             manifest = json.load(fh)
         data = {k: manifest.get(k) for k in ("seed", "fps", "hours", "splits", "held_out_accents",
                                              "held_out_variants")}
     try:
-        report = train(train_clips, eval_clips, args.steps, args.out, batch=args.batch, lr=args.lr,
-                       seed=args.seed, width=args.width, resume=args.resume, gap_weight=args.gap_weight,
-                       closure_boost=args.closure_boost, feature_kind=args.features,
-                       ckpt_every=args.ckpt_every, dist_ctx=ctx, style_dropout=args.style_dropout,
-                       freq_masks=args.freq_masks, voice_warp=args.voice_warp, muffle_share=args.muffle)
+        report = train(train_clips, eval_clips, args.out, cfg, resume=args.resume, dist_ctx=ctx)
     finally:
         distributed.cleanup(ctx)
-    if not ctx.is_main:
-        return 0
-    entry = {
-        "what": "audio-to-animation network (core/audio/network.py)",
-        "data": data, "processes": ctx.world_size, "backend": ctx.backend or None, "device": ctx.device.type,
-        "command": "python -m talkface.training.animator " + " ".join(argv or __import__("sys").argv[1:]),
-        "features": args.features,
-        **report,
-    }
-    folder = os.path.dirname(os.path.abspath(args.out))
-    record_provenance(os.path.basename(args.out), entry, folder)
-    print(json.dumps(entry["metrics"]))
+    if ctx.is_main:
+        loop.record(args.out, loop.provenance_entry(
+            "talkface.training.animator", argv, cfg, ctx, report,
+            what="audio-to-animation network (core/audio/network.py)", data=data))
     return 0
 
 

@@ -7,7 +7,7 @@
 it (or with WORLD_SIZE=1) nothing distributed happens and the trainers run exactly as before.
 Backend NCCL when training on CUDA (one GPU per process, chosen by LOCAL_RANK), gloo on the CPU.
 Gradients are averaged by ``DistributedDataParallel``; each rank draws its own batches from a
-seed that includes its rank; only rank 0 logs, checkpoints and writes weights.
+seed that includes its rank; only rank 0 logs, checkpoints and writes weights (``training.loop``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+
+from ..core.device import resolve_device
+from ..core.errors import DeviceError
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,6 @@ class DistContext:
 
 def setup(device: str = "auto") -> DistContext:
     """Join torchrun's process group if launched by it; pick this process's device."""
-    from ..core.device import resolve_device
-
     want = resolve_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -48,8 +49,6 @@ def setup(device: str = "auto") -> DistContext:
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if want.type == "cuda":
         if local >= torch.cuda.device_count():
-            from ..core.errors import DeviceError
-
             raise DeviceError(f"process {local} on this node has no GPU of its own "
                               f"({torch.cuda.device_count()} visible): lower --nproc_per_node")
         torch.cuda.set_device(local)

@@ -1,7 +1,7 @@
 """Train the flow-guided generator on rendered pairs or HDTF-format clips.
 
     python -m talkface.training.generator --data DIR [DIR ...] --out weights/generator.safetensors \\
-        --steps 2400 [--resume] [--threads 1]
+        [--steps 1300] [--resume] [--threads 1]
     torchrun --nproc_per_node N -m talkface.training.generator ... --device cuda   # DDP, one GPU per process
 
 Data (each ``--data`` folder is read as whichever kind it holds):
@@ -21,19 +21,17 @@ Data (each ``--data`` folder is read as whichever kind it holds):
 
 Losses on the face crop at full resolution: L1 (mouth opening weighted up), SSIM averaged over
 three scales, image-gradient L1, and a small L1 on the composite mask so the photo is used
-wherever it suffices; plus L1 on the decoder colour at the internal size where the gate is open. No perceptual network (its weights cannot be downloaded here) and no
-PatchGAN (not needed at this size). A checkpoint ``OUT.ckpt.pt`` is written every
-``--ckpt-every`` steps; ``--resume`` continues from it with the same data order and wall time.
+wherever it suffices; plus L1 on the decoder colour at the internal size where the gate is
+open. No perceptual network (its weights cannot be downloaded here) and no PatchGAN (not
+needed at this size). A checkpoint ``OUT.ckpt`` is written every ``--ckpt-every`` steps;
+``--resume`` continues from it (``training.loop``), with fresh batches and the wall time so
+far. Every flag but ``--data``, ``--out`` and ``--resume`` is a field of ``GeneratorTrainConfig``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
-import sys
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -46,6 +44,9 @@ from ..core.face.model import load_face_model
 from ..core.video.flow import DenseFlow, FlowConfig, dense_flow
 from ..core.video.generator import Box, Generator, GeneratorConfig, warp_region
 from ..core.video.warp import prepare_source, warp_image
+from . import distributed, loop
+from .hdtf.records import Records, is_records
+from .loop import option
 
 FLOW_SCALE = 4  # flows are computed at 1/4 of the frame and upsampled, as core.flow does
 
@@ -192,8 +193,6 @@ class HdtfClips:
     memory-mapped, and the records' speaker-level held-out split)."""
 
     def __init__(self, root: str | os.PathLike, hold_out: int = 1):
-        from .hdtf.records import Records, is_records
-
         self.root = Path(root)
         self.records = {c.name: c for c in Records(root).clips()} if is_records(root) else None
         if self.records is not None:
@@ -445,127 +444,109 @@ def _batch_to(b: PairBatch, device: torch.device) -> PairBatch:
     return PairBatch(b.photo.to(device), fl, b.target.to(device), b.alpha.to(device), b.still.to(device))
 
 
-def train(model: Generator, datasets, steps: int, batch: int = 4, lr: float = 3e-4, seed: int = 0,
-          ckpt: Path | None = None, ckpt_every: int = 200, resume: bool = False,
-          max_crop: int = 224, log=print, dist_ctx=None) -> dict:
-    """Adam with cosine decay; returns {"steps", "wall_s", "loss_first", "loss_last"}.
+@dataclass(frozen=True)
+class GeneratorTrainConfig:
+    """Every knob of a generator training run, each with its one default; the command line is
+    generated from these fields (``training.loop``) and the values are saved in the checkpoint
+    and in the provenance entry.
 
-    Under torchrun (``dist_ctx`` from ``core.distributed.setup``) each rank trains a DDP replica
-    on batches from its own seed (``batch`` is per process); only rank 0 logs and checkpoints."""
-    from .distributed import DistContext, wrap
+    The defaults are the from-scratch recipe of the shipped ``weights/generator.safetensors``
+    (weights/provenance.json, its ``init_from``; README's 'Training'): 1300 steps at lr 4e-4,
+    batch 4, crops up to 224 px, one thread. The shipped file is those weights fine-tuned on
+    new pairs with ``--init PREVIOUS --steps 400 --lr 1e-4 --threads 2``."""
 
-    ctx = dist_ctx or DistContext()
-    if not ctx.is_main:
-        log = lambda *a, **k: None  # noqa: E731
+    steps: int = option(1300, "optimiser steps in all (a resumed run may raise it; the learning "
+                              "rate's cosine runs to 0 at this step)", resumable=True)
+    batch: int = option(4, "targets per reference and step (per process)")
+    lr: float = option(4e-4, "learning rate at step 0 (Adam)")
+    channels: int = option(GeneratorConfig.channels, "network base width (not with --init)")
+    internal: int = option(GeneratorConfig.internal, "side of the face crop the network sees, px "
+                                                     "(not with --init)")
+    max_crop: int = option(224, "pairs whose face crop is larger are shrunk to this (training speed)")
+    init: str | None = option(None, "start from these generator weights (fine-tuning), in their own "
+                                    "configuration, instead of random ones")
+    seed: int = option(0, "seed of the initial weights and of the batches")
+    threads: int = option(1, "torch CPU threads (0: torch's default)", resumable=True)
+    ckpt_every: int = option(200, "write OUT.ckpt every this many steps (and at the last)", resumable=True)
+    eval_per_clip: int = option(64, "held-out targets evaluated per clip or photo, spread over it (0: all)",
+                                resumable=True)
+    device: str = option("cpu", "under torchrun each process takes the GPU of its LOCAL_RANK (NCCL), "
+                                "or the CPU (gloo)", choices=("auto", "cpu", "cuda"), resumable=True)
+
+
+def train(model: Generator, datasets, config: GeneratorTrainConfig = GeneratorTrainConfig(),
+          out: str | os.PathLike | None = None, *, resume: bool = False, log=print,
+          dist_ctx=None) -> dict:
+    """Adam with cosine decay; returns {"steps", "wall_s", "loss_first", "loss_last"}. Checkpoints
+    go to ``out.ckpt`` (``out`` None: none); ``resume`` continues from it.
+
+    Under torchrun (``dist_ctx`` from ``training.distributed.setup``) each rank trains a DDP
+    replica on batches from its own seed (``batch`` is per process); only rank 0 logs and
+    checkpoints."""
+    cfg = config
+    run = loop.Run(cfg, out, ctx=dist_ctx, log=log)
+    ctx, log = run.ctx, run.log
     dev = ctx.device
     model.to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
-    start, wall, first, history = 0, 0.0, None, []
-    if resume and ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location=dev, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        start, wall = int(state["step"]), float(state["wall"])
-        first = float(state["loss_first"])
-        log(f"resumed at step {start} ({wall:.0f} s so far)")
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    first = run.resume(model, opt).get("loss_first") if resume else None
+    history = []
     # a resumed run continues with fresh batches; every rank draws its own
-    rng = np.random.default_rng([seed, start] + ([ctx.rank] if ctx.active else []))
-    batches = _sampler(datasets, "train", batch, rng)
-    forward = wrap(_Region(model), ctx) if ctx.active else None
+    rng = loop.data_rng(cfg.seed, ctx, run.start)
+    batches = _sampler(datasets, "train", cfg.batch, rng)
+    forward = distributed.wrap(_Region(model), ctx) if ctx.active else None
     log(f"training on {ctx.world_size} process(es) ({ctx.backend or 'no process group'}), {dev.type}, "
-        f"batch {batch} per process")
+        f"batch {cfg.batch} per process")
     model.train()
-    t0 = time.perf_counter() - wall
-    for step in range(start, steps):
-        b = augment(limit_crop(next(batches), model, max_crop), rng)
+    for step in run.steps():
+        run.set_lr(opt, step)
+        b = augment(limit_crop(next(batches), model, cfg.max_crop), rng)
         loss, parts, _, _ = generator_loss(model, _batch_to(b, dev), forward=forward)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        loop.optimiser_step(loss, model, opt)
         history.append(float(loss.detach()))
-        first = first if first is not None else float(loss.detach())
-        if (step + 1) % 50 == 0 or step + 1 == steps:
-            recent = float(np.mean(history[-50:]))
-            log(f"step {step + 1}/{steps} loss {recent:.4f} "
+        first = first if first is not None else history[-1]
+        if (step + 1) % 50 == 0 or step + 1 == cfg.steps:
+            log(f"step {step + 1}/{cfg.steps} loss {np.mean(history[-50:]):.4f} "
                 + " ".join(f"{k} {v:.4f}" for k, v in parts.items())
-                + f" ({time.perf_counter() - t0:.0f} s)")
-        if ctx.is_main and ckpt is not None and ((step + 1) % ckpt_every == 0 or step + 1 == steps):
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "step": step + 1,
-                        "wall": time.perf_counter() - t0, "loss_first": first}, ckpt)
-    return {"steps": steps, "wall_s": round(time.perf_counter() - t0, 1),
+                + f" ({run.wall:.0f} s)")
+        run.checkpoint(step, model, opt, loss_first=first)
+    return {"steps": cfg.steps, "wall_s": round(run.wall, 1),
             "loss_first": round(first or 0.0, 4),
             "loss_last": round(float(np.mean(history[-50:])) if history else 0.0, 4)}
 
 
+def parser():
+    return loop.build_parser(GeneratorTrainConfig, __doc__.splitlines()[0],
+                             data_help="rendered-pair or HDTF clip folders, or tracked HDTF records",
+                             data_nargs="+")
+
+
 def main(argv=None) -> int:
-    from ..core.weights import record_provenance
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", nargs="+", required=True, help="rendered-pair or HDTF clip folders")
-    ap.add_argument("--out", required=True, help="weights file to write (.safetensors)")
-    ap.add_argument("--steps", type=int, default=2400)
-    ap.add_argument("--batch", type=int, default=4, help="targets per reference and step")
-    ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--channels", type=int, default=GeneratorConfig.channels)
-    ap.add_argument("--internal", type=int, default=GeneratorConfig.internal)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--ckpt-every", type=int, default=200)
-    ap.add_argument("--max-crop", type=int, default=224,
-                    help="pairs whose face crop is larger are shrunk to this (training speed)")
-    ap.add_argument("--resume", action="store_true", help="continue from OUT.ckpt.pt")
-    ap.add_argument("--init", default=None,
-                    help="start from these generator weights (fine-tuning) instead of random ones")
-    ap.add_argument("--eval-per-clip", type=int, default=64,
-                    help="held-out targets evaluated per clip or photo, spread over it (0: all)")
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
-                    help="under torchrun each process takes the GPU of its LOCAL_RANK (NCCL), or the CPU (gloo)")
-    args = ap.parse_args(argv)
-    from . import distributed
-
-    torch.set_num_threads(max(1, args.threads))
-    torch.manual_seed(args.seed)  # the same initial weights on every rank
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ctx = distributed.setup(args.device)
+    args, cfg, ctx = loop.start(parser(), GeneratorTrainConfig, argv)
+    loop.seed_model(cfg.seed)  # the same initial weights on every rank
     datasets = [open_data(d) for d in args.data]
-    if args.init:  # its own configuration: --channels/--internal do not apply
-        model = Generator.load(args.init)
+    if cfg.init:  # its own configuration: --channels/--internal do not apply
+        model = Generator.load(cfg.init)
     else:
-        model = Generator(GeneratorConfig(channels=args.channels, internal=args.internal))
-    ckpt = out.with_name(out.stem + ".ckpt.pt")
+        model = Generator(GeneratorConfig(channels=cfg.channels, internal=cfg.internal))
     try:
-        stats = train(model, datasets, args.steps, args.batch, args.lr, args.seed, ckpt,
-                      args.ckpt_every, args.resume, args.max_crop, log=lambda m: print(m, flush=True),
-                      dist_ctx=ctx)
+        report = train(model, datasets, cfg, args.out, resume=args.resume,
+                       log=lambda m: print(m, flush=True), dist_ctx=ctx)
     finally:
         distributed.cleanup(ctx)
     if not ctx.is_main:
         return 0
     model.cpu()
-    metrics = evaluate(model, datasets, max_per_clip=args.eval_per_clip)
-    model.save(out, {"steps": args.steps})
-    n_pairs = sum(len(d.indices("train")) for d in datasets)
-    entry = {
-        "generator_version": model.config.version,
-        "config": asdict(model.config),
-        "command": " ".join([".venv/bin/python -m talkface.training.generator"] + list(sys.argv[1:] if argv is None else argv)),
-        "data": {"folders": [str(d) for d in args.data], "train_pairs": n_pairs,
-                 "kinds": sorted({type(d).__name__ for d in datasets})},
-        "steps": args.steps, "batch": args.batch, "max_crop": args.max_crop, "threads": args.threads,
-        "processes": ctx.world_size, "backend": ctx.backend or None, "device": ctx.device.type,
-        "wall_time_s": stats["wall_s"], "loss_first": stats["loss_first"],
-        "loss_last": stats["loss_last"], "metrics_heldout": metrics,
-        "size_bytes": out.stat().st_size,
-    }
-    record_provenance(out.name, entry, out.parent)
-    print(json.dumps(metrics))
+    metrics = evaluate(model, datasets, max_per_clip=cfg.eval_per_clip)
+    out = Path(args.out)
+    model.save(out, {"steps": cfg.steps})
+    loop.record(out, loop.provenance_entry(
+        "talkface.training.generator", argv, cfg, ctx, {**report, "metrics": metrics},
+        what="flow-guided generator (core/video/generator.py)", generator_version=model.config.version,
+        model_config=asdict(model.config),
+        data={"folders": [str(d) for d in args.data], "kinds": sorted({type(d).__name__ for d in datasets}),
+              "train_pairs": sum(len(d.indices("train")) for d in datasets)},
+        size_bytes=out.stat().st_size))
     return 0
 
 
