@@ -11,11 +11,14 @@ configure, checkpoint, resume, schedule, seed and record a training run.
 * Resume: ``--resume`` continues from ``OUT.ckpt`` (the same command with ``--resume`` added;
   ``--steps`` may grow). A configuration that differs from the checkpoint's in anything but the
   fields marked ``resumable`` (steps, threads, device, checkpoint and evaluation cadence) is
-  refused with the differences listed; ``--resume`` without a checkpoint starts at step 0.
+  refused with the differences listed (``ConfigMismatch``); a checkpoint that records no
+  configuration (an older trainer's) is resumed with a warning; ``--resume`` without a
+  checkpoint starts at step 0.
 * Schedule: the learning rate follows a cosine from ``lr`` at step 0 to 0 at ``steps``.
 * Seeding: ``torch.manual_seed(seed)`` before the model is built (the same initial weights on
   every rank), and a numpy generator for the data seeded with ``seed`` (+ the rank under DDP, so
-  every rank draws its own batches).
+  every rank draws its own batches; the generator adds the resumed step, so a resumed run draws
+  fresh batches, while the animator's replays its sequence, as each did before).
 * Provenance: the entry written next to the weights (``core.weights.record_provenance``) holds
   the command line, the configuration, the process layout and the trainer's report.
 """
