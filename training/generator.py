@@ -43,6 +43,7 @@ from ..core.face.camera import Camera
 from ..core.face.model import load_face_model
 from ..core.video.flow import DenseFlow, FlowConfig, dense_flow
 from ..core.video.generator import Box, Generator, GeneratorConfig, warp_region
+from ..core.video.grid import gaussian_blur
 from ..core.video.warp import prepare_source, warp_image
 from . import distributed, loop
 from .hdtf.records import Records, is_records
@@ -295,13 +296,9 @@ def training_target(b: PairBatch, box: Box, source) -> torch.Tensor:
     return _crop(b.target, box) + (1.0 - a) * (warped - _crop(b.still, box))
 
 
-def _gauss(x: torch.Tensor, sigma: float = 1.5, radius: int = 3) -> torch.Tensor:
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+def _gauss(x: torch.Tensor) -> torch.Tensor:
+    """SSIM's window: sigma 1.5, radius 3, valid part only."""
+    return gaussian_blur(x, 1.5, radius=3, same=False)
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
