@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/lipsync.py --data corpus/v3 [--weights weights/animator.safetensors]
         [--hours 1.0]
+    .venv/bin/python bench/lipsync.py --engine flite:awb,flite:rms [--sentences 30] [--weights ...]
 
 Quality on the corpus's held-out voices (never seen in training), measured on the face model's
 geometry: the inner-lip gap in millimetres of predicted vs reference weights.
@@ -11,6 +12,10 @@ geometry: the inner-lip gap in millimetres of predicted vs reference weights.
 Speed (x real time, features + network) and peak memory over --hours of audio, in a fresh
 process per length so memory is comparable. Goals: closure >= 95 %, r >= 0.85, |lag| <= 20 ms,
 >= 100x real time, memory flat in audio length.
+
+--engine: the same closure (and the median minimum gap at /p b m/) on speech from a synthesis
+engine never trained on (flite voices awb, rms; kal, kal16 and slt are reserved and refused).
+There are no reference weights there, so no r or lag, and no speed section.
 """
 
 from __future__ import annotations
@@ -79,6 +84,99 @@ def predict_baseline(utt) -> np.ndarray:
     return w
 
 
+def bilabial_closed(gap: np.ndarray, start: float, end: float, fps: float) -> bool:
+    """The closure column's test for one /p b m/ phone: the predicted gap [F] (mm) reaches
+    <= 1 mm somewhere from the frame at or before its start to the frame after its end (about a
+    frame of slack either side)."""
+    a, b = bilabial_window(start, end, fps)
+    return bool(gap[a:b].size and gap[a:b].min() <= 1.0)
+
+
+def bilabial_window(start: float, end: float, fps: float) -> tuple[int, int]:
+    """[a, b) frames over which a /p b m/ phone from start to end seconds is judged."""
+    return int(np.floor(start * fps)), int(np.ceil(end * fps)) + 1
+
+
+# --- other synthesis engines (never trained on) ------------------------------------------------
+
+def parse_engines(spec: str) -> list[tuple[str, str]]:
+    """'flite:awb,flite:rms' -> [('flite', 'awb'), ('flite', 'rms')]."""
+    out = []
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        engine, sep, voice = item.partition(":")
+        if engine != "flite" or not sep or not voice:
+            raise SystemExit(f"--engine: expected flite:VOICE[,flite:VOICE...], got {item!r}")
+        from talkface.training.corpus.flite import check_voice
+
+        try:
+            check_voice(voice)
+        except ValueError as e:
+            raise SystemExit(f"--engine: {e}") from None
+        out.append((engine, voice))
+    return out
+
+
+def engine_utterances(voice: str, sentences: int, fps: float, feature_kind: str, seed: int = 0):
+    """``sentences`` corpus-style texts (the same texts for every voice) spoken by flite
+    ``voice``, as heldout_utterances()-like dicts: features, energy, phonemes, starts, ends."""
+    from talkface.core.audio.features import FeatureConfig, compute_features
+    from talkface.core.audio.loading import from_array
+    from talkface.training.corpus import flite
+    from talkface.training.corpus.build import make_sentence
+
+    flite.check_voice(voice)
+    rng = np.random.default_rng(seed)
+    for _ in range(sentences):
+        text = make_sentence(rng)
+        samples, phones = flite.synthesize(text, voice)
+        audio = from_array(samples, flite.SAMPLE_RATE)
+        feats = compute_features(audio, FeatureConfig(kind=feature_kind, fps=fps))
+        energy = (feats if feature_kind == "mfcc"
+                  else compute_features(audio, FeatureConfig(kind="mfcc", fps=fps))).column("log_energy")
+        yield {"features": feats.values, "energy": energy, "fps": fps, "text": text,
+               "phonemes": [p for p, _, _ in phones], "starts": [s for _, s, _ in phones],
+               "ends": [e for _, _, e in phones]}
+
+
+def engine_quality(utts, predictor, model) -> dict:
+    """closure (bilabial_closed over every /p b m/), the median over them of the minimum
+    predicted gap in the same window (mm), and their count. No reference weights exist for
+    another engine, so there is no r or lag."""
+    closed, mins = [], []
+    for utt in utts:
+        pg = gap_mm(model, predictor(utt))
+        fps = utt["fps"]
+        for ph, s, e in zip(utt["phonemes"], utt["starts"], utt["ends"]):
+            if ph in BILABIALS:
+                a, b = bilabial_window(s, e, fps)
+                closed.append(bilabial_closed(pg, s, e, fps))
+                mins.append(float(pg[a:b].min()) if pg[a:b].size else float("nan"))
+    return {"closure": float(np.mean(closed)) if closed else float("nan"),
+            "median_min_gap_mm": float(np.nanmedian(mins)) if mins else float("nan"),
+            "n_bilabials": len(closed)}
+
+
+def engine_bench(engines: list[tuple[str, str]], sentences: int, net, model, seed: int = 0) -> list[tuple]:
+    """Rows (engine:voice, method, quality dict) for the network and the energy baseline."""
+    rows = []
+    fps, kind = float(net.cfg.fps), net.cfg.feature_kind
+    for engine, voice in engines:
+        utts = list(engine_utterances(voice, sentences, fps, kind, seed))
+        rows.append((f"{engine}:{voice}", "network", engine_quality(utts, lambda u: predict_network(net, u), model)))
+        rows.append((f"{engine}:{voice}", "energy baseline", engine_quality(utts, predict_baseline, model)))
+    return rows
+
+
+def print_engine_table(rows, sentences: int) -> None:
+    print(f"{'voice':<12} {'method':<16} {'closure':>8} {'median min gap':>15} {'/p b m/':>8}"
+          f"   ({sentences} corpus-style sentences per voice; engines never trained on)")
+    for voice, method, q in rows:
+        print(f"{voice:<12} {method:<16} {100 * q['closure']:7.1f}% {q['median_min_gap_mm']:12.2f} mm "
+              f"{q['n_bilabials']:8d}")
+    print("closure: share of /p b m/ whose predicted inner-lip gap reaches <= 1 mm (the held-out "
+          "bench's definition). gap r and A/V lag: not available (no reference weights for these engines).")
+
+
 def quality(data: str, predictor, model, feature_kind: str = "mfcc") -> dict:
     closed, total, preds, refs, lags = 0, 0, [], [], []
     by_kind = {True: [], False: []}
@@ -89,9 +187,8 @@ def quality(data: str, predictor, model, feature_kind: str = "mfcc") -> dict:
         fps = utt["fps"]
         for ph, s, e in zip(utt["phonemes"], utt["starts"], utt["ends"]):
             if ph in BILABIALS:
-                a, b = int(np.floor(s * fps)), int(np.ceil(e * fps)) + 1
                 total += 1
-                ok = bool(pg[a:b].size and pg[a:b].min() <= 1.0)
+                ok = bilabial_closed(pg, s, e, fps)
                 closed += ok
                 by_kind[utt["clean"]].append(ok)
                 voice = utt["variant"] if utt["variant"] in HELD_OUT_VARIANTS else utt["accent"]
@@ -141,6 +238,10 @@ def main() -> None:
     ap.add_argument("--data", default=os.path.join(ROOT, "corpus", "v3"))
     ap.add_argument("--weights", default=None)
     ap.add_argument("--hours", type=float, default=1.0)
+    ap.add_argument("--engine", default=None, metavar="flite:VOICE,...",
+                    help="instead of the corpus: speech from another engine (flite:awb,flite:rms)")
+    ap.add_argument("--sentences", type=int, default=30, help="with --engine: sentences per voice")
+    ap.add_argument("--seed", type=int, default=0, help="with --engine: the sentence generator's seed")
     ap.add_argument("--speed-child", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.speed_child is not None:
@@ -149,8 +250,12 @@ def main() -> None:
     from talkface.core.audio import inference
     from talkface.core.face.model import load_face_model
 
+    engines = parse_engines(args.engine) if args.engine else None
     model = load_face_model()
     net = inference.load_animator_file(args.weights) if args.weights else inference.load_animator()
+    if engines:
+        print_engine_table(engine_bench(engines, args.sentences, net, model, args.seed), args.sentences)
+        return
     rows = [("network", quality(args.data, lambda u: predict_network(net, u), model, net.cfg.feature_kind)),
             ("energy baseline", quality(args.data, predict_baseline, model))]
     print(f"{'method':<16} {'closure':>8} {'clean':>7} {'degraded':>9} {'r':>6} {'lag ms':>7}"
