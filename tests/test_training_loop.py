@@ -65,7 +65,8 @@ def test_every_field_has_a_flag_with_its_default_and_help(name):
     by_dest = {a.dest: a for a in ap._actions}
     for f in fields(cls):
         action = by_dest[f.name]
-        assert action.option_strings == [loop.flag(f.name)]
+        no = ["--no-" + f.name.replace("_", "-")] if isinstance(f.default, bool) else []
+        assert action.option_strings == [loop.flag(f.name), *no]
         assert action.default == f.default, f.name
         assert action.help and f.metadata["help"].split()[0] in action.help
     # nothing on the command line but the fields, --data, --out, --resume (and --help)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.animation import HEAD_CHANNELS
+from ..core.audio import phones
 from ..core.audio.features import FeatureConfig, Features, mfcc_from_logmel
 from ..core.audio.inference import outputs_to_values, save_animator
 from ..core.audio.network import NETWORK_FPS, Animator, AnimatorConfig, make_presets, run_chunked
@@ -66,6 +67,11 @@ class AnimatorTrainConfig:
                                     "closure 92.5 % vs 93.8 %)")
     muffle: float = option(0.0, "share of windows given a dark/muffled low-pass response in the log-mel "
                                 "bands, e.g. 0.25")
+    phone_evidence: bool = option(False, "also feed the network the phone evidence of a recogniser trained on "
+                                         "real speech (core.audio.phones; the corpus needs "
+                                         "python -m talkface.training.corpus.evidence first)")
+    evidence_dropout: float = option(0.0, "share of windows whose phone evidence is hidden (read as "
+                                          "silence), so the network also listens for itself")
     seed: int = option(0, "seed of the initial weights and of the batches")
     threads: int = option(0, "torch CPU threads (0: torch's default)", resumable=True)
     ckpt_every: int = option(500, "write OUT.ckpt every this many steps (and at the last)", resumable=True)
@@ -232,14 +238,36 @@ def band_centres(n_bands: int) -> np.ndarray:
     return librosa.mel_frequencies(n_bands + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
 
 
+def spectral_columns(n_features: int, n_evidence: int = 0) -> int:
+    """Feature rows are [spectral bands | log-F0, voicing, log energy | phone evidence]."""
+    return n_features - PROSODY_COLUMNS - n_evidence
+
+
+def evidence_columns(cfg: AnimatorConfig) -> int:
+    return len(phones.CLASSES) if cfg.phone_evidence else 0
+
+
+def hide_evidence(features: torch.Tensor, n_evidence: int, rng: np.random.Generator, share: float) -> torch.Tensor:
+    """On ``share`` of the windows the recogniser 'heard' only silence: the network must not
+    depend on it alone (a recogniser misses phones, and hears none in a language it lacks)."""
+    if n_evidence == 0 or share <= 0:
+        return features
+    hit = torch.as_tensor(rng.uniform(size=features.shape[0]) < share)
+    silent = torch.zeros(n_evidence, dtype=features.dtype)
+    silent[phones.CLASS_INDEX["silence"]] = 1.0
+    out = features.clone()
+    out[hit, :, -n_evidence:] = silent
+    return out
+
+
 def warp_voice(features: torch.Tensor, feature_kind: str, rng: np.random.Generator,
-               max_warp: float = 0.12, max_pitch: float = 0.3) -> torch.Tensor:
+               max_warp: float = 0.12, max_pitch: float = 0.3, n_evidence: int = 0) -> torch.Tensor:
     """Another voice from the same speech: vocal-tract-length perturbation (each window's log-mel
     bands read at frequencies scaled by a random factor, as a longer or shorter vocal tract moves
     every formant) and a random pitch shift on voiced frames. The corpus has a few hundred
     voices; a listener's voice is rarely one of them, and unseen timbres were what missed
     closures on held-out voices (bench/lipsync)."""
-    n_spec = features.shape[-1] - PROSODY_COLUMNS
+    n_spec = spectral_columns(features.shape[-1], n_evidence)
     out = features.clone()
     b = features.shape[0]
     if feature_kind == "logmel" and max_warp > 0:
@@ -258,7 +286,8 @@ def warp_voice(features: torch.Tensor, feature_kind: str, rng: np.random.Generat
     return out
 
 
-def muffle(features: torch.Tensor, feature_kind: str, rng: np.random.Generator, share: float) -> torch.Tensor:
+def muffle(features: torch.Tensor, feature_kind: str, rng: np.random.Generator, share: float,
+           n_evidence: int = 0) -> torch.Tensor:
     """A dark or muffled voice from the same speech: on ``share`` of the windows, the log-mel
     bands get a low-pass response (cut-off 250-2000 Hz, order 1 or 2) over a floor of -12 to
     -35 dB, and log energy drops by what that removes. Voices whose highs are weak (a
@@ -266,7 +295,7 @@ def muffle(features: torch.Tensor, feature_kind: str, rng: np.random.Generator, 
     silence that mark a /p b m/; a bank of synthetic voices rarely has them."""
     if feature_kind != "logmel" or share <= 0:
         return features
-    n_spec = features.shape[-1] - PROSODY_COLUMNS
+    n_spec = spectral_columns(features.shape[-1], n_evidence)
     centres = band_centres(n_spec)
     b = features.shape[0]
     hit = rng.uniform(size=b) < share
@@ -278,20 +307,22 @@ def muffle(features: torch.Tensor, feature_kind: str, rng: np.random.Generator, 
     out = features.clone()
     spec = features[..., :n_spec]
     out[..., :n_spec] = spec + gain
-    out[..., -1] = features[..., -1] + torch.logsumexp(spec + gain, -1) - torch.logsumexp(spec, -1)
+    energy = n_spec + PROSODY_COLUMNS - 1
+    out[..., energy] = features[..., energy] + torch.logsumexp(spec + gain, -1) - torch.logsumexp(spec, -1)
     return out
 
 
 def make_model(train: list[Clip], width: int = AnimatorTrainConfig.width,
                feature_kind: str = AnimatorTrainConfig.features, lip_seal: bool = True,
-               style_dropout: float = AnimatorTrainConfig.style_dropout) -> Animator:
+               style_dropout: float = AnimatorTrainConfig.style_dropout,
+               phone_evidence: bool = AnimatorTrainConfig.phone_evidence) -> Animator:
     mouth, brows = split_channels(train[0].channels)
     styles = tuple(sorted({c.speaker for c in train}))
     cfg = AnimatorConfig(n_features=train[0].features.shape[1], width=width, styles=styles,
                          mouth_channels=mouth, brow_channels=brows, fps=NETWORK_FPS,
                          feature_kind=feature_kind,
                          seal_open_channels=lip_parting_channels(mouth) if lip_seal else (),
-                         style_dropout=style_dropout)
+                         style_dropout=style_dropout, phone_evidence=phone_evidence)
     model = Animator(cfg)
     mean, std = feature_stats(train)
     model.feat_mean.copy_(torch.as_tensor(mean))
@@ -338,8 +369,10 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], out: str,
     ctx, log = run.ctx, run.log
     loop.seed_model(cfg.seed)  # the same initial weights on every rank
     rng = loop.data_rng(cfg.seed, ctx)  # per-rank batches
-    model = make_model(train_clips, cfg.width, cfg.features, style_dropout=cfg.style_dropout)
-    n_spectral = model.cfg.n_features - PROSODY_COLUMNS
+    model = make_model(train_clips, cfg.width, cfg.features, style_dropout=cfg.style_dropout,
+                       phone_evidence=cfg.phone_evidence)
+    n_evidence = evidence_columns(model.cfg)
+    n_spectral = spectral_columns(model.cfg.n_features, n_evidence)
     dev = ctx.device
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -358,9 +391,11 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], out: str,
         run.set_lr(opt, step)
         b = windows.batch(cfg.batch)
         if cfg.voice_warp > 0:
-            b["features"] = warp_voice(b["features"], cfg.features, rng, max_warp=cfg.voice_warp)
+            b["features"] = warp_voice(b["features"], cfg.features, rng, max_warp=cfg.voice_warp,
+                                       n_evidence=n_evidence)
         if cfg.muffle > 0:
-            b["features"] = muffle(b["features"], cfg.features, rng, cfg.muffle)
+            b["features"] = muffle(b["features"], cfg.features, rng, cfg.muffle, n_evidence)
+        b["features"] = hide_evidence(b["features"], n_evidence, rng, cfg.evidence_dropout)
         b["features"] = mask_bands(b["features"], model.feat_mean.cpu(), n_spectral, cfg.freq_masks, rng)
         b = {k: v.to(dev) for k, v in b.items()}
         parts = losses(net, b, gap_map, cfg.gap_weight, cfg.closure_boost)
@@ -383,7 +418,8 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], out: str,
             "params": sum(p.numel() for p in model.parameters())}
 
 
-def load_corpus(folder: str, split: str, feature_kind: str = AnimatorTrainConfig.features) -> list[Clip]:
+def load_corpus(folder: str, split: str, feature_kind: str = AnimatorTrainConfig.features,
+                phone_evidence: bool = AnimatorTrainConfig.phone_evidence) -> list[Clip]:
     """Clips of one split ('train' or 'heldout') of a corpus written by ``training.corpus.build``."""
     with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as fh:
         manifest = json.load(fh)
@@ -397,6 +433,11 @@ def load_corpus(folder: str, split: str, feature_kind: str = AnimatorTrainConfig
     for shard in sorted(glob.glob(os.path.join(folder, split, "*.npz"))):
         with np.load(shard) as data:
             feats, targets, offsets = data[key], data["targets"], data["frame_offsets"]
+            if phone_evidence:
+                if "phone_evidence" not in data.files:
+                    raise ValueError(f"{shard} has no phone evidence: run "
+                                     f"python -m talkface.training.corpus.evidence {folder}")
+                feats = np.concatenate([feats, data["phone_evidence"]], 1)
             speakers = data["speaker"]
             for i, speaker in enumerate(speakers):
                 a, b = int(offsets[i]), int(offsets[i + 1])
@@ -441,6 +482,8 @@ def parser():
 def main(argv=None) -> int:
     args, cfg, ctx = loop.start(parser(), AnimatorTrainConfig, argv)
     if is_records(args.data):
+        if cfg.phone_evidence:
+            raise SystemExit("--phone-evidence needs a speech corpus: HDTF records hold no phone evidence yet")
         train_clips = load_records(args.data, "train", cfg.features)
         eval_clips = load_records(args.data, "heldout", cfg.features)
         index = Records(args.data).index
@@ -448,8 +491,8 @@ def main(argv=None) -> int:
                 "clips": len(index["clips"]), "frames": index["frames"], "video_fps": index["video_fps"],
                 "heldout_sources": index["heldout_sources"]}
     else:
-        train_clips = load_corpus(args.data, "train", cfg.features)
-        eval_clips = load_corpus(args.data, "heldout", cfg.features)
+        train_clips = load_corpus(args.data, "train", cfg.features, cfg.phone_evidence)
+        eval_clips = load_corpus(args.data, "heldout", cfg.features, cfg.phone_evidence)
         with open(os.path.join(args.data, "manifest.json"), encoding="utf-8") as fh:
             manifest = json.load(fh)
         data = {k: manifest.get(k) for k in ("seed", "fps", "hours", "splits", "held_out_accents",

@@ -18,6 +18,7 @@ from ..animation import HEAD_CHANNELS, Animation
 from ..errors import InputError, MissingWeightsError
 from ..face.model import ARKIT_NAMES
 from ..weights import weights_path
+from . import phones
 from .features import FeatureConfig, compute_features
 from .loading import Audio
 from .network import Animator, AnimatorConfig, run_chunked
@@ -135,9 +136,12 @@ def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.nda
 
 
 def features_for(audio: Audio, model: Animator) -> np.ndarray:
-    """The features the network was trained on, at its frame rate."""
+    """The features the network was trained on, at its frame rate: spectral and prosodic
+    features, then (for weights trained with it) the phone evidence of ``core.audio.phones``."""
     cfg = model.cfg
     feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
+    if cfg.phone_evidence:
+        feats = np.concatenate([feats, phones.evidence_for(audio, len(feats), cfg.fps)], 1)
     if feats.shape[1] != cfg.n_features:
         raise MissingWeightsError(
             f"The animator weights expect {cfg.n_features} '{cfg.feature_kind}' features per frame "

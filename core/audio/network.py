@@ -46,6 +46,10 @@ class AnimatorConfig:
     # Training only: share of windows trained under the mean style code, the code users get as
     # 'Neutral' and the bench measures, which no single training speaker has.
     style_dropout: float = 0.0
+    # Phone evidence (core.audio.phones): the last len(phones.CLASSES) input columns are the
+    # per-frame class shares from a recogniser trained on real speech. False: spectral features
+    # only (files written before the evidence existed).
+    phone_evidence: bool = False
 
     @property
     def receptive_radius(self) -> int:

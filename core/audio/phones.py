@@ -1,0 +1,132 @@
+"""Phone evidence from a recogniser trained on real human speech (PocketSphinx en-us).
+
+The animator's own acoustic features learned how the synthetic voices it was trained on make a
+closure; a phone recogniser trained on people hears /p b m/ in voices and rooms the animator never
+met. Its phone loop (``allphone`` with the shipped phone language model, no words, no transcript)
+gives a phone per 10 ms frame; ``phone_evidence`` turns that into per-frame shares of a few
+articulatory classes at the animation frame rate, which the network takes beside its spectral
+features.
+
+The recogniser is English (en-us). On other languages its phones are still acoustically nearest
+English phones, which carry the lips' place of articulation well enough; the network's spectral
+features fill the rest (the README says which path ran).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .loading import Audio
+
+FRAME_S = 0.01                  # PocketSphinx analyses 10 ms frames
+CHUNK_S = 20.0                  # decode at most this much audio as one utterance (memory stays flat)
+SEARCH_S = 2.0                  # look this far back from a chunk boundary for the quietest frame
+
+#: Articulatory classes of the evidence, in column order.
+CLASSES: tuple[str, ...] = ("silence", "bilabial", "labiodental", "dental", "alveolar", "postalveolar",
+                            "velar", "rounded", "open", "spread")
+_CLASS_OF: dict[str, str] = {
+    **dict.fromkeys(("P", "B", "M"), "bilabial"),
+    **dict.fromkeys(("F", "V"), "labiodental"),
+    **dict.fromkeys(("TH", "DH"), "dental"),
+    **dict.fromkeys(("T", "D", "N", "S", "Z", "L"), "alveolar"),
+    **dict.fromkeys(("SH", "ZH", "CH", "JH", "R", "ER"), "postalveolar"),
+    **dict.fromkeys(("K", "G", "NG", "HH"), "velar"),
+    **dict.fromkeys(("W", "UW", "UH", "OW", "OY", "AO", "AW"), "rounded"),
+    **dict.fromkeys(("AA", "AE", "AH", "AY", "EH"), "open"),
+    **dict.fromkeys(("IY", "IH", "EY", "Y"), "spread"),
+}
+CLASS_INDEX = {name: i for i, name in enumerate(CLASSES)}
+
+
+def phone_class(phone: str) -> str:
+    """Class of an ARPAbet phone (stress digits and case ignored); anything else is silence."""
+    return _CLASS_OF.get(phone.upper().rstrip("012"), "silence")
+
+
+@dataclass(frozen=True)
+class Phone:
+    phone: str          # ARPAbet, upper case, no stress (SIL for silence and noises)
+    start: float        # seconds
+    end: float          # seconds (exclusive)
+
+
+def model_dir() -> str:
+    """The en-us model folder inside the pocketsphinx wheel."""
+    import pocketsphinx
+
+    return os.path.join(pocketsphinx.get_model_path(), "en-us")
+
+
+@functools.lru_cache(maxsize=1)
+def _phone_loop_decoder():
+    from pocketsphinx import Decoder
+
+    folder = model_dir()
+    # Narrower beams and 2 Gaussians per senone: 1.6x faster than the defaults, the same phones on
+    # the sample speech (measured with bench/lipsync.py --speed on 2 cores).
+    return Decoder(hmm=os.path.join(folder, "en-us"), allphone=os.path.join(folder, "en-us-phone.lm.bin"),
+                   samprate=16000, beam=1e-30, pbeam=1e-30, topn=2, loglevel="FATAL")
+
+
+def _chunk_bounds(samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
+    """Cut points at most CHUNK_S apart, each at the quietest 10 ms frame of the SEARCH_S before."""
+    n, chunk, search, hop = len(samples), int(CHUNK_S * sr), int(SEARCH_S * sr), int(FRAME_S * sr)
+    bounds, start = [], 0
+    while n - start > chunk:
+        lo = start + chunk - search
+        window = samples[lo:start + chunk]
+        energy = np.add.reduceat(window.astype(np.float64) ** 2, np.arange(0, len(window), hop))
+        cut = lo + int(np.argmin(energy)) * hop
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, n))
+    return bounds
+
+
+def recognise_phones(audio: Audio) -> list[Phone]:
+    """Free phone-loop recognition (no transcript) over the whole recording, in chunks."""
+    if audio.sample_rate != 16000:
+        raise ValueError("phone recognition needs 16 kHz audio (load_audio resamples)")
+    decoder = _phone_loop_decoder()
+    phones: list[Phone] = []
+    for a, b in _chunk_bounds(audio.samples, audio.sample_rate):
+        pcm = (np.clip(audio.samples[a:b], -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        t0 = a / audio.sample_rate
+        for seg in decoder.seg():
+            name = seg.word.upper()
+            name = name if name in _CLASS_OF else "SIL"
+            phones.append(Phone(name, t0 + seg.start_frame * FRAME_S, t0 + (seg.end_frame + 1) * FRAME_S))
+    return phones
+
+
+def phone_evidence(phones: list[Phone], n_frames: int, fps: float) -> np.ndarray:
+    """``[n_frames, len(CLASSES)]``: the share of each frame's interval (centred on k/fps, one frame
+    long, like the spectral features) that each class occupies. Rows sum to 1 (silence fills gaps)."""
+    out = np.zeros((n_frames, len(CLASSES)), np.float32)
+    if n_frames == 0:
+        return out
+    lo = (np.arange(n_frames) - 0.5) / fps
+    hi = lo + 1.0 / fps
+    for ph in phones:
+        k0 = max(int(np.floor(ph.start * fps + 0.5)), 0)
+        k1 = min(int(np.ceil(ph.end * fps + 0.5)), n_frames)
+        if k1 <= k0:
+            continue
+        overlap = np.minimum(hi[k0:k1], ph.end) - np.maximum(lo[k0:k1], ph.start)
+        out[k0:k1, CLASS_INDEX[phone_class(ph.phone)]] += np.clip(overlap, 0.0, None) * fps
+    covered = out.sum(1)
+    out[:, CLASS_INDEX["silence"]] += np.clip(1.0 - covered, 0.0, None)
+    return out / np.maximum(out.sum(1, keepdims=True), 1e-6)
+
+
+def evidence_for(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
+    """Recognise and convert in one step (what the network's front end calls)."""
+    return phone_evidence(recognise_phones(audio), n_frames, fps)
