@@ -23,7 +23,7 @@ from talkface.training.corpus.build import (
     speaker_style,
     speakers,
 )
-from talkface.training.corpus.visemes import ARKIT_NAMES, CHANNELS
+from talkface.training.corpus.visemes import ARKIT_NAMES, CHANNELS, lip_gap
 
 SR = 16000
 needs_espeak = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")
@@ -232,3 +232,31 @@ def test_heldout_from_links_another_corpus_split(tiny, tmp_path):
         generate(tmp_path / "third", hours=0.001, fps=30.0, heldout_from=first, log=lambda *_: None)
     with pytest.raises(ValueError, match="no readable manifest"):
         generate(tmp_path / "fourth", hours=0.001, fps=25.0, heldout_from=tmp_path / "nowhere", log=lambda *_: None)
+
+
+def test_other_engines_speak_training_utterances_only_with_their_own_phone_times(tmp_path):
+    """flite's voices join the training split with targets from flite's own phone times: the lips
+    close on its /p b m/; held-out utterances stay espeak; reserved voices are refused up front."""
+    m = generate(tmp_path, hours=0.01, seed=3, fps=50.0, heldout_fraction=0.3, shard_minutes=1.0,
+                 engines=("flite:awb",), engine_share=0.9, log=lambda *_: None)
+    assert m["engines"] == ["flite:awb"] and m["engine_share"] == 0.9
+    train = [z for z in shards(tmp_path, "train")]
+    assert "flite-awb" in {s for z in train for s in z["speaker"]}
+    assert "flite-awb" not in {s for z in shards(tmp_path, "heldout") for s in z["speaker"]}
+    n_checked = 0
+    for z in train:
+        for i, speaker in enumerate(z["speaker"]):
+            if speaker != "flite-awb":
+                continue
+            a, b = z["frame_offsets"][i], z["frame_offsets"][i + 1]
+            p0, p1 = z["phoneme_offsets"][i], z["phoneme_offsets"][i + 1]
+            gap = lip_gap(z["targets"][a:b, :len(ARKIT_NAMES)])
+            for ph, s, e in zip(z["phoneme"][p0:p1], z["phoneme_start"][p0:p1], z["phoneme_end"][p0:p1]):
+                if ph in ("p", "b", "m"):
+                    k = min(int(round((s + e) / 2 * 50)), len(gap) - 1)
+                    assert gap[k] < 0.02 < gap.max(), (ph, s, e)
+                    n_checked += 1
+    assert n_checked >= 3
+    with pytest.raises(ValueError, match="reserved"):
+        generate(tmp_path / "x", hours=0.001, engines=("flite:slt",), engine_share=1.0, log=lambda *_: None)
+    assert not (tmp_path / "x").exists()

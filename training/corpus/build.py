@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,7 +29,7 @@ from . import espeak
 from ...core.audio.loading import DEFAULT_SR, from_array, resample
 from ...core.audio.features import FeatureConfig, compute_features, frame_count, mfcc_from_logmel
 from .prosody import ProsodyStyle, prosody_targets
-from .visemes import CHANNELS, mouth_weights
+from .visemes import CHANNELS, arpabet_events, mouth_weights
 
 # --- speakers ----------------------------------------------------------------------------------
 
@@ -312,18 +313,48 @@ class Utterance:
 def make_utterance(accent: str, variant: str, rng: np.random.Generator, fps: float,
                    reverb_p: float = REVERB_P) -> Utterance:
     name = speaker_name(accent, variant)
-    style = speaker_style(name)
     text = make_sentence(rng)
     settings = dict(rate=int(rng.integers(130, 260)), pitch=int(rng.integers(25, 76)),
                     pitch_range=int(rng.integers(30, 91)), word_gap=int(rng.choice([0, 0, 0, 1, 2, 4])))
     spoken = espeak.synthesize(text, name, **settings)
     clean = resample(spoken.samples, spoken.sample_rate, DEFAULT_SR)
+    return _utterance(name, accent, variant, text, clean, spoken.phonemes, rng, fps, reverb_p, settings)
+
+
+#: Synthesis engines besides espeak-ng: ``training/corpus/ENGINE.py`` with
+#: ``synthesize(text, voice) -> (16 kHz samples, [(ARPAbet phone, start_s, end_s)])``.
+OTHER_ENGINES = ("flite", "piper")
+
+
+def engine_speaker(engine_voice: str) -> tuple[str, str]:
+    """'flite:awb' -> ('flite', 'awb'): the engine stands where espeak speakers have an accent."""
+    engine, _, voice = engine_voice.partition(":")
+    if engine not in OTHER_ENGINES or not voice:
+        raise ValueError(f"unknown engine voice {engine_voice!r}: use ENGINE:VOICE with ENGINE one of "
+                         f"{', '.join(OTHER_ENGINES)}")
+    return engine, voice
+
+
+def make_engine_utterance(engine: str, voice: str, rng: np.random.Generator, fps: float,
+                          reverb_p: float = REVERB_P) -> Utterance:
+    """An utterance in another engine's voice, with that engine's (or an aligner's) phone times."""
+    module = importlib.import_module(f".{engine}", __package__)
+    text = make_sentence(rng)
+    samples, phones = module.synthesize(text, voice)
+    return _utterance(f"{engine}-{voice}", engine, voice, text, samples, arpabet_events(phones), rng, fps,
+                      reverb_p, dict(engine=engine))
+
+
+def _utterance(name: str, accent: str, variant: str, text: str, clean: np.ndarray, phonemes: list,
+               rng: np.random.Generator, fps: float, reverb_p: float, settings: dict) -> Utterance:
+    """Targets from the phone times and the clean audio's prosody; features from degraded audio."""
+    style = speaker_style(name)
     clean = clean * np.float32(0.5 / (np.abs(clean).max() + 1e-9))           # some variants saturate
     n = frame_count(len(clean) / DEFAULT_SR, fps)
     prosody_in = compute_features(from_array(clean, DEFAULT_SR), FeatureConfig(fps=fps))
-    mouth = mouth_weights(spoken.phonemes, fps, n, articulation=style.articulation)
+    mouth = mouth_weights(phonemes, fps, n, articulation=style.articulation)
     targets, _ = prosody_targets(prosody_in.column("log_f0"), prosody_in.column("voicing"),
-                                 prosody_in.column("log_energy"), spoken.phonemes, fps, rng, style.prosody)
+                                 prosody_in.column("log_energy"), phonemes, fps, rng, style.prosody)
     targets[:, : mouth.shape[1]] += mouth                                    # disjoint channels
     aug = draw_augmentation(rng, reverb_p=reverb_p)
     noisy = apply_augmentation(clean, DEFAULT_SR, aug, rng)
@@ -331,7 +362,7 @@ def make_utterance(accent: str, variant: str, rng: np.random.Generator, fps: flo
     logmel = compute_features(audio, FeatureConfig(kind="logmel", fps=fps))
     feats = mfcc_from_logmel(logmel).values
     return Utterance(name, accent, variant, text, noisy, feats, logmel.values, targets.astype(np.float32),
-                     spoken.phonemes, aug, settings)
+                     phonemes, aug, settings)
 
 
 def make_silence(accent: str, variant: str, rng: np.random.Generator, fps: float) -> Utterance:
@@ -390,7 +421,8 @@ def load_shard(path: str | Path) -> dict[str, np.ndarray]:
 def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, heldout_fraction: float = 0.1,
              shard_minutes: float = 10.0, keep_audio: bool = True, silence_fraction: float = 0.03,
              random_voices: int = 0, random_voice_share: float = 0.5, train_reverb_p: float = REVERB_P,
-             heldout_from: str | Path | None = None, log=print) -> dict:
+             heldout_from: str | Path | None = None, engines: tuple[str, ...] = (), engine_share: float = 0.0,
+             log=print) -> dict:
     """Write train/ and heldout/ shards plus manifest.json under ``out``; returns the manifest.
 
     ``random_voices`` made-up speakers (random_variant) join the training pool and speak
@@ -398,6 +430,9 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
     ``train_reverb_p``: share of degraded training utterances given a room (held out: REVERB_P).
     ``heldout_from``: another corpus whose held-out split this one links to instead of drawing
     its own, so two training corpora are measured on the very same utterances.
+    ``engines`` ('flite:awb', 'piper:joe', ...) speak ``engine_share`` of the training utterances
+    (never held-out ones: an engine is held out whole by leaving it out of ``engines``, and
+    ``bench/lipsync.py --engine`` measures it).
 
     Bit-exact for a seed only in a fresh process: libespeak-ng keeps hidden state between calls
     that shifts its output by a millisecond or two.
@@ -412,6 +447,13 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
     if made_up:
         espeak.use_variants({variant: text for (_, variant), text in made_up.items()})
     made_up_pool = list(made_up)
+    engine_pool = [engine_speaker(e) for e in engines]
+    for engine, voice in engine_pool:
+        module = importlib.import_module(f".{engine}", __package__)
+        if hasattr(module, "check_voice"):
+            module.check_voice(voice)          # reserved voices are refused before any work
+        if not module.available():
+            raise SystemExit(f"engine {engine} is not installed: run scripts/setup.sh")
     buffers: dict[str, list[Utterance]] = {"train": [], "heldout": []}
     counts = {s: dict(shards=0, utterances=0, seconds=0.0, speakers=set()) for s in pools}
     target_s = hours * 3600.0
@@ -434,6 +476,9 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         accent, variant = pool[int(rng.integers(len(pool)))]
         if rng.uniform() < silence_fraction:
             utt = make_silence(accent, variant, rng, fps)
+        elif split == "train" and engine_pool and rng.uniform() < engine_share:
+            engine, voice = engine_pool[int(rng.integers(len(engine_pool)))]
+            utt = make_engine_utterance(engine, voice, rng, fps, train_reverb_p)
         else:
             utt = make_utterance(accent, variant, rng, fps, train_reverb_p if split == "train" else REVERB_P)
         seconds = len(utt.audio) / DEFAULT_SR
@@ -460,6 +505,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         random_voices={speaker_name(a, v): text for (a, v), text in made_up.items()},
         random_voice_share=random_voice_share if made_up else 0.0, train_reverb_p=train_reverb_p,
         splits=splits, heldout_from=source["folder"] if source else None,
+        engines=list(engines), engine_share=engine_share if engines else 0.0,
         seconds_to_generate=time.perf_counter() - started,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -498,10 +544,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train-reverb-p", type=float, default=REVERB_P,
                     help=f"share of degraded training utterances given a room (held-out ones: {REVERB_P})")
     ap.add_argument("--heldout-from", help="link the held-out split of this existing corpus instead of drawing one")
+    ap.add_argument("--engines", default="", help="other synthesis engines' voices for training, e.g. "
+                                                   "flite:awb,flite:rms,piper:joe")
+    ap.add_argument("--engine-share", type=float, default=0.3,
+                    help="share of training utterances spoken by --engines")
     a = ap.parse_args(argv)
     m = generate(a.out, a.hours, a.seed, a.fps, a.heldout_fraction, a.shard_minutes, not a.no_audio,
                  random_voices=a.random_voices, random_voice_share=a.random_voice_share,
-                 train_reverb_p=a.train_reverb_p, heldout_from=a.heldout_from)
+                 train_reverb_p=a.train_reverb_p, heldout_from=a.heldout_from,
+                 engines=tuple(e for e in a.engines.split(",") if e), engine_share=a.engine_share)
     for split, c in m["splits"].items():
         print(f"{split}: {c['utterances']} utterances, {c['seconds'] / 60:.1f} min, {len(c['speakers'])} speakers, "
               f"{c['shards']} shards")

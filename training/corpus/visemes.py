@@ -19,6 +19,7 @@ import numpy as np
 
 from ...core.animation import HEAD_CHANNELS
 from ...core.face.model import ARKIT_NAMES  # the face model owns the canonical order
+from .espeak import PhonemeEvent
 
 ARKIT_NAMES = tuple(ARKIT_NAMES)
 CHANNELS: tuple[str, ...] = ARKIT_NAMES + tuple(HEAD_CHANNELS)   # Animation channel order
@@ -99,6 +100,31 @@ _DIPHTHONGS: dict[str, tuple[str, str]] = {
     "eI": ("EH", "IY"), "oU": ("OW", "UW"), "OI": ("AO", "IY"), "i@": ("IY", "AH"), "i@3": ("IY", "ER"),
     "e@": ("EH", "AH"), "U@": ("UH", "AH"), "@U": ("AH", "UW"),
 }
+# ARPAbet (CMUdict, flite, PocketSphinx; case and stress digits ignored) -> espeak mnemonic, so
+# phones timed by other engines or by forced alignment drive the same visemes.
+_ARPABET: dict[str, str] = {
+    "AA": "A:", "AE": "a", "AH": "V", "AO": "O:", "AW": "aU", "AY": "aI", "EH": "E", "ER": "3:", "EY": "eI",
+    "IH": "I", "IY": "i:", "OW": "oU", "OY": "OI", "UH": "U", "UW": "u:", "AX": "@", "B": "b", "CH": "tS",
+    "D": "d", "DH": "D", "F": "f", "G": "g", "HH": "h", "JH": "dZ", "K": "k", "L": "l", "M": "m", "N": "n",
+    "NG": "N", "P": "p", "R": "r", "S": "s", "SH": "S", "T": "t", "TH": "T", "V": "v", "W": "w", "Y": "j",
+    "Z": "z", "ZH": "Z",
+}
+
+
+def arpabet_events(phones: Sequence[tuple[str, float, float]]):
+    """(ARPAbet phone, start_s, end_s) -> espeak-style PhonemeEvents (silence and noise -> '_').
+
+    Vowels get the stress their digit gives (CMUdict 1 primary, 2 secondary), else secondary."""
+    events = []
+    for phone, start, end in phones:
+        base = phone.upper().rstrip("012")
+        digit = phone[-1] if phone[-1:] in "012" and phone[-1:] != "" else ""
+        mnemonic = _ARPABET.get(base, "_")
+        stress = {"1": 2, "2": 1, "0": 0}.get(digit, 1) if base in _ARPABET and base[0] in "AEIOU" else 0
+        events.append(PhonemeEvent(mnemonic, float(start), float(end), stress))
+    return events
+
+
 _STRESS_GAIN = {0: 0.8, 1: 0.95, 2: 1.1}
 _TAU_ANTICIPATE, _TAU_CARRY = 0.07, 0.05       # s: lips start moving ~70 ms early
 _CORE_FRACTION, _CORE_MAX = 0.2, 0.04         # a segment holds its target except 20 % / 40 ms each side
