@@ -1,0 +1,400 @@
+"""Forced alignment of a user's transcript to real speech (PocketSphinx, English only).
+
+``align(audio, transcript)`` returns when each word and each ARPAbet phone is spoken. It uses the
+CMU PocketSphinx US-English acoustic model and the CMU pronouncing dictionary shipped in the
+``pocketsphinx`` wheel, so it needs no download; pocketsphinx is imported lazily, inside the
+functions, so the add-on loads without it.
+
+How it works
+------------
+1. The transcript is normalised (case, curly quotes, punctuation, hyphens; whole numbers below a
+   million are spelled out) and every word is looked up in the dictionary. Words that are not in it
+   raise ``InputError`` naming them: there is no letter-to-sound fallback (PocketSphinx has none
+   built in, and a guessed pronunciation would only hide a typo). Text that is mostly non-ASCII
+   letters, or mostly unknown words, is refused as not English.
+2. A word-level alignment of the whole clip finds the silences; the clip is cut in the middle of
+   silences into chunks of at least ``CHUNK_S`` seconds, and each chunk is aligned again at the
+   phone level (PocketSphinx's state alignment fails on some long clips; short chunks do not).
+3. Mismatch check. A forced alignment always finds *some* path when it does not fail outright,
+   so its score is compared with a free phone-loop decode (allphone search with the phone
+   bigram ``en-us-phone.lm.bin``) of the same chunk, both computed with every senone scored
+   (``compallsen``) so both are normalised against the same per-frame best. The phone loop may
+   pick any phone sequence, so it is an upper bound; ``Alignment.score`` is the gap, in
+   PocketSphinx log units (base 1.0001, senone shift 10: one unit is about 0.1 nat) per 10 ms
+   frame. A correct transcript leaves a gap of roughly 10-20; a wrong one 40 or more (see
+   tests/test_alignment.py and the numbers in the module's commit). Above ``MAX_GAP`` overall,
+   or above ``MAX_CHUNK_GAP`` in any chunk, or when the word alignment fails outright, the
+   transcript is refused: "the transcript does not match the audio: ...".
+
+Limits: at most ``MAX_DURATION_S`` (10 minutes) of audio per call (longer input raises
+``InputError``: split it); the audio is resampled to 16 kHz if needed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from .loading import Audio, resample
+
+SAMPLE_RATE = 16000
+FRAME_S = 0.01                 # PocketSphinx frames are 10 ms
+MAX_DURATION_S = 600.0         # 10 minutes per call
+CHUNK_S = 10.0                 # phone-level alignment works on chunks cut in silences after this
+MIN_CUT_SIL_FRAMES = 12        # a silence must be at least 0.12 s to cut there
+MAX_GAP = 30.0                 # mean per-frame gap (alignment vs free phone loop) that refuses
+MAX_CHUNK_GAP = 40.0           # the same for any one chunk of at least MIN_SCORED_FRAMES
+MIN_SCORED_FRAMES = 150
+SILENCE = "SIL"
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Words and phones in seconds from the start of the audio.
+
+    ``phones`` are (ARPAbet phone without stress, start_s, end_s), contiguous from 0 to the end of
+    the audio, silence named ``SIL``. ``score`` is the per-frame acoustic gap to a free phone loop
+    (0 = as good as the best unconstrained phone string; larger = worse; refused above MAX_GAP);
+    ``chunk_scores`` the same per chunk as (start_s, end_s, gap)."""
+
+    words: list[Word]
+    phones: list[tuple[str, float, float]]
+    score: float
+    chunk_scores: list[tuple[float, float, float]] = field(default_factory=list)
+    duration: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# text normalisation
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+         "fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def spell_number(n: int) -> list[str]:
+    """0 <= n < 1_000_000 as English words (American style, no 'and')."""
+    if n < 20:
+        return [_ONES[n]]
+    if n < 100:
+        return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
+    if n < 1000:
+        return [_ONES[n // 100], "hundred"] + (spell_number(n % 100) if n % 100 else [])
+    if n < 1_000_000:
+        return spell_number(n // 1000) + ["thousand"] + (spell_number(n % 1000) if n % 1000 else [])
+    raise ValueError(n)
+
+
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'",
+                         "\u2013": " ", "\u2014": " ", "-": " ", "/": " "})
+
+
+def _strip_accents(s: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+
+
+def normalise(transcript: str) -> list[str]:
+    """Transcript -> lower-case dictionary words. Raises InputError for empty or non-English text
+    and for tokens mixing digits and letters."""
+    if transcript is None or not transcript.strip():
+        raise InputError("The transcript is empty: type the words that are spoken in the audio.")
+    letters = [c for c in transcript if c.isalpha()]
+    if letters:
+        foreign = sum(1 for c in letters if not _strip_accents(c).isascii())
+        if foreign / len(letters) > 0.2:
+            raise InputError("The transcript does not look like English: the aligner knows English only.")
+    text = _strip_accents(transcript).translate(_QUOTES).lower()
+    words: list[str] = []
+    for tok in text.split():
+        tok = re.sub(r"^[^a-z0-9]+|[^a-z0-9]+$", "", tok)      # edge punctuation, quotes
+        tok = tok.replace(",", "") if re.fullmatch(r"\d{1,3}(,\d{3})+", tok) else tok
+        if not tok:
+            continue
+        if tok.isdigit():
+            n = int(tok)
+            words += spell_number(n) if n < 1_000_000 else [_ONES[int(d)] for d in tok]
+            continue
+        if any(c.isdigit() for c in tok):
+            raise InputError(f"Please write '{tok}' in words in the transcript.")
+        for part in re.split(r"[^a-z']+", tok):                # inner punctuation splits words
+            part = part.strip("'")
+            if part:
+                words.append(part)
+    if not words:
+        raise InputError("The transcript has no words: type the words that are spoken in the audio.")
+    return words
+
+
+# ---------------------------------------------------------------------------------------------
+# decoders (built once, lazily)
+
+_LOCK = threading.Lock()
+_DECODERS: dict[str, object] = {}
+
+
+def available() -> bool:
+    """True when pocketsphinx (and its bundled English model) can be imported."""
+    try:
+        import pocketsphinx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _model_dir() -> str:
+    try:
+        from pocketsphinx import get_model_path
+    except ImportError as exc:
+        raise InputError("Transcript alignment needs the 'pocketsphinx' package, which is not installed.") from exc
+    return get_model_path() + "/en-us"
+
+
+def _decoder(kind: str):
+    dec = _DECODERS.get(kind)
+    if dec is None:
+        from pocketsphinx import Decoder
+
+        m = _model_dir()
+        common = dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL")
+        if kind == "words":        # whole-clip word alignment: only silences matter, keep it fast
+            dec = Decoder(dict=m + "/cmudict-en-us.dict", **common)
+        elif kind == "phones":     # chunk alignment, scored against every senone
+            dec = Decoder(dict=m + "/cmudict-en-us.dict", compallsen=True, **common)
+        else:                      # free phone loop, same normalisation
+            dec = Decoder(allphone=m + "/en-us-phone.lm.bin", compallsen=True, **common)
+        _DECODERS[kind] = dec
+    return dec
+
+
+def lookup(words: list[str]) -> list[str]:
+    """Check every word is in the dictionary; raise InputError naming the missing ones."""
+    dec = _decoder("words")
+    missing = sorted({w for w in words if dec.lookup_word(w) is None})
+    if not missing:
+        return words
+    if len(words) >= 2 and sum(dec.lookup_word(w) is None for w in words) > 0.5 * len(words):
+        raise InputError("Most of the transcript's words are not English words: the aligner knows English only.")
+    shown = ", ".join(f"'{w}'" for w in missing[:10]) + (" ..." if len(missing) > 10 else "")
+    raise InputError(f"The pronunciation dictionary does not know {shown}: spell "
+                     f"{'it' if len(missing) == 1 else 'them'} as they sound, in common English words.")
+
+
+# ---------------------------------------------------------------------------------------------
+# alignment
+
+
+def _decode(dec, pcm: bytes) -> None:
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
+
+
+def _word(name: str) -> str:
+    return re.sub(r"\(\d+\)$", "", name)
+
+
+def _is_filler(name: str) -> bool:
+    return name in ("<s>", "</s>", "<sil>") or name.startswith("[") or name.startswith("+")
+
+
+def _chunks(segs: list[tuple[str, int, int]], n_frames: int) -> list[tuple[int, int, list[str]]]:
+    """Cut the clip in the middle of silences once a chunk is CHUNK_S long: (start, end, words)."""
+    out, start, words = [], 0, []
+    min_len = int(CHUNK_S / FRAME_S)
+    for name, s, e in segs:
+        if _is_filler(name):
+            if (name == "<sil>" and e - s + 1 >= MIN_CUT_SIL_FRAMES and words
+                    and (s + e) // 2 - start >= min_len and n_frames - (s + e) // 2 >= min_len // 2):
+                cut = (s + e) // 2
+                out.append((start, cut, words))
+                start, words = cut, []
+            continue
+        words.append(_word(name))
+    if out and not words:                     # trailing silence joins the last chunk
+        s0, _, w0 = out.pop()
+        out.append((s0, n_frames, w0))
+    else:
+        out.append((start, n_frames, words))
+    return out
+
+
+def _phone_pass(dec, words: list[str], pcm: bytes) -> bool:
+    """Word then state alignment of one chunk; False when either pass fails."""
+    dec.set_align_text(" ".join(words))
+    _decode(dec, pcm)
+    if dec.hyp() is None:
+        return False
+    dec.set_alignment()
+    try:
+        _decode(dec, pcm)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _phone_words_pass(dec, words: list[str], pcm: bytes):
+    """Fallback for a piece whose state alignment fails: align a string of one-phone pseudo-words
+    with the (robust) word pass, which times every phone directly. Returns (words, phones) in
+    frames, or None when even that fails."""
+    prons = [dec.lookup_word(w).split() for w in words]
+    for ph in {p for pr in prons for p in pr}:
+        if dec.lookup_word("ph_" + ph.lower()) is None:
+            dec.add_word("ph_" + ph.lower(), ph, True)
+    dec.set_align_text(" ".join("ph_" + p.lower() for pr in prons for p in pr))
+    _decode(dec, pcm)
+    if dec.hyp() is None:
+        return None
+    segs = [(s.word[3:].upper(), s.start_frame, s.end_frame + 1) for s in dec.seg() if s.word.startswith("ph_")]
+    if len(segs) != sum(len(pr) for pr in prons):
+        return None
+    out_words, i = [], 0
+    for w, pr in zip(words, prons):
+        out_words.append((w, segs[i][1], segs[i + len(pr) - 1][2]))
+        i += len(pr)
+    return out_words, segs
+
+
+def _split_at_silences(dec, words: list[str], pcm: bytes, c0: int, c1: int) -> list[tuple[int, int, list[str]]]:
+    """After a failed phone pass, cut [c0, c1) in the middle of every silence that the chunk's
+    word pass finds (re-run so its segmentation is at hand)."""
+    dec.set_align_text(" ".join(words))
+    _decode(dec, pcm)
+    segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()] if dec.hyp() is not None else []
+    out, start, words = [], 0, []
+    for name, s, e in segs:
+        if _is_filler(name):
+            if name == "<sil>" and e - s + 1 >= MIN_CUT_SIL_FRAMES and words and 0 < (s + e) // 2 < c1 - c0:
+                out.append((c0 + start, c0 + (s + e) // 2, words))
+                start, words = (s + e) // 2, []
+            continue
+        words.append(_word(name))
+    if not out:
+        return [(c0, c1, words)]
+    if words:
+        out.append((c0 + start, c1, words))
+    else:
+        a, _, w = out.pop()
+        out.append((a, c1, w))
+    return out
+
+
+def _mismatch(detail: str) -> InputError:
+    return InputError(f"The transcript does not match the audio: {detail}.")
+
+
+def align(audio: Audio, transcript: str) -> Alignment:
+    """Align ``transcript`` (English) to ``audio``; see the module docstring. Raises InputError for
+    empty, non-English or unknown-word transcripts, audio over 10 minutes, and transcripts that
+    do not match the audio."""
+    words = lookup(normalise(transcript))
+    x = np.asarray(audio.samples, dtype=np.float32)
+    if audio.sample_rate != SAMPLE_RATE:
+        x = resample(x, audio.sample_rate, SAMPLE_RATE)
+    duration = len(x) / SAMPLE_RATE
+    if duration > MAX_DURATION_S:
+        raise InputError(f"The audio is {duration / 60:.1f} minutes long: transcript alignment takes at most "
+                         f"{MAX_DURATION_S / 60:.0f} minutes at a time, so split it.")
+    pcm = (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
+    bpf = int(SAMPLE_RATE * FRAME_S)
+    with _LOCK:
+        dec = _decoder("words")
+        dec.set_align_text(" ".join(words))
+        _decode(dec, pcm.tobytes())
+        if dec.hyp() is None:
+            raise _mismatch("the words cannot be fitted to the speech at all")
+        n_frames = dec.n_frames()
+        segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()]
+        chunks = _chunks(segs, n_frames)
+
+        phone_dec, loop_dec = _decoder("phones"), _decoder("loop")
+        lm = loop_dec.get_logmath()
+        out_words: list[Word] = []
+        phones: list[tuple[str, float, float]] = []
+        chunk_scores: list[tuple[float, float, float]] = []
+        total_gap, total_frames = 0.0, 0
+        pending = list(chunks)
+        while pending:
+            c0, c1, cwords = pending.pop(0)
+            t0 = c0 * FRAME_S
+            if not cwords:
+                phones.append((SILENCE, t0, c1 * FRAME_S))
+                continue
+            cpcm = pcm[c0 * bpf:c1 * bpf].tobytes()
+            if not _phone_pass(phone_dec, cwords, cpcm):
+                # PocketSphinx's state alignment sometimes dies mid-chunk on real speech; cut the
+                # chunk at every silence and queue the pieces (a piece that still fails is refused).
+                pieces = _split_at_silences(phone_dec, cwords, cpcm, c0, c1)
+                if len(pieces) > 1:
+                    pending[:0] = pieces
+                    continue
+                timed = _phone_words_pass(phone_dec, cwords, cpcm)
+                if timed is None:
+                    raise _mismatch(f"the phones cannot be fitted to the speech near {t0:.1f} s")
+                for w, ws, we in timed[0]:
+                    out_words.append(Word(w, t0 + ws * FRAME_S, t0 + we * FRAME_S))
+                phones += [(ph, t0 + ps * FRAME_S, t0 + pe * FRAME_S) for ph, ps, pe in timed[1]]
+                chunk_scores.append((t0, c1 * FRAME_S, float("nan")))    # timed, not scored
+                continue
+            al = phone_dec.get_alignment()
+            n = phone_dec.n_frames()
+            a_score = 0.0
+            for w in al.words():
+                name = _word(w.name)
+                if not _is_filler(w.name):
+                    out_words.append(Word(name, t0 + w.start * FRAME_S, t0 + (w.start + w.duration) * FRAME_S))
+                for p in w:
+                    a_score += p.score
+                    ph = SILENCE if p.name in ("SIL", "+SIL+") else re.sub(r"\d", "", p.name)
+                    phones.append((ph, t0 + p.start * FRAME_S, t0 + (p.start + p.duration) * FRAME_S))
+            _decode(loop_dec, cpcm)
+            l_score = sum(lm.log(s.ascore) if s.ascore > 0 else lm.get_zero() for s in loop_dec.seg())
+            gap = (l_score - a_score) / max(n, 1)
+            chunk_scores.append((t0, c1 * FRAME_S, float(gap)))
+            total_gap += l_score - a_score
+            total_frames += n
+            if n >= MIN_SCORED_FRAMES and gap > MAX_CHUNK_GAP:
+                raise _mismatch(f"the speech between {t0:.1f} s and {c1 * FRAME_S:.1f} s does not sound like "
+                                f"'{' '.join(cwords[:8])}{' ...' if len(cwords) > 8 else ''}' (gap {gap:.0f})")
+    score = total_gap / max(total_frames, 1)
+    if score > MAX_GAP:
+        raise _mismatch(f"the speech does not sound like the words given (gap {score:.0f} per frame, "
+                        f"at most {MAX_GAP:.0f} is accepted)")
+    return Alignment(out_words, _cover(phones, duration), float(score), chunk_scores, duration)
+
+
+def _cover(phones: list[tuple[str, float, float]], duration: float) -> list[tuple[str, float, float]]:
+    """Make the phones contiguous from 0 to ``duration`` (gaps and the tail become/extend silence)."""
+    out: list[tuple[str, float, float]] = []
+    t = 0.0
+    for name, s, e in phones:
+        if s > t + 1e-6:
+            out.append((SILENCE, t, s))
+        s = max(s, t)
+        e = min(max(e, s), duration)
+        if e > s:
+            out.append((name, s, e))
+            t = e
+    if t < duration - 1e-6:
+        if out and out[-1][0] == SILENCE:
+            out[-1] = (SILENCE, out[-1][1], duration)
+        else:
+            out.append((SILENCE, t, duration))
+    merged: list[tuple[str, float, float]] = []
+    for p in out:                              # adjacent silences become one
+        if merged and p[0] == SILENCE and merged[-1][0] == SILENCE:
+            merged[-1] = (SILENCE, merged[-1][1], p[2])
+        else:
+            merged.append(p)
+    return merged
