@@ -1,21 +1,32 @@
-"""Lip-sync quality, speed and memory of the audio-to-animation network vs a naive baseline.
+"""Lip-sync on speech the network never trained on: held-out voices, held-out engines, real people.
 
-    .venv/bin/python bench/lipsync.py --data corpus/v3 [--weights weights/animator.safetensors]
-        [--hours 1.0]
-    .venv/bin/python bench/lipsync.py --engine flite:awb,flite:rms [--sentences 30] [--weights ...]
+    .venv/bin/python bench/lipsync.py [--weights shipped PATH ...] [--sets espeak,flite,piper,real]
+        [--data corpus/v3] [--sentences 30] [--speed] [--hours 1.0]
 
-Quality on the corpus's held-out voices (never seen in training), measured on the face model's
-geometry: the inner-lip gap in millimetres of predicted vs reference weights.
-  closure  share of /p b m/ phonemes during which the predicted gap closes to <= 1 mm
-  r        Pearson correlation of predicted vs reference gap curves
-  lag      A/V lag in ms at the peak of their cross-correlation (+ = prediction late)
-Speed (x real time, features + network) and peak memory over --hours of audio, in a fresh
-process per length so memory is comparable. Goals: closure >= 95 %, r >= 0.85, |lag| <= 20 ms,
->= 100x real time, memory flat in audio length.
+A bench that tests on the source it trained on measures memory, so every test set here is
+something the weights under test did not train on (state which engines a weights file trained on
+with its provenance entry; a set an engine trained on is marked 'seen' in the table):
 
---engine: the same closure (and the median minimum gap at /p b m/) on speech from a synthesis
-engine never trained on (flite voices awb, rms; kal, kal16 and slt are reserved and refused).
-There are no reference weights there, so no r or lag, and no speed section.
+  espeak   the corpus's held-out espeak-ng voices (--data, e.g. corpus/v3), reference = its targets
+  flite    Debian flite's awb and rms voices (phone times from flite itself)
+  piper    the piper-tts 'joe' neural voice (phone times by forced alignment)
+  real     recordings of real people that ship in packages (training/corpus/real.py), aligned
+           to their text; never trained on by anything
+
+Every set is played clean and degraded (the corpus's noise, rooms, band limits, codecs; a fixed
+seed). For a set without reference weights (all but espeak) the reference is the corpus's own
+viseme model driven by the set's phone times, as the training targets are.
+
+Columns, per weights file and test set, on the face model's geometry:
+  closure   share of /p b m/ during which the predicted inner-lip gap reaches <= 1 mm (from the
+            frame at or before the phone's start to the frame after its end)
+  24/25/30  the same on the curves as keyed into a 24, 25 or 30 fps scene with the default key
+            reduction (linear between kept keys): what the animator sees
+  r, lag    correlation and A/V lag (+ = late) of predicted vs reference gap curves
+  min gap   median over the /p b m/ of the smallest predicted gap (mm)
+Goals (issue 12): closure >= 0.95, r >= 0.80, |lag| <= 20 ms on every held-out set, keyed too.
+--speed: x real time and peak memory in a fresh process per length (features, phone recogniser
+and network on 2 threads).
 """
 
 from __future__ import annotations
@@ -27,69 +38,40 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from talkface.training.corpus.build import HELD_OUT_VARIANTS
+from talkface.core.animation import reduce_keys
+from talkface.core.audio import inference
+from talkface.core.audio.loading import Audio, from_array, load_audio
+from talkface.core.face.model import ARKIT_NAMES, load_face_model
+from talkface.training.corpus.build import HELD_OUT_VARIANTS, apply_augmentation, draw_augmentation, make_sentence
+from talkface.training.corpus.visemes import arpabet_events, mouth_weights
 from talkface.training.lip_metrics import gap_mm, lag_ms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-BILABIALS = ("p", "b", "m")
-
-
-def _is_clean(aug: dict) -> bool:
-    """No noise, reverb, band-limit, resampling, codec or clipping in this utterance."""
-    return (aug.get("snr_db") == float("inf") and not aug.get("rt60") and not aug.get("via_rate")
-            and not aug.get("codec_bits") and not aug.get("clip_at") and list(aug.get("band", [0, 0])) == [0, 0])
+BILABIALS = frozenset(("p", "b", "m"))
+SCENE_FPS = (24.0, 25.0, 30.0)
+KEY_TOLERANCE = 0.01            # the add-on's default key reduction (weight units)
+REF_FPS = 50.0
 
 
-def heldout_utterances(folder: str, feature_kind: str = "mfcc"):
-    import glob
+@dataclass
+class Case:
+    """One utterance of a test set: audio, timed phones, and reference weights where known."""
 
-    with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as fh:
-        manifest = json.load(fh)
-    channels = tuple(manifest["channels"])
-    for shard in sorted(glob.glob(os.path.join(folder, "heldout", "*.npz"))):
-        with np.load(shard) as d:
-            for i in range(len(d["speaker"])):
-                a, b = d["frame_offsets"][i], d["frame_offsets"][i + 1]
-                p0, p1 = d["phoneme_offsets"][i], d["phoneme_offsets"][i + 1]
-                yield {
-                    "features": d["features" if feature_kind == "mfcc" else "features_logmel"][a:b],
-                    "energy": d["features"][a:b, 15], "targets": d["targets"][a:b], "channels": channels,
-                    "phonemes": d["phoneme"][p0:p1], "starts": d["phoneme_start"][p0:p1],
-                    "ends": d["phoneme_end"][p0:p1], "fps": float(manifest["fps"]),
-                    "clean": _is_clean(json.loads(d["augmentation"][i])),
-                    "variant": str(d["variant"][i]), "accent": str(d["accent"][i]),
-                }
+    set: str                    # espeak, flite, piper, real
+    voice: str
+    audio: Audio
+    phones: list                # (phone, start_s, end_s); bilabials are p, b, m in any case
+    clean: bool
+    reference: np.ndarray | None = None     # [F, 52] at REF_FPS
+    extra: dict = field(default_factory=dict)
 
 
-def predict_network(net, utt) -> np.ndarray:
-    from talkface.core.audio.inference import outputs_to_values
-    from talkface.core.audio.network import run_chunked
-
-    out = run_chunked(net, utt["features"], net.styles.weight.mean(0))
-    return outputs_to_values(net, out)[:, :52]
-
-
-def predict_baseline(utt) -> np.ndarray:
-    """Audio energy -> jawOpen: the naive lip flap every tool starts from."""
-    from talkface.core.face.model import ARKIT_NAMES
-
-    energy = utt["energy"]
-    lo, hi = np.percentile(energy, 10), np.percentile(energy, 95)
-    w = np.zeros((len(energy), 52), np.float32)
-    w[:, ARKIT_NAMES.index("jawOpen")] = 0.5 * np.clip((energy - lo) / max(hi - lo, 1e-6), 0, 1)
-    return w
-
-
-def bilabial_closed(gap: np.ndarray, start: float, end: float, fps: float) -> bool:
-    """The closure column's test for one /p b m/ phone: the predicted gap [F] (mm) reaches
-    <= 1 mm somewhere from the frame at or before its start to the frame after its end (about a
-    frame of slack either side)."""
-    a, b = bilabial_window(start, end, fps)
-    return bool(gap[a:b].size and gap[a:b].min() <= 1.0)
+def is_bilabial(phone: str) -> bool:
+    return phone.lower().rstrip("012") in BILABIALS
 
 
 def bilabial_window(start: float, end: float, fps: float) -> tuple[int, int]:
@@ -97,133 +79,222 @@ def bilabial_window(start: float, end: float, fps: float) -> tuple[int, int]:
     return int(np.floor(start * fps)), int(np.ceil(end * fps)) + 1
 
 
-# --- other synthesis engines (never trained on) ------------------------------------------------
+def bilabial_closed(gap: np.ndarray, start: float, end: float, fps: float) -> bool:
+    a, b = bilabial_window(start, end, fps)
+    return bool(gap[a:b].size and gap[a:b].min() <= 1.0)
 
-def parse_engines(spec: str) -> list[tuple[str, str]]:
-    """'flite:awb,flite:rms' -> [('flite', 'awb'), ('flite', 'rms')]."""
+
+def viseme_reference(phones, duration: float) -> np.ndarray:
+    n = max(1, int(round(duration * REF_FPS)))
+    return mouth_weights(arpabet_events(phones), REF_FPS, n)[:, :52]
+
+
+def degrade(audio: Audio, rng: np.random.Generator) -> Audio:
+    aug = draw_augmentation(rng, clean_p=0.0)
+    return from_array(apply_augmentation(audio.samples, audio.sample_rate, aug, rng), audio.sample_rate)
+
+
+def _with_degraded(clean_cases: list[Case], seed: int) -> list[Case]:
+    rng = np.random.default_rng(seed)
     out = []
-    for item in filter(None, (x.strip() for x in spec.split(","))):
-        engine, sep, voice = item.partition(":")
-        if engine != "flite" or not sep or not voice:
-            raise SystemExit(f"--engine: expected flite:VOICE[,flite:VOICE...], got {item!r}")
-        from talkface.training.corpus.flite import check_voice
-
-        try:
-            check_voice(voice)
-        except ValueError as e:
-            raise SystemExit(f"--engine: {e}") from None
-        out.append((engine, voice))
+    for c in clean_cases:
+        out += [c, Case(c.set, c.voice, degrade(c.audio, rng), c.phones, False, c.reference, c.extra)]
     return out
 
 
-def engine_utterances(voice: str, sentences: int, fps: float, feature_kind: str, seed: int = 0):
-    """``sentences`` corpus-style texts (the same texts for every voice) spoken by flite
-    ``voice``, as heldout_utterances()-like dicts: features, energy, phonemes, starts, ends."""
-    from talkface.core.audio.features import FeatureConfig, compute_features
-    from talkface.core.audio.loading import from_array
-    from talkface.training.corpus import flite
-    from talkface.training.corpus.build import make_sentence
+# --- test sets ---------------------------------------------------------------------------------
 
-    flite.check_voice(voice)
-    rng = np.random.default_rng(seed)
-    for _ in range(sentences):
-        text = make_sentence(rng)
-        samples, phones = flite.synthesize(text, voice)
-        audio = from_array(samples, flite.SAMPLE_RATE)
-        feats = compute_features(audio, FeatureConfig(kind=feature_kind, fps=fps))
-        energy = (feats if feature_kind == "mfcc"
-                  else compute_features(audio, FeatureConfig(kind="mfcc", fps=fps))).column("log_energy")
-        yield {"features": feats.values, "energy": energy, "fps": fps, "text": text,
-               "phonemes": [p for p, _, _ in phones], "starts": [s for _, s, _ in phones],
-               "ends": [e for _, _, e in phones]}
+def espeak_cases(folder: str) -> list[Case]:
+    """The corpus's held-out utterances (already degraded where the corpus degraded them)."""
+    import glob
 
+    from talkface.training.corpus.build import _is_clean
 
-def engine_quality(utts, predictor, model) -> dict:
-    """closure (bilabial_closed over every /p b m/), the median over them of the minimum
-    predicted gap in the same window (mm), and their count. No reference weights exist for
-    another engine, so there is no r or lag."""
-    closed, mins = [], []
-    for utt in utts:
-        pg = gap_mm(model, predictor(utt))
-        fps = utt["fps"]
-        for ph, s, e in zip(utt["phonemes"], utt["starts"], utt["ends"]):
-            if ph in BILABIALS:
-                a, b = bilabial_window(s, e, fps)
-                closed.append(bilabial_closed(pg, s, e, fps))
-                mins.append(float(pg[a:b].min()) if pg[a:b].size else float("nan"))
-    return {"closure": float(np.mean(closed)) if closed else float("nan"),
-            "median_min_gap_mm": float(np.nanmedian(mins)) if mins else float("nan"),
-            "n_bilabials": len(closed)}
+    with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as fh:
+        fps = float(json.load(fh)["fps"])
+    cases = []
+    for shard in sorted(glob.glob(os.path.join(folder, "heldout", "*.npz"))):
+        with np.load(shard) as d:
+            for i in range(len(d["speaker"])):
+                a, b = d["frame_offsets"][i], d["frame_offsets"][i + 1]
+                p0, p1 = d["phoneme_offsets"][i], d["phoneme_offsets"][i + 1]
+                s0, s1 = d["audio_offsets"][i], d["audio_offsets"][i + 1]
+                variant, accent = str(d["variant"][i]), str(d["accent"][i])
+                ref = d["targets"][a:b, :52]
+                if abs(fps - REF_FPS) > 1e-9:
+                    t = np.arange(max(1, int(round(len(ref) / fps * REF_FPS)))) / REF_FPS
+                    ref = np.stack([np.interp(t, np.arange(len(ref)) / fps, c) for c in ref.T], 1)
+                phones = list(zip(d["phoneme"][p0:p1], d["phoneme_start"][p0:p1], d["phoneme_end"][p0:p1]))
+                cases.append(Case("espeak", variant if variant in HELD_OUT_VARIANTS else accent,
+                                  from_array(d["audio"][s0:s1].astype(np.float32) / 32767, 16000), phones,
+                                  _is_clean(json.loads(d["augmentation"][i])), ref.astype(np.float32)))
+    if not cases:
+        raise SystemExit(f"no held-out utterances under {folder}: build it (README, 'Training')")
+    return cases
 
 
-def engine_bench(engines: list[tuple[str, str]], sentences: int, net, model, seed: int = 0) -> list[tuple]:
-    """Rows (engine:voice, method, quality dict) for the network and the energy baseline."""
-    rows = []
-    fps, kind = float(net.cfg.fps), net.cfg.feature_kind
-    for engine, voice in engines:
-        utts = list(engine_utterances(voice, sentences, fps, kind, seed))
-        rows.append((f"{engine}:{voice}", "network", engine_quality(utts, lambda u: predict_network(net, u), model)))
-        rows.append((f"{engine}:{voice}", "energy baseline", engine_quality(utts, predict_baseline, model)))
-    return rows
+def engine_cases(engine: str, voices: tuple[str, ...], sentences: int, seed: int) -> list[Case]:
+    """The same ``sentences`` corpus-style texts in every voice, clean and degraded."""
+    import importlib
+
+    module = importlib.import_module(f"talkface.training.corpus.{engine}")
+    cases = []
+    for voice in voices:
+        rng = np.random.default_rng(seed)
+        for _ in range(sentences):
+            text = make_sentence(rng)
+            samples, phones = module.synthesize(text, voice)
+            audio = from_array(samples, 16000)
+            cases.append(Case(engine, f"{engine}:{voice}", audio, phones, True,
+                              viseme_reference(phones, audio.duration), {"text": text}))
+    return _with_degraded(cases, seed + 1)
 
 
-def print_engine_table(rows, sentences: int) -> None:
-    print(f"{'voice':<12} {'method':<16} {'closure':>8} {'median min gap':>15} {'/p b m/':>8}"
-          f"   ({sentences} corpus-style sentences per voice; engines never trained on)")
-    for voice, method, q in rows:
-        print(f"{voice:<12} {method:<16} {100 * q['closure']:7.1f}% {q['median_min_gap_mm']:12.2f} mm "
-              f"{q['n_bilabials']:8d}")
-    print("closure: share of /p b m/ whose predicted inner-lip gap reaches <= 1 mm (the held-out "
-          "bench's definition). gap r and A/V lag: not available (no reference weights for these engines).")
+def real_cases(seed: int) -> list[Case]:
+    from talkface.training.corpus import real
+
+    cases = []
+    for rec in real.recordings():
+        cases.append(Case("real", rec.name, rec.audio, rec.phones, True,
+                          viseme_reference(rec.phones, rec.audio.duration)))
+    return _with_degraded(cases, seed + 2)
 
 
-def quality(data: str, predictor, model, feature_kind: str = "mfcc") -> dict:
-    closed, total, preds, refs, lags = 0, 0, [], [], []
-    by_kind = {True: [], False: []}
-    by_voice: dict[str, list[bool]] = {}
-    for utt in heldout_utterances(data, feature_kind):
-        ref_w = utt["targets"][:, :52]
-        pg, rg = gap_mm(model, predictor(utt)), gap_mm(model, ref_w)
-        fps = utt["fps"]
-        for ph, s, e in zip(utt["phonemes"], utt["starts"], utt["ends"]):
-            if ph in BILABIALS:
-                total += 1
-                ok = bilabial_closed(pg, s, e, fps)
-                closed += ok
-                by_kind[utt["clean"]].append(ok)
-                voice = utt["variant"] if utt["variant"] in HELD_OUT_VARIANTS else utt["accent"]
-                by_voice.setdefault(voice, []).append(ok)
-        preds.append(pg)
-        refs.append(rg)
-        if rg.std() > 0.1 and pg.std() > 0.1:
-            lags.append(lag_ms(pg, rg, fps))
-    p, r = np.concatenate(preds), np.concatenate(refs)
-    return {"closure": closed / max(total, 1), "n_bilabials": total,
-            "closure_clean": float(np.mean(by_kind[True])) if by_kind[True] else float("nan"),
-            "closure_degraded": float(np.mean(by_kind[False])) if by_kind[False] else float("nan"),
-            "r": float(np.corrcoef(p, r)[0, 1]) if p.std() > 0 else float("nan"),
+def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[str, list[Case]]:
+    makers = {
+        "espeak": lambda: espeak_cases(data),
+        "flite": lambda: engine_cases("flite", ("awb", "rms"), sentences, seed),
+        "piper": lambda: engine_cases("piper", ("joe",), sentences, seed),
+        "real": lambda: real_cases(seed),
+    }
+    out = {}
+    for name in names:
+        if name not in makers:
+            raise SystemExit(f"unknown test set {name!r}: choose from {', '.join(makers)}")
+        try:
+            out[name] = makers[name]()
+        except (ImportError, OSError) as exc:
+            print(f"[bench] set {name} skipped: {exc}", file=sys.stderr)
+    return out
+
+
+# --- predictors and metrics --------------------------------------------------------------------
+
+class Network:
+    def __init__(self, path: str):
+        self.name = "shipped" if path == "shipped" else os.path.basename(path)
+        self.net = inference.load_animator() if path == "shipped" else inference.load_animator_file(path)
+        self.trained_on = self._trained_engines(path)
+
+    @staticmethod
+    def _trained_engines(path: str) -> set[str]:
+        from talkface.core.weights import read_provenance
+
+        folder = None if path == "shipped" else os.path.dirname(os.path.abspath(path))
+        entry = read_provenance(folder).get("animator.safetensors" if path == "shipped" else os.path.basename(path), {})
+        return {"espeak"} | set(entry.get("data", {}).get("engines_trained", []))
+
+    def predict(self, case: Case):
+        return inference.animate(case.audio, self.net, "Neutral")
+
+
+class Baseline:
+    """Audio energy -> jawOpen: the naive lip flap every tool starts from."""
+
+    name = "energy baseline"
+    trained_on: set = set()
+
+    def predict(self, case: Case):
+        from talkface.core.animation import Animation
+        from talkface.core.audio.features import FeatureConfig, compute_features
+
+        energy = compute_features(case.audio, FeatureConfig(fps=REF_FPS)).column("log_energy")
+        lo, hi = np.percentile(energy, 10), np.percentile(energy, 95)
+        w = np.zeros((len(energy), 52), np.float32)
+        w[:, ARKIT_NAMES.index("jawOpen")] = 0.5 * np.clip((energy - lo) / max(hi - lo, 1e-6), 0, 1)
+        return Animation(REF_FPS, tuple(ARKIT_NAMES), w)
+
+
+def keyed(anim, fps: float) -> np.ndarray:
+    """The 52 weights as keyed into a scene at ``fps``: resampled, keys reduced per channel at the
+    default tolerance, read back at every scene frame (linear between kept keys)."""
+    dense = anim.resample(fps).values[:, :52]
+    out = np.empty_like(dense)
+    frames = np.arange(len(dense))
+    for c in range(dense.shape[1]):
+        keep = reduce_keys(dense[:, c], KEY_TOLERANCE)
+        out[:, c] = np.interp(frames, keep, dense[keep, c])
+    return out
+
+
+def score(cases: list[Case], predictor, model) -> dict:
+    closed, keyed_closed, mins, preds, refs, lags = [], {f: [] for f in SCENE_FPS}, [], [], [], []
+    by_kind, by_voice = {True: [], False: []}, {}
+    t0 = time.perf_counter()
+    for case in cases:
+        anim = predictor.predict(case)
+        fps = anim.fps
+        pg = gap_mm(model, anim.values[:, :52])
+        kg = {f: gap_mm(model, keyed(anim, f)) for f in SCENE_FPS}
+        for ph, s, e in case.phones:
+            if not is_bilabial(str(ph)):
+                continue
+            ok = bilabial_closed(pg, s, e, fps)
+            a, b = bilabial_window(s, e, fps)
+            closed.append(ok)
+            mins.append(float(pg[a:b].min()) if pg[a:b].size else float("nan"))
+            by_kind[case.clean].append(ok)
+            by_voice.setdefault(case.voice, []).append(ok)
+            for f in SCENE_FPS:
+                keyed_closed[f].append(bilabial_closed(kg[f], s, e, f))
+        if case.reference is not None:
+            rg = gap_mm(model, case.reference)
+            if abs(fps - REF_FPS) > 1e-9:
+                rg = np.interp(np.arange(len(pg)) / fps, np.arange(len(rg)) / REF_FPS, rg)
+            n = min(len(pg), len(rg))
+            preds.append(pg[:n])
+            refs.append(rg[:n])
+            if rg[:n].std() > 0.1 and pg[:n].std() > 0.1:
+                lags.append(lag_ms(pg[:n], rg[:n], fps))
+    p = np.concatenate(preds) if preds else np.zeros(0)
+    r = np.concatenate(refs) if refs else np.zeros(0)
+    mean = lambda v: float(np.mean(v)) if len(v) else float("nan")  # noqa: E731
+    return {"closure": mean(closed), "n": len(closed), "clean": mean(by_kind[True]), "degraded": mean(by_kind[False]),
+            "keyed": {f: mean(v) for f, v in keyed_closed.items()},
+            "r": float(np.corrcoef(p, r)[0, 1]) if p.size and p.std() > 0 and r.std() > 0 else float("nan"),
             "lag_ms": float(np.median(lags)) if lags else float("nan"),
-            "closure_by_voice": {v: float(np.mean(oks)) for v, oks in sorted(by_voice.items())}}
+            "min_gap_mm": float(np.nanmedian(mins)) if mins else float("nan"),
+            "by_voice": {v: mean(oks) for v, oks in sorted(by_voice.items())},
+            "seconds": time.perf_counter() - t0}
 
 
-def speed_child(seconds: float, weights: str | None) -> None:
-    """Run in a fresh process: features + network on ``seconds`` of audio; print JSON."""
+def print_table(results: list[tuple[str, str, bool, dict]]) -> None:
+    head = (f"{'weights':<22} {'set':<7} {'closure':>8} {'24fps':>6} {'25fps':>6} {'30fps':>6} {'clean':>6} "
+            f"{'degr.':>6} {'r':>6} {'lag ms':>7} {'min gap':>8} {'/p b m/':>8}")
+    print(head)
+    for weights, name, seen, q in results:
+        k = q["keyed"]
+        print(f"{weights[:22]:<22} {name + ('*' if seen else ''):<7} {100 * q['closure']:7.1f}% "
+              f"{100 * k[24.0]:5.1f}% {100 * k[25.0]:5.1f}% {100 * k[30.0]:5.1f}% {100 * q['clean']:5.1f}% "
+              f"{100 * q['degraded']:5.1f}% {q['r']:6.3f} {q['lag_ms']:7.1f} {q['min_gap_mm']:6.2f}mm {q['n']:8d}")
+    print("* seen: these weights trained on this set's engine (memory, not generalisation)")
+    print()
+    for weights, name, _, q in results:
+        print(f"{weights[:22]} {name} by voice: " + "  ".join(f"{v} {100 * c:.1f}%" for v, c in q["by_voice"].items()))
+
+
+# --- speed ---------------------------------------------------------------------------------------
+
+def speed_child(seconds: float, weights: str) -> None:
+    """Run in a fresh process: features + phone recogniser + network on ``seconds`` of audio."""
     import torch
 
-    from talkface.core.audio import inference
-    from talkface.core.audio.loading import from_array
-
     torch.set_num_threads(2)
-    net = inference.load_animator_file(weights) if weights else inference.load_animator()
-    sr = 16000
-    # speech-like: a pitch-varying buzz gated at syllable rate, plus noise; one minute tiled
-    t = np.arange(60 * sr, dtype=np.float32) / sr
-    buzz = np.sign(np.sin(2 * np.pi * (120 + 30 * np.sin(2 * np.pi * 0.3 * t)) * t))
-    gate = (np.sin(2 * np.pi * 4 * t) > 0).astype(np.float32)
-    minute = (0.1 * buzz * gate + 0.01 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
-    x = np.resize(minute, int(seconds * sr))
-    del t, buzz, gate, minute
-    audio = from_array(x, sr)
+    net = inference.load_animator() if weights == "shipped" else inference.load_animator_file(weights)
+    speech = load_audio(os.path.join(ROOT, "samples", "speech.wav")).samples
+    x = np.resize(speech, int(seconds * 16000))          # real speech tiled: the recogniser works
+    audio = from_array(x, 16000)
+    del x
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     anim = inference.animate(audio, net, "Neutral")
@@ -233,46 +304,50 @@ def speed_child(seconds: float, weights: str | None) -> None:
                       "frames": anim.n_frames, "peak_mb": peak / 1024, "added_mb": (peak - base) / 1024}))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.path.join(ROOT, "corpus", "v3"))
-    ap.add_argument("--weights", default=None)
-    ap.add_argument("--hours", type=float, default=1.0)
-    ap.add_argument("--engine", default=None, metavar="flite:VOICE,...",
-                    help="instead of the corpus: speech from another engine (flite:awb,flite:rms)")
-    ap.add_argument("--sentences", type=int, default=30, help="with --engine: sentences per voice")
-    ap.add_argument("--seed", type=int, default=0, help="with --engine: the sentence generator's seed")
-    ap.add_argument("--speed-child", type=float, default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.speed_child is not None:
-        speed_child(args.speed_child, args.weights)
-        return
-    from talkface.core.audio import inference
-    from talkface.core.face.model import load_face_model
+def speed_table(weights: list[str], hours: float) -> None:
+    print(f"{'weights':<22} {'audio':>8} {'x real time':>12} {'peak MB':>9} {'added MB':>9}")
+    for w in weights:
+        for seconds in (60.0, 600.0, 3600.0 * hours):
+            cmd = [sys.executable, __file__, "--speed-child", str(seconds), "--weights", w]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            res = json.loads(out)
+            name = "shipped" if w == "shipped" else os.path.basename(w)
+            print(f"{name[:22]:<22} {seconds / 60:7.0f}m {res['rt']:12.1f} {res['peak_mb']:9.0f} {res['added_mb']:9.0f}")
 
-    engines = parse_engines(args.engine) if args.engine else None
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", nargs="+", default=["shipped"], help="'shipped' or weights files")
+    ap.add_argument("--sets", default="espeak,flite,piper,real")
+    ap.add_argument("--data", default=os.path.join(ROOT, "corpus", "v3"), help="corpus with the espeak held-out split")
+    ap.add_argument("--sentences", type=int, default=30, help="sentences per engine voice")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--hours", type=float, default=1.0)
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--speed-child", type=float, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.speed_child is not None:
+        speed_child(args.speed_child, args.weights[0])
+        return 0
+    sets = build_sets([s for s in args.sets.split(",") if s], args.data, args.sentences, args.seed)
     model = load_face_model()
-    net = inference.load_animator_file(args.weights) if args.weights else inference.load_animator()
-    if engines:
-        print_engine_table(engine_bench(engines, args.sentences, net, model, args.seed), args.sentences)
-        return
-    rows = [("network", quality(args.data, lambda u: predict_network(net, u), model, net.cfg.feature_kind)),
-            ("energy baseline", quality(args.data, predict_baseline, model))]
-    print(f"{'method':<16} {'closure':>8} {'clean':>7} {'degraded':>9} {'r':>6} {'lag ms':>7}"
-          f"   (held-out voices, {rows[0][1]['n_bilabials']} /p b m/)")
-    for name, q in rows:
-        print(f"{name:<16} {100 * q['closure']:7.1f}% {100 * q['closure_clean']:6.1f}% "
-              f"{100 * q['closure_degraded']:8.1f}% {q['r']:6.3f} {q['lag_ms']:7.1f}")
-    print()
-    voices = rows[0][1]["closure_by_voice"]
-    print("closure by held-out voice:", "  ".join(f"{v} {100 * c:.1f}%" for v, c in voices.items()))
-    print()
-    print(f"{'audio':>8} {'x real time':>12} {'peak MB':>9} {'added MB':>9}")
-    for seconds in (60.0, 600.0, 3600.0 * args.hours):
-        cmd = [sys.executable, __file__, "--speed-child", str(seconds)] + (["--weights", args.weights] if args.weights else [])
-        res = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-        print(f"{seconds / 60:7.0f}m {res['rt']:12.0f} {res['peak_mb']:9.0f} {res['added_mb']:9.0f}")
+    predictors = [Network(w) for w in args.weights] + ([] if args.no_baseline else [Baseline()])
+    results = []
+    for pred in predictors:
+        for name, cases in sets.items():
+            results.append((pred.name, name, name in pred.trained_on, score(cases, pred, model)))
+    print_table(results)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump([{"weights": w, "set": s, "seen": seen, **q} for w, s, seen, q in results], fh, indent=1,
+                      default=str)
+    if args.speed:
+        print()
+        speed_table(args.weights, args.hours)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""bench/lipsync.py: the generalisation bench runs, scores what it says, and keys like the add-on."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+from talkface.bench import lipsync as bench
+from talkface.core.animation import Animation
+from talkface.core.face.model import ARKIT_NAMES, load_face_model
+from conftest import ROOT
+
+
+def test_keyed_curves_stay_within_the_key_tolerance_of_the_resampled_curve():
+    t = np.arange(200) / 50.0
+    values = np.zeros((200, 52), np.float32)
+    values[:, ARKIT_NAMES.index("jawOpen")] = 0.3 + 0.3 * np.sin(2 * np.pi * 3 * t)
+    anim = Animation(50.0, tuple(ARKIT_NAMES), values)
+    for fps in bench.SCENE_FPS:
+        dense = anim.resample(fps).values
+        assert np.abs(bench.keyed(anim, fps) - dense).max() <= bench.KEY_TOLERANCE + 1e-6
+
+
+class _Closing:
+    """A predictor that seals the lips exactly on the phones it is told are /p b m/."""
+
+    name = "oracle"
+    trained_on: set = set()
+
+    def predict(self, case):
+        n = int(round(case.audio.duration * 50))
+        w = np.zeros((n, 52), np.float32)
+        w[:, ARKIT_NAMES.index("jawOpen")] = 0.4
+        for ph, s, e in case.phones:
+            if bench.is_bilabial(ph):
+                w[int(s * 50):int(np.ceil(e * 50)), ARKIT_NAMES.index("jawOpen")] = 0.0
+        return Animation(50.0, tuple(ARKIT_NAMES), w)
+
+
+def test_score_counts_closures_and_keyed_closures_on_a_known_predictor():
+    cases = bench.engine_cases("flite", ("awb",), 2, seed=0)
+    assert {c.clean for c in cases} == {True, False} and all(c.reference is not None for c in cases)
+    q = bench.score(cases, _Closing(), load_face_model())
+    assert q["closure"] == 1.0 and q["n"] > 4
+    assert min(q["keyed"].values()) > 0.5
+    never = bench.score(cases, bench.Baseline(), load_face_model())
+    assert never["closure"] < 1.0
+
+
+def test_bench_prints_a_row_per_weights_and_set():
+    res = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "flite",
+                          "--sentences", "1"], check=False, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = re.findall(r"^(shipped|energy baseline)\s+(flite)\s+([\d.]+)%\s+([\d.]+)%", res.stdout, re.M)
+    assert {r[0] for r in rows} == {"shipped", "energy baseline"}, res.stdout
+    bad = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "nope"],
+                         check=False, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "unknown test set" in bad.stderr
