@@ -184,7 +184,8 @@ def lookup(words: list[str]) -> list[str]:
     missing = sorted({w for w in words if dec.lookup_word(w) is None})
     if not missing:
         return words
-    if len(words) >= 2 and sum(dec.lookup_word(w) is None for w in words) > 0.5 * len(words):
+    n_missing = sum(dec.lookup_word(w) is None for w in words)
+    if len(words) >= 2 and n_missing >= 0.4 * len(words) and n_missing >= 2:
         raise InputError("Most of the transcript's words are not English words: the aligner knows English only.")
     shown = ", ".join(f"'{w}'" for w in missing[:10]) + (" ..." if len(missing) > 10 else "")
     raise InputError(f"The pronunciation dictionary does not know {shown}: spell "

@@ -1,0 +1,107 @@
+"""Forced alignment of a transcript (core.audio.alignment, PocketSphinx)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from talkface.core.audio import alignment
+from talkface.core.audio.loading import load_audio
+from talkface.core.errors import InputError
+from talkface.scripts.make_sample_audio import TEXT
+
+import os
+
+SPEECH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples", "speech.wav")
+
+pytestmark = pytest.mark.skipif(not alignment.available(), reason="pocketsphinx is not installed")
+
+
+@pytest.fixture(scope="module")
+def speech():
+    return load_audio(SPEECH)
+
+
+@pytest.fixture(scope="module")
+def result(speech):
+    return alignment.align(speech, TEXT)
+
+
+def test_words_in_order_and_phones_monotone_covering(result, speech):
+    assert [w.text for w in result.words] == alignment.normalise(TEXT)
+    starts = np.array([w.start for w in result.words])
+    assert np.all(np.diff(starts) > 0)
+    ph = result.phones
+    assert ph[0][1] == 0.0 and abs(ph[-1][2] - speech.duration) < 1e-6
+    assert all(s < e for _, s, e in ph)
+    assert all(abs(a[2] - b[1]) < 1e-9 for a, b in zip(ph, ph[1:]))        # contiguous
+    assert {p for p, _, _ in ph} <= set("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG "
+                                        "OW OY P R S SH T TH UH UW V W Y Z ZH SIL".split())
+
+
+def test_m_of_my_name_lands_in_place(result):
+    words = {w.text: w for w in result.words[:4]}
+    my, name = words["my"], words["name"]
+    assert my.end <= name.start + 1e-9 and words["hello"].end <= my.start + 1e-9
+    ms = [(s, e) for p, s, e in result.phones if p == "M" and my.start - 1e-9 <= s < name.end]
+    assert len(ms) == 2                                 # the /m/ of "my" and the /m/ closing "name"
+    assert abs(ms[0][0] - my.start) < 0.02 and ms[1][1] <= name.end + 1e-9
+    assert 0.7 < my.start < 1.2                          # after "Hello!" and its pause
+
+
+def test_score_is_small_for_the_right_text(result):
+    assert result.score < alignment.MAX_GAP / 2
+
+
+@pytest.mark.parametrize("wrong", [
+    "hello my name is john and i am very sad to leave you tonight that radio will sing out of tune",
+    "today this photo will speak in time with my voice hello my name is emma and i am very happy",
+    "hello my name is emma",
+])
+def test_wrong_transcript_refused(speech, wrong):
+    with pytest.raises(InputError, match="does not match the audio"):
+        alignment.align(speech, wrong)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "?!"])
+def test_empty_refused(speech, text):
+    with pytest.raises(InputError, match="empty|no words"):
+        alignment.align(speech, text)
+
+
+@pytest.mark.parametrize("text", ["Привет, меня зовут Эмма, и я очень рада", "你好我的名字是艾玛",
+                                  "hola me llamo emma y estoy muy contenta de conocerte"])
+def test_non_english_refused(speech, text):
+    with pytest.raises(InputError, match="English only"):
+        alignment.align(speech, text)
+
+
+def test_unknown_word_named(speech):
+    with pytest.raises(InputError, match="'zxqvbn'"):
+        alignment.align(speech, "Hello! My name is zxqvbn, and I am very happy to meet you.")
+
+
+def test_normalise_numbers_and_punctuation():
+    assert alignment.normalise("It's 2,024 \u2014 well-known “Café”!") == \
+        ["it's", "two", "thousand", "twenty", "four", "well", "known", "cafe"]
+    with pytest.raises(InputError, match="in words"):
+        alignment.normalise("meet me at 5pm")
+
+
+def test_too_long_refused():
+    from talkface.core.audio.loading import Audio
+
+    long = Audio(np.zeros(int((alignment.MAX_DURATION_S + 1) * 16000), np.float32), 16000)
+    with pytest.raises(InputError, match="at most 10 minutes"):
+        alignment.align(long, "hello")
+
+
+def test_speed(speech):
+    alignment.align(speech, TEXT)                        # decoders built
+    t = time.perf_counter()
+    alignment.align(speech, TEXT)
+    rtf = speech.duration / (time.perf_counter() - t)
+    print(f"alignment speed: {rtf:.1f}x real time")
+    assert rtf > 2.0
