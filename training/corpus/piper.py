@@ -67,5 +67,8 @@ def synthesize(text: str, voice: str = "joe", length_scale: float | None = None
     sr = int(chunks[0].sample_rate)
     x = np.concatenate([c.audio_int16_array.reshape(-1) for c in chunks]).astype(np.float32) / 32768.0
     samples = resample(x, sr, SAMPLE_RATE).astype(np.float32)
+    peak = float(np.abs(samples).max()) if len(samples) else 0.0
+    if peak > 0.95:                          # piper normalises to full scale; resampling overshoots
+        samples = (samples * (0.95 / peak)).astype(np.float32)
     result = alignment.align(Audio(samples, SAMPLE_RATE), text)
     return samples, result.phones
