@@ -169,9 +169,9 @@ def _decoder(kind: str):
         m = _model_dir()
         common = dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL")
         if kind == "words":        # whole-clip word alignment: only silences matter, keep it fast
-            dec = Decoder(dict=m + "/cmudict-en-us.dict", **common)
+            dec = Decoder(dict=m + "/cmudict-en-us.dict", bestpath=False, **common)
         elif kind == "phones":     # chunk alignment, scored against every senone
-            dec = Decoder(dict=m + "/cmudict-en-us.dict", compallsen=True, **common)
+            dec = Decoder(dict=m + "/cmudict-en-us.dict", compallsen=True, bestpath=False, **common)
         else:                      # free phone loop, same normalisation
             dec = Decoder(allphone=m + "/en-us-phone.lm.bin", compallsen=True, **common)
         _DECODERS[kind] = dec
