@@ -68,15 +68,44 @@ class Animation:
         idx = [self.channels.index(n) for n in names]
         return replace(self, channels=tuple(names), values=self.values[:, idx])
 
-    def resample(self, fps: float) -> "Animation":
-        """Linear resampling to another frame rate over the same time span."""
+    def resample(self, fps: float, keep_extremes: bool = True) -> "Animation":
+        """Resampling to another frame rate over the same time span: linear, and when going to a
+        lower rate each output frame takes the most extreme turning point of the input that falls
+        within its half-frame (``keep_extremes``): a lip closure or a peak shorter than an output
+        frame still lands on a frame instead of being interpolated away."""
         if abs(fps - self.fps) < 1e-9:
             return self
         n_out = max(1, int(round(self.duration * fps)))
         t_out = np.arange(n_out) / fps
         t_in = np.arange(self.n_frames) / self.fps
         out = np.stack([np.interp(t_out, t_in, col) for col in self.values.T], axis=1)
+        if keep_extremes and fps < self.fps and self.n_frames > 2:
+            _keep_turning_points(self.values, t_in, out, fps)
         return replace(self, fps=float(fps), values=out)
+
+
+def _keep_turning_points(values: np.ndarray, t_in: np.ndarray, out: np.ndarray, fps: float) -> None:
+    """In place: an output frame nearest to a local minimum or maximum of an input channel (a run
+    of equal values counts as one, at its middle) takes that turning point's value; of several,
+    the one furthest from the interpolated value."""
+    for c in range(values.shape[1]):
+        col = values[:, c]
+        starts = np.r_[0, np.flatnonzero(np.diff(col) != 0) + 1]
+        if len(starts) < 3:
+            continue
+        ends = np.r_[starts[1:] - 1, len(col) - 1]
+        level = col[starts]
+        left, mid, right = level[:-2], level[1:-1], level[2:]
+        turn = np.flatnonzero(((mid < left) & (mid < right)) | ((mid > left) & (mid > right))) + 1
+        if not len(turn):
+            continue
+        k = np.clip(np.rint((t_in[starts[turn]] + t_in[ends[turn]]) / 2 * fps).astype(np.int64), 0, len(out) - 1)
+        v = level[turn]
+        dev = np.abs(v - out[k, c])
+        best = np.zeros(len(out))
+        np.maximum.at(best, k, dev)
+        pick = (dev > 0) & (dev >= best[k])
+        out[k[pick], c] = v[pick]
 
 
 def apply_intensity(anim: Animation, **gains: float) -> Animation:

@@ -76,3 +76,21 @@ def test_reduce_keys_within_tolerance():
     assert np.max(np.abs(rebuilt - values)) <= 0.01
     # a hold needs only its ends
     assert len(reduce_keys(np.full(50, 0.3), 0.01)) == 2
+
+
+@pytest.mark.parametrize("fps", [23.976, 24.0, 25.0, 29.97, 30.0])
+def test_a_closure_shorter_than_a_scene_frame_still_lands_on_a_frame(fps):
+    """A 50 fps curve whose lips close for one frame between two scene frames: linear resampling
+    would keep it half open; the turning point is kept instead, within half a frame of its time."""
+    values = np.full((100, 1), 0.4, np.float32)
+    for k in (17, 41, 66, 90):
+        values[k, 0] = 0.0
+    anim = Animation(50.0, ("jawOpen",), values)
+    out = anim.resample(fps).channel("jawOpen")
+    for k in (17, 41, 66, 90):
+        near = int(round(k / 50.0 * fps))
+        assert out[near] == 0.0, (k, near, out[near - 1:near + 2])
+    plain = anim.resample(fps, keep_extremes=False).channel("jawOpen")
+    # what linear interpolation alone does: some of those closures stay half open
+    assert any(plain[int(round(k / 50.0 * fps))] > 0.1 for k in (17, 41, 66, 90)) or fps == 25.0
+    assert np.all((out == 0.0) | (out == np.float32(0.4)) | (np.abs(out - plain) < 1e-6))
