@@ -104,11 +104,15 @@ def _with_degraded(clean_cases: list[Case], seed: int) -> list[Case]:
 
 # --- test sets ---------------------------------------------------------------------------------
 
+def _is_clean(aug: dict) -> bool:
+    """No noise, reverb, band-limit, resampling, codec or clipping in this utterance."""
+    return (aug.get("snr_db") == float("inf") and not aug.get("rt60") and not aug.get("via_rate")
+            and not aug.get("codec_bits") and not aug.get("clip_at") and list(aug.get("band", [0, 0])) == [0, 0])
+
+
 def espeak_cases(folder: str) -> list[Case]:
     """The corpus's held-out utterances (already degraded where the corpus degraded them)."""
     import glob
-
-    from talkface.training.corpus.build import _is_clean
 
     with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as fh:
         fps = float(json.load(fh)["fps"])
