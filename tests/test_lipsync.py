@@ -105,3 +105,32 @@ def test_styles_change_head_motion(net, tmp_path):
     calm = animate(audio, net, "Calm").values[:, 52:]
     lively = animate(audio, net, "Lively").values[:, 52:]
     assert not np.allclose(calm, lively)
+
+
+def test_timed_phones_seal_every_bilabial_and_leave_the_rest(net, face):
+    """A transcript's phones (as the aligner gives them) seal the lips on each /p b m/, even on
+    audio the network would not close on; elsewhere the network's output stands."""
+    from talkface.training.corpus import flite
+
+    samples, timed = flite.synthesize("Bob made a map, pam.", "rms")
+    audio = load_audio_array(samples)
+    free = animate(audio, net)
+    told = animate(audio, net, timed_phones=[(p.upper(), s, e) for p, s, e in timed])
+    g_free, g_told = gap_mm(face, free), gap_mm(face, told)
+    bilabials = [(s, e) for p, s, e in timed if p in ("p", "b", "m")]
+    assert len(bilabials) >= 6
+    for s, e in bilabials:
+        a, b = int(np.floor(s * told.fps + 0.5)), max(int(np.ceil(e * told.fps - 0.5)), int(np.floor(s * told.fps + 0.5)) + 1)
+        assert g_told[a:b].max() <= 1.0, (s, e, g_told[a:b])
+    inside = np.zeros(len(g_told), bool)
+    for s, e in bilabials:
+        inside[int(np.floor(s * told.fps + 0.5)):int(np.ceil(e * told.fps - 0.5)) + 1] = True
+    jaw = list(free.channels).index("jawOpen")
+    assert np.allclose(free.values[:, jaw], told.values[:, jaw]) or net.cfg.phone_evidence
+    assert np.allclose(g_free[~inside], g_told[~inside], atol=1e-4) or net.cfg.phone_evidence
+
+
+def load_audio_array(samples):
+    from talkface.core.audio.loading import from_array
+
+    return from_array(samples, 16000)

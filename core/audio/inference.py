@@ -135,13 +135,17 @@ def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.nda
     return curve
 
 
-def features_for(audio: Audio, model: Animator) -> np.ndarray:
+def features_for(audio: Audio, model: Animator, timed_phones: list | None = None) -> np.ndarray:
     """The features the network was trained on, at its frame rate: spectral and prosodic
-    features, then (for weights trained with it) the phone evidence of ``core.audio.phones``."""
+    features, then (for weights trained with it) the phone evidence of ``core.audio.phones`` --
+    from ``timed_phones`` (ARPAbet, start_s, end_s; a transcript's alignment) when given, else
+    from the phone recogniser."""
     cfg = model.cfg
     feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
     if cfg.phone_evidence:
-        feats = np.concatenate([feats, phones.evidence_for(audio, len(feats), cfg.fps)], 1)
+        heard = ([phones.Phone(p.upper(), s, e) for p, s, e in timed_phones] if timed_phones is not None
+                 else phones.recognise_phones(audio))
+        feats = np.concatenate([feats, phones.phone_evidence(heard, len(feats), cfg.fps)], 1)
     if feats.shape[1] != cfg.n_features:
         raise MissingWeightsError(
             f"The animator weights expect {cfg.n_features} '{cfg.feature_kind}' features per frame "
@@ -171,14 +175,37 @@ def outputs_to_values(model: Animator, out: dict[str, np.ndarray]) -> np.ndarray
     return values
 
 
+def seal_lips(model: Animator, values: np.ndarray, timed_phones: list, fps: float) -> np.ndarray:
+    """Where a transcript's alignment says /p b m/, the mouth takes its sealed form on every frame
+    the phone overlaps (at least one): lips closed over the network's jaw (mouthClose = jawOpen)
+    and the channels that part the lips at 0, as the seal head does when it is sure."""
+    col = {c: i for i, c in enumerate(CHANNELS)}
+    jaw, close = col["jawOpen"], col["mouthClose"]
+    parting = [col[c] for c in model.cfg.seal_open_channels]
+    out = values.copy()
+    for phone, start, end in timed_phones:
+        if phones.phone_class(phone) != "bilabial":
+            continue
+        a = min(int(np.floor(start * fps + 0.5)), len(out) - 1)
+        b = max(int(np.ceil(end * fps - 0.5)), a + 1)
+        out[a:b, close] = out[a:b, jaw]
+        out[a:b, parting] = 0.0
+    return out
+
+
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
-            seed: int = 0) -> Animation:
-    """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps."""
+            seed: int = 0, timed_phones: list | None = None) -> Animation:
+    """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps.
+
+    ``timed_phones``: the phones of a transcript aligned to this audio (``core.audio.alignment``):
+    the network hears them as its phone evidence, and the lips seal on their /p b m/."""
     cfg = model.cfg
-    feats = features_for(audio, model)
+    feats = features_for(audio, model, timed_phones)
     code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
     values = outputs_to_values(model, out)
+    if timed_phones is not None:
+        values = seal_lips(model, values, timed_phones, cfg.fps)
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
     values[:, [CHANNELS.index("eyeBlinkLeft"), CHANNELS.index("eyeBlinkRight")]] = blink[:, None]
     return Animation(cfg.fps, CHANNELS, values)
