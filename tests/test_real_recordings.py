@@ -1,0 +1,44 @@
+"""Real human recordings (test-only) load with transcript-aligned phones."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from talkface.core.audio import alignment
+from talkface.training.corpus import real
+
+pytestmark = pytest.mark.skipif(not (real.available() and alignment.available()),
+                                reason="moonshine-voice or pocketsphinx missing")
+
+
+def test_transcripts_have_sources():
+    with open(real.TRANSCRIPTS, encoding="utf-8") as f:
+        table = json.load(f)["recordings"]
+    assert "two_cities" in table
+    for rec in table.values():
+        assert rec["transcript"] and "public domain" in rec["source"] and len(rec["sha256"]) == 64
+
+
+@pytest.mark.parametrize("name", real.names())
+def test_recording_loads_with_phones(name):
+    samples, phones = real.load(name)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    dur = len(samples) / real.SAMPLE_RATE
+    assert phones[0][1] == 0.0 and abs(phones[-1][2] - dur) < 1e-6
+    assert all(s < e for _, s, e in phones)
+    assert all(abs(a[2] - b[1]) < 1e-9 for a, b in zip(phones, phones[1:]))
+    _, al = real.aligned(name)
+    assert [w.text for w in al.words] == alignment.normalise(real.transcript(name))
+    assert al.score < alignment.MAX_GAP
+    speech = sum(e - s for p, s, e in phones if p != alignment.SILENCE)
+    assert 0.5 * dur < speech < dur
+
+
+def test_two_cities_starts_with_it_was():
+    _, al = real.aligned("two_cities")
+    first = [w.text for w in al.words[:6]]
+    assert first == ["it", "was", "the", "best", "of", "times"]
+    assert 0.8 < al.words[0].start < 1.6          # ~1.2 s of silence before the reading
