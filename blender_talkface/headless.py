@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--fps", default="25", help="scene frame rate, e.g. 25, 24, 29.97")
     parser.add_argument(
+        "--transcript", default=None, metavar="FILE|TEXT",
+        help="what the line says (English), as a text file or the text itself: the audio is aligned "
+             "to it and the lips close exactly on its p, b and m",
+    )
+    parser.add_argument(
         "--keys-only", action="store_true",
         help="fit and animate only: write scene.blend with the keyed Action, no frames or video",
     )
@@ -96,6 +101,22 @@ def _readable_file(path: str, what: str) -> str:
     except OSError as exc:
         raise UsageError(f"{what} file cannot be read: {path} ({exc.strerror})") from None
     return path
+
+
+def _transcript_text(value: str | None) -> str:
+    """--transcript: a file's text (UTF-8) when the value names a file, else the value itself."""
+    if value is None:
+        return ""
+    path = os.path.abspath(os.path.expanduser(value))
+    if os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                value = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"transcript file cannot be read as UTF-8 text: {path} ({exc})") from None
+    if not value.strip():
+        raise UsageError("the transcript is empty: give the line's words, or leave --transcript out")
+    return value.strip()
 
 
 def _writable_dir(path: str) -> str:
@@ -128,6 +149,7 @@ def validate(ns: argparse.Namespace) -> argparse.Namespace:
         raise UsageError(f"fps must be a number, got {ns.fps!r}") from None
     if not 1.0 <= ns.fps <= 240.0:
         raise UsageError(f"fps must be between 1 and 240, got {ns.fps:g}")
+    ns.transcript = _transcript_text(ns.transcript)
     ns.out = _writable_dir(ns.out)
     return ns
 
@@ -144,7 +166,9 @@ def _load_inputs(ns) -> None:
         if not ns.keys_only:  # a resolution the bake cannot hold fails now, not after the fit
             plan_batch(frame_size(photo.width, photo.height, ns.resolution), 1, free_memory(device),
                        device.type)
-        load_audio(ns.audio)
+        audio = load_audio(ns.audio)
+        # the transcript is aligned now: a text for other audio fails before any stage runs
+        ns.alignment = pipeline.align_transcript(audio, ns.transcript)
     except (DeviceError, InputError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -188,9 +212,10 @@ def run(ns) -> int:
 
         log("animate: audio to animation")
         t0 = time.perf_counter()
-        take = pipeline.animate(context, face, ns.audio)
+        options = pipeline.AnimateOptions(transcript=ns.transcript, alignment=ns.alignment)
+        take = pipeline.animate(context, face, ns.audio, options)
         log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "
-            f"in {time.perf_counter() - t0:.1f}s")
+            f"in {time.perf_counter() - t0:.1f}s; lips timed by the {take.lipsync}")
         ran.append("animate")
         if "bake" in wanted:
             pipeline.bake(context, face, os.path.join(ns.out, "frames"), ns.resolution, "AUTO",

@@ -140,6 +140,7 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
                 blinks=self.blinks, smoothing=self.smoothing, reduce_keys=self.reduce_keys,
                 tolerance=self.tolerance,
                 start_frame=self.start_frame if self.use_start_frame else None,
+                transcript=context.scene.talkface.dialog_text,
             )
             result = pipeline.animate(
                 context, pipeline.require_face(context), path, options,
@@ -150,7 +151,7 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
             self.report(
                 {"INFO"},
                 f"Keyed '{result.action.name}': {result.duration:.1f}s of speech, "
-                f"{result.n_keys} keys (of {result.n_dense} dense)",
+                f"{result.n_keys} keys (of {result.n_dense} dense); lips timed by the {result.lipsync}",
             )
 
         return run_reported(self, "Animate from Audio", animate)

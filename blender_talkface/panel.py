@@ -30,6 +30,7 @@ class TALKFACE_PT_main(bpy.types.Panel):
         box = layout.box()
         box.label(text="2. Animation", icon="SOUND")
         box.enabled = face is not None
+        box.prop(settings, "dialog_text", icon="TEXT")
         box.operator("talkface.animate_audio", icon="ACTION")
         box.operator("talkface.apply_to_selected", icon="COPYDOWN")
         box.operator("talkface.learn_style", icon="OUTLINER_OB_FORCE_FIELD")

@@ -53,6 +53,8 @@ class AnimateOptions:
     tolerance: float = 0.01      # weight units; head channels use a tenth of it
     start_frame: int | None = None
     seed: int = 0
+    transcript: str = ""         # the line's text: aligned to the audio, the lips close on its p b m
+    alignment: object = None     # that text already aligned to this audio (align_transcript)
 
 
 REFERENCE_STYLE = "Learned"
@@ -96,6 +98,18 @@ class AnimateResult:
     n_dense: int
     missing_channels: list
     duration: float
+    lipsync: str = ""            # one of scene_data.LIPSYNC_SOURCES
+    alignment_score: float | None = None
+
+
+def align_transcript(audio, transcript: str):
+    """The dialog text aligned to the audio (``core.audio.alignment``), or None without text.
+    Raises InputError for an empty, non-English or mismatching text before anything changes."""
+    if not transcript.strip():
+        return None
+    from ..core.audio import alignment
+
+    return alignment.align(audio, transcript)
 
 
 def animate(context, face_obj, audio_path: str, options: AnimateOptions | None = None,
@@ -119,7 +133,11 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
         if code is None:
             raise InputError("No learned style on this face: run 'Learn Style from Take' first")
         style = torch.tensor(code, dtype=torch.float32)
-    anim = inference.animate(audio, model, style, seed=options.seed)
+    aligned = options.alignment if options.alignment is not None else align_transcript(audio, options.transcript)
+    anim = inference.animate(audio, model, style, seed=options.seed,
+                             timed_phones=aligned.phones if aligned is not None else None)
+    source = ("transcript" if aligned is not None
+              else "phone recogniser" if model.cfg.phone_evidence else "audio features")
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
                            blinks=options.blinks)
     anim = smooth(anim, options.smoothing)
@@ -134,12 +152,15 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     )
     scene_data.set_take_audio(take.action, audio_path)
     scene_data.set_take_start_frame(take.action, start)
+    scene_data.set_take_transcript(take.action, options.transcript.strip())
+    scene_data.set_take_lipsync(take.action, source)
     add_sound_strip(scene, audio_path, start, name=os.path.basename(audio_path))
     last = start + int(round(audio.duration * scene_fps(scene))) - 1
     scene.frame_start = min(scene.frame_start, start)
     scene.frame_end = max(last, start)
     context.scene.talkface.audio_path = audio_path
-    return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration)
+    return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration,
+                         source, aligned.score if aligned is not None else None)
 
 
 def bake(context, face_obj, out_dir: str, resolution: int, mode: str, device: str,

@@ -19,6 +19,12 @@ class TalkFaceSceneSettings(bpy.types.PropertyGroup):
         name="Resolution", description="Square output size in pixels (a multiple of 8)",
         default=512, min=64, max=4096, step=8,
     )
+    dialog_text: bpy.props.StringProperty(
+        name="Dialog Text",
+        description="What the line says, in English (optional). Animate from Audio aligns the recording "
+                    "to it and closes the lips exactly on its p, b and m; empty: the audio alone is used",
+        default="",
+    )
     bake_mode: bpy.props.EnumProperty(name="Mode", items=BAKE_MODES, default="AUTO")
     output_dir: bpy.props.StringProperty(
         name="Frames Folder",

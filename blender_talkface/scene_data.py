@@ -19,6 +19,8 @@ On a take's Action (one per 'Animate from Audio'):
 =============================  ==========  ====================================================
 ``talkface_audio``             str         the recording the take was animated from
 ``talkface_start_frame``       int         the scene frame where that recording starts
+``talkface_transcript``        str         the dialog text the take was aligned to ('' none)
+``talkface_lipsync``           str         which lip-sync path made it (``LIPSYNC_SOURCES``)
 =============================  ==========  ====================================================
 
 The head and camera are ID pointers, so renaming either keeps the link. Files written before
@@ -43,13 +45,18 @@ STYLE_CODE = "talkface_style_code"
 # -- keys on a take's Action
 TAKE_AUDIO = "talkface_audio"
 TAKE_START_FRAME = "talkface_start_frame"
+TAKE_TRANSCRIPT = "talkface_transcript"
+TAKE_LIPSYNC = "talkface_lipsync"
+#: How a take's lips were timed: aligned to the dialog text, from the real-speech phone
+#: recogniser plus the network's own hearing, or from the network's spectral features alone.
+LIPSYNC_SOURCES = ("transcript", "phone recogniser", "audio features")
 
 # -- keys of older files: the head and camera by name (read, then upgraded to HEAD / CAMERA)
 LEGACY_HEAD_NAME = "talkface_head"
 LEGACY_CAMERA_NAME = "talkface_camera"
 
 FACE_KEYS = (FIT, PHOTO, HEAD, CAMERA, STYLE_CODE)
-TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME)
+TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC)
 LEGACY_KEYS = (LEGACY_HEAD_NAME, LEGACY_CAMERA_NAME)
 
 
@@ -154,3 +161,23 @@ def take_start_frame(action, default: int) -> int:
 
 def set_take_start_frame(action, frame: int) -> None:
     action[TAKE_START_FRAME] = int(frame)
+
+
+def take_transcript(action) -> str:
+    """The dialog text the take was aligned to ('' when it was animated from the audio alone)."""
+    return str(action.get(TAKE_TRANSCRIPT, "")) if action is not None else ""
+
+
+def set_take_transcript(action, text: str) -> None:
+    action[TAKE_TRANSCRIPT] = str(text)
+
+
+def take_lipsync(action) -> str:
+    """Which of ``LIPSYNC_SOURCES`` timed the take's lips ('' for takes from older versions)."""
+    return str(action.get(TAKE_LIPSYNC, "")) if action is not None else ""
+
+
+def set_take_lipsync(action, source: str) -> None:
+    if source not in LIPSYNC_SOURCES:
+        raise ValueError(f"unknown lip-sync source {source!r}")
+    action[TAKE_LIPSYNC] = source

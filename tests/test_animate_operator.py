@@ -79,3 +79,37 @@ def test_not_audio_is_reported(face, blender, tmp_path):
         blender.ops.talkface.animate_audio(filepath=str(fake))
     assert "voice.mp3" in str(err.value) and "unexpectedly" not in str(err.value)
     assert face.data.shape_keys.animation_data is None
+
+
+SAMPLE_TEXT = ("Hello! My name is Emma, and I am very happy to meet you. "
+               "Today this photo will speak, in time with my voice.")
+
+
+def test_dialog_text_times_the_lips(face, blender):
+    scene = blender.context.scene
+    scene.talkface.dialog_text = SAMPLE_TEXT
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+    action = face.data.shape_keys.animation_data.action
+    assert action["talkface_lipsync"] == "transcript" and action["talkface_transcript"] == SAMPLE_TEXT
+    scene.talkface.dialog_text = ""
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+    again = face.data.shape_keys.animation_data.action
+    assert again["talkface_lipsync"] in ("phone recogniser", "audio features")
+    assert again["talkface_transcript"] == ""
+
+
+@pytest.mark.parametrize("text, message", [
+    ("The quick brown fox jumps over the lazy dog by the river bank on Sunday.", "does not match"),
+    ("Der schnelle braune Fuchs springt über den faulen Hund am Flussufer.", "English"),
+])
+def test_dialog_text_that_cannot_be_used_is_reported_and_changes_nothing(face, blender, text, message):
+    scene = blender.context.scene
+    scene.talkface.dialog_text = text
+    n_actions, frame_end = len(blender.data.actions), scene.frame_end
+    try:
+        with pytest.raises(RuntimeError, match=message):
+            blender.ops.talkface.animate_audio(filepath=SPEECH)
+    finally:
+        scene.talkface.dialog_text = ""
+    assert face.data.shape_keys.animation_data is None
+    assert len(blender.data.actions) == n_actions and scene.frame_end == frame_end

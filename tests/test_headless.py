@@ -143,3 +143,31 @@ def test_stage_without_weights_exits_3_and_keeps_what_ran(tmp_path, good_audio):
     assert "stages ran: fit; not run: animate" in done.stderr
     assert "animator.safetensors not found" in done.stderr and "Traceback" not in done.stderr
     assert sorted(os.listdir(out)) == ["scene.blend"]  # the fit is saved, nothing else
+
+
+@pytest.fixture(scope="module")
+def sample_speech():
+    return os.path.join(ROOT, "samples", "speech.wav")
+
+
+def test_empty_transcript(tmp_path, sample_speech):
+    out = tmp_path / "out"
+    done = run_cli("--photo", PORTRAIT, "--audio", sample_speech, "--out", str(out), "--transcript", "  ")
+    assert_one_line_error(done, "transcript is empty")
+    assert not out.exists()
+
+
+def test_transcript_for_other_audio(tmp_path, sample_speech):
+    out = tmp_path / "out"
+    done = run_cli("--photo", PORTRAIT, "--audio", sample_speech, "--out", str(out), "--keys-only",
+                   "--transcript", "The quick brown fox jumps over the lazy dog by the river bank on Sunday.")
+    assert_one_line_error(done, "does not match")
+    assert not (out / "scene.blend").exists()
+
+
+def test_transcript_in_another_language(tmp_path, sample_speech):
+    out = tmp_path / "out"
+    done = run_cli("--photo", PORTRAIT, "--audio", sample_speech, "--out", str(out), "--keys-only",
+                   "--transcript", "Der schnelle braune Fuchs springt über den faulen Hund am Flussufer.")
+    assert_one_line_error(done, "English")
+    assert not (out / "scene.blend").exists()

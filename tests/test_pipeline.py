@@ -46,7 +46,8 @@ print(json.dumps({"action": action.name, "strips": strips, "fps": scene.render.f
                   "slots": sorted(s.target_id_type for s in action.slots),
                   "head_linked": face.parent is not None and face.get("talkface_head_object") == face.parent,
                   "camera_linked": face.get("talkface_camera_object") == scene.camera,
-                  "take_audio": action.get("talkface_audio")}))
+                  "take_audio": action.get("talkface_audio"),
+                  "transcript": action.get("talkface_transcript"), "lipsync": action.get("talkface_lipsync")}))
 """
 
 
@@ -87,3 +88,14 @@ def test_keys_only_at_ntsc_rate(tmp_path, speech):
     info = inspect_blend(str(out / "scene.blend"))
     assert abs(info["fps"] - 29.97) < 1e-3
     assert 0 < info["jaw_keys"] < info["frames"][1] - info["frames"][0] + 1  # reduced keys
+
+
+def test_keys_only_with_a_transcript_times_the_lips_by_it(tmp_path, speech):
+    out = tmp_path / "out"
+    text = tmp_path / "line.txt"
+    text.write_text("Bob made a map of the moon.\n", encoding="utf-8")
+    done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--transcript", str(text))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "lips timed by the transcript" in done.stderr
+    info = inspect_blend(str(out / "scene.blend"))
+    assert info["transcript"] == "Bob made a map of the moon." and info["lipsync"] == "transcript"
