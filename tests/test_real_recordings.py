@@ -42,3 +42,13 @@ def test_two_cities_starts_with_it_was():
     first = [w.text for w in al.words[:6]]
     assert first == ["it", "was", "the", "best", "of", "times"]
     assert 0.8 < al.words[0].start < 1.6          # ~1.2 s of silence before the reading
+
+
+def test_one_replaced_sentence_is_caught_on_real_speech():
+    from talkface.core.audio.loading import load_audio
+    from talkface.core.errors import InputError
+
+    text = real.transcript("two_cities").replace(
+        "we had everything before us, we had nothing before us", "we had a cat and a dog and a cow in the house")
+    with pytest.raises(InputError, match="does not match the audio: the speech between 2[0-3]"):
+        alignment.align(load_audio(real.path("two_cities")), text)
