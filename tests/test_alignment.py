@@ -105,3 +105,16 @@ def test_speed(speech):
     rtf = speech.duration / (time.perf_counter() - t)
     print(f"alignment speed: {rtf:.1f}x real time")
     assert rtf > 2.0
+
+
+def test_fallback_when_the_phone_pass_fails(speech, monkeypatch):
+    """PocketSphinx's state alignment can die on real speech; the chunk is then cut at silences
+    and timed by one-phone pseudo-words (unscored)."""
+    monkeypatch.setattr(alignment, "_phone_pass", lambda *a: False)
+    r = alignment.align(speech, TEXT)
+    assert [w.text for w in r.words] == alignment.normalise(TEXT)
+    assert all(np.isnan(c[2]) for c in r.chunk_scores) and len(r.chunk_scores) >= 2
+    assert all(abs(a[2] - b[1]) < 1e-9 for a, b in zip(r.phones, r.phones[1:]))
+    assert r.phones[0][1] == 0.0 and abs(r.phones[-1][2] - speech.duration) < 1e-6
+    my = next(w for w in r.words if w.text == "my")
+    assert any(p == "M" and abs(s - my.start) < 0.03 for p, s, _ in r.phones)
