@@ -49,6 +49,7 @@ import numpy as np
 
 from ..errors import InputError
 from .loading import Audio, resample
+from .phones import model_dir, to_pcm16
 
 SAMPLE_RATE = 16000
 FRAME_S = 0.01                 # PocketSphinx frames are 10 ms
@@ -161,20 +162,12 @@ def available() -> bool:
     return True
 
 
-def _model_dir() -> str:
-    try:
-        from pocketsphinx import get_model_path
-    except ImportError as exc:
-        raise InputError("Transcript alignment needs the 'pocketsphinx' package, which is not installed.") from exc
-    return get_model_path() + "/en-us"
-
-
 def _decoder(kind: str):
     dec = _DECODERS.get(kind)
     if dec is None:
         from pocketsphinx import Decoder
 
-        m = _model_dir()
+        m = model_dir()
         common = dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL")
         if kind == "words":        # whole-clip word alignment: only silences matter, keep it fast
             dec = Decoder(dict=m + "/cmudict-en-us.dict", bestpath=False, **common)
@@ -315,7 +308,7 @@ def align(audio: Audio, transcript: str) -> Alignment:
     if duration > MAX_DURATION_S:
         raise InputError(f"The audio is {duration / 60:.1f} minutes long: transcript alignment takes at most "
                          f"{MAX_DURATION_S / 60:.0f} minutes at a time, so split it.")
-    pcm = (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
+    pcm = to_pcm16(x)
     bpf = int(SAMPLE_RATE * FRAME_S)
     with _LOCK:
         dec = _decoder("words")

@@ -36,10 +36,10 @@ def shard_evidence(path: str, fps: float) -> np.ndarray:
     return np.concatenate(rows) if rows else np.zeros((0, len(phones.CLASSES)), np.float32)
 
 
-def add_to_shard(path: str, fps: float) -> tuple[str, float]:
+def add_to_shard(path: str, fps: float, force: bool = False) -> tuple[str, float]:
     t0 = time.perf_counter()
     with np.load(path, allow_pickle=False) as data:
-        if "phone_evidence" in data.files:
+        if "phone_evidence" in data.files and not force:
             return path, 0.0
     evidence = shard_evidence(path, fps)
     with np.load(path, allow_pickle=False) as data:
@@ -53,7 +53,7 @@ def add_to_shard(path: str, fps: float) -> tuple[str, float]:
     return path, time.perf_counter() - t0
 
 
-def add_evidence(corpus: str, workers: int = 2, log=print) -> int:
+def add_evidence(corpus: str, workers: int = 2, force: bool = False, log=print) -> int:
     with open(os.path.join(corpus, "manifest.json"), encoding="utf-8") as fh:
         fps = float(json.load(fh)["fps"])
     shards = sorted(glob.glob(os.path.join(corpus, "train", "*.npz")) +
@@ -61,7 +61,7 @@ def add_evidence(corpus: str, workers: int = 2, log=print) -> int:
     shards = [s for s in shards if not s.endswith(".tmp.npz")]
     done = 0
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for path, seconds in pool.map(add_to_shard, shards, [fps] * len(shards)):
+        for path, seconds in pool.map(add_to_shard, shards, [fps] * len(shards), [force] * len(shards)):
             done += 1
             log(f"[{done}/{len(shards)}] {os.path.relpath(path, corpus)}"
                 + (f" in {seconds:.0f}s" if seconds else " (already had it)"))
@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                                  description=__doc__.splitlines()[0])
     ap.add_argument("corpus")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--force", action="store_true", help="recompute shards that already hold evidence")
     args = ap.parse_args(argv)
-    add_evidence(args.corpus, args.workers)
+    add_evidence(args.corpus, args.workers, args.force)
     return 0
 
 
