@@ -158,9 +158,11 @@ def real_cases(seed: int) -> list[Case]:
     from talkface.training.corpus import real
 
     cases = []
-    for rec in real.recordings():
-        cases.append(Case("real", rec.name, rec.audio, rec.phones, True,
-                          viseme_reference(rec.phones, rec.audio.duration)))
+    for name in real.names():
+        samples, phones = real.load(name)
+        audio = from_array(samples, real.SAMPLE_RATE)
+        cases.append(Case("real", name, audio, phones, True, viseme_reference(phones, audio.duration),
+                          {"text": real.transcript(name)}))
     return _with_degraded(cases, seed + 2)
 
 
@@ -200,6 +202,28 @@ class Network:
 
     def predict(self, case: Case):
         return inference.animate(case.audio, self.net, "Neutral")
+
+
+class NetworkWithText(Network):
+    """The same weights given the line's text, as a user's Dialog Text: aligned, then animated."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.name += " +text"
+        self.refused = 0
+
+    def predict(self, case: Case):
+        """A text the aligner refuses (a false 'does not match') is counted and animated without it."""
+        from talkface.core.audio import alignment
+        from talkface.core.errors import InputError
+
+        try:
+            aligned = alignment.align(case.audio, case.extra["text"])
+        except InputError as exc:
+            self.refused += 1
+            print(f"[bench] {case.voice}: text refused: {exc}", file=sys.stderr)
+            return inference.animate(case.audio, self.net, "Neutral")
+        return inference.animate(case.audio, self.net, "Neutral", timed_phones=aligned.phones)
 
 
 class Baseline:
@@ -327,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sentences", type=int, default=30, help="sentences per engine voice")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--transcript", action="store_true",
+                    help="also score each weights file given the line's text (not on the espeak set: "
+                         "aligning its 45 minutes takes long)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--json", help="also write the results here")
@@ -339,8 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     model = load_face_model()
     predictors = [Network(w) for w in args.weights] + ([] if args.no_baseline else [Baseline()])
     results = []
+    if args.transcript:
+        predictors += [NetworkWithText(w) for w in args.weights]
     for pred in predictors:
         for name, cases in sets.items():
+            if isinstance(pred, NetworkWithText) and name == "espeak":
+                continue
             results.append((pred.name, name, name in pred.trained_on, score(cases, pred, model)))
     print_table(results)
     if args.json:
