@@ -193,19 +193,30 @@ def seal_lips(model: Animator, values: np.ndarray, timed_phones: list, fps: floa
     return out
 
 
+def heard_phones(audio: Audio) -> list | None:
+    """The real-speech phone recogniser's phones (ARPAbet, start_s, end_s), or None without it."""
+    if not phones.available():
+        return None
+    return [(p.phone, p.start, p.end) for p in phones.recognise_phones(audio)]
+
+
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
-            seed: int = 0, timed_phones: list | None = None) -> Animation:
+            seed: int = 0, timed_phones: list | None = None, listen: bool = True) -> Animation:
     """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps.
 
-    ``timed_phones``: the phones of a transcript aligned to this audio (``core.audio.alignment``):
-    the network hears them as its phone evidence, and the lips seal on their /p b m/."""
+    The lips seal on every /p b m/ of ``timed_phones`` -- a transcript aligned to this audio
+    (``core.audio.alignment``) -- or, without one and with ``listen``, of the phones a recogniser
+    trained on real speech hears (``core.audio.phones``): the network learned its closures from
+    synthetic voices and misses many in others; the recogniser, trained on people, hears them.
+    Weights trained with phone evidence also read those phones as input."""
     cfg = model.cfg
-    feats = features_for(audio, model, timed_phones)
+    cues = timed_phones if timed_phones is not None else heard_phones(audio) if listen else None
+    feats = features_for(audio, model, cues)
     code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
     values = outputs_to_values(model, out)
-    if timed_phones is not None:
-        values = seal_lips(model, values, timed_phones, cfg.fps)
+    if cues is not None:
+        values = seal_lips(model, values, cues, cfg.fps)
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
     values[:, [CHANNELS.index("eyeBlinkLeft"), CHANNELS.index("eyeBlinkRight")]] = blink[:, None]
     return Animation(cfg.fps, CHANNELS, values)

@@ -56,6 +56,15 @@ class Phone:
     end: float          # seconds (exclusive)
 
 
+def available() -> bool:
+    """True when the recogniser (the pocketsphinx package and its English model) can be loaded."""
+    try:
+        import pocketsphinx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def model_dir() -> str:
     """The en-us model folder inside the pocketsphinx wheel."""
     try:
