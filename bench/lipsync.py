@@ -187,10 +187,14 @@ def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[s
 # --- predictors and metrics --------------------------------------------------------------------
 
 class Network:
-    def __init__(self, path: str):
-        self.name = "shipped" if path == "shipped" else os.path.basename(path)
+    """The add-on's path without a transcript: the network, lips sealed where the real-speech
+    recogniser hears /p b m/ (``listen``); with ``listen=False`` the network alone (before issue 12)."""
+
+    def __init__(self, path: str, listen: bool = True):
+        self.name = ("shipped" if path == "shipped" else os.path.basename(path)) + ("" if listen else " alone")
         self.net = inference.load_animator() if path == "shipped" else inference.load_animator_file(path)
         self.trained_on = self._trained_engines(path)
+        self.listen = listen
 
     @staticmethod
     def _trained_engines(path: str) -> set[str]:
@@ -201,7 +205,7 @@ class Network:
         return {"espeak"} | set(entry.get("data", {}).get("engines_trained", []))
 
     def predict(self, case: Case):
-        return inference.animate(case.audio, self.net, "Neutral")
+        return inference.animate(case.audio, self.net, "Neutral", listen=self.listen)
 
 
 class NetworkWithText(Network):
@@ -364,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sets = build_sets([s for s in args.sets.split(",") if s], args.data, args.sentences, args.seed)
     model = load_face_model()
-    predictors = [Network(w) for w in args.weights] + ([] if args.no_baseline else [Baseline()])
+    predictors = ([Network(w, listen=False) for w in args.weights] + [Network(w) for w in args.weights]
+                  + ([] if args.no_baseline else [Baseline()]))
     results = []
     if args.transcript:
         predictors += [NetworkWithText(w) for w in args.weights]
