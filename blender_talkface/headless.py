@@ -52,6 +52,7 @@ from . import pipeline, register
 from .sequencer import render_video
 
 STAGES = ("fit", "animate", "bake", "video")
+INTENSITIES = ("mouth", "brows", "head", "blinks")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
@@ -66,9 +67,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="talkface", description="Photo + speech -> animated face and video.")
-    parser.add_argument("--photo", required=True, help="portrait photo (png, jpg, ...)")
-    parser.add_argument("--audio", required=True, help="speech recording (wav, flac, ogg, mp3)")
-    parser.add_argument("--out", required=True, help="output folder (created if needed)")
+    parser.add_argument("--photo", help="portrait photo (png, jpg, ...); required")
+    parser.add_argument("--audio", help="speech recording (wav, flac, ogg, mp3); required")
+    parser.add_argument("--out", help="output folder (created if needed); required")
     parser.add_argument("--resolution", default="512", help="output size, a positive multiple of 8")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--fps", default="25", help="scene frame rate, e.g. 25, 24, 29.97")
@@ -77,6 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the line says (English), as a text file or the text itself: the audio is aligned "
              "to it and the lips close exactly on its p, b and m",
     )
+    take = parser.add_argument_group("the take (the panel's Animate from Audio settings)")
+    take.add_argument("--style", default="Neutral",
+                      help="style preset or training speaker name (--list-styles shows them)")
+    take.add_argument("--list-styles", action="store_true", help="print the style names and exit")
+    for part in INTENSITIES:
+        take.add_argument(f"--{part}", default="1", help=f"{part} intensity, 0 to 2 (1: as the network says)")
+    take.add_argument("--smoothing", default="0", help="Gaussian smoothing of the curves in seconds, 0 to 1")
+    take.add_argument("--tolerance", default="0.01",
+                      help="key reduction tolerance in weight units (head channels: a tenth of it)")
+    take.add_argument("--no-reduce-keys", action="store_true", help="a key on every frame")
+    take.add_argument("--start-frame", default=None,
+                      help="scene frame where the recording starts (default: the scene's first frame)")
+    take.add_argument("--seed", default="0", help="seed of the blink timing (whole number)")
+    parser.add_argument("--mode", default="auto", help="bake mode: auto, neural or warp")
     parser.add_argument(
         "--keys-only", action="store_true",
         help="fit and animate only: write scene.blend with the keyed Action, no frames or video",
@@ -130,8 +145,33 @@ def _writable_dir(path: str) -> str:
     return path
 
 
+def _number(ns, name: str, kind, lo=None, hi=None):
+    text = getattr(ns, name)
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--{name.replace('_', '-')} must be a {'whole number' if kind is int else 'number'}, "
+                         f"got {text!r}") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi) or value != value:
+        raise UsageError(f"--{name.replace('_', '-')} must be between {lo:g} and {hi:g}, got {text}")
+    setattr(ns, name, value)
+
+
 def validate(ns: argparse.Namespace) -> argparse.Namespace:
     """Check every argument before any heavy work, so bad input fails fast and writes nothing."""
+    missing = [f"--{n}" for n in ("photo", "audio", "out") if not getattr(ns, n)]
+    if missing:
+        raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+    for part in INTENSITIES:
+        _number(ns, part, float, 0.0, 2.0)
+    _number(ns, "smoothing", float, 0.0, 1.0)
+    _number(ns, "tolerance", float, 1e-4, 0.2)
+    _number(ns, "seed", int, 0, 2 ** 31 - 1)
+    if ns.start_frame is not None:
+        _number(ns, "start_frame", int, -1_048_574, 1_048_574)
+    ns.mode = ns.mode.lower()
+    if ns.mode not in ("auto", "neural", "warp"):
+        raise UsageError(f"unknown mode {ns.mode!r}: use auto, neural or warp")
     ns.photo = _readable_file(ns.photo, "photo")
     ns.audio = _readable_file(ns.audio, "audio")
     try:
@@ -157,10 +197,17 @@ def validate(ns: argparse.Namespace) -> argparse.Namespace:
 def _load_inputs(ns) -> None:
     """Decode photo and audio up front: an unreadable file must fail before any stage runs."""
     # torch loads here, after the arguments are checked: bad arguments fail fast
+    from ..core.audio import inference
     from ..core.device import free_memory, resolve_device
     from ..core.video.synthesis import frame_size, plan_batch
 
     try:
+        model = inference.load_animator()
+    except MissingWeightsError:
+        model = None            # the animate stage reports it after the fit (exit 3, what ran kept)
+    try:
+        if model is not None:
+            inference.resolve_style(model, ns.style)   # an unknown style fails now, not after the fit
         device = resolve_device(ns.device)
         photo = load_photo(ns.photo)
         if not ns.keys_only:  # a resolution the bake cannot hold fails now, not after the fit
@@ -171,6 +218,19 @@ def _load_inputs(ns) -> None:
         ns.alignment = pipeline.align_transcript(audio, ns.transcript)
     except (DeviceError, InputError) as exc:
         raise UsageError(str(exc)) from None
+    if ns.mode == "neural" and not ns.keys_only:
+        from ..core.video.generator import load_generator
+
+        load_generator()   # MissingWeightsError: this build cannot run a neural bake (exit 3)
+
+
+def list_styles() -> int:
+    from ..core.audio import inference
+
+    model = inference.load_animator()
+    print("\n".join(inference.style_names(model) + tuple(s for s in model.cfg.styles
+                                                         if s not in inference.style_names(model))))
+    return EXIT_OK
 
 
 def log(message: str) -> None:
@@ -187,6 +247,8 @@ def run(ns) -> int:
     _ensure_registered()
     context = bpy.context
     scene = context.scene
+    if ns.start_frame is not None and ns.start_frame < scene.frame_start:
+        raise UsageError(f"--start-frame {ns.start_frame} is before the scene's first frame ({scene.frame_start})")
     pipeline.set_scene_fps(scene, ns.fps)
     scene.talkface.resolution = ns.resolution
     wanted = ("fit", "animate") if ns.keys_only else STAGES
@@ -212,13 +274,16 @@ def run(ns) -> int:
 
         log("animate: audio to animation")
         t0 = time.perf_counter()
-        options = pipeline.AnimateOptions(transcript=ns.transcript, alignment=ns.alignment)
+        options = pipeline.AnimateOptions(
+            style=ns.style, mouth=ns.mouth, brows=ns.brows, head=ns.head, blinks=ns.blinks,
+            smoothing=ns.smoothing, reduce_keys=not ns.no_reduce_keys, tolerance=ns.tolerance,
+            start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment)
         take = pipeline.animate(context, face, ns.audio, options)
         log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "
             f"in {time.perf_counter() - t0:.1f}s; lips timed by the {take.lipsync}")
         ran.append("animate")
         if "bake" in wanted:
-            pipeline.bake(context, face, os.path.join(ns.out, "frames"), ns.resolution, "AUTO",
+            pipeline.bake(context, face, os.path.join(ns.out, "frames"), ns.resolution, ns.mode.upper(),
                           ns.device, progress=Progress("bake", scene.frame_end - scene.frame_start + 1),
                           log=lambda m: log(f"bake: {m}"))
             ran.append("bake")
@@ -244,8 +309,15 @@ def run(ns) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        ns = validate(build_parser().parse_args(script_args(sys.argv if argv is None else argv)))
-        _load_inputs(ns)
+        ns = build_parser().parse_args(script_args(sys.argv if argv is None else argv))
+        if ns.list_styles:
+            return list_styles()
+        ns = validate(ns)
+        try:
+            _load_inputs(ns)
+        except MissingWeightsError as exc:   # a requested stage without its weights: nothing runs
+            print(f"talkface: {exc}", file=sys.stderr, flush=True)
+            return EXIT_UNAVAILABLE
         return run(ns)
     except UsageError as exc:
         print(f"talkface: error: {exc}", file=sys.stderr, flush=True)

@@ -117,28 +117,31 @@ def test_resolution_too_large_for_memory(tmp_path, good_audio):
     assert os.listdir(out) == []
 
 
-MISSING_ANIMATOR = r"""
+MISSING_WEIGHTS = r"""
 import shutil, sys
 from pathlib import Path
 import talkface.core.weights as weights
-# a weights folder with the face model but no animator: the real lookup finds it missing
-folder = Path(sys.argv[1])
+# a weights folder with every shipped file but one: the real lookup finds that one missing
+folder, left_out = Path(sys.argv[1]), sys.argv[2]
 folder.mkdir()
-for name in ("face_model.npz", "provenance.json"):
-    shutil.copy(weights.DEFAULT_DIR / name, folder / name)
+for name in ("face_model.npz", "provenance.json", "animator.safetensors", "generator.safetensors"):
+    if name != left_out:
+        shutil.copy(weights.DEFAULT_DIR / name, folder / name)
 weights.DEFAULT_DIR = folder
 from talkface.blender_talkface import headless
-sys.exit(headless.main(["headless", "--", *sys.argv[2:]]))
+sys.exit(headless.main(["headless", "--", *sys.argv[3:]]))
 """
+
+
+def run_without(weights_file, folder, *args):
+    return subprocess.run([sys.executable, "-c", MISSING_WEIGHTS, str(folder), weights_file, *args],
+                          capture_output=True, text=True, timeout=600)
 
 
 def test_stage_without_weights_exits_3_and_keeps_what_ran(tmp_path, good_audio):
     out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, "-c", MISSING_ANIMATOR, str(tmp_path / "weights"), "--photo", PORTRAIT,
-         "--audio", good_audio, "--out", str(out), "--keys-only"],
-        capture_output=True, text=True, timeout=600,
-    )
+    done = run_without("animator.safetensors", tmp_path / "weights", "--photo", PORTRAIT,
+                       "--audio", good_audio, "--out", str(out), "--keys-only")
     assert done.returncode == 3, done.stderr
     assert "stages ran: fit; not run: animate" in done.stderr
     assert "animator.safetensors not found" in done.stderr and "Traceback" not in done.stderr
@@ -168,3 +171,37 @@ def test_transcript_that_cannot_be_used(tmp_path, sample_speech, text, message):
                    "--transcript", text)
     assert_one_line_error(done, message)
     assert not (out / "scene.blend").exists()
+
+
+def test_list_styles():
+    done = run_cli("--list-styles")
+    assert done.returncode == 0, done.stderr
+    names = done.stdout.split()
+    assert {"Neutral", "Calm", "Lively"} <= set(names) and len(names) > 10   # presets, then speakers
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--style", "Grumpy"], "Unknown style 'Grumpy'"),
+    (["--mouth", "2.5"], "--mouth must be between 0 and 2"),
+    (["--blinks", "-1"], "--blinks must be between 0 and 2"),
+    (["--head", "lots"], "--head must be a number"),
+    (["--smoothing", "3"], "--smoothing must be between 0 and 1"),
+    (["--tolerance", "0"], "--tolerance must be between"),
+    (["--seed", "1.5"], "--seed must be a whole number"),
+    (["--start-frame", "0"], "before the scene's first frame (1)"),
+    (["--mode", "fancy"], "unknown mode 'fancy'"),
+])
+def test_bad_take_options(tmp_path, good_audio, flags, message):
+    out = tmp_path / "out"
+    done = run_cli("--photo", PORTRAIT, "--audio", good_audio, "--out", str(out), "--keys-only", *flags)
+    assert_one_line_error(done, message)
+    assert not (out / "scene.blend").exists()
+
+
+def test_neural_mode_without_generator_weights_exits_3_before_any_work(tmp_path, good_audio):
+    out = tmp_path / "out"
+    done = run_without("generator.safetensors", tmp_path / "weights", "--photo", PORTRAIT,
+                       "--audio", good_audio, "--out", str(out), "--mode", "neural")
+    assert done.returncode == 3, done.stderr
+    assert "generator.safetensors not found" in done.stderr and "Traceback" not in done.stderr
+    assert not (out / "scene.blend").exists() and "fit:" not in done.stderr

@@ -43,6 +43,7 @@ jaw = [fc for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurve
 print(json.dumps({"action": action.name, "strips": strips, "fps": scene.render.fps / scene.render.fps_base,
                   "frames": [scene.frame_start, scene.frame_end], "jaw_keys": len(jaw.keyframe_points),
                   "jaw_max": max(p.co.y for p in jaw.keyframe_points),
+                  "jaw_first": jaw.keyframe_points[0].co.x, "jaw_last": jaw.keyframe_points[-1].co.x,
                   "slots": sorted(s.target_id_type for s in action.slots),
                   "head_linked": face.parent is not None and face.get("talkface_head_object") == face.parent,
                   "camera_linked": face.get("talkface_camera_object") == scene.camera,
@@ -99,3 +100,16 @@ def test_keys_only_with_a_transcript_times_the_lips_by_it(tmp_path, speech):
     assert "lips timed by the transcript" in done.stderr
     info = inspect_blend(str(out / "scene.blend"))
     assert info["transcript"] == "Bob made a map of the moon." and info["lipsync"] == "transcript"
+
+
+def test_take_options_reach_the_keys(tmp_path, speech):
+    """--mouth 0 keeps the jaw shut, --start-frame moves the take, --no-reduce-keys keys every frame."""
+    out = tmp_path / "out"
+    done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--style", "Calm",
+               "--mouth", "0", "--start-frame", "20", "--no-reduce-keys", "--seed", "3", "--smoothing", "0.02")
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = inspect_blend(str(out / "scene.blend"))
+    assert info["jaw_max"] == 0.0 and info["jaw_first"] == 20.0
+    assert info["jaw_keys"] == info["jaw_last"] - info["jaw_first"] + 1   # a key on every frame
+    # the scene ends with the sound; the curve may run one network frame past it
+    assert info["frames"][0] == 1 and info["frames"][1] >= info["jaw_last"] - 1
