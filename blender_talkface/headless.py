@@ -228,8 +228,8 @@ def list_styles() -> int:
     from ..core.audio import inference
 
     model = inference.load_animator()
-    print("\n".join(inference.style_names(model) + tuple(s for s in model.cfg.styles
-                                                         if s not in inference.style_names(model))))
+    presets = inference.style_names(model)
+    print("\n".join(presets + tuple(s for s in model.cfg.styles if s not in presets)))
     return EXIT_OK
 
 

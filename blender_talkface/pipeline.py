@@ -119,7 +119,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     import torch
 
     from ..core.animation import apply_intensity, smooth
-    from ..core.audio import inference
+    from ..core.audio import inference, phones
     from ..core.audio.loading import load_audio
     from . import keyframes
 
@@ -137,7 +137,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     anim = inference.animate(audio, model, style, seed=options.seed,
                              timed_phones=aligned.phones if aligned is not None else None)
     source = ("transcript" if aligned is not None
-              else "phone recogniser" if inference.phones.available() else "audio features")
+              else "phone recogniser" if phones.available() else "audio features")
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
                            blinks=options.blinks)
     anim = smooth(anim, options.smoothing)

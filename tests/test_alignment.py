@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -12,12 +13,7 @@ from talkface.core.audio.loading import load_audio
 from talkface.core.errors import InputError
 from talkface.scripts.make_sample_audio import TEXT
 
-import os
-
 SPEECH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples", "speech.wav")
-
-pytestmark = pytest.mark.skipif(not alignment.available(), reason="pocketsphinx is not installed")
-
 
 @pytest.fixture(scope="module")
 def speech():

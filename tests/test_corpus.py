@@ -260,3 +260,27 @@ def test_other_engines_speak_training_utterances_only_with_their_own_phone_times
     with pytest.raises(ValueError, match="reserved"):
         generate(tmp_path / "x", hours=0.001, engines=("flite:slt",), engine_share=1.0, log=lambda *_: None)
     assert not (tmp_path / "x").exists()
+
+
+def test_phone_evidence_is_added_to_every_shard_and_read_by_the_trainer(tmp_path):
+    """training.corpus.evidence: one row per target frame (class shares summing to 1), computed from
+    the stored audio, skipped on a second run; the trainer's loader appends it or says what to run."""
+    from talkface.training.animator import load_corpus
+    from talkface.training.corpus.evidence import add_evidence
+
+    generate(tmp_path, hours=0.004, seed=2, fps=50.0, heldout_fraction=0.3, shard_minutes=0.1, log=lambda *_: None)
+    with pytest.raises(ValueError, match="training.corpus.evidence"):
+        load_corpus(str(tmp_path), "train", phone_evidence=True)
+    lines = []
+    n = add_evidence(str(tmp_path), workers=1, log=lines.append)
+    assert n == len(lines) >= 2 and not any("already" in l for l in lines)
+    for split in ("train", "heldout"):
+        for z in shards(tmp_path, split):
+            ev = z["phone_evidence"].astype(np.float32)
+            assert ev.shape == (len(z["targets"]), 10) and np.allclose(ev.sum(1), 1.0, atol=2e-3)
+    assert max(z["phone_evidence"][:, 1].max() for z in shards(tmp_path, "train")) > 0.5   # /p b m/ heard
+    again = []
+    add_evidence(str(tmp_path), workers=1, log=again.append)
+    assert all("already" in l for l in again)
+    plain, heard = load_corpus(str(tmp_path), "train"), load_corpus(str(tmp_path), "train", phone_evidence=True)
+    assert heard[0].features.shape[1] == plain[0].features.shape[1] + 10

@@ -10,9 +10,6 @@ import pytest
 from talkface.core.audio import alignment
 from talkface.training.corpus import real
 
-pytestmark = pytest.mark.skipif(not (real.available() and alignment.available()),
-                                reason="moonshine-voice or pocketsphinx missing")
-
 
 def test_transcripts_have_sources():
     with open(real.TRANSCRIPTS, encoding="utf-8") as f:

@@ -49,7 +49,7 @@ import numpy as np
 
 from ..errors import InputError
 from .loading import Audio, resample
-from .phones import model_dir, to_pcm16
+from .phones import available, model_dir, to_pcm16  # noqa: F401  (available: re-exported)
 
 SAMPLE_RATE = 16000
 FRAME_S = 0.01                 # PocketSphinx frames are 10 ms
@@ -151,15 +151,6 @@ def normalise(transcript: str) -> list[str]:
 
 _LOCK = threading.Lock()
 _DECODERS: dict[str, object] = {}
-
-
-def available() -> bool:
-    """True when pocketsphinx (and its bundled English model) can be imported."""
-    try:
-        import pocketsphinx  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _decoder(kind: str):

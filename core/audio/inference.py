@@ -155,6 +155,7 @@ def features_for(audio: Audio, model: Animator, timed_phones: list | None = None
 
 
 CHANNELS = tuple(ARKIT_NAMES) + HEAD_CHANNELS
+_COLUMN = {c: i for i, c in enumerate(CHANNELS)}
 
 
 def outputs_to_values(model: Animator, out: dict[str, np.ndarray]) -> np.ndarray:
@@ -163,7 +164,7 @@ def outputs_to_values(model: Animator, out: dict[str, np.ndarray]) -> np.ndarray
     Blinks are left at 0: they are sampled from the hazard separately.
     """
     cfg = model.cfg
-    col = {c: i for i, c in enumerate(CHANNELS)}
+    col = _COLUMN
     values = np.zeros((len(out["mouth"]), len(CHANNELS)), np.float32)
     values[:, [col[c] for c in cfg.mouth_channels]] = out["mouth"]
     values[:, [col[c] for c in cfg.brow_channels]] = out["brows"]
@@ -179,9 +180,8 @@ def seal_lips(model: Animator, values: np.ndarray, timed_phones: list, fps: floa
     """Where a transcript's alignment says /p b m/, the mouth takes its sealed form on every frame
     the phone overlaps (at least one): lips closed over the network's jaw (mouthClose = jawOpen)
     and the channels that part the lips at 0, as the seal head does when it is sure."""
-    col = {c: i for i, c in enumerate(CHANNELS)}
-    jaw, close = col["jawOpen"], col["mouthClose"]
-    parting = [col[c] for c in model.cfg.seal_open_channels]
+    jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
+    parting = [_COLUMN[c] for c in model.cfg.seal_open_channels]
     out = values.copy()
     for phone, start, end in timed_phones:
         if phones.phone_class(phone) != "bilabial":

@@ -91,8 +91,9 @@ def _phone_loop_decoder():
     from pocketsphinx import Decoder
 
     folder = model_dir()
-    # Narrower beams and 2 Gaussians per senone: 1.6x faster than the defaults, the same phones on
-    # the sample speech (measured with bench/lipsync.py --speed on 2 cores).
+    # Narrower beams and 2 Gaussians per senone: 1.6x faster than the defaults and the same /p b m/
+    # on samples/speech.wav (one-off comparison of decoder settings on 2 busy cores; the default
+    # path's speed as shipped is bench/lipsync.py --speed).
     return Decoder(hmm=os.path.join(folder, "en-us"), allphone=os.path.join(folder, "en-us-phone.lm.bin"),
                    samprate=16000, beam=1e-30, pbeam=1e-30, topn=2, loglevel="FATAL")
 

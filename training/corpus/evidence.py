@@ -21,29 +21,27 @@ import numpy as np
 
 from ...core.audio import phones
 from ...core.audio.loading import from_array
+from .build import load_shard
 
 
-def shard_evidence(path: str, fps: float) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as data:
-        if "audio" not in data.files:
-            raise ValueError(f"{path} keeps no audio (written with keep_audio=False): regenerate it")
-        audio, a_off, f_off = data["audio"], data["audio_offsets"], data["frame_offsets"]
-        rows = []
-        for i in range(len(f_off) - 1):
-            samples = audio[a_off[i]:a_off[i + 1]].astype(np.float32) / 32767.0
-            n = int(f_off[i + 1] - f_off[i])
-            rows.append(phones.evidence_for(from_array(samples, 16000), n, fps))
+def shard_evidence(arrays: dict[str, np.ndarray], fps: float, path: str = "") -> np.ndarray:
+    """[frames, classes] for every utterance of a loaded shard, from its stored audio."""
+    if "audio" not in arrays:
+        raise ValueError(f"{path} keeps no audio (written with keep_audio=False): regenerate it")
+    audio, a_off, f_off = arrays["audio"], arrays["audio_offsets"], arrays["frame_offsets"]
+    rows = []
+    for i in range(len(f_off) - 1):
+        samples = audio[a_off[i]:a_off[i + 1]].astype(np.float32) / 32767.0
+        rows.append(phones.evidence_for(from_array(samples, 16000), int(f_off[i + 1] - f_off[i]), fps))
     return np.concatenate(rows) if rows else np.zeros((0, len(phones.CLASSES)), np.float32)
 
 
 def add_to_shard(path: str, fps: float, force: bool = False) -> tuple[str, float]:
     t0 = time.perf_counter()
-    with np.load(path, allow_pickle=False) as data:
-        if "phone_evidence" in data.files and not force:
-            return path, 0.0
-    evidence = shard_evidence(path, fps)
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    arrays = load_shard(path)
+    if "phone_evidence" in arrays and not force:
+        return path, 0.0
+    evidence = shard_evidence(arrays, fps, path)
     if len(evidence) != len(arrays["targets"]):
         raise ValueError(f"{path}: {len(evidence)} evidence frames for {len(arrays['targets'])} targets")
     arrays["phone_evidence"] = evidence.astype(np.float16)
