@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Headless pipeline: one photo + one recording -> .blend, PNG frames and an mp4.
 
-Run it with a real Blender (4.2 or newer)::
+Three ways to run it, with the same flags and exit codes:
 
-    blender -b [scene.blend] --python blender_talkface/headless.py -- \\
-        --photo P --audio A --out DIR [--resolution 512] [--device auto|cpu|cuda] [--fps 25]
+    blender -b [scene.blend] -c talkface --photo P --audio A --out DIR [...]   (installed extension)
+    blender -b [scene.blend] --python blender_talkface/headless.py -- --photo P ...   (source tree)
+    python blender_talkface/headless.py -- --photo P ...                (the bpy module's Python)
 
-or with the bpy module's Python: ``python blender_talkface/headless.py -- --photo ...``.
+``--help`` lists every flag.
 
 Exit status: 0 all requested stages ran; 2 bad input (one line on stderr); 3 a requested stage
 cannot run because its weights are missing or altered (what did run is saved and listed); 1 an
@@ -49,7 +50,7 @@ from ..core.errors import DeviceError, InputError, MissingWeightsError, TalkFace
 from ..core.face.image_io import load_photo
 from ..core.progress import Progress
 from . import pipeline, register
-from .sequencer import render_video
+from .sequencer import make_portable, render_video
 
 STAGES = ("fit", "animate", "bake", "video")
 INTENSITIES = ("mouth", "brows", "head", "blinks")
@@ -256,7 +257,8 @@ def run(ns) -> int:
     blend_path = os.path.join(ns.out, "scene.blend")
 
     def save():
-        bpy.ops.wm.save_as_mainfile(filepath=blend_path, check_existing=False)
+        make_portable(scene, ns.out)        # '//frames/', '//video.mp4'; photo and speech packed
+        bpy.ops.wm.save_as_mainfile(filepath=blend_path, check_existing=False, relative_remap=False)
         backup = blend_path + "1"  # Blender's backup of an earlier save: not an output
         if os.path.exists(backup):
             os.remove(backup)
@@ -307,9 +309,23 @@ def run(ns) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+def command(args: list[str]) -> int:
+    """``blender -c talkface ARGS``: Blender passes the arguments after the command's name. ``--help``
+    prints the flags and returns 0 (argparse's own exit is caught: Blender wants a status)."""
     try:
-        ns = build_parser().parse_args(script_args(sys.argv if argv is None else argv))
+        return run_args(list(args))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The script's entry point: the arguments after '--' (or after argv[0])."""
+    return run_args(script_args(sys.argv if argv is None else argv))
+
+
+def run_args(args: list[str]) -> int:
+    try:
+        ns = build_parser().parse_args(args)
         if ns.list_styles:
             return list_styles()
         ns = validate(ns)

@@ -49,6 +49,33 @@ def remove_strips(scene, names) -> None:
         strips.remove(strip)
 
 
+def _relative(path: str, folder: str) -> str:
+    """``path`` as a Blender-relative path ('//...') from ``folder`` when it lies inside it, else as is."""
+    path = bpy.path.abspath(path)
+    inside = os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == os.path.abspath(folder)
+    return bpy.path.relpath(path, start=folder) if inside else path
+
+
+def make_portable(scene, folder: str) -> None:
+    """Prepare the scene to be saved as a .blend in ``folder`` that still works when the folder is
+    moved (another machine, a render farm): paths inside the folder (baked frames, the video)
+    become relative ('//frames/'), and the inputs it reads from outside (photo, speech) are packed
+    into the file. Save with ``relative_remap=False`` afterwards: the paths are already relative
+    to the new file."""
+    editor = scene.sequence_editor
+    for strip in (_strips(scene) if editor is not None else ()):
+        if strip.type == "IMAGE":
+            strip.directory = _relative(strip.directory, folder).rstrip("/\\") + "/"
+    if scene.render.filepath:
+        scene.render.filepath = _relative(scene.render.filepath, folder)
+    for image in bpy.data.images:
+        if image.source == "FILE" and image.filepath and image.packed_file is None:
+            image.pack()
+    for sound in bpy.data.sounds:
+        if sound.packed_file is None:
+            sound.pack()
+
+
 def configure_video_output(scene, video_path: str) -> None:
     """Render the sequencer to an H.264 + AAC mp4 with Blender's own FFmpeg, colours untouched."""
     render = scene.render

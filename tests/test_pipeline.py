@@ -38,9 +38,22 @@ face = [o for o in scene.objects if "talkface_fit" in o][0]
 keys = face.data.shape_keys
 action = keys.animation_data.action
 strips = [(s.type, s.frame_final_duration) for s in scene.sequence_editor.strips]
+images = [s for s in scene.sequence_editor.strips if s.type == "IMAGE"]
+frames_dir = images[0].directory if images else None
+first_frame = bpy.path.abspath(frames_dir + images[0].elements[0].filename) if images else None
 jaw = [fc for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurves
        if fc.data_path == 'key_blocks["jawOpen"].value'][0]
-print(json.dumps({"action": action.name, "strips": strips, "fps": scene.render.fps / scene.render.fps_base,
+def values(pred):
+    return [p.co.y for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurves
+            if pred(fc.data_path) for p in fc.keyframe_points]
+head = [max(p.co.y for p in fc.keyframe_points) - min(p.co.y for p in fc.keyframe_points)
+        for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurves
+        if fc.data_path in ("rotation_euler", "location") and len(fc.keyframe_points)]
+n_keys = sum(len(fc.keyframe_points) for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurves)
+print(json.dumps({"action": action.name, "n_keys": n_keys,
+                  "brow_max": max(map(abs, values(lambda d: "brow" in d)), default=0.0),
+                  "blink_max": max(map(abs, values(lambda d: "eyeBlink" in d)), default=0.0),
+                  "head_range": max(head, default=0.0), "strips": strips, "fps": scene.render.fps / scene.render.fps_base,
                   "frames": [scene.frame_start, scene.frame_end], "jaw_keys": len(jaw.keyframe_points),
                   "jaw_max": max(p.co.y for p in jaw.keyframe_points),
                   "jaw_first": jaw.keyframe_points[0].co.x, "jaw_last": jaw.keyframe_points[-1].co.x,
@@ -48,7 +61,13 @@ print(json.dumps({"action": action.name, "strips": strips, "fps": scene.render.f
                   "head_linked": face.parent is not None and face.get("talkface_head_object") == face.parent,
                   "camera_linked": face.get("talkface_camera_object") == scene.camera,
                   "take_audio": action.get("talkface_audio"),
-                  "transcript": action.get("talkface_transcript"), "lipsync": action.get("talkface_lipsync")}))
+                  "transcript": action.get("talkface_transcript"), "lipsync": action.get("talkface_lipsync"),
+                  "frames_dir": frames_dir, "first_frame_found": bool(first_frame) and __import__("os").path.isfile(first_frame),
+                  "video_path": scene.render.filepath,
+                  "packed": sorted([i.name for i in bpy.data.images if i.packed_file]
+                                   + [x.name for x in bpy.data.sounds if x.packed_file]),
+                  "unpacked_inputs": [x.filepath for x in list(bpy.data.images) + list(bpy.data.sounds)
+                                      if x.filepath and not x.packed_file]}))
 """
 
 
@@ -68,7 +87,15 @@ def test_full_pipeline(tmp_path, speech):
     assert bake_lines and bake_lines[-1].startswith("[talkface] bake: 100.0%")
     assert sorted(os.listdir(out)) == ["frames", "scene.blend", "video.mp4"]
     frames = sorted(os.listdir(out / "frames"))
+    # the folder moves to another machine or a farm: outputs are relative, the inputs packed
+    moved = tmp_path / "elsewhere" / "shot"
+    os.makedirs(moved.parent)
+    os.rename(out, moved)
+    out = moved
     info = inspect_blend(str(out / "scene.blend"))
+    assert info["frames_dir"] == "//frames/" and info["video_path"] == "//video.mp4"
+    assert info["first_frame_found"]
+    assert info["unpacked_inputs"] == [] and len(info["packed"]) >= 2   # the photo and the speech
     n = info["frames"][1] - info["frames"][0] + 1
     assert len(frames) == n and 40 <= n <= 70  # about two seconds at 25 fps
     assert ("IMAGE", n) in [tuple(s) for s in info["strips"]]
@@ -103,13 +130,30 @@ def test_keys_only_with_a_transcript_times_the_lips_by_it(tmp_path, speech):
 
 
 def test_take_options_reach_the_keys(tmp_path, speech):
-    """--mouth 0 keeps the jaw shut, --start-frame moves the take, --no-reduce-keys keys every frame."""
+    """--mouth/--brows/--head/--blinks 0 still the parts, --start-frame moves the take,
+    --no-reduce-keys keys every frame."""
     out = tmp_path / "out"
     done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--style", "Calm",
-               "--mouth", "0", "--start-frame", "20", "--no-reduce-keys", "--seed", "3", "--smoothing", "0.02")
+               "--mouth", "0", "--brows", "0", "--head", "0", "--blinks", "0", "--start-frame", "20",
+               "--no-reduce-keys", "--seed", "3", "--smoothing", "0.02")
     assert done.returncode == 0, done.stderr[-3000:]
     info = inspect_blend(str(out / "scene.blend"))
     assert info["jaw_max"] == 0.0 and info["jaw_first"] == 20.0
+    assert info["brow_max"] == 0.0 and info["blink_max"] == 0.0 and info["head_range"] < 1e-6
     assert info["jaw_keys"] == info["jaw_last"] - info["jaw_first"] + 1   # a key on every frame
     # the scene ends with the sound; the curve may run one network frame past it
     assert info["frames"][0] == 1 and info["frames"][1] >= info["jaw_last"] - 1
+
+
+def test_intensities_and_tolerance_change_the_take(tmp_path, speech):
+    """The defaults move brows, blink and head; a coarse --tolerance keeps fewer keys."""
+    infos = {}
+    for name, flags in (("default", ()), ("coarse", ("--tolerance", "0.2"))):
+        out = tmp_path / name
+        done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--blinks", "2",
+                   *flags)
+        assert done.returncode == 0, done.stderr[-3000:]
+        infos[name] = inspect_blend(str(out / "scene.blend"))
+    default = infos["default"]
+    assert default["brow_max"] > 0.0 and default["head_range"] > 1e-4
+    assert infos["coarse"]["n_keys"] < default["n_keys"]
