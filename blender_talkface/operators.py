@@ -14,14 +14,40 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core.errors import InputError
 from ..core.face.model import load_face_model
-from . import face_object, pipeline, preferences
-from .runtime import run_reported
+from . import dependencies, face_object, pipeline, preferences, scene_data
+from .properties import TAKE_SETTINGS, take_properties
+from .runtime import run_reported, status_progress
 
 # Imported where used, so the add-on enables without its heavy dependencies: keyframes and bake
 # (scipy, through core.animation), the mesh export (trimesh), the animator's style list (torch).
 
 PHOTO_GLOB = "*.png;*.jpg;*.jpeg;*.tif;*.tiff;*.bmp;*.webp"
 AUDIO_GLOB = "*.wav;*.flac;*.ogg;*.mp3"
+
+
+def _face_problem(context) -> str | None:
+    """Why there is no face to work on, for a greyed-out button (None: there is one)."""
+    if face_object.find_face(context) is not None:
+        return None
+    if any(scene_data.is_face(o) for o in context.scene.objects):
+        return "Several fitted faces: select the one to use"
+    return "Fit a face first (Fit Face from Photo)"
+
+
+def _has_take(obj) -> bool:
+    keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
+    return keys is not None and keys.animation_data is not None and keys.animation_data.action is not None
+
+
+def _poll(cls, context, *problems) -> bool:
+    """The first problem that applies greys the button out with its reason; none: available.
+    Missing packages come first: no scene change can fix those."""
+    for problem in problems:
+        message = problem() if callable(problem) else problem
+        if message:
+            cls.poll_message_set(message)
+            return False
+    return True
 
 
 def _require_file(path: str, what: str) -> str:
@@ -42,10 +68,16 @@ class TALKFACE_OT_fit_face(bpy.types.Operator, ImportHelper):
 
     filter_glob: bpy.props.StringProperty(default=PHOTO_GLOB, options={"HIDDEN"})
 
+    @classmethod
+    def poll(cls, context):
+        return _poll(cls, context, context.mode != "OBJECT" and "Switch to Object Mode first",
+                     lambda: dependencies.problem("fit"))
+
     def execute(self, context):
         def fit():
             path = _require_file(self.filepath, "photo")
-            result = pipeline.fit_face(context, path)
+            with status_progress(context) as progress:
+                result = pipeline.fit_face(context, path, progress=progress)
             for note in result.fit.notes:
                 self.report({"WARNING"}, note)
             self.report(
@@ -67,9 +99,14 @@ class TALKFACE_OT_export_neutral(bpy.types.Operator, ExportHelper):
     filename_ext = ".glb"
     filter_glob: bpy.props.StringProperty(default="*.glb;*.obj", options={"HIDDEN"})
     file_format: bpy.props.EnumProperty(
-        name="Format", items=(("GLB", "glTF Binary (.glb)", ""), ("OBJ", "Wavefront (.obj)", "")),
-        default="GLB",
+        name="Format", items=(("GLB", "glTF Binary (.glb)", "One binary glTF file, Y up"),
+                              ("OBJ", "Wavefront (.obj)", "Plain-text Wavefront mesh")),
+        default="GLB", description="File format of the exported mesh",
     )
+
+    @classmethod
+    def poll(cls, context):
+        return _poll(cls, context, lambda: dependencies.problem("export"), lambda: _face_problem(context))
 
     def check(self, context):
         self.filename_ext = "." + self.file_format.lower()
@@ -87,26 +124,6 @@ class TALKFACE_OT_export_neutral(bpy.types.Operator, ExportHelper):
         return run_reported(self, "Export Fitted Neutral", export)
 
 
-def _style_items(self, context):
-    """Style presets of the installed weights (read once); 'Neutral' when none are loaded."""
-    global _STYLE_ITEMS
-    if _STYLE_ITEMS is None:
-        names = ("Neutral",)
-        try:
-            from ..core.audio import inference
-
-            names = inference.style_names(inference.load_animator(preferences.get(context).weights_dir or None))
-        except Exception:  # noqa: BLE001 - the execute step reports missing weights properly
-            pass
-        _STYLE_ITEMS = [(n, n, f"Speaking style '{n}'") for n in names] + [
-            (pipeline.REFERENCE_STYLE, "Learned from Take",
-             "The style learned from a hand-edited take with 'Learn Style from Take'")]
-    return _STYLE_ITEMS
-
-
-_STYLE_ITEMS = None
-
-
 class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
     """Key the fitted face's shape keys and head from a speech recording (a new Action per take)"""
 
@@ -115,26 +132,27 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
     bl_options = {"REGISTER", "UNDO"}
 
     filter_glob: bpy.props.StringProperty(default=AUDIO_GLOB, options={"HIDDEN"})
-    style: bpy.props.EnumProperty(name="Style", items=_style_items)
-    mouth: bpy.props.FloatProperty(name="Mouth", default=1.0, min=0.0, soft_max=2.0)
-    brows: bpy.props.FloatProperty(name="Brows", default=1.0, min=0.0, soft_max=2.0)
-    head: bpy.props.FloatProperty(name="Head", default=1.0, min=0.0, soft_max=2.0)
-    blinks: bpy.props.FloatProperty(name="Blinks", default=1.0, min=0.0, soft_max=2.0)
-    smoothing: bpy.props.FloatProperty(
-        name="Smoothing", description="Gaussian smoothing time constant", default=0.0, min=0.0,
-        soft_max=0.2, unit="TIME_ABSOLUTE", subtype="TIME_ABSOLUTE",
-    )
-    reduce_keys: bpy.props.BoolProperty(
-        name="Reduce Keys", default=True,
-        description="Keep only the keys needed to stay within the tolerance of the dense curve",
-    )
-    tolerance: bpy.props.FloatProperty(name="Tolerance", default=0.01, min=0.0001, max=0.2)
-    use_start_frame: bpy.props.BoolProperty(name="Custom Start Frame", default=False)
-    start_frame: bpy.props.IntProperty(name="Start Frame", default=1)
+    __annotations__.update(take_properties())   # each defaults to the scene's take setting unless passed
+
+    @classmethod
+    def poll(cls, context):
+        return _poll(cls, context, lambda: dependencies.problem("animate"), lambda: _face_problem(context))
+
+    def invoke(self, context, event):
+        self._from_scene(context)
+        return super().invoke(context, event)
+
+    def _from_scene(self, context):
+        """The scene's take settings for every property the caller did not pass."""
+        settings = context.scene.talkface
+        for name in TAKE_SETTINGS:
+            if not self.properties.is_property_set(name):
+                setattr(self, name, getattr(settings, name))
 
     def execute(self, context):
         def animate():
             path = _require_file(self.filepath, "audio")
+            self._from_scene(context)
             options = pipeline.AnimateOptions(
                 style=self.style or "Neutral", mouth=self.mouth, brows=self.brows, head=self.head,
                 blinks=self.blinks, smoothing=self.smoothing, reduce_keys=self.reduce_keys,
@@ -142,10 +160,11 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
                 start_frame=self.start_frame if self.use_start_frame else None,
                 transcript=context.scene.talkface.dialog_text,
             )
-            result = pipeline.animate(
-                context, pipeline.require_face(context), path, options,
-                weights_dir=preferences.get(context).weights_dir or None,
-            )
+            with status_progress(context) as progress:
+                result = pipeline.animate(
+                    context, pipeline.require_face(context), path, options,
+                    weights_dir=preferences.get(context).weights_dir or None, progress=progress,
+                )
             if result.missing_channels:
                 self.report({"WARNING"}, "The face lacks shape keys: " + ", ".join(result.missing_channels))
             self.report(
@@ -164,12 +183,19 @@ class TALKFACE_OT_apply_to_selected(bpy.types.Operator):
     bl_label = "Apply Take to Selected"
     bl_options = {"REGISTER", "UNDO"}
 
-    tolerance: bpy.props.FloatProperty(name="Tolerance", default=0.01, min=0.0, max=0.2)
+    tolerance: bpy.props.FloatProperty(
+        name="Tolerance", default=0.01, min=0.0, max=0.2,
+        description="Key reduction tolerance of the copied curves, in shape-key weight (0: every key)",
+    )
 
     @classmethod
     def poll(cls, context):
         obj = context.active_object
-        return obj is not None and obj.type == "MESH" and obj.data.shape_keys is not None
+        targets = [o for o in context.selected_objects
+                   if o is not obj and o.type == "MESH" and o.data.shape_keys is not None]
+        return _poll(cls, context,
+                     not _has_take(obj) and "Make the animated face the active object (it has no take)",
+                     not targets and "Also select the meshes with ARKit-named shape keys to receive the take")
 
     def execute(self, context):
         def apply():
@@ -204,6 +230,11 @@ class TALKFACE_OT_learn_style(bpy.types.Operator):
     bl_label = "Learn Style from Take"
     bl_options = {"REGISTER", "UNDO"}
 
+    @classmethod
+    def poll(cls, context):
+        return _poll(cls, context, lambda: dependencies.problem("animate"), lambda: _face_problem(context),
+                     lambda: not _has_take(face_object.find_face(context)) and "Animate the face first")
+
     def execute(self, context):
         def learn():
             face = pipeline.require_face(context)
@@ -221,10 +252,17 @@ class TALKFACE_OT_bake_frames(bpy.types.Operator):
     bl_label = "Bake Photoreal Frames"
     bl_options = {"REGISTER", "UNDO"}
 
-    directory: bpy.props.StringProperty(name="Frames Folder", subtype="DIR_PATH", default="")
+    directory: bpy.props.StringProperty(
+        name="Frames Folder", subtype="DIR_PATH", default="",
+        description="Folder for the baked frames; empty: the scene's Frames Folder, else beside the .blend",
+    )
 
     _bake = None
     _timer = None
+
+    @classmethod
+    def poll(cls, context):
+        return _poll(cls, context, lambda: dependencies.problem("bake"), lambda: _face_problem(context))
 
     def _settings(self, context):
         settings = context.scene.talkface

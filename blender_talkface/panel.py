@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The TalkFace tab in the 3D viewport sidebar: the three stages top to bottom."""
+"""The TalkFace tab in the 3D viewport sidebar (the three stages top to bottom) and the menu
+entries where Blender users look: 3D Viewport > Add > Face from Photo, Sequencer > Add >
+TalkFace Frames."""
 
 from __future__ import annotations
 
 import bpy
 
-from . import face_object
+from . import dependencies, face_object
+from .properties import TAKE_SETTINGS
 
 
 class TALKFACE_PT_main(bpy.types.Panel):
@@ -20,6 +23,14 @@ class TALKFACE_PT_main(bpy.types.Panel):
         settings = context.scene.talkface
         face = face_object.find_face(context)
 
+        torch_missing = dependencies.problem("animate")
+        if torch_missing:  # one line and the way out; the buttons below say why they are grey
+            row = layout.row()
+            row.alert = True
+            row.label(text=torch_missing, icon="ERROR")
+            layout.operator("preferences.addon_show", text="Open TalkFace Preferences",
+                            icon="PREFERENCES").module = __package__.rpartition(".")[0] or __package__
+
         box = layout.box()
         box.label(text="1. Face", icon="USER")
         box.operator("talkface.fit_face", icon="IMAGE_DATA")
@@ -29,15 +40,29 @@ class TALKFACE_PT_main(bpy.types.Panel):
 
         box = layout.box()
         box.label(text="2. Animation", icon="SOUND")
-        box.enabled = face is not None
         box.prop(settings, "dialog_text", icon="TEXT")
+        header, body = box.panel("TALKFACE_take_settings", default_closed=True)
+        header.label(text="Take Settings")
+        if body is not None:
+            body.use_property_split = True
+            body.use_property_decorate = False
+            for name in TAKE_SETTINGS:
+                if name == "start_frame":
+                    row = body.row()
+                    row.active = settings.use_start_frame
+                    row.prop(settings, name)
+                elif name == "tolerance":
+                    row = body.row()
+                    row.active = settings.reduce_keys
+                    row.prop(settings, name)
+                else:
+                    body.prop(settings, name)
         box.operator("talkface.animate_audio", icon="ACTION")
         box.operator("talkface.apply_to_selected", icon="COPYDOWN")
         box.operator("talkface.learn_style", icon="OUTLINER_OB_FORCE_FIELD")
 
         box = layout.box()
         box.label(text="3. Video", icon="RENDER_ANIMATION")
-        box.enabled = face is not None
         box.prop(settings, "bake_mode")
         box.prop(settings, "resolution")
         box.prop(settings, "output_dir")
@@ -45,9 +70,27 @@ class TALKFACE_PT_main(bpy.types.Panel):
         op.directory = settings.output_dir
 
 
+def draw_add_face(self, context):
+    self.layout.separator()
+    self.layout.operator("talkface.fit_face", text="Face from Photo", icon="USER")
+
+
+def draw_add_frames(self, context):
+    self.layout.separator()
+    self.layout.operator("talkface.bake_frames", text="TalkFace Frames", icon="SEQUENCE")
+
+
+#: (menu, draw function): Blender's own Add menus.
+MENUS = (("VIEW3D_MT_add", draw_add_face), ("SEQUENCER_MT_add", draw_add_frames))
+
+
 def register():
     bpy.utils.register_class(TALKFACE_PT_main)
+    for menu, draw in MENUS:
+        getattr(bpy.types, menu).append(draw)
 
 
 def unregister():
+    for menu, draw in MENUS:
+        getattr(bpy.types, menu).remove(draw)
     bpy.utils.unregister_class(TALKFACE_PT_main)

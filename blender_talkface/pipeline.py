@@ -18,6 +18,7 @@ from ..core.face.landmarks import detect_landmarks
 from ..core.face.model import load_face_model
 from ..core.progress import ProgressCallback
 from . import face_object, scene_data
+from .properties import REFERENCE_STYLE
 from .sequencer import add_sound_strip
 
 
@@ -27,17 +28,32 @@ class FitResult:
     fit: object
 
 
-def fit_face(context, photo_path: str) -> FitResult:
-    """Photo -> landmarks -> FaceFit -> face mesh, head Empty and camera in the scene."""
+FIT_STEPS = 4        # photo read, landmarks found, model fitted, face built
+ANIMATE_STEPS = 4    # audio read, text aligned, network run, keys written
+
+
+def _report(progress: ProgressCallback | None, total: int):
+    return (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
+
+
+def fit_face(context, photo_path: str, progress: ProgressCallback | None = None) -> FitResult:
+    """Photo -> landmarks -> FaceFit -> face mesh, head Empty and camera in the scene.
+    ``progress(done, FIT_STEPS)`` after each step (the operator's status-bar progress)."""
     from ..core.face.fitting import fit_photo  # scipy: loaded when a fit runs, not at registration
 
+    step = _report(progress, FIT_STEPS)
     if not os.path.isfile(photo_path):
         raise InputError(f"Photo file not found: {photo_path}")
     photo = load_photo(photo_path)
     model = load_face_model()
-    fit = fit_photo(photo, detect_landmarks(photo), model)
+    step(1)
+    landmarks = detect_landmarks(photo)
+    step(2)
+    fit = fit_photo(photo, landmarks, model)
+    step(3)
     obj = face_object.create_face(context, fit, model, photo_path)
     context.scene.talkface.photo_path = photo_path
+    step(4)
     return FitResult(obj, fit)
 
 
@@ -57,7 +73,6 @@ class AnimateOptions:
     alignment: object = None     # that text already aligned to this audio (align_transcript)
 
 
-REFERENCE_STYLE = "Learned"
 
 
 def learn_style(context, face_obj, weights_dir: str | None = None) -> int:
@@ -113,8 +128,9 @@ def align_transcript(audio, transcript: str):
 
 
 def animate(context, face_obj, audio_path: str, options: AnimateOptions | None = None,
-            weights_dir: str | None = None) -> AnimateResult:
-    """Audio -> features -> Animation -> a new Action on the face and its head control."""
+            weights_dir: str | None = None, progress: ProgressCallback | None = None) -> AnimateResult:
+    """Audio -> features -> Animation -> a new Action on the face and its head control.
+    ``progress(done, ANIMATE_STEPS)`` after each step."""
     # torch, safetensors, soundfile and scipy (under keyframes and the features) load on use
     import torch
 
@@ -123,10 +139,12 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     from ..core.audio.loading import load_audio
     from . import keyframes
 
+    step = _report(progress, ANIMATE_STEPS)
     options = options or AnimateOptions()
     scene = context.scene
     audio = load_audio(audio_path)
     model = inference.load_animator(weights_dir or None)
+    step(1)
     style = options.style
     if style == REFERENCE_STYLE:
         code = scene_data.style_code(face_obj)
@@ -134,6 +152,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
             raise InputError("No learned style on this face: run 'Learn Style from Take' first")
         style = torch.tensor(code, dtype=torch.float32)
     aligned = options.alignment if options.alignment is not None else align_transcript(audio, options.transcript)
+    step(2)
     anim = inference.animate(audio, model, style, seed=options.seed,
                              timed_phones=aligned.phones if aligned is not None else None)
     source = ("transcript" if aligned is not None
@@ -141,6 +160,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
                            blinks=options.blinks)
     anim = smooth(anim, options.smoothing)
+    step(3)
 
     start = scene.frame_start if options.start_frame is None else options.start_frame
     head = scene_data.head_object(face_obj)
@@ -159,6 +179,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     scene.frame_start = min(scene.frame_start, start)
     scene.frame_end = max(last, start)
     context.scene.talkface.audio_path = audio_path
+    step(4)
     return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration,
                          source, aligned.score if aligned is not None else None)
 

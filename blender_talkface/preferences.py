@@ -19,7 +19,10 @@ DEVICE_ITEMS = (
 class TALKFACE_AP_preferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_ID
 
-    device: bpy.props.EnumProperty(name="Compute Device", items=DEVICE_ITEMS, default="AUTO")
+    device: bpy.props.EnumProperty(
+        name="Compute Device", items=DEVICE_ITEMS, default="AUTO",
+        description="Where the networks run when animating and baking",
+    )
     weights_dir: bpy.props.StringProperty(
         name="Weights Folder",
         description="Use trained weights from this folder instead of the ones shipped with the add-on",

@@ -8,6 +8,7 @@ the console for bug reports.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 
 from ..core.errors import TalkFaceError
@@ -24,7 +25,7 @@ def run_reported(operator, stage: str, fn) -> set[str]:
         operator.report(
             {"ERROR"},
             f"{stage} needs the Python package '{exc.name}', which is not installed in "
-            f"Blender's Python (see the README, 'Installing in Blender')",
+            f"Blender's Python (reinstall the TalkFace extension; PyTorch: TalkFace's preferences)",
         )
         return {"CANCELLED"}
     except Exception as exc:  # noqa: BLE001 - last line of defence for the user
@@ -32,3 +33,24 @@ def run_reported(operator, stage: str, fn) -> set[str]:
         operator.report({"ERROR"}, f"{stage} failed unexpectedly: {type(exc).__name__}: {exc}")
         return {"CANCELLED"}
     return {"FINISHED"} if result is None else result
+
+
+@contextlib.contextmanager
+def status_progress(context):
+    """A ``ProgressCallback`` shown as the window manager's progress (the status bar and the
+    cursor), ended however the stage ends. In background mode it costs nothing."""
+    wm = context.window_manager
+    started = False
+
+    def update(done: int, total: int) -> None:
+        nonlocal started
+        if not started:
+            wm.progress_begin(0, total)
+            started = True
+        wm.progress_update(done)
+
+    try:
+        yield update
+    finally:
+        if started:
+            wm.progress_end()

@@ -83,7 +83,7 @@ def test_bake_reads_hand_edits(animated, blender, tmp_path):
 
 
 def test_bake_before_fit(scene, blender, tmp_path):
-    with pytest.raises(RuntimeError, match="No fitted face"):
+    with pytest.raises(RuntimeError, match="Fit a face first"):
         blender.ops.talkface.bake_frames(directory=str(tmp_path / "f"))
     assert not (tmp_path / "f").exists()
 

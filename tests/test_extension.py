@@ -62,9 +62,9 @@ def test_operator_reports_missing_photo_without_traceback(scene, blender, tmp_pa
 def test_animate_and_bake_refuse_without_face(scene, blender, tmp_path):
     audio = tmp_path / "a.wav"
     audio.write_bytes(b"RIFF")
-    with pytest.raises(RuntimeError, match="No fitted face"):
+    with pytest.raises(RuntimeError, match="Fit a face first"):
         blender.ops.talkface.animate_audio(filepath=str(audio))
-    with pytest.raises(RuntimeError, match="No fitted face"):
+    with pytest.raises(RuntimeError, match="Fit a face first"):
         blender.ops.talkface.bake_frames()
     assert len(blender.data.objects) == 0
 
@@ -87,6 +87,15 @@ import talkface_zip
 talkface_zip.register()
 assert hasattr(bpy.types.Scene, "talkface") and hasattr(bpy.ops.talkface, "bake_frames")
 print("registered")
+# every stage's button is greyed out with the missing packages named
+for op, expected in (("fit_face", "MediaPipe"), ("animate_audio", "PyTorch")):
+    try:
+        getattr(bpy.ops.talkface, op)()
+    except RuntimeError as exc:
+        assert "Missing Python packages" in str(exc) and expected in str(exc), str(exc)
+    else:
+        raise AssertionError(op + " ran without its packages")
+print("greyed out")
 """
 
 
@@ -96,4 +105,4 @@ def test_extension_enables_without_its_heavy_packages(extension_zip, tmp_path):
         [sys.executable, "-c", WITHOUT_HEAVY_PACKAGES, extension_zip, str(tmp_path)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
-    assert done.returncode == 0 and "registered" in done.stdout, done.stderr
+    assert done.returncode == 0 and "registered" in done.stdout and "greyed out" in done.stdout, done.stderr

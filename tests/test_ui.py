@@ -1,0 +1,128 @@
+"""Blender's UI conventions: greyed-out buttons say why, every setting has a tooltip, the take
+settings live in the scene, the stages show progress, and the Add menus offer TalkFace."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import PORTRAIT, SPEECH
+
+from talkface.blender_talkface import dependencies
+from talkface.blender_talkface.properties import TAKE_SETTINGS
+
+ADDON = "bl_ext.user_default.talkface"   # the installed zip's package (conftest's `blender`)
+
+
+def installed(module: str):
+    import importlib
+
+    return importlib.import_module(f"{ADDON}.blender_talkface.{module}")
+OPERATORS = ("fit_face", "export_neutral", "animate_audio", "apply_to_selected", "learn_style", "bake_frames")
+
+
+def poll_message(blender, name) -> str:
+    with pytest.raises(RuntimeError) as err:
+        getattr(blender.ops.talkface, name)()
+    return str(err.value)
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("export_neutral", "Fit a face first"), ("animate_audio", "Fit a face first"),
+    ("learn_style", "Fit a face first"), ("bake_frames", "Fit a face first"),
+    ("apply_to_selected", "Make the animated face the active object"),
+])
+def test_greyed_out_with_a_reason_in_an_empty_scene(scene, blender, name, reason):
+    assert not getattr(blender.ops.talkface, name).poll()
+    assert reason in poll_message(blender, name)
+
+
+def test_reasons_follow_the_scene(scene, blender):
+    assert blender.ops.talkface.fit_face(filepath=PORTRAIT) == {"FINISHED"}
+    assert blender.ops.talkface.animate_audio.poll() and blender.ops.talkface.bake_frames.poll()
+    assert "Animate the face first" in poll_message(blender, "learn_style")
+    face = blender.context.active_object
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+    assert blender.ops.talkface.learn_style.poll()
+    assert "Also select the meshes" in poll_message(blender, "apply_to_selected")
+    # a second fitted face and neither active: which one is meant?
+    assert blender.ops.talkface.fit_face(filepath=PORTRAIT) == {"FINISHED"}
+    blender.context.view_layer.objects.active = None
+    assert "Several fitted faces" in poll_message(blender, "animate_audio")
+    blender.context.view_layer.objects.active = face
+    blender.ops.object.mode_set(mode="EDIT")
+    assert "Object Mode" in poll_message(blender, "fit_face")
+    blender.ops.object.mode_set(mode="OBJECT")
+
+
+def test_missing_torch_greys_out_the_stages_that_need_it(monkeypatch):
+    monkeypatch.setattr(dependencies, "installed", lambda name: name != "torch")
+    assert dependencies.problem("animate") == "PyTorch is not installed: install it in TalkFace's preferences"
+    assert dependencies.problem("bake") is not None and dependencies.problem("fit") is None
+
+
+def _properties(rna):
+    return [p for p in rna.properties if p.identifier not in ("rna_type", "name") and not p.is_hidden]
+
+
+def test_every_setting_has_a_tooltip(blender):
+    types = [blender.context.scene.talkface.bl_rna,
+             blender.context.preferences.addons[ADDON].preferences.bl_rna]
+    types += [getattr(blender.ops.talkface, name).get_rna_type() for name in OPERATORS]
+    untold = [f"{rna.identifier}.{p.identifier}" for rna in types for p in _properties(rna)
+              if not p.description.strip() and p.identifier not in ("filter_glob", "bl_idname")]
+    assert not untold, untold
+    resolution = blender.context.scene.talkface.bl_rna.properties["resolution"].description
+    assert "square" not in resolution.lower() and "longer side" in resolution
+
+
+def test_take_settings_live_in_the_scene_and_reach_the_keys(scene, blender):
+    settings = scene.talkface
+    for name in TAKE_SETTINGS:
+        assert name in settings.bl_rna.properties
+    assert blender.ops.talkface.fit_face(filepath=PORTRAIT) == {"FINISHED"}
+    face = blender.context.active_object
+    settings.mouth, settings.use_start_frame, settings.start_frame = 0.0, True, 30
+
+    def jaw():
+        action = face.data.shape_keys.animation_data.action
+        return [fc for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurves
+                if fc.data_path == 'key_blocks["jawOpen"].value'][0]
+
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+    curve = jaw()
+    assert max(p.co.y for p in curve.keyframe_points) == 0.0 and curve.keyframe_points[0].co.x == 30.0
+    # a script's explicit value overrides the scene's for that call only
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH, mouth=1.0) == {"FINISHED"}
+    assert max(p.co.y for p in jaw().keyframe_points) > 0.1 and settings.mouth == 0.0
+
+
+def test_fit_and_animate_report_progress(scene, blender):
+    pipeline = installed("pipeline")
+    calls = {"fit": [], "animate": []}
+    fitted = pipeline.fit_face(blender.context, PORTRAIT, progress=lambda d, t: calls["fit"].append((d, t)))
+    pipeline.animate(blender.context, fitted.obj, SPEECH, progress=lambda d, t: calls["animate"].append((d, t)))
+    assert calls["fit"] == [(i, pipeline.FIT_STEPS) for i in range(1, pipeline.FIT_STEPS + 1)]
+    assert calls["animate"] == [(i, pipeline.ANIMATE_STEPS) for i in range(1, pipeline.ANIMATE_STEPS + 1)]
+
+
+@pytest.mark.parametrize("menu, operator", [("VIEW3D_MT_add", "talkface.fit_face"),
+                                            ("SEQUENCER_MT_add", "talkface.bake_frames")])
+def test_add_menus_offer_talkface(blender, menu, operator):
+    panel = installed("panel")
+    drawn = [draw for m, draw in panel.MENUS if m == menu]
+    assert drawn and getattr(blender.types, menu).is_extended()
+
+    class Layout:
+        def __init__(self):
+            self.ops = []
+
+        def separator(self):
+            pass
+
+        def operator(self, idname, **kw):
+            self.ops.append(idname)
+
+    class Menu:
+        layout = Layout()
+
+    drawn[0](Menu, blender.context)
+    assert Menu.layout.ops == [operator]
