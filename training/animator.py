@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..core.animation import HEAD_CHANNELS
 from ..core.audio import phones
-from ..core.audio.features import FeatureConfig, Features, mfcc_from_logmel
+from ..core.audio.features import FeatureConfig, Features, mel_frequencies, mfcc_from_logmel
 from ..core.audio.inference import outputs_to_values, save_animator
 from ..core.audio.network import NETWORK_FPS, Animator, AnimatorConfig, make_presets, run_chunked
 from ..core.face.model import ARKIT_NAMES, load_face_model
@@ -232,10 +232,8 @@ PROSODY_COLUMNS = 3  # every feature row ends with log-F0, voicing, log energy; 
 def band_centres(n_bands: int) -> np.ndarray:
     """Centre frequencies (Hz) of the log-mel feature bands, for the augmentations that act on
     the spectrum as frequencies (formant warp, low-pass)."""
-    import librosa
-
     cfg = FeatureConfig(kind="logmel")
-    return librosa.mel_frequencies(n_bands + 2, fmin=cfg.fmin, fmax=cfg.fmax)[1:-1]
+    return mel_frequencies(n_bands + 2, cfg.fmin, cfg.fmax)[1:-1]
 
 
 def spectral_columns(n_features: int, n_evidence: int = 0) -> int:
