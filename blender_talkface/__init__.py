@@ -5,9 +5,9 @@ Heavy dependencies (torch, mediapipe, librosa) are imported inside operators, ne
 registration, so the add-on always enables and can tell the user what is missing.
 """
 
-from . import command_line, operators, panel, preferences, properties
+from . import command_line, operators, panel, preferences, properties, torch_setup
 
-_modules = (preferences, properties, operators, panel, command_line)
+_modules = (preferences, torch_setup, properties, operators, panel, command_line)
 
 
 def register():

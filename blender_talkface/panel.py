@@ -28,8 +28,10 @@ class TALKFACE_PT_main(bpy.types.Panel):
             row = layout.row()
             row.alert = True
             row.label(text=torch_missing, icon="ERROR")
-            layout.operator("preferences.addon_show", text="Open TalkFace Preferences",
-                            icon="PREFERENCES").module = __package__.rpartition(".")[0] or __package__
+            row = layout.row(align=True)
+            row.operator("talkface.install_torch", icon="IMPORT")
+            row.operator("preferences.addon_show", text="", icon="PREFERENCES").module = \
+                __package__.rpartition(".")[0] or __package__
 
         box = layout.box()
         box.label(text="1. Face", icon="USER")

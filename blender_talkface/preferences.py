@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import bpy
 
+from . import dependencies
+
 # The extension's root package ("bl_ext.<repo>.talkface" when installed, "talkface" when the
 # headless script loads the source tree): Blender keys add-on preferences by it.
 ADDON_ID = __package__.rpartition(".")[0] or __package__
@@ -29,6 +31,18 @@ class TALKFACE_AP_preferences(bpy.types.AddonPreferences):
         subtype="DIR_PATH",
         default="",
     )
+    torch_build: bpy.props.EnumProperty(
+        name="PyTorch Build", default="AUTO",
+        items=(("AUTO", "Auto", "CUDA when an NVIDIA driver is installed (not on macOS), otherwise CPU"),
+               ("CPU", "CPU", "The CPU build (about 200 MB)"),
+               ("CUDA", "CUDA", "The NVIDIA GPU build (several GB; Linux and Windows)")),
+        description="Which PyTorch build Install PyTorch downloads",
+    )
+    torch_wheels_dir: bpy.props.StringProperty(
+        name="PyTorch Wheels Folder", subtype="DIR_PATH", default="",
+        description="Install PyTorch from the wheels in this folder instead of downloading (offline "
+                    "studios: 'pip download torch' on a machine with internet access)",
+    )
     output_dir: bpy.props.StringProperty(
         name="Default Output Folder",
         description="Where baked frames go when the .blend is unsaved and no folder is chosen",
@@ -37,7 +51,24 @@ class TALKFACE_AP_preferences(bpy.types.AddonPreferences):
     )
 
     def draw(self, context):
+        from . import torch_setup
+
         layout = self.layout
+        box = layout.box()
+        installed = torch_setup.version()
+        if installed:
+            box.label(text=f"PyTorch {installed} is installed for TalkFace", icon="CHECKMARK")
+            box.operator("talkface.remove_torch", icon="TRASH")
+        elif dependencies.installed("torch"):
+            box.label(text="PyTorch comes from Blender's own Python environment", icon="CHECKMARK")
+        else:
+            box.label(text="PyTorch is not installed: Animate and Bake need it", icon="ERROR")
+            row = box.row()
+            row.prop(self, "torch_build", text="Build")
+            box.prop(self, "torch_wheels_dir")
+            if not bpy.app.online_access and not self.torch_wheels_dir:
+                box.label(text="Online access is off (System > Network): the download is blocked", icon="INFO")
+            box.operator("talkface.install_torch", icon="IMPORT")
         layout.prop(self, "device")
         layout.prop(self, "weights_dir")
         layout.prop(self, "output_dir")
@@ -47,6 +78,8 @@ class Defaults:
     """Stands in for the preferences when the add-on is not enabled (headless source run)."""
 
     device = "AUTO"
+    torch_build = "AUTO"
+    torch_wheels_dir = ""
     weights_dir = ""
     output_dir = ""
 
