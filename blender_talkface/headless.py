@@ -49,7 +49,7 @@ from ..core.audio.loading import load_audio
 from ..core.errors import DeviceError, InputError, MissingWeightsError, TalkFaceError
 from ..core.face.image_io import load_photo
 from ..core.progress import Progress
-from . import pipeline, register
+from . import dependencies, pipeline, register
 from .sequencer import make_portable, render_video
 
 STAGES = ("fit", "animate", "bake", "video")
@@ -244,8 +244,22 @@ def _ensure_registered() -> None:
         register()
 
 
+def _clear_startup_scene() -> None:
+    """Without a .blend to add to, start from an empty scene: the startup file's Cube, Light and
+    Camera are not part of a TalkFace shot."""
+    if bpy.data.filepath:
+        return
+    for obj in list(bpy.data.objects):
+        bpy.data.objects.remove(obj)
+    for blocks in (bpy.data.meshes, bpy.data.lights, bpy.data.cameras, bpy.data.materials):
+        for block in [b for b in blocks if b.users == 0]:
+            blocks.remove(block)
+    bpy.context.view_layer.update()
+
+
 def run(ns) -> int:
     _ensure_registered()
+    _clear_startup_scene()
     context = bpy.context
     scene = context.scene
     if ns.start_frame is not None and ns.start_frame < scene.frame_start:
@@ -323,9 +337,26 @@ def main(argv: list[str] | None = None) -> int:
     return run_args(script_args(sys.argv if argv is None else argv))
 
 
+def missing_packages(ns) -> str | None:
+    """What a requested stage cannot run without (checked before anything is written)."""
+    stages = ("animate",) if ns.list_styles else ("fit", "animate") + (() if ns.keys_only else ("bake",))
+    for stage in stages:
+        problem = dependencies.problem(stage)
+        if problem:
+            if "PyTorch" in problem:
+                problem = ("PyTorch is not installed: in Blender, TalkFace's preferences > Install PyTorch; "
+                           "in another Python, pip install torch==2.13.0")
+            return problem
+    return None
+
+
 def run_args(args: list[str]) -> int:
     try:
         ns = build_parser().parse_args(args)
+        problem = missing_packages(ns)
+        if problem:   # a stage that cannot run here: nothing is written (exit 3)
+            print(f"talkface: {problem}", file=sys.stderr, flush=True)
+            return EXIT_UNAVAILABLE
         if ns.list_styles:
             return list_styles()
         ns = validate(ns)

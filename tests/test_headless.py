@@ -205,3 +205,29 @@ def test_neural_mode_without_generator_weights_exits_3_before_any_work(tmp_path,
     assert done.returncode == 3, done.stderr
     assert "generator.safetensors not found" in done.stderr and "Traceback" not in done.stderr
     assert not (out / "scene.blend").exists() and "fit:" not in done.stderr
+
+
+WITHOUT_TORCH = r"""
+import importlib.abc, runpy, sys
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, Block())
+sys.argv = [sys.argv[1], "--"] + sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["--keys-only"], ["--list-styles"]])
+def test_missing_torch_exits_3_with_one_line_and_writes_nothing(tmp_path, good_audio, extra):
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, SCRIPT, "--photo", PORTRAIT, "--audio", good_audio,
+                           "--out", str(out), *extra], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == ["talkface: PyTorch is not installed: in Blender, TalkFace's preferences > Install PyTorch; "
+                     "in another Python, pip install torch==2.13.0"], done.stderr
+    assert not out.exists()

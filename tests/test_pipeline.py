@@ -50,7 +50,8 @@ head = [max(p.co.y for p in fc.keyframe_points) - min(p.co.y for p in fc.keyfram
         for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurves
         if fc.data_path in ("rotation_euler", "location") and len(fc.keyframe_points)]
 n_keys = sum(len(fc.keyframe_points) for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurves)
-print(json.dumps({"action": action.name, "n_keys": n_keys,
+print(json.dumps({"action": action.name, "n_keys": n_keys, "objects": sorted(o.type for o in bpy.data.objects),
+                  "meshes": len(bpy.data.meshes), "lights": len(bpy.data.lights),
                   "brow_max": max(map(abs, values(lambda d: "brow" in d)), default=0.0),
                   "blink_max": max(map(abs, values(lambda d: "eyeBlink" in d)), default=0.0),
                   "head_range": max(head, default=0.0), "strips": strips, "fps": scene.render.fps / scene.render.fps_base,
@@ -96,6 +97,8 @@ def test_full_pipeline(tmp_path, speech):
     assert info["frames_dir"] == "//frames/" and info["video_path"] == "//video.mp4"
     assert info["first_frame_found"]
     assert info["unpacked_inputs"] == [] and len(info["packed"]) >= 2   # the photo and the speech
+    # TalkFace's face, head control and camera only: not the startup file's Cube and Light
+    assert info["objects"] == ["CAMERA", "EMPTY", "MESH"] and info["meshes"] == 1 and info["lights"] == 0
     n = info["frames"][1] - info["frames"][0] + 1
     assert len(frames) == n and 40 <= n <= 70  # about two seconds at 25 fps
     assert ("IMAGE", n) in [tuple(s) for s in info["strips"]]

@@ -130,6 +130,7 @@ class Animator(nn.Module):
         self._close = ((names.index("jawOpen"), names.index("mouthClose"))
                        if "jawOpen" in names and "mouthClose" in names else None)
         self.seal_head = None
+        self.seal_bias = 0.0     # added to the seal logit at inference (not trained, not saved)
         if cfg.seal_open_channels and self._close is not None:
             self.seal_head = nn.Conv1d(cfg.width, 1, 1)
             keep = torch.tensor([0.0 if c in cfg.seal_open_channels else 1.0 for c in names])
@@ -169,7 +170,7 @@ class Animator(nn.Module):
             sealed = mouth_w * self.seal_keep
             sealed = torch.cat([sealed[:, :close], mouth_w[:, jaw:jaw + 1], sealed[:, close + 1:]], 1)
             out["seal_logit"] = self.seal_head(mouth)
-            mouth_w = mouth_w + torch.sigmoid(out["seal_logit"]) * (sealed - mouth_w)
+            mouth_w = mouth_w + torch.sigmoid(out["seal_logit"] + self.seal_bias) * (sealed - mouth_w)
         out.update({
             "mouth": mouth_w,
             "brows": torch.sigmoid(self.brow_head(long)),
