@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 
@@ -136,13 +135,16 @@ def _transcript_text(value: str | None) -> str:
 
 
 def _writable_dir(path: str) -> str:
+    """The output folder, checked without creating it (bad input must leave nothing behind): it,
+    or its nearest existing parent, must be a folder this process can write into."""
     path = os.path.abspath(os.path.expanduser(path))
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".talkface-write-test-"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"output folder cannot be written: {path} ({exc.strerror})") from None
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise UsageError(f"output folder cannot be written: {path} ({probe} is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder cannot be written: {path} (no write permission in {probe})")
     return path
 
 
@@ -264,6 +266,10 @@ def run(ns) -> int:
     scene = context.scene
     if ns.start_frame is not None and ns.start_frame < scene.frame_start:
         raise UsageError(f"--start-frame {ns.start_frame} is before the scene's first frame ({scene.frame_start})")
+    try:
+        os.makedirs(ns.out, exist_ok=True)    # every input checked: the first thing written
+    except OSError as exc:
+        raise UsageError(f"output folder cannot be written: {ns.out} ({exc.strerror})") from None
     pipeline.set_scene_fps(scene, ns.fps)
     scene.talkface.resolution = ns.resolution
     wanted = ("fit", "animate") if ns.keys_only else STAGES
