@@ -16,7 +16,7 @@ from ..core.errors import InputError
 from ..core.face.model import load_face_model
 from . import dependencies, face_object, pipeline, preferences, scene_data
 from .properties import TAKE_SETTINGS, take_properties
-from .runtime import run_reported, status_progress
+from .runtime import end_modal, poll_reasons, run_reported, status_progress
 
 # Imported where used, so the add-on enables without its heavy dependencies: keyframes and bake
 # (scipy, through core.animation), the mesh export (trimesh), the animator's style list (torch).
@@ -39,16 +39,6 @@ def _has_take(obj) -> bool:
     return keys is not None and keys.animation_data is not None and keys.animation_data.action is not None
 
 
-def _poll(cls, context, *problems) -> bool:
-    """The first problem that applies greys the button out with its reason; none: available.
-    Missing packages come first: no scene change can fix those."""
-    for problem in problems:
-        message = problem() if callable(problem) else problem
-        if message:
-            cls.poll_message_set(message)
-            return False
-    return True
-
 
 def _require_file(path: str, what: str) -> str:
     path = bpy.path.abspath(path)
@@ -70,7 +60,7 @@ class TALKFACE_OT_fit_face(bpy.types.Operator, ImportHelper):
 
     @classmethod
     def poll(cls, context):
-        return _poll(cls, context, context.mode != "OBJECT" and "Switch to Object Mode first",
+        return poll_reasons(cls, context.mode != "OBJECT" and "Switch to Object Mode first",
                      lambda: dependencies.problem("fit"))
 
     def execute(self, context):
@@ -106,7 +96,7 @@ class TALKFACE_OT_export_neutral(bpy.types.Operator, ExportHelper):
 
     @classmethod
     def poll(cls, context):
-        return _poll(cls, context, lambda: dependencies.problem("export"), lambda: _face_problem(context))
+        return poll_reasons(cls, lambda: dependencies.problem("export"), lambda: _face_problem(context))
 
     def check(self, context):
         self.filename_ext = "." + self.file_format.lower()
@@ -136,7 +126,7 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
 
     @classmethod
     def poll(cls, context):
-        return _poll(cls, context, lambda: dependencies.problem("animate"), lambda: _face_problem(context))
+        return poll_reasons(cls, lambda: dependencies.problem("animate"), lambda: _face_problem(context))
 
     def invoke(self, context, event):
         self._from_scene(context)
@@ -193,9 +183,8 @@ class TALKFACE_OT_apply_to_selected(bpy.types.Operator):
         obj = context.active_object
         targets = [o for o in context.selected_objects
                    if o is not obj and o.type == "MESH" and o.data.shape_keys is not None]
-        return _poll(cls, context,
-                     not _has_take(obj) and "Make the animated face the active object (it has no take)",
-                     not targets and "Also select the meshes with ARKit-named shape keys to receive the take")
+        return poll_reasons(cls, not _has_take(obj) and "Make the animated face the active object (it has no take)",
+                            not targets and "Also select the meshes with ARKit-named shape keys to receive the take")
 
     def execute(self, context):
         def apply():
@@ -232,7 +221,7 @@ class TALKFACE_OT_learn_style(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll(cls, context, lambda: dependencies.problem("animate"), lambda: _face_problem(context),
+        return poll_reasons(cls, lambda: dependencies.problem("animate"), lambda: _face_problem(context),
                      lambda: not _has_take(face_object.find_face(context)) and "Animate the face first")
 
     def execute(self, context):
@@ -262,7 +251,7 @@ class TALKFACE_OT_bake_frames(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return _poll(cls, context, lambda: dependencies.problem("bake"), lambda: _face_problem(context))
+        return poll_reasons(cls, lambda: dependencies.problem("bake"), lambda: _face_problem(context))
 
     def _settings(self, context):
         settings = context.scene.talkface
@@ -327,11 +316,7 @@ class TALKFACE_OT_bake_frames(bpy.types.Operator):
         return result
 
     def _end(self, context):
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        wm.progress_end()
+        end_modal(self, context)
 
 
 classes = (

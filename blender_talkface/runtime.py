@@ -54,3 +54,23 @@ def status_progress(context):
     finally:
         if started:
             wm.progress_end()
+
+
+def poll_reasons(cls, *problems) -> bool:
+    """An operator's ``poll``: the first problem that applies (a string, or a callable returning one
+    or None) greys the button out with that reason (``poll_message_set``); none: available."""
+    for problem in problems:
+        message = problem() if callable(problem) else problem
+        if message:
+            cls.poll_message_set(message)
+            return False
+    return True
+
+
+def end_modal(operator, context) -> None:
+    """Stop a modal operator's timer and the window manager's progress (started by the operator)."""
+    wm = context.window_manager
+    if operator._timer is not None:
+        wm.event_timer_remove(operator._timer)
+        operator._timer = None
+    wm.progress_end()

@@ -30,6 +30,7 @@ import bpy
 
 from . import dependencies
 from .preferences import ADDON_ID
+from .runtime import end_modal, poll_reasons
 
 REQUIREMENT = "torch==2.13.0"      # the version TalkFace is tested with (requirements.txt)
 MODULE = "torch"                   # what the requirement installs (its top-level package)
@@ -210,10 +211,8 @@ class TALKFACE_OT_install_torch(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if user_folder() is None:
-            cls.poll_message_set("TalkFace runs from a source tree: install torch in that Python instead")
-            return False
-        return True
+        return poll_reasons(cls, lambda: user_folder() is None
+                            and "TalkFace runs from a source tree: install torch in that Python instead")
 
     def _start(self, context):
         from . import preferences
@@ -274,11 +273,7 @@ class TALKFACE_OT_install_torch(bpy.types.Operator):
         return self._finish(self._install)
 
     def _end(self, context):
-        wm = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        wm.progress_end()
+        end_modal(self, context)
         context.workspace.status_text_set(None)
 
 
@@ -291,10 +286,7 @@ class TALKFACE_OT_remove_torch(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if installed_folder() is None:
-            cls.poll_message_set("PyTorch is not installed in TalkFace's folder")
-            return False
-        return True
+        return poll_reasons(cls, lambda: installed_folder() is None and "PyTorch is not installed in TalkFace's folder")
 
     def execute(self, context):
         try:
