@@ -130,11 +130,12 @@ class Bake:
         shutil.rmtree(self.staging, ignore_errors=True)
         scene = self.scene
         sequencer.remove_strips(scene, {STRIP_FRAMES})
-        sequencer.add_image_strip(scene, paths, int(self.frames[0]), channel=2, name=STRIP_FRAMES)
+        sequencer.add_image_strip(scene, paths, int(self.frames[0]), name=STRIP_FRAMES)
         audio = self._audio_path()
-        if audio:
-            start = scene_data.take_start_frame(keyframes.current_take(self.face), scene.frame_start)
-            sequencer.add_sound_strip(scene, audio, start, name=os.path.basename(audio))
+        take = keyframes.current_take(self.face)
+        if audio and take is not None:
+            start = scene_data.take_start_frame(take, scene.frame_start)
+            sequencer.take_sound(scene, take, audio, start, int(self.frames[-1]) + 1)
         width, height = self.synth.size
         scene.render.resolution_x, scene.render.resolution_y = width, height
         scene.render.resolution_percentage = 100

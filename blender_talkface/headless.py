@@ -246,22 +246,23 @@ def _ensure_registered() -> None:
         register()
 
 
-def _clear_startup_scene() -> None:
+def _clear_startup_scene() -> bool:
     """Without a .blend to add to, start from an empty scene: the startup file's Cube, Light and
-    Camera are not part of a TalkFace shot."""
+    Camera are not part of a TalkFace shot. True when the scene is TalkFace's own."""
     if bpy.data.filepath:
-        return
+        return False
     for obj in list(bpy.data.objects):
         bpy.data.objects.remove(obj)
     for blocks in (bpy.data.meshes, bpy.data.lights, bpy.data.cameras, bpy.data.materials):
         for block in [b for b in blocks if b.users == 0]:
             blocks.remove(block)
     bpy.context.view_layer.update()
+    return True
 
 
 def run(ns) -> int:
     _ensure_registered()
-    _clear_startup_scene()
+    own_scene = _clear_startup_scene()
     context = bpy.context
     scene = context.scene
     if ns.start_frame is not None and ns.start_frame < scene.frame_start:
@@ -299,7 +300,8 @@ def run(ns) -> int:
         options = pipeline.AnimateOptions(
             style=ns.style, mouth=ns.mouth, brows=ns.brows, head=ns.head, blinks=ns.blinks,
             smoothing=ns.smoothing, reduce_keys=not ns.no_reduce_keys, tolerance=ns.tolerance,
-            start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment)
+            start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
+            fit_range=own_scene)
         take = pipeline.animate(context, face, ns.audio, options)
         log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "
             f"in {time.perf_counter() - t0:.1f}s; lips timed by the {take.lipsync}")

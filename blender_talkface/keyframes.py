@@ -5,7 +5,12 @@ One take = one new Action with two slots (Blender 5.0 layered Actions): a KEY sl
 ARKit shape-key weights and an OBJECT slot for the head control's rotation and location.
 Keys are written in bulk (``keyframe_points.add`` + ``foreach_set``) and reduced so the
 animator gets few keys to clean, while the evaluated Bezier curve stays within a tolerance of
-the dense curve. A previous take is never modified: it keeps a fake user.
+the dense curve.
+
+Every take also gets an NLA track named after it, with one strip at its start frame (on the
+shape keys and on the head control alike). The newest take plays: its strip is live and its
+Action is the active one, so the Graph Editor opens it directly; earlier takes' strips are muted
+and stay there for the animator to switch back to. A previous take's Action is never modified.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import bpy
 import numpy as np
 
 from ..core.animation import HEAD_CHANNELS, Animation, channel_group, reduce_keys
+from . import scene_data
 
 # Enum values as foreach_set wants them (indices into the RNA enum items).
 _BEZIER = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["BEZIER"].value
@@ -45,15 +51,28 @@ def _channelbag(action, id_type: str, name: str):
     return slot, action_ensure_channelbag_for_slot(action, slot).fcurves
 
 
-def _assign(id_block, action, slot) -> None:
-    """Make ``action`` the active one, keeping the previous take alive with a fake user."""
+def _assign(id_block, action, slot, start_frame: int) -> None:
+    """Make ``action`` the playing take of ``id_block``: a new NLA track and strip at its start
+    frame, earlier takes' strips muted, and the Action active for editing."""
     anim = id_block.animation_data or id_block.animation_data_create()
-    previous = anim.action
-    if previous is not None and previous is not action:
-        previous.use_fake_user = True
+    for track in take_tracks(id_block):
+        track.mute = True
+    track = anim.nla_tracks.new()
+    track.name = action.name
+    strip = track.strips.new(action.name, int(start_frame), action)
+    if slot is not None and hasattr(strip, "action_slot"):
+        strip.action_slot = slot
     anim.action = action
     if slot is not None:
         anim.action_slot = slot
+
+
+def take_tracks(id_block) -> list:
+    """The NLA tracks of ``id_block`` that hold TalkFace takes (a strip whose Action is a take)."""
+    anim = id_block.animation_data if id_block is not None else None
+    if anim is None:
+        return []
+    return [t for t in anim.nla_tracks if any(scene_data.is_take(s.action) for s in t.strips)]
 
 
 def _write_fcurve(fcurves, data_path: str, index: int, group: str, frames, values, tolerance):
@@ -110,6 +129,7 @@ def write_take(
     if keys is None:
         raise ValueError(f"'{face_obj.name}' has no shape keys")
     action = bpy.data.actions.new(name)
+    scene_data.set_take_start_frame(action, start_frame)   # marks it as a take (scene_data.is_take)
     report = TakeReport(action)
 
     key_names = set(keys.key_blocks.keys())
@@ -125,7 +145,7 @@ def write_take(
             )
             report.n_keys += n
             report.n_dense += len(frames)
-    _assign(keys, action, slot)
+    _assign(keys, action, slot, start_frame)
 
     if head_obj is not None and any(c in anim.channels for c in HEAD_CHANNELS):
         rest = np.zeros(6) if head_rest is None else np.asarray(head_rest, np.float64)
@@ -140,7 +160,7 @@ def write_take(
             )
             report.n_keys += n
             report.n_dense += len(frames)
-        _assign(head_obj, action, slot)
+        _assign(head_obj, action, slot, start_frame)
     return report
 
 

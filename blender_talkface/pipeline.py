@@ -19,7 +19,7 @@ from ..core.face.model import load_face_model
 from ..core.progress import ProgressCallback
 from . import face_object, scene_data
 from .properties import REFERENCE_STYLE
-from .sequencer import add_sound_strip
+from .sequencer import take_sound
 
 
 @dataclass
@@ -71,6 +71,7 @@ class AnimateOptions:
     seed: int = 0
     transcript: str = ""         # the line's text: aligned to the audio, the lips close on its p b m
     alignment: object = None     # that text already aligned to this audio (align_transcript)
+    fit_range: bool = False      # set the scene's range to the take (a scene made for it); else grow only
 
 
 
@@ -174,14 +175,30 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     scene_data.set_take_start_frame(take.action, start)
     scene_data.set_take_transcript(take.action, options.transcript.strip())
     scene_data.set_take_lipsync(take.action, source)
-    add_sound_strip(scene, audio_path, start, name=os.path.basename(audio_path))
     last = start + int(round(audio.duration * scene_fps(scene))) - 1
-    scene.frame_start = min(scene.frame_start, start)
-    scene.frame_end = max(last, start)
+    take_sound(scene, take.action, audio_path, start, last + 1)
+    if options.fit_range:     # a scene made for this take (headless without a .blend)
+        scene.frame_end = max(last, scene.frame_start)
+    else:                     # the shot's range only grows: a take never cuts what the scene spans
+        scene.frame_start = min(scene.frame_start, start)
+        scene.frame_end = max(scene.frame_end, last, start)
+    _review_playback(scene)
     context.scene.talkface.audio_path = audio_path
     step(4)
     return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration,
                          source, aligned.score if aligned is not None else None)
+
+
+def _review_playback(scene) -> None:
+    """Once per scene, set what lip-sync review needs: playback synced to the audio and audio
+    scrubbing. Only where the animator has not chosen otherwise (the startup scene's 'Play Every
+    Frame' is Blender's default, not a choice); never again after the first take."""
+    if scene_data.playback_set(scene):
+        return
+    if scene.sync_mode == "NONE":
+        scene.sync_mode = "AUDIO_SYNC"
+    scene.use_audio_scrub = True
+    scene_data.mark_playback_set(scene)
 
 
 def bake(context, face_obj, out_dir: str, resolution: int, mode: str, device: str,

@@ -21,7 +21,11 @@ On a take's Action (one per 'Animate from Audio'):
 ``talkface_start_frame``       int         the scene frame where that recording starts
 ``talkface_transcript``        str         the dialog text the take was aligned to ('' none)
 ``talkface_lipsync``           str         which lip-sync path made it (``LIPSYNC_SOURCES``)
+``talkface_sound_strip``       str         the name of its sound strip in the sequencer
 =============================  ==========  ====================================================
+
+On a scene: ``talkface_playback_set`` (bool), TalkFace has set *Sync to Audio* and audio
+scrubbing once; it never touches them again (the animator's choice wins).
 
 The head and camera are ID pointers, so renaming either keeps the link. Files written before
 that stored their *names* (``talkface_head``, ``talkface_camera``); the accessors still resolve
@@ -47,6 +51,7 @@ TAKE_AUDIO = "talkface_audio"
 TAKE_START_FRAME = "talkface_start_frame"
 TAKE_TRANSCRIPT = "talkface_transcript"
 TAKE_LIPSYNC = "talkface_lipsync"
+TAKE_SOUND_STRIP = "talkface_sound_strip"
 #: How a take's lips were timed: aligned to the dialog text, from the real-speech phone
 #: recogniser plus the network's own hearing, or from the network's spectral features alone.
 LIPSYNC_SOURCES = ("transcript", "phone recogniser", "audio features")
@@ -56,7 +61,11 @@ LEGACY_HEAD_NAME = "talkface_head"
 LEGACY_CAMERA_NAME = "talkface_camera"
 
 FACE_KEYS = (FIT, PHOTO, HEAD, CAMERA, STYLE_CODE)
-TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC)
+TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC, TAKE_SOUND_STRIP)
+
+# -- keys on a scene
+PLAYBACK_SET = "talkface_playback_set"
+SCENE_KEYS = (PLAYBACK_SET,)
 LEGACY_KEYS = (LEGACY_HEAD_NAME, LEGACY_CAMERA_NAME)
 
 
@@ -181,3 +190,24 @@ def set_take_lipsync(action, source: str) -> None:
     if source not in LIPSYNC_SOURCES:
         raise ValueError(f"unknown lip-sync source {source!r}")
     action[TAKE_LIPSYNC] = source
+
+
+def is_take(action) -> bool:
+    """True for an Action TalkFace keyed as a take ('Animate from Audio', or copied from one)."""
+    return action is not None and TAKE_START_FRAME in action
+
+
+def take_sound_strip(action) -> str:
+    return str(action.get(TAKE_SOUND_STRIP, "")) if action is not None else ""
+
+
+def set_take_sound_strip(action, name: str) -> None:
+    action[TAKE_SOUND_STRIP] = str(name)
+
+
+def playback_set(scene) -> bool:
+    return bool(scene.get(PLAYBACK_SET, False))
+
+
+def mark_playback_set(scene) -> None:
+    scene[PLAYBACK_SET] = True

@@ -17,27 +17,68 @@ def _strips(scene):
     return editor.strips if hasattr(editor, "strips") else editor.sequences
 
 
-def add_sound_strip(scene, audio_path: str, frame_start: int, channel: int = 1, name: str = "TalkFace Audio"):
-    """Add the speech as a sound strip; the strip also makes the audio play in the viewport."""
+def free_channel(scene, frame_start: int, frame_end: int, lowest: int = 1) -> int:
+    """The lowest channel (from ``lowest``) with no strip overlapping [frame_start, frame_end)."""
+    busy = {s.channel for s in _strips(scene)
+            if s.frame_final_start < frame_end and s.frame_final_end > frame_start}
+    channel = lowest
+    while channel in busy:
+        channel += 1
+    return channel
+
+
+def add_sound_strip(scene, audio_path: str, frame_start: int, frame_end: int, name: str = "TalkFace Audio"):
+    """The take's speech as a new sound strip on a free channel (the strip also makes the audio
+    play in the viewport); earlier takes keep their own strips."""
     strips = _strips(scene)
-    for strip in strips:  # a re-run with the same audio at the same frame reuses its strip
-        if (strip.type == "SOUND" and strip.sound is not None and strip.frame_start == frame_start
-                and bpy.path.abspath(strip.sound.filepath) == audio_path):
-            return strip
+    channel = free_channel(scene, frame_start, max(frame_end, frame_start + 1))
     return strips.new_sound(name=name, filepath=audio_path, channel=channel, frame_start=frame_start)
 
 
-def add_image_strip(scene, frame_paths: list[str], frame_start: int, channel: int = 2, name: str = "TalkFace Frames"):
-    """Add baked PNG frames as one image-sequence strip starting at ``frame_start``."""
+def add_image_strip(scene, frame_paths: list[str], frame_start: int, channel: int | None = None,
+                    name: str = "TalkFace Frames"):
+    """Add baked PNG frames as one image-sequence strip starting at ``frame_start`` (on a free
+    channel from 2 up unless ``channel`` is given)."""
     if not frame_paths:
         raise ValueError("no frames to add")
     strips = _strips(scene)
+    if channel is None:
+        channel = free_channel(scene, frame_start, frame_start + len(frame_paths), lowest=2)
     directory = os.path.dirname(frame_paths[0])
     strip = strips.new_image(name=name, filepath=frame_paths[0], channel=channel, frame_start=frame_start)
     for path in frame_paths[1:]:
         strip.elements.append(os.path.basename(path))
     strip.directory = directory + os.sep
     return strip
+
+
+def take_sound(scene, action, audio_path: str, frame_start: int, frame_end: int):
+    """The take's own sound strip: the one recorded on its Action when it still exists (unmuted),
+    else a new one on a free channel, recorded. Every other take's sound strip is muted, so only
+    the playing take's voice is heard."""
+    from . import scene_data
+
+    strips = _strips(scene)
+    strip = strips.get(scene_data.take_sound_strip(action)) if scene_data.take_sound_strip(action) else None
+    if strip is None or strip.type != "SOUND":
+        strip = add_sound_strip(scene, audio_path, frame_start, frame_end, name=os.path.basename(audio_path))
+        scene_data.set_take_sound_strip(action, strip.name)
+    others = {scene_data.take_sound_strip(a) for a in bpy.data.actions
+              if a is not action and scene_data.is_take(a) and scene_data.take_sound_strip(a)}
+    for other in strips:
+        if other.type == "SOUND" and other.name in others:
+            other.mute = True
+    strip.mute = False
+    return strip
+
+
+def mute_strips(scene, names, mute: bool = True) -> None:
+    editor = scene.sequence_editor
+    if editor is None:
+        return
+    for strip in _strips(scene):
+        if strip.name in names:
+            strip.mute = mute
 
 
 def remove_strips(scene, names) -> None:

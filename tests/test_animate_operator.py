@@ -29,8 +29,10 @@ def test_animate_keys_a_take_with_sound(face, blender):
     assert face.parent.animation_data.action == action  # head pose in the same take
     curves = key_curves(blender, face)
     jaw = curves["jawOpen"]
-    n_frames = scene.frame_end - scene.frame_start + 1
+    first, last = jaw.range()
+    n_frames = int(last - first) + 1
     assert 7.0 * 24 <= n_frames <= 7.7 * 24  # the clip is 7.35 s long
+    assert scene.frame_start <= first and scene.frame_end >= last - 1   # the scene spans the take
     assert 3 < len(jaw.keyframe_points) < n_frames  # reduced keys, but real motion
     values = [jaw.evaluate(f) for f in range(scene.frame_start, scene.frame_end + 1)]
     assert max(values) > 0.15
@@ -43,9 +45,38 @@ def test_rerun_keeps_previous_take(face, blender):
     first = face.data.shape_keys.animation_data.action
     assert blender.ops.talkface.animate_audio(filepath=SPEECH, style="Lively", head=1.5) == {"FINISHED"}
     second = face.data.shape_keys.animation_data.action
-    assert second != first and first.use_fake_user and first.name in blender.data.actions
+    assert second != first and first.name in blender.data.actions and first.users > 0   # kept by its NLA strip
     sounds = [s for s in blender.context.scene.sequence_editor.strips if s.type == "SOUND"]
-    assert len(sounds) == 1  # same audio at the same frame: the strip is reused
+    # each take has its own sound strip on its own channel; only the playing take's is heard
+    assert len(sounds) == 2 and len({s.channel for s in sounds}) == 2
+    assert [s.mute for s in sounds] == [True, False]
+
+
+def test_two_takes_into_a_shot(face, blender):
+    """A shot that runs to 250: a second take at frame 40 keeps the range, gets its own NLA track
+    and sound channel, and plays; the first take is muted, sound and strips alike."""
+    scene = blender.context.scene
+    scene.frame_start, scene.frame_end = 1, 250
+    scene.sync_mode = "NONE"
+    scene.talkface.use_start_frame = False
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+    assert (scene.frame_start, scene.frame_end) == (1, 250)
+    assert scene.sync_mode == "AUDIO_SYNC" and scene.use_audio_scrub
+    scene.sync_mode = "FRAME_DROP"             # the animator's own choice: never changed again
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH, use_start_frame=True, start_frame=40) == {"FINISHED"}
+    assert (scene.frame_start, scene.frame_end) == (1, 250) and scene.sync_mode == "FRAME_DROP"
+    keys = face.data.shape_keys
+    tracks = list(keys.animation_data.nla_tracks)
+    assert len(tracks) == 2 and [t.mute for t in tracks] == [True, False]
+    assert tracks[1].strips[0].frame_start == 40.0 and tracks[1].strips[0].action == keys.animation_data.action
+    head_tracks = list(face.parent.animation_data.nla_tracks)
+    assert [t.mute for t in head_tracks] == [True, False] and head_tracks[1].strips[0].frame_start == 40.0
+    sounds = sorted((s for s in scene.sequence_editor.strips if s.type == "SOUND"), key=lambda s: s.frame_start)
+    assert [(s.frame_start, s.mute) for s in sounds] == [(1, True), (40, False)]
+    assert sounds[0].channel != sounds[1].channel
+    # a long take past the shot's end grows it; nothing shrinks it
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH, use_start_frame=True, start_frame=240) == {"FINISHED"}
+    assert scene.frame_start == 1 and scene.frame_end > 250
 
 
 def test_learned_style_from_edited_take(face, blender):

@@ -91,9 +91,12 @@ def test_rerun_makes_new_action_and_keeps_edited_one(scene, blender, kf, anim_mo
     second = kf.write_take(speech_like(anim_mod, seed=1), name="take", start_frame=1, scene_fps=25.0,
                            face_obj=obj, head_obj=head).action
     assert second != first and second.name != first.name
-    assert first.use_fake_user
     assert [tuple(p.co) for p in bag_curves[0].keyframe_points] == edited
     assert obj.data.shape_keys.animation_data.action == second
+    # each take is an NLA strip on its own track; the new one plays, the earlier one is muted
+    for owner in (obj.data.shape_keys, head):
+        tracks = {t.name: t for t in owner.animation_data.nla_tracks}
+        assert [(s.action, t.mute) for t in tracks.values() for s in t.strips] == [(first, True), (second, False)]
 
 
 def test_missing_channels_reported(scene, blender, kf, anim_mod, face):
