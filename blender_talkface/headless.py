@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="scene frame where the recording starts (default: the scene's first frame)")
     take.add_argument("--seed", default="0", help="seed of the blink timing (whole number)")
     parser.add_argument("--mode", default="auto", help="bake mode: auto, neural or warp")
+    parser.add_argument("--export-csv", default=None, metavar="PATH",
+                        help="also write the take as a Live Link Face CSV (a relative path is inside --out)")
+    parser.add_argument("--export-json", default=None, metavar="PATH",
+                        help="also write the take as TalkFace JSON (a relative path is inside --out)")
     parser.add_argument(
         "--keys-only", action="store_true",
         help="fit and animate only: write scene.blend with the keyed Action, no frames or video",
@@ -194,6 +198,14 @@ def validate(ns: argparse.Namespace) -> argparse.Namespace:
         raise UsageError(f"fps must be between 1 and 240, got {ns.fps:g}")
     ns.transcript = _transcript_text(ns.transcript)
     ns.out = _writable_dir(ns.out)
+    for flag in ("export_csv", "export_json"):
+        path = getattr(ns, flag)
+        if path is not None:
+            path = os.path.join(ns.out, os.path.expanduser(path))     # an absolute path stays itself
+            if os.path.isdir(path):
+                raise UsageError(f"--{flag.replace('_', '-')} names a folder: {path}")
+            _writable_dir(os.path.dirname(path))
+            setattr(ns, flag, path)
     return ns
 
 
@@ -306,6 +318,11 @@ def run(ns) -> int:
         log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "
             f"in {time.perf_counter() - t0:.1f}s; lips timed by the {take.lipsync}")
         ran.append("animate")
+        for path, kind in ((ns.export_csv, "CSV"), (ns.export_json, "JSON")):
+            if path is not None:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                pipeline.export_take(context, face, path, kind)
+                log(f"export: wrote {path}")
         if "bake" in wanted:
             pipeline.bake(context, face, os.path.join(ns.out, "frames"), ns.resolution, ns.mode.upper(),
                           ns.device, progress=Progress("bake", scene.frame_end - scene.frame_start + 1),

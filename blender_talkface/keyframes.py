@@ -197,37 +197,56 @@ def current_take(face_obj):
     return keys.animation_data.action if keys is not None and keys.animation_data else None
 
 
-def shape_key_curves(key_block_owner) -> dict[str, object]:
-    """The F-curves driving ``key_blocks[...].value`` of a shape-key datablock, by key name."""
-    anim = key_block_owner.animation_data
+def _active_curves(id_block) -> list:
+    """The F-curves of ``id_block``'s active Action (its slot's channelbag on 5.0)."""
+    anim = id_block.animation_data if id_block is not None else None
     if anim is None or anim.action is None:
-        return {}
+        return []
     action = anim.action
     if hasattr(action, "slots"):
         from bpy_extras.anim_utils import action_get_channelbag_for_slot
 
         bag = action_get_channelbag_for_slot(action, anim.action_slot)
-        curves = list(bag.fcurves) if bag is not None else []
-    else:
-        curves = list(action.fcurves)
+        return list(bag.fcurves) if bag is not None else []
+    return list(action.fcurves)
+
+
+def shape_key_curves(key_block_owner) -> dict[str, object]:
+    """The F-curves driving ``key_blocks[...].value`` of a shape-key datablock, by key name."""
     out = {}
-    for fc in curves:
+    for fc in _active_curves(key_block_owner):
         path = fc.data_path
         if path.startswith('key_blocks["') and path.endswith('"].value'):
             out[path[len('key_blocks["'):-len('"].value')]] = fc
     return out
 
 
-def read_take(face_obj, fps: float) -> tuple[Animation, int]:
-    """The shape-key animation on ``face_obj`` as a dense ``Animation`` and its first frame."""
+def head_curves(head_obj) -> dict[str, object]:
+    """The head control's F-curves by TalkFace channel (``head_rx`` ...)."""
+    by_path = {(fc.data_path, fc.array_index): fc for fc in _active_curves(head_obj)}
+    return {name: by_path[path] for name, path in _HEAD_PATHS.items() if path in by_path}
+
+
+def _evaluate(curves: dict, frames: np.ndarray) -> np.ndarray:
+    return np.stack([np.fromiter((fc.evaluate(f) for f in frames), np.float64, len(frames))
+                     for fc in curves.values()], axis=1)
+
+
+def read_take(face_obj, fps: float, head_obj=None, head_rest=None) -> tuple[Animation, int]:
+    """The take on ``face_obj`` (its shape keys' active Action, hand edits included) as a dense
+    ``Animation`` from its first to its last key, and that first frame. With ``head_obj`` the
+    head control's channels come too, as offsets from ``head_rest`` (the photo's pose)."""
     curves = shape_key_curves(face_obj.data.shape_keys)
     if not curves:
         raise ValueError(f"'{face_obj.name}' has no shape-key animation to copy")
-    first = min(int(np.floor(fc.range()[0])) for fc in curves.values())
-    last = max(int(np.ceil(fc.range()[1])) for fc in curves.values())
+    head = head_curves(head_obj) if head_obj is not None else {}
+    every = list(curves.values()) + list(head.values())
+    first = min(int(np.floor(fc.range()[0])) for fc in every)
+    last = max(int(np.ceil(fc.range()[1])) for fc in every)
     frames = np.arange(first, last + 1)
-    values = np.stack(
-        [np.fromiter((fc.evaluate(f) for f in frames), np.float64, len(frames)) for fc in curves.values()],
-        axis=1,
-    )
-    return Animation(fps, tuple(curves), values), first
+    values, channels = _evaluate(curves, frames), tuple(curves)
+    if head:
+        rest = np.zeros(6) if head_rest is None else np.asarray(head_rest, np.float64)
+        offsets = _evaluate(head, frames) - np.array([rest[HEAD_CHANNELS.index(c)] for c in head])
+        values, channels = np.concatenate([values, offsets], 1), channels + tuple(head)
+    return Animation(fps, channels, values), first

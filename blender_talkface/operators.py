@@ -319,12 +319,48 @@ class TALKFACE_OT_bake_frames(bpy.types.Operator):
         end_modal(self, context)
 
 
+class TALKFACE_OT_export_take(bpy.types.Operator, ExportHelper):
+    """Write the face's take (hand edits included) as per-frame ARKit weights and head rotation:
+    a CSV in Live Link Face's column layout, or JSON"""
+
+    bl_idname = "talkface.export_take"
+    bl_label = "Export Take"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ".csv"
+    filter_glob: bpy.props.StringProperty(default="*.csv;*.json", options={"HIDDEN"})
+    file_format: bpy.props.EnumProperty(
+        name="Format", default="CSV", description="File layout of the exported take",
+        items=(("CSV", "Live Link Face CSV (.csv)", "52 ARKit weights and head yaw/pitch/roll per frame, in the "
+                                                    "column layout facial-capture tools exchange"),
+               ("JSON", "TalkFace JSON (.json)", "fps, start frame, channel names and per-frame values")),
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return poll_reasons(cls, lambda: _face_problem(context),
+                            lambda: not _has_take(face_object.find_face(context)) and "Animate the face first")
+
+    def check(self, context):
+        self.filename_ext = "." + self.file_format.lower()
+        return super().check(context)
+
+    def execute(self, context):
+        def export():
+            path = bpy.path.ensure_ext(bpy.path.abspath(self.filepath), "." + self.file_format.lower())
+            pipeline.export_take(context, pipeline.require_face(context), path, self.file_format)
+            self.report({"INFO"}, f"Exported the take to {path}")
+
+        return run_reported(self, "Export Take", export)
+
+
 classes = (
     TALKFACE_OT_fit_face,
     TALKFACE_OT_export_neutral,
     TALKFACE_OT_animate_audio,
     TALKFACE_OT_apply_to_selected,
     TALKFACE_OT_learn_style,
+    TALKFACE_OT_export_take,
     TALKFACE_OT_bake_frames,
 )
 

@@ -62,6 +62,7 @@ class TALKFACE_PT_main(bpy.types.Panel):
         box.operator("talkface.animate_audio", icon="ACTION")
         box.operator("talkface.apply_to_selected", icon="COPYDOWN")
         box.operator("talkface.learn_style", icon="OUTLINER_OB_FORCE_FIELD")
+        box.operator("talkface.export_take", icon="EXPORT")
 
         box = layout.box()
         box.label(text="3. Video", icon="RENDER_ANIMATION")

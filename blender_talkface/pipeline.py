@@ -189,6 +189,37 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
                          source, aligned.score if aligned is not None else None)
 
 
+EXPORT_KINDS = ("CSV", "JSON")
+
+
+def export_take(context, face_obj, path: str, kind: str) -> str:
+    """The face's take (hand edits included) as a Live Link Face CSV or a TalkFace JSON file.
+    Written beside the target and moved into place: a failed export leaves no partial file."""
+    from ..core import take_files
+    from . import keyframes
+
+    if kind not in EXPORT_KINDS:
+        raise InputError(f"Unknown export format {kind!r}: use CSV or JSON")
+    head = scene_data.head_object(face_obj)
+    rest = face_object.load_fit(face_obj).pose if scene_data.is_face(face_obj) else None
+    try:
+        anim, first = keyframes.read_take(face_obj, scene_fps(context.scene), head, rest)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    partial = f"{path}.partial"
+    try:
+        if kind == "CSV":
+            take_files.write_live_link_csv(anim, partial)
+        else:
+            take_files.write_json(anim, partial, start_frame=first)
+        os.replace(partial, path)
+    except OSError as exc:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise InputError(f"Cannot write {path}: {exc.strerror}") from None
+    return path
+
+
 def _review_playback(scene) -> None:
     """Once per scene, set what lip-sync review needs: playback synced to the audio and audio
     scrubbing. Only where the animator has not chosen otherwise (the startup scene's 'Play Every

@@ -16,7 +16,8 @@ def installed(module: str):
     import importlib
 
     return importlib.import_module(f"{ADDON}.blender_talkface.{module}")
-OPERATORS = ("fit_face", "export_neutral", "animate_audio", "apply_to_selected", "learn_style", "bake_frames")
+OPERATORS = ("fit_face", "export_neutral", "animate_audio", "apply_to_selected", "learn_style", "export_take",
+             "bake_frames")
 
 
 def poll_message(blender, name) -> str:
