@@ -33,6 +33,11 @@ _HEAD_PATHS = {
 _GROUP_LABELS = {"mouth": "Mouth", "brows": "Brows", "blinks": "Blinks", "eyes": "Eyes", "head": "Head"}
 
 
+def group_label(group: str) -> str:
+    """The F-curve group (Graph Editor folder) of an intensity group."""
+    return _GROUP_LABELS[group]
+
+
 @dataclass
 class TakeReport:
     action: bpy.types.Action
@@ -41,7 +46,7 @@ class TakeReport:
     missing_channels: list[str] = field(default_factory=list)
 
 
-def _channelbag(action, id_type: str, name: str):
+def new_channelbag(action, id_type: str, name: str):
     """A new slot and its F-curves (5.0 layered Actions); the Action's own F-curves on 4.2-4.3."""
     if not hasattr(action, "slots"):
         return None, action.fcurves
@@ -51,7 +56,7 @@ def _channelbag(action, id_type: str, name: str):
     return slot, action_ensure_channelbag_for_slot(action, slot).fcurves
 
 
-def _assign(id_block, action, slot, start_frame: int) -> None:
+def assign_take(id_block, action, slot, start_frame: int) -> None:
     """Make ``action`` the playing take of ``id_block``: a new NLA track and strip at its start
     frame, earlier takes' strips muted, and the Action active for editing."""
     anim = id_block.animation_data or id_block.animation_data_create()
@@ -75,7 +80,7 @@ def take_tracks(id_block) -> list:
     return [t for t in anim.nla_tracks if any(scene_data.is_take(s.action) for s in t.strips)]
 
 
-def _write_fcurve(fcurves, data_path: str, index: int, group: str, frames, values, tolerance):
+def write_fcurve(fcurves, data_path: str, index: int, group: str, frames, values, tolerance):
     """One F-curve with reduced keys; adds keys back where the Bezier misses the tolerance."""
     fc = fcurves.new(data_path, index=index, group_name=group)
     keep = reduce_keys(values, tolerance) if tolerance > 0 else np.arange(len(values))
@@ -135,32 +140,32 @@ def write_take(
     key_names = set(keys.key_blocks.keys())
     weight_channels = [c for c in anim.channels if not c.startswith("head_")]
     report.missing_channels = [c for c in weight_channels if c not in key_names]
-    slot, fcurves = _channelbag(action, "KEY", keys.name)
+    slot, fcurves = new_channelbag(action, "KEY", keys.name)
     for name_ in weight_channels:
         if name_ in key_names:
-            _, n = _write_fcurve(
+            _, n = write_fcurve(
                 fcurves, f'key_blocks["{name_}"].value', 0,
                 _GROUP_LABELS[channel_group(name_)], frames, anim.channel(name_).astype(np.float64),
                 tolerance,
             )
             report.n_keys += n
             report.n_dense += len(frames)
-    _assign(keys, action, slot, start_frame)
+    assign_take(keys, action, slot, start_frame)
 
     if head_obj is not None and any(c in anim.channels for c in HEAD_CHANNELS):
         rest = np.zeros(6) if head_rest is None else np.asarray(head_rest, np.float64)
-        slot, fcurves = _channelbag(action, "OBJECT", head_obj.name)
+        slot, fcurves = new_channelbag(action, "OBJECT", head_obj.name)
         for i, name_ in enumerate(HEAD_CHANNELS):
             if name_ not in anim.channels:
                 continue
             path, index = _HEAD_PATHS[name_]
-            _, n = _write_fcurve(
+            _, n = write_fcurve(
                 fcurves, path, index, "Head", frames,
                 rest[i] + anim.channel(name_).astype(np.float64), tolerance * 0.1,
             )
             report.n_keys += n
             report.n_dense += len(frames)
-        _assign(head_obj, action, slot, start_frame)
+        assign_take(head_obj, action, slot, start_frame)
     return report
 
 

@@ -167,7 +167,9 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
 
 
 class TALKFACE_OT_apply_to_selected(bpy.types.Operator):
-    """Copy the active face's current take to every selected mesh with ARKit-named shape keys"""
+    """Copy the TalkFace face's take onto the selected characters: shape keys by name (ARKit,
+    CC3+/CC4, _L/_R, Faceit, or your mapping table), head motion onto a selected Empty or an
+    armature's head bone"""
 
     bl_idname = "talkface.apply_to_selected"
     bl_label = "Apply Take to Selected"
@@ -178,36 +180,33 @@ class TALKFACE_OT_apply_to_selected(bpy.types.Operator):
         description="Key reduction tolerance of the copied curves, in shape-key weight (0: every key)",
     )
 
+    @staticmethod
+    def _source_and_targets(context):
+        faces = [o for o in context.selected_objects if scene_data.is_face(o) and _has_take(o)]
+        active = context.active_object
+        source = active if active in faces else (faces[0] if len(faces) == 1 else None)
+        targets = [o for o in context.selected_objects if o is not source and not scene_data.is_face(o)
+                   and ((o.type == "MESH" and o.data.shape_keys is not None) or o.type in ("EMPTY", "ARMATURE"))]
+        return source, targets
+
     @classmethod
     def poll(cls, context):
-        obj = context.active_object
-        targets = [o for o in context.selected_objects
-                   if o is not obj and o.type == "MESH" and o.data.shape_keys is not None]
-        return poll_reasons(cls, not _has_take(obj) and "Make the animated face the active object (it has no take)",
-                            not targets and "Also select the meshes with ARKit-named shape keys to receive the take")
+        source, targets = cls._source_and_targets(context)
+        return poll_reasons(cls, source is None and "Select the animated TalkFace face (it has a take)",
+                            not targets and "Also select the character: meshes with shape keys, its head "
+                                            "Empty or its armature")
 
     def execute(self, context):
         def apply():
-            from . import keyframes
+            from . import retarget
 
-            source = context.active_object
-            targets = [o for o in context.selected_objects
-                       if o is not source and o.type == "MESH" and o.data.shape_keys is not None]
-            if not targets:
-                raise InputError("Select the meshes to receive the take, then the source face last (active)")
-            try:
-                anim, start = keyframes.read_take(source, pipeline.scene_fps(context.scene))
-            except ValueError as exc:
-                raise InputError(str(exc)) from None
-            action = keyframes.current_take(source)
-            for target in targets:
-                report = keyframes.write_take(
-                    anim, name=f"{action.name} {target.name}", start_frame=start,
-                    scene_fps=anim.fps, face_obj=target, tolerance=self.tolerance,
-                )
-                if report.missing_channels:
-                    self.report({"WARNING"}, f"'{target.name}' lacks: " + ", ".join(report.missing_channels))
-            self.report({"INFO"}, f"Applied '{action.name}' to {len(targets)} mesh(es)")
+            source, targets = self._source_and_targets(context)
+            if source is None:
+                raise InputError("Select the animated TalkFace face as well as the character")
+            report = retarget.apply_take(context, source, targets, self.tolerance, context.scene.talkface.head_bone)
+            for line in report.warnings:
+                self.report({"WARNING"}, line)
+            self.report({"INFO"}, f"Applied '{report.take}': " + "; ".join(report.lines))
 
         return run_reported(self, "Apply Take to Selected", apply)
 

@@ -60,6 +60,12 @@ class TALKFACE_PT_main(bpy.types.Panel):
                 else:
                     body.prop(settings, name)
         box.operator("talkface.animate_audio", icon="ACTION")
+        header, body = box.panel("TALKFACE_retarget", default_closed=True)
+        header.label(text="Retarget")
+        if body is not None:
+            body.prop(settings, "retarget_text")
+            body.prop(settings, "retarget_file")
+            body.prop(settings, "head_bone")
         box.operator("talkface.apply_to_selected", icon="COPYDOWN")
         box.operator("talkface.learn_style", icon="OUTLINER_OB_FORCE_FIELD")
         box.operator("talkface.export_take", icon="EXPORT")

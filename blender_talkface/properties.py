@@ -118,6 +118,21 @@ class TalkFaceSceneSettings(bpy.types.PropertyGroup):
             name="Frames Folder", subtype="DIR_PATH", default="",
             description="Folder for baked frames; empty means a folder beside the .blend",
         ),
+        "retarget_text": bpy.props.PointerProperty(
+            name="Mapping Text", type=bpy.types.Text,
+            description="A text block mapping ARKit channels to the character's shape keys, one "
+                        "'jawOpen = Jaw_Open' per line or JSON; saved with the .blend; overrides the "
+                        "automatic name matching",
+        ),
+        "retarget_file": bpy.props.StringProperty(
+            name="Mapping File", subtype="FILE_PATH", default="",
+            description="The same mapping as a JSON or text file (used when no Mapping Text is set)",
+        ),
+        "head_bone": bpy.props.StringProperty(
+            name="Head Bone", default="",
+            description="The armature bone that receives the head motion; empty: the bone named like "
+                        "'head' (Head, CC_Base_Head, mixamorig:Head, ...)",
+        ),
         **take_properties(),
     }
 

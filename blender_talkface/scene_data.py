@@ -22,6 +22,9 @@ On a take's Action (one per 'Animate from Audio'):
 ``talkface_transcript``        str         the dialog text the take was aligned to ('' none)
 ``talkface_lipsync``           str         which lip-sync path made it (``LIPSYNC_SOURCES``)
 ``talkface_sound_strip``       str         the name of its sound strip in the sequencer
+``talkface_retarget_of``       str         (a retarget copy) the take it was copied from
+``talkface_retarget_hash``     str         (a retarget copy) its keys' hash when written: a
+                                           different hash now means the animator edited it
 =============================  ==========  ====================================================
 
 On a scene: ``talkface_playback_set`` (bool), TalkFace has set *Sync to Audio* and audio
@@ -52,6 +55,8 @@ TAKE_START_FRAME = "talkface_start_frame"
 TAKE_TRANSCRIPT = "talkface_transcript"
 TAKE_LIPSYNC = "talkface_lipsync"
 TAKE_SOUND_STRIP = "talkface_sound_strip"
+RETARGET_OF = "talkface_retarget_of"
+RETARGET_HASH = "talkface_retarget_hash"
 #: How a take's lips were timed: aligned to the dialog text, from the real-speech phone
 #: recogniser plus the network's own hearing, or from the network's spectral features alone.
 LIPSYNC_SOURCES = ("transcript", "phone recogniser", "audio features")
@@ -61,7 +66,8 @@ LEGACY_HEAD_NAME = "talkface_head"
 LEGACY_CAMERA_NAME = "talkface_camera"
 
 FACE_KEYS = (FIT, PHOTO, HEAD, CAMERA, STYLE_CODE)
-TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC, TAKE_SOUND_STRIP)
+TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC, TAKE_SOUND_STRIP, RETARGET_OF,
+             RETARGET_HASH)
 
 # -- keys on a scene
 PLAYBACK_SET = "talkface_playback_set"
@@ -211,3 +217,19 @@ def playback_set(scene) -> bool:
 
 def mark_playback_set(scene) -> None:
     scene[PLAYBACK_SET] = True
+
+
+def retarget_source(action) -> str:
+    return str(action.get(RETARGET_OF, "")) if action is not None else ""
+
+
+def set_retarget_source(action, take_name: str) -> None:
+    action[RETARGET_OF] = str(take_name)
+
+
+def retarget_fingerprint(action) -> str:
+    return str(action.get(RETARGET_HASH, "")) if action is not None else ""
+
+
+def set_retarget_fingerprint(action, digest: str) -> None:
+    action[RETARGET_HASH] = str(digest)

@@ -123,24 +123,3 @@ def _fcurves(action):
         return list(action.fcurves)
     return [fc for layer in action.layers for strip in layer.strips
             for bag in strip.channelbags for fc in bag.fcurves]
-
-
-def test_apply_to_selected_copies_take_and_reports_missing(scene, blender, kf, anim_mod, face):
-    bpy = blender
-    obj, head = face
-    kf.write_take(speech_like(anim_mod), name="take", start_frame=5, scene_fps=25.0,
-                  face_obj=obj, head_obj=head, tolerance=0.0)
-    bpy.ops.mesh.primitive_plane_add()
-    other = bpy.context.object
-    other.shape_key_add(name="Basis")
-    other.shape_key_add(name="jawOpen")
-    other.shape_key_add(name="browInnerUp")
-    other.select_set(True)
-    obj.select_set(True)
-    bpy.context.view_layer.objects.active = obj
-    assert bpy.ops.talkface.apply_to_selected(tolerance=0.0) == {"FINISHED"}
-    curves = kf.shape_key_curves(other.data.shape_keys)
-    assert set(curves) == {"jawOpen", "browInnerUp"}
-    src = kf.shape_key_curves(obj.data.shape_keys)["jawOpen"]
-    for frame in (5, 17, 60):
-        assert abs(curves["jawOpen"].evaluate(frame) - src.evaluate(frame)) < 1e-5

@@ -29,7 +29,7 @@ def poll_message(blender, name) -> str:
 @pytest.mark.parametrize("name, reason", [
     ("export_neutral", "Fit a face first"), ("animate_audio", "Fit a face first"),
     ("learn_style", "Fit a face first"), ("bake_frames", "Fit a face first"),
-    ("apply_to_selected", "Make the animated face the active object"),
+    ("apply_to_selected", "Select the animated TalkFace face"),
 ])
 def test_greyed_out_with_a_reason_in_an_empty_scene(scene, blender, name, reason):
     assert not getattr(blender.ops.talkface, name).poll()
@@ -43,7 +43,7 @@ def test_reasons_follow_the_scene(scene, blender):
     face = blender.context.active_object
     assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
     assert blender.ops.talkface.learn_style.poll()
-    assert "Also select the meshes" in poll_message(blender, "apply_to_selected")
+    assert "Also select the character" in poll_message(blender, "apply_to_selected")
     # a second fitted face and neither active: which one is meant?
     assert blender.ops.talkface.fit_face(filepath=PORTRAIT) == {"FINISHED"}
     blender.context.view_layer.objects.active = None
