@@ -152,13 +152,19 @@ def test_retarget_onto_an_empty(shot, blender):
     assert abs(values.mean() - 0.1) < 0.1 and np.ptp(values) > 1e-3
 
 
-def test_refused_when_nothing_maps(shot, blender):
-    bpy = blender
-    face, _, _ = shot
+def _cube_with_smile(bpy):
+    """A mesh whose one shape key ('Smile') matches no ARKit name."""
     bpy.ops.mesh.primitive_cube_add()
     cube = bpy.context.object
     cube.shape_key_add(name="Basis")
     cube.shape_key_add(name="Smile")
+    return cube
+
+
+def test_refused_when_nothing_maps(shot, blender):
+    bpy = blender
+    face, _, _ = shot
+    cube = _cube_with_smile(bpy)
     n_actions = len(bpy.data.actions)
     _select(bpy, [face, cube], face)
     with pytest.raises(RuntimeError, match="No shape key of 'Cube' matches"):
@@ -169,10 +175,7 @@ def test_refused_when_nothing_maps(shot, blender):
 def test_mapping_text_block(shot, blender):
     bpy = blender
     face, _, _ = shot
-    bpy.ops.mesh.primitive_cube_add()
-    cube = bpy.context.object
-    cube.shape_key_add(name="Basis")
-    cube.shape_key_add(name="Smile")
+    cube = _cube_with_smile(bpy)
     text = bpy.data.texts.new("TalkFace Mapping")
     text.write("mouthSmileLeft = Smile\n")
     bpy.context.scene.talkface.retarget_text = text
