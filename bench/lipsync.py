@@ -21,7 +21,7 @@ Columns, per weights file and test set, on the face model's geometry:
   closure   share of /p b m/ during which the predicted inner-lip gap reaches <= 1 mm (from the
             frame at or before the phone's start to the frame after its end)
   24/25/30  the same on the curves as keyed into a 24, 25 or 30 fps scene with the default key
-            reduction (linear between kept keys): what the animator sees
+            reduction (fitted Bezier keys): what the animator sees
   r, lag    correlation and A/V lag (+ = late) of predicted vs reference gap curves
   min gap   median over the /p b m/ of the smallest predicted gap (mm)
 Goals (issue 12): closure >= 0.95, r >= 0.80, |lag| <= 20 ms on every held-out set, keyed too.
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from talkface.core.animation import reduce_keys
+from talkface.core.animation import fit_keys, is_flat
 from talkface.core.audio import inference
 from talkface.core.audio.loading import Audio, from_array, load_audio
 from talkface.core.face.model import ARKIT_NAMES, load_face_model
@@ -248,14 +248,14 @@ class Baseline:
 
 
 def keyed(anim, fps: float) -> np.ndarray:
-    """The 52 weights as keyed into a scene at ``fps``: resampled, keys reduced per channel at the
-    default tolerance, read back at every scene frame (linear between kept keys)."""
-    dense = anim.resample(fps).values[:, :52]
-    out = np.empty_like(dense)
-    frames = np.arange(len(dense))
+    """The 52 weights as keyed into a scene at ``fps`` with the default key reduction
+    (``core.animation.fit_keys``, what the add-on writes; flat channels rest at 0), read back at
+    every scene frame."""
+    dense = anim.resample(fps).values[:, :52].astype(np.float64)
+    out = np.zeros_like(dense)
     for c in range(dense.shape[1]):
-        keep = reduce_keys(dense[:, c], KEY_TOLERANCE)
-        out[:, c] = np.interp(frames, keep, dense[keep, c])
+        if not is_flat(dense[:, c], KEY_TOLERANCE):
+            out[:, c] = fit_keys(dense[:, c], KEY_TOLERANCE).evaluate(len(dense))
     return out
 
 

@@ -315,6 +315,8 @@ def run(ns) -> int:
             start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
             fit_range=own_scene)
         take = pipeline.animate(context, face, ns.audio, options)
+        if take.flat_channels:
+            log(f"animate: {pipeline.flat_summary(take.flat_channels)}")
         log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "
             f"in {time.perf_counter() - t0:.1f}s; lips timed by the {take.lipsync}")
         ran.append("animate")

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
-from ..core.animation import HEAD_CHANNELS, Animation, channel_group, reduce_keys
+from ..core.animation import HEAD_CHANNELS, Animation, channel_group, fit_keys, is_flat
 from . import scene_data
 
 # Enum values as foreach_set wants them (indices into the RNA enum items).
 _BEZIER = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["BEZIER"].value
-_AUTO_CLAMPED = bpy.types.Keyframe.bl_rna.properties["handle_left_type"].enum_items["AUTO_CLAMPED"].value
+_ALIGNED = bpy.types.Keyframe.bl_rna.properties["handle_left_type"].enum_items["ALIGNED"].value
 _HEAD_PATHS = {
     "head_rx": ("rotation_euler", 0), "head_ry": ("rotation_euler", 1), "head_rz": ("rotation_euler", 2),
     "head_tx": ("location", 0), "head_ty": ("location", 1), "head_tz": ("location", 2),
@@ -44,6 +44,7 @@ class TakeReport:
     n_keys: int = 0
     n_dense: int = 0
     missing_channels: list[str] = field(default_factory=list)
+    flat_channels: list[str] = field(default_factory=list)   # never move beyond tolerance: no F-curve
 
 
 def new_channelbag(action, id_type: str, name: str):
@@ -81,33 +82,36 @@ def take_tracks(id_block) -> list:
 
 
 def write_fcurve(fcurves, data_path: str, index: int, group: str, frames, values, tolerance):
-    """One F-curve with reduced keys; adds keys back where the Bezier misses the tolerance."""
+    """One F-curve for hand cleanup (``core.animation.fit_keys``): keys at the motion's turning
+    points plus where needed, with aligned Bezier handles that keep the curve within
+    ``tolerance`` of ``values`` (``tolerance <= 0``: a key on every frame)."""
     fc = fcurves.new(data_path, index=index, group_name=group)
-    keep = reduce_keys(values, tolerance) if tolerance > 0 else np.arange(len(values))
-    for _ in range(4):
-        _set_keys(fc, frames[keep], values[keep])
-        if tolerance <= 0 or len(keep) == len(values):
-            break
-        evaluated = np.fromiter((fc.evaluate(f) for f in frames), np.float64, len(frames))
-        worse = np.flatnonzero(np.abs(evaluated - values) > tolerance)
-        if worse.size == 0:
-            break
-        keep = np.union1d(keep, worse)
-    return fc, len(keep)
+    keys = fit_keys(values, tolerance)
+    _set_keys(fc, np.asarray(frames, np.float64)[keys.index], keys)
+    return fc, len(keys.index)
 
 
-def _set_keys(fc, frames, values) -> None:
+def _set_keys(fc, frames, keys) -> None:
+    """Keys with handles a third of the way to each neighbour along the fitted slope: Blender's
+    Bezier segment is then exactly the fitted cubic (frames are uniform, so slopes per frame hold)."""
     points = fc.keyframe_points
     if len(points):
         points.clear()
     n = len(frames)
     points.add(n)
-    co = np.empty((n, 2), np.float32)
-    co[:, 0], co[:, 1] = frames, values
-    points.foreach_set("co", co.ravel())
+    gaps = np.diff(frames) if n > 1 else np.ones(0)
+    left = np.concatenate([[gaps[0] if n > 1 else 1.0], gaps]) / 3.0
+    right = np.concatenate([gaps, [gaps[-1] if n > 1 else 1.0]]) / 3.0
+    slope = keys.slope                      # per dense frame, and dense frames are scene frames
+    co = np.stack([frames, keys.value], 1)
+    hl = np.stack([frames - left, keys.value - slope * left], 1)
+    hr = np.stack([frames + right, keys.value + slope * right], 1)
+    points.foreach_set("co", co.astype(np.float32).ravel())
     points.foreach_set("interpolation", np.full(n, _BEZIER, np.int32))
-    points.foreach_set("handle_left_type", np.full(n, _AUTO_CLAMPED, np.int32))
-    points.foreach_set("handle_right_type", np.full(n, _AUTO_CLAMPED, np.int32))
+    points.foreach_set("handle_left_type", np.full(n, _ALIGNED, np.int32))
+    points.foreach_set("handle_right_type", np.full(n, _ALIGNED, np.int32))
+    points.foreach_set("handle_left", hl.astype(np.float32).ravel())
+    points.foreach_set("handle_right", hr.astype(np.float32).ravel())
     fc.update()
 
 
@@ -142,14 +146,17 @@ def write_take(
     report.missing_channels = [c for c in weight_channels if c not in key_names]
     slot, fcurves = new_channelbag(action, "KEY", keys.name)
     for name_ in weight_channels:
-        if name_ in key_names:
-            _, n = write_fcurve(
-                fcurves, f'key_blocks["{name_}"].value', 0,
-                _GROUP_LABELS[channel_group(name_)], frames, anim.channel(name_).astype(np.float64),
-                tolerance,
-            )
-            report.n_keys += n
-            report.n_dense += len(frames)
+        if name_ not in key_names:
+            continue
+        values = anim.channel(name_).astype(np.float64)
+        report.n_dense += len(frames)
+        if tolerance > 0 and is_flat(values, tolerance):
+            report.flat_channels.append(name_)
+            keys.key_blocks[name_].value = 0.0      # rests at neutral, like the curve would have
+            continue
+        _, n = write_fcurve(fcurves, f'key_blocks["{name_}"].value', 0, _GROUP_LABELS[channel_group(name_)],
+                            frames, values, tolerance)
+        report.n_keys += n
     assign_take(keys, action, slot, start_frame)
 
     if head_obj is not None and any(c in anim.channels for c in HEAD_CHANNELS):
@@ -159,12 +166,14 @@ def write_take(
             if name_ not in anim.channels:
                 continue
             path, index = _HEAD_PATHS[name_]
-            _, n = write_fcurve(
-                fcurves, path, index, "Head", frames,
-                rest[i] + anim.channel(name_).astype(np.float64), tolerance * 0.1,
-            )
-            report.n_keys += n
+            offsets = anim.channel(name_).astype(np.float64)
             report.n_dense += len(frames)
+            if tolerance > 0 and is_flat(offsets, tolerance * 0.1):
+                report.flat_channels.append(name_)
+                getattr(head_obj, path)[index] = rest[i]   # holds the photo's pose, like the curve would
+                continue
+            _, n = write_fcurve(fcurves, path, index, "Head", frames, rest[i] + offsets, tolerance * 0.1)
+            report.n_keys += n
         assign_take(head_obj, action, slot, start_frame)
     return report
 

@@ -157,6 +157,8 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
                 )
             if result.missing_channels:
                 self.report({"WARNING"}, "The face lacks shape keys: " + ", ".join(result.missing_channels))
+            if result.flat_channels:
+                self.report({"INFO"}, pipeline.flat_summary(result.flat_channels))
             self.report(
                 {"INFO"},
                 f"Keyed '{result.action.name}': {result.duration:.1f}s of speech, "

@@ -116,6 +116,14 @@ class AnimateResult:
     duration: float
     lipsync: str = ""            # one of scene_data.LIPSYNC_SOURCES
     alignment_score: float | None = None
+    flat_channels: list = ()     # channels that never moved beyond the tolerance: no F-curve
+
+
+def flat_summary(names) -> str:
+    """'33 channels never move beyond the tolerance (no F-curve): eyeLookDownLeft, ... +29 more'."""
+    names = list(names)
+    shown = ", ".join(names[:4]) + (f", +{len(names) - 4} more" if len(names) > 4 else "")
+    return f"{len(names)} channels never move beyond the tolerance (no F-curve): {shown}"
 
 
 def align_transcript(audio, transcript: str):
@@ -186,7 +194,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     context.scene.talkface.audio_path = audio_path
     step(4)
     return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration,
-                         source, aligned.score if aligned is not None else None)
+                         source, aligned.score if aligned is not None else None, take.flat_channels)
 
 
 EXPORT_KINDS = ("CSV", "JSON")

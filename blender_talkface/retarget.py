@@ -107,6 +107,8 @@ def _to_mesh(target, anim: Animation, mapping, take_name, start, fps, tolerance,
     slot, fcurves = keyframes.new_channelbag(action, "KEY", keys.name)
     frames = start + np.arange(anim.n_frames, dtype=np.float64)
     for arkit, names in mapping.items():
+        if arkit not in anim.channels:        # a channel the take never moves (no F-curve): rests at 0
+            continue
         values = anim.channel(arkit).astype(np.float64)
         for key_name in names:
             keyframes.write_fcurve(fcurves, f'key_blocks["{key_name}"].value', 0,

@@ -128,29 +128,117 @@ def smooth(anim: Animation, seconds: float) -> Animation:
     return replace(anim, values=gaussian_filter1d(anim.values, sigma, axis=0, mode="nearest"))
 
 
-def reduce_keys(values: np.ndarray, tolerance: float) -> np.ndarray:
-    """Indices of the keys to keep so linear interpolation stays within ``tolerance``.
+@dataclass(frozen=True)
+class Keys:
+    """A curve as Bezier keys an animator can clean: key frames (indices into the dense curve),
+    their values, and one slope per key (value per frame) for aligned handles placed a third of
+    the way to each neighbour, where a Bezier segment is exactly the cubic Hermite curve."""
 
-    Ramer-Douglas-Peucker on one curve: keep the ends, split at the worst frame until every
-    segment fits. Animators get few keys on holds and enough on fast lip motion.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    n = len(values)
-    if n <= 2 or tolerance <= 0:
-        return np.arange(n)
-    keep = np.zeros(n, dtype=bool)
-    keep[[0, n - 1]] = True
-    stack = [(0, n - 1)]
-    while stack:
-        a, b = stack.pop()
-        if b - a < 2:
+    index: np.ndarray           # int, ascending, first and last frame included
+    value: np.ndarray
+    slope: np.ndarray
+
+    def evaluate(self, n: int) -> np.ndarray:
+        """The keyed curve at frames 0 .. n-1 (what Blender evaluates, handles at thirds)."""
+        x = np.arange(n, dtype=np.float64)
+        seg = np.clip(np.searchsorted(self.index, x, side="right") - 1, 0, max(len(self.index) - 2, 0))
+        if len(self.index) == 1:
+            return np.full(n, self.value[0])
+        a, b = self.index[seg], self.index[seg + 1]
+        h = (b - a).astype(np.float64)
+        t = (x - a) / h
+        h00, h10 = 2 * t ** 3 - 3 * t ** 2 + 1, t ** 3 - 2 * t ** 2 + t
+        h01, h11 = -2 * t ** 3 + 3 * t ** 2, t ** 3 - t ** 2
+        return (h00 * self.value[seg] + h10 * h * self.slope[seg] + h01 * self.value[seg + 1]
+                + h11 * h * self.slope[seg + 1])
+
+
+def extremes(values: np.ndarray, prominence: float) -> np.ndarray:
+    """Frames of the curve's turning points (peaks and valleys) that rise or fall by more than
+    ``prominence`` from the previous kept turning point: openings, closures, peaks -- not jitter."""
+    v = np.asarray(values, np.float64)
+    out, anchor, direction, best = [], 0, 0, 0
+    for i in range(1, len(v)):
+        if direction == 0:
+            if v[i] - v[anchor] > prominence:
+                direction, best = 1, i
+            elif v[anchor] - v[i] > prominence:
+                direction, best = -1, i
             continue
-        t = np.arange(a + 1, b)
-        line = values[a] + (values[b] - values[a]) * (t - a) / (b - a)
-        err = np.abs(values[a + 1:b] - line)
-        worst = int(np.argmax(err))
-        if err[worst] > tolerance:
-            m = a + 1 + worst
-            keep[m] = True
-            stack.extend(((a, m), (m, b)))
-    return np.flatnonzero(keep)
+        if direction == 1:
+            if v[i] > v[best]:                 # a plateau's turning point is where it begins
+                best = i
+            elif v[best] - v[i] > prominence:
+                out.append(best)
+                direction, best = -1, i
+        else:
+            if v[i] < v[best]:
+                best = i
+            elif v[i] - v[best] > prominence:
+                out.append(best)
+                direction, best = 1, i
+    return np.asarray(out, np.int64)
+
+
+def _fit_slopes(v: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Least-squares slopes at fixed keys: the cubic Hermite spline through the keys' values that
+    is closest to every dense frame (a tridiagonal system)."""
+    from scipy.linalg import solve_banded
+
+    k = len(index)
+    if k < 2:
+        return np.zeros(k)
+    n_eq = np.zeros((3, k))                 # banded normal matrix (upper, diagonal, lower)
+    rhs = np.zeros(k)
+    for j in range(k - 1):
+        a, b = index[j], index[j + 1]
+        h = float(b - a)
+        t = np.arange(1, b - a) / h
+        if t.size == 0:
+            continue
+        base = (2 * t ** 3 - 3 * t ** 2 + 1) * v[a] + (-2 * t ** 3 + 3 * t ** 2) * v[b]
+        p, q = h * (t ** 3 - 2 * t ** 2 + t), h * (t ** 3 - t ** 2)     # basis of slope[j], slope[j+1]
+        r = v[a + 1:b] - base
+        n_eq[1, j] += p @ p
+        n_eq[1, j + 1] += q @ q
+        n_eq[0, j + 1] += p @ q
+        n_eq[2, j] += p @ q
+        rhs[j] += p @ r
+        rhs[j + 1] += q @ r
+    n_eq[1] += 1e-9 + 1e-6 * n_eq[1].max()   # keys with no frames between them: a flat tangent
+    return solve_banded((1, 1), n_eq, rhs)
+
+
+def fit_keys(values: np.ndarray, tolerance: float, max_rounds: int = 40) -> Keys:
+    """Keys for hand cleanup that reproduce ``values`` within ``tolerance`` (the channel's own
+    units). Keys go at the ends and at every turning point that moves by more than the
+    tolerance; slopes are fitted; where the keyed curve still strays, a key goes at the worst frame
+    of each straying segment, until none strays. ``tolerance <= 0``: a key on every frame."""
+    v = np.asarray(values, np.float64)
+    n = len(v)
+    if n == 0:
+        return Keys(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+    if tolerance <= 0 or n <= 2:
+        index = np.arange(n)
+        return Keys(index, v.copy(), np.gradient(v) if n > 1 else np.zeros(n))
+    index = np.union1d([0, n - 1], extremes(v, tolerance))
+    for _ in range(max_rounds):
+        slope = _fit_slopes(v, index)
+        keys = Keys(index, v[index], slope)
+        err = np.abs(keys.evaluate(n) - v)
+        if err.max() <= tolerance:
+            return keys
+        seg = np.searchsorted(index, np.arange(n), side="right") - 1
+        worst = {}
+        for i in np.flatnonzero(err > tolerance):
+            s_ = seg[i]
+            if s_ not in worst or err[i] > err[worst[s_]]:
+                worst[s_] = i
+        index = np.union1d(index, list(worst.values()))
+    index = np.arange(n)                     # did not settle: every frame (never wrong)
+    return Keys(index, v.copy(), np.gradient(v))
+
+
+def is_flat(values: np.ndarray, tolerance: float, rest: float = 0.0) -> bool:
+    """A channel that never leaves ``rest`` by more than ``tolerance``: nothing worth keying."""
+    return bool(np.all(np.abs(np.asarray(values, np.float64) - rest) <= tolerance))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from talkface.core.animation import HEAD_CHANNELS, Animation, apply_intensity, channel_group, reduce_keys, smooth
+from talkface.core.animation import HEAD_CHANNELS, Animation, apply_intensity, channel_group, smooth
 
 
 def make(fps=25.0, frames=100):
@@ -67,30 +67,25 @@ def test_smoothing_is_fps_independent():
     assert np.ptp(a25.channel("jawOpen")) < np.ptp(make().channel("jawOpen"))
 
 
-def test_reduce_keys_within_tolerance():
-    values = make().channel("jawOpen").astype(np.float64)
-    keep = reduce_keys(values, 0.01)
-    assert keep[0] == 0 and keep[-1] == len(values) - 1
-    assert len(keep) < len(values)
-    rebuilt = np.interp(np.arange(len(values)), keep, values[keep])
-    assert np.max(np.abs(rebuilt - values)) <= 0.01
-    # a hold needs only its ends
-    assert len(reduce_keys(np.full(50, 0.3), 0.01)) == 2
+def test_fit_keys_puts_keys_at_turning_points_and_stays_within_tolerance():
+    from talkface.core.animation import extremes, fit_keys, is_flat
+
+    rng = np.random.default_rng(3)
+    t = np.arange(250) / 25.0
+    speech = np.clip(0.3 + 0.25 * np.sin(2 * np.pi * 3.1 * t) * np.sin(2 * np.pi * 0.4 * t)
+                     + 0.003 * rng.standard_normal(len(t)), 0, 1)
+    keys = fit_keys(speech, 0.01)
+    assert np.abs(keys.evaluate(len(speech)) - speech).max() <= 0.01
+    assert len(keys.index) < 0.35 * len(speech)                      # far fewer keys than frames
+    assert set(extremes(speech, 0.01)) <= set(keys.index)           # every opening and closure keyed
+    assert keys.index[0] == 0 and keys.index[-1] == len(speech) - 1
+    every = fit_keys(speech, 0.0)
+    assert len(every.index) == len(speech) and np.allclose(every.evaluate(len(speech)), speech)
+    assert is_flat(np.full(40, 0.004), 0.01) and not is_flat(np.full(40, 0.3), 0.01)
 
 
-@pytest.mark.parametrize("fps", [23.976, 24.0, 25.0, 29.97, 30.0])
-def test_a_closure_shorter_than_a_scene_frame_still_lands_on_a_frame(fps):
-    """A 50 fps curve whose lips close for one frame between two scene frames: linear resampling
-    would keep it half open; the turning point is kept instead, within half a frame of its time."""
-    values = np.full((100, 1), 0.4, np.float32)
-    for k in (17, 41, 66, 90):
-        values[k, 0] = 0.0
-    anim = Animation(50.0, ("jawOpen",), values)
-    out = anim.resample(fps).channel("jawOpen")
-    for k in (17, 41, 66, 90):
-        near = int(round(k / 50.0 * fps))
-        assert out[near] == 0.0, (k, near, out[near - 1:near + 2])
-    plain = anim.resample(fps, keep_extremes=False).channel("jawOpen")
-    # what linear interpolation alone does: some of those closures stay half open
-    assert any(plain[int(round(k / 50.0 * fps))] > 0.1 for k in (17, 41, 66, 90)) or fps == 25.0
-    assert np.all((out == 0.0) | (out == np.float32(0.4)) | (np.abs(out - plain) < 1e-6))
+def test_extremes_ignore_jitter_below_the_prominence():
+    from talkface.core.animation import extremes
+
+    v = np.array([0, 0.5, 0.49, 0.5, 0.0, 0.005, 0.0, 0.8, 0.2])
+    assert list(extremes(v, 0.05)) == [1, 4, 7]

@@ -123,3 +123,22 @@ def _fcurves(action):
         return list(action.fcurves)
     return [fc for layer in action.layers for strip in layer.strips
             for bag in strip.channelbags for fc in bag.fcurves]
+
+
+def test_blender_evaluates_the_fitted_curve(scene, blender, kf, anim_mod, face):
+    """The keys and aligned handles written are exactly the fitted cubic: Blender's own
+    evaluation matches core.animation.Keys at every frame."""
+    from talkface.core.animation import fit_keys
+
+    obj, _ = face
+    values = speech_like(anim_mod).channel("browInnerUp").astype(np.float64)
+    action = blender.data.actions.new("fit")
+    _, fcurves = kf.new_channelbag(action, "KEY", obj.data.shape_keys.name)
+    frames = 7 + np.arange(len(values), dtype=np.float64)
+    fc, n = kf.write_fcurve(fcurves, 'key_blocks["browInnerUp"].value', 0, "Brows", frames, values, 0.01)
+    keys = fit_keys(values, 0.01)
+    assert n == len(keys.index) < len(values) / 2
+    blender_values = np.array([fc.evaluate(f) for f in frames])
+    assert np.abs(blender_values - keys.evaluate(len(values))).max() < 1e-4
+    assert np.abs(blender_values - values).max() <= 0.01 + 1e-4
+    assert {p.handle_left_type for p in fc.keyframe_points} == {"ALIGNED"}

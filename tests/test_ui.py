@@ -83,14 +83,19 @@ def test_take_settings_live_in_the_scene_and_reach_the_keys(scene, blender):
     face = blender.context.active_object
     settings.mouth, settings.use_start_frame, settings.start_frame = 0.0, True, 30
 
-    def jaw():
+    def curve(name):
         action = face.data.shape_keys.animation_data.action
-        return [fc for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurves
-                if fc.data_path == 'key_blocks["jawOpen"].value'][0]
+        found = [fc for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurves
+                 if fc.data_path == f'key_blocks["{name}"].value']
+        return found[0] if found else None
 
     assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
-    curve = jaw()
-    assert max(p.co.y for p in curve.keyframe_points) == 0.0 and curve.keyframe_points[0].co.x == 30.0
+    assert curve("jawOpen") is None                        # mouth 0: the jaw never moves
+    assert curve("browInnerUp").keyframe_points[0].co.x == 30.0
+
+    def jaw():
+        return curve("jawOpen")
+
     # a script's explicit value overrides the scene's for that call only
     assert blender.ops.talkface.animate_audio(filepath=SPEECH, mouth=1.0) == {"FINISHED"}
     assert max(p.co.y for p in jaw().keyframe_points) > 0.1 and settings.mouth == 0.0
