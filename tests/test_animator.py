@@ -290,3 +290,26 @@ def test_muffle_is_a_low_pass_on_some_windows_with_energy_following():
     assert torch.all(out[hit][..., 42] < feats[hit][..., 42])  # less energy where muffled
     assert torch.equal(out[~hit], feats[~hit])
     assert torch.equal(muffle(feats, "mfcc", rng, share=1.0), feats)  # only log-mel bands are filtered
+
+
+def test_head_moves_a_few_degrees_like_a_talking_person():
+    """The shipped take turns and tilts the head a few degrees (not the ~1 degree the network alone
+    gives), more while talking than in the pauses; the same seed gives the same motion."""
+    import os
+
+    from talkface.core.audio import inference
+    from talkface.core.audio.features import FeatureConfig, compute_features
+    from talkface.core.audio.loading import load_audio
+    from talkface.core.audio.motion import activity
+
+    audio = load_audio(os.path.join(os.path.dirname(os.path.dirname(__file__)), "samples", "speech.wav"))
+    net = inference.load_animator()
+    take = inference.animate(audio, net, seed=4)
+    degrees = np.degrees(np.stack([take.channel(c) for c in ("head_rx", "head_ry", "head_rz")], 1))
+    assert np.all(np.ptp(degrees, axis=0) > 2.0) and np.ptp(degrees, axis=0).max() < 20.0
+    assert np.array_equal(inference.animate(audio, net, seed=4).values, take.values)
+    assert not np.array_equal(inference.animate(audio, net, seed=5).values[:, -6:], take.values[:, -6:])
+    feats = compute_features(audio, FeatureConfig(kind=net.cfg.feature_kind, fps=net.cfg.fps))
+    talking = activity(feats.column("voicing"), feats.column("log_energy"), net.cfg.fps) > 0.5
+    speed = np.abs(np.diff(degrees, axis=0)).sum(1)
+    assert speed[talking[1:]].mean() > speed[~talking[1:]].mean()

@@ -18,7 +18,7 @@ from ..animation import HEAD_CHANNELS, Animation
 from ..errors import InputError, MissingWeightsError
 from ..face.model import ARKIT_NAMES
 from ..weights import weights_path
-from . import phones
+from . import motion, phones
 from .features import FeatureConfig, compute_features
 from .loading import Audio
 from .network import Animator, AnimatorConfig, run_chunked
@@ -227,4 +227,14 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
         values = seal_lips(model, values, cues, cfg.fps)
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
     values[:, [CHANNELS.index("eyeBlinkLeft"), CHANNELS.index("eyeBlinkRight")]] = blink[:, None]
+    values[:, [_COLUMN[c] for c in HEAD_CHANNELS]] += sway_for(feats, cfg, seed)
     return Animation(cfg.fps, CHANNELS, values)
+
+
+def sway_for(feats: np.ndarray, cfg, seed: int) -> np.ndarray:
+    """[F, 6] head sway (``core.audio.motion``) on the clock of these features' speech activity:
+    the network predicts the nods, this adds the few degrees of turning and tilting people do
+    that no audio determines. Seeded apart from the blinks."""
+    names = FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps).names
+    voicing, energy = feats[:, names.index("voicing")], feats[:, names.index("log_energy")]
+    return motion.head_sway(motion.speech_clock(voicing, energy, cfg.fps), np.random.default_rng([seed, 1]))

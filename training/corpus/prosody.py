@@ -14,6 +14,8 @@ from typing import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ...core.audio.motion import activity as _activity
+from ...core.audio.motion import head_sway, speech_clock
 from .visemes import ARKIT_INDEX, ARKIT_NAMES, CHANNELS
 
 HEAD_SLICE = slice(len(ARKIT_NAMES), len(ARKIT_NAMES) + 6)
@@ -45,13 +47,6 @@ def _z(log_f0: np.ndarray, voicing: np.ndarray) -> np.ndarray:
     mid = np.median(log_f0[voiced])
     spread = np.std(log_f0[voiced]) + 0.05
     return np.where(voiced, (log_f0 - mid) / spread, 0.0)
-
-
-def _activity(voicing: np.ndarray, log_energy: np.ndarray, fps: float) -> np.ndarray:
-    """0 in silence, ~1 while talking; smoothed over ~0.3 s so motion eases in and out."""
-    loud = log_energy > (np.max(log_energy) - 6.0) if len(log_energy) else log_energy > 0
-    act = np.maximum(loud.astype(np.float32), (voicing > 0.45).astype(np.float32))
-    return np.clip(gaussian_filter1d(act, max(0.15 * fps, 0.5)), 0.0, 1.0)
 
 
 def accents(phonemes: Sequence, log_f0: np.ndarray, voicing: np.ndarray, fps: float) -> list[tuple[float, float]]:
@@ -107,40 +102,19 @@ def brow_weights(log_f0, voicing, log_energy, fps: float, accent_list, style: Pr
     return out
 
 
-def _smooth_noise(rng: np.random.Generator, clock: np.ndarray, sigma_s: float) -> np.ndarray:
-    """Unit-variance low-pass noise (correlation time ~sigma_s) read at warped times ``clock``.
-
-    Reading the noise on a speech-driven clock makes the head slow down in pauses without
-    snapping back to neutral, which modulating the amplitude would do.
-    """
-    if len(clock) == 0:
-        return np.zeros(0, np.float32)
-    step = sigma_s / 8.0
-    grid_n = int(clock[-1] / step) + 2
-    pad = int(6 * 8)
-    x = gaussian_filter1d(rng.standard_normal(grid_n + 2 * pad), 8.0)[pad:pad + grid_n]
-    x = (x - x.mean()) / (np.std(x) + 1e-9)
-    return np.interp(clock, np.arange(grid_n) * step, x).astype(np.float32)
-
-
 def head_motion(log_f0, voicing, log_energy, fps: float, accent_list, style: ProsodyStyle,
                 rng: np.random.Generator) -> np.ndarray:
     """[F, 6] head offsets (rx, ry, rz rad; tx, ty, tz m). +rx tips the chin down (a nod)."""
     n = len(log_f0)
     t = np.arange(n) / fps
-    act = _activity(voicing, log_energy, fps)
-    clock = np.cumsum(0.25 + 0.75 * act) / fps               # slow in pauses, lively in speech
+    clock = speech_clock(voicing, log_energy, fps)            # slow in pauses, lively in speech
     z_slow = gaussian_filter1d(_z(log_f0, voicing), max(0.4 * fps, 0.5)) if n else np.zeros(0)
     cen = np.array([a[0] for a in accent_list], np.float64)
     exc = np.array([a[1] for a in accent_list], np.float64)
     nod = _pulses(t, cen, np.clip(0.8 + 0.8 * exc, 0.0, 3.0) * _DEG, rise=0.07, fall=0.15)
-    out = np.zeros((n, 6), np.float32)
     g = style.head_gain
-    out[:, 0] = g * (1.5 * _DEG * _smooth_noise(rng, clock, 0.8) - 0.6 * _DEG * z_slow) + style.nod_gain * nod
-    out[:, 1] = g * 2.5 * _DEG * _smooth_noise(rng, clock, 1.2)
-    out[:, 2] = g * 1.0 * _DEG * _smooth_noise(rng, clock, 1.0)
-    for axis in (3, 4, 5):
-        out[:, axis] = g * 0.002 * _smooth_noise(rng, clock, 1.5)
+    out = head_sway(clock, rng, g)                            # what the audio does not determine
+    out[:, 0] += -g * 0.6 * _DEG * z_slow + style.nod_gain * nod
     return out
 
 
