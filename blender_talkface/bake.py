@@ -40,6 +40,34 @@ def _write_png(path: str, rgb: np.ndarray) -> None:
     Image.fromarray(rgb).save(path, compress_level=1)
 
 
+STAGING_PREFIX = ".talkface-partial-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(folder: str) -> list[str]:
+    """Remove staging folders that a killed bake (SIGKILL, power loss) left in ``folder``: those
+    whose process is gone (the pid is in the name), and unnamed ones from older versions."""
+    removed = []
+    for name in os.listdir(folder):
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        pid = name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+            continue                       # another bake into this folder is running now
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
 class Bake:
     """One bake of ``face_obj`` over the scene's frame range."""
 
@@ -73,7 +101,8 @@ class Bake:
         self.out_dir = os.path.abspath(bpy.path.abspath(out_dir))
         try:
             os.makedirs(self.out_dir, exist_ok=True)
-            self.staging = tempfile.mkdtemp(prefix=".talkface-partial-", dir=self.out_dir)
+            remove_stale_staging(self.out_dir)
+            self.staging = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=self.out_dir)
         except OSError as exc:
             raise InputError(f"Frames folder cannot be written: {self.out_dir} ({exc.strerror})") from None
 

@@ -111,8 +111,26 @@ def show_photo_behind(cam_obj, image) -> None:
     bg.alpha = 1.0
 
 
-def create_face(context, fit, model, photo_path: str):
-    """Create head Empty, face mesh and camera for ``fit``; return the mesh object."""
+def photo_image(photo_path: str, photo=None):
+    """The photo as a Blender image with the pixels the fit saw: the file itself when it is stored
+    upright in sRGB, else (an EXIF rotation, a colour profile converted) an image made from the
+    upright sRGB pixels and packed into the .blend, so texture and camera background line up."""
+    changed = photo is not None and any(n.startswith(("rotated upright", "converted from the colour profile"))
+                                        for n in photo.notes)
+    if not changed:
+        return bpy.data.images.load(photo_path, check_existing=True)
+    height, width = photo.rgb.shape[:2]
+    image = bpy.data.images.new(os.path.basename(photo_path) + " (upright)", width, height, alpha=False)
+    rgba = np.ones((height, width, 4), np.float32)
+    rgba[..., :3] = photo.rgb[::-1]                 # Blender's rows run bottom to top
+    image.pixels.foreach_set(rgba.ravel())          # a new byte image is sRGB already (setting it
+    image.pack()                                    # again would regenerate it and drop the pixels)
+    return image
+
+
+def create_face(context, fit, model, photo_path: str, photo=None):
+    """Create head Empty, face mesh and camera for ``fit``; return the mesh object. ``photo``:
+    the loaded ``Photo`` (its upright pixels become the texture when the file is stored otherwise)."""
     scene = context.scene
     coll = _collection(scene)
     base = os.path.splitext(os.path.basename(photo_path))[0] or "Face"
@@ -131,7 +149,7 @@ def create_face(context, fit, model, photo_path: str):
     uvw = fit.camera.project(photo_state)
     uv = np.stack([uvw[:, 0] / fit.camera.width, 1.0 - uvw[:, 1] / fit.camera.height], axis=1)
     _add_photo_uvs(mesh, model.triangles, uv)
-    image = bpy.data.images.load(photo_path, check_existing=True)
+    image = photo_image(photo_path, photo)
     mesh.materials.append(_photo_material(f"{base} Photo", image))
 
     obj = bpy.data.objects.new(f"{base} Face", mesh)

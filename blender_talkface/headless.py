@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 
@@ -45,15 +46,19 @@ if __name__ == "__main__" and not __package__:  # run as a script: rerun as the 
 import bpy
 
 from ..core.audio.loading import load_audio
-from ..core.errors import DeviceError, InputError, MissingWeightsError, TalkFaceError
+from ..core.errors import DamagedFileError, DeviceError, InputError, MissingWeightsError, OutputError, TalkFaceError
+from ..core.face.model import MODEL_FILE as FACE_MODEL_FILE
+from ..core.weights import weights_path
 from ..core.face.image_io import load_photo
 from ..core.progress import Progress
-from . import dependencies, pipeline, register
+from . import dependencies, outputs, pipeline, register
 from .sequencer import make_portable, render_video
 
 STAGES = ("fit", "animate", "bake", "video")
 INTENSITIES = ("mouth", "brows", "head", "blinks")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143   # 128 + SIGINT / SIGTERM, as shells report them
+MIN_FRAME_SIDE = 16           # px: smaller frames are not worth a bake and some encoders refuse them
 
 
 class UsageError(Exception):
@@ -96,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write the take as a Live Link Face CSV (a relative path is inside --out)")
     parser.add_argument("--export-json", default=None, metavar="PATH",
                         help="also write the take as TalkFace JSON (a relative path is inside --out)")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the outputs of an earlier run in --out (its scene.blend is kept as scene.blend1)")
     parser.add_argument(
         "--keys-only", action="store_true",
         help="fit and animate only: write scene.blend with the keyed Action, no frames or video",
@@ -198,6 +206,10 @@ def validate(ns: argparse.Namespace) -> argparse.Namespace:
         raise UsageError(f"fps must be between 1 and 240, got {ns.fps:g}")
     ns.transcript = _transcript_text(ns.transcript)
     ns.out = _writable_dir(ns.out)
+    found = outputs.existing_outputs(ns.out) if os.path.isdir(ns.out) else []
+    if found and not ns.overwrite:
+        raise UsageError(f"{ns.out} already holds {', '.join(found)} from an earlier run: give --overwrite to "
+                         "replace them (scene.blend is kept as scene.blend1) or choose another --out")
     for flag in ("export_csv", "export_json"):
         path = getattr(ns, flag)
         if path is not None:
@@ -226,17 +238,27 @@ def _load_inputs(ns) -> None:
         device = resolve_device(ns.device)
         photo = load_photo(ns.photo)
         if not ns.keys_only:  # a resolution the bake cannot hold fails now, not after the fit
-            plan_batch(frame_size(photo.width, photo.height, ns.resolution), 1, free_memory(device),
-                       device.type)
+            size = frame_size(photo.width, photo.height, ns.resolution)
+            if min(size) < MIN_FRAME_SIDE:
+                raise InputError(f"--resolution {ns.resolution} gives {size[0]}x{size[1]} frames for this "
+                                 f"photo: each side must be at least {MIN_FRAME_SIDE} px")
+            plan_batch(size, 1, free_memory(device), device.type)
         audio = load_audio(ns.audio)
         # the transcript is aligned now: a text for other audio fails before any stage runs
         ns.alignment = pipeline.align_transcript(audio, ns.transcript)
     except (DeviceError, InputError) as exc:
         raise UsageError(str(exc)) from None
-    if ns.mode == "neural" and not ns.keys_only:
+    # every weights file a requested stage reads is checked now: a damaged one (DamagedFileError,
+    # exit 3) stops the run before the fit, never after it replaced a complete scene
+    weights_path(FACE_MODEL_FILE)
+    if not ns.keys_only and ns.mode != "warp":
         from ..core.video.generator import load_generator
 
-        load_generator()   # MissingWeightsError: this build cannot run a neural bake (exit 3)
+        try:
+            load_generator()
+        except MissingWeightsError:
+            if ns.mode == "neural":
+                raise          # this build cannot run a neural bake (exit 3)
 
 
 def list_styles() -> int:
@@ -272,6 +294,15 @@ def _clear_startup_scene() -> bool:
     return True
 
 
+def _remove_stale(folder: str, names) -> None:
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+
+
 def run(ns) -> int:
     _ensure_registered()
     own_scene = _clear_startup_scene()
@@ -290,11 +321,12 @@ def run(ns) -> int:
     blend_path = os.path.join(ns.out, "scene.blend")
 
     def save():
+        """Once per run, last: a previous scene.blend becomes scene.blend1 (older backups shift, none
+        is deleted); a save that does not complete leaves everything as it was (OutputError)."""
         make_portable(scene, ns.out)        # '//frames/', '//video.mp4'; photo and speech packed
-        bpy.ops.wm.save_as_mainfile(filepath=blend_path, check_existing=False, relative_remap=False)
-        backup = blend_path + "1"  # Blender's backup of an earlier save: not an output
-        if os.path.exists(backup):
-            os.remove(backup)
+        outputs.save_blend(blend_path)
+        if ns.keys_only:                    # another run's frames and video would sit beside it
+            _remove_stale(ns.out, ("frames", "video.mp4"))
 
     try:
         t0 = time.perf_counter()
@@ -315,6 +347,8 @@ def run(ns) -> int:
             start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
             fit_range=own_scene)
         take = pipeline.animate(context, face, ns.audio, options)
+        for note in take.notes:
+            log(f"animate: warning: {note}")
         if take.flat_channels:
             log(f"animate: {pipeline.flat_summary(take.flat_channels)}")
         log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "
@@ -330,10 +364,10 @@ def run(ns) -> int:
                           ns.device, progress=Progress("bake", scene.frame_end - scene.frame_start + 1),
                           log=lambda m: log(f"bake: {m}"))
             ran.append("bake")
-            save()
             log("video: rendering video.mp4")
             t0 = time.perf_counter()
-            render_video(scene, os.path.join(ns.out, "video.mp4"))
+            video = outputs.render_video(scene, os.path.join(ns.out, "video.mp4"), render_video)
+            scene.render.filepath = video
             log(f"video: done in {time.perf_counter() - t0:.1f}s")
             ran.append("video")
     except MissingWeightsError as exc:  # a stage without its weights: keep what ran
@@ -360,8 +394,29 @@ def command(args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The script's entry point: the arguments after '--' (or after argv[0])."""
-    return run_args(script_args(sys.argv if argv is None else argv))
+    """The script's entry point: the arguments after '--' (or after argv[0]). A .blend named
+    before '--' is the scene to add to: ``blender -b shot.blend --python headless.py -- ...``
+    has already opened it; the bpy module's ``python headless.py shot.blend -- ...`` opens it here."""
+    argv = sys.argv if argv is None else argv
+    blend = given_blend(argv)
+    if blend is not None and os.path.abspath(bpy.data.filepath or "") != blend:
+        if not os.path.isfile(blend):
+            print(f"talkface: error: the .blend to add to was not found: {blend}", file=sys.stderr, flush=True)
+            return EXIT_BAD_INPUT
+        try:
+            bpy.ops.wm.open_mainfile(filepath=blend)
+        except RuntimeError as exc:
+            print(f"talkface: error: {blend} cannot be opened as a .blend ({str(exc).strip()})",
+                  file=sys.stderr, flush=True)
+            return EXIT_BAD_INPUT
+    return run_args(script_args(argv))
+
+
+def given_blend(argv: list[str]) -> str | None:
+    """The last ``*.blend`` among the arguments before '--' (Blender's own and the script's)."""
+    before = argv[1:argv.index("--")] if "--" in argv else []
+    blends = [a for a in before if a.lower().endswith(".blend")]
+    return os.path.abspath(os.path.expanduser(blends[-1])) if blends else None
 
 
 def missing_packages(ns) -> str | None:
@@ -377,7 +432,36 @@ def missing_packages(ns) -> str | None:
     return None
 
 
+class Terminated(BaseException):
+    """SIGTERM (timeout, schedulers, container stops), handled like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def run_args(args: list[str]) -> int:
+    """Run with SIGTERM handled like SIGINT: the bake's staging is removed, nothing is saved, the
+    earlier outputs stay as they were; one line, exit 143 (SIGTERM) or 130 (SIGINT)."""
+    import signal
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:                 # not the main thread: leave signals to the host
+        previous = None
+    try:
+        return _run_args(args)
+    except (KeyboardInterrupt, Terminated) as exc:
+        name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+        print(f"talkface: interrupted ({name}): nothing was saved; earlier outputs are unchanged",
+              file=sys.stderr, flush=True)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_args(args: list[str]) -> int:
     try:
         ns = build_parser().parse_args(args)
         problem = missing_packages(ns)
@@ -399,6 +483,9 @@ def run_args(args: list[str]) -> int:
     except InputError as exc:
         print(f"talkface: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
+    except DamagedFileError as exc:       # a stage this installation cannot run until restored
+        print(f"talkface: {exc}", file=sys.stderr, flush=True)
+        return EXIT_UNAVAILABLE
     except TalkFaceError as exc:
         print(f"talkface: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED

@@ -159,6 +159,8 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
                 self.report({"WARNING"}, "The face lacks shape keys: " + ", ".join(result.missing_channels))
             if result.flat_channels:
                 self.report({"INFO"}, pipeline.flat_summary(result.flat_channels))
+            for note in result.notes:
+                self.report({"WARNING"}, note)
             self.report(
                 {"INFO"},
                 f"Keyed '{result.action.name}': {result.duration:.1f}s of speech, "

@@ -51,7 +51,7 @@ def fit_face(context, photo_path: str, progress: ProgressCallback | None = None)
     step(2)
     fit = fit_photo(photo, landmarks, model)
     step(3)
-    obj = face_object.create_face(context, fit, model, photo_path)
+    obj = face_object.create_face(context, fit, model, photo_path, photo)
     context.scene.talkface.photo_path = photo_path
     step(4)
     return FitResult(obj, fit)
@@ -117,6 +117,7 @@ class AnimateResult:
     lipsync: str = ""            # one of scene_data.LIPSYNC_SOURCES
     alignment_score: float | None = None
     flat_channels: list = ()     # channels that never moved beyond the tolerance: no F-curve
+    notes: tuple = ()            # what was done to the recording to use it (core.audio.loading)
 
 
 def flat_summary(names) -> str:
@@ -194,7 +195,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     context.scene.talkface.audio_path = audio_path
     step(4)
     return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration,
-                         source, aligned.score if aligned is not None else None, take.flat_channels)
+                         source, aligned.score if aligned is not None else None, take.flat_channels, audio.notes)
 
 
 EXPORT_KINDS = ("CSV", "JSON")

@@ -20,3 +20,12 @@ class MissingWeightsError(TalkFaceError):
 
 class DeviceError(TalkFaceError):
     """The requested compute device cannot be used."""
+
+
+class DamagedFileError(TalkFaceError):
+    """A file TalkFace ships or relies on is present but damaged (checksum mismatch, unreadable
+    record): the fix is to restore or reinstall it, not to train; never silently worked around."""
+
+
+class OutputError(TalkFaceError):
+    """An output could not be written completely (disk full, permissions): earlier outputs stay."""

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from .errors import MissingWeightsError
+from .errors import DamagedFileError, MissingWeightsError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = PACKAGE_ROOT / "weights"
@@ -37,8 +37,16 @@ def read_provenance(weights_dir: str | os.PathLike | None = None) -> dict:
     path = Path(weights_dir or DEFAULT_DIR) / PROVENANCE
     if not path.is_file():
         return {}
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            records = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DamagedFileError(f"The weights record {path} is damaged ({exc}): restore it or reinstall TalkFace") \
+            from None
+    if not isinstance(records, dict):
+        raise DamagedFileError(f"The weights record {path} is damaged (not a table of files): restore it or "
+                               "reinstall TalkFace")
+    return records
 
 
 def weights_path(name: str, weights_dir: str | os.PathLike | None = None, verify: bool = True) -> Path:
@@ -60,11 +68,11 @@ def weights_path(name: str, weights_dir: str | os.PathLike | None = None, verify
                 "(the training commands do this) before using it"
             )
         actual = sha256_file(path)
-        if actual != record["sha256"]:
-            raise MissingWeightsError(
-                f"Weights file {path} does not match its recorded checksum "
-                f"(expected {record['sha256'][:12]}..., found {actual[:12]}...): the file is "
-                "corrupted or was replaced; restore it or retrain"
+        if actual != record.get("sha256"):
+            raise DamagedFileError(
+                f"Weights file {path} is damaged: it does not match its recorded checksum "
+                f"(expected {str(record.get('sha256'))[:12]}..., found {actual[:12]}...); restore it or "
+                "reinstall TalkFace"
             )
     return path
 

@@ -10,7 +10,7 @@ import torch
 
 from talkface.core.audio.inference import load_animator_file, sample_blinks, save_animator
 from talkface.core.audio.network import Animator, AnimatorConfig, run_chunked
-from talkface.core.errors import MissingWeightsError
+from talkface.core.errors import DamagedFileError, MissingWeightsError
 from talkface.core.weights import record_provenance, weights_path
 from talkface.training.animator import AnimatorTrainConfig, Clip, Windows, blink_onsets, losses, make_model, train
 
@@ -64,7 +64,10 @@ def test_weights_roundtrip_and_checksum(tmp_path):
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(MissingWeightsError, match="checksum"):
+    with pytest.raises(DamagedFileError, match="damaged.*checksum.*restore it or reinstall"):
+        weights_path("animator.safetensors", tmp_path)
+    (tmp_path / "provenance.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(DamagedFileError, match="provenance.json is damaged"):
         weights_path("animator.safetensors", tmp_path)
 
 

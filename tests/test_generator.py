@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from talkface.core.errors import MissingWeightsError
+from talkface.core.errors import DamagedFileError, MissingWeightsError
 from talkface.core.video.flow import DenseFlow
 from talkface.core.video.generator import Generator, GeneratorConfig, load_generator, warp_region
 from talkface.core.video.warp import prepare_source, warp_image
@@ -165,7 +165,7 @@ def test_weights_round_trip_and_refuse_corruption(tmp_path):
     data = bytearray((tmp_path / "generator.safetensors").read_bytes())
     data[-10] ^= 0xFF
     (tmp_path / "generator.safetensors").write_bytes(bytes(data))
-    with pytest.raises(MissingWeightsError, match="checksum"):
+    with pytest.raises(DamagedFileError, match="damaged"):
         load_generator(tmp_path)
     (tmp_path / "generator.safetensors").unlink()
     with pytest.raises(MissingWeightsError, match="training.generator"):

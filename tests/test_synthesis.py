@@ -122,3 +122,15 @@ def test_choose_mode_policy():
         choose_mode("AUTO", broken)  # only missing weights fall back
     with pytest.raises(InputError, match="Unknown bake mode 'FAST'"):
         choose_mode("FAST", Loader(generator))
+
+
+def test_auto_mode_does_not_hide_a_damaged_generator():
+    from talkface.core.errors import DamagedFileError
+    from talkface.core.video.synthesis import choose_mode
+
+    def damaged():
+        raise DamagedFileError("Weights file generator.safetensors is damaged")
+
+    with pytest.raises(DamagedFileError):
+        choose_mode("AUTO", damaged)
+    assert choose_mode("WARP", damaged)[0] == "WARP"

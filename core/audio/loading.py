@@ -63,6 +63,7 @@ class Audio:
     source_sample_rate: int = 0
     source_channels: int = 1
     clip_fraction: float = 0.0    # share of source samples at full scale (measured pre-resample)
+    notes: tuple[str, ...] = ()   # what was done to make the file usable, for the log / report
 
     @property
     def duration(self) -> float:
@@ -119,12 +120,42 @@ def _clip_count(block: np.ndarray) -> int:
     return int(pair.sum())
 
 
+MIX_CANCEL_RATIO = 0.25    # mono mix energy below this share of the louder channel's: the mix cancels
+
+
 def load_audio(path: str | os.PathLike, sr: int = DEFAULT_SR, min_duration: float = MIN_DURATION_S) -> Audio:
     """Read wav/flac/ogg/mp3 (anything libsndfile decodes) as mono float32 at ``sr``.
 
-    Raises an ``AudioError`` subclass with a one-sentence message for every bad input.
+    Raises an ``AudioError`` subclass with a one-sentence message for every bad input. What
+    recorders really produce is handled and said in ``Audio.notes``: samples that are not numbers
+    (NaN/Inf in a float file) become silence; a stereo file whose channels cancel when mixed (one
+    channel's polarity inverted) is read from its louder channel; clipping is noted.
     """
     path = Path(path)
+    audio, energies = _read(path, sr, None)
+    notes = list(audio.notes)
+    if audio.source_channels > 1 and energies is not None:
+        mix, per_channel = energies
+        loudest = int(np.argmax(per_channel))
+        if per_channel[loudest] > 0 and mix < MIX_CANCEL_RATIO * per_channel[loudest]:
+            audio, _ = _read(path, sr, loudest)
+            notes = [n for n in audio.notes] + [
+                f"the channels of '{path.name}' cancel when mixed to mono (one is inverted): "
+                f"channel {loudest + 1}, the louder, is used"]
+    if audio.clipped:
+        notes.append(f"'{path.name}' is clipped ({100 * audio.clip_fraction:.1f} % of samples at full scale): "
+                     "lip-sync may be less precise")
+    audio = Audio(audio.samples, audio.sample_rate, audio.path, audio.source_sample_rate, audio.source_channels,
+                  audio.clip_fraction, tuple(dict.fromkeys(notes)))
+    if audio.duration < min_duration:
+        raise AudioTooShortError(
+            f"The audio file '{path}' is only {audio.duration:.2f} s long; at least {min_duration:.1f} s is needed."
+        )
+    return audio
+
+
+def _read(path: Path, sr: int, channel: int | None):
+    """(Audio of the mono mix, or of one ``channel``; (mix energy, per-channel energies) or None)."""
     with _open(path) as f:
         src_sr, channels, declared = int(f.samplerate), int(f.channels), int(f.frames)
         if _header_says_truncated(f):
@@ -133,13 +164,23 @@ def load_audio(path: str | os.PathLike, sr: int = DEFAULT_SR, min_duration: floa
         # Preallocate the output from the declared length; grows only if the header under-reports.
         cap = int(np.ceil(max(declared, 0) * sr / src_sr)) + 1024
         out = np.empty(cap, dtype=np.float32)
-        n_out = n_in = clipped = 0
+        n_out = n_in = clipped = bad = 0
+        mix_energy, channel_energy = 0.0, np.zeros(channels)
         try:
             while True:
                 block = f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
                 last = block.shape[0] < _BLOCK_FRAMES
                 n_in += block.shape[0]
-                mono = block.mean(axis=1) if channels > 1 else block[:, 0]
+                finite = np.isfinite(block)
+                if not finite.all():
+                    bad += int((~finite).sum())
+                    block = np.where(finite, block, 0.0).astype(np.float32)
+                if channel is not None:
+                    mono = block[:, channel]
+                else:
+                    mono = block.mean(axis=1) if channels > 1 else block[:, 0]
+                    mix_energy += float(np.dot(mono, mono))
+                    channel_energy += np.einsum("ij,ij->j", block, block)
                 clipped += _clip_count(block)
                 y = resampler.resample_chunk(mono, last=last) if resampler else mono
                 if n_out + len(y) > len(out):
@@ -156,13 +197,12 @@ def load_audio(path: str | os.PathLike, sr: int = DEFAULT_SR, min_duration: floa
         )
     if n_in == 0:
         raise AudioEmptyError(f"The audio file '{path}' contains no sound (zero length).")
+    if bad == n_in * channels:
+        raise NotAudioError(f"The audio file '{path}' holds no usable samples (all are NaN or infinite).")
     samples = out[:n_out].copy() if n_out < len(out) // 2 else out[:n_out]
-    audio = Audio(samples, sr, str(path), src_sr, channels, clipped / max(n_in * channels, 1))
-    if audio.duration < min_duration:
-        raise AudioTooShortError(
-            f"The audio file '{path}' is only {audio.duration:.2f} s long; at least {min_duration:.1f} s is needed."
-        )
-    return audio
+    notes = (f"{bad} samples of '{path.name}' were not numbers (NaN/Inf) and were set to silence",) if bad else ()
+    audio = Audio(samples, sr, str(path), src_sr, channels, clipped / max(n_in * channels, 1), notes)
+    return audio, ((mix_energy, channel_energy) if channel is None else None)
 
 
 def from_array(samples: np.ndarray, sample_rate: int, sr: int = DEFAULT_SR) -> Audio:

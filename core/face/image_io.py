@@ -108,6 +108,7 @@ def load_photo(path: str | os.PathLike) -> Photo:
     if orientation not in (None, 1):
         img = ImageOps.exif_transpose(img)
         notes.append(f"rotated upright from EXIF orientation {orientation}")
+    img = _to_srgb(img, notes)
     try:
         rgb = _to_rgb_float(img, notes)
     except ValueError as exc:  # e.g. LAB or multi-band scientific TIFFs
@@ -115,6 +116,29 @@ def load_photo(path: str | os.PathLike) -> Photo:
                          "converted to RGB; save it as an ordinary RGB JPEG or PNG.") from exc
     return Photo(rgb=rgb, path=path, sha256=digest, original_size=(width, height),
                  notes=tuple(notes))
+
+
+def _to_srgb(img, notes: list[str]):
+    """Pixels in an embedded colour profile other than sRGB (Display P3 from phones, Adobe RGB from
+    cameras) converted to sRGB, which is what the fit, the bake and Blender's texture assume."""
+    profile = img.info.get("icc_profile")
+    if not profile or img.mode not in ("RGB", "RGBA"):
+        return img
+    try:
+        from PIL import ImageCms
+    except ImportError:          # Pillow built without LittleCMS: keep the pixels
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        description = (ImageCms.getProfileDescription(source) or "").strip()
+        if "srgb" in description.lower():
+            return img
+        converted = ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode=img.mode)
+    except (OSError, ValueError, ImageCms.PyCMSError) as exc:   # a broken profile: keep the pixels
+        notes.append(f"ignored an unreadable colour profile ({exc})")
+        return img
+    notes.append(f"converted from the colour profile '{description or 'embedded'}' to sRGB")
+    return converted
 
 
 def _to_rgb_float(img, notes: list[str]) -> np.ndarray:

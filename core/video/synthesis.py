@@ -64,7 +64,9 @@ def choose_mode(requested: str, load_generator: Callable[[], G]) -> tuple[str, G
 
     ``WARP`` never loads the generator; ``NEURAL`` loads it and lets ``MissingWeightsError``
     through; ``AUTO`` loads it and falls back to warp-only, with a note, when its weights are
-    missing or do not match. ``load_generator()`` is only called when the mode needs it.
+    missing (a build without them). A damaged file (``DamagedFileError``: checksum mismatch) is
+    never worked around, in any mode: the user restores it. ``load_generator()`` is only called
+    when the mode needs it.
     """
     mode = requested.upper()
     if mode not in MODES:
