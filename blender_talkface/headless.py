@@ -46,11 +46,11 @@ if __name__ == "__main__" and not __package__:  # run as a script: rerun as the 
 import bpy
 
 from ..core.audio.loading import load_audio
-from ..core.errors import DamagedFileError, DeviceError, InputError, MissingWeightsError, OutputError, TalkFaceError
-from ..core.face.model import MODEL_FILE as FACE_MODEL_FILE
-from ..core.weights import weights_path
+from ..core.errors import DamagedFileError, DeviceError, InputError, MissingWeightsError, TalkFaceError
 from ..core.face.image_io import load_photo
+from ..core.face.model import MODEL_FILE as FACE_MODEL_FILE
 from ..core.progress import Progress
+from ..core.weights import weights_path
 from . import dependencies, outputs, pipeline, register
 from .sequencer import make_portable, render_video
 
