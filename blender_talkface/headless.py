@@ -48,6 +48,7 @@ import bpy
 from ..core.audio.loading import load_audio
 from ..core.errors import DamagedFileError, DeviceError, InputError, MissingWeightsError, TalkFaceError
 from ..core.face.image_io import load_photo
+from ..core.face.landmarks import detect_landmarks
 from ..core.face.model import MODEL_FILE as FACE_MODEL_FILE
 from ..core.progress import Progress
 from ..core.weights import weights_path
@@ -237,6 +238,7 @@ def _load_inputs(ns) -> None:
             inference.resolve_style(model, ns.style)   # an unknown style fails now, not after the fit
         device = resolve_device(ns.device)
         photo = load_photo(ns.photo)
+        ns.loaded_photo, ns.landmarks = photo, detect_landmarks(photo)   # no face, a turned face: now
         if not ns.keys_only:  # a resolution the bake cannot hold fails now, not after the fit
             size = frame_size(photo.width, photo.height, ns.resolution)
             if min(size) < MIN_FRAME_SIDE:
@@ -331,7 +333,7 @@ def run(ns) -> int:
     try:
         t0 = time.perf_counter()
         log("fit: fitting the face model to the photo")
-        fitted = pipeline.fit_face(context, ns.photo)
+        fitted = pipeline.fit_face(context, ns.photo, photo=ns.loaded_photo, landmarks=ns.landmarks)
         for note in fitted.fit.notes:
             log(f"fit: {note}")
         log(f"fit: done in {time.perf_counter() - t0:.1f}s "

@@ -36,18 +36,20 @@ def _report(progress: ProgressCallback | None, total: int):
     return (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
 
 
-def fit_face(context, photo_path: str, progress: ProgressCallback | None = None) -> FitResult:
+def fit_face(context, photo_path: str, progress: ProgressCallback | None = None, photo=None,
+             landmarks=None) -> FitResult:
     """Photo -> landmarks -> FaceFit -> face mesh, head Empty and camera in the scene.
-    ``progress(done, FIT_STEPS)`` after each step (the operator's status-bar progress)."""
+    ``progress(done, FIT_STEPS)`` after each step (the operator's status-bar progress). ``photo``
+    and ``landmarks``, when a caller already checked them (headless, before any work), are reused."""
     from ..core.face.fitting import fit_photo  # scipy: loaded when a fit runs, not at registration
 
     step = _report(progress, FIT_STEPS)
     if not os.path.isfile(photo_path):
         raise InputError(f"Photo file not found: {photo_path}")
-    photo = load_photo(photo_path)
+    photo = photo if photo is not None else load_photo(photo_path)
     model = load_face_model()
     step(1)
-    landmarks = detect_landmarks(photo)
+    landmarks = landmarks if landmarks is not None else detect_landmarks(photo)
     step(2)
     fit = fit_photo(photo, landmarks, model)
     step(3)

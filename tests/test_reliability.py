@@ -255,3 +255,39 @@ def test_weights_are_never_unpickled():
                     if re.search(r"torch\.load\(|import pickle|pickle\.load|allow_pickle=True", text):
                         offenders.append(name)
     assert not offenders
+
+
+def test_upside_down_face_is_refused_not_fitted(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "upside_down.png"
+    Image.open(PORTRAIT).convert("RGB").transpose(Image.Transpose.ROTATE_180).save(path)
+    out = tmp_path / "out"
+    done = run("--photo", str(path), "--audio", SPEECH, "--out", str(out), "--keys-only")
+    one_line(done, 2, "is upside down")
+    assert not out.exists()
+
+
+def test_turned_face_gets_a_warning(monkeypatch):
+    from dataclasses import replace
+
+    from talkface.core.face import fitting
+    from talkface.core.face.image_io import load_photo
+    from talkface.core.face.landmarks import detect_landmarks
+    from talkface.core.face.model import load_face_model
+
+    photo = load_photo(PORTRAIT)
+    marks, model = detect_landmarks(photo), load_face_model()
+    fit = fitting.fit_photo(photo, marks, model)
+    assert not any("turned about" in n for n in fit.notes)          # the sample looks at the camera
+    real = fitting.fit_landmarks
+
+    def turned(*args, **kwargs):                                     # the same fit, the head turned 60 degrees
+        result = real(*args, **kwargs)
+        pose = result.pose.copy()
+        pose[2] = np.radians(60.0)
+        return replace(result, pose=pose)
+
+    monkeypatch.setattr(fitting, "fit_landmarks", turned)
+    notes = fitting.fit_photo(photo, marks, model).notes
+    assert any("turned about 60 degrees" in n and "less than about 45" in n for n in notes), notes

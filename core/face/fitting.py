@@ -454,6 +454,10 @@ def fit_landmarks(points: np.ndarray, model, image_size: tuple[int, int], *,
     )
 
 
+MAX_TURN_DEG = 45.0      # head turn (about the vertical axis) the fit is made for
+MAX_TILT_DEG = 40.0      # nod up or down
+
+
 def fit_photo(photo: Photo, landmarks: Landmarks, model, config: FitConfig = FitConfig()) -> FaceFit:
     """Fit ``model`` to the landmarks of ``photo``; the result records which photo it was."""
     start = time.perf_counter()
@@ -465,6 +469,11 @@ def fit_photo(photo: Photo, landmarks: Landmarks, model, config: FitConfig = Fit
     if lf.error_iod > 0.05:
         notes.append(f"The fit is loose ({100 * lf.error_iod:.1f}% of the eye distance); "
                      "an unusual pose, occlusion or expression may be the cause.")
+    turn, tilt = np.degrees(abs(lf.pose[2])), np.degrees(abs(lf.pose[0]))
+    if turn > MAX_TURN_DEG or tilt > MAX_TILT_DEG:
+        notes.append(f"The face is turned about {max(turn, tilt):.0f} degrees from the camera; the fit and the "
+                     f"video are made for faces turned less than about {MAX_TURN_DEG:.0f} degrees: expect the far "
+                     "side of the face to be wrong.")
     return FaceFit(
         identity=lf.identity,
         expression=lf.expression,

@@ -36,6 +36,10 @@ class NoFaceError(InputError):
     """No face could be found in the photo."""
 
 
+class FaceRotatedError(InputError):
+    """The face is upside down or on its side in the upright photo (the fit needs it upright)."""
+
+
 class FaceTooSmallError(InputError):
     """The face is too small in the photo to fit reliably."""
 
@@ -198,6 +202,25 @@ def mesh_on_crop(rgb: np.ndarray, cx: float, cy: float, side: float) -> np.ndarr
     return pts
 
 
+UPRIGHT_SURE = 0.8       # detector score above which an upright face needs no orientation check
+ROTATED_SURE = 0.7       # a turned copy scoring this (and clearly more than upright): the face is turned
+
+
+def _refuse_rotated_face(pixels: np.ndarray, boxes: np.ndarray, name: str) -> None:
+    """A face that is upside down or on its side is found by the detector only once the photo is
+    turned; fitted as it is, the mouth would land on the forehead. Checked only when the upright
+    detection is weak or absent (a clear upright face costs nothing)."""
+    upright = float(boxes[0, 4]) if len(boxes) else 0.0
+    if upright >= UPRIGHT_SURE:
+        return
+    for turns, how in ((2, "upside down"), (1, "on its side"), (3, "on its side")):
+        turned = _detect_boxes(np.ascontiguousarray(np.rot90(pixels, turns)))
+        if len(turned) and turned[0, 4] >= ROTATED_SURE and turned[0, 4] > upright + 0.15:
+            raise FaceRotatedError(
+                f"The face in '{name}' is {how} (it is found only with the photo turned by {90 * turns} "
+                "degrees): turn the photo upright, or correct its EXIF orientation, and try again.")
+
+
 def detect_landmarks(photo: Photo) -> Landmarks:
     """Landmarks of the largest face in ``photo``; raises ``NoFaceError``/``FaceTooSmallError``."""
     with _lock:  # MediaPipe graphs are not re-entrant
@@ -212,10 +235,12 @@ def _detect_locked(photo: Photo) -> Landmarks:
     small = photo.rgb if scale == 1.0 else cv2.resize(
         photo.rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
         interpolation=cv2.INTER_AREA)
-    boxes = _detect_boxes(np.clip(np.rint(small * 255.0), 0, 255).astype(np.uint8))
+    pixels = np.clip(np.rint(small * 255.0), 0, 255).astype(np.uint8)
+    boxes = _detect_boxes(pixels)
+    name = os.path.basename(photo.path) or "the photo"
+    _refuse_rotated_face(pixels, boxes, name)
     boxes[:, :4] /= scale
 
-    name = os.path.basename(photo.path) or "the photo"
     candidates = []
     if len(boxes):
         b = boxes[0]
