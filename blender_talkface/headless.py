@@ -229,13 +229,9 @@ def _load_inputs(ns) -> None:
     from ..core.device import free_memory, resolve_device
     from ..core.video.synthesis import frame_size, plan_batch
 
+    model = inference.load_animator()    # missing (exit 3) or damaged: before any work, not after the fit
     try:
-        model = inference.load_animator()
-    except MissingWeightsError:
-        model = None            # the animate stage reports it after the fit (exit 3, what ran kept)
-    try:
-        if model is not None:
-            inference.resolve_style(model, ns.style)   # an unknown style fails now, not after the fit
+        inference.resolve_style(model, ns.style)   # an unknown style fails now, not after the fit
         device = resolve_device(ns.device)
         photo = load_photo(ns.photo)
         ns.loaded_photo, ns.landmarks = photo, detect_landmarks(photo)   # no face, a turned face: now
@@ -296,6 +292,15 @@ def _clear_startup_scene() -> bool:
     return True
 
 
+def retarget_frames(scene, old_dir: str, new_dir: str) -> None:
+    """Point the image strips that read ``old_dir`` at ``new_dir`` (the staged frames' final home)."""
+    editor = scene.sequence_editor
+    strips = (editor.strips if hasattr(editor, "strips") else editor.sequences) if editor else ()
+    for strip in strips:
+        if strip.type == "IMAGE" and os.path.normpath(bpy.path.abspath(strip.directory)) == os.path.normpath(old_dir):
+            strip.directory = new_dir + os.sep
+
+
 def _remove_stale(folder: str, names) -> None:
     for name in names:
         path = os.path.join(folder, name)
@@ -321,12 +326,19 @@ def run(ns) -> int:
     wanted = ("fit", "animate") if ns.keys_only else STAGES
     ran: list[str] = []
     blend_path = os.path.join(ns.out, "scene.blend")
+    rendered = None                        # the checked video, renamed into place after the save
 
     def save():
         """Once per run, last: a previous scene.blend becomes scene.blend1 (older backups shift, none
         is deleted); a save that does not complete leaves everything as it was (OutputError)."""
-        make_portable(scene, ns.out)        # '//frames/', '//video.mp4'; photo and speech packed
-        outputs.save_blend(blend_path)
+        staged = os.path.join(ns.out, f".talkface-frames-{os.getpid()}")
+        with outputs.swap_folder(staged, os.path.join(ns.out, "frames")) as swapped:
+            if swapped:
+                retarget_frames(scene, staged, os.path.join(ns.out, "frames"))
+            make_portable(scene, ns.out)    # '//frames/', '//video.mp4'; photo and speech packed
+            outputs.save_blend(blend_path)
+            if rendered is not None:
+                os.replace(rendered, os.path.join(ns.out, "video.mp4"))
         if ns.keys_only:                    # another run's frames and video would sit beside it
             _remove_stale(ns.out, ("frames", "video.mp4"))
 
@@ -362,26 +374,24 @@ def run(ns) -> int:
                 pipeline.export_take(context, face, path, kind)
                 log(f"export: wrote {path}")
         if "bake" in wanted:
-            pipeline.bake(context, face, os.path.join(ns.out, "frames"), ns.resolution, ns.mode.upper(),
+            # frames go to a folder of their own until the whole run succeeded, then replace
+            # frames/ in one rename: a failure at the video or the save leaves the old ones
+            staged = os.path.join(ns.out, f".talkface-frames-{os.getpid()}")
+            pipeline.bake(context, face, staged, ns.resolution, ns.mode.upper(),
                           ns.device, progress=Progress("bake", scene.frame_end - scene.frame_start + 1),
                           log=lambda m: log(f"bake: {m}"))
             ran.append("bake")
             log("video: rendering video.mp4")
             t0 = time.perf_counter()
-            video = outputs.render_video(scene, os.path.join(ns.out, "video.mp4"), render_video)
-            scene.render.filepath = video
+            rendered = outputs.render_video(scene, os.path.join(ns.out, "video.mp4"), render_video)
+            scene.render.filepath = os.path.join(ns.out, "video.mp4")
             log(f"video: done in {time.perf_counter() - t0:.1f}s")
             ran.append("video")
-    except MissingWeightsError as exc:  # a stage without its weights: keep what ran
-        missing = [s for s in wanted if s not in ran]
-        if ran:
-            save()
-        log(f"stages ran: {', '.join(ran) or 'none'}; not run: {', '.join(missing)}")
-        print(f"talkface: {exc}", file=sys.stderr, flush=True)
-        if ran:
-            log(f"wrote {blend_path}")
-        return EXIT_UNAVAILABLE
-    save()
+        save()
+    finally:                               # a failed run: the frames and video it made go too
+        shutil.rmtree(os.path.join(ns.out, f".talkface-frames-{os.getpid()}"), ignore_errors=True)
+        if rendered is not None and os.path.exists(rendered):
+            os.remove(rendered)
     log(f"stages ran: {', '.join(ran)}; wrote {blend_path}")
     return EXIT_OK
 

@@ -5,12 +5,14 @@ A .blend is saved under a temporary name in its own folder (so relative paths me
 checked (size, Blender's header, the end-of-file block that a full disk cuts off), and only then
 renamed over the target, after the previous file became ``NAME.blend1`` (earlier backups shift
 to ``.blend2`` ...: Blender's own *Save Versions* convention, none deleted). The video is rendered
-to a temporary name and checked the same way (size, the MP4 index). On any failure the
-temporary file is removed and the previous outputs are exactly as they were.
+to a temporary name and checked the same way (size, the MP4 index), and baked frames wait in a
+folder of their own: both replace the previous ones only after the .blend was saved. On any
+failure the temporary files are removed and the previous outputs are exactly as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
@@ -130,7 +132,8 @@ def video_is_complete(path: str) -> bool:
 
 
 def render_video(scene, path: str, render) -> str:
-    """``render(scene, temp_path)`` into a temporary name, checked, then renamed to ``path``."""
+    """``render(scene, temp)`` into a temporary name beside ``path``, checked; returns the temporary
+    file, which the caller renames to ``path`` once everything else of the run is saved."""
     folder = os.path.dirname(path)
     temp = os.path.join(folder, f".talkface-rendering-{os.getpid()}.mp4")
     try:
@@ -139,8 +142,32 @@ def render_video(scene, path: str, render) -> str:
         if not video_is_complete(temp):
             raise OutputError(f"Rendering {os.path.basename(path)} failed: the written file is incomplete "
                               "(disk full?); the previous video is unchanged")
-        os.replace(temp, path)
-    finally:
+    except BaseException:
         if os.path.exists(temp):
             os.remove(temp)
-    return path
+        raise
+    return temp
+
+
+@contextlib.contextmanager
+def swap_folder(new: str, final: str):
+    """Put the folder ``new`` in the place of ``final`` for the body of the ``with``; if the body
+    fails, everything is put back (``new`` where it was, the previous ``final`` restored); if it
+    succeeds, the previous ``final`` is removed. Yields False (and does nothing) without ``new``."""
+    if not os.path.isdir(new):
+        yield False
+        return
+    old = os.path.join(os.path.dirname(final), f".talkface-old-{os.path.basename(final)}-{os.getpid()}")
+    had_old = os.path.isdir(final)
+    if had_old:
+        os.replace(final, old)
+    os.replace(new, final)
+    try:
+        yield True
+    except BaseException:
+        os.replace(final, new)
+        if had_old:
+            os.replace(old, final)
+        raise
+    if had_old:
+        shutil.rmtree(old, ignore_errors=True)

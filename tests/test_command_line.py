@@ -72,7 +72,8 @@ def test_every_headless_flag_has_a_test():
     """Each flag of the command appears in a test that runs it (this file or the headless ones)."""
     here = os.path.dirname(__file__)
     text = ""
-    for name in ("test_headless.py", "test_pipeline.py", "test_command_line.py", "test_export_take.py"):
+    for name in ("test_headless.py", "test_pipeline.py", "test_command_line.py", "test_export_take.py",
+                 "test_reliability.py"):
         with open(os.path.join(here, name), encoding="utf-8") as fh:
             text += fh.read()
     untested = sorted(f for f in headless_flags() - {"-h", "--help"} if f'"{f}"' not in text)

@@ -291,3 +291,23 @@ def test_turned_face_gets_a_warning(monkeypatch):
     monkeypatch.setattr(fitting, "fit_landmarks", turned)
     notes = fitting.fit_photo(photo, marks, model).notes
     assert any("turned about 60 degrees" in n and "less than about 45" in n for n in notes), notes
+
+
+def test_failed_video_keeps_the_previous_frames_video_and_scene(tmp_path):
+    """A complete earlier run with frames and video; the re-run bakes, then its video fails: every
+    earlier file is byte-identical and no new frame or partial file is left."""
+    out = tmp_path / "out"
+    first = run("--photo", PORTRAIT, "--audio", SPEECH, "--out", str(out), "--resolution", "64")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = digest(out)
+    assert any(k.startswith("frames/") for k in before) and "video.mp4" in before
+    done = run("--photo", PORTRAIT, "--audio", SPEECH, "--out", str(out), "--resolution", "64", "--overwrite",
+               "--mouth", "0.5", env={"TALKFACE_TEST_FAULT": "truncate-video"})
+    one_line(done, 1, "Rendering video.mp4 failed")
+    assert digest(out) == before
+    again = run("--photo", PORTRAIT, "--audio", SPEECH, "--out", str(out), "--resolution", "64", "--overwrite",
+                "--mouth", "0.5")
+    assert again.returncode == 0, again.stderr[-3000:]
+    after = digest(out)
+    assert after["scene.blend1"] == before["scene.blend"] and after["video.mp4"] != before["video.mp4"]
+    assert not [n for n in os.listdir(out) if n.startswith(".talkface-")]
