@@ -79,7 +79,18 @@ class TALKFACE_OT_fit_face(bpy.types.Operator, ImportHelper):
         return run_reported(self, "Fit Face from Photo", fit)
 
 
-class TALKFACE_OT_export_neutral(bpy.types.Operator, ExportHelper):
+class FormatExport(ExportHelper):
+    """An export whose ``file_format`` enum names the extension: the file browser follows it."""
+
+    def check(self, context):
+        self.filename_ext = "." + self.file_format.lower()
+        return super().check(context)
+
+    def target_path(self) -> str:
+        return bpy.path.ensure_ext(bpy.path.abspath(self.filepath), "." + self.file_format.lower())
+
+
+class TALKFACE_OT_export_neutral(bpy.types.Operator, FormatExport):
     """Export the fitted face's neutral mesh (no expression, no pose) as OBJ or glTF binary"""
 
     bl_idname = "talkface.export_neutral"
@@ -98,16 +109,12 @@ class TALKFACE_OT_export_neutral(bpy.types.Operator, ExportHelper):
     def poll(cls, context):
         return poll_reasons(cls, lambda: dependencies.problem("export"), lambda: _face_problem(context))
 
-    def check(self, context):
-        self.filename_ext = "." + self.file_format.lower()
-        return super().check(context)
-
     def execute(self, context):
         def export():
             from ..core.face.mesh_export import export_neutral  # trimesh
 
             face = pipeline.require_face(context)
-            path = bpy.path.ensure_ext(bpy.path.abspath(self.filepath), "." + self.file_format.lower())
+            path = self.target_path()
             export_neutral(path, load_face_model(), face_object.load_fit(face).identity)
             self.report({"INFO"}, f"Exported {path}")
 
@@ -322,7 +329,7 @@ class TALKFACE_OT_bake_frames(bpy.types.Operator):
         end_modal(self, context)
 
 
-class TALKFACE_OT_export_take(bpy.types.Operator, ExportHelper):
+class TALKFACE_OT_export_take(bpy.types.Operator, FormatExport):
     """Write the face's take (hand edits included) as per-frame ARKit weights and head rotation:
     a CSV in Live Link Face's column layout, or JSON"""
 
@@ -344,13 +351,9 @@ class TALKFACE_OT_export_take(bpy.types.Operator, ExportHelper):
         return poll_reasons(cls, lambda: _face_problem(context),
                             lambda: not _has_take(face_object.find_face(context)) and "Animate the face first")
 
-    def check(self, context):
-        self.filename_ext = "." + self.file_format.lower()
-        return super().check(context)
-
     def execute(self, context):
         def export():
-            path = bpy.path.ensure_ext(bpy.path.abspath(self.filepath), "." + self.file_format.lower())
+            path = self.target_path()
             pipeline.export_take(context, pipeline.require_face(context), path, self.file_format)
             self.report({"INFO"}, f"Exported the take to {path}")
 
