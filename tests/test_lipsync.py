@@ -138,17 +138,25 @@ def load_audio_array(samples):
 
 
 def test_listening_seals_the_bilabials_the_recogniser_hears(net, face):
-    """Without a transcript the real-speech recogniser's /p b m/ seal the lips: on a voice the
-    network never trained on it closes more of them than the network alone, and never opens one."""
+    """Without a transcript the real-speech recogniser's /p b m/ seal the lips: every one it hears
+    is closed, the take closes at least as many of the spoken ones as the network alone, and
+    sealing never opens a mouth."""
     from talkface.bench.lipsync import bilabial_closed
+    from talkface.core.audio.inference import heard_phones
     from talkface.training.corpus import flite
 
     samples, timed = flite.synthesize("Bob made a map, pam. My mum put the pumpkin by the bamboo.", "awb")
     audio = load_audio_array(samples)
     alone, heard = animate(audio, net, listen=False), animate(audio, net)
     g_alone, g_heard = gap_mm(face, alone), gap_mm(face, heard)
+    recognised = [(s, e) for p, s, e in heard_phones(audio) if p in ("P", "B", "M")]
+    assert len(recognised) >= 6
+    for s, e in recognised:
+        a = int(np.floor(s * heard.fps + 0.5))
+        b = max(int(np.ceil(e * heard.fps - 0.5)), a + 1)
+        assert g_heard[a:b].max() <= 1.0, (s, e, g_heard[a:b])
     bilabials = [(s, e) for p, s, e in timed if p in ("p", "b", "m")]
     closed_alone = sum(bilabial_closed(g_alone, s, e, alone.fps) for s, e in bilabials)
     closed_heard = sum(bilabial_closed(g_heard, s, e, heard.fps) for s, e in bilabials)
-    assert closed_heard >= closed_alone + 2 and closed_heard >= 0.6 * len(bilabials), (closed_alone, closed_heard)
+    assert closed_heard >= closed_alone and closed_heard >= 0.8 * len(bilabials), (closed_alone, closed_heard)
     assert np.all(g_heard <= g_alone + 1e-3)       # sealing only ever closes

@@ -117,5 +117,5 @@ def test_zip_without_torch_installs_and_runs_in_a_bare_environment(linux_zip, tm
     report = json.loads(done.stdout.rsplit("REPORT ", 1)[1])
     outside = {m: f for m, f in report["modules"].items() if not f.startswith(report["site"])}
     assert not outside, f"imported from outside the extension: {outside}"
-    assert report["ok"] and report["fcurves"] > 50 and report["addon"]
+    assert report["ok"] and report["fcurves"] > 10 and report["addon"]      # moving channels get curves
     assert report["lipsync"] == "phone recogniser"   # pocketsphinx and its model came from the zip

@@ -129,7 +129,7 @@ def test_animator_defaults_are_the_shipped_recipe():
     from safetensors import safe_open
 
     prov = json.loads((ROOT / "weights" / "provenance.json").read_text())["animator.safetensors"]
-    args = _shipped_args(prov["command"], "core.train_animator")  # its first stage: 3500 steps
+    args = _shipped_args(prov["command"], "talkface.training.animator")
     cfg = loop.config_from_args(animator.AnimatorTrainConfig, animator.parser().parse_args(args))
     default = animator.AnimatorTrainConfig()
     # what the run did not set on its command line came from the defaults of the time: the same
