@@ -167,6 +167,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     step(2)
     anim = inference.animate(audio, model, style, seed=options.seed,
                              timed_phones=aligned.phones if aligned is not None else None)
+    notes = tuple(audio.notes) + tuple(anim.notes)
     source = ("transcript" if aligned is not None
               else "phone recogniser" if phones.available() else "audio features")
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
@@ -197,7 +198,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     context.scene.talkface.audio_path = audio_path
     step(4)
     return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration,
-                         source, aligned.score if aligned is not None else None, take.flat_channels, audio.notes)
+                         source, aligned.score if aligned is not None else None, take.flat_channels, notes)
 
 
 EXPORT_KINDS = ("CSV", "JSON")

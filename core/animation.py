@@ -37,6 +37,7 @@ class Animation:
     channels: tuple[str, ...]
     values: np.ndarray  # [frames, channels] float32
     start_time: float = 0.0
+    notes: tuple[str, ...] = ()   # what the maker noticed about its input (for the user's report)
 
     def __post_init__(self):
         values = np.asarray(self.values, dtype=np.float32)

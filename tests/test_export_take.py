@@ -14,8 +14,14 @@ from conftest import PORTRAIT, ROOT, SPEECH
 
 from talkface.core.animation import HEAD_CHANNELS, Animation
 from talkface.core.face.model import ARKIT_NAMES
-from talkface.core.take_files import (LIVE_LINK_HEADER, read_json, read_live_link_csv, timecode, write_json,
-                                      write_live_link_csv)
+from talkface.core.take_files import (
+    LIVE_LINK_HEADER,
+    read_json,
+    read_live_link_csv,
+    timecode,
+    write_json,
+    write_live_link_csv,
+)
 
 PKG = "bl_ext.user_default.talkface"
 

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import ROOT
 
 from talkface.bench import lipsync as bench
 from talkface.core.animation import Animation
 from talkface.core.face.model import ARKIT_NAMES, load_face_model
-from conftest import ROOT
 
 
 def test_keyed_curves_stay_within_the_key_tolerance_of_the_resampled_curve():

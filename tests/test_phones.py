@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import SPEECH
 
 from talkface.core.audio import phones
 from talkface.core.audio.loading import Audio, from_array, load_audio
 from talkface.training.corpus import espeak
-from conftest import SPEECH
 
 BILABIAL = phones.CLASS_INDEX["bilabial"]
 

@@ -311,3 +311,34 @@ def test_failed_video_keeps_the_previous_frames_video_and_scene(tmp_path):
     after = digest(out)
     assert after["scene.blend1"] == before["scene.blend"] and after["video.mp4"] != before["video.mp4"]
     assert not [n for n in os.listdir(out) if n.startswith(".talkface-")]
+
+
+def test_noise_instead_of_speech_gets_a_warning_and_speech_does_not(tmp_path):
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "hiss.wav", (0.2 * rng.standard_normal(48000)).astype(np.float32), 16000)
+    done = run("--photo", PORTRAIT, "--audio", str(tmp_path / "hiss.wav"), "--out", str(tmp_path / "a"),
+               "--keys-only")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "'hiss.wav' hardly sounds like speech" in done.stderr
+    done = run("--photo", PORTRAIT, "--audio", SPEECH, "--out", str(tmp_path / "b"), "--keys-only")
+    assert done.returncode == 0 and "hardly sounds like speech" not in done.stderr
+
+
+def test_a_fit_much_smaller_than_the_detected_face_is_reported():
+    """The detector saw a face far larger than the mesh that landed on it (a profile fitted to a
+    nose-to-chin patch): the fit's notes say so. The sample's mesh covers its detected face."""
+    from dataclasses import replace
+
+    from talkface.core.face import landmarks as lm
+    from talkface.core.face.fitting import fit_photo
+    from talkface.core.face.image_io import load_photo
+    from talkface.core.face.model import load_face_model
+
+    photo = load_photo(PORTRAIT)
+    marks = lm.detect_landmarks(photo)
+    assert marks.warning == ""
+    notes = fit_photo(photo, replace(marks, warning="The face mesh covers only 40 px of a face detected 120 px "
+                                                    "wide"), load_face_model()).notes
+    assert any("covers only 40 px" in n for n in notes)

@@ -8,6 +8,7 @@ ARKit channel plus head-pose offsets. Resampling to the scene's fps happens when
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -228,7 +229,29 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
     values[:, [CHANNELS.index("eyeBlinkLeft"), CHANNELS.index("eyeBlinkRight")]] = blink[:, None]
     values[:, [_COLUMN[c] for c in HEAD_CHANNELS]] += sway_for(feats, cfg, seed)
-    return Animation(cfg.fps, CHANNELS, values)
+    return Animation(cfg.fps, CHANNELS, values, notes=speech_notes(feats, cfg, audio))
+
+
+ACTIVE_DB = 30.0          # frames within this of the loudest count as sound (not silence)
+MIN_VOICED_SHARE = 0.15   # speech is voiced on roughly half its sounding frames; noise almost never
+
+
+def speech_notes(feats: np.ndarray, cfg, audio: Audio) -> tuple[str, ...]:
+    """A warning when the recording hardly sounds like speech: of its sounding frames, too few are
+    voiced (noise, hum, wind; music with a steady pitch is not caught). The take is still made."""
+    names = FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps).names
+    energy, voicing = feats[:, names.index("log_energy")], feats[:, names.index("voicing")]
+    if len(energy) == 0:
+        return ()
+    active = energy > energy.max() - ACTIVE_DB / 10.0 * np.log(10.0)
+    if active.sum() < cfg.fps:            # under a second of sound: nothing to judge
+        return ()
+    share = float((voicing[active] > 0.45).mean())
+    if share >= MIN_VOICED_SHARE:
+        return ()
+    name = f"'{os.path.basename(audio.path)}'" if audio.path else "the recording"
+    return (f"{name} hardly sounds like speech (only {100 * share:.0f} % of its sound is voiced): noise or "
+            "music animates poorly",)
 
 
 def sway_for(feats: np.ndarray, cfg, seed: int) -> np.ndarray:

@@ -57,6 +57,7 @@ class Landmarks:
     chosen_index: int  # index of the fitted face among detections sorted by size, largest first
     image_size: tuple[int, int]  # (width, height) of the photo the points refer to
     message: str
+    warning: str = ""  # the landmarks cover much less than the detected face (a turned or hidden face)
 
     @property
     def face_width(self) -> float:
@@ -202,6 +203,7 @@ def mesh_on_crop(rgb: np.ndarray, cx: float, cy: float, side: float) -> np.ndarr
     return pts
 
 
+SMALL_FIT_SHARE = 0.6    # landmarks spanning less than this share of the detector's box: warn
 UPRIGHT_SURE = 0.8       # detector score above which an upright face needs no orientation check
 ROTATED_SURE = 0.7       # a turned copy scoring this (and clearly more than upright): the face is turned
 
@@ -283,6 +285,13 @@ def _detect_locked(photo: Photo) -> Landmarks:
         message = f"{n_faces} faces found; fitted the largest ({x1 - x0:.0f} px wide)."
     else:
         message = f"1 face found ({x1 - x0:.0f} px wide)."
+    warning = ""
+    if len(boxes):
+        detected = max(boxes[0, 2] - boxes[0, 0], boxes[0, 3] - boxes[0, 1])
+        if max(x1 - x0, y1 - y0) < SMALL_FIT_SHARE * detected:
+            warning = (f"The face mesh covers only {max(x1 - x0, y1 - y0):.0f} px of a face detected "
+                       f"{detected:.0f} px wide: the face may be turned far from the camera or partly hidden; "
+                       "check the fit in the camera view.")
     return Landmarks(
         points=pts[:N_POINTS].copy(),
         iris_right=pts[RIGHT_IRIS, :2].copy(),
@@ -292,4 +301,5 @@ def _detect_locked(photo: Photo) -> Landmarks:
         chosen_index=0,
         image_size=(w, h),
         message=message,
+        warning=warning,
     )
