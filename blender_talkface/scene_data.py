@@ -178,9 +178,14 @@ def set_take_start_frame(action, frame: int) -> None:
     action[TAKE_START_FRAME] = int(frame)
 
 
+def _text(action, key: str) -> str:
+    """A text property of a take's Action ('' without the Action or the property)."""
+    return str(action.get(key, "")) if action is not None else ""
+
+
 def take_transcript(action) -> str:
     """The dialog text the take was aligned to ('' when it was animated from the audio alone)."""
-    return str(action.get(TAKE_TRANSCRIPT, "")) if action is not None else ""
+    return _text(action, TAKE_TRANSCRIPT)
 
 
 def set_take_transcript(action, text: str) -> None:
@@ -189,7 +194,7 @@ def set_take_transcript(action, text: str) -> None:
 
 def take_lipsync(action) -> str:
     """Which of ``LIPSYNC_SOURCES`` timed the take's lips ('' for takes from older versions)."""
-    return str(action.get(TAKE_LIPSYNC, "")) if action is not None else ""
+    return _text(action, TAKE_LIPSYNC)
 
 
 def set_take_lipsync(action, source: str) -> None:
@@ -204,7 +209,7 @@ def is_take(action) -> bool:
 
 
 def take_sound_strip(action) -> str:
-    return str(action.get(TAKE_SOUND_STRIP, "")) if action is not None else ""
+    return _text(action, TAKE_SOUND_STRIP)
 
 
 def set_take_sound_strip(action, name: str) -> None:
@@ -220,7 +225,7 @@ def mark_playback_set(scene) -> None:
 
 
 def retarget_source(action) -> str:
-    return str(action.get(RETARGET_OF, "")) if action is not None else ""
+    return _text(action, RETARGET_OF)
 
 
 def set_retarget_source(action, take_name: str) -> None:
@@ -228,7 +233,7 @@ def set_retarget_source(action, take_name: str) -> None:
 
 
 def retarget_fingerprint(action) -> str:
-    return str(action.get(RETARGET_HASH, "")) if action is not None else ""
+    return _text(action, RETARGET_HASH)
 
 
 def set_retarget_fingerprint(action, digest: str) -> None:
