@@ -184,7 +184,6 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
         tolerance=options.tolerance if options.reduce_keys else 0.0,
     )
     scene_data.set_take_audio(take.action, audio_path)
-    scene_data.set_take_start_frame(take.action, start)
     scene_data.set_take_transcript(take.action, options.transcript.strip())
     scene_data.set_take_lipsync(take.action, source)
     last = start + int(round(audio.duration * scene_fps(scene))) - 1

@@ -101,7 +101,7 @@ def _finish(id_block, action, slot, start: int, report: RetargetReport) -> None:
     report.actions.append(action)
 
 
-def _to_mesh(target, anim: Animation, mapping, take_name, start, fps, tolerance, report) -> None:
+def _to_mesh(target, anim: Animation, mapping, take_name, start, tolerance, report) -> None:
     keys = target.data.shape_keys
     action = _new_action(keys, f"{take_name} -> {target.name}", take_name, start, report)
     slot, fcurves = keyframes.new_channelbag(action, "KEY", keys.name)
@@ -217,7 +217,7 @@ def apply_take(context, source, targets, tolerance: float, head_bone: str = "") 
         else:
             bone_plans.append((obj, None))
     for mesh, mapping in plans:                      # every check passed: now write
-        _to_mesh(mesh, anim, mapping, take.name, start, fps, tolerance, report)
+        _to_mesh(mesh, anim, mapping, take.name, start, tolerance, report)
         head, missing = summary(mapping, groups)
         report.lines.append(f"'{mesh.name}': {head}")
         report.warnings += [f"'{mesh.name}' {line}" for line in missing]

@@ -72,15 +72,6 @@ def take_sound(scene, action, audio_path: str, frame_start: int, frame_end: int)
     return strip
 
 
-def mute_strips(scene, names, mute: bool = True) -> None:
-    editor = scene.sequence_editor
-    if editor is None:
-        return
-    for strip in _strips(scene):
-        if strip.name in names:
-            strip.mute = mute
-
-
 def remove_strips(scene, names) -> None:
     editor = scene.sequence_editor
     if editor is None:

@@ -115,8 +115,8 @@ def pip_command(the_plan: Plan, target: str) -> list[str]:
 
 class Install:
     """One pip run into the staging folder. ``done()`` says whether pip has exited (a thread reads
-    its output meanwhile, so the modal operator's timer never blocks); then ``finish()``.
-    Background runs call ``run()``."""
+    its output meanwhile, so the modal operator's timer never blocks); then ``finish()``, which
+    waits for it (background runs call it at once)."""
 
     PHASES = ("Collecting", "Downloading", "Installing collected packages", "Successfully installed")
 
@@ -146,10 +146,6 @@ class Install:
 
     def done(self) -> bool:
         return self.process.poll() is not None
-
-    def run(self) -> str:
-        self.process.wait()
-        return self.finish()
 
     def finish(self) -> str:
         """Move the staging folder into place when pip succeeded; else clean up and raise."""
@@ -240,8 +236,7 @@ class TALKFACE_OT_install_torch(bpy.types.Operator):
         install = self._start(context)
         if install is None:
             return {"CANCELLED"}
-        install.process.wait()
-        return self._finish(install)
+        return self._finish(install)              # finish() waits for pip
 
     def invoke(self, context, event):
         if bpy.app.background:

@@ -22,7 +22,7 @@ from .errors import InputError
 from .face.model import ARKIT_NAMES
 
 _SIDES = {"l": "left", "left": "left", "r": "right", "right": "right"}
-_NOISE = re.compile(r"^(a\d{1,2}|bs|blendshape|blendshapes|shape|shapekey|arkit|cc|base|key)$")
+_NOISE = re.compile(r"^(bs|blendshape|blendshapes|shape|shapekey|arkit|cc|base|key)$")
 #: Word orders of other conventions -> Apple's (sides already removed).
 _SYNONYMS = {
     ("brow", "raise", "inner"): ("brow", "inner", "up"),
@@ -54,7 +54,7 @@ def words(name: str) -> list[str]:
 def canonical(name: str) -> tuple[str, str]:
     """(canonical words without side, side '' / 'left' / 'right')."""
     tokens = words(name)
-    if tokens and re.fullmatch(r"a", tokens[0]) and len(tokens) > 1 and tokens[1].isdigit():
+    if len(tokens) > 1 and tokens[0] == "a" and tokens[1].isdigit():
         tokens = tokens[2:]                                    # CC3+ 'A25_Jaw_Open' -> a, 25, jaw, open
     tokens = [t for t in tokens if not _NOISE.match(t) and not t.isdigit()]
     side = ""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .animation import HEAD_CHANNELS, Animation
+from .animation import Animation
 from .errors import InputError
 from .face.model import ARKIT_NAMES
 
@@ -118,6 +118,3 @@ def read_json(path: str | Path) -> tuple[Animation, int]:
         raise InputError(f"{path} is not a TalkFace take file ({JSON_FORMAT})")
     values = np.asarray(doc["frames"], np.float32).reshape(-1, len(doc["channels"]))
     return Animation(float(doc["fps"]), tuple(doc["channels"]), values), int(doc["start_frame"])
-
-
-TAKE_CHANNELS = tuple(ARKIT_NAMES) + HEAD_CHANNELS

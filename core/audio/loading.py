@@ -139,7 +139,7 @@ def load_audio(path: str | os.PathLike, sr: int = DEFAULT_SR, min_duration: floa
         loudest = int(np.argmax(per_channel))
         if per_channel[loudest] > 0 and mix < MIX_CANCEL_RATIO * per_channel[loudest]:
             audio, _ = _read(path, sr, loudest)
-            notes = [n for n in audio.notes] + [
+            notes = list(audio.notes) + [
                 f"the channels of '{path.name}' cancel when mixed to mono (one is inverted): "
                 f"channel {loudest + 1}, the louder, is used"]
     if audio.clipped:

@@ -466,7 +466,7 @@ def fit_photo(photo: Photo, landmarks: Landmarks, model, config: FitConfig = Fit
     notes = list(photo.notes)
     if landmarks.n_faces > 1:
         notes.append(landmarks.message)
-    if getattr(landmarks, "warning", ""):
+    if landmarks.warning:
         notes.append(landmarks.warning)
     if lf.error_iod > 0.05:
         notes.append(f"The fit is loose ({100 * lf.error_iod:.1f}% of the eye distance); "
