@@ -10,8 +10,9 @@ Three ways to run it, with the same flags and exit codes:
 ``--help`` lists every flag.
 
 Exit status: 0 all requested stages ran; 2 bad input (one line on stderr); 3 a requested stage
-cannot run because its weights are missing or altered (what did run is saved and listed); 1 an
-unexpected failure.
+cannot run (weights missing or damaged, PyTorch missing: checked before any work, nothing is
+written); 1 an output could not be written completely, or an unexpected failure; 130 / 143
+interrupted (SIGINT / SIGTERM).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from ..core.face.model import MODEL_FILE as FACE_MODEL_FILE
 from ..core.progress import Progress
 from ..core.weights import weights_path
 from . import dependencies, outputs, pipeline, register
-from .sequencer import make_portable, render_video
+from .sequencer import make_portable, move_image_strips, render_video
 
 STAGES = ("fit", "animate", "bake", "video")
 INTENSITIES = ("mouth", "brows", "head", "blinks")
@@ -292,15 +293,6 @@ def _clear_startup_scene() -> bool:
     return True
 
 
-def retarget_frames(scene, old_dir: str, new_dir: str) -> None:
-    """Point the image strips that read ``old_dir`` at ``new_dir`` (the staged frames' final home)."""
-    editor = scene.sequence_editor
-    strips = (editor.strips if hasattr(editor, "strips") else editor.sequences) if editor else ()
-    for strip in strips:
-        if strip.type == "IMAGE" and os.path.normpath(bpy.path.abspath(strip.directory)) == os.path.normpath(old_dir):
-            strip.directory = new_dir + os.sep
-
-
 def _remove_stale(folder: str, names) -> None:
     for name in names:
         path = os.path.join(folder, name)
@@ -327,14 +319,16 @@ def run(ns) -> int:
     ran: list[str] = []
     blend_path = os.path.join(ns.out, "scene.blend")
     rendered = None                        # the checked video, renamed into place after the save
+    # frames go to a folder of their own until the whole run succeeded, then replace frames/ in
+    # one rename: a failure at the video or the save leaves the old ones
+    staged = os.path.join(ns.out, f".talkface-frames-{os.getpid()}")
 
     def save():
         """Once per run, last: a previous scene.blend becomes scene.blend1 (older backups shift, none
         is deleted); a save that does not complete leaves everything as it was (OutputError)."""
-        staged = os.path.join(ns.out, f".talkface-frames-{os.getpid()}")
         with outputs.swap_folder(staged, os.path.join(ns.out, "frames")) as swapped:
             if swapped:
-                retarget_frames(scene, staged, os.path.join(ns.out, "frames"))
+                move_image_strips(scene, staged, os.path.join(ns.out, "frames"))
             make_portable(scene, ns.out)    # '//frames/', '//video.mp4'; photo and speech packed
             outputs.save_blend(blend_path)
             if rendered is not None:
@@ -374,9 +368,6 @@ def run(ns) -> int:
                 pipeline.export_take(context, face, path, kind)
                 log(f"export: wrote {path}")
         if "bake" in wanted:
-            # frames go to a folder of their own until the whole run succeeded, then replace
-            # frames/ in one rename: a failure at the video or the save leaves the old ones
-            staged = os.path.join(ns.out, f".talkface-frames-{os.getpid()}")
             pipeline.bake(context, face, staged, ns.resolution, ns.mode.upper(),
                           ns.device, progress=Progress("bake", scene.frame_end - scene.frame_start + 1),
                           log=lambda m: log(f"bake: {m}"))
@@ -389,7 +380,7 @@ def run(ns) -> int:
             ran.append("video")
         save()
     finally:                               # a failed run: the frames and video it made go too
-        shutil.rmtree(os.path.join(ns.out, f".talkface-frames-{os.getpid()}"), ignore_errors=True)
+        shutil.rmtree(staged, ignore_errors=True)
         if rendered is not None and os.path.exists(rendered):
             os.remove(rendered)
     log(f"stages ran: {', '.join(ran)}; wrote {blend_path}")

@@ -30,6 +30,8 @@ _HEAD_PATHS = {
     "head_rx": ("rotation_euler", 0), "head_ry": ("rotation_euler", 1), "head_rz": ("rotation_euler", 2),
     "head_tx": ("location", 0), "head_ty": ("location", 1), "head_tz": ("location", 2),
 }
+#: Head channels' key tolerance as a share of the weights' (radians and metres move less than weights).
+HEAD_TOLERANCE_SCALE = 0.1
 _GROUP_LABELS = {"mouth": "Mouth", "brows": "Brows", "blinks": "Blinks", "eyes": "Eyes", "head": "Head"}
 
 
@@ -168,11 +170,11 @@ def write_take(
             path, index = _HEAD_PATHS[name_]
             offsets = anim.channel(name_).astype(np.float64)
             report.n_dense += len(frames)
-            if tolerance > 0 and is_flat(offsets, tolerance * 0.1):
+            if tolerance > 0 and is_flat(offsets, tolerance * HEAD_TOLERANCE_SCALE):
                 report.flat_channels.append(name_)
                 getattr(head_obj, path)[index] = rest[i]   # holds the photo's pose, like the curve would
                 continue
-            _, n = write_fcurve(fcurves, path, index, "Head", frames, rest[i] + offsets, tolerance * 0.1)
+            _, n = write_fcurve(fcurves, path, index, "Head", frames, rest[i] + offsets, tolerance * HEAD_TOLERANCE_SCALE)
             report.n_keys += n
         assign_take(head_obj, action, slot, start_frame)
     return report

@@ -200,6 +200,19 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
                          source, aligned.score if aligned is not None else None, take.flat_channels, notes)
 
 
+def read_face_take(context, face_obj):
+    """The face's take as edited (shape keys and head control, head as offsets from the photo's
+    pose) at the scene's rate, and its first frame; InputError without one."""
+    from . import keyframes
+
+    head = scene_data.head_object(face_obj)
+    rest = face_object.load_fit(face_obj).pose if scene_data.is_face(face_obj) else None
+    try:
+        return keyframes.read_take(face_obj, scene_fps(context.scene), head, rest)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 EXPORT_KINDS = ("CSV", "JSON")
 
 
@@ -207,16 +220,10 @@ def export_take(context, face_obj, path: str, kind: str) -> str:
     """The face's take (hand edits included) as a Live Link Face CSV or a TalkFace JSON file.
     Written beside the target and moved into place: a failed export leaves no partial file."""
     from ..core import take_files
-    from . import keyframes
 
     if kind not in EXPORT_KINDS:
         raise InputError(f"Unknown export format {kind!r}: use CSV or JSON")
-    head = scene_data.head_object(face_obj)
-    rest = face_object.load_fit(face_obj).pose if scene_data.is_face(face_obj) else None
-    try:
-        anim, first = keyframes.read_take(face_obj, scene_fps(context.scene), head, rest)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    anim, first = read_face_take(context, face_obj)
     partial = f"{path}.partial"
     try:
         if kind == "CSV":

@@ -21,7 +21,8 @@ import numpy as np
 from ..core.animation import HEAD_CHANNELS, Animation, channel_group
 from ..core.errors import InputError
 from ..core.retarget import find_head_bone, map_names, parse_user_map, summary
-from . import face_object, keyframes, scene_data
+from . import keyframes, scene_data
+from .pipeline import read_face_take
 
 
 @dataclass
@@ -125,18 +126,24 @@ def _head_rotations(anim: Animation) -> np.ndarray:
     return np.array([np.array(Euler(a, "XYZ").to_matrix()) for a in angles])
 
 
+def _key_rotation(target, data_path: str, values: np.ndarray, take_name, start, tolerance, report) -> None:
+    """A retarget Action on the object ``target`` keying ``values`` [F, axes] on ``data_path``."""
+    action = _new_action(target, f"{take_name} -> {target.name}", take_name, start, report)
+    slot, fcurves = keyframes.new_channelbag(action, "OBJECT", target.name)
+    frames = start + np.arange(len(values), dtype=np.float64)
+    for axis in range(values.shape[1]):
+        keyframes.write_fcurve(fcurves, data_path, axis, "Head", frames, values[:, axis],
+                               tolerance * keyframes.HEAD_TOLERANCE_SCALE)
+    _finish(target, action, slot, start, report)
+
+
 def _to_empty(target, anim, take_name, start, tolerance, report) -> None:
     from mathutils import Matrix
 
-    action = _new_action(target, f"{take_name} -> {target.name}", take_name, start, report)
-    slot, fcurves = keyframes.new_channelbag(action, "OBJECT", target.name)
     rest = target.rotation_euler.to_matrix()
     eulers = np.array([tuple((Matrix(d.tolist()) @ rest).to_euler("XYZ", target.rotation_euler))
                        for d in _head_rotations(anim)])
-    frames = start + np.arange(anim.n_frames, dtype=np.float64)
-    for axis in range(3):
-        keyframes.write_fcurve(fcurves, "rotation_euler", axis, "Head", frames, eulers[:, axis], tolerance * 0.1)
-    _finish(target, action, slot, start, report)
+    _key_rotation(target, "rotation_euler", eulers, take_name, start, tolerance, report)
 
 
 def _to_bone(target, bone_name, anim, take_name, start, tolerance, report) -> None:
@@ -152,10 +159,6 @@ def _to_bone(target, bone_name, anim, take_name, start, tolerance, report) -> No
     for d in _head_rotations(anim):
         delta = to_armature @ Matrix(d.tolist()) @ to_armature.transposed()
         local.append(current @ (rest.transposed() @ delta @ rest))
-    action = _new_action(target, f"{take_name} -> {target.name}", take_name, start, report)
-    slot, fcurves = keyframes.new_channelbag(action, "OBJECT", target.name)
-    frames = start + np.arange(anim.n_frames, dtype=np.float64)
-    path = f'pose.bones["{bone_name}"]'
     if pose_bone.rotation_mode == "QUATERNION":
         quats, previous = [], None
         for m in local:
@@ -170,9 +173,7 @@ def _to_bone(target, bone_name, anim, take_name, start, tolerance, report) -> No
     else:
         values = np.array([tuple(m.to_euler(pose_bone.rotation_mode)) for m in local])
         prop = "rotation_euler"
-    for axis in range(values.shape[1]):
-        keyframes.write_fcurve(fcurves, f"{path}.{prop}", axis, "Head", frames, values[:, axis], tolerance * 0.1)
-    _finish(target, action, slot, start, report)
+    _key_rotation(target, f'pose.bones["{bone_name}"].{prop}', values, take_name, start, tolerance, report)
 
 
 def apply_take(context, source, targets, tolerance: float, head_bone: str = "") -> RetargetReport:
@@ -182,13 +183,7 @@ def apply_take(context, source, targets, tolerance: float, head_bone: str = "") 
     take = keyframes.current_take(source)
     if take is None:
         raise InputError(f"'{source.name}' has no take: animate it first")
-    fps = context.scene.render.fps / context.scene.render.fps_base
-    head_obj = scene_data.head_object(source)
-    rest = face_object.load_fit(source).pose
-    try:
-        anim, start = keyframes.read_take(source, fps, head_obj, rest)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    anim, start = read_face_take(context, source)
     user_map = user_mapping(context)
     targets = [t for t in targets if t is not source and not scene_data.is_face(t)]
     meshes = [t for t in targets if t.type == "MESH" and t.data.shape_keys is not None]

@@ -72,6 +72,13 @@ def take_sound(scene, action, audio_path: str, frame_start: int, frame_end: int)
     return strip
 
 
+def move_image_strips(scene, old_dir: str, new_dir: str) -> None:
+    """Point the image strips that read ``old_dir`` at ``new_dir`` (frames moved on disk)."""
+    for strip in _strips(scene):
+        if strip.type == "IMAGE" and os.path.normpath(bpy.path.abspath(strip.directory)) == os.path.normpath(old_dir):
+            strip.directory = new_dir + os.sep
+
+
 def remove_strips(scene, names) -> None:
     editor = scene.sequence_editor
     if editor is None:

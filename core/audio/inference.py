@@ -236,11 +236,16 @@ ACTIVE_DB = 30.0          # frames within this of the loudest count as sound (no
 MIN_VOICED_SHARE = 0.15   # speech is voiced on roughly half its sounding frames; noise almost never
 
 
+def _voicing_energy(feats: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """The voicing and log-energy columns of the network's features."""
+    names = FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps).names
+    return feats[:, names.index("voicing")], feats[:, names.index("log_energy")]
+
+
 def speech_notes(feats: np.ndarray, cfg, audio: Audio) -> tuple[str, ...]:
     """A warning when the recording hardly sounds like speech: of its sounding frames, too few are
     voiced (noise, hum, wind; music with a steady pitch is not caught). The take is still made."""
-    names = FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps).names
-    energy, voicing = feats[:, names.index("log_energy")], feats[:, names.index("voicing")]
+    voicing, energy = _voicing_energy(feats, cfg)
     if len(energy) == 0:
         return ()
     active = energy > energy.max() - ACTIVE_DB / 10.0 * np.log(10.0)
@@ -258,6 +263,5 @@ def sway_for(feats: np.ndarray, cfg, seed: int) -> np.ndarray:
     """[F, 6] head sway (``core.audio.motion``) on the clock of these features' speech activity:
     the network predicts the nods, this adds the few degrees of turning and tilting people do
     that no audio determines. Seeded apart from the blinks."""
-    names = FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps).names
-    voicing, energy = feats[:, names.index("voicing")], feats[:, names.index("log_energy")]
+    voicing, energy = _voicing_energy(feats, cfg)
     return motion.head_sway(motion.speech_clock(voicing, energy, cfg.fps), np.random.default_rng([seed, 1]))
