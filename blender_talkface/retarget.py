@@ -168,9 +168,7 @@ def _to_bone(target, bone_name, anim, take_name, start, tolerance, report) -> No
             quats.append(tuple(q))
             previous = q
         values, prop = np.array(quats), "rotation_quaternion"
-    elif pose_bone.rotation_mode == "AXIS_ANGLE":
-        raise InputError(f"The head bone '{bone_name}' uses Axis Angle rotation: set it to Quaternion or Euler")
-    else:
+    else:                                                    # Euler (Axis Angle is refused in apply_take)
         values = np.array([tuple(m.to_euler(pose_bone.rotation_mode)) for m in local])
         prop = "rotation_euler"
     _key_rotation(target, f'pose.bones["{bone_name}"].{prop}', values, take_name, start, tolerance, report)
@@ -208,6 +206,9 @@ def apply_take(context, source, targets, tolerance: float, head_bone: str = "") 
                 raise InputError(f"No head bone found in '{obj.name}'"
                                  + (f" (no bone named '{head_bone}')" if head_bone else "")
                                  + ": set Head Bone in the Retarget settings - nothing was assigned")
+            if obj.pose.bones[bone].rotation_mode == "AXIS_ANGLE":
+                raise InputError(f"The head bone '{bone}' uses Axis Angle rotation: set it to Quaternion or "
+                                 "Euler - nothing was assigned")
             bone_plans.append((obj, bone))
         else:
             bone_plans.append((obj, None))

@@ -210,3 +210,15 @@ def test_reapply_replaces_its_own_retarget_but_keeps_hand_edits(shot, blender):
     curves = [fc for layer in kept.layers for strip in layer.strips for bag in strip.channelbags
               for fc in bag.fcurves if fc.data_path == 'key_blocks["Jaw_Open"].value']
     assert [tuple(p.co) for p in curves[0].keyframe_points] == edited
+
+
+def test_axis_angle_head_bone_is_refused_before_anything_is_written(shot, blender):
+    bpy = blender
+    face, body, rig = shot
+    rig.pose.bones["Head"].rotation_mode = "AXIS_ANGLE"
+    n_actions = len(bpy.data.actions)
+    _select(bpy, [face, body, rig], face)
+    with pytest.raises(RuntimeError, match="Axis Angle"):
+        bpy.ops.talkface.apply_to_selected()
+    assert len(bpy.data.actions) == n_actions
+    assert body.data.shape_keys.animation_data is None and rig.animation_data is None
