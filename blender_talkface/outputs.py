@@ -120,15 +120,37 @@ def save_blend(path: str) -> str:
 
 
 def video_is_complete(path: str) -> bool:
-    """An MP4 with its index ('moov' box), which a cut-short file lacks."""
+    """An MP4 whose top-level boxes start with 'ftyp', include the index ('moov') and end exactly
+    at the end of the file, which a cut-short file does not. Walks the box headers only (seeks),
+    so an hour-long video is checked without reading it into memory."""
+    import struct
+
+    boxes = []
     try:
-        if os.path.getsize(path) < 1024:
+        size = os.path.getsize(path)
+        if size < 1024:
             return False
         with open(path, "rb") as fh:
-            data = fh.read()
+            at = 0
+            while at < size:
+                fh.seek(at)
+                header = fh.read(16)
+                if len(header) < 8:
+                    return False
+                length, kind = struct.unpack(">I4s", header[:8])
+                if length == 1:                  # a 64-bit size follows the type
+                    if len(header) < 16:
+                        return False
+                    length = struct.unpack(">Q", header[8:16])[0]
+                elif length == 0:                # the last box runs to the end of the file
+                    length = size - at
+                if length < 8:
+                    return False
+                boxes.append(kind)
+                at += length
     except OSError:
         return False
-    return b"ftyp" in data[:64] and b"moov" in data
+    return at == size and bool(boxes) and boxes[0] == b"ftyp" and b"moov" in boxes
 
 
 def render_video(scene, path: str, render) -> str:
