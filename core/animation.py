@@ -38,6 +38,10 @@ class Animation:
     values: np.ndarray  # [frames, channels] float32
     start_time: float = 0.0
     notes: tuple[str, ...] = ()   # what the maker noticed about its input (for the user's report)
+    #: seconds from the first frame of poses that must land whole on a frame at any frame rate
+    #: (lip closures: a /p b m/ can be shorter than a scene frame, and its closed lips are a
+    #: relation between channels that resampling each channel on its own does not keep)
+    contacts: tuple[float, ...] = ()
 
     def __post_init__(self):
         values = np.asarray(self.values, dtype=np.float32)
@@ -73,7 +77,9 @@ class Animation:
         """Resampling to another frame rate over the same time span: linear, and when going to a
         lower rate each output frame takes the most extreme turning point of the input that falls
         within its half-frame (``keep_extremes``): a lip closure or a peak shorter than an output
-        frame still lands on a frame instead of being interpolated away."""
+        frame still lands on a frame instead of being interpolated away. Each of ``contacts`` puts
+        the whole input pose nearest to it on the output frame nearest to it, last: every
+        channel from the same moment, so the lips that met there still meet."""
         if abs(fps - self.fps) < 1e-9:
             return self
         n_out = max(1, int(round(self.duration * fps)))
@@ -82,6 +88,11 @@ class Animation:
         out = np.stack([np.interp(t_out, t_in, col) for col in self.values.T], axis=1)
         if keep_extremes and fps < self.fps and self.n_frames > 2:
             _keep_turning_points(self.values, t_in, out, fps)
+        if self.contacts:
+            t = np.asarray(self.contacts, np.float64)
+            src = np.clip(np.rint(t * self.fps).astype(np.int64), 0, self.n_frames - 1)
+            dst = np.clip(np.rint(t * fps).astype(np.int64), 0, n_out - 1)
+            out[dst] = self.values[src]
         return replace(self, fps=float(fps), values=out)
 
 

@@ -89,3 +89,22 @@ def test_extremes_ignore_jitter_below_the_prominence():
 
     v = np.array([0, 0.5, 0.49, 0.5, 0.0, 0.005, 0.0, 0.8, 0.2])
     assert list(extremes(v, 0.05)) == [1, 4, 7]
+
+
+@pytest.mark.parametrize("fps", [23.976, 24.0, 25.0, 30.0])
+def test_contacts_land_whole_on_a_frame(fps):
+    """A closure one network frame long, between two scene frames: resampling each channel on its
+    own loses the relation between them (mouthClose = jawOpen), a contact keeps the whole pose."""
+    n, src_fps = 200, 50.0
+    t = np.arange(n) / src_fps
+    jaw = 0.3 + 0.2 * np.sin(2 * np.pi * 1.3 * t)
+    close = np.zeros(n)
+    k = 101                                    # 2.02 s: between frames at every rate tried
+    close[k] = jaw[k]
+    anim = Animation(src_fps, ("jawOpen", "mouthClose"), np.stack([jaw, close], 1), contacts=(k / src_fps,))
+    out = anim.resample(fps)
+    frame = round(k / src_fps * fps)
+    assert abs(out.channel("jawOpen")[frame] - out.channel("mouthClose")[frame]) < 1e-6
+    assert out.channel("jawOpen")[frame] == pytest.approx(jaw[k])
+    plain = Animation(src_fps, anim.channels, anim.values).resample(fps)   # what contacts fix:
+    assert abs(plain.channel("jawOpen")[frame] - plain.channel("mouthClose")[frame]) > 0.01   # apart or through

@@ -160,3 +160,20 @@ def test_listening_seals_the_bilabials_the_recogniser_hears(net, face):
     closed_heard = sum(bilabial_closed(g_heard, s, e, heard.fps) for s, e in bilabials)
     assert closed_heard >= closed_alone and closed_heard >= 0.8 * len(bilabials), (closed_alone, closed_heard)
     assert np.all(g_heard <= g_alone + 1e-3)       # sealing only ever closes
+
+@pytest.mark.parametrize("scene_fps", [24.0, 25.0, 30.0])
+def test_every_sealed_closure_is_still_closed_as_keyed(net, face, scene_fps):
+    """A closure the take makes (here from a transcript's /p b m/, some one network frame long)
+    is still closed on the curves as keyed into a 24, 25 or 30 fps scene with the default key
+    reduction: the closed pose lands whole on a scene frame."""
+    from talkface.bench.lipsync import keyed
+    from talkface.core.audio.inference import lip_contacts
+    from talkface.training.corpus import flite
+
+    samples, timed = flite.synthesize("Bob made a map, pam. My mum put the pumpkin by the bamboo.", "awb")
+    told = animate(load_audio_array(samples), net, timed_phones=[(p.upper(), s, e) for p, s, e in timed])
+    assert told.contacts == lip_contacts(net, told.values, told.fps) and len(told.contacts) >= 8
+    g_keyed = inner_lip_gap(face, face.vertices(None, keyed(told, scene_fps), None)) * 1000.0
+    for t in told.contacts:
+        k = min(round(t * scene_fps), len(g_keyed) - 1)
+        assert g_keyed[k] <= 1.0, (t, scene_fps, g_keyed[max(k - 1, 0):k + 2])

@@ -229,7 +229,24 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
     values[:, [CHANNELS.index("eyeBlinkLeft"), CHANNELS.index("eyeBlinkRight")]] = blink[:, None]
     values[:, [_COLUMN[c] for c in HEAD_CHANNELS]] += sway_for(feats, cfg, seed)
-    return Animation(cfg.fps, CHANNELS, values, notes=speech_notes(feats, cfg, audio))
+    return Animation(cfg.fps, CHANNELS, values, notes=speech_notes(feats, cfg, audio),
+                     contacts=lip_contacts(model, values, cfg.fps))
+
+
+SEALED = 0.05     # weight units: lips this near their sealed form count as closed
+
+
+def lip_contacts(model: Animator, values: np.ndarray, fps: float) -> tuple[float, ...]:
+    """The middle (seconds) of each run of frames whose lips are sealed (mouthClose up to jawOpen,
+    the lip-parting channels at rest): the poses a scene at another frame rate must still hit."""
+    parting = [_COLUMN[c] for c in model.cfg.seal_open_channels]
+    opening = np.maximum(values[:, _COLUMN["jawOpen"]] - values[:, _COLUMN["mouthClose"]], 0.0)
+    if parting:
+        opening = opening + values[:, parting].max(axis=1)
+    sealed = np.r_[False, opening <= SEALED, False]
+    edges = np.flatnonzero(np.diff(sealed.astype(np.int8)))
+    starts, ends = edges[0::2], edges[1::2]
+    return tuple(float((s + e - 1) / 2 / fps) for s, e in zip(starts, ends))
 
 
 ACTIVE_DB = 30.0          # frames within this of the loudest count as sound (not silence)
