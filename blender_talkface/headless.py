@@ -46,6 +46,7 @@ if __name__ == "__main__" and not __package__:  # run as a script: rerun as the 
 # below the script bootstrap: relative imports need the package
 import bpy
 
+from ..core import run_record
 from ..core.audio.loading import load_audio
 from ..core.errors import DamagedFileError, DeviceError, InputError, MissingWeightsError, TalkFaceError
 from ..core.face.image_io import load_photo
@@ -208,7 +209,7 @@ def validate(ns: argparse.Namespace) -> argparse.Namespace:
         raise UsageError(f"fps must be between 1 and 240, got {ns.fps:g}")
     ns.transcript = _transcript_text(ns.transcript)
     ns.out = _writable_dir(ns.out)
-    found = outputs.existing_outputs(ns.out) if os.path.isdir(ns.out) else []
+    found = run_record.existing_outputs(ns.out) if os.path.isdir(ns.out) else []
     if found and not ns.overwrite:
         raise UsageError(f"{ns.out} already holds {', '.join(found)} from an earlier run: give --overwrite to "
                          "replace them (scene.blend is kept as scene.blend1) or choose another --out")
@@ -302,7 +303,10 @@ def _remove_stale(folder: str, names) -> None:
             os.remove(path)
 
 
-def run(ns) -> int:
+def run(ns, handoff: str | None = None) -> int:
+    """Fit, animate and (unless keys-only) bake, render and save into ``ns.out``. With ``handoff``
+    (the batch command's split between a CPU and a GPU worker) the run stops after the take and
+    saves the scene at that path for ``finish_args`` to bake; nothing is written into --out."""
     _ensure_registered()
     own_scene = _clear_startup_scene()
     context = bpy.context
@@ -315,8 +319,47 @@ def run(ns) -> int:
         raise UsageError(f"output folder cannot be written: {ns.out} ({exc.strerror})") from None
     pipeline.set_scene_fps(scene, ns.fps)
     scene.talkface.resolution = ns.resolution
-    wanted = ("fit", "animate") if ns.keys_only else STAGES
-    ran: list[str] = []
+
+    t0 = time.perf_counter()
+    log("fit: fitting the face model to the photo")
+    fitted = pipeline.fit_face(context, ns.photo, photo=ns.loaded_photo, landmarks=ns.landmarks)
+    for note in fitted.fit.notes:
+        log(f"fit: {note}")
+    log(f"fit: done in {time.perf_counter() - t0:.1f}s "
+        f"(landmark error {100 * fitted.fit.error_iod:.1f}% of the eye distance)")
+    face = fitted.obj
+
+    log("animate: audio to animation")
+    t0 = time.perf_counter()
+    options = pipeline.AnimateOptions(
+        style=ns.style, mouth=ns.mouth, brows=ns.brows, head=ns.head, blinks=ns.blinks,
+        smoothing=ns.smoothing, reduce_keys=not ns.no_reduce_keys, tolerance=ns.tolerance,
+        start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
+        fit_range=own_scene)
+    take = pipeline.animate(context, face, ns.audio, options)
+    for note in take.notes:
+        log(f"animate: warning: {note}")
+    if take.flat_channels:
+        log(f"animate: {pipeline.flat_summary(take.flat_channels)}")
+    log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "
+        f"in {time.perf_counter() - t0:.1f}s; lips timed by the {take.lipsync}")
+    for path, kind in ((ns.export_csv, "CSV"), (ns.export_json, "JSON")):
+        if path is not None:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            pipeline.export_take(context, face, path, kind)
+            log(f"export: wrote {path}")
+    if handoff is not None:
+        os.makedirs(os.path.dirname(handoff), exist_ok=True)
+        outputs.save_blend(handoff)
+        log(f"stages ran: fit, animate; handed over as {handoff}")
+        return EXIT_OK
+    return _bake_and_save(ns, context, face, ["fit", "animate"])
+
+
+def _bake_and_save(ns, context, face, ran: list[str]) -> int:
+    """The bake and video (unless keys-only), then the one save that replaces the folder's
+    outputs, then the record that the run finished (``core.run_record``), last."""
+    scene = context.scene
     blend_path = os.path.join(ns.out, "scene.blend")
     rendered = None                        # the checked video, renamed into place after the save
     # frames go to a folder of their own until the whole run succeeded, then replace frames/ in
@@ -326,48 +369,22 @@ def run(ns) -> int:
     def save():
         """Once per run, last: a previous scene.blend becomes scene.blend1 (older backups shift, none
         is deleted); a save that does not complete leaves everything as it was (OutputError)."""
-        with outputs.swap_folder(staged, os.path.join(ns.out, "frames")) as swapped:
+        with run_record.withdrawn(ns.out), outputs.swap_folder(staged, os.path.join(ns.out, "frames")) as swapped:
             if swapped:
                 move_image_strips(scene, staged, os.path.join(ns.out, "frames"))
             make_portable(scene, ns.out)    # '//frames/', '//video.mp4'; photo and speech packed
             outputs.save_blend(blend_path)
             if rendered is not None:
                 os.replace(rendered, os.path.join(ns.out, "video.mp4"))
-        if ns.keys_only:                    # another run's frames and video would sit beside it
-            _remove_stale(ns.out, ("frames", "video.mp4"))
+            if ns.keys_only:                # another run's frames and video would sit beside it
+                _remove_stale(ns.out, ("frames", "video.mp4"))
+        written = run_record.existing_outputs(ns.out) + [
+            os.path.relpath(p, ns.out) for p in (ns.export_csv, ns.export_json)
+            if p is not None and os.path.commonpath([p, ns.out]) == ns.out]
+        run_record.write(ns.out, ns.args, written)
 
     try:
-        t0 = time.perf_counter()
-        log("fit: fitting the face model to the photo")
-        fitted = pipeline.fit_face(context, ns.photo, photo=ns.loaded_photo, landmarks=ns.landmarks)
-        for note in fitted.fit.notes:
-            log(f"fit: {note}")
-        log(f"fit: done in {time.perf_counter() - t0:.1f}s "
-            f"(landmark error {100 * fitted.fit.error_iod:.1f}% of the eye distance)")
-        ran.append("fit")
-        face = fitted.obj
-
-        log("animate: audio to animation")
-        t0 = time.perf_counter()
-        options = pipeline.AnimateOptions(
-            style=ns.style, mouth=ns.mouth, brows=ns.brows, head=ns.head, blinks=ns.blinks,
-            smoothing=ns.smoothing, reduce_keys=not ns.no_reduce_keys, tolerance=ns.tolerance,
-            start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
-            fit_range=own_scene)
-        take = pipeline.animate(context, face, ns.audio, options)
-        for note in take.notes:
-            log(f"animate: warning: {note}")
-        if take.flat_channels:
-            log(f"animate: {pipeline.flat_summary(take.flat_channels)}")
-        log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "
-            f"in {time.perf_counter() - t0:.1f}s; lips timed by the {take.lipsync}")
-        ran.append("animate")
-        for path, kind in ((ns.export_csv, "CSV"), (ns.export_json, "JSON")):
-            if path is not None:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                pipeline.export_take(context, face, path, kind)
-                log(f"export: wrote {path}")
-        if "bake" in wanted:
+        if not ns.keys_only:
             pipeline.bake(context, face, staged, ns.resolution, ns.mode.upper(),
                           ns.device, progress=Progress("bake", scene.frame_end - scene.frame_start + 1),
                           log=lambda m: log(f"bake: {m}"))
@@ -385,6 +402,19 @@ def run(ns) -> int:
             os.remove(rendered)
     log(f"stages ran: {', '.join(ran)}; wrote {blend_path}")
     return EXIT_OK
+
+
+def finish(ns, handoff: str) -> int:
+    """The batch's second half: open the scene ``run(ns, handoff)`` saved, bake, render and save
+    into --out (the hand-over file is removed once the outputs are in place)."""
+    try:
+        bpy.ops.wm.open_mainfile(filepath=handoff)
+    except RuntimeError as exc:
+        raise TalkFaceError(f"the animated scene {handoff} cannot be opened ({str(exc).strip()})") from None
+    _ensure_registered()
+    code = _bake_and_save(ns, bpy.context, pipeline.require_face(bpy.context), ["fit", "animate"])
+    os.remove(handoff)
+    return code
 
 
 def command(args: list[str]) -> int:
@@ -453,7 +483,7 @@ def run_args(args: list[str]) -> int:
     except ValueError:                 # not the main thread: leave signals to the host
         previous = None
     try:
-        return _run_args(args)
+        return run_once(args)
     except (KeyboardInterrupt, Terminated) as exc:
         name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         print(f"talkface: interrupted ({name}): nothing was saved; earlier outputs are unchanged",
@@ -464,22 +494,50 @@ def run_args(args: list[str]) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _run_args(args: list[str]) -> int:
-    try:
-        ns = build_parser().parse_args(args)
-        problem = missing_packages(ns)
-        if problem:   # a stage that cannot run here: nothing is written (exit 3)
-            print(f"talkface: {problem}", file=sys.stderr, flush=True)
+def _parsed(args: list[str]):
+    """Parsed and checked arguments; None after printing a stage that cannot run (exit 3)."""
+    ns = build_parser().parse_args(args)
+    ns.args = list(args)
+    problem = missing_packages(ns)
+    if problem:   # a stage that cannot run here: nothing is written (exit 3)
+        print(f"talkface: {problem}", file=sys.stderr, flush=True)
+        return None
+    return ns
+
+
+def run_once(args: list[str], handoff: str | None = None) -> int:
+    """One run from its arguments, signals left to the host (the batch workers); ``run_args``
+    is the command-line form."""
+    def go():
+        ns = _parsed(args)
+        if ns is None:
             return EXIT_UNAVAILABLE
         if ns.list_styles:
             return list_styles()
         ns = validate(ns)
-        try:
-            _load_inputs(ns)
-        except MissingWeightsError as exc:   # a requested stage without its weights: nothing runs
-            print(f"talkface: {exc}", file=sys.stderr, flush=True)
-            return EXIT_UNAVAILABLE
-        return run(ns)
+        _load_inputs(ns)
+        return run(ns, handoff)
+
+    return _reported(go)
+
+
+def finish_args(args: list[str], handoff: str) -> int:
+    """Bake, render and save the scene a ``run_once(args, handoff)`` handed over (same exit
+    statuses); the arguments are checked again, the inputs were loaded by the first half."""
+    def go():
+        ns = _parsed(args)
+        return EXIT_UNAVAILABLE if ns is None else finish(validate(ns), handoff)
+
+    return _reported(go)
+
+
+def _reported(go) -> int:
+    """``go()``'s status, every failure as one line and its exit status."""
+    try:
+        return go()
+    except MissingWeightsError as exc:   # a requested stage without its weights: nothing runs
+        print(f"talkface: {exc}", file=sys.stderr, flush=True)
+        return EXIT_UNAVAILABLE
     except UsageError as exc:
         print(f"talkface: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT

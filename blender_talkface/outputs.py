@@ -20,14 +20,8 @@ import bpy
 
 from ..core.errors import OutputError
 
-#: What a headless run writes into its folder (a re-run into a folder holding any needs consent).
-RUN_OUTPUTS = ("scene.blend", "frames", "video.mp4")
 MAX_BACKUPS = 32
 FAULT_ENV = "TALKFACE_TEST_FAULT"     # tests only: 'truncate-save' or 'truncate-video' simulates a full disk
-
-
-def existing_outputs(folder: str) -> list[str]:
-    return [name for name in RUN_OUTPUTS if os.path.lexists(os.path.join(folder, name))]
 
 
 def _check_space(folder: str, need: int, what: str) -> None:

@@ -19,6 +19,7 @@ import time
 import numpy as np
 import pytest
 from conftest import PORTRAIT, ROOT, SPEECH
+from talkface.core import run_record
 
 SCRIPT = os.path.join(ROOT, "blender_talkface", "headless.py")
 
@@ -26,6 +27,11 @@ SCRIPT = os.path.join(ROOT, "blender_talkface", "headless.py")
 def run(*args, env=None, timeout=600):
     return subprocess.run([sys.executable, SCRIPT, "--", *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+def leftovers(folder) -> list[str]:
+    """TalkFace's hidden working files left in ``folder`` (the finished run's record is not one)."""
+    return [n for n in os.listdir(folder) if n.startswith(".talkface-") and n != run_record.FILE_NAME]
 
 
 def digest(folder) -> dict:
@@ -77,7 +83,7 @@ def test_overwrite_keeps_the_previous_scene_and_every_backup(shot):
     after = digest(shot)
     assert after["scene.blend1"] == before["scene.blend"]          # the previous scene, kept
     assert after["scene.blend2"] == before["scene.blend1"]         # the older backup, shifted, not deleted
-    assert not [n for n in os.listdir(shot) if n.startswith(".talkface-")]
+    assert leftovers(shot) == [] and run_record.read_complete(str(shot)) is not None
 
 
 def test_keys_only_overwrite_removes_another_runs_frames_and_video(shot):
@@ -103,7 +109,7 @@ def test_full_disk_while_rendering_the_video(tmp_path):
                env={"TALKFACE_TEST_FAULT": "truncate-video"})
     one_line(done, 1, "Rendering video.mp4 failed")
     assert not (out / "video.mp4").exists() and not (out / "scene.blend").exists()
-    assert not [n for n in os.listdir(out) if n.startswith(".talkface-")]
+    assert leftovers(out) == [] and run_record.read_complete(str(out)) is None
 
 
 WITH_WEIGHTS = r"""
@@ -310,7 +316,7 @@ def test_failed_video_keeps_the_previous_frames_video_and_scene(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     after = digest(out)
     assert after["scene.blend1"] == before["scene.blend"] and after["video.mp4"] != before["video.mp4"]
-    assert not [n for n in os.listdir(out) if n.startswith(".talkface-")]
+    assert leftovers(out) == [] and run_record.read_complete(str(out)).args[-2:] == ("--mouth", "0.5")
 
 
 def test_noise_instead_of_speech_gets_a_warning_and_speech_does_not(tmp_path):
