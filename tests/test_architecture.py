@@ -1,7 +1,7 @@
 """The layout's rules, read from the source (ARCHITECTURE.md, 'Layout and import rules'):
 
 * ``core`` (the run-time library) never imports bpy, ``training``, ``blender_talkface``, the
-  tools (``scripts``, ``bench``) or the tests;
+  tools (``scripts``, ``bench``, ``batch``) or the tests;
 * ``blender_talkface`` (the Blender glue) never imports ``training`` or the tools;
 * inside ``core``, modules import each other at module top (the import graph is visible);
 * the extension zip holds only the run-time package, and that package imports on its own.
@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("core", "training", "blender_talkface")
-TOOLS = ("scripts", "bench", "tests")
+TOOLS = ("scripts", "bench", "batch", "tests")
 
 
 def _module_name(path: Path) -> str:
@@ -115,7 +115,7 @@ print(len(loaded))
 
 def test_zip_holds_the_run_time_package_only_and_it_imports_alone(extension_zip, tmp_path):
     names = zipfile.ZipFile(extension_zip).namelist()
-    assert not [n for n in names if n.startswith(("training/", "scripts/", "bench/", "tests/", "ruff.toml"))]
+    assert not [n for n in names if n.startswith(("training/", "scripts/", "bench/", "batch/", "tests/", "ruff.toml"))]
     zipfile.ZipFile(extension_zip).extractall(tmp_path / "zipped")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run([sys.executable, "-c", SELF_CONTAINED, str(tmp_path)], capture_output=True,

@@ -64,7 +64,7 @@ def test_runs_the_pipeline(tmp_path):
     result, done = run_command("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only",
                                "--mouth", "1.5", "--seed", "3")
     assert result["rc"] == 0, done.stderr[-3000:]
-    assert sorted(os.listdir(out)) == ["scene.blend"]
+    assert sorted(os.listdir(out)) == [".talkface-done.json", "scene.blend"]   # the record of a finished run
     assert "stages ran: fit, animate" in done.stderr
 
 

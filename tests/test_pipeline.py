@@ -86,7 +86,7 @@ def test_full_pipeline(tmp_path, speech):
     # core.progress.Progress, throttled to about a line a second (h:mm:ss ETA)
     bake_lines = re.findall(r"\[talkface\] bake: +[\d.]+% \(\d+/\d+ frames, .* ETA \d+:\d\d:\d\d\)", done.stderr)
     assert bake_lines and bake_lines[-1].startswith("[talkface] bake: 100.0%")
-    assert sorted(os.listdir(out)) == ["frames", "scene.blend", "video.mp4"]
+    assert sorted(os.listdir(out)) == [".talkface-done.json", "frames", "scene.blend", "video.mp4"]
     frames = sorted(os.listdir(out / "frames"))
     # the folder moves to another machine or a farm: outputs are relative, the inputs packed
     moved = tmp_path / "elsewhere" / "shot"
