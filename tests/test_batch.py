@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import PORTRAIT, ROOT, SPEECH
+
 from talkface.batch.manifest import OPTIONS, ManifestError, read_manifest
 from talkface.core import run_record
 

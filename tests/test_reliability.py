@@ -19,6 +19,7 @@ import time
 import numpy as np
 import pytest
 from conftest import PORTRAIT, ROOT, SPEECH
+
 from talkface.core import run_record
 
 SCRIPT = os.path.join(ROOT, "blender_talkface", "headless.py")
