@@ -15,7 +15,8 @@ command's record of a finished run (``core.run_record``) for exactly its argumen
 after the last stage: a re-run skips those clips and does the rest.
 
 The results file gets one JSON line per clip and run: clip, line, status (done, failed, skipped,
-interrupted), seconds (worker time), error, exit, out, worker_rss_mb, time.
+interrupted), seconds (worker time), error, exit, out, worker_rss_mb and worker (the process's
+resident memory after the clip, and its pid), time.
 """
 
 from __future__ import annotations
@@ -103,10 +104,10 @@ class Results:
             fh.write(text)
 
     def add(self, clip: Clip, status: str, seconds: float | None = None, error: str | None = None,
-            code: int | None = None, rss_mb: float | None = None) -> dict:
+            code: int | None = None, rss_mb: float | None = None, worker: int | None = None) -> dict:
         row = {"clip": clip.name, "line": clip.line, "status": status,
                "seconds": None if seconds is None else round(seconds, 3), "error": error, "exit": code,
-               "out": clip.out, "worker_rss_mb": None if rss_mb is None else round(rss_mb, 1),
+               "out": clip.out, "worker_rss_mb": None if rss_mb is None else round(rss_mb, 1), "worker": worker,
                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
@@ -181,14 +182,15 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
             name = "all" if p.clip.keys_only else "animate"
             inflight[on_cpu.remote(p.clip.name, name, list(p.args), p.clip.out, p.clip.blend)] = (p, name)
 
-    def settle(p: Planned, status: str, error=None, code=None, rss=None):
+    def settle(p: Planned, status: str, error=None, code=None, res=None):
         nonlocal finished
         clean_working_files(p.clip.out)
         if status != "done" and p.new_folder and os.path.isdir(p.clip.out) and not os.listdir(p.clip.out):
             os.rmdir(p.clip.out)
         finished += 1
         setattr(summary, status, getattr(summary, status) + 1)
-        summary.rows.append(results.add(p.clip, status, seconds.get(p.clip.line), error, code, rss))
+        summary.rows.append(results.add(p.clip, status, seconds.get(p.clip.line), error, code,
+                                        res and res["rss_mb"], res and res["pid"]))
         elapsed = time.perf_counter() - t0
         eta = elapsed / finished * (total - finished)
         report(f"{summary.done}/{total} done, {summary.failed} failed, {total - finished} remaining; "
@@ -211,14 +213,13 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
                 seconds[p.clip.line] = seconds.get(p.clip.line, 0.0) + res["seconds"]
                 results.log(p.clip, res["log"])
                 if res["code"] != 0:
-                    settle(p, "failed", res["error"] or f"exit status {res['code']}", res["code"], res["rss_mb"])
+                    settle(p, "failed", res["error"] or f"exit status {res['code']}", res["code"], res)
                 elif name == "animate":
                     inflight[on_bake.remote(p.clip.name, "finish", list(p.args), p.clip.out)] = (p, "finish")
                 elif run_record.read_complete(p.clip.out) is None:
-                    settle(p, "failed", "the run ended without a complete record of its outputs", None,
-                           res["rss_mb"])
+                    settle(p, "failed", "the run ended without a complete record of its outputs", None, res)
                 else:
-                    settle(p, "done", code=0, rss=res["rss_mb"])
+                    settle(p, "done", code=0, res=res)
             submit_first_stages()
     except KeyboardInterrupt as exc:
         summary.signal = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
