@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""python -m talkface.batch MANIFEST [--results FILE] [--address ray://HOST:PORT] [--cpus N]
+"""python -m talkface.batch MANIFEST [--results FILE] [--address ray://HOST:PORT] [--cpus N] [--gpus N]
                                      [--dry-run] [--flamenco-job FILE] [--flamenco-submit URL]
 
 Runs every clip of MANIFEST (CSV or JSON lines, see ``batch.manifest``) on Ray: the local
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="an existing Ray cluster (ray://HOST:PORT or auto); default: "
                                      "RAY_ADDRESS, else a local cluster on this machine")
     p.add_argument("--cpus", type=int, help="CPUs of the local cluster (default: all)")
+    p.add_argument("--gpus", type=int, help="GPUs of the local cluster (default: those Ray finds)")
     p.add_argument("--dry-run", action="store_true", help="say what would run and what is done; run nothing")
     p.add_argument("--flamenco-job", metavar="FILE",
                    help="write a Flamenco job (type 'talkface', one task per clip not yet done) instead of running")
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         clips = read_manifest(ns.manifest)
         if ns.cpus is not None and ns.cpus < 1:
             raise ManifestError(f"--cpus must be at least 1, got {ns.cpus}")
+        if ns.gpus is not None and ns.gpus < 0:
+            raise ManifestError(f"--gpus must be 0 or more, got {ns.gpus}")
     except ManifestError as exc:
         print(f"talkface-batch: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = ns.results or os.path.splitext(os.path.abspath(ns.manifest))[0] + ".results.jsonl"
     try:
-        summary = run_batch(clips, results, ns.address, ns.cpus)
+        summary = run_batch(clips, results, ns.address, ns.cpus, gpus=ns.gpus)
     except Terminated:
         return EXIT_TERMINATED
     except KeyboardInterrupt:

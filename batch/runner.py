@@ -134,20 +134,21 @@ def say(message: str) -> None:
     print(f"[batch] {message}", file=sys.stderr, flush=True)
 
 
-def _start_ray(address: str | None, cpus: int | None):
+def _start_ray(address: str | None, cpus: int | None, gpus: int | None = None):
     import logging
 
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS") or None
-    local = {} if address else {"num_cpus": cpus or os.cpu_count() or 1}
+    local = {} if address else {"num_cpus": cpus or os.cpu_count() or 1,
+                                **({"num_gpus": gpus} if gpus is not None else {})}
     ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
              ignore_reinit_error=True, **local)
     return ray
 
 
 def run_batch(clips: list[Clip], results_path: str, address: str | None = None, cpus: int | None = None,
-              report=say) -> Summary:
+              report=say, gpus: int | None = None) -> Summary:
     """Run every clip not already done; one results line per clip; a progress line per clip."""
     results, summary = Results(results_path), Summary()
     planned = plan(clips)
@@ -160,7 +161,7 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
     if not todo:
         return summary
 
-    ray = _start_ray(address, cpus)
+    ray = _start_ray(address, cpus, gpus)
     from ray.exceptions import RayError, RayTaskError
 
     resources = ray.cluster_resources()

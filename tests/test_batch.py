@@ -188,6 +188,19 @@ def test_a_killed_worker_is_retried_once_and_never_reported_done_without_its_fil
     assert not (folder / "out" / "w1").exists()             # no record, no working files, no folder
 
 
+def test_with_a_gpu_in_the_cluster_the_bake_asks_for_it(clips_dir, tmp_path):
+    """A local cluster that declares one GPU: bakes are scheduled on it (num_gpus=1) while the
+    fit and animation of other clips run on the CPUs; here torch finds no CUDA, so the bake's
+    'auto' device falls back to the CPU and the clips still complete."""
+    folder = tmp_path / "job"
+    shutil.copytree(clips_dir, folder)
+    manifest = write_manifest(folder, [FOUR[1], FOUR[1].replace("w1", "w2")])
+    done = batch(manifest, "--cpus", 2, "--gpus", 1)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1 GPUs; bakes on GPU" in done.stderr
+    assert {r["clip"]: r["status"] for r in rows(folder / "m.results.jsonl")} == {"w1": "done", "w2": "done"}
+
+
 def test_ctrl_c_leaves_no_clip_marked_done_that_is_not(clips_dir, tmp_path):
     folder = tmp_path / "job"
     shutil.copytree(clips_dir, folder)
