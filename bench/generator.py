@@ -190,6 +190,164 @@ def _save_sheet(path: Path, frames: torch.Tensor, src: torch.Tensor):
     print(f"saved {path}")
 
 
+# ------------------------------------------------------------- mouth sharpness (issue 17)
+MOUTH_GOALS = "goals: median >= 0.90, worst 10 % >= 0.75"
+
+
+def _mouth_box(points: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """A square around the outer lips, 1.6x their width: lips, mouth opening, some skin."""
+    lips = points[list(topology.OUTER_LIP_UPPER + topology.OUTER_LIP_LOWER), :2]
+    cx, cy = lips.mean(0)
+    side = 1.6 * np.ptp(lips[:, 0])
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x0, y0 = min(max(x0, 0), width - 1), min(max(y0, 0), height - 1)
+    return x0, y0, min(int(round(side)), width - x0), min(int(round(side)), height - y0)
+
+
+def _lip_gap(points: np.ndarray) -> float:
+    """Mean inner-lip gap over the lips' middle pairs, in units of the mouth's width."""
+    gap = np.mean([np.linalg.norm(points[a, :2] - points[b, :2]) for a, b in topology.LIP_GAP_PAIRS])
+    return float(gap / np.linalg.norm(points[topology.MOUTH_CORNERS[0], :2] - points[topology.MOUTH_CORNERS[1], :2]))
+
+
+def _mouth_energy(img: np.ndarray, box) -> float:
+    x0, y0, w, h = box
+    crop = torch.from_numpy(np.ascontiguousarray(img[y0:y0 + h, x0:x0 + w])).permute(2, 0, 1)[None].float()
+    return float(laplacian_energy(crop, torch.ones(1, h, w))[0])
+
+
+def _frames_of(folder: Path) -> list[np.ndarray]:
+    from PIL import Image
+
+    return [np.asarray(Image.open(p).convert("RGB"), np.float32) / 255.0 for p in sorted(folder.glob("*.png"))]
+
+
+def _bake(photo: str, audio: str, size: int, mode: str, out: Path) -> float:
+    """A headless bake (fit, animate, frames) of ``photo`` speaking ``audio``; seconds taken."""
+    import subprocess
+    import sys
+
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, str(ROOT / "blender_talkface" / "headless.py"), "--", "--photo", photo,
+                           "--audio", audio, "--out", str(out), "--resolution", str(size), "--mode", mode,
+                           "--overwrite"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"headless bake failed: {done.stderr.strip().splitlines()[-1]}")
+    return time.perf_counter() - t0
+
+
+def mouth_bench(photos: list[str], audio: str, sizes: list[int], work: Path, sheet: Path | None) -> None:
+    """Mouth-region sharpness of speech-driven frames relative to the photo: per frame, the mean
+    squared Laplacian in a box around the lips (found again on each frame by the landmark
+    detector) over the same in the photo at the frame's size. Median, 10th percentile and worst
+    over all frames, and the median over the quarter of frames whose mouth is furthest from the
+    photo's (|lip gap - photo's|)."""
+    from talkface.core.face.image_io import load_photo
+    from talkface.core.face.landmarks import detect_landmarks, mesh_on_crop
+
+    print(f"\nmouth sharpness, frame / photo ({MOUTH_GOALS}); audio {os.path.basename(audio)}")
+    print(f"{'photo':>12s} {'size':>5s} {'mode':>7s} {'median':>7s} {'p10':>6s} {'worst':>6s} "
+          f"{'moving 25%':>10s} {'frames':>6s} {'bake s':>7s}")
+    sheet_rows = []
+    for photo_path in photos:
+        photo = load_photo(photo_path)
+        name = Path(photo_path).stem
+        for size in sizes:
+            crops = {}
+            for mode in ("warp", "neural"):
+                out = work / f"{name}_{size}_{mode}"
+                seconds = _bake(photo_path, audio, size, mode, out)
+                frames = _frames_of(out / "frames")
+                h, w = frames[0].shape[:2]
+                ref = prepare_photo(photo.rgb, (w, h))[0].permute(1, 2, 0).numpy()
+                ref_pts = detect_landmarks(load_photo_array(ref)).points
+                ref_box = _mouth_box(ref_pts, w, h)
+                ref_energy = _mouth_energy(ref, ref_box)
+                ratios, moves, boxes = [], [], []
+                for img in frames:
+                    cx, cy = ref_box[0] + ref_box[2] / 2, ref_box[1] + ref_box[3] / 2
+                    pts = mesh_on_crop((img * 255).astype(np.uint8), cx, cy, 4.0 * ref_box[2])
+                    lips = None if pts is None else pts[list(topology.OUTER_LIP_UPPER), :2].mean(0)
+                    if lips is None or np.hypot(lips[0] - cx, lips[1] - cy) > 0.5 * ref_box[2]:
+                        pts = ref_pts          # not found, or found elsewhere: the photo's box
+                    box = _mouth_box(pts, w, h)
+                    boxes.append(box)
+                    ratios.append(_mouth_energy(img, box) / ref_energy)
+                    moves.append(abs(_lip_gap(pts) - _lip_gap(ref_pts)))
+                ratios, moves = np.asarray(ratios), np.asarray(moves)
+                top = ratios[moves >= np.quantile(moves, 0.75)]
+                print(f"{name:>12s} {size:5d} {mode:>7s} {np.median(ratios):7.2f} {np.quantile(ratios, 0.1):6.2f} "
+                      f"{ratios.min():6.2f} {np.median(top):10.2f} {len(frames):6d} {seconds:7.1f}")
+                crops[mode] = (frames, boxes, moves)
+                crops["photo"] = (ref, ref_box)
+            if sheet is not None:
+                sheet_rows.append(_mouth_sheet_rows(crops))
+    if sheet is not None and sheet_rows:
+        _write_sheet(sheet, [r for rows in sheet_rows for r in rows])
+
+
+def load_photo_array(rgb: np.ndarray):
+    from talkface.core.face.image_io import Photo
+
+    return Photo(np.ascontiguousarray(rgb, np.float32), "", "", (rgb.shape[1], rgb.shape[0]))
+
+
+def _mouth_sheet_rows(crops: dict, n: int = 5, px: int = 160) -> list[np.ndarray]:
+    """Rows photo / warp-only / neural of the n frames whose mouth moved most (same frames)."""
+    import cv2
+
+    def crop(img, box):
+        x0, y0, w, h = box
+        return cv2.resize(img[y0:y0 + h, x0:x0 + w], (px, px), interpolation=cv2.INTER_NEAREST)
+
+    frames, boxes, moves = crops["neural"]
+    pick = sorted(np.argsort(moves)[-n:])
+    ref, ref_box = crops["photo"]
+    rows = [np.concatenate([crop(ref, ref_box)] * len(pick), 1)]
+    for mode in ("warp", "neural"):
+        fr, bx, _ = crops[mode]
+        rows.append(np.concatenate([crop(fr[i], bx[i]) for i in pick], 1))
+    return rows
+
+
+def _write_sheet(path: Path, rows: list[np.ndarray]) -> None:
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.concatenate(rows, 0)
+    cv2.imwrite(str(path), cv2.cvtColor((img * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
+    print(f"saved {path} (per photo and size: rows photo, warp-only, neural; the 5 frames whose mouth moved most)")
+
+
+def held_out_photos() -> list[str]:
+    """Portraits no generator was trained on, listed in bench/photos.txt (fetched by the tools
+    named there); the training photos are the astronaut, Grace Hopper and LFW crops."""
+    listing = ROOT / "bench" / "photos.txt"
+    found = []
+    for line in listing.read_text().splitlines() if listing.exists() else []:
+        line = line.split("#", 1)[0].strip()
+        path = ROOT / os.path.expanduser(line) if line else None     # relative: to the repository
+        if path is not None and path.exists():
+            found.append(str(path))
+    if not found:
+        raise SystemExit(f"no held-out photos found: run bash bench/fetch_photos.sh (see {listing}), or name "
+                         "photos after --mouth")
+    return found
+
+
+def default_speech(work: Path) -> str:
+    import importlib.util
+
+    import soundfile as sf
+
+    spec = importlib.util.find_spec("moonshine_voice")
+    path = os.path.join(os.path.dirname(spec.origin), "assets", "beckett.wav")
+    samples, sr = sf.read(path)
+    out = work / "beckett_8s.wav"
+    sf.write(out, samples[: 8 * sr], sr)
+    return str(out)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=24)
@@ -200,9 +358,21 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     ap.add_argument("--modes", default="warp,neural", help="comma-separated: warp, neural")
     ap.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
+    ap.add_argument("--mouth", nargs="*", metavar="PHOTO", default=None,
+                    help="mouth sharpness of speech-driven headless bakes of these photos (none given: the "
+                         "held-out photos of bench/photos.txt) at --sizes, instead of the rows above")
+    ap.add_argument("--audio", default=None, help="speech for --mouth (default: the first 8 s of a human "
+                                                  "recording, moonshine-voice's beckett.wav)")
     args = ap.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.mouth is not None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as work:
+            mouth_bench(args.mouth or held_out_photos(), args.audio or default_speech(Path(work)),
+                        [int(s) for s in args.sizes.split(",")], Path(work), args.save and args.save / "mouth_sheet.png")
+        return
 
     import skimage
 
