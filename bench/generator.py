@@ -195,13 +195,14 @@ MOUTH_GOALS = "goals: median >= 0.90, worst 10 % >= 0.75"
 
 
 def _mouth_box(points: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
-    """A square around the outer lips, 1.6x their width: lips, mouth opening, some skin."""
+    """The lips' own box (outer lip contour, whatever the opening) grown by 10 % of the mouth's
+    width on every side: lips, teeth, the opening, hardly any skin or beard."""
     lips = points[list(topology.OUTER_LIP_UPPER + topology.OUTER_LIP_LOWER), :2]
-    cx, cy = lips.mean(0)
-    side = 1.6 * np.ptp(lips[:, 0])
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    x0, y0 = min(max(x0, 0), width - 1), min(max(y0, 0), height - 1)
-    return x0, y0, min(int(round(side)), width - x0), min(int(round(side)), height - y0)
+    lo, hi = lips.min(0), lips.max(0)
+    pad = 0.1 * (hi[0] - lo[0])
+    x0, y0 = int(np.floor(max(lo[0] - pad, 0))), int(np.floor(max(lo[1] - pad, 0)))
+    x1, y1 = int(np.ceil(min(hi[0] + pad, width))), int(np.ceil(min(hi[1] + pad, height)))
+    return x0, y0, max(x1 - x0, 3), max(y1 - y0, 3)
 
 
 def _lip_gap(points: np.ndarray) -> float:
@@ -293,12 +294,16 @@ def load_photo_array(rgb: np.ndarray):
 
 
 def _mouth_sheet_rows(crops: dict, n: int = 5, px: int = 160) -> list[np.ndarray]:
+    # (at 512 the window is shown at 2x, pixel for pixel; at 1024 at 1x: the same face area)
     """Rows photo / warp-only / neural of the n frames whose mouth moved most (same frames)."""
-    import cv2
 
-    def crop(img, box):
+    def crop(img, box):                 # the box's centre, a fixed window at the frame's own pixels
         x0, y0, w, h = box
-        return cv2.resize(img[y0:y0 + h, x0:x0 + w], (px, px), interpolation=cv2.INTER_NEAREST)
+        cx, cy = x0 + w // 2, y0 + h // 2
+        side = px // 2 if img.shape[0] <= 600 else px
+        pad = np.pad(img, ((side, side), (side, side), (0, 0)), mode="edge")
+        window = pad[cy + side // 2:cy + side // 2 + side, cx + side // 2:cx + side // 2 + side]
+        return np.repeat(np.repeat(window, 2, 0), 2, 1) if img.shape[0] <= 600 else window
 
     frames, boxes, moves = crops["neural"]
     pick = sorted(np.argsort(moves)[-n:])

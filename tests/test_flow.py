@@ -106,6 +106,20 @@ def test_jaw_opening_occludes_only_the_mouth_opening():
     assert (below < -0.5).all() and (below.diff() > 0).all()
 
 
+def test_the_opening_is_drawn_at_the_output_pixels_not_upsampled_from_the_flow_grid():
+    """The flow is computed on a grid a quarter of the output's size; the mouth opening's edge
+    is not: it matches the opening rasterised at the output's own pixels (a full-size flow
+    grid), where the opening upsampled from the quarter grid was off along the whole lip edge."""
+    from talkface.core.video.flow import FlowConfig
+
+    target = [posed(jaw_open=0.006)], [POSE]
+    sharp = flow_for(*target, size=512).occlusion[0]
+    full = flow_for(*target, size=512, config=FlowConfig(scale=1.0, mouth_supersample=0)).occlusion[0]
+    old = flow_for(*target, size=512, config=FlowConfig(mouth_supersample=0)).occlusion[0]
+    assert full.sum() > 200 and (full - sharp).abs().mean() < 0.2 * (full - old).abs().mean()
+    assert ((sharp > 0.5) != (full > 0.5)).sum() < 0.3 * ((old > 0.5) != (full > 0.5)).sum()
+
+
 def test_mouth_open_in_the_photo_is_not_occluded():
     r = flow_for([posed(jaw_open=0.015)], [POSE], ref_open=0.015)
     assert r.occlusion.max() < 1e-3

@@ -83,7 +83,7 @@ def _low_flow(model, identity, camera: Camera, ref_w, ref_pose, weights, poses) 
     tgt = model.vertices(identity, weights, poses)
     size = (camera.width // FLOW_SCALE, camera.height // FLOW_SCALE)
     fl = dense_flow(ref, tgt, model.triangles, camera, size, ref_pose, poses,
-                    config=FlowConfig(scale=1.0))
+                    config=FlowConfig(scale=1.0, mouth_supersample=0))   # the flow grid as is
     return fl.flow.half(), fl.occlusion.half(), fl.face.half()
 
 

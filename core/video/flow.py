@@ -44,6 +44,7 @@ class FlowConfig:
     shoulder_slope: float = 1.2  # neck half-width growth per unit of depth below the chin
     residual_sigma: float = 0.1  # reach of expression motion beyond the mesh, in face heights
     mask_dilate: float = 0.03  # person-mask growth so moved hair is not clipped, in image sizes
+    mouth_supersample: int = 2  # the opening is drawn at the output's own pixels, this many samples a side
 
 
 @dataclass
@@ -146,7 +147,49 @@ def dense_flow(
     scale = torch.tensor([width / low_w, height / low_h], device=device)
     flow = _upsample(flow_low.permute(0, 3, 1, 2), height, width).permute(0, 2, 3, 1) * scale
     masks = _upsample(torch.stack([occlusion, face_f[:, 0]], 1), height, width).clamp(0, 1)
-    return DenseFlow(flow.contiguous(), masks[:, 0].contiguous(), masks[:, 1].contiguous())
+    occ = masks[:, 0].contiguous()
+    if n_face < all_tris.shape[0] and config.mouth_supersample > 0:
+        _sharp_opening(occ, flow, ref, tgt, all_tris, n_face, mouth_loop, camera, config.mouth_supersample,
+                       margin=int(np.ceil(1.0 / config.scale)) + 2)
+    return DenseFlow(flow.contiguous(), occ, masks[:, 1].contiguous())
+
+
+def _sharp_opening(occ, flow, ref, tgt, all_tris, n_face: int, loop, camera: Camera, ss: int,
+                   margin: int) -> None:
+    """In place: the occlusion inside a box around the mouth, rasterised at the output's own
+    pixels (``ss`` x ``ss`` samples each) instead of upsampled from the flow grid, whose steps
+    showed as a jagged lip edge at 512 px and up. The opening is the mouth fan in front of the
+    face (same z-test), less what the photo's own opening shows there (the photo's opening,
+    also at full resolution, sampled through the flow). The box reaches ``margin`` px past the
+    lips, beyond where the upsampled opening can be non-zero, so a frame's opening is the same
+    whichever batch (and so whichever box) renders it."""
+    n_frames, height, width = occ.shape
+    sx, sy = width / camera.width * ss, height / camera.height * ss
+    tgt_s = _add_cap_centre(_project(tgt, camera, sx, sy), loop)           # supersampled px
+    ref_s = _add_cap_centre(_project(ref[None], camera, sx, sy), loop)
+    ring = list(loop)
+    lo = torch.minimum(tgt_s[:, ring, :2].amin((0, 1)), ref_s[:, ring, :2].amin((0, 1))) / ss
+    hi = torch.maximum(tgt_s[:, ring, :2].amax((0, 1)), ref_s[:, ring, :2].amax((0, 1))) / ss
+    x0, y0 = max(int(lo[0]) - margin, 0), max(int(lo[1]) - margin, 0)
+    x1, y1 = min(int(hi[0]) + margin + 1, width), min(int(hi[1]) + margin + 1, height)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    shift = torch.tensor([x0 * ss, y0 * ss, 0.0], device=occ.device)
+    bh, bw = (y1 - y0) * ss, (x1 - x0) * ss
+
+    def opening(screen):                   # [B, bh, bw] of 0/1, fan in front of the face
+        return (rasterize(screen - shift, all_tris, bh, bw).tri_id >= n_face).float()
+
+    hole = F.avg_pool2d(opening(tgt_s)[:, None], ss)[:, 0]               # [F, y1-y0, x1-x0]
+    ref_hole = F.avg_pool2d(opening(ref_s)[:, None], ss)                  # [1, 1, ...] box px
+    # where each box pixel's colour comes from in the photo, in the box's pixels
+    pos = pixel_centres(y1 - y0, x1 - x0, occ.device)[None] + flow[:, y0:y1, x0:x1]
+    scale = torch.tensor([2.0 / (x1 - x0), 2.0 / (y1 - y0)], device=occ.device)
+    seen_open = F.grid_sample(ref_hole.expand(n_frames, -1, -1, -1), pos * scale - 1.0, mode="bilinear",
+                              padding_mode="zeros", align_corners=False)[:, 0]   # outside: no opening
+    # coverage the photo's opening does not explain (at the edges both are fractional: a product
+    # would leave a rim where nothing moved)
+    occ[:, y0:y1, x0:x1] = (hole - seen_open).clamp(0.0, 1.0)
 
 
 def _tensor(a, device) -> torch.Tensor:

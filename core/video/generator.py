@@ -72,6 +72,7 @@ class Prediction:
     gate: torch.Tensor  # [F, 1, R, R]
     fg: torch.Tensor  # [F, 1, R, R] foreground mask of the flow correction
     matte: torch.Tensor  # [F, 1, R, R] matting mask (1 = warped features)
+    learned: torch.Tensor  # [F, 1, R, R] the network's own mask (gated), without the opening
 
 
 # ------------------------------------------------------------------------------------ layers
@@ -271,8 +272,9 @@ class Generator(nn.Module):
         rgb = (warped_fix + torch.tanh(out[:, :3])).clamp(0.0, 1.0)
         # The hidden mouth opening always takes the decoder's colour: the photo has nothing to
         # show there, and a learned mask would only rise once the colour got good.
-        mask = torch.maximum(torch.sigmoid(out[:, 3:4]), occ) * gate
-        return Prediction(fix, mask, rgb, gate, fg, matte)
+        learned = torch.sigmoid(out[:, 3:4]) * gate
+        mask = torch.maximum(learned, occ * gate)
+        return Prediction(fix, mask, rgb, gate, fg, matte, learned)
 
     # ---- compositing at the output size
     def forward(self, photo: torch.Tensor, flow: DenseFlow, box: Box | None = None) -> torch.Tensor:
@@ -285,9 +287,22 @@ class Generator(nn.Module):
         flow_full[:, b.y0:b.y0 + s, b.x0:b.x0 + s] += up_fix.permute(0, 2, 3, 1)
         frames = warp_image(self.source(photo), flow_full)
         region = frames[..., b.y0:b.y0 + s, b.x0:b.x0 + s]
-        mask = _up(pred.mask, s)
-        region.add_(mask * (_up(pred.rgb, s) - region))
+        occ = flow.occlusion.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
+        region.copy_(self._composite(region, pred, occ))
         return frames.clamp_(0.0, 1.0)
+
+    def _composite(self, warped: torch.Tensor, pred: Prediction, occ: torch.Tensor) -> torch.Tensor:
+        """The crop at the output size: the full-resolution warp, blended towards the network's
+        colour (drawn at the internal size) where its mask asks, and over the hidden mouth
+        opening ``occ``, which ``core.video.flow`` draws at the output's own pixels: its edge
+        against the lips is as sharp as the lips, not the internal size's soft step. A frame
+        without motion is still the photo: the gate makes both 0 there."""
+        s = warped.shape[-1]
+        colour = _up(pred.rgb, s)
+        mask = torch.maximum(_up(pred.learned, s), occ)
+        return warped + mask * (colour - warped)
+
+
 
     def forward_region(self, photo: torch.Tensor, flow: DenseFlow, box: Box | None = None,
                        source: WarpSource | None = None):
@@ -305,8 +320,8 @@ class Generator(nn.Module):
         flow_box = flow.flow.float()[:, box.y0:box.y0 + s, box.x0:box.x0 + s] + up_fix.permute(
             0, 2, 3, 1)
         warped = warp_region(source, flow_box, box)
-        mask = _up(pred.mask, s)
-        return (warped + mask * (_up(pred.rgb, s) - warped)).clamp(0.0, 1.0), box, pred
+        occ = flow.occlusion.float()[:, None, box.y0:box.y0 + s, box.x0:box.x0 + s]
+        return self._composite(warped, pred, occ).clamp(0.0, 1.0), box, pred
 
     # ---- persistence
     def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:
