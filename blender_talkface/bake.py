@@ -75,7 +75,7 @@ class Bake:
                  weights_dir: str | None = None, batch: int = 8, log=None):
         # torch and the networks load only when a bake starts, never at registration
         from ..core.device import resolve_device
-        from ..core.video.generator import load_generator
+        from ..core.video.generator import load_generator, load_mouth_generator
         from ..core.video.synthesis import FaceState, FrameSynthesizer, choose_mode
 
         self.scene = context.scene
@@ -95,8 +95,9 @@ class Bake:
         self.mode, generator, note = choose_mode(mode, lambda: load_generator(weights_dir, self.device))
         if note:
             self.log(note)
+        mouth = load_mouth_generator(weights_dir, self.device) if generator is not None else None
         self.synth = FrameSynthesizer(load_face_model(), fit, photo.rgb, resolution, self.device,
-                                      generator=generator, half=True, batch=batch)
+                                      generator=generator, half=True, batch=batch, mouth_generator=mouth)
 
         self.out_dir = os.path.abspath(bpy.path.abspath(out_dir))
         try:

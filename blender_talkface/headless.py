@@ -252,13 +252,15 @@ def _load_inputs(ns) -> None:
     # exit 3) stops the run before the fit, never after it replaced a complete scene
     weights_path(FACE_MODEL_FILE)
     if not ns.keys_only and ns.mode != "warp":
-        from ..core.video.generator import load_generator
+        from ..core.video.generator import load_generator, load_mouth_generator
 
         try:
             load_generator()
         except MissingWeightsError:
             if ns.mode == "neural":
                 raise          # this build cannot run a neural bake (exit 3)
+        else:
+            load_mouth_generator()     # optional; a damaged one stops the run now (exit 3)
 
 
 def list_styles() -> int:

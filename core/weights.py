@@ -21,6 +21,8 @@ PROVENANCE = "provenance.json"
 HOW_TO_GET = {
     "animator.safetensors": "train it with `python -m talkface.training.animator` (see README, 'Training')",
     "generator.safetensors": "train it with `python -m talkface.training.generator` (see README, 'Training')",
+    "mouth_generator.safetensors": "train it with `python -m talkface.training.generator --region mouth` "
+                                   "(see README, 'Training')",
     "face_model.npz": "rebuild it with `python scripts/build_face_model.py`",
 }
 

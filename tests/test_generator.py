@@ -243,3 +243,27 @@ def test_rendered_mouth_interior_sits_behind_the_lips_and_follows_the_jaw():
     assert weights.shape == (64, 52) and offsets.shape == (64, 6)
     assert (weights >= 0).all() and (weights <= 1).all()
     assert (weights[:, 18] <= weights[:, 17] + 1e-6).all()  # mouthClose <= jawOpen
+
+
+def test_a_mouth_model_draws_only_inside_its_crop_and_never_without_motion():
+    """A mouth model refines a face pass's frames inside the crop around the lips only, blended
+    in at the crop's border; with no motion the frame is still the photo, whatever it says."""
+    from dataclasses import replace
+
+    mouth = Generator(replace(TINY, region="mouth", crop_margin=2.2)).eval()
+    with torch.no_grad():
+        mouth.decoder.head.bias.fill_(6.0)       # it wants to repaint everything
+        mouth.hourglass.head.bias.fill_(3.0)
+    photo = textured_photo(512, 512)
+    box = mouth.mouth_box((230.0, 300.0, 290.0, 330.0), (512, 512))
+    assert box.side == round(2.2 * 60 / 8) * 8 and box.x0 <= 230 and box.x0 + box.side >= 290
+    with torch.no_grad():
+        still = mouth.refine_mouth(photo.expand(2, -1, -1, -1).clone(), photo, face_flow(2, 512, 512), box)
+        assert psnr(still, photo.expand(2, -1, -1, -1)) >= 40.0
+        moving = face_flow(1, 512, 512, shift=(2.0, 0.0), mouth=True)
+        base = warp_image(prepare_source(photo, 512), moving.flow)
+        out = mouth.refine_mouth(base.clone(), photo, moving, box)
+    changed = (out - base).abs().amax(1)[0] > 1e-6
+    ys, xs = torch.nonzero(changed, as_tuple=True)
+    assert len(ys) and box.x0 < int(xs.min()) and int(xs.max()) < box.x0 + box.side - 1
+    assert box.y0 < int(ys.min()) and int(ys.max()) < box.y0 + box.side - 1     # feathered to 0 at the edge

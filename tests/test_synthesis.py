@@ -62,18 +62,23 @@ def test_synthesizer_refuses_before_allocating_and_batches_within_plan():
     assert notes and "fit in memory" in notes[0]
 
 
-def test_neural_frames_do_not_depend_on_batching():
-    """One crop for the whole bake: a frame is the same whichever batch renders it."""
+@pytest.mark.parametrize("with_mouth", [False, True])
+def test_neural_frames_do_not_depend_on_batching(with_mouth):
+    """One crop for the whole bake (and one around the lips for a mouth model): a frame is the
+    same whichever batch renders it."""
     from conftest import PORTRAIT
 
     from talkface.core.face.fitting import fit_photo_file
     from talkface.core.face.image_io import load_photo
     from talkface.core.face.model import ARKIT_NAMES, load_face_model
-    from talkface.core.video.generator import load_generator
+    from talkface.core.video.generator import Generator, GeneratorConfig, load_generator
 
     model = load_face_model()
     fit = fit_photo_file(PORTRAIT, model)
-    synth = FrameSynthesizer(model, fit, load_photo(PORTRAIT).rgb, 256, generator=load_generator())
+    mouth = Generator(GeneratorConfig(region="mouth", crop_margin=2.2)).eval() if with_mouth else None
+    synth = FrameSynthesizer(model, fit, load_photo(PORTRAIT).rgb, 256, generator=load_generator(),
+                             mouth_generator=mouth)
+    assert (synth.mouth_box is not None) == with_mouth
     n = 6
     weights = np.zeros((n, 52), np.float32)
     weights[:, ARKIT_NAMES.index("jawOpen")] = np.linspace(0.0, 0.9, n)

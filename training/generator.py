@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..core.face import topology
 from ..core.face.camera import Camera
 from ..core.face.model import load_face_model
 from ..core.video.flow import DenseFlow, FlowConfig, dense_flow
@@ -50,6 +51,7 @@ from .hdtf.records import Records, is_records
 from .loop import option
 
 FLOW_SCALE = 4  # flows are computed at 1/4 of the frame and upsampled, as core.flow does
+MOUTH_MARGIN = 2.2  # a mouth model's crop: 2.2x the lips' width (lips, opening, chin and nose tip)
 
 
 @dataclass
@@ -61,6 +63,7 @@ class PairBatch:
     target: torch.Tensor  # [K, 3, S, S] rendered/recorded target (over the still photo)
     alpha: torch.Tensor  # [K, 1, S, S] where the target is real (face layer, or all of a clip)
     still: torch.Tensor  # [1, 3, S, S] what the target shows outside alpha (the still photo)
+    lips: tuple | None = None  # (x0, y0, x1, y1) px: the reference's lips (rendered pairs; mouth models)
 
 
 # ------------------------------------------------------------------------------------- data
@@ -120,8 +123,11 @@ class RenderedPairs:
             flow = _low_flow(self.model, d["identity"], cam, d["ref_weights"], d["ref_pose"],
                              d["weights"], d["pose"])
             still = cv2.resize(d["photo"], (size, size), interpolation=cv2.INTER_AREA)
+            ref = self.model.vertices(d["identity"], d["ref_weights"][None], d["ref_pose"][None])[0]
+            lips = cam.project(ref[list(topology.OUTER_LIP_UPPER + topology.OUTER_LIP_LOWER)])[:, :2]
             self._cache[name] = {
                 "n": len(d["weights"]), "size": size, "flow": flow,
+                "lips": (*(float(v) for v in lips.min(0)), *(float(v) for v in lips.max(0))),
                 "photo": _to_tensor(_read_rgb(self.root / name / "reference.png"))[None],
                 "still": _to_tensor(still)[None],
             }
@@ -146,7 +152,7 @@ class RenderedPairs:
                                      cv2.IMREAD_GRAYSCALE) for i in ids])
         alpha = torch.from_numpy(alpha).float().div(255.0)[:, None]
         return PairBatch(p["photo"], _upsample_flow(fl, occ, face, p["size"]), target, alpha,
-                         p["still"])
+                         p["still"], p["lips"])
 
 
 def read_frames(path: str | os.PathLike, ids, seek_after: int = 50) -> list[np.ndarray]:
@@ -257,7 +263,7 @@ def limit_crop(b: PairBatch, model: Generator, max_side: int) -> PairBatch:
     """Shrink the whole batch so the face crop is at most ``max_side`` px: training cost is
     the crop's area, and close-up faces would otherwise cost several times the others."""
     size = b.photo.shape[-1]
-    side = model.face_box(b.flow).side
+    side = region_box(model, b).side
     if side <= max_side:
         return b
     new = max(64, int(size * max_side / side) // 8 * 8)
@@ -267,7 +273,8 @@ def limit_crop(b: PairBatch, model: Generator, max_side: int) -> PairBatch:
     flow = down(b.flow.flow.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) * k
     masks = down(torch.stack([b.flow.occlusion, b.flow.face], 1))
     return PairBatch(down(b.photo).clamp(0, 1), DenseFlow(flow.contiguous(), masks[:, 0], masks[:, 1]),
-                     down(b.target).clamp(0, 1), down(b.alpha), down(b.still).clamp(0, 1))
+                     down(b.target).clamp(0, 1), down(b.alpha), down(b.still).clamp(0, 1),
+                     None if b.lips is None else tuple(v * k for v in b.lips))
 
 
 def augment(b: PairBatch, rng: np.random.Generator) -> PairBatch:
@@ -275,11 +282,22 @@ def augment(b: PairBatch, rng: np.random.Generator) -> PairBatch:
     if rng.random() < 0.5:
         flip = lambda x: x.flip(-1)  # noqa: E731
         flow = b.flow.flow.flip(2) * torch.tensor([-1.0, 1.0])
+        size = b.photo.shape[-1]
+        lips = None if b.lips is None else (size - b.lips[2], b.lips[1], size - b.lips[0], b.lips[3])
         b = PairBatch(flip(b.photo), DenseFlow(flow, b.flow.occlusion.flip(-1), b.flow.face.flip(-1)),
-                      flip(b.target), flip(b.alpha), flip(b.still))
+                      flip(b.target), flip(b.alpha), flip(b.still), lips)
     gain = torch.from_numpy(rng.uniform(0.85, 1.15, 3).astype(np.float32)).view(1, 3, 1, 1)
     g = lambda x: (x * gain).clamp(0, 1)  # noqa: E731
     return replace(b, photo=g(b.photo), target=g(b.target), still=g(b.still))
+
+
+def region_box(model: Generator, b: PairBatch) -> Box:
+    """The crop ``model`` works on: the face's, or for a mouth model the one around the lips."""
+    if model.config.region != "mouth":
+        return model.face_box(b.flow)
+    if b.lips is None:
+        raise ValueError("a mouth model trains on rendered pairs (they know where the lips are)")
+    return model.mouth_box(b.lips, (b.photo.shape[-1], b.photo.shape[-2]))
 
 
 # ----------------------------------------------------------------------------------- losses
@@ -341,7 +359,7 @@ def generator_loss(model: Generator, b: PairBatch, w: LossWeights = LossWeights(
     """(total loss, {name: value}, output crop, target crop) for one batch. ``forward`` replaces
     ``model.forward_region`` (a DDP wrapper of it, so gradients are synchronised)."""
     source = prepare_source(b.photo, (b.photo.shape[-1], b.photo.shape[-2]))
-    out, box, pred = (forward or model.forward_region)(b.photo, b.flow, source=source)
+    out, box, pred = (forward or model.forward_region)(b.photo, b.flow, region_box(model, b), source=source)
     target = training_target(b, box, source)
     occ = _crop(b.flow.occlusion[:, None], box)
     weight = 1.0 + w.mouth * F.max_pool2d(occ, 9, 1, 4)
@@ -399,7 +417,7 @@ def evaluate(model: Generator, datasets, k: int = 4, max_per_clip: int = 0) -> d
             for s in range(0, len(ids), k):
                 b = d.batch(name, ids[s:s + k])
                 source = prepare_source(b.photo, (b.photo.shape[-1], b.photo.shape[-2]))
-                out, box, _ = model.forward_region(b.photo, b.flow, source=source)
+                out, box, _ = model.forward_region(b.photo, b.flow, region_box(model, b), source=source)
                 target = training_target(b, box, source)
                 warp = _crop(warp_image(source, b.flow.flow, b.flow.occlusion), box)
                 occ = (_crop(b.flow.occlusion[:, None], box) > 0.5).float()
@@ -467,6 +485,11 @@ class GeneratorTrainConfig:
     ckpt_every: int = option(200, "write OUT.ckpt every this many steps (and at the last)", resumable=True)
     eval_per_clip: int = option(64, "held-out targets evaluated per clip or photo, spread over it (0: all)",
                                 resumable=True)
+    region: str = option("face", "the crop the network works on: face, or mouth (a mouth model: a crop "
+                                 "around the lips, drawn over the face model's frames; --crop-margin sets "
+                                 "its size; with --init too)", choices=("face", "mouth"))
+    crop_margin: float = option(0.0, "crop side / the face's (or lips') size (0: the network's own; "
+                                     "a mouth model: 2.2)")
     device: str = option("cpu", "under torchrun each process takes the GPU of its LOCAL_RANK (NCCL), "
                                 "or the CPU (gloo)", choices=("auto", "cpu", "cuda"), resumable=True)
 
@@ -526,6 +549,8 @@ def main(argv=None) -> int:
         model = Generator.load(cfg.init)
     else:
         model = Generator(GeneratorConfig(channels=cfg.channels, internal=cfg.internal))
+    margin = cfg.crop_margin or (MOUTH_MARGIN if cfg.region == "mouth" else model.config.crop_margin)
+    model.config = replace(model.config, region=cfg.region, crop_margin=margin)   # the network is the same
     try:
         report = train(model, datasets, cfg, args.out, resume=args.resume,
                        log=lambda m: print(m, flush=True), dist_ctx=ctx)

@@ -36,6 +36,7 @@ from .grid import pixel_centres
 from .warp import WarpSource, prepare_source, warp_image
 
 WEIGHTS_NAME = "generator.safetensors"
+MOUTH_WEIGHTS_NAME = "mouth_generator.safetensors"   # optional: the mouth model (``refine_mouth``)
 FORMAT = "talkface-generator"
 
 
@@ -51,6 +52,7 @@ class GeneratorConfig:
     max_flow_fix: float = 2.0  # largest flow correction, in internal pixels
     motion_px: float = 0.05  # flow (internal px) at which the gate is fully open
     occlusion_grow: int = 2  # gate grows this many internal px around the hidden mouth
+    region: str = "face"  # "face": the crop around the face; "mouth": around the lips (``mouth_box``)
 
 
 @dataclass
@@ -222,6 +224,27 @@ class Generator(nn.Module):
         y0 = int(min(max(grid * round((cy - side / 2) / grid), 0), height - side))
         return Box(x0, y0, side)
 
+    def mouth_box(self, lips, size: tuple[int, int]) -> Box:
+        """The crop of a mouth model: ``lips`` (x0, y0, x1, y1), the photo's lips in output
+        pixels, grown by ``crop_margin`` around their longer side."""
+        return self.box_around(lips[:2], lips[2:], size)
+
+    def refine_mouth(self, frames: torch.Tensor, photo: torch.Tensor, flow: DenseFlow, box: Box) -> torch.Tensor:
+        """In place on ``frames`` (a face pass's output): inside the mouth crop, the colour this
+        mouth model draws, at its own internal size over a crop a few times smaller than the
+        face's, where its mask (or the hidden opening) asks; blended in over the crop's outer
+        eighth so no seam shows."""
+        photo = _as_batch(photo)
+        pred = self.predict(photo, flow, box)
+        s, b = box.side, box
+        region = frames[..., b.y0:b.y0 + s, b.x0:b.x0 + s]
+        occ = flow.occlusion.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
+        ramp = torch.clamp(torch.minimum(torch.arange(s), torch.arange(s).flip(0)).float() / max(1.0, s / 8), 0, 1)
+        feather = (ramp[:, None] * ramp[None, :]).to(frames.device)
+        mask = torch.maximum(_up(pred.learned, s), occ) * feather
+        region.add_(mask * (_up(pred.rgb, s) - region))
+        return frames
+
     def source(self, photo: torch.Tensor) -> WarpSource:
         """The oversampled photo for the full-res warp, kept while the same photo comes back."""
         key = (photo.data_ptr(), tuple(photo.shape), photo._version, str(photo.device))
@@ -365,6 +388,23 @@ def load_generator(weights_dir: str | os.PathLike | None = None,
 
     path = weights_path(WEIGHTS_NAME, weights_dir)
     model = Generator.load(Path(path), device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.half = torch.device(device).type == "cuda"
+    return model
+
+
+def load_mouth_generator(weights_dir: str | os.PathLike | None = None,
+                         device: torch.device | str = "cpu") -> Generator | None:
+    """The mouth model drawn over the face model's frames, or None in a build without one (the
+    face model then draws the mouth too). A damaged file is not worked around (DamagedFileError)."""
+    try:
+        path = weights_path(MOUTH_WEIGHTS_NAME, weights_dir)
+    except MissingWeightsError:
+        return None
+    model = Generator.load(Path(path), device)
+    if model.config.region != "mouth":
+        raise MissingWeightsError(f"{path} is not a mouth model (its region is {model.config.region!r})")
     for p in model.parameters():
         p.requires_grad_(False)
     model.half = torch.device(device).type == "cuda"

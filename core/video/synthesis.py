@@ -16,6 +16,7 @@ import torch
 
 from ..device import free_memory
 from ..errors import InputError, MissingWeightsError
+from ..face import topology
 from ..face.camera import Camera
 from .flow import dense_flow, output_size
 from .warp import prepare_photo, prepare_source, warp_image
@@ -101,7 +102,7 @@ class FrameSynthesizer:
 
     def __init__(self, model, fit, photo_rgb: np.ndarray, resolution: int,
                  device: torch.device | str = "cpu", generator=None, half: bool = False,
-                 batch: int = 8):
+                 batch: int = 8, mouth_generator=None):
         self.model, self.fit = model, fit
         self.size = frame_size(fit.camera.width, fit.camera.height, resolution)
         self.device = torch.device(device)
@@ -115,10 +116,14 @@ class FrameSynthesizer:
         self.source = prepare_source(self.photo, self.size, self.device) if generator is None else None
         self.ref_verts = model.vertices(fit.identity, fit.expression[None], fit.pose[None])[0]
         self.ref_pose = np.asarray(fit.pose, np.float64)
-        self.box = None
+        self.box = self.mouth_box = None
+        self.mouth_generator = mouth_generator if generator is not None else None
         if generator is not None:  # one crop for the whole bake, around the photo's face
             uv = fit.camera.scaled(*self.size).project(self.ref_verts)[:, :2]
             self.box = generator.box_around(uv.min(0), uv.max(0), self.size)
+            if self.mouth_generator is not None:   # and one around the photo's lips
+                lips = uv[list(topology.OUTER_LIP_UPPER + topology.OUTER_LIP_LOWER)]
+                self.mouth_box = self.mouth_generator.mouth_box((*lips.min(0), *lips.max(0)), self.size)
 
     @property
     def camera(self) -> Camera:
@@ -132,6 +137,8 @@ class FrameSynthesizer:
             self.source.image = self.source.image.to(self.device)
         if self.generator is not None:
             self.generator.to(self.device)
+        if self.mouth_generator is not None:
+            self.mouth_generator.to(self.device)
 
     @torch.no_grad()
     def render(self, state: FaceState) -> np.ndarray:
@@ -145,6 +152,8 @@ class FrameSynthesizer:
             dtype = torch.float16 if self.half else torch.float32
             with torch.autocast(self.device.type, dtype=dtype, enabled=self.half):
                 frames = self.generator(self.photo, flow, self.box)
+                if self.mouth_generator is not None:
+                    frames = self.mouth_generator.refine_mouth(frames, self.photo, flow, self.mouth_box)
         out = (frames.float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
         return out.permute(0, 2, 3, 1).cpu().numpy()
 
