@@ -1,7 +1,10 @@
 """Benchmark of the frame generator: speed, memory and image quality, warp-only and neural.
 
 Run from the repository root: ``.venv/bin/python bench/generator.py [--frames 24] [--save DIR]
-[--modes warp,neural] [--weights DIR]``. The neural rows need trained generator weights
+[--modes warp,neural] [--weights DIR]``; ``--mouth [PHOTO ...]`` measures the mouth region's
+sharpness on speech-driven headless bakes of held-out portraits (``bash bench/fetch_photos.sh``)
+and writes a contact sheet of mouth crops with ``--save``; ``--pairs DIR`` scores the face model
+alone and with the mouth model on rendered pairs no model trained on. The neural rows need trained generator weights
 (``python -m talkface.training.generator``); without them they are skipped with the reason.
 
 Uses scikit-image's astronaut portrait with a face mesh built directly from its MediaPipe
@@ -324,6 +327,52 @@ def _write_sheet(path: Path, rows: list[np.ndarray]) -> None:
     print(f"saved {path} (per photo and size: rows photo, warp-only, neural; the 5 frames whose mouth moved most)")
 
 
+def pairs_bench(folder: str) -> None:
+    """Rendered pairs (``scripts/render_generator_pairs.py``), every target held out: the face
+    model alone and with the mouth model, on the face crop: PSNR, L1 in the hidden mouth opening,
+    and frames per second of the full-frame pass."""
+    import math
+
+    from talkface.core.video.generator import load_generator, load_mouth_generator
+    from talkface.training.generator import RenderedPairs, _crop, region_box, training_target
+
+    face, mouth = load_generator(), load_mouth_generator()
+    data = RenderedPairs(folder, hold_out=10 ** 6)            # every target is a test target
+    sums: dict[str, float] = {}
+    for name in data.names:
+        ids = [i for n, i in data.indices("heldout") if n == name]
+        for s in range(0, len(ids), 4):
+            b = data.batch(name, ids[s:s + 4])
+            box = face.face_box(b.flow)
+            source = prepare_source(b.photo, (b.photo.shape[-1], b.photo.shape[-2]))
+            target = training_target(b, box, source)
+            occ = (_crop(b.flow.occlusion[:, None], box) > 0.5).float()
+            with torch.no_grad():
+                t0 = time.perf_counter()
+                full = face(b.photo, b.flow, box)
+                t1 = time.perf_counter()
+                outs = {"face model": (_crop(full, box), t1 - t0)}
+                if mouth is not None:
+                    refined = mouth.refine_mouth(full.clone(), b.photo, b.flow, region_box(mouth, b))
+                    outs["face + mouth model"] = (_crop(refined, box), time.perf_counter() - t0)
+            sums["px"] = sums.get("px", 0.0) + float(target[:, :1].numel())
+            sums["mpx"] = sums.get("mpx", 0.0) + float(occ.sum())
+            sums["n"] = sums.get("n", 0.0) + len(ids[s:s + 4])
+            for key, (img, seconds) in outs.items():
+                err = (img - target).abs().mean(1, keepdim=True)
+                for part, value in (("mse", float(((img - target) ** 2).mean(1).sum())),
+                                    ("mouth", float((err * occ).sum())), ("s", seconds)):
+                    sums[f"{key}/{part}"] = sums.get(f"{key}/{part}", 0.0) + value
+    print(f"\nheld-out rendered pairs in {folder}: {int(sums['n'])} targets "
+          "(goals: mouth L1 < 0.21, crop PSNR >= 33.3 dB)")
+    print(f"{'':20s} {'crop PSNR':>10s} {'mouth L1':>9s} {'frames/s':>9s}")
+    for key in ("face model", "face + mouth model"):
+        if f"{key}/mse" in sums:
+            psnr_db = 10 * math.log10(sums["px"] / max(sums[f"{key}/mse"], 1e-12))
+            print(f"{key:20s} {psnr_db:10.2f} {sums[f'{key}/mouth'] / max(sums['mpx'], 1):9.4f} "
+                  f"{sums['n'] / sums[f'{key}/s']:9.1f}")
+
+
 def held_out_photos() -> list[str]:
     """Portraits no generator was trained on, listed in bench/photos.txt (fetched by the tools
     named there); the training photos are the astronaut, Grace Hopper and LFW crops."""
@@ -368,9 +417,15 @@ def main(argv=None):
                          "held-out photos of bench/photos.txt) at --sizes, instead of the rows above")
     ap.add_argument("--audio", default=None, help="speech for --mouth (default: the first 8 s of a human "
                                                   "recording, moonshine-voice's beckett.wav)")
+    ap.add_argument("--pairs", default=None, metavar="DIR",
+                    help="rendered pairs never trained on (scripts/render_generator_pairs.py with a new --seed): "
+                         "face model alone and with the mouth model, instead of the rows above")
     args = ap.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.pairs:
+        pairs_bench(args.pairs)
+        return
     if args.mouth is not None:
         import tempfile
 

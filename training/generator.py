@@ -137,7 +137,8 @@ class RenderedPairs:
         out = []
         for name in self.names:
             n = int(np.load(self.root / name / "states.npz")["weights"].shape[0])
-            ids = range(n - self.hold_out) if split == "train" else range(n - self.hold_out, n)
+            cut = max(n - self.hold_out, 0)
+            ids = range(cut) if split == "train" else range(cut, n)
             out += [(name, i) for i in ids]
         return out
 
