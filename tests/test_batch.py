@@ -201,6 +201,28 @@ def test_with_a_gpu_in_the_cluster_the_bake_asks_for_it(clips_dir, tmp_path):
     assert {r["clip"]: r["status"] for r in rows(folder / "m.results.jsonl")} == {"w1": "done", "w2": "done"}
 
 
+def test_a_line_can_add_its_take_to_a_shot(clips_dir, tmp_path):
+    """The 'blend' column: the clip's take goes into that .blend's scene (its objects kept), and
+    the next clip in the same worker starts from an empty file again."""
+    folder = tmp_path / "job"
+    shutil.copytree(clips_dir, folder)
+    script = ("import bpy; bpy.ops.wm.read_homefile(use_empty=True); "
+              "bpy.data.objects.new('SetPiece', None); bpy.context.scene.collection.objects.link("
+              "bpy.data.objects['SetPiece']); bpy.ops.wm.save_as_mainfile(filepath=%r)" % str(folder / "shot.blend"))
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=120)
+    (folder / "m.csv").write_text("name,photo,audio,out,keys_only,blend\n"
+                                  "a,face.png,line.wav,out/a,1,shot.blend\nb,face.png,line.wav,out/b,1,\n")
+    done = batch(folder / "m.csv", "--cpus", 1)
+    assert done.returncode == 0, done.stderr[-3000:]
+    check = ("import bpy, sys; bpy.ops.wm.open_mainfile(filepath=sys.argv[1]); "
+             "print(sorted(o.name for o in bpy.data.objects if o.name == 'SetPiece' or o.type == 'MESH'))")
+    objects = {name: subprocess.run([sys.executable, "-c", check, str(folder / "out" / name / "scene.blend")],
+                                    capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1]
+               for name in ("a", "b")}
+    assert "SetPiece" in objects["a"] and "SetPiece" not in objects["b"], objects
+    assert objects["b"] != "[]"                                  # b has its face mesh
+
+
 def test_ctrl_c_leaves_no_clip_marked_done_that_is_not(clips_dir, tmp_path):
     folder = tmp_path / "job"
     shutil.copytree(clips_dir, folder)
