@@ -28,10 +28,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from talkface.core import run_record
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "blender_talkface", "headless.py")
 PORTRAIT = os.path.join(ROOT, "samples", "portrait.png")
 SPEECH = os.path.join(ROOT, "samples", "speech.wav")
+RECORD = run_record.FILE_NAME       # what a finished run leaves (.talkface-done.json)
 
 
 @dataclass
@@ -272,10 +275,12 @@ def run_case(case: Case, scratch: str) -> dict:
     lines = [line for line in err.splitlines() if line.startswith("talkface:")]
     message = lines[-1][len("talkface: "):] if lines else ""
     crashed = "Traceback" in err or status not in (0, 1, 2, 3, 143)
+    # the finished run's record (.talkface-done.json) is rewritten by a run that succeeds; a
+    # failed run must leave it as it was
     kept = all(after.get(k) == v or (k == "scene.blend" and after.get("scene.blend1") == v)
-               for k, v in before.items())
+               or (k == RECORD and status == 0 and k in after) for k, v in before.items())
     new_files = sorted(set(after) - set(before))
-    leftovers = [f for f in after if os.path.basename(f).startswith(".talkface-")]
+    leftovers = [f for f in after if os.path.basename(f).startswith(".talkface-") and f != RECORD]
     if crashed:
         verdict = "CRASH"
     elif not kept:
