@@ -373,6 +373,43 @@ def pairs_bench(folder: str) -> None:
                   f"{sums['n'] / sums[f'{key}/s']:9.1f}")
 
 
+def open_sweep(photos: list[str], sheet: Path, size: int = 512, jaw=(0.25, 0.45, 0.65)) -> None:
+    """A contact sheet of the mouth at wide jaw openings (the photo's pose, nothing else moving):
+    per photo a row with the face model alone and a row with the mouth model, a column per
+    opening; crops at 2x around the photo's lips. For judging the drawn interior by eye."""
+    from PIL import Image
+
+    from talkface.core.face.fitting import fit_photo_file
+    from talkface.core.face.image_io import load_photo
+    from talkface.core.face.model import ARKIT_NAMES, load_face_model
+    from talkface.core.video.generator import load_generator, load_mouth_generator
+    from talkface.core.video.synthesis import FaceState, FrameSynthesizer
+
+    model, face, mouth = load_face_model(), load_generator(), load_mouth_generator()
+    rows = []
+    for photo in photos:
+        fit = fit_photo_file(photo, model)
+        weights = np.zeros((len(jaw), 52), np.float32)
+        weights[:, ARKIT_NAMES.index("jawOpen")] = jaw
+        state = FaceState(weights, np.repeat(fit.pose[None], len(jaw), 0))
+        for m in (None, mouth) if mouth is not None else (None,):
+            synth = FrameSynthesizer(model, fit, load_photo(photo).rgb, size, generator=face, mouth_generator=m)
+            frames = synth.render(state)
+            uv = fit.camera.scaled(*synth.size).project(synth.ref_verts)[:, :2]
+            lips = uv[list(topology.OUTER_LIP_UPPER + topology.OUTER_LIP_LOWER)]
+            half = int(0.9 * np.ptp(lips[:, 0])) // 2 * 2
+            cx, cy = (int(v) for v in lips.mean(0))
+            pad = np.pad(frames, ((0, 0), (half, half), (half, half), (0, 0)), mode="edge")
+            tall = 2 * half * 2 // 3                   # a 3:2 window centred on the lips
+            crops = pad[:, cy + half - tall // 2:cy + half + tall // 2, cx:cx + 2 * half]
+            rows.append(np.concatenate([np.repeat(np.repeat(c, 2, 0), 2, 1) for c in crops], 1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    sheet.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(sheet)
+    print(f"saved {sheet}: per photo a row without and a row with the mouth model; jawOpen {', '.join(map(str, jaw))}")
+
+
 def held_out_photos() -> list[str]:
     """Portraits no generator was trained on, listed in bench/photos.txt (fetched by the tools
     named there); the training photos are the astronaut, Grace Hopper and LFW crops."""
@@ -420,9 +457,15 @@ def main(argv=None):
     ap.add_argument("--pairs", default=None, metavar="DIR",
                     help="rendered pairs never trained on (scripts/render_generator_pairs.py with a new --seed): "
                          "face model alone and with the mouth model, instead of the rows above")
+    ap.add_argument("--open-sweep", nargs="*", metavar="PHOTO", default=None,
+                    help="a contact sheet (--save DIR/open_sweep.png) of wide jaw openings without and with "
+                         "the mouth model (no photos given: the held-out ones)")
     args = ap.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.open_sweep is not None:
+        open_sweep(args.open_sweep or held_out_photos(), (args.save or Path(".")) / "open_sweep.png")
+        return
     if args.pairs:
         pairs_bench(args.pairs)
         return

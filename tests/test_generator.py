@@ -267,3 +267,23 @@ def test_a_mouth_model_draws_only_inside_its_crop_and_never_without_motion():
     ys, xs = torch.nonzero(changed, as_tuple=True)
     assert len(ys) and box.x0 < int(xs.min()) and int(xs.max()) < box.x0 + box.side - 1
     assert box.y0 < int(ys.min()) and int(ys.max()) < box.y0 + box.side - 1     # feathered to 0 at the edge
+
+
+def test_a_mouth_model_keeps_the_face_pass_tones():
+    """Trained on renders, a mouth model's own colours drift on real photos (blue-white teeth):
+    it adds its structure to the face pass's low-frequency colour, not its own tones."""
+    from dataclasses import replace
+
+    photo = textured_photo(512, 512)
+    moving = face_flow(1, 512, 512, shift=(2.0, 0.0), mouth=True)
+    base = warp_image(prepare_source(photo, 512), moving.flow)
+    means = {}
+    for keep in (False, True):
+        mouth = Generator(replace(TINY, region="mouth", crop_margin=2.2, keep_tone=keep)).eval()
+        with torch.no_grad():
+            mouth.decoder.head.bias[:3] = torch.tensor([-3.0, -3.0, 6.0])   # paints the opening blue
+            box = mouth.mouth_box((226.0, 296.0, 286.0, 316.0), (512, 512))
+            out = mouth.refine_mouth(base.clone(), photo, moving, box)
+        hole = moving.occlusion[0] > 0.5
+        means[keep] = (out[0][:, hole].mean(1) - base[0][:, hole].mean(1)).abs().max().item()
+    assert means[False] > 0.2 and means[True] < 0.25 * means[False], means

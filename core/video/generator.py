@@ -53,6 +53,7 @@ class GeneratorConfig:
     motion_px: float = 0.05  # flow (internal px) at which the gate is fully open
     occlusion_grow: int = 2  # gate grows this many internal px around the hidden mouth
     region: str = "face"  # "face": the crop around the face; "mouth": around the lips (``mouth_box``)
+    keep_tone: bool = True  # a mouth model keeps the face pass's low-frequency colour (``refine_mouth``)
 
 
 @dataclass
@@ -242,7 +243,13 @@ class Generator(nn.Module):
         ramp = torch.clamp(torch.minimum(torch.arange(s), torch.arange(s).flip(0)).float() / max(1.0, s / 8), 0, 1)
         feather = (ramp[:, None] * ramp[None, :]).to(frames.device)
         mask = torch.maximum(_up(pred.learned, s), occ) * feather
-        region.add_(mask * (_up(pred.rgb, s) - region))
+        colour = _up(pred.rgb, s)
+        if self.config.keep_tone:
+            # the mouth model's structure (teeth edges, the cavity) on the face pass's colours:
+            # learned on renders, its own tones drift on real photos (blue-white teeth)
+            sigma = max(1.0, s / 24)
+            colour = colour - _blur(colour, sigma) + _blur(region, sigma)
+        region.add_(mask * (colour.clamp(0, 1) - region))
         return frames
 
     def source(self, photo: torch.Tensor) -> WarpSource:
@@ -437,6 +444,14 @@ def _crop_resize(x: torch.Tensor, box: Box, size: int) -> torch.Tensor:
         return crop
     return F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False,
                          antialias=box.side > size)
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur, normalised at the borders (the crop's edge is not darkened)."""
+    from .grid import gaussian_blur
+
+    ones = torch.ones_like(x[:1, :1])
+    return gaussian_blur(x, sigma) / gaussian_blur(ones, sigma).clamp(min=1e-6)
 
 
 def _up(x: torch.Tensor, side: int) -> torch.Tensor:
