@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from ..errors import MissingWeightsError
 from ..weights import weights_path
 from .flow import DenseFlow
-from .grid import pixel_centres
+from .grid import gaussian_blur, pixel_centres
 from .warp import WarpSource, prepare_source, warp_image
 
 WEIGHTS_NAME = "generator.safetensors"
@@ -448,8 +448,6 @@ def _crop_resize(x: torch.Tensor, box: Box, size: int) -> torch.Tensor:
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur, normalised at the borders (the crop's edge is not darkened)."""
-    from .grid import gaussian_blur
-
     ones = torch.ones_like(x[:1, :1])
     return gaussian_blur(x, sigma) / gaussian_blur(ones, sigma).clamp(min=1e-6)
 
