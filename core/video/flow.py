@@ -184,9 +184,7 @@ def _sharp_opening(occ, flow, ref, tgt, all_tris, n_face: int, loop, camera: Cam
     ref_hole = F.avg_pool2d(opening(ref_s)[:, None], ss)                  # [1, 1, ...] box px
     # where each box pixel's colour comes from in the photo, in the box's pixels
     pos = pixel_centres(y1 - y0, x1 - x0, occ.device)[None] + flow[:, y0:y1, x0:x1]
-    scale = torch.tensor([2.0 / (x1 - x0), 2.0 / (y1 - y0)], device=occ.device)
-    seen_open = F.grid_sample(ref_hole.expand(n_frames, -1, -1, -1), pos * scale - 1.0, mode="bilinear",
-                              padding_mode="zeros", align_corners=False)[:, 0]   # outside: no opening
+    seen_open = _sample(ref_hole.expand(n_frames, -1, -1, -1), pos, padding="zeros")[:, 0]  # outside: none
     # coverage the photo's opening does not explain (at the edges both are fractional: a product
     # would leave a rim where nothing moved)
     occ[:, y0:y1, x0:x1] = (hole - seen_open).clamp(0.0, 1.0)
@@ -300,11 +298,12 @@ def _smoothstep(edge0, edge1, x: torch.Tensor) -> torch.Tensor:
     return t * t * (3 - 2 * t)
 
 
-def _sample(img: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """Bilinear sample of [B, C, h, w] at pixel positions [B, H, W, 2] (borders clamp)."""
+def _sample(img: torch.Tensor, pos: torch.Tensor, padding: str = "border") -> torch.Tensor:
+    """Bilinear sample of [B, C, h, w] at pixel positions [B, H, W, 2] (outside: the border's
+    value, or 0 with ``padding='zeros'``)."""
     h, w = img.shape[-2:]
     scale = torch.tensor([2.0 / w, 2.0 / h], device=pos.device)
-    return F.grid_sample(img, pos * scale - 1.0, mode="bilinear", padding_mode="border",
+    return F.grid_sample(img, pos * scale - 1.0, mode="bilinear", padding_mode=padding,
                          align_corners=False)
 
 

@@ -242,14 +242,7 @@ class Generator(nn.Module):
         occ = flow.occlusion.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
         ramp = torch.clamp(torch.minimum(torch.arange(s), torch.arange(s).flip(0)).float() / max(1.0, s / 8), 0, 1)
         feather = (ramp[:, None] * ramp[None, :]).to(frames.device)
-        mask = torch.maximum(_up(pred.learned, s), occ) * feather
-        colour = _up(pred.rgb, s)
-        if self.config.keep_tone:
-            # the mouth model's structure (teeth edges, the cavity) on the face pass's colours:
-            # learned on renders, its own tones drift on real photos (blue-white teeth)
-            sigma = max(1.0, s / 24)
-            colour = colour - _blur(colour, sigma) + _blur(region, sigma)
-        region.add_(mask * (colour.clamp(0, 1) - region))
+        region.copy_(self._composite(region, pred, occ, feather, self.config.keep_tone))
         return frames
 
     def source(self, photo: torch.Tensor) -> WarpSource:
@@ -321,18 +314,26 @@ class Generator(nn.Module):
         region.copy_(self._composite(region, pred, occ))
         return frames.clamp_(0.0, 1.0)
 
-    def _composite(self, warped: torch.Tensor, pred: Prediction, occ: torch.Tensor) -> torch.Tensor:
-        """The crop at the output size: the full-resolution warp, blended towards the network's
-        colour (drawn at the internal size) where its mask asks, and over the hidden mouth
-        opening ``occ``, which ``core.video.flow`` draws at the output's own pixels: its edge
-        against the lips is as sharp as the lips, not the internal size's soft step. A frame
-        without motion is still the photo: the gate makes both 0 there."""
-        s = warped.shape[-1]
+    def _composite(self, base: torch.Tensor, pred: Prediction, occ: torch.Tensor,
+                   feather: torch.Tensor | None = None, keep_tone: bool = False) -> torch.Tensor:
+        """The crop at the output size: ``base`` (the full-resolution warp, or a face pass's
+        frames for a mouth model) blended towards the network's colour (drawn at the internal
+        size) where its mask asks, and over the hidden mouth opening ``occ``, which
+        ``core.video.flow`` draws at the output's own pixels: its edge against the lips is as
+        sharp as the lips, not the internal size's soft step. A frame without motion is still
+        the photo: the gate makes both 0 there. ``feather`` fades the blend out towards the
+        crop's border; ``keep_tone`` keeps ``base``'s low-frequency colour under the network's
+        structure (teeth edges, the cavity): a mouth model learned its tones on renders, and on
+        real photos they drift (blue-white teeth)."""
+        s = base.shape[-1]
         colour = _up(pred.rgb, s)
         mask = torch.maximum(_up(pred.learned, s), occ)
-        return warped + mask * (colour - warped)
-
-
+        if feather is not None:
+            mask = mask * feather
+        if keep_tone:
+            sigma = max(1.0, s / 24)
+            colour = (colour - _blur(colour, sigma) + _blur(base, sigma)).clamp(0, 1)
+        return base + mask * (colour - base)
 
     def forward_region(self, photo: torch.Tensor, flow: DenseFlow, box: Box | None = None,
                        source: WarpSource | None = None):
@@ -393,7 +394,10 @@ def load_generator(weights_dir: str | os.PathLike | None = None,
     Raises ``MissingWeightsError`` with how to train one when the file is absent or altered.
     """
 
-    path = weights_path(WEIGHTS_NAME, weights_dir)
+    return _load_for_inference(weights_path(WEIGHTS_NAME, weights_dir), device)
+
+
+def _load_for_inference(path, device) -> Generator:
     model = Generator.load(Path(path), device)
     for p in model.parameters():
         p.requires_grad_(False)
@@ -409,12 +413,9 @@ def load_mouth_generator(weights_dir: str | os.PathLike | None = None,
         path = weights_path(MOUTH_WEIGHTS_NAME, weights_dir)
     except MissingWeightsError:
         return None
-    model = Generator.load(Path(path), device)
+    model = _load_for_inference(path, device)
     if model.config.region != "mouth":
         raise MissingWeightsError(f"{path} is not a mouth model (its region is {model.config.region!r})")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    model.half = torch.device(device).type == "cuda"
     return model
 
 
