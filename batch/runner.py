@@ -31,6 +31,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..core import run_record
+from ..core.progress import clock
 from .manifest import Clip
 from .worker import HANDOFF_DIR, run_stage
 
@@ -79,11 +80,6 @@ def clean_working_files(out: str) -> None:
                 shutil.rmtree(path, ignore_errors=True)
             elif os.path.lexists(path):
                 os.remove(path)
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 class Results:
@@ -195,7 +191,7 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
         elapsed = time.perf_counter() - t0
         eta = elapsed / finished * (total - finished)
         report(f"{summary.done}/{total} done, {summary.failed} failed, {total - finished} remaining; "
-               f"{_clock(elapsed)} elapsed, ETA {_clock(eta)}; {p.clip.name}: {status}"
+               f"{clock(elapsed)} elapsed, ETA {clock(eta)}; {p.clip.name}: {status}"
                + (f" ({error})" if error else ""))
 
     try:
@@ -236,6 +232,6 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
                "(nothing of theirs is marked done; run again to do them)")
         return summary
     ray.shutdown()
-    report(f"finished in {_clock(time.perf_counter() - t0)}: {summary.done} done, {summary.failed} failed, "
+    report(f"finished in {clock(time.perf_counter() - t0)}: {summary.done} done, {summary.failed} failed, "
            f"{summary.skipped} skipped; results in {results.path}")
     return summary

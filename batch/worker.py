@@ -3,8 +3,9 @@
 
 The worker is long-lived: bpy, torch, MediaPipe and the animator stay loaded between clips, so
 a clip costs its own work, not the 4-5 s of start-up a separate headless run pays. Each stage
-starts and ends with an empty Blender file, so nothing of one clip (meshes, images, sounds,
-Actions) stays in memory for the next.
+ends with an empty Blender file, so nothing of one clip (meshes, images, sounds, Actions) stays
+in memory for the next; a fresh worker's startup scene is cleared by the headless run itself,
+as for any run without a .blend.
 
 Stages (the headless command's own functions, ``blender_talkface.headless``):
   all       fit, animate and, unless keys-only, bake, render and save: one clip in one go
@@ -82,34 +83,21 @@ def _empty_file() -> None:
 def run_stage(name: str, stage: str, args: list[str], out: str, blend: str | None = None) -> dict:
     """One stage of one clip in this process: {code, error, log, seconds, rss_mb}. ``code`` is the
     headless command's exit status; ``error`` its last message line when it is not 0."""
-    import bpy
-
     from talkface.blender_talkface import headless
 
     _fault(name, stage, out)
     t0 = time.perf_counter()
     tee = _Tee(sys.stderr)
     try:
-        _empty_file()
         with contextlib.redirect_stderr(tee):
-            if blend and stage != "finish":
-                try:
-                    bpy.ops.wm.open_mainfile(filepath=blend)
-                except RuntimeError as exc:
-                    print(f"talkface: error: {blend} cannot be opened as a .blend ({str(exc).strip()})",
-                          file=sys.stderr)
-                    code = headless.EXIT_BAD_INPUT
-                else:
-                    code = None
+            if stage == "finish":
+                code = headless.finish_args(list(args), handoff_path(out))
+            elif blend and not headless.open_shot(blend):
+                code = headless.EXIT_BAD_INPUT
             else:
-                code = None
-            if code is None:
-                if stage == "finish":
-                    code = headless.finish_args(list(args), handoff_path(out))
-                else:
-                    code = headless.run_once(list(args), handoff_path(out) if stage == "animate" else None)
+                code = headless.run_once(list(args), handoff_path(out) if stage == "animate" else None)
     finally:
-        _empty_file()
+        _empty_file()          # nothing of this clip stays in memory for the next
     text = "".join(tee.parts)
     lines = [ln for ln in text.splitlines() if ln.startswith("talkface:")]
     error = lines[-1][len("talkface:"):].strip() if code and lines else None

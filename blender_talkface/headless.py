@@ -355,13 +355,14 @@ def run(ns, handoff: str | None = None) -> int:
         outputs.save_blend(handoff)
         log(f"stages ran: fit, animate; handed over as {handoff}")
         return EXIT_OK
-    return _bake_and_save(ns, context, face, ["fit", "animate"])
+    return _bake_and_save(ns, context, face)
 
 
-def _bake_and_save(ns, context, face, ran: list[str]) -> int:
-    """The bake and video (unless keys-only), then the one save that replaces the folder's
-    outputs, then the record that the run finished (``core.run_record``), last."""
+def _bake_and_save(ns, context, face) -> int:
+    """After the fit and the take: the bake and video (unless keys-only), then the one save that
+    replaces the folder's outputs, then the record that the run finished (``core.run_record``)."""
     scene = context.scene
+    ran = ["fit", "animate"]
     blend_path = os.path.join(ns.out, "scene.blend")
     rendered = None                        # the checked video, renamed into place after the save
     # frames go to a folder of their own until the whole run succeeded, then replace frames/ in
@@ -414,7 +415,7 @@ def finish(ns, handoff: str) -> int:
     except RuntimeError as exc:
         raise TalkFaceError(f"the animated scene {handoff} cannot be opened ({str(exc).strip()})") from None
     _ensure_registered()
-    code = _bake_and_save(ns, bpy.context, pipeline.require_face(bpy.context), ["fit", "animate"])
+    code = _bake_and_save(ns, bpy.context, pipeline.require_face(bpy.context))
     os.remove(handoff)
     return code
 
@@ -434,17 +435,24 @@ def main(argv: list[str] | None = None) -> int:
     has already opened it; the bpy module's ``python headless.py shot.blend -- ...`` opens it here."""
     argv = sys.argv if argv is None else argv
     blend = given_blend(argv)
-    if blend is not None and os.path.abspath(bpy.data.filepath or "") != blend:
-        if not os.path.isfile(blend):
-            print(f"talkface: error: the .blend to add to was not found: {blend}", file=sys.stderr, flush=True)
-            return EXIT_BAD_INPUT
-        try:
-            bpy.ops.wm.open_mainfile(filepath=blend)
-        except RuntimeError as exc:
-            print(f"talkface: error: {blend} cannot be opened as a .blend ({str(exc).strip()})",
-                  file=sys.stderr, flush=True)
-            return EXIT_BAD_INPUT
+    if blend is not None and os.path.abspath(bpy.data.filepath or "") != blend and not open_shot(blend):
+        return EXIT_BAD_INPUT
     return run_args(script_args(argv))
+
+
+def open_shot(blend: str) -> bool:
+    """Open the .blend a take is added to; False after one 'talkface: error:' line when it is
+    missing or not a .blend."""
+    if not os.path.isfile(blend):
+        print(f"talkface: error: the .blend to add to was not found: {blend}", file=sys.stderr, flush=True)
+        return False
+    try:
+        bpy.ops.wm.open_mainfile(filepath=blend)
+    except RuntimeError as exc:
+        print(f"talkface: error: {blend} cannot be opened as a .blend ({str(exc).strip()})",
+              file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 def given_blend(argv: list[str]) -> str | None:
