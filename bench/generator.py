@@ -296,17 +296,24 @@ def load_photo_array(rgb: np.ndarray):
     return Photo(np.ascontiguousarray(rgb, np.float32), "", "", (rgb.shape[1], rgb.shape[0]))
 
 
-def _mouth_sheet_rows(crops: dict, n: int = 5, px: int = 160) -> list[np.ndarray]:
-    # (at 512 the window is shown at 2x, pixel for pixel; at 1024 at 1x: the same face area)
-    """Rows photo / warp-only / neural of the n frames whose mouth moved most (same frames)."""
+def _window(img: np.ndarray, cx: int, cy: int, w: int, h: int, zoom: int = 1) -> np.ndarray:
+    """The w x h pixels of ``img`` [..., H, W, C] centred on (cx, cy), edges repeated past the
+    frame, each pixel shown ``zoom`` x ``zoom`` (pixel for pixel, no resampling)."""
+    pad = [(0, 0)] * (img.ndim - 3) + [(h, h), (w, w), (0, 0)]
+    out = np.pad(img, pad, mode="edge")[..., cy + h - h // 2:cy + h - h // 2 + h, cx + w - w // 2:cx + w - w // 2 + w, :]
+    return np.repeat(np.repeat(out, zoom, -3), zoom, -2)
 
-    def crop(img, box):                 # the box's centre, a fixed window at the frame's own pixels
+
+def _mouth_sheet_rows(crops: dict, n: int = 5, px: int = 160) -> list[np.ndarray]:
+    """Rows photo / warp-only / neural of the n frames whose mouth moved most (same frames): a
+    window around each mouth box's centre, at 512 shown at 2x and at 1024 at 1x (the same face
+    area)."""
+
+    def crop(img, box):
         x0, y0, w, h = box
-        cx, cy = x0 + w // 2, y0 + h // 2
-        side = px // 2 if img.shape[0] <= 600 else px
-        pad = np.pad(img, ((side, side), (side, side), (0, 0)), mode="edge")
-        window = pad[cy + side // 2:cy + side // 2 + side, cx + side // 2:cx + side // 2 + side]
-        return np.repeat(np.repeat(window, 2, 0), 2, 1) if img.shape[0] <= 600 else window
+        small = img.shape[0] <= 600
+        side = px // 2 if small else px
+        return _window(img, x0 + w // 2, y0 + h // 2, side, side, 2 if small else 1)
 
     frames, boxes, moves = crops["neural"]
     pick = sorted(np.argsort(moves)[-n:])
@@ -397,12 +404,9 @@ def open_sweep(photos: list[str], sheet: Path, size: int = 512, jaw=(0.25, 0.45,
             frames = synth.render(state)
             uv = fit.camera.scaled(*synth.size).project(synth.ref_verts)[:, :2]
             lips = uv[list(topology.OUTER_LIP_UPPER + topology.OUTER_LIP_LOWER)]
-            half = int(0.9 * np.ptp(lips[:, 0])) // 2 * 2
+            wide = int(0.9 * np.ptp(lips[:, 0])) // 2 * 4    # a 3:2 window centred on the lips, at 2x
             cx, cy = (int(v) for v in lips.mean(0))
-            pad = np.pad(frames, ((0, 0), (half, half), (half, half), (0, 0)), mode="edge")
-            tall = 2 * half * 2 // 3                   # a 3:2 window centred on the lips
-            crops = pad[:, cy + half - tall // 2:cy + half + tall // 2, cx:cx + 2 * half]
-            rows.append(np.concatenate([np.repeat(np.repeat(c, 2, 0), 2, 1) for c in crops], 1))
+            rows.append(np.concatenate(list(_window(frames, cx, cy, wide, wide * 2 // 3, 2)), 1))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
     sheet.parent.mkdir(parents=True, exist_ok=True)
