@@ -318,18 +318,28 @@ def print_table(results: list[tuple[str, str, bool, dict]]) -> None:
 # --- speed ---------------------------------------------------------------------------------------
 
 def speed_child(seconds: float, weights: str) -> None:
-    """Run in a fresh process: features + phone recogniser + network on ``seconds`` of audio."""
+    """Run in a fresh process: features + phone recogniser + network on ``seconds`` of audio; with
+    ``seconds`` 0, the real two_cities recording (44 s) with its text: alignment + network."""
     import torch
+
+    from talkface.core.audio import alignment
+    from talkface.training.corpus import real
 
     torch.set_num_threads(2)
     net = inference.load_animator() if weights == "shipped" else inference.load_animator_file(weights)
-    speech = load_audio(os.path.join(ROOT, "samples", "speech.wav")).samples
-    x = np.resize(speech, int(seconds * 16000))          # real speech tiled: the recogniser works
-    audio = from_array(x, 16000)
-    del x
+    text = None
+    if seconds:
+        speech = load_audio(os.path.join(ROOT, "samples", "speech.wav")).samples
+        x = np.resize(speech, int(seconds * 16000))          # real speech tiled: the recogniser works
+        audio = from_array(x, 16000)
+        del x
+    else:
+        audio, text = load_audio(real.path("two_cities"), sr=16000), real.transcript("two_cities")
+        seconds = audio.duration
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    anim = inference.animate(audio, net, "Neutral")
+    cues = alignment.align(audio, text).phones if text else None
+    anim = inference.animate(audio, net, "Neutral", timed_phones=cues)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "wall": wall, "rt": seconds / wall,
@@ -337,14 +347,19 @@ def speed_child(seconds: float, weights: str) -> None:
 
 
 def speed_table(weights: list[str], hours: float) -> None:
-    print(f"{'weights':<22} {'audio':>8} {'x real time':>12} {'peak MB':>9} {'added MB':>9}")
+    """Without text at 1 min, 10 min and ``hours``; with text (alignment first) on the 44 s real
+    recording (row '0m +text'), when moonshine-voice is installed."""
+    from talkface.training.corpus import real
+
+    print(f"{'weights':<22} {'audio':>10} {'x real time':>12} {'peak MB':>9} {'added MB':>9}")
     for w in weights:
-        for seconds in (60.0, 600.0, 3600.0 * hours):
+        for seconds in (60.0, 600.0, 3600.0 * hours) + ((0.0,) if real.available() else ()):
             cmd = [sys.executable, __file__, "--speed-child", str(seconds), "--weights", w]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             res = json.loads(out)
             name = "shipped" if w == "shipped" else os.path.basename(w)
-            print(f"{name[:22]:<22} {seconds / 60:7.0f}m {res['rt']:12.1f} {res['peak_mb']:9.0f} {res['added_mb']:9.0f}")
+            audio = f"{res['seconds'] / 60:.0f}m" if seconds else f"{res['seconds']:.0f}s +text"
+            print(f"{name[:22]:<22} {audio:>10} {res['rt']:12.1f} {res['peak_mb']:9.0f} {res['added_mb']:9.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:

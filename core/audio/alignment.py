@@ -16,20 +16,20 @@ How it works
    silences into chunks of at least ``CHUNK_S`` seconds, and each chunk is aligned again at the
    phone level (PocketSphinx's state alignment fails on some long clips; short chunks do not).
 3. Mismatch check. A forced alignment always finds *some* path when it does not fail outright,
-   so its acoustic score is compared with a free phone-loop decode (allphone search with the
-   phone bigram ``en-us-phone.lm.bin``) of the same chunk, both computed with every senone scored
-   (``compallsen``) so both are normalised against the same per-frame best. The phone loop may
-   pick any phone string, so it is (nearly) an upper bound; the per-frame difference is the
-   "gap", in PocketSphinx log units (base 1.0001, senone shift 10: one unit is about 0.1 nat) per
-   10 ms frame. ``Alignment.score`` is its mean over the clip. The transcript is refused when the
-   word pass fails outright (the usual case for a wholly wrong text), when the mean gap exceeds
-   ``MAX_GAP`` (30), or when the gap averaged over any 2 s window exceeds ``MAX_LOCAL_GAP`` (45).
-   Measured (mean / worst 2 s window): right texts: espeak sample 12.9 / 21.8, human two_cities
-   7.8 / 23.5 (and 8.8 / 32.5 over that clip repeated 7 times, 310 s), human clone-test
-   12.8 / 20.6, human beckett 7.5 / 17.3; wrong texts: only the first five words 49 / 67, "yes"
-   60 / 72, one sentence of two_cities replaced 10.8 / 77, another clip's text 45 / 67; reversed
-   or unrelated texts of the same length fail the word pass. A single wrong word is NOT caught
-   ("my hand" for "my voice" 15.7 / 28.5, "madness" for "foolishness" 9.5 / 39).
+   so its acoustic fit is measured: the chunk's phone alignment is re-scored by a decoder that
+   scores every senone on every frame (``compallsen``), so each frame's score is relative to the
+   best senone of the whole model for that frame. The per-frame "gap" is that distance, in
+   PocketSphinx log units (base 1.0001, senone shift 10: one unit is about 0.1 nat) per 10 ms
+   frame; ``Alignment.score`` is its mean over the clip. The transcript is refused when the word
+   pass fails outright (the usual case for a wholly wrong text), when the mean gap exceeds
+   ``MAX_GAP``, or when the gap averaged over any 2 s window exceeds ``MAX_LOCAL_GAP``.
+   Calibrated with ``bench/alignment.py`` (right and wrong texts on espeak-ng, flite awb/rms,
+   piper joe and the real two_cities, clean and degraded): right texts reach a mean of 66 and a
+   worst window of 83 (espeak-ng's thin +f3 voice; human and neural voices 26-35 / 31-53); texts of
+   other audio that the word pass still fits score 59-117 / 76-138, half-texts 48-86 / 53-143.
+   Until 2026-12 the gap was taken to a free phone-loop decode (a GOP-style ratio); that separated
+   right from wrong texts no better on the same cases and cost 40 % of the alignment time. Short
+   partial mismatches (a replaced phrase in a 3 s line) and single wrong words are NOT caught.
 4. PocketSphinx's phone pass needs ``bestpath=False`` (its own tests say so); if it still fails
    on a chunk, the chunk is cut at every silence, and a piece that still fails is timed by a word
    pass over one-phone pseudo-words (no score for those frames).
@@ -56,8 +56,8 @@ FRAME_S = 0.01                 # PocketSphinx frames are 10 ms
 MAX_DURATION_S = 600.0         # 10 minutes per call
 CHUNK_S = 10.0                 # phone-level alignment works on chunks cut in silences after this
 MIN_CUT_SIL_FRAMES = 12        # a silence must be at least 0.12 s to cut there
-MAX_GAP = 30.0                 # mean per-frame gap (alignment vs free phone loop) that refuses
-MAX_LOCAL_GAP = 45.0           # the same averaged over any LOCAL_WINDOW_FRAMES (a wrong sentence)
+MAX_GAP = 72.0                 # mean per-frame gap (alignment vs best senone) that refuses
+MAX_LOCAL_GAP = 95.0           # the same averaged over any LOCAL_WINDOW_FRAMES (a wrong sentence)
 LOCAL_WINDOW_FRAMES = 200      # 2 s
 SILENCE = "SIL"
 
@@ -74,8 +74,9 @@ class Alignment:
     """Words and phones in seconds from the start of the audio.
 
     ``phones`` are (ARPAbet phone without stress, start_s, end_s), contiguous from 0 to the end of
-    the audio, silence named ``SIL``. ``score`` is the per-frame acoustic gap to a free phone loop
-    (0 = as good as the best unconstrained phone string; larger = worse; refused above MAX_GAP);
+    the audio, silence named ``SIL``. ``score`` is the mean per-frame acoustic gap between the
+    aligned states and the best-scoring senone of the model (0 = every frame on its best senone;
+    larger = worse; refused above MAX_GAP);
     ``chunk_scores`` the same per chunk as (start_s, end_s, gap)."""
 
     words: list[Word]
@@ -83,6 +84,7 @@ class Alignment:
     score: float
     chunk_scores: list[tuple[float, float, float]] = field(default_factory=list)
     duration: float = 0.0
+    worst_window: float = float("nan")     # the gap's worst LOCAL_WINDOW_FRAMES mean (chunks that long)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,12 +162,10 @@ def _decoder(kind: str):
 
         m = model_dir()
         common = dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL")
-        if kind == "words":        # whole-clip word alignment: only silences matter, keep it fast
-            dec = Decoder(dict=m + "/cmudict-en-us.dict", bestpath=False, **common)
-        elif kind == "phones":     # chunk alignment, scored against every senone
+        if kind == "scored":       # re-scores a chunk's alignment against every senone
             dec = Decoder(dict=m + "/cmudict-en-us.dict", compallsen=True, bestpath=False, **common)
-        else:                      # free phone loop, same normalisation
-            dec = Decoder(allphone=m + "/en-us-phone.lm.bin", compallsen=True, **common)
+        else:                      # "words": the whole clip's word pass, then each chunk's phones
+            dec = Decoder(dict=m + "/cmudict-en-us.dict", bestpath=False, **common)
         _DECODERS[kind] = dec
     return dec
 
@@ -259,6 +259,18 @@ def _phone_words_pass(dec, words: list[str], pcm: bytes):
     return out_words, segs
 
 
+def _scored(dec, alignment, pcm: bytes):
+    """The chunk's state alignment again, on the decoder that scores every senone (same phones and
+    times; the alignment fixes the path, so this pass costs one scoring of the frames). None
+    when PocketSphinx fails it."""
+    try:
+        dec.set_alignment(alignment)
+        _decode(dec, pcm)
+    except RuntimeError:
+        return None
+    return dec.get_alignment()
+
+
 def _split_at_silences(dec, words: list[str], pcm: bytes, c0: int, c1: int) -> list[tuple[int, int, list[str]]]:
     """After a failed phone pass, cut [c0, c1) in the middle of every silence that the chunk's
     word pass finds (re-run so its segmentation is at hand)."""
@@ -306,17 +318,17 @@ def align(audio: Audio, transcript: str) -> Alignment:
         dec.set_align_text(" ".join(words))
         _decode(dec, pcm.tobytes())
         if dec.hyp() is None:
-            raise _mismatch("the words cannot be fitted to the speech at all")
+            raise _mismatch("the words cannot be fitted to the speech at all (a text for other audio, "
+                            "or speech buried in noise)")
         n_frames = dec.n_frames()
         segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()]
         chunks = _chunks(segs, n_frames)
 
-        phone_dec, loop_dec = _decoder("phones"), _decoder("loop")
-        lm = loop_dec.get_logmath()
+        phone_dec, score_dec = dec, _decoder("scored")
         out_words: list[Word] = []
         phones: list[tuple[str, float, float]] = []
         chunk_scores: list[tuple[float, float, float]] = []
-        total_gap, total_frames = 0.0, 0
+        total_gap, total_frames, worst = 0.0, 0, float("nan")
         pending = list(chunks)
         while pending:
             c0, c1, cwords = pending.pop(0)
@@ -340,9 +352,12 @@ def align(audio: Audio, transcript: str) -> Alignment:
                 phones += [(ph, t0 + ps * FRAME_S, t0 + pe * FRAME_S) for ph, ps, pe in timed[1]]
                 chunk_scores.append((t0, c1 * FRAME_S, float("nan")))    # timed, not scored
                 continue
-            al = phone_dec.get_alignment()
-            n = phone_dec.n_frames()
-            a_fr, l_fr = np.zeros(n), np.zeros(n)       # per-frame scores: alignment, phone loop
+            al = _scored(score_dec, phone_dec.get_alignment(), cpcm)
+            scored = al is not None
+            if not scored:                              # timed by the phone pass, not scored
+                al = phone_dec.get_alignment()
+            n = score_dec.n_frames() if scored else 0
+            d = np.zeros(n)                             # per-frame gap to the best senone
             for w in al.words():
                 name = _word(w.name)
                 if not _is_filler(w.name):
@@ -350,21 +365,16 @@ def align(audio: Audio, transcript: str) -> Alignment:
                 for p in w:
                     ph = SILENCE if p.name in ("SIL", "+SIL+") else re.sub(r"\d", "", p.name)
                     phones.append((ph, t0 + p.start * FRAME_S, t0 + (p.start + p.duration) * FRAME_S))
-            for st in al.states():
+            for st in al.states() if scored else ():
                 if st.duration > 0:
-                    a_fr[st.start:st.start + st.duration] += st.score / st.duration
-            _decode(loop_dec, cpcm)
-            for sg in loop_dec.seg():
-                k = sg.end_frame - sg.start_frame + 1
-                if k > 0 and sg.ascore > 0:
-                    l_fr[sg.start_frame:sg.end_frame + 1] += lm.log(sg.ascore) / k
-            d = l_fr - a_fr
-            chunk_scores.append((t0, c1 * FRAME_S, float(d.mean()) if n else 0.0))
+                    d[st.start:st.start + st.duration] -= st.score / st.duration
+            chunk_scores.append((t0, c1 * FRAME_S, float(d.mean()) if n else float("nan")))
             total_gap += float(d.sum())
             total_frames += n
             if n >= LOCAL_WINDOW_FRAMES:
                 m = np.convolve(d, np.ones(LOCAL_WINDOW_FRAMES) / LOCAL_WINDOW_FRAMES, mode="valid")
                 i = int(np.argmax(m))
+                worst = float(m[i]) if np.isnan(worst) else max(worst, float(m[i]))
                 if m[i] > MAX_LOCAL_GAP:
                     w0, w1 = t0 + i * FRAME_S, t0 + (i + LOCAL_WINDOW_FRAMES) * FRAME_S
                     said = [w.text for w in out_words if w.end > w0 and w.start < w1]
@@ -375,7 +385,7 @@ def align(audio: Audio, transcript: str) -> Alignment:
     if score > MAX_GAP:
         raise _mismatch(f"the speech does not sound like the words given (gap {score:.0f} per frame, "
                         f"at most {MAX_GAP:.0f} is accepted)")
-    return Alignment(out_words, _cover(phones, duration), float(score), chunk_scores, duration)
+    return Alignment(out_words, _cover(phones, duration), float(score), chunk_scores, duration, worst)
 
 
 def _cover(phones: list[tuple[str, float, float]], duration: float) -> list[tuple[str, float, float]]:

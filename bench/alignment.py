@@ -1,0 +1,111 @@
+"""Transcript alignment: does it accept the right text, refuse a wrong one, and how fast is it.
+
+    .venv/bin/python bench/alignment.py [--sentences 6] [--seed 99]
+
+For every voice (espeak-ng stock and +f3, flite awb and rms, piper joe, the bundled sample, the
+real two_cities recording), clean and degraded (the corpus's noise, rooms, band limits, codecs),
+``core.audio.alignment.align`` is given:
+  right        the line's own text
+  other        another line's text (a transcript for other audio)
+  half         the first half of the line's words
+  replaced     the middle third of the words replaced by another line's
+and the table prints, per voice and kind, how many were refused and the gap (mean over the clip /
+worst 2 s window) of those accepted. The right texts should all be accepted, the rest refused;
+the limits (MAX_GAP, MAX_LOCAL_GAP) were set from this table. Synthetic lines are made fresh
+(corpus-style sentences at --seed, not the lip-sync bench's seed); reserved voices are never used.
+The last lines time the alignment of the 44 s real recording (x real time, decoders built).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from talkface.core.audio import alignment
+from talkface.core.audio.loading import from_array, load_audio, resample
+from talkface.core.errors import InputError
+from talkface.training.corpus.build import apply_augmentation, draw_augmentation, make_sentence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KINDS = ("right", "other", "half", "replaced")
+
+
+def wrong_texts(text: str, other: str) -> dict[str, str]:
+    w, o = text.split(), other.split()
+    n = len(w)
+    out = {"right": text, "other": other, "half": " ".join(w[: max(1, n // 2)])}
+    if n >= 6:
+        a, b = n // 3, 2 * n // 3
+        out["replaced"] = " ".join(w[:a] + o[: b - a] + w[b:])
+    return out
+
+
+def lines(sentences: int, seed: int) -> list[tuple[str, np.ndarray, str, str]]:
+    """(voice, 16 kHz samples, text, another text)."""
+    from talkface.scripts.make_sample_audio import TEXT
+    from talkface.training.corpus import espeak, flite, piper, real
+
+    rng = np.random.default_rng(seed)
+    texts = [make_sentence(rng) for _ in range(sentences)]
+    out = [("sample (espeak)", load_audio(os.path.join(ROOT, "samples", "speech.wav"), sr=16000).samples, TEXT, texts[0])]
+    if real.available():
+        tc = load_audio(real.path("two_cities"), sr=16000).samples
+        out.append(("real two_cities", tc, real.transcript("two_cities"), TEXT))
+    for i, text in enumerate(texts):
+        other = texts[(i + 1) % len(texts)]
+        for v in ("awb", "rms"):
+            out.append((f"flite {v}", flite.synthesize(text, v)[0], text, other))
+        if piper.available():
+            out.append(("piper joe", piper.synthesize(text, "joe")[0], text, other))
+        for v in ("en-us", "en+f3"):
+            u = espeak.synthesize(text, v)
+            out.append((f"espeak {v}", resample(u.samples, u.sample_rate, 16000), text, other))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sentences", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=99)
+    args = ap.parse_args()
+    rng = np.random.default_rng(args.seed + 1)
+    table: dict[tuple[str, str], list] = {}
+    for voice, x, text, other in lines(args.sentences, args.seed):
+        x = np.asarray(x, np.float32)
+        for cond in ("clean", "degraded"):
+            y = x if cond == "clean" else apply_augmentation(x, 16000, draw_augmentation(rng, clean_p=0.0), rng)
+            audio = from_array(np.asarray(y, np.float32), 16000)
+            for kind, t in wrong_texts(text, other).items():
+                try:
+                    a = alignment.align(audio, t)
+                    got = (a.score, a.worst_window)
+                except InputError:
+                    got = None
+                table.setdefault((voice, kind), []).append(got)
+    print(f"limits: mean gap {alignment.MAX_GAP:.0f}, worst 2 s window {alignment.MAX_LOCAL_GAP:.0f}")
+    print(f"{'':<18}" + "".join(f"{k:^24}" for k in KINDS))
+    print(f"{'voice':<18}" + f"{'refused':>9}{'max gap':>15}" * len(KINDS))
+    for voice in dict.fromkeys(v for v, _ in table):
+        row = f"{voice:<18}"
+        for kind in KINDS:
+            got = table.get((voice, kind), [])
+            ok = [g for g in got if g is not None]
+            gap = (f"{max(g[0] for g in ok):.0f} / {np.nanmax([g[1] for g in ok] + [np.nan]):.0f}" if ok else "-")
+            row += f"{f'{len(got) - len(ok)}/{len(got)}':>9}{gap:>15}"
+        print(row)
+    from talkface.training.corpus import real
+
+    if real.available():
+        audio = load_audio(real.path("two_cities"), sr=16000)
+        alignment.align(audio, real.transcript("two_cities"))
+        t = time.perf_counter()
+        alignment.align(audio, real.transcript("two_cities"))
+        el = time.perf_counter() - t
+        print(f"\nspeed: two_cities ({audio.duration:.1f} s) aligned in {el:.2f} s = {audio.duration / el:.1f}x real time")
+
+
+if __name__ == "__main__":
+    main()
