@@ -165,53 +165,108 @@ def target_states(n: int, rng: np.random.Generator, audio_share: float) -> tuple
 
 
 # ----------------------------------------------------------------------------- mouth interior
-class MouthInterior:
-    """Cavity, teeth rows and tongue as one mesh with fixed topology and per-vertex colours.
+# Tooth widths (m) from the midline outwards: incisors, lateral incisors, canines, premolars
+# (typical adult crowns, rounded). Enough of each arch for a wide smile.
+UPPER_TEETH = (0.0085, 0.0066, 0.0076, 0.0069, 0.0066)
+LOWER_TEETH = (0.0053, 0.0058, 0.0068, 0.0070, 0.0071)
+TOOTH_GRID = (5, 7)      # vertices across and down each crown: rounded outline, shading gradients
+TONGUE_GRID = (11, 7)
 
-    Built in model space from the person's neutral face (upper teeth: skull) and the current
-    state (cavity: lips; lower teeth and tongue: the jaw line's displacement), then posed.
+
+def _grid_faces(first: int, nu: int, nv: int) -> list[tuple[int, int, int, int]]:
+    return [(first + v * nu + u, first + v * nu + u + 1, first + (v + 1) * nu + u + 1, first + (v + 1) * nu + u)
+            for v in range(nv - 1) for u in range(nu - 1)]
+
+
+class MouthInterior:
+    """Cavity, gums, two arches of shaped teeth and a tongue, as one mesh with fixed topology and
+    per-vertex colours (plus a per-vertex amount of fine procedural grain, ``detail``).
+
+    Built in model space (metres; the face looks toward -Y, Z is up) from the person's neutral
+    face (upper teeth and gums: skull) and the current state (cavity: lips; lower teeth, gums and
+    tongue: the jaw line's displacement), then posed. Everything here is made in this file: crown
+    widths from typical adult teeth; colours are enamel, gum and tongue tones with the gradients a
+    flat-lit photo shows (cervical yellowing, translucent incisal edge, darker interproximal edges
+    and teeth further back, a tongue groove). ``parts`` names each part's vertex range.
     """
 
-    def __init__(self, model, identity: np.ndarray, rng: np.random.Generator, n_teeth: int = 8):
+    def __init__(self, model, identity: np.ndarray, rng: np.random.Generator):
         self.model = model
         self.loop = np.array(topology.INNER_LIP_LOOP)
         self.upper = model.index_sets["lip_inner_upper"]
         self.lower = model.index_sets["lip_inner_lower"]
         self.jaw = model.index_sets["jaw_line"]
         self.neutral = model.neutral_vertices(identity)
-        self.n_teeth = n_teeth
-        shade = rng.uniform(0.85, 1.1)
-        self.teeth_rgb = np.clip(np.array([0.86, 0.82, 0.74]) * shade, 0, 1)
+        self.enamel = np.clip(np.array([0.88, 0.84, 0.76]) * rng.uniform(0.82, 1.08)
+                              + np.array([0.0, 0.0, -0.04]) * rng.uniform(0, 1), 0, 1)
         self.cavity_rgb = np.array([0.10, 0.03, 0.03]) * rng.uniform(0.6, 1.4)
-        self.gum_rgb = np.array([0.55, 0.22, 0.22]) * rng.uniform(0.8, 1.1)
-        self.tongue_rgb = np.array([0.62, 0.26, 0.27]) * rng.uniform(0.8, 1.1)
-        self.faces, self.colours = self._topology()
+        self.gum_rgb = np.array([0.66, 0.30, 0.31]) * rng.uniform(0.8, 1.1)
+        self.tongue_rgb = np.array([0.62, 0.25, 0.27]) * rng.uniform(0.8, 1.1)
+        self.arch = rng.uniform(0.9, 1.1)              # how sharply the arches curve back
+        self.faces, self.colours, self.detail, self.parts = self._topology()
 
-    # Vertex layout: cavity rings (3 x L) + back centre, upper teeth, lower teeth, tongue fan.
+    # ------------------------------------------------------------------ topology and colours
     def _topology(self):
-        L, k = len(self.loop), self.n_teeth
-        faces, cols = [], []
-        for r in range(2):
-            for i in range(L):
-                j = (i + 1) % L
-                faces.append((r * L + i, r * L + j, (r + 1) * L + j, (r + 1) * L + i))
-        centre = 3 * L
-        faces += [(2 * L + i, 2 * L + (i + 1) % L, centre) for i in range(L)]
-        cols += [self.gum_rgb] * L + [self.cavity_rgb * 1.5] * L + [self.cavity_rgb] * L
-        cols += [self.cavity_rgb * 0.7]
-        base = centre + 1
-        for row in range(2):  # each tooth: a quad, darker towards the mouth corners
-            for t in range(k):
-                v = base + 4 * t
-                faces.append((v, v + 1, v + 2, v + 3))
-                side = abs((t + 0.5) / k - 0.5) * 2
-                cols += [self.teeth_rgb * (1.0 - 0.45 * side ** 2)] * 4
-            base += 4 * k
-        n_fan = 10
-        faces += [(base, base + 1 + i, base + 1 + (i + 1) % n_fan) for i in range(n_fan)]
-        cols += [self.tongue_rgb] + [self.tongue_rgb * 0.75] * n_fan
-        return faces, np.array(cols, np.float32)
+        L = len(self.loop)
+        faces, cols, detail, parts = [], [], [], {}
 
+        def add(name, n, colours, grain):
+            start = len(cols)
+            cols.extend(colours)
+            detail.extend([grain] * n)
+            parts[name] = slice(start, start + n)
+            return start
+
+        c = add("cavity", 3 * L + 1, [self.gum_rgb * 0.8] * L + [self.cavity_rgb * 1.2] * L
+                + [self.cavity_rgb * 0.6] * L + [self.cavity_rgb * 0.4], 0.0)
+        for r in range(2):
+            faces += [(c + r * L + i, c + r * L + (i + 1) % L, c + (r + 1) * L + (i + 1) % L, c + (r + 1) * L + i)
+                      for i in range(L)]
+        faces += [(c + 2 * L + i, c + 2 * L + (i + 1) % L, c + 3 * L) for i in range(L)]
+        nu, nv = TOOTH_GRID
+        for arch, widths in (("upper", UPPER_TEETH), ("lower", LOWER_TEETH)):
+            n_teeth = 2 * len(widths)
+            gum = add(f"{arch}_gum", 2 * (n_teeth + 1), self._gum_colours(n_teeth), 0.05)
+            faces += _grid_faces(gum, n_teeth + 1, 2)
+            first = len(cols)
+            for t in range(n_teeth):
+                rank = abs(t - (n_teeth - 1) / 2) - 0.5          # 0 = central incisors
+                start = add(f"{arch}_tooth{t}", nu * nv, self._tooth_colours(rank / len(widths), arch), 0.025)
+                faces += _grid_faces(start, nu, nv)
+            parts[f"{arch}_teeth"] = slice(first, len(cols))
+        tu, tv = TONGUE_GRID
+        t0 = add("tongue", tu * tv, self._tongue_colours(), 0.14)
+        faces += _grid_faces(t0, tu, tv)
+        return faces, np.array(cols, np.float32), np.array(detail, np.float32), parts
+
+    def _tooth_colours(self, back: float, arch: str) -> list[np.ndarray]:
+        """Down the crown (v: gum -> biting edge) and across it (u): yellower at the gum, a grey
+        translucent edge, darker at the sides, and darker for teeth further back (shadowed)."""
+        nu, nv = TOOTH_GRID
+        out = []
+        for v in np.linspace(0, 1, nv):
+            for u in np.linspace(0, 1, nu):
+                col = self.enamel * (0.86 + 0.14 * np.sin(np.pi * u) ** 0.5)
+                col = col * (1.0 - 0.10 * (1 - v) ** 2) + np.array([0.02, 0.01, -0.05]) * (1 - v) ** 2
+                col = col * (1 - 0.25 * v ** 6) + np.array([0.55, 0.58, 0.62]) * 0.25 * v ** 6
+                col = col * (1.0 - 0.55 * back ** 1.5) * (0.93 if arch == "lower" else 1.0)
+                out.append(np.clip(col, 0, 1))
+        return out
+
+    def _gum_colours(self, n_teeth: int) -> list[np.ndarray]:
+        edge = [self.gum_rgb * (1.05 - 0.4 * abs(i / n_teeth - 0.5) * 2) for i in range(n_teeth + 1)]
+        return [e * 0.75 for e in edge] + edge            # row 0 away from the teeth, row 1 at them
+
+    def _tongue_colours(self) -> list[np.ndarray]:
+        tu, tv = TONGUE_GRID
+        out = []
+        for v in np.linspace(0, 1, tv):                   # v: tip (0) -> back (1)
+            for u in np.linspace(-1, 1, tu):
+                groove = 1.0 - 0.18 * np.exp(-(u / 0.18) ** 2) * (0.4 + 0.6 * v)
+                out.append(self.tongue_rgb * groove * (1.0 - 0.75 * v ** 1.2) * (1.0 - 0.25 * u ** 4))
+        return out
+
+    # ------------------------------------------------------------------------------ geometry
     def vertices(self, state_local: np.ndarray) -> np.ndarray:
         """Interior vertices [N, 3] in model space for one face state (model space, no pose)."""
         neu, cur = self.neutral, state_local
@@ -227,37 +282,59 @@ class MouthInterior:
         centre = mid + 0.035 * back
         jaw_shift = (cur[self.jaw] - neu[self.jaw]).mean(0)
         up_n, lo_n = neu[self.upper], neu[self.lower]
-        half_w = 0.5 * abs(up_n[-1, 0] - up_n[0, 0])
         contact = 0.5 * (up_n[:, 2].mean() + lo_n[:, 2].mean())
-        upper = self._teeth(up_n, half_w, top=contact + 0.008, bottom=contact - 0.0012,
-                            depth=0.005, long_mid=0.0015)
-        lower = self._teeth(lo_n, half_w, top=contact - 0.0008, bottom=contact - 0.009,
-                            depth=0.007, long_mid=-0.001) + jaw_shift
-        tongue = self._tongue(lo_n, half_w, contact) + jaw_shift
-        return np.concatenate([ring0, ring1, ring2, centre[None], upper, lower, tongue])
+        front = 0.5 * (up_n[:, 1].mean() + lo_n[:, 1].mean())
+        upper = self._arch(UPPER_TEETH, front + 0.0045, gum_z=contact + 0.0085, edge_z=contact - 0.0026, down=-1)
+        lower = self._arch(LOWER_TEETH, front + 0.0068, gum_z=contact - 0.0110, edge_z=contact - 0.0032, down=1)
+        tongue = self._tongue(front + 0.0090, contact - 0.0015) + jaw_shift
+        return np.concatenate([ring0, ring1, ring2, centre[None], upper[0], upper[1],
+                               lower[0] + jaw_shift, lower[1] + jaw_shift, tongue])
 
-    def _teeth(self, lip_n, half_w, top, bottom, depth, long_mid):
-        """k quads along the neutral lip curve, ``depth`` behind it, small gaps between teeth."""
-        k = self.n_teeth
-        xs = np.linspace(-0.85 * half_w, 0.85 * half_w, k + 1)
-        order = np.argsort(lip_n[:, 0])
-        ys = np.interp(xs, lip_n[order, 0], lip_n[order, 1]) + depth
-        gap = 0.00025
-        quads = []
-        for t in range(k):
-            x0, x1 = xs[t] + gap, xs[t + 1] - gap
-            y0, y1 = ys[t], ys[t + 1]
-            centre = 1.0 - abs((t + 0.5) / k - 0.5) * 2
-            b = bottom - long_mid * centre  # central incisors reach further
-            quads += [(x0, y0, top), (x1, y1, top), (x1, y1, b), (x0, y0, b)]
-        return np.array(quads)
+    def _arch_point(self, x: np.ndarray, front: float) -> tuple[np.ndarray, np.ndarray]:
+        """Depth (y) of the dental arch at lateral position x, and the outward normal's angle."""
+        k = 22.0 * self.arch                               # 1/m: a parabola curving back
+        return front + k * x ** 2, np.arctan(2 * k * x)
 
-    def _tongue(self, lip_n, half_w, contact, n_fan: int = 10):
-        centre = np.array([0.0, lip_n[:, 1].mean() + 0.016, contact - 0.007])
-        ang = np.linspace(0, 2 * np.pi, n_fan, endpoint=False)
-        rim = np.stack([0.75 * half_w * np.cos(ang), 0.012 * np.sin(ang),
-                        -0.003 * np.sin(ang)], -1) + centre
-        return np.concatenate([centre[None], rim])
+    def _arch(self, widths, front, gum_z, edge_z, down):
+        """(gum strip vertices, crown vertices) of one arch. Crowns are centred on the midline,
+        each a TOOTH_GRID of points: convex towards the lips, narrower at the gum, rounded corners
+        at the biting edge (the central ones longest). ``down`` = -1 for the upper arch."""
+        nu, nv = TOOTH_GRID
+        half = np.cumsum((0.0,) + tuple(widths))            # tooth borders from the midline
+        borders = np.concatenate([-half[::-1], half[1:]])    # left to right
+        gum_xs = borders
+        gy, _ = self._arch_point(gum_xs, front)
+        gum = np.concatenate([np.stack([gum_xs, gy + 0.001, np.full_like(gum_xs, gum_z - down * 0.006)], -1),
+                              np.stack([gum_xs, gy - 0.0004, np.full_like(gum_xs, gum_z + down * 0.0008)], -1)])
+        crowns = []
+        n = len(borders) - 1
+        for t in range(n):
+            x0, x1 = borders[t] + 0.00018, borders[t + 1] - 0.00018
+            rank = abs(t - (n - 1) / 2) - 0.5
+            length = (edge_z - gum_z) * (1.0 - 0.06 * rank)   # laterals shorter than centrals
+            for v in np.linspace(0, 1, nv):
+                # narrower at the gum (cervical) and rounded at the biting edge
+                shrink = 0.12 * (1 - v) ** 2 + 0.22 * max(0.0, (v - 0.7) / 0.3) ** 3
+                xs = np.linspace(x0, x1, nu)
+                xs = 0.5 * (x0 + x1) + (xs - 0.5 * (x0 + x1)) * (1 - shrink)
+                y, _ = self._arch_point(xs, front)
+                u = np.linspace(0, 1, nu)
+                y = y - 0.0007 * np.sin(np.pi * u) * np.sin(np.pi * (0.15 + 0.7 * v))   # labial bulge
+                edge_round = 0.0008 * (np.abs(2 * u - 1) ** 3) if v == 1.0 else 0.0
+                z = gum_z + length * v - down * edge_round
+                crowns.append(np.stack([xs, y, np.broadcast_to(z, xs.shape)], -1))
+        return gum, np.concatenate(crowns)
+
+    def _tongue(self, front: float, top_z: float) -> np.ndarray:
+        """A low dome from just behind the lower incisors back into the mouth."""
+        tu, tv = TONGUE_GRID
+        u = np.linspace(-1, 1, tu)[None, :]
+        v = np.linspace(0, 1, tv)[:, None]
+        width = 0.021 * (0.55 + 0.45 * np.sqrt(v))          # narrow tip, wide body
+        x = u * width
+        y = front + 0.035 * v + 0.003 * u ** 2
+        z = top_z - 0.004 * u ** 2 - 0.002 * (1 - v) ** 2 + 0.005 * np.sin(np.pi * v) - 0.008 * v ** 2   # humps, then falls to the throat
+        return np.stack([x + 0 * v, y + 0 * u, z], -1).reshape(-1, 3)
 
 
 # ------------------------------------------------------------------------------------ blender
@@ -321,10 +398,31 @@ class Scene:
             tex.interpolation = "Cubic"
             tex.extension = "EXTEND"
             links.new(tex.outputs["Color"], emit.inputs["Color"])
-        else:
+        else:  # vertex colour x (1 + detail * grain): fine texture that holds up at 1024 px
             attr = nodes.new("ShaderNodeAttribute")
             attr.attribute_name = "col"
-            links.new(attr.outputs["Color"], emit.inputs["Color"])
+            amount = nodes.new("ShaderNodeAttribute")
+            amount.attribute_name = "detail"
+            coords = nodes.new("ShaderNodeTexCoord")
+            noise = nodes.new("ShaderNodeTexNoise")
+            links.new(coords.outputs["Object"], noise.inputs["Vector"])
+            noise.inputs["Scale"].default_value = 900.0       # per metre: ~1 mm grain
+            noise.inputs["Detail"].default_value = 4.0
+            grain = nodes.new("ShaderNodeMath")
+            grain.operation = "MULTIPLY_ADD"                  # (noise - 0.5) * 2 * detail + 1
+            centred = nodes.new("ShaderNodeMath")
+            centred.operation = "MULTIPLY_ADD"
+            centred.inputs[1].default_value = 2.0
+            centred.inputs[2].default_value = -1.0
+            links.new(noise.outputs["Fac"], centred.inputs[0])
+            links.new(centred.outputs[0], grain.inputs[0])
+            links.new(amount.outputs["Fac"], grain.inputs[1])
+            grain.inputs[2].default_value = 1.0
+            mix = nodes.new("ShaderNodeVectorMath")
+            mix.operation = "SCALE"
+            links.new(attr.outputs["Color"], mix.inputs[0])
+            links.new(grain.outputs[0], mix.inputs["Scale"])
+            links.new(mix.outputs[0], emit.inputs["Color"])
         links.new(emit.outputs["Emission"], out.inputs["Surface"])
         return mat
 
@@ -345,7 +443,7 @@ class Scene:
         self.face = bpy.data.objects.new("face", mesh)
         self.scene.collection.objects.link(self.face)
 
-    def set_interior(self, verts, faces, colours):
+    def set_interior(self, verts, faces, colours, detail):
         bpy = self.bpy
         if self.interior is not None:
             bpy.data.objects.remove(self.interior)
@@ -354,6 +452,8 @@ class Scene:
         attr = mesh.color_attributes.new("col", "FLOAT_COLOR", "POINT")
         rgba = np.concatenate([colours, np.ones((len(colours), 1), np.float32)], 1)
         attr.data.foreach_set("color", rgba.ravel())
+        grain = mesh.attributes.new("detail", "FLOAT", "POINT")
+        grain.data.foreach_set("value", np.asarray(detail, np.float32))
         mesh.materials.append(self._emission_material("interior_mat"))
         self.interior = bpy.data.objects.new("interior", mesh)
         self.scene.collection.objects.link(self.interior)
@@ -398,7 +498,7 @@ def render_photo(scene: Scene, name, rgb, fit, model, out: Path, n_targets, rng,
     scene.set_camera(cam)
     scene.set_face(ref_world, model.triangles, uv, str(tex_path))
     scene.set_interior(apply_pose(interior.vertices(local_ref)[None], ref_pose[None])[0],
-                       interior.faces, interior.colours)
+                       interior.faces, interior.colours, interior.detail)
 
     def shoot(local_v, pose, stem):
         scene.move(scene.face, apply_pose(local_v[None], pose[None])[0])

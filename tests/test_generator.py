@@ -228,17 +228,25 @@ def test_rendered_mouth_interior_sits_behind_the_lips_and_follows_the_jaw():
     closed = model.vertices(ident, np.zeros((1, 52)))[0]
     opened = model.vertices(ident, model.weights_from({"jawOpen": 0.8}))[0]
     v_closed, v_open = mouth.vertices(closed), mouth.vertices(opened)
-    assert len(v_closed) == len(mouth.colours)
-    n_ring = 3 * len(mouth.loop) + 1
-    teeth = v_closed[n_ring:n_ring + 8 * mouth.n_teeth]
+    assert len(v_closed) == len(mouth.colours) == len(mouth.detail)
+    assert max(max(f) for f in mouth.faces) < len(v_closed)
+    parts = mouth.parts
+    teeth = np.concatenate([v_closed[parts["upper_teeth"]], v_closed[parts["lower_teeth"]]])
     lip = closed[model.index_sets["lip_inner_upper"]]
     order = np.argsort(lip[:, 0])
-    lip_y = np.interp(teeth[:, 0], lip[order, 0], lip[order, 1])
-    assert (teeth[:, 1] > lip_y + 0.003).all()  # the face looks toward -Y: behind = larger y
-    upper = slice(n_ring, n_ring + 4 * mouth.n_teeth)
-    lower = slice(n_ring + 4 * mouth.n_teeth, n_ring + 8 * mouth.n_teeth)
+    front = np.abs(teeth[:, 0]) < 0.5 * np.ptp(lip[:, 0])      # the teeth between the lip corners
+    lip_y = np.interp(teeth[front, 0], lip[order, 0], lip[order, 1])
+    assert (teeth[front, 1] > lip_y + 0.002).all()  # the face looks toward -Y: behind = larger y
+    upper, lower = parts["upper_teeth"], parts["lower_teeth"]
     assert np.allclose(v_closed[upper], v_open[upper])  # upper teeth belong to the skull
-    assert (v_open[lower, 2] < v_closed[lower, 2] - 0.005).all()  # lower teeth drop with the jaw
+    assert np.allclose(v_closed[parts["upper_gum"]], v_open[parts["upper_gum"]])
+    for part in ("lower_teeth", "lower_gum", "tongue"):   # the lower jaw's parts drop with it
+        assert (v_open[parts[part], 2] < v_closed[parts[part], 2] - 0.005).all(), part
+    up_edge = v_closed[upper][:, 2].min()
+    assert up_edge < v_closed[lower][:, 2].max() + 0.002    # closed: the biting edges meet
+    # every crown is narrower than its slot: the teeth are separate (the cavity shows between)
+    xs = v_closed[parts["upper_tooth4"]][:, 0], v_closed[parts["upper_tooth5"]][:, 0]
+    assert xs[0].max() < xs[1].min()
     weights, offsets = random_states(64, np.random.default_rng(1))
     assert weights.shape == (64, 52) and offsets.shape == (64, 6)
     assert (weights >= 0).all() and (weights <= 1).all()
