@@ -162,7 +162,7 @@ def real_cases(seed: int) -> list[Case]:
         samples, phones = real.load(name)
         audio = from_array(samples, real.SAMPLE_RATE)
         cases.append(Case("real", name, audio, phones, True, viseme_reference(phones, audio.duration),
-                          {"text": real.transcript(name)}))
+                          {"text": real.spoken(name)}))
     return _with_degraded(cases, seed + 2)
 
 

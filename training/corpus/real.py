@@ -2,10 +2,16 @@
 
 These recordings are never trained on, tuned on or used to pick checkpoints: they exist to measure
 how the animator does on real voices (issue 12). Nothing in the training corpus may import this
-module. The audio comes from the ``moonshine-voice`` wheel (``moonshine_voice/assets/``, MIT; the
-package is located, never imported, so its native library is not loaded); the transcripts we could
-establish are in ``real_transcripts.json`` with their source (only public-domain texts), and the
-phone timing comes from ``core.audio.alignment.align`` on that transcript.
+module. ``real_transcripts.json`` lists each recording with its transcript, source, speaker and
+licence. Two locations:
+  moonshine  the ``moonshine-voice`` wheel's assets (``moonshine_voice/assets/``, MIT; the package
+             is located, never imported, so its native library is not loaded): installed with
+             the requirements;
+  fetched    files that ``bench/fetch_speech.sh`` fetches from the package registries into
+             ``bench/speech/`` (a LibriVox sonnet, JFK, praatio's examples, Asterisk's prompts).
+A recording that is not on this machine is simply not listed by ``names()``. The phone timing
+comes from ``core.audio.alignment.align`` on the recording's ``spoken`` text (its transcript with
+words the dictionary lacks respelled).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ...core.errors import TalkFaceError
 
 SAMPLE_RATE = 16000
 TRANSCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "real_transcripts.json")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEST_ONLY = True
 
 
@@ -38,10 +45,12 @@ def _assets_dir() -> str | None:
     return os.path.join(list(spec.submodule_search_locations)[0], "assets")
 
 
-def available() -> bool:
-    """True when the recordings can be found."""
-    d = _assets_dir()
-    return d is not None and all(os.path.exists(os.path.join(d, r["file"])) for r in _table().values())
+def available(name: str = "two_cities") -> bool:
+    """True when the recording can be found on this machine."""
+    try:
+        return os.path.exists(path(name))
+    except RealRecordingsUnavailableError:
+        return False
 
 
 @lru_cache(maxsize=1)
@@ -51,19 +60,29 @@ def _table() -> dict:
 
 
 def names() -> list[str]:
-    """Recordings with an established transcript."""
-    return sorted(_table())
+    """Recordings with an established transcript that are on this machine."""
+    return sorted(n for n in _table() if available(n))
 
 
 def transcript(name: str) -> str:
+    """What is said, as the source writes it."""
     return _table()[name]["transcript"]
 
 
+def spoken(name: str) -> str:
+    """The transcript as the aligner is given it (dictionary words only)."""
+    entry = _table()[name]
+    return entry.get("spoken", entry["transcript"])
+
+
 def path(name: str) -> str:
+    entry = _table()[name]
+    if entry.get("location") == "fetched":
+        return os.path.join(ROOT, entry["file"])
     d = _assets_dir()
     if d is None:
         raise RealRecordingsUnavailableError("the moonshine-voice package is not installed (pip install -r requirements.txt)")
-    return os.path.join(d, _table()[name]["file"])
+    return os.path.join(d, entry["file"])
 
 
 @lru_cache(maxsize=8)
@@ -75,7 +94,7 @@ def aligned(name: str = "two_cities") -> tuple[np.ndarray, Alignment]:
     if digest != _table()[name]["sha256"]:
         raise RealRecordingsUnavailableError(f"{p} is not the recording the transcript was written for")
     audio = load_audio(p, sr=SAMPLE_RATE)
-    return audio.samples, align(audio, transcript(name))
+    return audio.samples, align(audio, spoken(name))
 
 
 def load(name: str = "two_cities") -> tuple[np.ndarray, list[tuple[str, float, float]]]:
