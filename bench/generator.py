@@ -334,7 +334,7 @@ def _write_sheet(path: Path, rows: list[np.ndarray]) -> None:
     print(f"saved {path} (per photo and size: rows photo, warp-only, neural; the 5 frames whose mouth moved most)")
 
 
-def pairs_bench(folder: str) -> None:
+def pairs_bench(folder: str, weights_dir: str | None = None) -> None:
     """Rendered pairs (``scripts/render_generator_pairs.py``), every target held out: the face
     model alone and with the mouth model, on the face crop: PSNR, L1 in the hidden mouth opening,
     and frames per second of the full-frame pass."""
@@ -343,7 +343,7 @@ def pairs_bench(folder: str) -> None:
     from talkface.core.video.generator import load_generator, load_mouth_generator
     from talkface.training.generator import RenderedPairs, _crop, region_box, training_target
 
-    face, mouth = load_generator(), load_mouth_generator()
+    face, mouth = load_generator(weights_dir), load_mouth_generator(weights_dir)
     data = RenderedPairs(folder, hold_out=10 ** 6)            # every target is a test target
     sums: dict[str, float] = {}
     for name in data.names:
@@ -380,7 +380,8 @@ def pairs_bench(folder: str) -> None:
                   f"{sums['n'] / sums[f'{key}/s']:9.1f}")
 
 
-def open_sweep(photos: list[str], sheet: Path, size: int = 512, jaw=(0.25, 0.45, 0.65)) -> None:
+def open_sweep(photos: list[str], sheet: Path, size: int = 512, jaw=(0.25, 0.45, 0.65),
+               weights_dir: str | None = None) -> None:
     """A contact sheet of the mouth at wide jaw openings (the photo's pose, nothing else moving):
     per photo a row with the face model alone and a row with the mouth model, a column per
     opening; crops at 2x around the photo's lips. For judging the drawn interior by eye."""
@@ -392,7 +393,7 @@ def open_sweep(photos: list[str], sheet: Path, size: int = 512, jaw=(0.25, 0.45,
     from talkface.core.video.generator import load_generator, load_mouth_generator
     from talkface.core.video.synthesis import FaceState, FrameSynthesizer
 
-    model, face, mouth = load_face_model(), load_generator(), load_mouth_generator()
+    model, face, mouth = load_face_model(), load_generator(weights_dir), load_mouth_generator(weights_dir)
     rows = []
     for photo in photos:
         fit = fit_photo_file(photo, model)
@@ -468,10 +469,11 @@ def main(argv=None):
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if args.open_sweep is not None:
-        open_sweep(args.open_sweep or held_out_photos(), (args.save or Path(".")) / "open_sweep.png")
+        open_sweep(args.open_sweep or held_out_photos(), (args.save or Path(".")) / "open_sweep.png",
+                   weights_dir=args.weights)
         return
     if args.pairs:
-        pairs_bench(args.pairs)
+        pairs_bench(args.pairs, args.weights)
         return
     if args.mouth is not None:
         import tempfile
