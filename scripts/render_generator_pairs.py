@@ -469,8 +469,20 @@ class Scene:
 
 
 # --------------------------------------------------------------------------------------- main
+def open_reference(expression: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The photo's expression with the lips parted: jaw open 0.12-0.32, sometimes smiling, so the
+    reference frame itself shows teeth (as many real portraits do) and a model learns to keep
+    what the photo shows and draw only what it hides."""
+    w = np.array(expression, np.float32)
+    w[IDX["jawOpen"]] = max(w[IDX["jawOpen"]], rng.uniform(0.12, 0.32))
+    w[IDX["mouthClose"]] = 0.0
+    if rng.random() < 0.5:
+        w[IDX["mouthSmileLeft"]] = w[IDX["mouthSmileRight"]] = rng.uniform(0.2, 0.6)
+    return w
+
+
 def render_photo(scene: Scene, name, rgb, fit, model, out: Path, n_targets, rng, tmp: Path,
-                 audio_share: float = 0.0):
+                 audio_share: float = 0.0, ref_expression: np.ndarray | None = None):
     import cv2
 
     from talkface.core.face.pose import apply_pose
@@ -484,7 +496,7 @@ def render_photo(scene: Scene, name, rgb, fit, model, out: Path, n_targets, rng,
     cv2.imwrite(str(tex_path), cv2.cvtColor(photo_s, cv2.COLOR_RGB2BGR))
 
     identity = np.asarray(fit.identity, np.float32)
-    ref_w = np.asarray(fit.expression, np.float32)[None]
+    ref_w = np.asarray(fit.expression if ref_expression is None else ref_expression, np.float32)[None]
     ref_pose = np.asarray(fit.pose, np.float64)
     weights, offs = target_states(n_targets, rng, audio_share)
     poses = ref_pose[None] + offs
@@ -536,6 +548,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="", help="comma-separated photo names (default: all)")
+    ap.add_argument("--open-references", action="store_true",
+                    help="also render each photo as NAME_open: the reference frame with the lips parted "
+                         "(open_reference), so pairs start from a frame that shows teeth")
     ap.add_argument("--audio-share", type=float, default=0.67,
                     help="share of targets animated by the audio network (the rest: random mixes)")
     args = ap.parse_args(argv)
@@ -557,6 +572,10 @@ def main(argv=None):
                 continue
             render_photo(scene, name, rgb, fit, model, args.out, args.targets, rng, tmp, args.audio_share)
             done.append(name)
+            if args.open_references:
+                render_photo(scene, f"{name}_open", rgb, fit, model, args.out, args.targets, rng, tmp,
+                             args.audio_share, open_reference(fit.expression, rng))
+                done.append(f"{name}_open")
             print(f"{name}: fit error {fit.error_px:.2f} px, {args.targets} targets, "
                   f"{time.perf_counter() - t0:.0f} s so far", flush=True)
     print(f"rendered {len(done)} photos x {args.targets} targets in "
