@@ -124,6 +124,20 @@ def test_mouth_open_in_the_photo_is_not_occluded():
     r = flow_for([posed(jaw_open=0.015)], [POSE], ref_open=0.015)
     assert r.occlusion.max() < 1e-3
     assert r.flow.abs().max() < 1e-3
+    # ...it is the photo's own opening (its teeth), which a mouth model must keep
+    shown = flow_for([posed(jaw_open=0.015)], [POSE]).occlusion[0] > 0.5
+    assert (r.photo_opening[0][shown] > 0.5).float().mean() > 0.9
+
+
+def test_the_photos_own_opening_is_kept_apart_from_what_it_hides():
+    """Opening wider than the photo: part of the opening shows the photo's (photo_opening), the
+    rest is hidden (occlusion); the two never overlap. A closed photo has no opening of its own."""
+    r = flow_for([posed(jaw_open=0.02)], [POSE], ref_open=0.008, size=512)
+    own, occ = r.photo_opening[0], r.occlusion[0]
+    assert (own > 0.5).sum() > 100 and (occ > 0.5).sum() > 100
+    assert float((own + occ).max()) <= 1.0 + 1e-5
+    closed = flow_for([posed(jaw_open=0.02)], [POSE], size=512)
+    assert float(closed.photo_opening.max()) < 1e-3
 
 
 def test_person_mask_keeps_background_still():

@@ -295,3 +295,26 @@ def test_a_mouth_model_keeps_the_face_pass_tones():
         hole = moving.occlusion[0] > 0.5
         means[keep] = (out[0][:, hole].mean(1) - base[0][:, hole].mean(1)).abs().max().item()
     assert means[False] > 0.2 and means[True] < 0.25 * means[False], means
+
+
+def test_a_mouth_model_never_repaints_the_photos_own_teeth():
+    """Where the frame's opening shows the photo's own opening (its teeth, warped), a mouth model
+    that wants to repaint everything leaves the pixels as they are; the rest of its crop changes."""
+    from dataclasses import replace
+
+    mouth = Generator(replace(TINY, region="mouth", crop_margin=2.2)).eval()
+    with torch.no_grad():
+        mouth.decoder.head.bias.fill_(6.0)
+        mouth.hourglass.head.bias.fill_(3.0)
+    photo = textured_photo(512, 512)
+    moving = face_flow(1, 512, 512, shift=(2.0, 0.0))
+    own = torch.zeros(1, 512, 512)
+    own[:, 300:320, 236:280] = 1.0                        # the photo's teeth, seen through the opening
+    moving = DenseFlow(moving.flow, moving.occlusion, moving.face, own)
+    base = warp_image(prepare_source(photo, 512), moving.flow)
+    box = mouth.mouth_box((226.0, 296.0, 286.0, 326.0), (512, 512))
+    with torch.no_grad():
+        out = mouth.refine_mouth(base.clone(), photo, moving, box)
+    diff = (out - base).abs().amax(1)[0]
+    assert float(diff[300:320, 236:280].max()) < 1e-6
+    assert float(diff[box.y0 + box.side // 2 - 30:box.y0 + box.side // 2 - 20, 236:280].max()) > 0.05

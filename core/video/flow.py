@@ -54,6 +54,9 @@ class DenseFlow:
     flow: torch.Tensor  # [F, H, W, 2] output pixels: frame(p) = photo(p + flow(p)), p = centre
     occlusion: torch.Tensor  # [F, H, W] in [0, 1]: mouth opening the photo does not show
     face: torch.Tensor  # [F, H, W] in [0, 1]: covered by the target face mesh
+    # [F, H, W] in [0, 1]: the frame's mouth opening where it shows the photo's own (teeth the
+    # photo shows, warped): a mouth model keeps these pixels. None where not computed.
+    photo_opening: torch.Tensor | None = None
 
 
 def output_size(size: int | Sequence[int]) -> tuple[int, int]:
@@ -143,20 +146,22 @@ def dense_flow(
     ref_hole = rasterize(ref_sc, all_tris, low_h, low_w).tri_id >= n_face
     seen_open = _sample(ref_hole.float()[:, None].expand(n_frames, -1, -1, -1), centres + flow_low)
     occlusion = hole.float() * (1.0 - seen_open[:, 0])
+    own = hole.float() * seen_open[:, 0]
 
     scale = torch.tensor([width / low_w, height / low_h], device=device)
     flow = _upsample(flow_low.permute(0, 3, 1, 2), height, width).permute(0, 2, 3, 1) * scale
-    masks = _upsample(torch.stack([occlusion, face_f[:, 0]], 1), height, width).clamp(0, 1)
-    occ = masks[:, 0].contiguous()
+    masks = _upsample(torch.stack([occlusion, face_f[:, 0], own], 1), height, width).clamp(0, 1)
+    occ, own = masks[:, 0].contiguous(), masks[:, 2].contiguous()
     if n_face < all_tris.shape[0] and config.mouth_supersample > 0:
-        _sharp_opening(occ, flow, ref, tgt, all_tris, n_face, mouth_loop, camera, config.mouth_supersample,
+        _sharp_opening(occ, own, flow, ref, tgt, all_tris, n_face, mouth_loop, camera, config.mouth_supersample,
                        margin=int(np.ceil(1.0 / config.scale)) + 2)
-    return DenseFlow(flow.contiguous(), occ, masks[:, 1].contiguous())
+    return DenseFlow(flow.contiguous(), occ, masks[:, 1].contiguous(), own)
 
 
-def _sharp_opening(occ, flow, ref, tgt, all_tris, n_face: int, loop, camera: Camera, ss: int,
+def _sharp_opening(occ, own, flow, ref, tgt, all_tris, n_face: int, loop, camera: Camera, ss: int,
                    margin: int) -> None:
-    """In place: the occlusion inside a box around the mouth, rasterised at the output's own
+    """In place: the occlusion (and ``own``, the part of the opening the photo's own opening
+    explains) inside a box around the mouth, rasterised at the output's own
     pixels (``ss`` x ``ss`` samples each) instead of upsampled from the flow grid, whose steps
     showed as a jagged lip edge at 512 px and up. The opening is the mouth fan in front of the
     face (same z-test), less what the photo's own opening shows there (the photo's opening,
@@ -188,6 +193,7 @@ def _sharp_opening(occ, flow, ref, tgt, all_tris, n_face: int, loop, camera: Cam
     # coverage the photo's opening does not explain (at the edges both are fractional: a product
     # would leave a rim where nothing moved)
     occ[:, y0:y1, x0:x1] = (hole - seen_open).clamp(0.0, 1.0)
+    own[:, y0:y1, x0:x1] = torch.minimum(hole, seen_open)
 
 
 def _tensor(a, device) -> torch.Tensor:

@@ -242,7 +242,8 @@ class Generator(nn.Module):
         occ = flow.occlusion.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
         ramp = torch.clamp(torch.minimum(torch.arange(s), torch.arange(s).flip(0)).float() / max(1.0, s / 8), 0, 1)
         feather = (ramp[:, None] * ramp[None, :]).to(frames.device)
-        region.copy_(self._composite(region, pred, occ, feather, self.config.keep_tone))
+        own = None if flow.photo_opening is None else flow.photo_opening.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
+        region.copy_(self._composite(region, pred, occ, feather, self.config.keep_tone, own))
         return frames
 
     def source(self, photo: torch.Tensor) -> WarpSource:
@@ -315,7 +316,8 @@ class Generator(nn.Module):
         return frames.clamp_(0.0, 1.0)
 
     def _composite(self, base: torch.Tensor, pred: Prediction, occ: torch.Tensor,
-                   feather: torch.Tensor | None = None, keep_tone: bool = False) -> torch.Tensor:
+                   feather: torch.Tensor | None = None, keep_tone: bool = False,
+                   keep: torch.Tensor | None = None) -> torch.Tensor:
         """The crop at the output size: ``base`` (the full-resolution warp, or a face pass's
         frames for a mouth model) blended towards the network's colour (drawn at the internal
         size) where its mask asks, and over the hidden mouth opening ``occ``, which
@@ -324,10 +326,14 @@ class Generator(nn.Module):
         the photo: the gate makes both 0 there. ``feather`` fades the blend out towards the
         crop's border; ``keep_tone`` keeps ``base``'s low-frequency colour under the network's
         structure (teeth edges, the cavity): a mouth model learned its tones on renders, and on
-        real photos they drift (blue-white teeth)."""
+        real photos they drift (blue-white teeth). ``keep`` (the opening's pixels that show the
+        photo's own opening: its teeth, warped) is never repainted by the learned mask."""
         s = base.shape[-1]
         colour = _up(pred.rgb, s)
-        mask = torch.maximum(_up(pred.learned, s), occ)
+        learned = _up(pred.learned, s)
+        if keep is not None:
+            learned = learned * (1.0 - keep)
+        mask = torch.maximum(learned, occ)
         if feather is not None:
             mask = mask * feather
         if keep_tone:
