@@ -231,12 +231,17 @@ def test_ctrl_c_leaves_no_clip_marked_done_that_is_not(clips_dir, tmp_path):
     manifest = write_manifest(folder, [f"w{i},face.png,long.wav,out/w{i},,warp,256" for i in range(4)])
     proc = subprocess.Popen([sys.executable, "-m", "talkface.batch", str(manifest), "--cpus", "2"],
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
     deadline = time.time() + 120
-    while time.time() < deadline and not any((folder / "out").glob("w*")):
-        time.sleep(0.1)                                     # a clip's folder exists: work is under way
-    time.sleep(1.0)                                         # (the 4 clips take ~25 s on 2 CPUs)
+    while time.time() < deadline and not any(line.startswith("[batch] Ray:") for line in lines):
+        time.sleep(0.1)                                     # Ray is up and the first clips go out
+    time.sleep(2.0)                                         # mid-clip (a clip takes 10 s or more)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    reader.join(timeout=10)
+    err = "".join(lines)
     assert proc.returncode == 130, err[-3000:]
     statuses = {r["clip"]: r["status"] for r in rows(folder / "m.results.jsonl")}
     assert "interrupted" in statuses.values() and set(statuses) == {f"w{i}" for i in range(4)}
