@@ -229,8 +229,16 @@ def test_ctrl_c_leaves_no_clip_marked_done_that_is_not(clips_dir, tmp_path):
     samples, sr = sf.read(SPEECH)
     sf.write(folder / "long.wav", np.concatenate([samples] * 3), sr)
     manifest = write_manifest(folder, [f"w{i},face.png,long.wav,out/w{i},,warp,256" for i in range(4)])
+    # The child starts with Ctrl-C at its default and unblocked: a suite started in the background
+    # (`cmd &` in a script) runs with SIGINT ignored, children inherit that, and Python then never
+    # raises KeyboardInterrupt (seen: the batch ran to the end).
+    def default_ctrl_c():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
     proc = subprocess.Popen([sys.executable, "-m", "talkface.batch", str(manifest), "--cpus", "2"],
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+                            preexec_fn=default_ctrl_c)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
     reader.start()
