@@ -200,7 +200,7 @@ MOUTH_GOALS = "goals: median >= 0.90, worst 10 % >= 0.75"
 def _mouth_box(points: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
     """The lips' own box (outer lip contour, whatever the opening) grown by 10 % of the mouth's
     width on every side: lips, teeth, the opening, hardly any skin or beard."""
-    lips = points[list(topology.OUTER_LIP_UPPER + topology.OUTER_LIP_LOWER), :2]
+    lips = points[list(topology.OUTER_LIP_LOOP), :2]
     lo, hi = lips.min(0), lips.max(0)
     pad = 0.1 * (hi[0] - lo[0])
     x0, y0 = int(np.floor(max(lo[0] - pad, 0))), int(np.floor(max(lo[1] - pad, 0)))
@@ -404,7 +404,7 @@ def open_sweep(photos: list[str], sheet: Path, size: int = 512, jaw=(0.25, 0.45,
             synth = FrameSynthesizer(model, fit, load_photo(photo).rgb, size, generator=face, mouth_generator=m)
             frames = synth.render(state)
             uv = fit.camera.scaled(*synth.size).project(synth.ref_verts)[:, :2]
-            lips = uv[list(topology.OUTER_LIP_UPPER + topology.OUTER_LIP_LOWER)]
+            lips = uv[list(topology.OUTER_LIP_LOOP)]
             wide = int(0.9 * np.ptp(lips[:, 0])) // 2 * 4    # a 3:2 window centred on the lips, at 2x
             cx, cy = (int(v) for v in lips.mean(0))
             rows.append(np.concatenate(list(_window(frames, cx, cy, wide, wide * 2 // 3, 2)), 1))

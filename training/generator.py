@@ -124,7 +124,7 @@ class RenderedPairs:
                              d["weights"], d["pose"])
             still = cv2.resize(d["photo"], (size, size), interpolation=cv2.INTER_AREA)
             ref = self.model.vertices(d["identity"], d["ref_weights"][None], d["ref_pose"][None])[0]
-            lips = cam.project(ref[list(topology.OUTER_LIP_UPPER + topology.OUTER_LIP_LOWER)])[:, :2]
+            lips = cam.project(ref[list(topology.OUTER_LIP_LOOP)])[:, :2]
             self._cache[name] = {
                 "n": len(d["weights"]), "size": size, "flow": flow,
                 "lips": (*(float(v) for v in lips.min(0)), *(float(v) for v in lips.max(0))),

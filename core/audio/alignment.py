@@ -324,7 +324,7 @@ def align(audio: Audio, transcript: str) -> Alignment:
         segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()]
         chunks = _chunks(segs, n_frames)
 
-        phone_dec, score_dec = dec, _decoder("scored")
+        score_dec = _decoder("scored")
         out_words: list[Word] = []
         phones: list[tuple[str, float, float]] = []
         chunk_scores: list[tuple[float, float, float]] = []
@@ -337,14 +337,14 @@ def align(audio: Audio, transcript: str) -> Alignment:
                 phones.append((SILENCE, t0, c1 * FRAME_S))
                 continue
             cpcm = pcm[c0 * bpf:c1 * bpf].tobytes()
-            if not _phone_pass(phone_dec, cwords, cpcm):
+            if not _phone_pass(dec, cwords, cpcm):
                 # PocketSphinx's state alignment sometimes dies mid-chunk on real speech; cut the
                 # chunk at every silence and queue the pieces (a piece that still fails is refused).
-                pieces = _split_at_silences(phone_dec, cwords, cpcm, c0, c1)
+                pieces = _split_at_silences(dec, cwords, cpcm, c0, c1)
                 if len(pieces) > 1:
                     pending[:0] = pieces
                     continue
-                timed = _phone_words_pass(phone_dec, cwords, cpcm)
+                timed = _phone_words_pass(dec, cwords, cpcm)
                 if timed is None:
                     raise _mismatch(f"the phones cannot be fitted to the speech near {t0:.1f} s")
                 for w, ws, we in timed[0]:
@@ -352,10 +352,11 @@ def align(audio: Audio, transcript: str) -> Alignment:
                 phones += [(ph, t0 + ps * FRAME_S, t0 + pe * FRAME_S) for ph, ps, pe in timed[1]]
                 chunk_scores.append((t0, c1 * FRAME_S, float("nan")))    # timed, not scored
                 continue
-            al = _scored(score_dec, phone_dec.get_alignment(), cpcm)
+            timed_al = dec.get_alignment()
+            al = _scored(score_dec, timed_al, cpcm)
             scored = al is not None
             if not scored:                              # timed by the phone pass, not scored
-                al = phone_dec.get_alignment()
+                al = timed_al
             n = score_dec.n_frames() if scored else 0
             d = np.zeros(n)                             # per-frame gap to the best senone
             for w in al.words():

@@ -18,6 +18,8 @@ OUTER_LIP_LOWER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 MOUTH_CORNERS = (61, 291)
 #: The inner-lip contour in order around the mouth opening (the hole the generator fills).
 INNER_LIP_LOOP = INNER_LIP_UPPER + INNER_LIP_LOWER[-2:0:-1]
+#: The outer-lip contour in order around the lips (their extent: the mouth model's crop).
+OUTER_LIP_LOOP = OUTER_LIP_UPPER + OUTER_LIP_LOWER[-2:0:-1]
 #: Every lower-lip vertex between the corners, inner contour then outer.
 LOWER_LIP = INNER_LIP_LOWER[1:-1] + OUTER_LIP_LOWER[1:-1]
 #: Central inner-lip pairs (upper, lower) whose distance is the lip gap: the lips' contact zone.

@@ -122,7 +122,7 @@ class FrameSynthesizer:
             uv = fit.camera.scaled(*self.size).project(self.ref_verts)[:, :2]
             self.box = generator.box_around(uv.min(0), uv.max(0), self.size)
             if self.mouth_generator is not None:   # and one around the photo's lips
-                lips = uv[list(topology.OUTER_LIP_UPPER + topology.OUTER_LIP_LOWER)]
+                lips = uv[list(topology.OUTER_LIP_LOOP)]
                 self.mouth_box = self.mouth_generator.mouth_box((*lips.min(0), *lips.max(0)), self.size)
 
     @property
