@@ -49,12 +49,12 @@ def lines(sentences: int, seed: int) -> list[tuple[str, np.ndarray, str, str]]:
     from talkface.training.corpus import espeak, flite, piper, real
 
     rng = np.random.default_rng(seed)
-    texts = [make_sentence(rng) for _ in range(sentences)]
+    texts = [make_sentence(rng) for _ in range(max(2, sentences))]      # 'other' is never the line's own
     out = [("sample (espeak)", load_audio(os.path.join(ROOT, "samples", "speech.wav"), sr=16000).samples, TEXT, texts[0])]
     if real.available():
         tc = load_audio(real.path("two_cities"), sr=16000).samples
         out.append(("real two_cities", tc, real.transcript("two_cities"), TEXT))
-    for i, text in enumerate(texts):
+    for i, text in enumerate(texts[:sentences]):
         other = texts[(i + 1) % len(texts)]
         for v in ("awb", "rms"):
             out.append((f"flite {v}", flite.synthesize(text, v)[0], text, other))
