@@ -54,7 +54,7 @@ def test_long_audio_is_decoded_in_chunks_cut_at_quiet_frames(speech, monkeypatch
     monkeypatch.setattr(phones, "SEARCH_S", 1.5)
     gap = np.zeros(8000, np.float32)
     long = from_array(np.concatenate([speech.samples, gap] * 3), 16000)
-    bounds = phones._chunk_bounds(long.samples, 16000)
+    bounds = phones.chunk_bounds(long.samples, 16000)
     assert len(bounds) >= 4 and bounds[0][0] == 0 and bounds[-1][1] == len(long.samples)
     assert all(b - a <= 6 * 16000 for a, b in bounds)
     heard = phones.recognise_phones(long)

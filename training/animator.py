@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.animation import HEAD_CHANNELS
-from ..core.audio import phones
+from ..core.audio import phones, senones
 from ..core.audio.features import FeatureConfig, Features, mel_frequencies, mfcc_from_logmel
 from ..core.audio.inference import outputs_to_values, save_animator
 from ..core.audio.network import NETWORK_FPS, Animator, AnimatorConfig, make_presets, run_chunked
@@ -70,6 +70,9 @@ class AnimatorTrainConfig:
     phone_evidence: bool = option(False, "also feed the network the phone evidence of a recogniser trained on "
                                          "real speech (core.audio.phones; the corpus needs "
                                          "python -m talkface.training.corpus.evidence first)")
+    phone_posteriors: bool = option(False, "also feed the network the per-frame phone posteriors of an acoustic model "
+                                           "trained on real speech (core.audio.senones; the corpus needs "
+                                           "python -m talkface.training.corpus.evidence --kind phone_posteriors)")
     evidence_dropout: float = option(0.0, "share of windows whose phone evidence is hidden (read as "
                                           "silence), so the network also listens for itself")
     seed: int = option(0, "seed of the initial weights and of the batches")
@@ -241,8 +244,16 @@ def spectral_columns(n_features: int, n_evidence: int = 0) -> int:
     return n_features - PROSODY_COLUMNS - n_evidence
 
 
+def evidence_kind(cfg) -> str | None:
+    """The shard key of the evidence a config reads (AnimatorConfig or AnimatorTrainConfig), if any."""
+    if cfg.phone_evidence and cfg.phone_posteriors:
+        raise ValueError("phone evidence and phone posteriors are alternatives: choose one")
+    return "phone_evidence" if cfg.phone_evidence else "phone_posteriors" if cfg.phone_posteriors else None
+
+
 def evidence_columns(cfg: AnimatorConfig) -> int:
-    return len(phones.CLASSES) if cfg.phone_evidence else 0
+    kind = evidence_kind(cfg)
+    return 0 if kind is None else len(phones.CLASSES) if kind == "phone_evidence" else len(senones.acoustic_model().columns)
 
 
 def hide_evidence(features: torch.Tensor, n_evidence: int, rng: np.random.Generator, share: float) -> torch.Tensor:
@@ -252,7 +263,7 @@ def hide_evidence(features: torch.Tensor, n_evidence: int, rng: np.random.Genera
         return features
     hit = torch.as_tensor(rng.uniform(size=features.shape[0]) < share)
     silent = torch.zeros(n_evidence, dtype=features.dtype)
-    silent[phones.CLASS_INDEX["silence"]] = 1.0
+    silent[0] = 1.0                     # both kinds keep silence first
     out = features.clone()
     out[hit, :, -n_evidence:] = silent
     return out
@@ -313,14 +324,16 @@ def muffle(features: torch.Tensor, feature_kind: str, rng: np.random.Generator, 
 def make_model(train: list[Clip], width: int = AnimatorTrainConfig.width,
                feature_kind: str = AnimatorTrainConfig.features, lip_seal: bool = True,
                style_dropout: float = AnimatorTrainConfig.style_dropout,
-               phone_evidence: bool = AnimatorTrainConfig.phone_evidence) -> Animator:
+               phone_evidence: bool = AnimatorTrainConfig.phone_evidence,
+               phone_posteriors: bool = AnimatorTrainConfig.phone_posteriors) -> Animator:
     mouth, brows = split_channels(train[0].channels)
     styles = tuple(sorted({c.speaker for c in train}))
     cfg = AnimatorConfig(n_features=train[0].features.shape[1], width=width, styles=styles,
                          mouth_channels=mouth, brow_channels=brows, fps=NETWORK_FPS,
                          feature_kind=feature_kind,
                          seal_open_channels=lip_parting_channels(mouth) if lip_seal else (),
-                         style_dropout=style_dropout, phone_evidence=phone_evidence)
+                         style_dropout=style_dropout, phone_evidence=phone_evidence,
+                         phone_posteriors=phone_posteriors)
     model = Animator(cfg)
     mean, std = feature_stats(train)
     model.feat_mean.copy_(torch.as_tensor(mean))
@@ -368,7 +381,7 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], out: str,
     loop.seed_model(cfg.seed)  # the same initial weights on every rank
     rng = loop.data_rng(cfg.seed, ctx)  # per-rank batches
     model = make_model(train_clips, cfg.width, cfg.features, style_dropout=cfg.style_dropout,
-                       phone_evidence=cfg.phone_evidence)
+                       phone_evidence=cfg.phone_evidence, phone_posteriors=cfg.phone_posteriors)
     n_evidence = evidence_columns(model.cfg)
     n_spectral = spectral_columns(model.cfg.n_features, n_evidence)
     dev = ctx.device
@@ -417,8 +430,11 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], out: str,
 
 
 def load_corpus(folder: str, split: str, feature_kind: str = AnimatorTrainConfig.features,
-                phone_evidence: bool = AnimatorTrainConfig.phone_evidence) -> list[Clip]:
-    """Clips of one split ('train' or 'heldout') of a corpus written by ``training.corpus.build``."""
+                phone_evidence: bool = AnimatorTrainConfig.phone_evidence, evidence: str | None = None) -> list[Clip]:
+    """Clips of one split ('train' or 'heldout') of a corpus written by ``training.corpus.build``;
+    ``evidence`` ('phone_evidence', 'phone_posteriors'; ``phone_evidence=True`` is the first) adds
+    that shard array as the last feature columns."""
+    evidence = evidence or ("phone_evidence" if phone_evidence else None)
     with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as fh:
         manifest = json.load(fh)
     if abs(float(manifest["fps"]) - NETWORK_FPS) > 1e-6:
@@ -431,11 +447,11 @@ def load_corpus(folder: str, split: str, feature_kind: str = AnimatorTrainConfig
     for shard in sorted(glob.glob(os.path.join(folder, split, "*.npz"))):
         with np.load(shard) as data:
             feats, targets, offsets = data[key], data["targets"], data["frame_offsets"]
-            if phone_evidence:
-                if "phone_evidence" not in data.files:
-                    raise ValueError(f"{shard} has no phone evidence: run "
-                                     f"python -m talkface.training.corpus.evidence {folder}")
-                feats = np.concatenate([feats, data["phone_evidence"]], 1)
+            if evidence:
+                if evidence not in data.files:
+                    raise ValueError(f"{shard} has no {evidence.replace('_', ' ')}: run "
+                                     f"python -m talkface.training.corpus.evidence {folder} --kind {evidence}")
+                feats = np.concatenate([feats, data[evidence]], 1)
             speakers = data["speaker"]
             for i, speaker in enumerate(speakers):
                 a, b = int(offsets[i]), int(offsets[i + 1])
@@ -480,8 +496,9 @@ def parser():
 def main(argv=None) -> int:
     args, cfg, ctx = loop.start(parser(), AnimatorTrainConfig, argv)
     if is_records(args.data):
-        if cfg.phone_evidence:
-            raise SystemExit("--phone-evidence needs a speech corpus: HDTF records hold no phone evidence yet")
+        if evidence_kind(cfg):
+            raise SystemExit("--phone-evidence and --phone-posteriors need a speech corpus: HDTF records hold "
+                             "no phone evidence yet")
         train_clips = load_records(args.data, "train", cfg.features)
         eval_clips = load_records(args.data, "heldout", cfg.features)
         index = Records(args.data).index
@@ -489,8 +506,8 @@ def main(argv=None) -> int:
                 "clips": len(index["clips"]), "frames": index["frames"], "video_fps": index["video_fps"],
                 "heldout_sources": index["heldout_sources"]}
     else:
-        train_clips = load_corpus(args.data, "train", cfg.features, cfg.phone_evidence)
-        eval_clips = load_corpus(args.data, "heldout", cfg.features, cfg.phone_evidence)
+        train_clips = load_corpus(args.data, "train", cfg.features, evidence=evidence_kind(cfg))
+        eval_clips = load_corpus(args.data, "heldout", cfg.features, evidence=evidence_kind(cfg))
         with open(os.path.join(args.data, "manifest.json"), encoding="utf-8") as fh:
             manifest = json.load(fh)
         data = {k: manifest.get(k) for k in ("seed", "fps", "hours", "splits", "held_out_accents",

@@ -19,7 +19,7 @@ from ..animation import HEAD_CHANNELS, Animation
 from ..errors import InputError, MissingWeightsError
 from ..face.model import ARKIT_NAMES
 from ..weights import weights_path
-from . import motion, phones
+from . import motion, phones, senones
 from .features import FeatureConfig, compute_features
 from .loading import Audio
 from .network import Animator, AnimatorConfig, run_chunked
@@ -147,13 +147,15 @@ def features_for(audio: Audio, model: Animator, timed_phones: list | None = None
     """The features the network was trained on, at its frame rate: spectral and prosodic
     features, then (for weights trained with it) the phone evidence of ``core.audio.phones`` --
     from ``timed_phones`` (ARPAbet, start_s, end_s; a transcript's alignment) when given, else
-    from the phone recogniser."""
+    from the phone recogniser -- or the phone posteriors of ``core.audio.senones``."""
     cfg = model.cfg
     feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
     if cfg.phone_evidence:
         heard = ([phones.Phone(p.upper(), s, e) for p, s, e in timed_phones] if timed_phones is not None
                  else phones.recognise_phones(audio))
         feats = np.concatenate([feats, phones.phone_evidence(heard, len(feats), cfg.fps)], 1)
+    if cfg.phone_posteriors:
+        feats = np.concatenate([feats, senones.phone_posteriors(audio, len(feats), cfg.fps)], 1)
     if feats.shape[1] != cfg.n_features:
         raise MissingWeightsError(
             f"The animator weights expect {cfg.n_features} '{cfg.feature_kind}' features per frame "

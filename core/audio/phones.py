@@ -103,7 +103,7 @@ def _phone_loop_decoder():
                    samprate=16000, beam=1e-30, pbeam=1e-30, topn=2, lw=LANGUAGE_WEIGHT, loglevel="FATAL")
 
 
-def _chunk_bounds(samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
+def chunk_bounds(samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
     """Cut points at most CHUNK_S apart, each at the quietest 10 ms frame of the SEARCH_S before."""
     n, chunk, search, hop = len(samples), int(CHUNK_S * sr), int(SEARCH_S * sr), int(FRAME_S * sr)
     bounds, start = [], 0
@@ -124,7 +124,7 @@ def recognise_phones(audio: Audio) -> list[Phone]:
         raise ValueError("phone recognition needs 16 kHz audio (load_audio resamples)")
     decoder = _phone_loop_decoder()
     phones: list[Phone] = []
-    for a, b in _chunk_bounds(audio.samples, audio.sample_rate):
+    for a, b in chunk_bounds(audio.samples, audio.sample_rate):
         pcm = to_pcm16(audio.samples[a:b]).tobytes()
         decoder.start_utt()
         decoder.process_raw(pcm, full_utt=True)

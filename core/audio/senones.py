@@ -1,0 +1,224 @@
+"""Soft phone evidence from the acoustic model of a recogniser trained on real human speech.
+
+``core.audio.phones`` asks PocketSphinx's decoder for one phone per 10 ms frame: a hard decision,
+shaped by a phone bigram, that flips on a third of frames under a -70 dBFS perturbation. This module
+reads the same en-us acoustic model (the ``pocketsphinx`` wheel's ``en-us/en-us`` folder: a
+phonetically tied mixture model, 42 codebooks of 128 Gaussians on three 13-dimensional streams, 5126
+senones) and scores every frame itself, with no decoder: each frame gets a posterior over the 39
+English phones and silence, from the best-scoring senone of each phone (any context, any state).
+That is a speaker-independent description of what the speech sounds like, learned from people;
+the animator reads it beside its spectral features (``AnimatorConfig.phone_posteriors``).
+
+The front end follows PocketSphinx's (``feat.params``: 25.6 ms Hamming windows every 10 ms,
+pre-emphasis 0.97, 25 mel filters 130-6800 Hz, orthonormal DCT-II, lifter 22, cepstral mean
+removed per chunk, deltas over +-2 frames and double deltas) without its spectral noise
+subtraction; senones are scored from each codebook's 4 best Gaussians, as PocketSphinx does.
+Recordings are scored in chunks cut at quiet frames (``phones.chunk_bounds``), so memory stays
+flat in audio length.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .features import box_average, frame_count
+from .loading import Audio
+from .phones import FRAME_S, chunk_bounds, model_dir, to_pcm16
+
+#: Output columns: the en-us model's phones, fillers and silence merged into ``SIL`` (first).
+SILENCES = ("SIL", "+NSN+", "+SPN+")
+SAMPLE_RATE = 16000
+WINDOW = 410                     # samples (25.625 ms)
+HOP = 160                        # samples (10 ms)
+N_FFT = 512
+N_FILTERS, N_CEPSTRA, LIFTER = 25, 13, 22
+LOWER_HZ, UPPER_HZ = 130.0, 6800.0
+VARIANCE_FLOOR = 1e-4
+MIXW_UNIT = 1024 * np.log(1.0001)  # sendump stores -log(weight) in 1.0001-base units >> 10
+CENTRE_S = (WINDOW / 2) / SAMPLE_RATE  # a frame's centre after its start (frame t starts at t * HOP)
+BLOCK = 1000                     # frames scored at once (bounds the [frames, codebooks, 128] densities)
+
+
+@dataclass(frozen=True)
+class AcousticModel:
+    """The parts of a PocketSphinx PTM model that score senones."""
+
+    phones: tuple[str, ...]          # CI phone names, in the model's order
+    project: torch.Tensor            # [streams, 26, codebooks * 128]: [x^2, x] -> a Gaussian's log density ...
+    offset: torch.Tensor             # [streams, codebooks * 128]: ... plus this
+    mixw: torch.Tensor               # [streams, CI phones, states, 128]: context-independent senones
+    columns: tuple[str, ...]         # output columns: SIL first, then the phones
+    column_of_phone: torch.Tensor    # [CI phones] -> output column
+
+
+def _s3_gaussians(path: str) -> np.ndarray:
+    """Sphinx-3 Gaussian parameter file -> [streams, codebooks, densities, dims]."""
+    raw = open(path, "rb").read()
+    i = raw.index(b"endhdr\n") + len(b"endhdr\n")
+    if int(np.frombuffer(raw, "<i4", 1, i)[0]) != 0x11223344:
+        raise ValueError(f"{path}: not a little-endian Sphinx-3 parameter file")
+    n_cb, n_streams, n_dens = (int(v) for v in np.frombuffer(raw, "<i4", 3, i + 4))
+    dims = np.frombuffer(raw, "<i4", n_streams, i + 16).astype(int)
+    if len(set(dims)) != 1:
+        raise ValueError(f"{path}: streams of unequal width are not supported")
+    data = np.frombuffer(raw, "<f4", n_cb * n_streams * n_dens * dims[0], i + 20 + 4 * n_streams)
+    return data.reshape(n_cb, n_streams, n_dens, dims[0]).transpose(1, 0, 2, 3)
+
+
+def _binary_mdef(path: str) -> tuple[list[str], np.ndarray, int]:
+    """Binary model definition -> (CI phone names, [CI phones, states] their context-independent
+    senones, the number of senones)."""
+    raw = open(path, "rb").read()
+    i = 12 + int(np.frombuffer(raw, "<i4", 1, 8)[0])        # magic, version, description
+    n_ci, n_phone, n_emit, _, n_sen, _, n_sseq, _, n_tree, _ = (int(v) for v in np.frombuffer(raw, "<i4", 10, i))
+    i += 40
+    names, pos = [], i
+    for _ in range(n_ci):
+        end = raw.index(b"\0", pos)
+        names.append(raw[pos:end].decode("ascii"))
+        pos = end + 1
+    phones_at = i + ((pos - i + 3) & ~3) + 8 * n_tree
+    entry = np.dtype([("ssid", "<i4"), ("tmat", "<i4"), ("info", "u1", 4)])
+    table = np.frombuffer(raw, entry, n_phone, phones_at)
+    sseq_at = phones_at + entry.itemsize * n_phone
+    sseq = np.frombuffer(raw, "<u2", n_sseq * n_emit, sseq_at + 4).reshape(n_sseq, n_emit)
+    return names, sseq[table["ssid"][:n_ci]].astype(np.int64), n_sen
+
+
+def _sendump(path: str, n_streams: int, n_dens: int, n_sen: int) -> np.ndarray:
+    """Mixture weights (8-bit, uncompressed layout) -> [streams, senones, densities] log weights."""
+    raw = open(path, "rb").read()
+    i = 0
+    while True:                                  # header strings, ended by a zero length
+        n = int(np.frombuffer(raw, "<i4", 1, i)[0])
+        i += 4 + n
+        if n == 0:
+            break
+        if raw[i - n:i - 1].startswith(b"cluster_count ") and raw[i - n:i - 1] != b"cluster_count 0":
+            raise ValueError(f"{path}: clustered (4-bit) mixture weights are not supported")
+    rows, cols = (int(v) for v in np.frombuffer(raw, "<i4", 2, i))
+    if (rows, cols) != (n_dens, n_sen):
+        raise ValueError(f"{path}: {rows}x{cols} weights for {n_dens} densities and {n_sen} senones")
+    w = np.frombuffer(raw, np.uint8, n_streams * rows * cols, i + 8).reshape(n_streams, rows, cols)
+    log_w = -w.astype(np.float64) * MIXW_UNIT
+    log_w -= np.log(np.exp(log_w).sum(1, keepdims=True))    # 8-bit rounding: renormalise
+    return log_w.transpose(0, 2, 1)
+
+
+@functools.lru_cache(maxsize=1)
+def acoustic_model() -> AcousticModel:
+    folder = os.path.join(model_dir(), "en-us")
+    means = _s3_gaussians(os.path.join(folder, "means"))
+    var = np.maximum(_s3_gaussians(os.path.join(folder, "variances")), VARIANCE_FLOOR)
+    names, ci_senones, n_sen = _binary_mdef(os.path.join(folder, "mdef"))
+    n_streams, n_cb, n_dens, _ = means.shape
+    if n_cb != len(names):
+        raise ValueError(f"{folder}: {n_cb} codebooks for {len(names)} phones (not a PTM model)")
+    log_mixw = _sendump(os.path.join(folder, "sendump"), n_streams, n_dens, n_sen)[:, ci_senones]
+    columns = ("SIL",) + tuple(n for n in names if n not in SILENCES)
+    f32 = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)    # noqa: E731 (a copy: files are read-only)
+    return AcousticModel(
+        phones=tuple(names), mixw=f32(np.exp(log_mixw)),
+        # log N(x; m, v) = -0.5 sum log(2 pi v) - 0.5 sum m^2 / v  +  x^2 . (-0.5 / v)  +  x . (m / v)
+        project=f32(np.concatenate([-0.5 / var, means / var], -1).reshape(n_streams, -1, 2 * means.shape[-1])
+                    .transpose(0, 2, 1)),
+        offset=f32((-0.5 * np.log(2 * np.pi * var) - 0.5 * means ** 2 / var).sum(-1).reshape(n_streams, -1)),
+        columns=columns,
+        column_of_phone=torch.as_tensor([0 if n in SILENCES else columns.index(n) for n in names]))
+
+
+@functools.lru_cache(maxsize=1)
+def _front_end() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hamming window, mel filters [filters, bins], DCT [cepstra, filters] and lifter, as PocketSphinx
+    builds them (triangles of unit area between filter centres rounded to FFT bins)."""
+    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)            # noqa: E731
+    mel_inv = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)        # noqa: E731
+    bin_hz = SAMPLE_RATE / N_FFT
+    step = (mel(UPPER_HZ) - mel(LOWER_HZ)) / (N_FILTERS + 1)
+    hz = np.arange(N_FFT // 2 + 1) * bin_hz
+    filters = np.zeros((N_FILTERS, len(hz)))
+    for i in range(N_FILTERS):
+        lo, mid, hi = (np.floor(mel_inv(mel(LOWER_HZ) + (i + j) * step) / bin_hz + 0.5) * bin_hz for j in range(3))
+        rise, fall = (hz - lo) / (mid - lo), (hi - hz) / (hi - mid)
+        inside = (hz >= lo) & (hz <= hi) & (np.arange(len(hz)) < N_FFT // 2)
+        filters[i, inside] = np.minimum(rise, fall)[inside] * 2.0 / (hi - lo)
+    j = np.arange(N_FILTERS) + 0.5
+    dct = np.cos(np.pi / N_FILTERS * np.arange(N_CEPSTRA)[:, None] * j[None, :]) * np.sqrt(2.0 / N_FILTERS)
+    dct[0] = np.sqrt(1.0 / N_FILTERS)
+    lifter = 1.0 + LIFTER / 2.0 * np.sin(np.arange(N_CEPSTRA) * np.pi / LIFTER)
+    window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(WINDOW) / (WINDOW - 1))
+    return window, filters.T, dct.T * lifter, lifter
+
+
+def cepstra(pcm16: np.ndarray) -> np.ndarray:
+    """[frames, 13] mel cepstra of 16 kHz int16 samples; frame t starts at sample t * HOP."""
+    window, filters, dct, _ = _front_end()
+    x = pcm16.astype(np.float64)
+    x = np.concatenate([x[:1], x[1:] - 0.97 * x[:-1]])
+    n = 1 + max(len(x) - WINDOW, 0) // HOP
+    x = np.pad(x, (0, max(WINDOW + (n - 1) * HOP - len(x), 0)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP][:n] * window
+    power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
+    return (np.log(power @ filters + 1e-4) @ dct).astype(np.float32)
+
+
+def streams(cep: np.ndarray) -> torch.Tensor:
+    """[3, frames, 13]: mean-removed cepstra, deltas (t+2 - t-2) and double deltas, edges repeated."""
+    c = cep - cep.mean(0)
+    p = np.pad(c, ((3, 3), (0, 0)), mode="edge")
+    n = len(c)
+    at = lambda k: p[3 + k:3 + k + n]     # noqa: E731
+    return torch.as_tensor(np.stack([c, at(2) - at(-2), (at(3) - at(-1)) - (at(1) - at(-3))]))
+
+
+def phone_loglik(feats: torch.Tensor, model: AcousticModel | None = None) -> torch.Tensor:
+    """[frames, CI phones]: the log-likelihood (nats) of each phone's best state on every frame.
+
+    A context-independent senone mixes its phone's codebook: per stream, sum_j w_j N_j(x), done as
+    one batched product of the codebook's densities (scaled by their best) and the weights."""
+    model = model or acoustic_model()
+    n_streams, n_cb, _, n_dens = model.mixw.shape
+    out = torch.empty((feats.shape[1], n_cb))
+    for b0 in range(0, feats.shape[1], BLOCK):
+        score = 0.0
+        for s in range(n_streams):
+            x = feats[s, b0:b0 + BLOCK]                                 # [T, 13]
+            dens = torch.addmm(model.offset[s], torch.cat([x * x, x], 1), model.project[s])
+            dens = dens.reshape(len(x), n_cb, n_dens)
+            top = dens.amax(-1, keepdim=True)
+            mixed = torch.einsum("tcj,ckj->tck", torch.exp(dens - top), model.mixw[s])
+            score = score + torch.log(mixed.clamp_min(1e-30)) + top             # [T, C, states]
+        out[b0:b0 + BLOCK] = score.amax(-1)
+    return out
+
+
+def frame_posteriors(pcm16: np.ndarray, model: AcousticModel | None = None) -> np.ndarray:
+    """[frames, columns] phone posteriors (flat prior) of one chunk, at 100 Hz."""
+    model = model or acoustic_model()
+    if len(pcm16) < WINDOW:
+        return np.zeros((0, len(model.columns)), np.float32)
+    post = torch.softmax(phone_loglik(streams(cepstra(pcm16)), model), dim=1)
+    return torch.zeros((len(post), len(model.columns))).index_add_(1, model.column_of_phone, post).numpy()
+
+
+def phone_posteriors(audio: Audio, n_frames: int | None = None, fps: float = 50.0) -> np.ndarray:
+    """[n_frames, columns]: each animation frame's mean phone posterior over [k - 1/2, k + 1/2] / fps."""
+    if audio.sample_rate != SAMPLE_RATE:
+        raise ValueError("phone posteriors need 16 kHz audio (load_audio resamples)")
+    model = acoustic_model()
+    n_frames = frame_count(audio.duration, fps) if n_frames is None else n_frames
+    n_base = len(audio.samples) // HOP + 1
+    base = np.zeros((n_base, len(model.columns)), np.float32)
+    base[:, 0] = 1.0                                    # silence where no window fits
+    for a, b in chunk_bounds(audio.samples, audio.sample_rate):
+        post = frame_posteriors(to_pcm16(audio.samples[a:b]), model)
+        j0 = a // HOP
+        base[j0:j0 + len(post)] = post
+        base[j0 + len(post):b // HOP + 1] = post[-1] if len(post) else base[j0]   # a chunk's last frames
+    times = np.arange(n_frames) / fps - CENTRE_S        # base frame j is centred on j * HOP + WINDOW / 2
+    return box_average(base, 0, times, 0.5 / fps, FRAME_S, n_base)
