@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import SPEECH
 
 from talkface.core.audio.features import frame_count
 from talkface.training.corpus import espeak
@@ -284,3 +285,36 @@ def test_phone_evidence_is_added_to_every_shard_and_read_by_the_trainer(tmp_path
     assert all("already" in l for l in again)
     plain, heard = load_corpus(str(tmp_path), "train"), load_corpus(str(tmp_path), "train", phone_evidence=True)
     assert heard[0].features.shape[1] == plain[0].features.shape[1] + 10
+
+
+def test_phone_posteriors_go_from_corpus_to_trained_weights_to_a_take(tmp_path):
+    """--kind phone_posteriors: 40 columns a frame (posteriors summing to 1), read by the trainer
+    with --phone-posteriors, saved in the weights' config, and computed again for a new recording
+    at inference (a second thread beside the recogniser) so the network reads the same columns."""
+    from dataclasses import replace
+
+    from talkface.core.audio import inference, senones
+    from talkface.core.audio.loading import load_audio
+    from talkface.training.animator import AnimatorTrainConfig, load_corpus, train
+    from talkface.training.corpus.evidence import add_evidence
+
+    generate(tmp_path, hours=0.004, seed=3, fps=50.0, heldout_fraction=0.3, shard_minutes=0.1, log=lambda *_: None)
+    with pytest.raises(ValueError, match="--kind phone_posteriors"):
+        load_corpus(str(tmp_path), "train", evidence="phone_posteriors")
+    add_evidence(str(tmp_path), workers=1, log=lambda *_: None, kind="phone_posteriors")
+    for z in shards(tmp_path, "train"):
+        post = z["phone_posteriors"].astype(np.float32)
+        assert post.shape == (len(z["targets"]), 40) and np.allclose(post.sum(1), 1.0, atol=5e-3)
+        assert "phone_evidence" not in z                             # only the kind asked for
+    train_clips = load_corpus(str(tmp_path), "train", evidence="phone_posteriors")
+    cfg = replace(AnimatorTrainConfig(), steps=3, batch=2, window_s=1.0, phone_posteriors=True, evidence_dropout=0.5)
+    out = str(tmp_path / "post.safetensors")
+    train(train_clips, train_clips[:1], out, cfg, log=lambda *_: None)
+    net = inference.load_animator_file(out)
+    assert net.cfg.phone_posteriors and not net.cfg.phone_evidence
+    speech = load_audio(SPEECH)
+    feats = inference.features_for(speech, net)
+    assert feats.shape[1] == net.cfg.n_features
+    assert np.allclose(feats[:, -40:], senones.phone_posteriors(speech, len(feats), net.cfg.fps))
+    take = inference.animate(speech, net)
+    assert take.values.shape[0] == len(feats) and np.isfinite(take.values).all()
