@@ -290,7 +290,7 @@ def test_phone_evidence_is_added_to_every_shard_and_read_by_the_trainer(tmp_path
 def test_phone_posteriors_go_from_corpus_to_trained_weights_to_a_take(tmp_path):
     """--kind phone_posteriors: 40 columns a frame (posteriors summing to 1), read by the trainer
     with --phone-posteriors, saved in the weights' config, and computed again for a new recording
-    at inference (a second thread beside the recogniser) so the network reads the same columns."""
+    at inference so the network reads the same columns."""
     from dataclasses import replace
 
     from talkface.core.audio import inference, senones

@@ -132,8 +132,11 @@ def test_animator_defaults_are_the_shipped_recipe():
     args = _shipped_args(prov["command"], "talkface.training.animator")
     cfg = loop.config_from_args(animator.AnimatorTrainConfig, animator.parser().parse_args(args))
     default = animator.AnimatorTrainConfig()
-    # what the run did not set on its command line came from the defaults of the time: the same
-    assert replace(cfg, steps=default.steps, threads=default.threads) == default
+    # what the run did not set on its command line came from the defaults of the time: the same;
+    # except the phone posteriors, which need a corpus that holds them (so they are not a default)
+    assert cfg.phone_posteriors and cfg.evidence_dropout == 0.2
+    assert replace(cfg, steps=default.steps, threads=default.threads, phone_posteriors=False,
+                   evidence_dropout=default.evidence_dropout) == default
     with safe_open(str(ROOT / "weights" / "animator.safetensors"), "pt") as fh:
         shipped = json.loads(fh.metadata()["config"])
     assert shipped["style_dropout"] == default.style_dropout

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,7 @@ from ..errors import InputError, MissingWeightsError
 from ..face.model import ARKIT_NAMES
 from ..weights import weights_path
 from . import motion, phones, senones
-from .features import FeatureConfig, compute_features, frame_count
+from .features import FeatureConfig, compute_features
 from .loading import Audio
 from .network import Animator, AnimatorConfig, run_chunked
 
@@ -144,13 +143,11 @@ def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.nda
     return curve
 
 
-def features_for(audio: Audio, model: Animator, timed_phones: list | None = None,
-                 posteriors: np.ndarray | None = None) -> np.ndarray:
+def features_for(audio: Audio, model: Animator, timed_phones: list | None = None) -> np.ndarray:
     """The features the network was trained on, at its frame rate: spectral and prosodic
     features, then (for weights trained with it) the phone evidence of ``core.audio.phones`` --
     from ``timed_phones`` (ARPAbet, start_s, end_s; a transcript's alignment) when given, else
-    from the phone recogniser -- or the phone posteriors of ``core.audio.senones`` (``posteriors``
-    when already computed)."""
+    from the phone recogniser -- or the phone posteriors of ``core.audio.senones``."""
     cfg = model.cfg
     feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
     if cfg.phone_evidence:
@@ -158,8 +155,7 @@ def features_for(audio: Audio, model: Animator, timed_phones: list | None = None
                  else phones.recognise_phones(audio))
         feats = np.concatenate([feats, phones.phone_evidence(heard, len(feats), cfg.fps)], 1)
     if cfg.phone_posteriors:
-        post = senones.phone_posteriors(audio, len(feats), cfg.fps) if posteriors is None else posteriors
-        feats = np.concatenate([feats, post], 1)
+        feats = np.concatenate([feats, senones.phone_posteriors(audio, len(feats), cfg.fps)], 1)
     if feats.shape[1] != cfg.n_features:
         raise MissingWeightsError(
             f"The animator weights expect {cfg.n_features} '{cfg.feature_kind}' features per frame "
@@ -223,13 +219,11 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     trained on real speech hears (``core.audio.phones``): the network learned its closures from
     synthetic voices and misses many in others; the recogniser, trained on people, hears them.
     Weights trained with phone evidence also read those phones as input; weights trained with
-    phone posteriors read those, scored on a second thread while the recogniser decodes."""
+    phone posteriors read those (``core.audio.senones``; PocketSphinx's decoder holds the GIL, so
+    scoring them on a second thread beside it gained nothing: they run after it)."""
     cfg = model.cfg
-    with ThreadPoolExecutor(1) as pool:
-        post = (pool.submit(senones.phone_posteriors, audio, frame_count(audio.duration, cfg.fps), cfg.fps)
-                if cfg.phone_posteriors else None)
-        cues = timed_phones if timed_phones is not None else heard_phones(audio) if listen else None
-        feats = features_for(audio, model, cues, post.result() if post else None)
+    cues = timed_phones if timed_phones is not None else heard_phones(audio) if listen else None
+    feats = features_for(audio, model, cues)
     code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
     model.seal_bias = SEAL_BIAS
     out = run_chunked(model, feats, code.to(model.feat_mean.device))

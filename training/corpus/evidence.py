@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -66,12 +67,19 @@ def add_evidence(corpus: str, workers: int = 2, force: bool = False, log=print, 
                     glob.glob(os.path.join(corpus, "heldout", "*.npz")))
     shards = [s for s in shards if not s.endswith(".tmp.npz")]
     done = 0
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for path, seconds in pool.map(add_to_shard, shards, [fps] * len(shards), [force] * len(shards),
-                                      [kind] * len(shards)):
+    jobs = (shards, [fps] * len(shards), [force] * len(shards), [kind] * len(shards))
+    # one worker: in this process; more: spawned, never forked (a fork of a process whose torch
+    # thread pool is running deadlocks the child, and the posteriors use torch)
+    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers > 1 else None)
+    try:
+        for path, seconds in (pool.map(add_to_shard, *jobs) if pool else map(add_to_shard, *jobs)):
             done += 1
             log(f"[{done}/{len(shards)}] {path}"
                 + (f" in {seconds:.0f}s" if seconds else " (already had it)"))
+    finally:
+        if pool:
+            pool.shutdown()
     return done
 
 
