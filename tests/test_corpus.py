@@ -318,3 +318,20 @@ def test_phone_posteriors_go_from_corpus_to_trained_weights_to_a_take(tmp_path):
     assert np.allclose(feats[:, -40:], senones.phone_posteriors(speech, len(feats), net.cfg.fps))
     take = inference.animate(speech, net)
     assert take.values.shape[0] == len(feats) and np.isfinite(take.values).all()
+
+
+def test_posterior_weights_still_animate_without_pocketsphinx(monkeypatch):
+    """The 'audio features' path: no recogniser, so the posteriors read as silence (what the
+    shipped weights saw on a fifth of their training windows) and the network alone animates."""
+    from talkface.core.audio import inference, phones
+    from talkface.core.audio.loading import load_audio
+
+    net = inference.load_animator()
+    assert net.cfg.phone_posteriors                       # the shipped weights read them
+    monkeypatch.setattr(phones, "available", lambda: False)
+    speech = load_audio(SPEECH)
+    feats = inference.features_for(speech, net)
+    assert (feats[:, -40] == 1.0).all() and (feats[:, -39:] == 0.0).all()
+    take = inference.animate(speech, net)
+    jaw = take.values[:, take.channels.index("jawOpen")]
+    assert np.isfinite(take.values).all() and jaw.max() > 0.15 and jaw.std() > 0.03   # the mouth still moves

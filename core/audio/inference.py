@@ -143,6 +143,17 @@ def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.nda
     return curve
 
 
+def posteriors_for(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
+    """The phone posteriors the network reads; without the pocketsphinx package (the 'audio
+    features' path) every frame reads as silence, as the weights saw on the training windows
+    whose evidence was hidden (--evidence-dropout), so the network listens for itself."""
+    if phones.available():
+        return senones.phone_posteriors(audio, n_frames, fps)
+    silent = np.zeros((n_frames, senones.N_COLUMNS), np.float32)
+    silent[:, 0] = 1.0
+    return silent
+
+
 def features_for(audio: Audio, model: Animator, timed_phones: list | None = None) -> np.ndarray:
     """The features the network was trained on, at its frame rate: spectral and prosodic
     features, then (for weights trained with it) the phone evidence of ``core.audio.phones`` --
@@ -155,7 +166,7 @@ def features_for(audio: Audio, model: Animator, timed_phones: list | None = None
                  else phones.recognise_phones(audio))
         feats = np.concatenate([feats, phones.phone_evidence(heard, len(feats), cfg.fps)], 1)
     if cfg.phone_posteriors:
-        feats = np.concatenate([feats, senones.phone_posteriors(audio, len(feats), cfg.fps)], 1)
+        feats = np.concatenate([feats, posteriors_for(audio, len(feats), cfg.fps)], 1)
     if feats.shape[1] != cfg.n_features:
         raise MissingWeightsError(
             f"The animator weights expect {cfg.n_features} '{cfg.feature_kind}' features per frame "

@@ -32,6 +32,7 @@ from .phones import FRAME_S, chunk_bounds, model_dir, to_pcm16
 
 #: Output columns: the en-us model's phones, fillers and silence merged into ``SIL`` (first).
 SILENCES = ("SIL", "+NSN+", "+SPN+")
+N_COLUMNS = 40                   # SIL and the 39 phones of the en-us model (checked when it loads)
 SAMPLE_RATE = 16000
 WINDOW = 410                     # samples (25.625 ms)
 HOP = 160                        # samples (10 ms)
@@ -121,6 +122,8 @@ def acoustic_model() -> AcousticModel:
         raise ValueError(f"{folder}: {n_cb} codebooks for {len(names)} phones (not a PTM model)")
     log_mixw = _sendump(os.path.join(folder, "sendump"), n_streams, n_dens, n_sen)[:, ci_senones]
     columns = ("SIL",) + tuple(n for n in names if n not in SILENCES)
+    if len(columns) != N_COLUMNS:
+        raise ValueError(f"{folder}: {len(columns)} phone columns, the animator reads {N_COLUMNS}")
     f32 = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)    # noqa: E731 (a copy: files are read-only)
     return AcousticModel(
         phones=tuple(names), mixw=f32(np.exp(log_mixw)),
