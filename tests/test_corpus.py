@@ -271,7 +271,7 @@ def test_phone_evidence_is_added_to_every_shard_and_read_by_the_trainer(tmp_path
 
     generate(tmp_path, hours=0.004, seed=2, fps=50.0, heldout_fraction=0.3, shard_minutes=0.1, log=lambda *_: None)
     with pytest.raises(ValueError, match="training.corpus.evidence"):
-        load_corpus(str(tmp_path), "train", phone_evidence=True)
+        load_corpus(str(tmp_path), "train", evidence="phone_evidence")
     lines = []
     n = add_evidence(str(tmp_path), workers=1, log=lines.append)
     assert n == len(lines) >= 2 and not any("already" in l for l in lines)
@@ -283,7 +283,7 @@ def test_phone_evidence_is_added_to_every_shard_and_read_by_the_trainer(tmp_path
     again = []
     add_evidence(str(tmp_path), workers=1, log=again.append)
     assert all("already" in l for l in again)
-    plain, heard = load_corpus(str(tmp_path), "train"), load_corpus(str(tmp_path), "train", phone_evidence=True)
+    plain, heard = load_corpus(str(tmp_path), "train"), load_corpus(str(tmp_path), "train", evidence="phone_evidence")
     assert heard[0].features.shape[1] == plain[0].features.shape[1] + 10
 
 

@@ -253,7 +253,7 @@ def evidence_kind(cfg) -> str | None:
 
 def evidence_columns(cfg: AnimatorConfig) -> int:
     kind = evidence_kind(cfg)
-    return 0 if kind is None else len(phones.CLASSES) if kind == "phone_evidence" else len(senones.acoustic_model().columns)
+    return 0 if kind is None else len(phones.CLASSES) if kind == "phone_evidence" else senones.N_COLUMNS
 
 
 def hide_evidence(features: torch.Tensor, n_evidence: int, rng: np.random.Generator, share: float) -> torch.Tensor:
@@ -430,11 +430,10 @@ def train(train_clips: list[Clip], eval_clips: list[Clip], out: str,
 
 
 def load_corpus(folder: str, split: str, feature_kind: str = AnimatorTrainConfig.features,
-                phone_evidence: bool = AnimatorTrainConfig.phone_evidence, evidence: str | None = None) -> list[Clip]:
+                evidence: str | None = None) -> list[Clip]:
     """Clips of one split ('train' or 'heldout') of a corpus written by ``training.corpus.build``;
-    ``evidence`` ('phone_evidence', 'phone_posteriors'; ``phone_evidence=True`` is the first) adds
-    that shard array as the last feature columns."""
-    evidence = evidence or ("phone_evidence" if phone_evidence else None)
+    ``evidence`` ('phone_evidence' or 'phone_posteriors', ``evidence_kind``) adds that shard array
+    as the last feature columns."""
     with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as fh:
         manifest = json.load(fh)
     if abs(float(manifest["fps"]) - NETWORK_FPS) > 1e-6:

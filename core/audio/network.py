@@ -50,7 +50,7 @@ class AnimatorConfig:
     # per-frame class shares from a recogniser trained on real speech. False: spectral features
     # only (files written before the evidence existed).
     phone_evidence: bool = False
-    # Phone posteriors (core.audio.senones): the last len(senones columns) input columns are each
+    # Phone posteriors (core.audio.senones): the last senones.N_COLUMNS input columns are each
     # frame's posterior over the phones of an acoustic model trained on real speech (soft, no
     # decoder). At most one of phone_evidence and phone_posteriors.
     phone_posteriors: bool = False

@@ -5,14 +5,16 @@ shaped by a phone bigram, that flips on a third of frames under a -70 dBFS pertu
 reads the same en-us acoustic model (the ``pocketsphinx`` wheel's ``en-us/en-us`` folder: a
 phonetically tied mixture model, 42 codebooks of 128 Gaussians on three 13-dimensional streams, 5126
 senones) and scores every frame itself, with no decoder: each frame gets a posterior over the 39
-English phones and silence, from the best-scoring senone of each phone (any context, any state).
+English phones and silence, from the best-scoring of each phone's three context-independent
+senones (its states).
 That is a speaker-independent description of what the speech sounds like, learned from people;
 the animator reads it beside its spectral features (``AnimatorConfig.phone_posteriors``).
 
 The front end follows PocketSphinx's (``feat.params``: 25.6 ms Hamming windows every 10 ms,
 pre-emphasis 0.97, 25 mel filters 130-6800 Hz, orthonormal DCT-II, lifter 22, cepstral mean
 removed per chunk, deltas over +-2 frames and double deltas) without its spectral noise
-subtraction; senones are scored from each codebook's 4 best Gaussians, as PocketSphinx does.
+subtraction; a senone mixes all 128 Gaussians of its phone's codebook (PocketSphinx keeps the
+4 best).
 Recordings are scored in chunks cut at quiet frames (``phones.chunk_bounds``), so memory stays
 flat in audio length.
 """
@@ -136,9 +138,9 @@ def acoustic_model() -> AcousticModel:
 
 
 @functools.lru_cache(maxsize=1)
-def _front_end() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Hamming window, mel filters [filters, bins], DCT [cepstra, filters] and lifter, as PocketSphinx
-    builds them (triangles of unit area between filter centres rounded to FFT bins)."""
+def _front_end() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hamming window, mel filters [bins, filters] and the liftered DCT [filters, cepstra], as
+    PocketSphinx builds them (triangles of unit area between filter centres rounded to FFT bins)."""
     mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)            # noqa: E731
     mel_inv = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)        # noqa: E731
     bin_hz = SAMPLE_RATE / N_FFT
@@ -155,12 +157,12 @@ def _front_end() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     dct[0] = np.sqrt(1.0 / N_FILTERS)
     lifter = 1.0 + LIFTER / 2.0 * np.sin(np.arange(N_CEPSTRA) * np.pi / LIFTER)
     window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(WINDOW) / (WINDOW - 1))
-    return window, filters.T, dct.T * lifter, lifter
+    return window, filters.T, dct.T * lifter
 
 
 def cepstra(pcm16: np.ndarray) -> np.ndarray:
     """[frames, 13] mel cepstra of 16 kHz int16 samples; frame t starts at sample t * HOP."""
-    window, filters, dct, _ = _front_end()
+    window, filters, dct = _front_end()
     x = pcm16.astype(np.float64)
     x = np.concatenate([x[:1], x[1:] - 0.97 * x[:-1]])
     n = 1 + max(len(x) - WINDOW, 0) // HOP
