@@ -68,3 +68,55 @@ def test_long_audio_is_decoded_in_chunks_cut_at_quiet_frames(speech, monkeypatch
 def test_recogniser_needs_16_khz():
     with pytest.raises(ValueError, match="16 kHz"):
         phones.recognise_phones(Audio(np.zeros(22050, np.float32), 22050, None, 22050, 1, 0.0))
+
+
+@pytest.fixture()
+def long_speech(speech, monkeypatch):
+    """The sample three times over with pauses, cut into 6-s chunks (five or more)."""
+    monkeypatch.setattr(phones, "CHUNK_S", 6.0)
+    monkeypatch.setattr(phones, "SEARCH_S", 1.5)
+    return from_array(np.concatenate([speech.samples, np.zeros(8000, np.float32)] * 3), 16000)
+
+
+def test_helper_processes_hear_what_this_process_hears(long_speech):
+    """Chunks go to helper processes (the decoder holds the GIL; processes decode beside the
+    features); each chunk is decoded from the model's initial state, so the phones are the same
+    whoever decoded it -- and the same twice over in one process (no state carried from the last
+    chunk or the last recording)."""
+    inline = phones.recognise_phones(long_speech, helpers=0)
+    assert phones.recognise_phones(long_speech, helpers=0) == inline
+    rec = phones.Recognition(long_speech, helpers=2)
+    assert rec.helpers == 2
+    helped = rec.result()
+    assert rec.helpers == 0 and helped == inline
+
+
+def test_a_helper_that_dies_costs_only_time(long_speech, monkeypatch, tmp_path):
+    inline = phones.recognise_phones(long_speech, helpers=0)
+    for name, body in (("exits", "import sys; sys.exit(3)\n"),
+                       ("babbles", "import sys\nsys.stdin.buffer.read(8)\nprint('not json')\n"),
+                       ("missing", None)):
+        script = tmp_path / f"{name}.py"
+        if body is not None:
+            script.write_text(body)
+        monkeypatch.setattr(phones, "HELPER_SCRIPT", str(script))
+        assert phones.recognise_phones(long_speech, helpers=2) == inline, name
+
+
+def test_helpers_follow_the_cpu_setting(long_speech, monkeypatch):
+    monkeypatch.setenv(phones.HELPERS_ENV, "0")
+    assert phones.helper_count() == 0 and phones.Recognition(long_speech).helpers == 0
+    monkeypatch.setenv(phones.HELPERS_ENV, "1")
+    assert phones.helper_count() == 1
+    monkeypatch.setenv(phones.HELPERS_ENV, "9")
+    assert phones.helper_count() == phones.MAX_HELPERS
+    monkeypatch.delenv(phones.HELPERS_ENV)
+    short = from_array(long_speech.samples[:16000 * 5], 16000)     # one chunk: no helper
+    assert phones.Recognition(short, helpers=2).helpers == 0
+
+
+def test_cancel_ends_the_helpers(long_speech):
+    rec = phones.Recognition(long_speech, helpers=2)
+    processes = [h.process for h in rec._helpers]
+    rec.cancel()
+    assert rec.helpers == 0 and all(p.poll() is not None for p in processes)

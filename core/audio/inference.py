@@ -7,6 +7,7 @@ ARKit channel plus head-pose offsets. Resampling to the scene's fps happens when
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from dataclasses import dataclass
@@ -154,25 +155,42 @@ def posteriors_for(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
     return silent
 
 
-def features_for(audio: Audio, model: Animator, timed_phones: list | None = None) -> np.ndarray:
-    """The features the network was trained on, at its frame rate: spectral and prosodic
-    features, then (for weights trained with it) the phone evidence of ``core.audio.phones`` --
-    from ``timed_phones`` (ARPAbet, start_s, end_s; a transcript's alignment) when given, else
-    from the phone recogniser -- or the phone posteriors of ``core.audio.senones``."""
+def _listening_features(audio: Audio, model: Animator) -> tuple[np.ndarray, np.ndarray | None]:
+    """The features that need no phone recogniser: spectral and prosodic, and (for weights
+    trained with them) the phone posteriors."""
     cfg = model.cfg
     feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
+    return feats, posteriors_for(audio, len(feats), cfg.fps) if cfg.phone_posteriors else None
+
+
+def _network_input(model: Animator, feats: np.ndarray, posteriors: np.ndarray | None,
+                   heard: list | None) -> np.ndarray:
+    cfg = model.cfg
     if cfg.phone_evidence:
-        heard = ([phones.Phone(p.upper(), s, e) for p, s, e in timed_phones] if timed_phones is not None
-                 else phones.recognise_phones(audio))
-        feats = np.concatenate([feats, phones.phone_evidence(heard, len(feats), cfg.fps)], 1)
-    if cfg.phone_posteriors:
-        feats = np.concatenate([feats, posteriors_for(audio, len(feats), cfg.fps)], 1)
+        if heard is None:
+            raise MissingWeightsError("These animator weights read the phone recogniser's phones, "
+                                      "which needs the 'pocketsphinx' package")
+        timed = [phones.Phone(p.upper(), s, e) for p, s, e in heard]
+        feats = np.concatenate([feats, phones.phone_evidence(timed, len(feats), cfg.fps)], 1)
+    if posteriors is not None:
+        feats = np.concatenate([feats, posteriors], 1)
     if feats.shape[1] != cfg.n_features:
         raise MissingWeightsError(
             f"The animator weights expect {cfg.n_features} '{cfg.feature_kind}' features per frame "
             f"but {feats.shape[1]} were computed: the weights file does not match this version"
         )
     return feats
+
+
+def features_for(audio: Audio, model: Animator, timed_phones: list | None = None) -> np.ndarray:
+    """The features the network was trained on, at its frame rate: spectral and prosodic
+    features, then (for weights trained with it) the phone evidence of ``core.audio.phones`` --
+    from ``timed_phones`` (ARPAbet, start_s, end_s; a transcript's alignment) when given, else
+    from the phone recogniser -- or the phone posteriors of ``core.audio.senones``."""
+    feats, posteriors = _listening_features(audio, model)
+    if model.cfg.phone_evidence and timed_phones is None:
+        timed_phones = heard_phones(audio)
+    return _network_input(model, feats, posteriors, timed_phones)
 
 
 CHANNELS = tuple(ARKIT_NAMES) + HEAD_CHANNELS
@@ -214,6 +232,20 @@ def seal_lips(model: Animator, values: np.ndarray, timed_phones: list, fps: floa
     return out
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """torch on ``n`` threads inside the block (None: unchanged): beside the recogniser's helper
+    processes, more threads than one only wait for the CPUs the helpers hold."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n is not None:
+            torch.set_num_threads(before)
+
+
 def heard_phones(audio: Audio) -> list | None:
     """The real-speech phone recogniser's phones (ARPAbet, start_s, end_s), or None without it."""
     if not phones.available():
@@ -230,11 +262,25 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     trained on real speech hears (``core.audio.phones``): the network learned its closures from
     synthetic voices and misses many in others; the recogniser, trained on people, hears them.
     Weights trained with phone evidence also read those phones as input; weights trained with
-    phone posteriors read those (``core.audio.senones``; PocketSphinx's decoder holds the GIL, so
-    scoring them on a second thread beside it gained nothing: they run after it)."""
+    phone posteriors read those (``core.audio.senones``), computed here while a helper process
+    runs the recogniser on part of the recording (``phones.Recognition``; its decoder holds the
+    GIL, so a thread would gain nothing)."""
     cfg = model.cfg
-    cues = timed_phones if timed_phones is not None else heard_phones(audio) if listen else None
-    feats = features_for(audio, model, cues)
+    cues = timed_phones
+    need_phones = cues is None and (listen or cfg.phone_evidence)
+    recognition = phones.Recognition(audio) if need_phones and phones.available() else None
+    try:            # the recogniser's helper processes decode while this one computes features
+        with _torch_threads(1 if recognition is not None and recognition.helpers else None):
+            feats, posteriors = _listening_features(audio, model)
+        if recognition is not None:
+            cues = [(p.phone, p.start, p.end) for p in recognition.result()]
+    except BaseException:
+        if recognition is not None:
+            recognition.cancel()
+        raise
+    feats = _network_input(model, feats, posteriors, cues)
+    if not listen and timed_phones is None:
+        cues = None             # heard for the network's input only, not to seal the lips
     code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
     model.seal_bias = SEAL_BIAS
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
