@@ -57,6 +57,9 @@ def test_long_audio_is_decoded_in_chunks_cut_at_quiet_frames(speech, monkeypatch
     bounds = phones.chunk_bounds(long.samples, 16000)
     assert len(bounds) >= 4 and bounds[0][0] == 0 and bounds[-1][1] == len(long.samples)
     assert all(b - a <= 6 * 16000 for a, b in bounds)
+    assert len(bounds) % 2 == 0                               # two helpers finish together
+    sizes = [b - a for a, b in bounds]
+    assert max(sizes) - min(sizes) <= 1.5 * 16000             # near-equal shares (cut within SEARCH_S)
     heard = phones.recognise_phones(long)
     assert all(a.end <= b.start + 1e-6 for a, b in zip(heard, heard[1:]))   # one time line
     per_copy = [sum(1 for p in heard if phones.phone_class(p.phone) == "bilabial"
@@ -111,7 +114,7 @@ def test_helpers_follow_the_cpu_setting(long_speech, monkeypatch):
     monkeypatch.setenv(phones.HELPERS_ENV, "9")
     assert phones.helper_count() == phones.MAX_HELPERS
     monkeypatch.delenv(phones.HELPERS_ENV)
-    short = from_array(long_speech.samples[:16000 * 5], 16000)     # one chunk: no helper
+    short = from_array(long_speech.samples[:16000 * 4], 16000)     # one chunk: no helper
     assert phones.Recognition(short, helpers=2).helpers == 0
 
 

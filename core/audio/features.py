@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.fft
+import torch
 
 from .loading import Audio
 
@@ -148,8 +149,11 @@ def _spectral(frames: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.nd
     """(MFCC or log-mel [n, d], log energy [n])."""
     w = frames * _hann(frames.shape[1])
     power = np.abs(scipy.fft.rfft(w, n=cfg.n_fft, axis=1)) ** 2
-    logmel = np.log(power.astype(np.float32) @ _mel_basis(cfg.sample_rate, cfg.n_fft, cfg.n_mels,
-                                                          cfg.fmin, cfg.fmax) + _MEL_FLOOR)
+    # torch's matmul, which keeps to torch's thread count (numpy's BLAS spins on every core,
+    # taking them from the phone recogniser's helper processes)
+    basis = _mel_basis(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
+    mel = torch.from_numpy(np.ascontiguousarray(power, np.float32)) @ torch.from_numpy(basis)
+    logmel = np.log(mel.numpy() + _MEL_FLOOR)
     log_energy = np.log(np.mean(frames ** 2, axis=1) + _ENERGY_FLOOR)
     if cfg.kind == "logmel":
         return logmel, log_energy

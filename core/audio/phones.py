@@ -117,12 +117,21 @@ def _phone_loop_decoder():
 
 
 def chunk_bounds(samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
-    """Cut points at most CHUNK_S apart, each at the quietest 10 ms frame of the SEARCH_S before."""
+    """Cut points that split the recording into an even number of near-equal chunks (so two
+    helpers finish together) of at most CHUNK_S, each at the quietest 10 ms frame within SEARCH_S
+    around its equal share; a recording of up to CHUNK_S - SEARCH_S is one chunk."""
     n, chunk, search, hop = len(samples), int(CHUNK_S * sr), int(SEARCH_S * sr), int(FRAME_S * sr)
+    parts = -(-n // max(chunk - search, hop))
+    if parts <= 1:
+        return [(0, n)]
+    parts += parts % 2
     bounds, start = [], 0
-    while n - start > chunk:
-        lo = start + chunk - search
-        window = samples[lo:start + chunk]
+    for k in range(1, parts):
+        target = k * n // parts
+        lo, hi = max(target - search // 2, start + hop), min(target + search // 2, n - hop)
+        if hi <= lo:
+            continue
+        window = samples[lo:hi]
         energy = np.add.reduceat(window.astype(np.float64) ** 2, np.arange(0, len(window), hop))
         cut = lo + int(np.argmin(energy)) * hop
         bounds.append((start, cut))

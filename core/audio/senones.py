@@ -169,7 +169,8 @@ def cepstra(pcm16: np.ndarray) -> np.ndarray:
     x = np.pad(x, (0, max(WINDOW + (n - 1) * HOP - len(x), 0)))
     frames = np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP][:n] * window
     power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
-    return (np.log(power @ filters + 1e-4) @ dct).astype(np.float32)
+    power, filters, dct = (torch.from_numpy(np.ascontiguousarray(a)) for a in (power, filters, dct))
+    return (torch.log(power @ filters + 1e-4) @ dct).numpy().astype(np.float32)   # torch's threads
 
 
 def streams(cep: np.ndarray) -> torch.Tensor:
