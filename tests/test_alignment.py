@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from talkface.core.audio import alignment
+from talkface.core.audio import alignment, sphinx_helper
 from talkface.core.audio.loading import load_audio
 from talkface.core.errors import InputError
 from talkface.scripts.make_sample_audio import TEXT
@@ -99,7 +99,7 @@ def test_too_long_refused():
 def test_fallback_when_the_phone_pass_fails(speech, monkeypatch):
     """PocketSphinx's state alignment can die on real speech; the chunk is then cut at silences
     and timed by one-phone pseudo-words (unscored)."""
-    monkeypatch.setattr(alignment, "_phone_pass", lambda *a: False)
+    monkeypatch.setattr(sphinx_helper, "align_chunk", lambda *a: None)
     r = alignment.align(speech, TEXT)
     assert [w.text for w in r.words] == alignment.normalise(TEXT)
     assert all(np.isnan(c[2]) for c in r.chunk_scores) and len(r.chunk_scores) >= 2
@@ -111,8 +111,42 @@ def test_fallback_when_the_phone_pass_fails(speech, monkeypatch):
 
 def test_unscored_chunk_when_rescoring_fails(speech, monkeypatch):
     """When the every-senone re-scoring pass fails, the phone pass's timing is kept, unscored."""
-    monkeypatch.setattr(alignment, "_scored", lambda *a: None)
+    decode = sphinx_helper.decode
+
+    def failing_rescore(decoders, name, pcm):
+        if name == "scored":
+            raise RuntimeError("state alignment failed")
+        return decode(decoders, name, pcm)
+
+    monkeypatch.setattr(sphinx_helper, "decode", failing_rescore)
     r = alignment.align(speech, TEXT)
     assert [w.text for w in r.words] == alignment.normalise(TEXT)
     assert any(p == "M" for p, _, _ in r.phones)
     assert all(np.isnan(c[2]) for c in r.chunk_scores)
+
+
+def test_helper_processes_align_as_this_process_does(speech, monkeypatch, tmp_path):
+    """Clips of 2 x CHUNK_S or more: helper processes (own decoders, a dictionary of the
+    transcript's words only) align the chunks; the words, phones and gaps are exactly those of
+    this process alone, and a helper that dies costs only time."""
+    from talkface.core.audio import sphinx_pool
+    from talkface.core.audio.loading import from_array
+
+    gap = np.zeros(8000, np.float32)
+    long = from_array(np.concatenate([speech.samples, gap] * 3), 16000)
+    assert long.duration >= 2 * alignment.CHUNK_S
+    text = " ".join([TEXT] * 3)
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "0")
+    alone = alignment.align(long, text)
+    assert len(alone.chunk_scores) >= 2
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "2")
+    started = []
+    pool = sphinx_pool.Pool
+    monkeypatch.setattr(sphinx_pool, "Pool", lambda *a: started.append(pool(*a)) or started[-1])
+    helped = alignment.align(long, text)
+    assert len(started) == 1 and len(started[0].processes) == 2
+    assert helped == alone
+    dead = tmp_path / "dies.py"
+    dead.write_text("import sys; sys.exit(3)\n")
+    monkeypatch.setattr(sphinx_pool, "HELPER_SCRIPT", str(dead))
+    assert alignment.align(long, text) == alone

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import SPEECH
 
-from talkface.core.audio import phones
+from talkface.core.audio import phones, sphinx_pool
 from talkface.core.audio.loading import Audio, from_array, load_audio
 from talkface.training.corpus import espeak
 
@@ -102,24 +102,25 @@ def test_a_helper_that_dies_costs_only_time(long_speech, monkeypatch, tmp_path):
         script = tmp_path / f"{name}.py"
         if body is not None:
             script.write_text(body)
-        monkeypatch.setattr(phones, "HELPER_SCRIPT", str(script))
+        monkeypatch.setattr(sphinx_pool, "HELPER_SCRIPT", str(script))
         assert phones.recognise_phones(long_speech, helpers=2) == inline, name
 
 
 def test_helpers_follow_the_cpu_setting(long_speech, monkeypatch):
-    monkeypatch.setenv(phones.HELPERS_ENV, "0")
-    assert phones.helper_count() == 0 and phones.Recognition(long_speech).helpers == 0
-    monkeypatch.setenv(phones.HELPERS_ENV, "1")
-    assert phones.helper_count() == 1
-    monkeypatch.setenv(phones.HELPERS_ENV, "9")
-    assert phones.helper_count() == phones.MAX_HELPERS
-    monkeypatch.delenv(phones.HELPERS_ENV)
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "0")
+    assert sphinx_pool.helper_count() == 0 and phones.Recognition(long_speech).helpers == 0
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "1")
+    assert sphinx_pool.helper_count() == 1
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "9")
+    assert sphinx_pool.helper_count() == sphinx_pool.MAX_HELPERS
+    monkeypatch.delenv(sphinx_pool.HELPERS_ENV)
     short = from_array(long_speech.samples[:16000 * 4], 16000)     # one chunk: no helper
     assert phones.Recognition(short, helpers=2).helpers == 0
 
 
 def test_cancel_ends_the_helpers(long_speech):
     rec = phones.Recognition(long_speech, helpers=2)
-    processes = [h.process for h in rec._helpers]
+    processes = list(rec._pool.processes)
+    assert rec.helpers == 2 and len(processes) == 2
     rec.cancel()
     assert rec.helpers == 0 and all(p.poll() is not None for p in processes)

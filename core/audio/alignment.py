@@ -40,7 +40,10 @@ Limits: at most ``MAX_DURATION_S`` (10 minutes) of audio per call (longer input 
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass, field
@@ -48,6 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
+from . import sphinx_helper, sphinx_pool
 from .loading import Audio, resample
 from .phones import available, model_dir, to_pcm16  # noqa: F401  (available: re-exported)
 
@@ -152,22 +156,25 @@ def normalise(transcript: str) -> list[str]:
 # decoders (built once, lazily)
 
 _LOCK = threading.Lock()
-_DECODERS: dict[str, object] = {}
+
+
+def decoder_settings(dictionary: str | None = None) -> dict:
+    """The two decoders' settings (JSON-able: helper processes build the same): 'words' runs the
+    word and state passes, 'scored' re-scores an alignment against every senone. ``dictionary``:
+    a pronunciation dictionary in place of the whole CMU one."""
+    m = model_dir()
+    common = dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL",
+                  dict=dictionary or m + "/cmudict-en-us.dict", bestpath=False)
+    return {"words": common, "scored": dict(common, compallsen=True)}
+
+
+@functools.lru_cache(maxsize=1)
+def _decoders() -> sphinx_helper.Decoders:
+    return sphinx_helper.Decoders(decoder_settings())
 
 
 def _decoder(kind: str):
-    dec = _DECODERS.get(kind)
-    if dec is None:
-        from pocketsphinx import Decoder
-
-        m = model_dir()
-        common = dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL")
-        if kind == "scored":       # re-scores a chunk's alignment against every senone
-            dec = Decoder(dict=m + "/cmudict-en-us.dict", compallsen=True, bestpath=False, **common)
-        else:                      # "words": the whole clip's word pass, then each chunk's phones
-            dec = Decoder(dict=m + "/cmudict-en-us.dict", bestpath=False, **common)
-        _DECODERS[kind] = dec
-    return dec
+    return _decoders()(kind)
 
 
 def lookup(words: list[str]) -> list[str]:
@@ -188,10 +195,9 @@ def lookup(words: list[str]) -> list[str]:
 # alignment
 
 
-def _decode(dec, pcm: bytes) -> None:
-    dec.start_utt()
-    dec.process_raw(pcm, full_utt=True)
-    dec.end_utt()
+def _decode(pcm: bytes) -> None:
+    """One utterance on the 'words' decoder, from the model's initial state."""
+    sphinx_helper.decode(_decoders(), "words", pcm)
 
 
 def _word(name: str) -> str:
@@ -223,20 +229,6 @@ def _chunks(segs: list[tuple[str, int, int]], n_frames: int) -> list[tuple[int, 
     return out
 
 
-def _phone_pass(dec, words: list[str], pcm: bytes) -> bool:
-    """Word then state alignment of one chunk; False when either pass fails."""
-    dec.set_align_text(" ".join(words))
-    _decode(dec, pcm)
-    if dec.hyp() is None:
-        return False
-    dec.set_alignment()
-    try:
-        _decode(dec, pcm)
-    except RuntimeError:
-        return False
-    return True
-
-
 def _phone_words_pass(dec, words: list[str], pcm: bytes):
     """Fallback for a piece whose state alignment fails: align a string of one-phone pseudo-words
     with the (robust) word pass, which times every phone directly. Returns (words, phones) in
@@ -246,7 +238,7 @@ def _phone_words_pass(dec, words: list[str], pcm: bytes):
         if dec.lookup_word("ph_" + ph.lower()) is None:
             dec.add_word("ph_" + ph.lower(), ph, True)
     dec.set_align_text(" ".join("ph_" + p.lower() for pr in prons for p in pr))
-    _decode(dec, pcm)
+    _decode(pcm)
     if dec.hyp() is None:
         return None
     segs = [(s.word[3:].upper(), s.start_frame, s.end_frame + 1) for s in dec.seg() if s.word.startswith("ph_")]
@@ -259,23 +251,11 @@ def _phone_words_pass(dec, words: list[str], pcm: bytes):
     return out_words, segs
 
 
-def _scored(dec, alignment, pcm: bytes):
-    """The chunk's state alignment again, on the decoder that scores every senone (same phones and
-    times; the alignment fixes the path, so this pass costs one scoring of the frames). None
-    when PocketSphinx fails it."""
-    try:
-        dec.set_alignment(alignment)
-        _decode(dec, pcm)
-    except RuntimeError:
-        return None
-    return dec.get_alignment()
-
-
 def _split_at_silences(dec, words: list[str], pcm: bytes, c0: int, c1: int) -> list[tuple[int, int, list[str]]]:
     """After a failed phone pass, cut [c0, c1) in the middle of every silence that the chunk's
     word pass finds (re-run so its segmentation is at hand)."""
     dec.set_align_text(" ".join(words))
-    _decode(dec, pcm)
+    _decode(pcm)
     segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()] if dec.hyp() is not None else []
     out, start, words = [], 0, []
     for name, s, e in segs:
@@ -303,7 +283,6 @@ def align(audio: Audio, transcript: str) -> Alignment:
     """Align ``transcript`` (English) to ``audio``; see the module docstring. Raises InputError for
     empty, non-English or unknown-word transcripts, audio over 10 minutes, and transcripts that
     do not match the audio."""
-    words = lookup(normalise(transcript))
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
@@ -311,38 +290,75 @@ def align(audio: Audio, transcript: str) -> Alignment:
     if duration > MAX_DURATION_S:
         raise InputError(f"The audio is {duration / 60:.1f} minutes long: transcript alignment takes at most "
                          f"{MAX_DURATION_S / 60:.0f} minutes at a time, so split it.")
-    pcm = to_pcm16(x)
-    bpf = int(SAMPLE_RATE * FRAME_S)
-    with _LOCK:
-        dec = _decoder("words")
-        dec.set_align_text(" ".join(words))
-        _decode(dec, pcm.tobytes())
-        if dec.hyp() is None:
-            raise _mismatch("the words cannot be fitted to the speech at all (a text for other audio, "
-                            "or speech buried in noise)")
-        n_frames = dec.n_frames()
-        segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()]
-        chunks = _chunks(segs, n_frames)
+    text = normalise(transcript)
+    # Helper processes build their decoders (with a dictionary of the transcript's words only: the
+    # whole one takes longer to read than a chunk takes to align) while this one looks the words
+    # up and runs the whole clip's word pass; then they align the chunks (each from the model's
+    # initial state, here or there: the same result).
+    helpers = sphinx_pool.helper_count() if duration >= 2 * CHUNK_S and available() else 0
+    subset = _dictionary_subset(text) if helpers else None
+    pool = sphinx_pool.Pool(decoder_settings(subset), helpers) if helpers else None
+    try:
+        words = lookup(text)
+        with _LOCK:
+            return _align(words, to_pcm16(x), duration, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+        if subset is not None:
+            os.unlink(subset)
 
-        score_dec = _decoder("scored")
+
+def _dictionary_subset(words: list[str]) -> str:
+    """A temporary pronunciation dictionary holding ``words``' entries (alternates included)."""
+    wanted = set(words)
+    with open(os.path.join(model_dir(), "cmudict-en-us.dict"), encoding="utf-8") as fh:
+        lines = [line for line in fh if line.split(" ", 1)[0].split("(", 1)[0] in wanted]
+    fd, path = tempfile.mkstemp(suffix=".dict", prefix="talkface-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(lines)
+    return path
+
+
+def _align(words: list[str], pcm: np.ndarray, duration: float, pool) -> Alignment:
+    bpf = int(SAMPLE_RATE * FRAME_S)
+    dec = _decoder("words")
+    dec.set_align_text(" ".join(words))
+    _decode(pcm.tobytes())
+    if dec.hyp() is None:
+        raise _mismatch("the words cannot be fitted to the speech at all (a text for other audio, "
+                        "or speech buried in noise)")
+    n_frames = dec.n_frames()
+    chunks = _chunks([(s.word, s.start_frame, s.end_frame) for s in dec.seg()], n_frames)
+
+    def chunk_pcm(c0: int, c1: int) -> bytes:
+        return pcm[c0 * bpf:c1 * bpf].tobytes()
+
+    batch = pool.submit([({"kind": "align", "words": cw}, functools.partial(chunk_pcm, c0, c1))
+                         for c0, c1, cw in chunks if cw]) if pool is not None else None
+    try:
+        answers = iter(batch.results()) if batch is not None else None
         out_words: list[Word] = []
         phones: list[tuple[str, float, float]] = []
         chunk_scores: list[tuple[float, float, float]] = []
         total_gap, total_frames, worst = 0.0, 0, float("nan")
-        pending = list(chunks)
+        pending = [(c0, c1, cw, answers is not None and bool(cw)) for c0, c1, cw in chunks]
         while pending:
-            c0, c1, cwords = pending.pop(0)
+            c0, c1, cwords, from_helper = pending.pop(0)
             t0 = c0 * FRAME_S
             if not cwords:
                 phones.append((SILENCE, t0, c1 * FRAME_S))
                 continue
-            cpcm = pcm[c0 * bpf:c1 * bpf].tobytes()
-            if not _phone_pass(dec, cwords, cpcm):
+            cpcm = chunk_pcm(c0, c1)
+            answer = next(answers) if from_helper else None
+            if answer is None:     # no helper ran it, or it failed there: (again) here, to be sure
+                answer = sphinx_helper.align_chunk(_decoders(), cwords, cpcm)
+            if answer is None:
                 # PocketSphinx's state alignment sometimes dies mid-chunk on real speech; cut the
                 # chunk at every silence and queue the pieces (a piece that still fails is refused).
                 pieces = _split_at_silences(dec, cwords, cpcm, c0, c1)
                 if len(pieces) > 1:
-                    pending[:0] = pieces
+                    pending[:0] = [(a, b, w, False) for a, b, w in pieces]
                     continue
                 timed = _phone_words_pass(dec, cwords, cpcm)
                 if timed is None:
@@ -352,23 +368,17 @@ def align(audio: Audio, transcript: str) -> Alignment:
                 phones += [(ph, t0 + ps * FRAME_S, t0 + pe * FRAME_S) for ph, ps, pe in timed[1]]
                 chunk_scores.append((t0, c1 * FRAME_S, float("nan")))    # timed, not scored
                 continue
-            timed_al = dec.get_alignment()
-            al = _scored(score_dec, timed_al, cpcm)
-            scored = al is not None
-            if not scored:                              # timed by the phone pass, not scored
-                al = timed_al
-            n = score_dec.n_frames() if scored else 0
+            n = answer["n_frames"]                      # 0: timed by the phone pass, not scored
             d = np.zeros(n)                             # per-frame gap to the best senone
-            for w in al.words():
-                name = _word(w.name)
-                if not _is_filler(w.name):
-                    out_words.append(Word(name, t0 + w.start * FRAME_S, t0 + (w.start + w.duration) * FRAME_S))
-                for p in w:
-                    ph = SILENCE if p.name in ("SIL", "+SIL+") else re.sub(r"\d", "", p.name)
-                    phones.append((ph, t0 + p.start * FRAME_S, t0 + (p.start + p.duration) * FRAME_S))
-            for st in al.states() if scored else ():
-                if st.duration > 0:
-                    d[st.start:st.start + st.duration] -= st.score / st.duration
+            for name, w_start, w_dur, w_phones in answer["words"]:
+                if not _is_filler(name):
+                    out_words.append(Word(_word(name), t0 + w_start * FRAME_S, t0 + (w_start + w_dur) * FRAME_S))
+                for p_name, p_start, p_dur in w_phones:
+                    ph = SILENCE if p_name in ("SIL", "+SIL+") else re.sub(r"\d", "", p_name)
+                    phones.append((ph, t0 + p_start * FRAME_S, t0 + (p_start + p_dur) * FRAME_S))
+            for st_start, st_dur, st_score in answer["states"]:
+                if st_dur > 0:
+                    d[st_start:st_start + st_dur] -= st_score / st_dur
             chunk_scores.append((t0, c1 * FRAME_S, float(d.mean()) if n else float("nan")))
             total_gap += float(d.sum())
             total_frames += n
@@ -382,6 +392,10 @@ def align(audio: Audio, transcript: str) -> Alignment:
                     raise _mismatch(f"the speech between {w0:.1f} s and {w1:.1f} s does not sound like "
                                     f"'{' '.join(said)}' (gap {m[i]:.0f} per frame over {LOCAL_WINDOW_FRAMES * FRAME_S:.0f} s,"
                                     f" at most {MAX_LOCAL_GAP:.0f} is accepted)")
+    except BaseException:
+        if batch is not None:
+            batch.cancel()
+        raise
     score = total_gap / max(total_frames, 1)
     if score > MAX_GAP:
         raise _mismatch(f"the speech does not sound like the words given (gap {score:.0f} per frame, "

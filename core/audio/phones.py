@@ -15,23 +15,18 @@ features fill the rest (the README says which path ran).
 from __future__ import annotations
 
 import functools
-import json
 import os
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError
-from . import phone_helper
+from . import sphinx_helper, sphinx_pool
 from .loading import Audio
 
 FRAME_S = 0.01                  # PocketSphinx analyses 10 ms frames
 CHUNK_S = 20.0                  # decode at most this much audio as one utterance (memory stays flat)
 SEARCH_S = 2.0                  # look this far back from a chunk boundary for the quietest frame
-HELPERS_ENV = "TALKFACE_PHONE_HELPERS"  # helper processes for the phone loop (helper_count)
-MAX_HELPERS = 2
-HELPER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "phone_helper.py")
 
 #: Articulatory classes of the evidence, in column order.
 CLASSES: tuple[str, ...] = ("silence", "bilabial", "labiodental", "dental", "alveolar", "postalveolar",
@@ -108,12 +103,9 @@ def decoder_settings() -> dict:
 
 
 @functools.lru_cache(maxsize=1)
-def _phone_loop_decoder():
-    """(decoder, its initial cepstral mean): the state every chunk is decoded from."""
-    from pocketsphinx import Decoder
-
-    decoder = Decoder(**decoder_settings())
-    return decoder, decoder.get_cmn()
+def _decoders() -> sphinx_helper.Decoders:
+    """This process's phone-loop decoder (built on first use)."""
+    return sphinx_helper.Decoders({"loop": decoder_settings()})
 
 
 def chunk_bounds(samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
@@ -140,139 +132,55 @@ def chunk_bounds(samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def helper_count() -> int:
-    """Helper processes for the phone loop: one per CPU this process may use, at most two (the
-    decoder holds the GIL, so only processes decode beside the rest of the work; this process
-    computes the features meanwhile); none on one CPU. ``TALKFACE_PHONE_HELPERS`` sets the number
-    (0: decode in this process, say for a farm already running one Blender per core)."""
-    setting = os.environ.get(HELPERS_ENV, "").strip()
-    if setting:
-        try:
-            return max(0, min(int(setting), MAX_HELPERS))
-        except ValueError:
-            return 0
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:          # macOS, Windows
-        cpus = os.cpu_count() or 1
-    return min(cpus, MAX_HELPERS) if cpus >= 2 else 0
-
-
-class _Helper:
-    """A helper process and the thread that feeds it one chunk at a time (``Recognition``)."""
-
-    def __init__(self, recognition: "Recognition"):
-        import subprocess
-        import sys
-        import threading
-
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self.process = subprocess.Popen([sys.executable, HELPER_SCRIPT, json.dumps(decoder_settings())], env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL)
-        self.thread = threading.Thread(target=self._run, args=(recognition,), daemon=True)
-        self.thread.start()
-
-    def _run(self, rec: "Recognition") -> None:
-        proc, k = self.process, None
-        try:
-            while (k := rec.claim()) is not None:
-                pcm = rec.pcm(k)
-                proc.stdin.write(struct.pack("<q", len(pcm)) + pcm)
-                proc.stdin.flush()
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                rec.segments[k] = [tuple(seg) for seg in json.loads(line)]
-                k = None
-            proc.stdin.write(struct.pack("<q", 0))
-            proc.stdin.flush()
-        except (OSError, ValueError):      # the helper died or wrote nonsense
-            pass
-        if k is not None:
-            rec.release(k)                 # the caller decodes it
-
-    def close(self) -> None:
-        self.thread.join()
-        try:
-            self.process.stdin.close()
-            self.process.wait(timeout=5)
-        except Exception:  # noqa: BLE001 - a stuck helper must not outlive the call
-            self.process.kill()
-        self.process.stdout.close()
-
-
 class Recognition:
     """Free phone-loop recognition of a whole recording that runs while the caller works:
-    constructing it starts the helper processes (``helper_count``), which decode the chunks one
-    by one; ``result()`` waits for them, decodes in this process whatever they could not, and
-    joins the chunks into one time line. Every chunk is decoded from the model's initial state, so
-    the phones are the same whoever decoded which chunk, and a helper that fails to start or dies
-    costs only time. This process decodes nothing while helpers run: its decoder would hold the
-    GIL and starve the threads that feed them."""
+    constructing it hands the chunks to helper processes (``sphinx_pool``); ``result()`` waits
+    for them, decodes in this process whatever they could not, and joins the chunks into one time
+    line. This process decodes nothing while helpers run: its decoder would hold the GIL and
+    starve the threads that feed them."""
 
     def __init__(self, audio: Audio, helpers: int | None = None):
         if audio.sample_rate != 16000:
             raise ValueError("phone recognition needs 16 kHz audio (load_audio resamples)")
-        import threading
-
         self.audio = audio
         self.bounds = chunk_bounds(audio.samples, audio.sample_rate)
-        self.segments: list[list | None] = [None] * len(self.bounds)
-        self._lock = threading.Lock()
-        self._next = 0
-        self._returned: list[int] = []
-        self._helpers: list[_Helper] = []
-        wanted = helper_count() if helpers is None else helpers
+        wanted = sphinx_pool.helper_count() if helpers is None else helpers
         # One chunk (up to CHUNK_S of audio) decodes faster here than a helper starts.
-        for _ in range(min(wanted, len(self.bounds)) if len(self.bounds) > 1 else 0):
-            try:
-                self._helpers.append(_Helper(self))
-            except OSError:
-                break
+        count = min(wanted, len(self.bounds)) if len(self.bounds) > 1 else 0
+        self._pool = sphinx_pool.Pool({"loop": decoder_settings()}, count) if count else None
+        self._batch = (self._pool.submit([({"kind": "loop"}, functools.partial(self.pcm, k))
+                                          for k in range(len(self.bounds))]) if self._pool else None)
 
     @property
     def helpers(self) -> int:
         """Helper processes still running."""
-        return len(self._helpers)
+        return self._pool.alive if self._pool else 0
 
     def pcm(self, k: int) -> bytes:
         a, b = self.bounds[k]
         return to_pcm16(self.audio.samples[a:b]).tobytes()
 
-    def claim(self) -> int | None:
-        with self._lock:
-            if self._returned:
-                return self._returned.pop()
-            if self._next >= len(self.bounds):
-                return None
-            self._next += 1
-            return self._next - 1
-
-    def release(self, k: int) -> None:
-        with self._lock:
-            self._returned.append(k)
-
-    def _join_helpers(self) -> None:
-        for helper in self._helpers:
-            helper.close()
-        self._helpers = []
+    def _close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     def cancel(self) -> None:
         """Stop: nothing more is decoded and the helper processes end (the caller failed)."""
-        with self._lock:
-            self._next, self._returned = len(self.bounds), []
-        self._join_helpers()
+        if self._batch is not None:
+            self._batch.cancel()
+        self._close()
 
     def result(self) -> list[Phone]:
-        self._join_helpers()
-        decoder, cmn_init = _phone_loop_decoder() if self._next < len(self.bounds) or self._returned else (None, "")
-        while (k := self.claim()) is not None:
-            self.segments[k] = phone_helper.decode(decoder, cmn_init, self.pcm(k))
+        segments = self._batch.results() if self._batch else [None] * len(self.bounds)
+        self._close()
+        for k, seg in enumerate(segments):
+            if seg is None:
+                segments[k] = sphinx_helper.loop_chunk(_decoders(), self.pcm(k))
         phones: list[Phone] = []
-        for (a, _), segments in zip(self.bounds, self.segments):
+        for (a, _), chunk in zip(self.bounds, segments):
             t0 = a / self.audio.sample_rate
-            for word, start, end in segments:
+            for word, start, end in chunk:
                 name = word.upper()
                 name = name if name in _CLASS_OF else "SIL"
                 phones.append(Phone(name, t0 + start * FRAME_S, t0 + (end + 1) * FRAME_S))

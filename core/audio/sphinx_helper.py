@@ -1,0 +1,116 @@
+"""PocketSphinx passes, and a helper process that runs them beside the main one.
+
+PocketSphinx's decoder holds the GIL, so a thread cannot decode beside the main process's own work
+(features, phone posteriors, the network, other chunks); a process can. This file runs as a plain
+script (``python sphinx_helper.py SETTINGS_JSON``) and imports nothing of TalkFace, so it starts
+the same from a checkout, an installed extension (whose package name Blender chooses) or the bpy
+module; ``core.audio.phones`` and ``core.audio.alignment`` import the same passes, so a chunk
+gives the same result in either process (``core.audio.sphinx_pool`` feeds the helpers).
+
+Every pass decodes its chunk from the model's initial state (``decode``): PocketSphinx otherwise
+carries its noise estimate over from the previous utterance, and a result would depend on what
+that process happened to decode before.
+
+Protocol, binary on stdin and text on stdout: each request is two 8-byte little-endian lengths,
+a JSON header ``{"kind": ..., ...}`` and 16-bit mono PCM at 16 kHz; a header length of 0 ends the
+process. Each answer is one line of JSON, in the order of the requests. SETTINGS_JSON maps each
+decoder the jobs use ("loop", "words", "scored") to its ``Decoder`` keyword arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+
+
+class Decoders:
+    """Named PocketSphinx decoders, each built on first use with its initial cepstral mean."""
+
+    def __init__(self, settings: dict):
+        self.settings, self._built = settings, {}
+
+    def __call__(self, name: str):
+        if name not in self._built:
+            from pocketsphinx import Decoder
+
+            dec = Decoder(**self.settings[name])
+            self._built[name] = (dec, dec.get_cmn())
+        return self._built[name][0]
+
+    def initial_cmn(self, name: str) -> str:
+        self(name)
+        return self._built[name][1]
+
+
+def decode(decoders: Decoders, name: str, pcm: bytes):
+    """One chunk as one utterance on decoder ``name``, from the model's initial state."""
+    dec = decoders(name)
+    dec.reinit_feat()
+    dec.set_cmn(decoders.initial_cmn(name))
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
+    return dec
+
+
+def loop_chunk(decoders: Decoders, pcm: bytes) -> list[tuple[str, int, int]]:
+    """Free phone-loop recognition: (phone, start_frame, end_frame)."""
+    return [(seg.word, seg.start_frame, seg.end_frame) for seg in decode(decoders, "loop", pcm).seg()]
+
+
+def align_chunk(decoders: Decoders, words: list[str], pcm: bytes) -> dict | None:
+    """Word then state alignment of one chunk to ``words`` ('words' decoder), re-scored on the
+    decoder that scores every senone ('scored'; the alignment fixes the path, so that pass costs
+    one scoring of the frames). None when the word or the state pass fails; else ``words``:
+    [name, start, duration, [[phone, start, duration], ...]] in frames, ``states``: [start,
+    duration, score] (empty when the scoring pass failed: timed, not scored), ``n_frames``."""
+    dec = decoders("words")
+    dec.set_align_text(" ".join(words))
+    decode(decoders, "words", pcm)
+    if dec.hyp() is None:
+        return None
+    dec.set_alignment()
+    try:
+        decode(decoders, "words", pcm)
+    except RuntimeError:
+        return None
+    alignment, scored = dec.get_alignment(), decoders("scored")
+    try:
+        scored.set_alignment(alignment)
+        decode(decoders, "scored", pcm)
+        alignment, n = scored.get_alignment(), scored.n_frames()
+        states = [(st.start, st.duration, st.score) for st in alignment.states()]
+    except RuntimeError:
+        n, states = 0, []
+    return {"words": [(w.name, w.start, w.duration, [(p.name, p.start, p.duration) for p in w])
+                      for w in alignment.words()],
+            "states": states, "n_frames": n}
+
+
+def _read_exactly(stream, n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise EOFError("the main process closed the pipe mid-request")
+    return data
+
+
+def main(settings_json: str) -> int:
+    decoders = Decoders(json.loads(settings_json))
+    stdin, stdout = sys.stdin.buffer, sys.stdout
+    while True:
+        n_header, n_pcm = struct.unpack("<qq", _read_exactly(stdin, 16))
+        if n_header == 0:
+            return 0
+        header = json.loads(_read_exactly(stdin, n_header))
+        pcm = _read_exactly(stdin, n_pcm)
+        if header["kind"] == "loop":
+            answer = loop_chunk(decoders, pcm)
+        else:
+            answer = align_chunk(decoders, header["words"], pcm)
+        stdout.write(json.dumps(answer) + "\n")
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

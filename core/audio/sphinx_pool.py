@@ -1,0 +1,155 @@
+"""Helper processes that run PocketSphinx passes (``sphinx_helper``) beside this one.
+
+A ``Pool`` starts its processes at once (each builds its decoders while this process goes on) and
+runs batches of jobs on them; a thread per helper feeds it one job at a time. ``Batch.results``
+returns each job's answer, or None for a job no helper could finish (the helper failed to start,
+died or wrote nonsense): the caller runs those itself with the same passes, so a failing helper
+costs time, never a different result.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+from typing import Callable
+
+HELPERS_ENV = "TALKFACE_PHONE_HELPERS"      # how many helper processes (helper_count)
+MAX_HELPERS = 2
+HELPER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphinx_helper.py")
+
+
+def helper_count() -> int:
+    """Helper processes to start: one per CPU this process may use, at most MAX_HELPERS, none on
+    one CPU. ``TALKFACE_PHONE_HELPERS`` sets the number (0: everything in this process, say for a
+    farm already running one Blender per core)."""
+    setting = os.environ.get(HELPERS_ENV, "").strip()
+    if setting:
+        try:
+            return max(0, min(int(setting), MAX_HELPERS))
+        except ValueError:
+            return 0
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:          # macOS, Windows
+        cpus = os.cpu_count() or 1
+    return min(cpus, MAX_HELPERS) if cpus >= 2 else 0
+
+
+Job = tuple[dict, Callable[[], bytes]]      # (JSON header, the chunk's PCM when it is sent)
+
+
+class Batch:
+    def __init__(self, pool: "Pool", jobs: list[Job]):
+        self.pool, self.jobs = pool, jobs
+        self.answers: list = [None] * len(jobs)
+        self.pending = len(jobs)
+
+    def finish(self, i: int, answer) -> None:
+        with self.pool.cond:
+            self.answers[i] = answer
+            self.pending -= 1
+            self.pool.cond.notify_all()
+
+    def results(self) -> list:
+        """Wait for every job; None where no helper could run it."""
+        pool = self.pool
+        with pool.cond:
+            while self.pending:
+                if pool.alive == 0:         # nobody left to run what is still queued
+                    mine = [item for item in pool.queue if item[0] is self]
+                    for item in mine:
+                        pool.queue.remove(item)
+                    self.pending -= len(mine)
+                    break
+                pool.cond.wait()
+        return self.answers
+
+    def cancel(self) -> None:
+        """Run nothing more of this batch (what is running finishes)."""
+        with self.pool.cond:
+            mine = [item for item in self.pool.queue if item[0] is self]
+            for item in mine:
+                self.pool.queue.remove(item)
+            self.pending -= len(mine)
+            self.pool.cond.notify_all()
+
+
+class Pool:
+    """``count`` helper processes whose decoders are built from ``settings`` (name -> Decoder
+    keyword arguments, JSON-able)."""
+
+    def __init__(self, settings: dict, count: int):
+        self.cond = threading.Condition()
+        self.queue: collections.deque = collections.deque()
+        self.alive, self.closed = 0, False
+        self._threads: list[threading.Thread] = []
+        self.processes: list[subprocess.Popen] = []
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        for _ in range(count):
+            try:
+                proc = subprocess.Popen([sys.executable, HELPER_SCRIPT, json.dumps(settings)], env=env,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL)
+            except OSError:
+                break
+            self.alive += 1
+            self.processes.append(proc)
+            thread = threading.Thread(target=self._run, args=(proc,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, jobs: list[Job]) -> Batch:
+        batch = Batch(self, jobs)
+        with self.cond:
+            self.queue.extend((batch, i) for i in range(len(jobs)))
+            self.cond.notify_all()
+        return batch
+
+    def _run(self, proc: subprocess.Popen) -> None:
+        item = None
+        try:
+            while True:
+                with self.cond:
+                    while not self.queue and not self.closed:
+                        self.cond.wait()
+                    if not self.queue:
+                        break
+                    item = self.queue.popleft()
+                batch, i = item
+                header, pcm = json.dumps(batch.jobs[i][0]).encode(), batch.jobs[i][1]()
+                proc.stdin.write(struct.pack("<qq", len(header), len(pcm)) + header + pcm)
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                batch.finish(i, json.loads(line))
+                item = None
+            proc.stdin.write(struct.pack("<qq", 0, 0))
+            proc.stdin.flush()
+        except (OSError, ValueError):       # the helper died or wrote nonsense
+            pass
+        if item is not None:
+            item[0].finish(item[1], None)    # the caller runs it
+        with self.cond:
+            self.alive -= 1
+            self.cond.notify_all()
+        try:
+            proc.stdin.close()
+            proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001 - a stuck helper must not outlive its pool
+            proc.kill()
+        proc.stdout.close()
+
+    def close(self) -> None:
+        """End the helpers once the queue is empty (callers have their results by then)."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
