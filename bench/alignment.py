@@ -71,9 +71,11 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=6)
     ap.add_argument("--seed", type=int, default=99)
     args = ap.parse_args()
-    rng = np.random.default_rng(args.seed + 1)
     table: dict[tuple[str, str], list] = {}
-    for voice, x, text, other in lines(args.sentences, args.seed):
+    for i, (voice, x, text, other) in enumerate(lines(args.sentences, args.seed)):
+        # each line's own degradation stream: piper's voice is sampled (not the same audio every
+        # run), and a shared stream would change every later line's noise with its length
+        rng = np.random.default_rng([args.seed + 1, i])
         x = np.asarray(x, np.float32)
         for cond in ("clean", "degraded"):
             y = x if cond == "clean" else apply_augmentation(x, 16000, draw_augmentation(rng, clean_p=0.0), rng)

@@ -319,10 +319,10 @@ def print_table(results: list[tuple[str, str, bool, dict]]) -> None:
 
 def speed_child(seconds: float, weights: str) -> None:
     """Run in a fresh process: features + phone recogniser + network on ``seconds`` of audio; with
-    ``seconds`` 0, the real two_cities recording (44 s) with its text: alignment + network."""
+    ``seconds`` 0, the real two_cities recording (44 s) with its text: alignment (features meanwhile)
+    + network, as the headless command runs it."""
     import torch
 
-    from talkface.core.audio import alignment
     from talkface.training.corpus import real
 
     torch.set_num_threads(2)
@@ -338,8 +338,8 @@ def speed_child(seconds: float, weights: str) -> None:
         seconds = audio.duration
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    cues = alignment.align(audio, text).phones if text else None
-    anim = inference.animate(audio, net, "Neutral", timed_phones=cues)
+    aligned, listened = inference.align_and_listen(audio, net, text) if text else (None, None)
+    anim = inference.animate(audio, net, "Neutral", timed_phones=aligned.phones if text else None, listened=listened)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "wall": wall, "rt": seconds / wall,

@@ -245,7 +245,7 @@ def _load_inputs(ns) -> None:
             plan_batch(size, 1, free_memory(device), device.type)
         audio = load_audio(ns.audio)
         # the transcript is aligned now: a text for other audio fails before any stage runs
-        ns.alignment = pipeline.align_transcript(audio, ns.transcript)
+        ns.alignment, ns.listened = pipeline.align_transcript(audio, ns.transcript, model)
     except (DeviceError, InputError) as exc:
         raise UsageError(str(exc)) from None
     # every weights file a requested stage reads is checked now: a damaged one (DamagedFileError,
@@ -337,7 +337,7 @@ def run(ns, handoff: str | None = None) -> int:
         style=ns.style, mouth=ns.mouth, brows=ns.brows, head=ns.head, blinks=ns.blinks,
         smoothing=ns.smoothing, reduce_keys=not ns.no_reduce_keys, tolerance=ns.tolerance,
         start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
-        fit_range=own_scene)
+        listened=ns.listened, fit_range=own_scene)
     take = pipeline.animate(context, face, ns.audio, options)
     for note in take.notes:
         log(f"animate: warning: {note}")

@@ -73,6 +73,7 @@ class AnimateOptions:
     seed: int = 0
     transcript: str = ""         # the line's text: aligned to the audio, the lips close on its p b m
     alignment: object = None     # that text already aligned to this audio (align_transcript)
+    listened: object = None      # and what the network hears of it (align_transcript's second item)
     fit_range: bool = False      # set the scene's range to the take (a scene made for it); else grow only
 
 
@@ -129,14 +130,18 @@ def flat_summary(names) -> str:
     return f"{len(names)} channels never move beyond the tolerance (no F-curve): {shown}"
 
 
-def align_transcript(audio, transcript: str):
-    """The dialog text aligned to the audio (``core.audio.alignment``), or None without text.
-    Raises InputError for an empty, non-English or mismatching text before anything changes."""
+def align_transcript(audio, transcript: str, model=None) -> tuple:
+    """(the dialog text aligned to the audio (``core.audio.alignment``), or None without text;
+    with ``model``, the audio's ``inference.Listened``, computed while the aligner's helper
+    processes work, else None). Raises InputError for an empty, non-English or mismatching text
+    before anything changes."""
     if not transcript.strip():
-        return None
-    from ..core.audio import alignment
+        return None, None
+    from ..core.audio import alignment, inference
 
-    return alignment.align(audio, transcript)
+    if model is None:
+        return alignment.align(audio, transcript), None
+    return inference.align_and_listen(audio, model, transcript)
 
 
 def animate(context, face_obj, audio_path: str, options: AnimateOptions | None = None,
@@ -163,10 +168,11 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
         if code is None:
             raise InputError("No learned style on this face: run 'Learn Style from Take' first")
         style = torch.tensor(code, dtype=torch.float32)
-    aligned = options.alignment if options.alignment is not None else align_transcript(audio, options.transcript)
+    aligned, listened = ((options.alignment, options.listened) if options.alignment is not None
+                         else align_transcript(audio, options.transcript, model))
     step(2)
     anim = inference.animate(audio, model, style, seed=options.seed,
-                             timed_phones=aligned.phones if aligned is not None else None)
+                             timed_phones=aligned.phones if aligned is not None else None, listened=listened)
     notes = tuple(audio.notes) + tuple(anim.notes)
     source = ("transcript" if aligned is not None
               else "phone recogniser" if phones.available() else "audio features")

@@ -150,3 +150,23 @@ def test_helper_processes_align_as_this_process_does(speech, monkeypatch, tmp_pa
     dead.write_text("import sys; sys.exit(3)\n")
     monkeypatch.setattr(sphinx_pool, "HELPER_SCRIPT", str(dead))
     assert alignment.align(long, text) == alone
+
+
+def test_features_are_computed_while_the_helpers_align(speech, monkeypatch):
+    """``meanwhile`` runs once: while helpers align a long clip (True), after a short one's
+    alignment (False); ``align_and_listen`` hears what ``listen_to`` hears."""
+    from talkface.core.audio import inference, sphinx_pool
+    from talkface.core.audio.loading import from_array
+
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "2")
+    long = from_array(np.concatenate([speech.samples, np.zeros(8000, np.float32)] * 3), 16000)
+    for audio, text, helped in ((long, " ".join([TEXT] * 3), True), (speech, TEXT, False)):
+        calls = []
+        alignment.align(audio, text, meanwhile=calls.append)
+        assert calls == [helped]
+    net = inference.load_animator()
+    aligned, heard = inference.align_and_listen(long, net, " ".join([TEXT] * 3))
+    alone = inference.listen_to(long, net)
+    assert np.allclose(heard.features, alone.features, atol=1e-5)
+    assert np.allclose(heard.posteriors, alone.posteriors, atol=1e-5)
+    assert aligned.phones == alignment.align(long, " ".join([TEXT] * 3)).phones

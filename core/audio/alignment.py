@@ -47,6 +47,7 @@ import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -279,10 +280,11 @@ def _mismatch(detail: str) -> InputError:
     return InputError(f"The transcript does not match the audio: {detail}.")
 
 
-def align(audio: Audio, transcript: str) -> Alignment:
+def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], None] | None = None) -> Alignment:
     """Align ``transcript`` (English) to ``audio``; see the module docstring. Raises InputError for
     empty, non-English or unknown-word transcripts, audio over 10 minutes, and transcripts that
-    do not match the audio."""
+    do not match the audio. ``meanwhile(helped)`` runs once, while helper processes align the
+    chunks (``helped`` True), or after the alignment without them (False)."""
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
@@ -301,12 +303,15 @@ def align(audio: Audio, transcript: str) -> Alignment:
     try:
         words = lookup(text)
         with _LOCK:
-            return _align(words, to_pcm16(x), duration, pool)
+            aligned = _align(words, to_pcm16(x), duration, pool, meanwhile)
     finally:
         if pool is not None:
             pool.close()
         if subset is not None:
             os.unlink(subset)
+    if meanwhile is not None and pool is None:
+        meanwhile(False)
+    return aligned
 
 
 def _dictionary_subset(words: list[str]) -> str:
@@ -320,7 +325,7 @@ def _dictionary_subset(words: list[str]) -> str:
     return path
 
 
-def _align(words: list[str], pcm: np.ndarray, duration: float, pool) -> Alignment:
+def _align(words: list[str], pcm: np.ndarray, duration: float, pool, meanwhile) -> Alignment:
     bpf = int(SAMPLE_RATE * FRAME_S)
     dec = _decoder("words")
     dec.set_align_text(" ".join(words))
@@ -337,6 +342,8 @@ def _align(words: list[str], pcm: np.ndarray, duration: float, pool) -> Alignmen
     batch = pool.submit([({"kind": "align", "words": cw}, functools.partial(chunk_pcm, c0, c1))
                          for c0, c1, cw in chunks if cw]) if pool is not None else None
     try:
+        if batch is not None and meanwhile is not None:
+            meanwhile(True)
         answers = iter(batch.results()) if batch is not None else None
         out_words: list[Word] = []
         phones: list[tuple[str, float, float]] = []

@@ -155,17 +155,36 @@ def posteriors_for(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
     return silent
 
 
-def _listening_features(audio: Audio, model: Animator) -> tuple[np.ndarray, np.ndarray | None]:
-    """The features that need no phone recogniser: spectral and prosodic, and (for weights
-    trained with them) the phone posteriors."""
-    cfg = model.cfg
-    feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
-    return feats, posteriors_for(audio, len(feats), cfg.fps) if cfg.phone_posteriors else None
+@dataclass(frozen=True)
+class Listened:
+    """What the network hears of a recording without a phone recogniser: spectral and prosodic
+    features at the network's frame rate, and (for weights trained with them) phone posteriors."""
+    features: np.ndarray
+    posteriors: np.ndarray | None
 
 
-def _network_input(model: Animator, feats: np.ndarray, posteriors: np.ndarray | None,
-                   heard: list | None) -> np.ndarray:
+def listen_to(audio: Audio, model: Animator, threads: int | None = None) -> Listened:
+    """``Listened`` for ``audio`` (torch on ``threads`` meanwhile; None: unchanged)."""
     cfg = model.cfg
+    with _torch_threads(threads):
+        feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
+        return Listened(feats, posteriors_for(audio, len(feats), cfg.fps) if cfg.phone_posteriors else None)
+
+
+def align_and_listen(audio: Audio, model: Animator, transcript: str):
+    """(``core.audio.alignment.align(audio, transcript)``, ``listen_to(audio, model)``): this process
+    listens while the aligner's helper processes align the chunks."""
+    from . import alignment
+
+    heard: list[Listened] = []
+    aligned = alignment.align(audio, transcript, meanwhile=lambda helped: heard.append(
+        listen_to(audio, model, threads=1 if helped else None)))
+    return aligned, heard[0]
+
+
+def _network_input(model: Animator, listened: Listened, heard: list | None) -> np.ndarray:
+    cfg = model.cfg
+    feats, posteriors = listened.features, listened.posteriors
     if cfg.phone_evidence:
         if heard is None:
             raise MissingWeightsError("These animator weights read the phone recogniser's phones, "
@@ -187,10 +206,10 @@ def features_for(audio: Audio, model: Animator, timed_phones: list | None = None
     features, then (for weights trained with it) the phone evidence of ``core.audio.phones`` --
     from ``timed_phones`` (ARPAbet, start_s, end_s; a transcript's alignment) when given, else
     from the phone recogniser -- or the phone posteriors of ``core.audio.senones``."""
-    feats, posteriors = _listening_features(audio, model)
+    heard = listen_to(audio, model)
     if model.cfg.phone_evidence and timed_phones is None:
         timed_phones = heard_phones(audio)
-    return _network_input(model, feats, posteriors, timed_phones)
+    return _network_input(model, heard, timed_phones)
 
 
 CHANNELS = tuple(ARKIT_NAMES) + HEAD_CHANNELS
@@ -254,7 +273,8 @@ def heard_phones(audio: Audio) -> list | None:
 
 
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
-            seed: int = 0, timed_phones: list | None = None, listen: bool = True) -> Animation:
+            seed: int = 0, timed_phones: list | None = None, listen: bool = True,
+            listened: Listened | None = None) -> Animation:
     """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps.
 
     The lips seal on every /p b m/ of ``timed_phones`` -- a transcript aligned to this audio
@@ -262,23 +282,23 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     trained on real speech hears (``core.audio.phones``): the network learned its closures from
     synthetic voices and misses many in others; the recogniser, trained on people, hears them.
     Weights trained with phone evidence also read those phones as input; weights trained with
-    phone posteriors read those (``core.audio.senones``), computed here while a helper process
-    runs the recogniser on part of the recording (``phones.Recognition``; its decoder holds the
-    GIL, so a thread would gain nothing)."""
+    phone posteriors read those (``core.audio.senones``), computed here while helper processes
+    run the recogniser (``phones.Recognition``; its decoder holds the GIL, so a thread would gain
+    nothing). ``listened``: this audio's ``Listened``, already computed (``align_and_listen``)."""
     cfg = model.cfg
     cues = timed_phones
     need_phones = cues is None and (listen or cfg.phone_evidence)
     recognition = phones.Recognition(audio) if need_phones and phones.available() else None
     try:            # the recogniser's helper processes decode while this one computes features
-        with _torch_threads(1 if recognition is not None and recognition.helpers else None):
-            feats, posteriors = _listening_features(audio, model)
+        if listened is None:
+            listened = listen_to(audio, model, 1 if recognition is not None and recognition.helpers else None)
         if recognition is not None:
             cues = [(p.phone, p.start, p.end) for p in recognition.result()]
     except BaseException:
         if recognition is not None:
             recognition.cancel()
         raise
-    feats = _network_input(model, feats, posteriors, cues)
+    feats = _network_input(model, listened, cues)
     if not listen and timed_phones is None:
         cues = None             # heard for the network's input only, not to seal the lips
     code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
