@@ -84,7 +84,11 @@ def run_stage(name: str, stage: str, args: list[str], out: str, blend: str | Non
     """One stage of one clip in this process: {code, error, log, seconds, rss_mb}. ``code`` is the
     headless command's exit status; ``error`` its last message line when it is not 0."""
     from talkface.blender_talkface import headless
+    from talkface.core.audio import sphinx_pool
 
+    # Ray gives each clip one CPU and runs one per core: helper processes for the phone
+    # recogniser would only crowd the other clips' cores (a setting of the user's wins)
+    os.environ.setdefault(sphinx_pool.HELPERS_ENV, "0")
     _fault(name, stage, out)
     t0 = time.perf_counter()
     tee = _Tee(sys.stderr)

@@ -20,7 +20,7 @@ from ..animation import HEAD_CHANNELS, Animation
 from ..errors import InputError, MissingWeightsError
 from ..face.model import ARKIT_NAMES
 from ..weights import weights_path
-from . import motion, phones, senones
+from . import alignment, motion, phones, senones
 from .features import FeatureConfig, compute_features
 from .loading import Audio
 from .network import Animator, AnimatorConfig, run_chunked
@@ -174,8 +174,6 @@ def listen_to(audio: Audio, model: Animator, threads: int | None = None) -> List
 def align_and_listen(audio: Audio, model: Animator, transcript: str):
     """(``core.audio.alignment.align(audio, transcript)``, ``listen_to(audio, model)``): this process
     listens while the aligner's helper processes align the chunks."""
-    from . import alignment
-
     heard: list[Listened] = []
     aligned = alignment.align(audio, transcript, meanwhile=lambda helped: heard.append(
         listen_to(audio, model, threads=1 if helped else None)))
