@@ -92,9 +92,11 @@ class Pool:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         for _ in range(count):
             try:
+                # no console window flashing up per helper when Blender runs with a UI on Windows
                 proc = subprocess.Popen([sys.executable, HELPER_SCRIPT, json.dumps(settings)], env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL)
+                                        stderr=subprocess.DEVNULL,
+                                        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
             except OSError:
                 break
             self.alive += 1
