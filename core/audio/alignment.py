@@ -357,8 +357,8 @@ def _align(words: list[str], pcm: np.ndarray, duration: float, pool, meanwhile) 
                 phones.append((SILENCE, t0, c1 * FRAME_S))
                 continue
             cpcm = chunk_pcm(c0, c1)
-            answer = next(answers) if from_helper else None
-            if answer is None:     # no helper ran it, or it failed there: (again) here, to be sure
+            answer = next(answers) if from_helper else sphinx_pool.NOT_RUN
+            if answer is sphinx_pool.NOT_RUN:           # no helper ran it: here
                 answer = sphinx_helper.align_chunk(_decoders(), cwords, cpcm)
             if answer is None:
                 # PocketSphinx's state alignment sometimes dies mid-chunk on real speech; cut the

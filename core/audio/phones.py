@@ -172,10 +172,10 @@ class Recognition:
         self._close()
 
     def result(self) -> list[Phone]:
-        segments = self._batch.results() if self._batch else [None] * len(self.bounds)
+        segments = self._batch.results() if self._batch else [sphinx_pool.NOT_RUN] * len(self.bounds)
         self._close()
         for k, seg in enumerate(segments):
-            if seg is None:
+            if seg is sphinx_pool.NOT_RUN:
                 segments[k] = sphinx_helper.loop_chunk(_decoders(), self.pcm(k))
         phones: list[Phone] = []
         for (a, _), chunk in zip(self.bounds, segments):

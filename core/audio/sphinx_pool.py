@@ -2,7 +2,7 @@
 
 A ``Pool`` starts its processes at once (each builds its decoders while this process goes on) and
 runs batches of jobs on them; a thread per helper feeds it one job at a time. ``Batch.results``
-returns each job's answer, or None for a job no helper could finish (the helper failed to start,
+returns each job's answer, or ``NOT_RUN`` for a job no helper could finish (the helper failed to start,
 died or wrote nonsense): the caller runs those itself with the same passes, so a failing helper
 costs time, never a different result.
 """
@@ -43,10 +43,14 @@ def helper_count() -> int:
 Job = tuple[dict, Callable[[], bytes]]      # (JSON header, the chunk's PCM when it is sent)
 
 
+#: A job no helper could run (its answer may itself be None: a pass that failed there).
+NOT_RUN = object()
+
+
 class Batch:
     def __init__(self, pool: "Pool", jobs: list[Job]):
         self.pool, self.jobs = pool, jobs
-        self.answers: list = [None] * len(jobs)
+        self.answers: list = [NOT_RUN] * len(jobs)
         self.pending = len(jobs)
 
     def finish(self, i: int, answer) -> None:
@@ -55,16 +59,20 @@ class Batch:
             self.pending -= 1
             self.pool.cond.notify_all()
 
+    def _drop_queued(self) -> None:
+        """Take this batch's jobs that no helper has started off the queue (holding the lock)."""
+        mine = [item for item in self.pool.queue if item[0] is self]
+        for item in mine:
+            self.pool.queue.remove(item)
+        self.pending -= len(mine)
+
     def results(self) -> list:
-        """Wait for every job; None where no helper could run it."""
+        """Wait for every job; NOT_RUN where no helper could run it."""
         pool = self.pool
         with pool.cond:
             while self.pending:
                 if pool.alive == 0:         # nobody left to run what is still queued
-                    mine = [item for item in pool.queue if item[0] is self]
-                    for item in mine:
-                        pool.queue.remove(item)
-                    self.pending -= len(mine)
+                    self._drop_queued()
                     break
                 pool.cond.wait()
         return self.answers
@@ -72,10 +80,7 @@ class Batch:
     def cancel(self) -> None:
         """Run nothing more of this batch (what is running finishes)."""
         with self.pool.cond:
-            mine = [item for item in self.pool.queue if item[0] is self]
-            for item in mine:
-                self.pool.queue.remove(item)
-            self.pending -= len(mine)
+            self._drop_queued()
             self.pool.cond.notify_all()
 
 
@@ -136,7 +141,7 @@ class Pool:
         except (OSError, ValueError):       # the helper died or wrote nonsense
             pass
         if item is not None:
-            item[0].finish(item[1], None)    # the caller runs it
+            item[0].finish(item[1], NOT_RUN)    # the caller runs it
         with self.cond:
             self.alive -= 1
             self.cond.notify_all()
