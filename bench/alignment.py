@@ -87,7 +87,7 @@ def main() -> None:
                 except InputError:
                     got = None
                 table.setdefault((voice, kind), []).append(got)
-    print(f"limits: mean gap {alignment.MAX_GAP:.0f}, worst 2 s window {alignment.MAX_LOCAL_GAP:.0f}")
+    print(f"limits: mean gap {alignment.MAX_GAP:.1f}, worst 2 s window {alignment.MAX_LOCAL_GAP:.1f} (nats per 10 ms frame)")
     print(f"{'':<18}" + "".join(f"{k:^24}" for k in KINDS))
     print(f"{'voice':<18}" + f"{'refused':>9}{'max gap':>15}" * len(KINDS))
     for voice in dict.fromkeys(v for v, _ in table):
@@ -95,7 +95,7 @@ def main() -> None:
         for kind in KINDS:
             got = table.get((voice, kind), [])
             ok = [g for g in got if g is not None]
-            gap = (f"{max(g[0] for g in ok):.0f} / {np.nanmax([g[1] for g in ok] + [np.nan]):.0f}" if ok else "-")
+            gap = (f"{max(g[0] for g in ok):.1f} / {np.nanmax([g[1] for g in ok] + [np.nan]):.1f}" if ok else "-")
             row += f"{f'{len(got) - len(ok)}/{len(got)}':>9}{gap:>15}"
         print(row)
     from talkface.training.corpus import real

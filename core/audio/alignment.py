@@ -16,23 +16,27 @@ How it works
    silences into chunks of at least ``CHUNK_S`` seconds, and each chunk is aligned again at the
    phone level (PocketSphinx's state alignment fails on some long clips; short chunks do not).
 3. Mismatch check. A forced alignment always finds *some* path when it does not fail outright,
-   so its acoustic fit is measured: the chunk's phone alignment is re-scored by a decoder that
-   scores every senone on every frame (``compallsen``), so each frame's score is relative to the
-   best senone of the whole model for that frame. The per-frame "gap" is that distance, in
-   PocketSphinx log units (base 1.0001, senone shift 10: one unit is about 0.1 nat) per 10 ms
-   frame; ``Alignment.score`` is its mean over the clip. The transcript is refused when the word
-   pass fails outright (the usual case for a wholly wrong text), when the mean gap exceeds
-   ``MAX_GAP``, or when the gap averaged over any 2 s window exceeds ``MAX_LOCAL_GAP``.
-   Calibrated with ``bench/alignment.py`` (right and wrong texts on espeak-ng, flite awb/rms,
-   piper joe and the real two_cities, clean and degraded): right texts reach a mean of 66 and a
-   worst window of 83 (espeak-ng's thin +f3 voice; human and neural voices 26-35 / 31-53); texts of
-   other audio that the word pass still fits score 59-117 / 76-138, half-texts 48-86 / 53-143.
-   Until 2026-12 the gap was taken to a free phone-loop decode (a GOP-style ratio); that separated
-   right from wrong texts no better on the same cases and cost 40 % of the alignment time. Short
-   partial mismatches (a replaced phrase in a 3 s line) and single wrong words are NOT caught.
+   so its acoustic fit is measured with the same acoustic model scored directly
+   (``core.audio.senones.phone_logliks``: each of its phones' best context-independent state on
+   every 10 ms frame, the clip's own cepstral mean). The per-frame "gap" is how far the aligned
+   phone (silence: the best of the model's silence and noise units) scores below the frame's
+   best phone, in nats; ``Alignment.score`` is its mean over the clip. The transcript is refused
+   when the word pass fails outright (the usual case for a wholly wrong text), when the mean gap
+   exceeds ``MAX_GAP``, or when the gap averaged over any 2 s window exceeds ``MAX_LOCAL_GAP``.
+   Calibrated with ``bench/alignment.py`` (right and wrong texts on espeak-ng stock and +f3,
+   flite awb/rms, piper joe, the bundled sample and the real two_cities, clean and degraded, seed
+   99), and checked on a second draw of lines (seed 5) that no right text crosses them: right
+   texts reach a mean of 2.7 and a worst window of 3.5 (espeak-ng's thin +f3 voice; human and
+   neural voices 1.7-1.8 / 2.2-3.1). Of 64 texts of each kind the bench refuses every text for
+   other audio, 61 half-lines and 58 lines with their middle third replaced; the earlier check,
+   which re-scored each chunk with PocketSphinx's every-senone pass (``compallsen``), refused
+   63, 53 and 55 and cost 60 % of the alignment time.
+   The phone posteriors the animator reads come from the same scores, so with
+   ``inference.align_and_listen`` the check costs nothing extra. Short partial mismatches (a
+   replaced phrase in a 3 s line) and single wrong words are NOT caught.
 4. PocketSphinx's phone pass needs ``bestpath=False`` (its own tests say so); if it still fails
    on a chunk, the chunk is cut at every silence, and a piece that still fails is timed by a word
-   pass over one-phone pseudo-words (no score for those frames).
+   pass over one-phone pseudo-words.
 
 Limits: at most ``MAX_DURATION_S`` (10 minutes) of audio per call (longer input raises
 ``InputError``: split it); the audio is resampled to 16 kHz if needed.
@@ -52,8 +56,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from . import sphinx_helper, sphinx_pool
-from .loading import Audio, resample
+from . import senones, sphinx_helper, sphinx_pool
+from .loading import Audio, from_array, resample
 from .phones import available, model_dir, to_pcm16  # noqa: F401  (available: re-exported)
 
 SAMPLE_RATE = 16000
@@ -61,8 +65,8 @@ FRAME_S = 0.01                 # PocketSphinx frames are 10 ms
 MAX_DURATION_S = 600.0         # 10 minutes per call
 CHUNK_S = 10.0                 # phone-level alignment works on chunks cut in silences after this
 MIN_CUT_SIL_FRAMES = 12        # a silence must be at least 0.12 s to cut there
-MAX_GAP = 72.0                 # mean per-frame gap (alignment vs best senone) that refuses
-MAX_LOCAL_GAP = 95.0           # the same averaged over any LOCAL_WINDOW_FRAMES (a wrong sentence)
+MAX_GAP = 3.0                  # mean per-frame gap (aligned phone vs best phone, nats) that refuses
+MAX_LOCAL_GAP = 4.0            # the same averaged over any LOCAL_WINDOW_FRAMES (a wrong sentence)
 LOCAL_WINDOW_FRAMES = 200      # 2 s
 SILENCE = "SIL"
 
@@ -80,16 +84,16 @@ class Alignment:
 
     ``phones`` are (ARPAbet phone without stress, start_s, end_s), contiguous from 0 to the end of
     the audio, silence named ``SIL``. ``score`` is the mean per-frame acoustic gap between the
-    aligned states and the best-scoring senone of the model (0 = every frame on its best senone;
-    larger = worse; refused above MAX_GAP);
-    ``chunk_scores`` the same per chunk as (start_s, end_s, gap)."""
+    aligned phone and the best-scoring phone of the model, in nats (0 = every frame on its best
+    phone; larger = worse; refused above MAX_GAP); ``chunk_scores`` the same per aligned chunk
+    as (start_s, end_s, gap)."""
 
     words: list[Word]
     phones: list[tuple[str, float, float]]
     score: float
     chunk_scores: list[tuple[float, float, float]] = field(default_factory=list)
     duration: float = 0.0
-    worst_window: float = float("nan")     # the gap's worst LOCAL_WINDOW_FRAMES mean (chunks that long)
+    worst_window: float = float("nan")     # the gap's worst LOCAL_WINDOW_FRAMES mean (clips that long)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,37 +158,30 @@ def normalise(transcript: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# decoders (built once, lazily)
+# dictionary and decoders (built per call, with a dictionary of the transcript's words only: the
+# whole CMU dictionary takes longer to read into a decoder than a chunk takes to align)
 
 _LOCK = threading.Lock()
 
 
 def decoder_settings(dictionary: str | None = None) -> dict:
-    """The two decoders' settings (JSON-able: helper processes build the same): 'words' runs the
-    word and state passes, 'scored' re-scores an alignment against every senone. ``dictionary``:
-    a pronunciation dictionary in place of the whole CMU one."""
+    """The 'words' decoder's settings (JSON-able: helper processes build the same): it runs the
+    word and state passes. ``dictionary``: a pronunciation dictionary in place of the whole CMU one."""
     m = model_dir()
-    common = dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL",
-                  dict=dictionary or m + "/cmudict-en-us.dict", bestpath=False)
-    return {"words": common, "scored": dict(common, compallsen=True)}
+    return {"words": dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL",
+                          dict=dictionary or m + "/cmudict-en-us.dict", bestpath=False)}
 
 
-@functools.lru_cache(maxsize=1)
-def _decoders() -> sphinx_helper.Decoders:
-    return sphinx_helper.Decoders(decoder_settings())
-
-
-def _decoder(kind: str):
-    return _decoders()(kind)
-
-
-def lookup(words: list[str]) -> list[str]:
-    """Check every word is in the dictionary; raise InputError naming the missing ones."""
-    dec = _decoder("words")
-    missing = sorted({w for w in words if dec.lookup_word(w) is None})
+def dictionary_entries(words: list[str]) -> list[str]:
+    """The CMU dictionary's lines for ``words`` (alternate pronunciations included). Raises
+    InputError naming the words it lacks, or saying the text is not English when most are missing."""
+    wanted = set(words)
+    with open(os.path.join(model_dir(), "cmudict-en-us.dict"), encoding="utf-8") as fh:
+        lines = [line for line in fh if line.split(" ", 1)[0].split("(", 1)[0] in wanted]
+    missing = sorted(wanted - {line.split(" ", 1)[0].split("(", 1)[0] for line in lines})
     if not missing:
-        return words
-    n_missing = sum(dec.lookup_word(w) is None for w in words)
+        return lines
+    n_missing = sum(w in missing for w in words)
     if len(words) >= 2 and n_missing >= 0.4 * len(words) and n_missing >= 2:
         raise InputError("Most of the transcript's words are not English words: the aligner knows English only.")
     shown = ", ".join(f"'{w}'" for w in missing[:10]) + (" ..." if len(missing) > 10 else "")
@@ -192,13 +189,16 @@ def lookup(words: list[str]) -> list[str]:
                      f"{'it' if len(missing) == 1 else 'them'} as they sound, in common English words.")
 
 
+def _dictionary_file(lines: list[str]) -> str:
+    """A temporary pronunciation dictionary of ``lines``."""
+    fd, path = tempfile.mkstemp(suffix=".dict", prefix="talkface-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(lines)
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # alignment
-
-
-def _decode(pcm: bytes) -> None:
-    """One utterance on the 'words' decoder, from the model's initial state."""
-    sphinx_helper.decode(_decoders(), "words", pcm)
 
 
 def _word(name: str) -> str:
@@ -230,16 +230,17 @@ def _chunks(segs: list[tuple[str, int, int]], n_frames: int) -> list[tuple[int, 
     return out
 
 
-def _phone_words_pass(dec, words: list[str], pcm: bytes):
+def _phone_words_pass(decoders: sphinx_helper.Decoders, words: list[str], pcm: bytes):
     """Fallback for a piece whose state alignment fails: align a string of one-phone pseudo-words
     with the (robust) word pass, which times every phone directly. Returns (words, phones) in
     frames, or None when even that fails."""
+    dec = decoders("words")
     prons = [dec.lookup_word(w).split() for w in words]
     for ph in {p for pr in prons for p in pr}:
         if dec.lookup_word("ph_" + ph.lower()) is None:
             dec.add_word("ph_" + ph.lower(), ph, True)
     dec.set_align_text(" ".join("ph_" + p.lower() for pr in prons for p in pr))
-    _decode(pcm)
+    sphinx_helper.decode(decoders, "words", pcm)
     if dec.hyp() is None:
         return None
     segs = [(s.word[3:].upper(), s.start_frame, s.end_frame + 1) for s in dec.seg() if s.word.startswith("ph_")]
@@ -252,11 +253,13 @@ def _phone_words_pass(dec, words: list[str], pcm: bytes):
     return out_words, segs
 
 
-def _split_at_silences(dec, words: list[str], pcm: bytes, c0: int, c1: int) -> list[tuple[int, int, list[str]]]:
+def _split_at_silences(decoders: sphinx_helper.Decoders, words: list[str], pcm: bytes,
+                       c0: int, c1: int) -> list[tuple[int, int, list[str]]]:
     """After a failed phone pass, cut [c0, c1) in the middle of every silence that the chunk's
     word pass finds (re-run so its segmentation is at hand)."""
+    dec = decoders("words")
     dec.set_align_text(" ".join(words))
-    _decode(pcm)
+    sphinx_helper.decode(decoders, "words", pcm)
     segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()] if dec.hyp() is not None else []
     out, start, words = [], 0, []
     for name, s, e in segs:
@@ -280,11 +283,13 @@ def _mismatch(detail: str) -> InputError:
     return InputError(f"The transcript does not match the audio: {detail}.")
 
 
-def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], None] | None = None) -> Alignment:
+def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], np.ndarray | None] | None = None) -> Alignment:
     """Align ``transcript`` (English) to ``audio``; see the module docstring. Raises InputError for
     empty, non-English or unknown-word transcripts, audio over 10 minutes, and transcripts that
     do not match the audio. ``meanwhile(helped)`` runs once, while helper processes align the
-    chunks (``helped`` True), or after the alignment without them (False)."""
+    chunks (``helped`` True), or after the alignment without them (False); it may return the
+    audio's ``senones.phone_logliks`` (16 kHz audio), which the mismatch check then uses instead
+    of scoring the audio again."""
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
@@ -293,43 +298,39 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], None] | Non
         raise InputError(f"The audio is {duration / 60:.1f} minutes long: transcript alignment takes at most "
                          f"{MAX_DURATION_S / 60:.0f} minutes at a time, so split it.")
     text = normalise(transcript)
-    # Helper processes build their decoders (with a dictionary of the transcript's words only: the
-    # whole one takes longer to read than a chunk takes to align) while this one looks the words
-    # up and runs the whole clip's word pass; then they align the chunks (each from the model's
-    # initial state, here or there: the same result).
+    dictionary = _dictionary_file(dictionary_entries(text))
+    # Helper processes build their decoders while this one runs the whole clip's word pass; then
+    # they align the chunks (each from the model's initial state, here or there: the same
+    # result) while this one runs ``meanwhile`` and scores the audio for the mismatch check.
     helpers = sphinx_pool.helper_count() if duration >= 2 * CHUNK_S and available() else 0
-    subset = _dictionary_subset(text) if helpers else None
-    pool = sphinx_pool.Pool(decoder_settings(subset), helpers) if helpers else None
+    scored: list[np.ndarray | None] = []
+
+    def during(helped: bool) -> None:
+        scored.append(meanwhile(helped) if meanwhile is not None else senones.phone_logliks(from_array(x, SAMPLE_RATE)))
+
+    pool = None
     try:
-        words = lookup(text)
+        settings = decoder_settings(dictionary)
+        pool = sphinx_pool.Pool(settings, helpers) if helpers else None
         with _LOCK:
-            aligned = _align(words, to_pcm16(x), duration, pool, meanwhile)
+            words, phones, chunks = _align(sphinx_helper.Decoders(settings), text, to_pcm16(x), pool,
+                                           during if pool is not None else None)
     finally:
         if pool is not None:
             pool.close()
-        if subset is not None:
-            os.unlink(subset)
-    if meanwhile is not None and pool is None:
-        meanwhile(False)
-    return aligned
+        os.unlink(dictionary)
+    if pool is None:
+        during(False)
+    logliks = scored[0] if scored[0] is not None else senones.phone_logliks(from_array(x, SAMPLE_RATE))
+    return _checked(words, _cover(phones, duration), chunks, logliks, duration)
 
 
-def _dictionary_subset(words: list[str]) -> str:
-    """A temporary pronunciation dictionary holding ``words``' entries (alternates included)."""
-    wanted = set(words)
-    with open(os.path.join(model_dir(), "cmudict-en-us.dict"), encoding="utf-8") as fh:
-        lines = [line for line in fh if line.split(" ", 1)[0].split("(", 1)[0] in wanted]
-    fd, path = tempfile.mkstemp(suffix=".dict", prefix="talkface-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(lines)
-    return path
-
-
-def _align(words: list[str], pcm: np.ndarray, duration: float, pool, meanwhile) -> Alignment:
+def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, pool, during):
+    """(words, phones, chunks (start_s, end_s)) of the transcript's ``words`` in ``pcm`` (16-bit)."""
     bpf = int(SAMPLE_RATE * FRAME_S)
-    dec = _decoder("words")
+    dec = decoders("words")
     dec.set_align_text(" ".join(words))
-    _decode(pcm.tobytes())
+    sphinx_helper.decode(decoders, "words", pcm.tobytes())
     if dec.hyp() is None:
         raise _mismatch("the words cannot be fitted to the speech at all (a text for other audio, "
                         "or speech buried in noise)")
@@ -342,13 +343,12 @@ def _align(words: list[str], pcm: np.ndarray, duration: float, pool, meanwhile) 
     batch = pool.submit([({"kind": "align", "words": cw}, functools.partial(chunk_pcm, c0, c1))
                          for c0, c1, cw in chunks if cw]) if pool is not None else None
     try:
-        if batch is not None and meanwhile is not None:
-            meanwhile(True)
+        if batch is not None and during is not None:
+            during(True)
         answers = iter(batch.results()) if batch is not None else None
         out_words: list[Word] = []
         phones: list[tuple[str, float, float]] = []
-        chunk_scores: list[tuple[float, float, float]] = []
-        total_gap, total_frames, worst = 0.0, 0, float("nan")
+        spans: list[tuple[float, float]] = []
         pending = [(c0, c1, cw, answers is not None and bool(cw)) for c0, c1, cw in chunks]
         while pending:
             c0, c1, cwords, from_helper = pending.pop(0)
@@ -359,55 +359,80 @@ def _align(words: list[str], pcm: np.ndarray, duration: float, pool, meanwhile) 
             cpcm = chunk_pcm(c0, c1)
             answer = next(answers) if from_helper else sphinx_pool.NOT_RUN
             if answer is sphinx_pool.NOT_RUN:           # no helper ran it: here
-                answer = sphinx_helper.align_chunk(_decoders(), cwords, cpcm)
+                answer = sphinx_helper.align_chunk(decoders, cwords, cpcm)
+            spans.append((t0, c1 * FRAME_S))
             if answer is None:
                 # PocketSphinx's state alignment sometimes dies mid-chunk on real speech; cut the
                 # chunk at every silence and queue the pieces (a piece that still fails is refused).
-                pieces = _split_at_silences(dec, cwords, cpcm, c0, c1)
+                pieces = _split_at_silences(decoders, cwords, cpcm, c0, c1)
                 if len(pieces) > 1:
+                    spans.pop()
                     pending[:0] = [(a, b, w, False) for a, b, w in pieces]
                     continue
-                timed = _phone_words_pass(dec, cwords, cpcm)
+                timed = _phone_words_pass(decoders, cwords, cpcm)
                 if timed is None:
                     raise _mismatch(f"the phones cannot be fitted to the speech near {t0:.1f} s")
                 for w, ws, we in timed[0]:
                     out_words.append(Word(w, t0 + ws * FRAME_S, t0 + we * FRAME_S))
                 phones += [(ph, t0 + ps * FRAME_S, t0 + pe * FRAME_S) for ph, ps, pe in timed[1]]
-                chunk_scores.append((t0, c1 * FRAME_S, float("nan")))    # timed, not scored
                 continue
-            n = answer["n_frames"]                      # 0: timed by the phone pass, not scored
-            d = np.zeros(n)                             # per-frame gap to the best senone
             for name, w_start, w_dur, w_phones in answer["words"]:
                 if not _is_filler(name):
                     out_words.append(Word(_word(name), t0 + w_start * FRAME_S, t0 + (w_start + w_dur) * FRAME_S))
                 for p_name, p_start, p_dur in w_phones:
                     ph = SILENCE if p_name in ("SIL", "+SIL+") else re.sub(r"\d", "", p_name)
                     phones.append((ph, t0 + p_start * FRAME_S, t0 + (p_start + p_dur) * FRAME_S))
-            for st_start, st_dur, st_score in answer["states"]:
-                if st_dur > 0:
-                    d[st_start:st_start + st_dur] -= st_score / st_dur
-            chunk_scores.append((t0, c1 * FRAME_S, float(d.mean()) if n else float("nan")))
-            total_gap += float(d.sum())
-            total_frames += n
-            if n >= LOCAL_WINDOW_FRAMES:
-                m = np.convolve(d, np.ones(LOCAL_WINDOW_FRAMES) / LOCAL_WINDOW_FRAMES, mode="valid")
-                i = int(np.argmax(m))
-                worst = float(m[i]) if np.isnan(worst) else max(worst, float(m[i]))
-                if m[i] > MAX_LOCAL_GAP:
-                    w0, w1 = t0 + i * FRAME_S, t0 + (i + LOCAL_WINDOW_FRAMES) * FRAME_S
-                    said = [w.text for w in out_words if w.end > w0 and w.start < w1]
-                    raise _mismatch(f"the speech between {w0:.1f} s and {w1:.1f} s does not sound like "
-                                    f"'{' '.join(said)}' (gap {m[i]:.0f} per frame over {LOCAL_WINDOW_FRAMES * FRAME_S:.0f} s,"
-                                    f" at most {MAX_LOCAL_GAP:.0f} is accepted)")
     except BaseException:
         if batch is not None:
             batch.cancel()
         raise
-    score = total_gap / max(total_frames, 1)
+    return out_words, phones, spans
+
+
+def frame_gaps(logliks: np.ndarray, phones: list[tuple[str, float, float]]) -> np.ndarray:
+    """Per 10 ms frame of ``senones.phone_logliks``: how far the aligned phone scores below the
+    frame's best phone (nats; silence takes the best of the model's silence and noise units);
+    NaN where the audio was not scored."""
+    model = senones.acoustic_model()
+    column = {p: i for i, p in enumerate(model.phones)}
+    silences = [column[p] for p in senones.SILENCES]
+    scores = np.concatenate([logliks, logliks[:, silences].max(1, keepdims=True)], 1)
+    aligned = np.full(len(scores), len(model.phones))           # the silence column unless a phone
+    for ph, s, e in phones:
+        if ph != SILENCE:
+            aligned[int(round(s / FRAME_S)):int(round(e / FRAME_S))] = column[ph]
+    return scores[:, :-1].max(1) - scores[np.arange(len(scores)), aligned]
+
+
+def _checked(words: list[Word], phones: list[tuple[str, float, float]], spans: list[tuple[float, float]],
+             logliks: np.ndarray, duration: float) -> Alignment:
+    """The Alignment, or InputError when its gap (``frame_gaps``) passes MAX_GAP over the clip or
+    MAX_LOCAL_GAP over any 2 s."""
+    gap = frame_gaps(logliks, phones)
+    scored = ~np.isnan(gap)
+    score = float(gap[scored].mean()) if scored.any() else float("nan")
+
+    def mean_over(t0: float, t1: float) -> float:
+        g = gap[int(round(t0 / FRAME_S)):int(round(t1 / FRAME_S))]
+        return float(np.nanmean(g)) if (~np.isnan(g)).any() else float("nan")
+
+    worst = float("nan")
+    if len(gap) >= LOCAL_WINDOW_FRAMES:
+        box = np.ones(LOCAL_WINDOW_FRAMES)
+        m = (np.convolve(np.where(scored, gap, 0.0), box, mode="valid")
+             / np.maximum(np.convolve(scored.astype(float), box, mode="valid"), 1.0))
+        i = int(np.argmax(m))
+        worst = float(m[i])
+        if worst > MAX_LOCAL_GAP:
+            w0, w1 = i * FRAME_S, (i + LOCAL_WINDOW_FRAMES) * FRAME_S
+            said = [w.text for w in words if w.end > w0 and w.start < w1]
+            raise _mismatch(f"the speech between {w0:.1f} s and {w1:.1f} s does not sound like "
+                            f"'{' '.join(said)}' (gap {worst:.1f} per frame over {LOCAL_WINDOW_FRAMES * FRAME_S:.0f} s,"
+                            f" at most {MAX_LOCAL_GAP:.1f} is accepted)")
     if score > MAX_GAP:
-        raise _mismatch(f"the speech does not sound like the words given (gap {score:.0f} per frame, "
-                        f"at most {MAX_GAP:.0f} is accepted)")
-    return Alignment(out_words, _cover(phones, duration), float(score), chunk_scores, duration, worst)
+        raise _mismatch(f"the speech does not sound like the words given (gap {score:.1f} per frame, "
+                        f"at most {MAX_GAP:.1f} is accepted)")
+    return Alignment(words, phones, score, [(a, b, mean_over(a, b)) for a, b in spans], duration, worst)
 
 
 def _cover(phones: list[tuple[str, float, float]], duration: float) -> list[tuple[str, float, float]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -144,12 +144,13 @@ def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.nda
     return curve
 
 
-def posteriors_for(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
-    """The phone posteriors the network reads; without the pocketsphinx package (the 'audio
+def posteriors_for(audio: Audio, n_frames: int, fps: float, logliks: np.ndarray | None = None) -> np.ndarray:
+    """The phone posteriors the network reads (from ``logliks``, the recording's
+    ``senones.phone_logliks``, when at hand); without the pocketsphinx package (the 'audio
     features' path) every frame reads as silence, as the weights saw on the training windows
     whose evidence was hidden (--evidence-dropout), so the network listens for itself."""
     if phones.available():
-        return senones.phone_posteriors(audio, n_frames, fps)
+        return senones.phone_posteriors(audio, n_frames, fps, logliks)
     silent = np.zeros((n_frames, senones.N_COLUMNS), np.float32)
     silent[:, 0] = 1.0
     return silent
@@ -158,26 +159,37 @@ def posteriors_for(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
 @dataclass(frozen=True)
 class Listened:
     """What the network hears of a recording without a phone recogniser: spectral and prosodic
-    features at the network's frame rate, and (for weights trained with them) phone posteriors."""
+    features at the network's frame rate, and (for weights trained with them) phone posteriors;
+    ``logliks``, the ``senones.phone_logliks`` they came from, when asked for (the transcript's
+    mismatch check reads them)."""
     features: np.ndarray
     posteriors: np.ndarray | None
+    logliks: np.ndarray | None = None
 
 
-def listen_to(audio: Audio, model: Animator, threads: int | None = None) -> Listened:
+def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_logliks: bool = False) -> Listened:
     """``Listened`` for ``audio`` (torch on ``threads`` meanwhile; None: unchanged)."""
     cfg = model.cfg
     with _torch_threads(threads):
         feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
-        return Listened(feats, posteriors_for(audio, len(feats), cfg.fps) if cfg.phone_posteriors else None)
+        if not (cfg.phone_posteriors and phones.available()):
+            return Listened(feats, posteriors_for(audio, len(feats), cfg.fps) if cfg.phone_posteriors else None)
+        logliks = senones.phone_logliks(audio)
+        return Listened(feats, posteriors_for(audio, len(feats), cfg.fps, logliks), logliks if keep_logliks else None)
 
 
 def align_and_listen(audio: Audio, model: Animator, transcript: str):
     """(``core.audio.alignment.align(audio, transcript)``, ``listen_to(audio, model)``): this process
-    listens while the aligner's helper processes align the chunks."""
+    listens while the aligner's helper processes align the chunks, and the aligner's mismatch
+    check reuses the phone scores heard."""
     heard: list[Listened] = []
-    aligned = alignment.align(audio, transcript, meanwhile=lambda helped: heard.append(
-        listen_to(audio, model, threads=1 if helped else None)))
-    return aligned, heard[0]
+
+    def listen(helped: bool) -> np.ndarray | None:
+        heard.append(listen_to(audio, model, threads=1 if helped else None, keep_logliks=True))
+        return heard[0].logliks
+
+    aligned = alignment.align(audio, transcript, meanwhile=listen)
+    return aligned, replace(heard[0], logliks=None)
 
 
 def _network_input(model: Animator, listened: Listened, heard: list | None) -> np.ndarray:

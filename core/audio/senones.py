@@ -203,28 +203,47 @@ def phone_loglik(feats: torch.Tensor, model: AcousticModel | None = None) -> tor
     return out
 
 
-def frame_posteriors(pcm16: np.ndarray, model: AcousticModel | None = None) -> np.ndarray:
-    """[frames, columns] phone posteriors (flat prior) of one chunk, at 100 Hz."""
+def phone_logliks(audio: Audio, model: AcousticModel | None = None) -> np.ndarray:
+    """[len(samples) // HOP + 1, CI phones] ``phone_loglik`` of a whole 16 kHz recording at 100 Hz,
+    scored chunk by chunk (``phones.chunk_bounds``; each chunk's cepstral mean is its own); a
+    chunk's frames past its last whole window repeat that window's row, and frames no window
+    reaches are NaN."""
+    if audio.sample_rate != SAMPLE_RATE:
+        raise ValueError("phone scores need 16 kHz audio (load_audio resamples)")
     model = model or acoustic_model()
-    if len(pcm16) < WINDOW:
-        return np.zeros((0, len(model.columns)), np.float32)
-    post = torch.softmax(phone_loglik(streams(cepstra(pcm16)), model), dim=1)
-    return torch.zeros((len(post), len(model.columns))).index_add_(1, model.column_of_phone, post).numpy()
+    base = np.full((len(audio.samples) // HOP + 1, len(model.phones)), np.nan, np.float32)
+    for a, b in chunk_bounds(audio.samples, audio.sample_rate):
+        pcm16, j0 = to_pcm16(audio.samples[a:b]), a // HOP
+        if len(pcm16) >= WINDOW:
+            scores = phone_loglik(streams(cepstra(pcm16)), model).numpy()
+            base[j0:j0 + len(scores)] = scores
+            base[j0 + len(scores):b // HOP + 1] = scores[-1]
+        else:
+            base[j0:b // HOP + 1] = base[j0]
+    return base
 
 
-def phone_posteriors(audio: Audio, n_frames: int | None = None, fps: float = 50.0) -> np.ndarray:
-    """[n_frames, columns]: each animation frame's mean phone posterior over [k - 1/2, k + 1/2] / fps."""
+def posteriors_of(logliks: np.ndarray, model: AcousticModel | None = None) -> np.ndarray:
+    """[frames, columns] phone posteriors (flat prior) of ``phone_logliks`` rows; silence for NaN rows."""
+    model = model or acoustic_model()
+    out = np.zeros((len(logliks), len(model.columns)), np.float32)
+    out[:, 0] = 1.0
+    for b0 in range(0, len(logliks), 64 * BLOCK):          # in blocks: an hour is 360,000 rows
+        block = logliks[b0:b0 + 64 * BLOCK]
+        scored = ~np.isnan(block[:, 0])
+        post = torch.softmax(torch.from_numpy(block[scored]), dim=1)
+        out[b0:b0 + len(block)][scored] = (torch.zeros((len(post), len(model.columns)))
+                                           .index_add_(1, model.column_of_phone, post).numpy())
+    return out
+
+
+def phone_posteriors(audio: Audio, n_frames: int | None = None, fps: float = 50.0,
+                     logliks: np.ndarray | None = None) -> np.ndarray:
+    """[n_frames, columns]: each animation frame's mean phone posterior over [k - 1/2, k + 1/2] / fps
+    (from ``logliks``, the recording's ``phone_logliks``, when they are at hand)."""
     if audio.sample_rate != SAMPLE_RATE:
         raise ValueError("phone posteriors need 16 kHz audio (load_audio resamples)")
-    model = acoustic_model()
+    base = posteriors_of(phone_logliks(audio) if logliks is None else logliks)
     n_frames = frame_count(audio.duration, fps) if n_frames is None else n_frames
-    n_base = len(audio.samples) // HOP + 1
-    base = np.zeros((n_base, len(model.columns)), np.float32)
-    base[:, 0] = 1.0                                    # silence where no window fits
-    for a, b in chunk_bounds(audio.samples, audio.sample_rate):
-        post = frame_posteriors(to_pcm16(audio.samples[a:b]), model)
-        j0 = a // HOP
-        base[j0:j0 + len(post)] = post
-        base[j0 + len(post):b // HOP + 1] = post[-1] if len(post) else base[j0]   # a chunk's last frames
     times = np.arange(n_frames) / fps - CENTRE_S        # base frame j is centred on j * HOP + WINDOW / 2
-    return box_average(base, 0, times, 0.5 / fps, FRAME_S, n_base)
+    return box_average(base, 0, times, 0.5 / fps, FRAME_S, len(base))

@@ -14,7 +14,7 @@ that process happened to decode before.
 Protocol, binary on stdin and text on stdout: each request is two 8-byte little-endian lengths,
 a JSON header ``{"kind": ..., ...}`` and 16-bit mono PCM at 16 kHz; a header length of 0 ends the
 process. Each answer is one line of JSON, in the order of the requests. SETTINGS_JSON maps each
-decoder the jobs use ("loop", "words", "scored") to its ``Decoder`` keyword arguments.
+decoder the jobs use ("loop", "words") to its ``Decoder`` keyword arguments.
 """
 
 from __future__ import annotations
@@ -60,11 +60,9 @@ def loop_chunk(decoders: Decoders, pcm: bytes) -> list[tuple[str, int, int]]:
 
 
 def align_chunk(decoders: Decoders, words: list[str], pcm: bytes) -> dict | None:
-    """Word then state alignment of one chunk to ``words`` ('words' decoder), re-scored on the
-    decoder that scores every senone ('scored'; the alignment fixes the path, so that pass costs
-    one scoring of the frames). None when the word or the state pass fails; else ``words``:
-    [name, start, duration, [[phone, start, duration], ...]] in frames, ``states``: [start,
-    duration, score] (empty when the scoring pass failed: timed, not scored), ``n_frames``."""
+    """Word then state alignment of one chunk to ``words`` ('words' decoder). None when the word
+    or the state pass fails; else ``words``: [name, start, duration, [[phone, start, duration],
+    ...]] in frames."""
     dec = decoders("words")
     dec.set_align_text(" ".join(words))
     decode(decoders, "words", pcm)
@@ -75,17 +73,8 @@ def align_chunk(decoders: Decoders, words: list[str], pcm: bytes) -> dict | None
         decode(decoders, "words", pcm)
     except RuntimeError:
         return None
-    alignment, scored = dec.get_alignment(), decoders("scored")
-    try:
-        scored.set_alignment(alignment)
-        decode(decoders, "scored", pcm)
-        alignment, n = scored.get_alignment(), scored.n_frames()
-        states = [(st.start, st.duration, st.score) for st in alignment.states()]
-    except RuntimeError:
-        n, states = 0, []
     return {"words": [(w.name, w.start, w.duration, [(p.name, p.start, p.duration) for p in w])
-                      for w in alignment.words()],
-            "states": states, "n_frames": n}
+                      for w in dec.get_alignment().words()]}
 
 
 def _read_exactly(stream, n: int) -> bytes:
