@@ -48,7 +48,6 @@ import functools
 import os
 import re
 import tempfile
-import threading
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable
@@ -160,9 +159,6 @@ def normalise(transcript: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # dictionary and decoders (built per call, with a dictionary of the transcript's words only: the
 # whole CMU dictionary takes longer to read into a decoder than a chunk takes to align)
-
-_LOCK = threading.Lock()
-
 
 def decoder_settings(dictionary: str | None = None) -> dict:
     """The 'words' decoder's settings (JSON-able: helper processes build the same): it runs the
@@ -312,9 +308,8 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], np.ndarray 
     try:
         settings = decoder_settings(dictionary)
         pool = sphinx_pool.Pool(settings, helpers) if helpers else None
-        with _LOCK:
-            words, phones, chunks = _align(sphinx_helper.Decoders(settings), text, to_pcm16(x), pool,
-                                           during if pool is not None else None)
+        words, phones, chunks = _align(sphinx_helper.Decoders(settings), text, to_pcm16(x), pool,
+                                       during if pool is not None else None)
     finally:
         if pool is not None:
             pool.close()

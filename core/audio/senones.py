@@ -44,7 +44,7 @@ LOWER_HZ, UPPER_HZ = 130.0, 6800.0
 VARIANCE_FLOOR = 1e-4
 MIXW_UNIT = 1024 * np.log(1.0001)  # sendump stores -log(weight) in 1.0001-base units >> 10
 CENTRE_S = (WINDOW / 2) / SAMPLE_RATE  # a frame's centre after its start (frame t starts at t * HOP)
-BLOCK = 1000                     # frames scored at once (bounds the [frames, codebooks, 128] densities)
+BLOCK = 250                      # frames scored at once: [frames, codebooks, 128] densities stay in cache
 
 
 @dataclass(frozen=True)
