@@ -171,10 +171,13 @@ def decoder_settings(dictionary: str | None = None) -> dict:
 def dictionary_entries(words: list[str]) -> list[str]:
     """The CMU dictionary's lines for ``words`` (alternate pronunciations included). Raises
     InputError naming the words it lacks, or saying the text is not English when most are missing."""
+    def headword(line: str) -> str:                 # "word(2) W ER D" -> "word"
+        return line.split(" ", 1)[0].split("(", 1)[0]
+
     wanted = set(words)
     with open(os.path.join(model_dir(), "cmudict-en-us.dict"), encoding="utf-8") as fh:
-        lines = [line for line in fh if line.split(" ", 1)[0].split("(", 1)[0] in wanted]
-    missing = sorted(wanted - {line.split(" ", 1)[0].split("(", 1)[0] for line in lines})
+        lines = [line for line in fh if headword(line) in wanted]
+    missing = sorted(wanted - {headword(line) for line in lines})
     if not missing:
         return lines
     n_missing = sum(w in missing for w in words)
@@ -301,8 +304,11 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], np.ndarray 
     helpers = sphinx_pool.helper_count() if duration >= 2 * CHUNK_S and available() else 0
     scored: list[np.ndarray | None] = []
 
+    def own_scores() -> np.ndarray:
+        return senones.phone_logliks(from_array(x, SAMPLE_RATE))
+
     def during(helped: bool) -> None:
-        scored.append(meanwhile(helped) if meanwhile is not None else senones.phone_logliks(from_array(x, SAMPLE_RATE)))
+        scored.append(meanwhile(helped) if meanwhile is not None else own_scores())
 
     pool = None
     try:
@@ -316,7 +322,7 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], np.ndarray 
         os.unlink(dictionary)
     if pool is None:
         during(False)
-    logliks = scored[0] if scored[0] is not None else senones.phone_logliks(from_array(x, SAMPLE_RATE))
+    logliks = scored[0] if scored[0] is not None else own_scores()
     return _checked(words, _cover(phones, duration), chunks, logliks, duration)
 
 

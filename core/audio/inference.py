@@ -172,10 +172,9 @@ def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_lo
     cfg = model.cfg
     with _torch_threads(threads):
         feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
-        if not (cfg.phone_posteriors and phones.available()):
-            return Listened(feats, posteriors_for(audio, len(feats), cfg.fps) if cfg.phone_posteriors else None)
-        logliks = senones.phone_logliks(audio)
-        return Listened(feats, posteriors_for(audio, len(feats), cfg.fps, logliks), logliks if keep_logliks else None)
+        logliks = senones.phone_logliks(audio) if cfg.phone_posteriors and phones.available() else None
+        posteriors = posteriors_for(audio, len(feats), cfg.fps, logliks) if cfg.phone_posteriors else None
+        return Listened(feats, posteriors, logliks if keep_logliks else None)
 
 
 def align_and_listen(audio: Audio, model: Animator, transcript: str):
