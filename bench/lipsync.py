@@ -350,7 +350,8 @@ def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
     """Without text at 1 min, 10 min and ``hours``; with text (alignment first) on the 44 s real
     recording (row '0m +text'), when moonshine-voice is installed. Each row runs ``repeat`` fresh
     processes (a 2-core machine varies by 10-15 % run to run): the median, and the range. The
-    helper processes follow TALKFACE_PHONE_HELPERS as set for this command (0: one process)."""
+    aligner's helper processes ('+text') follow TALKFACE_PHONE_HELPERS as set for this command
+    (0: one process)."""
     from talkface.training.corpus import real
 
     print(f"{'weights':<22} {'audio':>10} {'x real time':>12} {'range':>12} {'peak MB':>9} {'added MB':>9}")

@@ -1,4 +1,4 @@
-"""Phone evidence from PocketSphinx's real-speech model: the network's second ear."""
+"""Phones heard with PocketSphinx's real-speech model (``phone_loop``): where the lips seal."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import SPEECH
 
-from talkface.core.audio import phones, sphinx_pool
+from talkface.core.audio import phone_loop, phones, senones
 from talkface.core.audio.loading import Audio, from_array, load_audio
 from talkface.training.corpus import espeak
 
@@ -43,7 +43,7 @@ def test_recogniser_hears_the_samples_bilabials_where_espeak_said_them(speech):
                                rate=160, pitch=55, pitch_range=70)
     truth = [(p.start, p.end) for p in spoken.phonemes if p.phoneme in ("m", "p", "b")]
     assert len(truth) >= 8
-    heard = [p for p in phones.recognise_phones(speech) if phones.phone_class(p.phone) == "bilabial"]
+    heard = [p for p in phone_loop.recognise_phones(speech) if phones.phone_class(p.phone) == "bilabial"]
     hits = sum(any(h.start < e + 0.03 and h.end > s - 0.03 for h in heard) for s, e in truth)
     assert hits >= 0.6 * len(truth), (hits, len(truth))   # 6 of 9 when written (phone loop, no words)
     assert len(heard) <= len(truth) + 3          # not a recogniser that says /m/ everywhere
@@ -57,10 +57,10 @@ def test_long_audio_is_decoded_in_chunks_cut_at_quiet_frames(speech, monkeypatch
     bounds = phones.chunk_bounds(long.samples, 16000)
     assert len(bounds) >= 4 and bounds[0][0] == 0 and bounds[-1][1] == len(long.samples)
     assert all(b - a <= 6 * 16000 for a, b in bounds)
-    assert len(bounds) % 2 == 0                               # two helpers finish together
+    assert len(bounds) % 2 == 0                               # the cuts the posteriors trained on
     sizes = [b - a for a, b in bounds]
     assert max(sizes) - min(sizes) <= 1.5 * 16000             # near-equal shares (cut within SEARCH_S)
-    heard = phones.recognise_phones(long)
+    heard = phone_loop.recognise_phones(long)
     assert all(a.end <= b.start + 1e-6 for a, b in zip(heard, heard[1:]))   # one time line
     per_copy = [sum(1 for p in heard if phones.phone_class(p.phone) == "bilabial"
                     and k * (speech.duration + 0.5) <= p.start < (k + 1) * (speech.duration + 0.5))
@@ -70,57 +70,61 @@ def test_long_audio_is_decoded_in_chunks_cut_at_quiet_frames(speech, monkeypatch
 
 def test_recogniser_needs_16_khz():
     with pytest.raises(ValueError, match="16 kHz"):
-        phones.recognise_phones(Audio(np.zeros(22050, np.float32), 22050, None, 22050, 1, 0.0))
+        phone_loop.recognise_phones(Audio(np.zeros(22050, np.float32), 22050, None, 22050, 1, 0.0))
 
 
-@pytest.fixture()
-def long_speech(speech, monkeypatch):
-    """The sample three times over with pauses, cut into 6-s chunks (five or more)."""
-    monkeypatch.setattr(phones, "CHUNK_S", 6.0)
-    monkeypatch.setattr(phones, "SEARCH_S", 1.5)
-    return from_array(np.concatenate([speech.samples, np.zeros(8000, np.float32)] * 3), 16000)
+def test_viterbi_finds_the_path_the_scores_draw():
+    """Three phones of two frames per state: the loop gives back each phone and its frames."""
+    n_phones, n_states = 4, 3
+    stay, leave = np.full((n_phones, n_states), np.log(0.5)), np.full((n_phones, n_states), np.log(0.5))
+    truth = [(2, 0, 5), (0, 6, 11), (3, 12, 17)]
+    scores = np.full((18, n_phones, n_states), -20.0)
+    for phone, first, last in truth:
+        for t in range(first, last + 1):
+            scores[t, phone, (t - first) // 2] = 0.0
+    assert phone_loop.decode(scores, stay, leave) == truth
+    # a phone lasts at least a frame per state: a better frame elsewhere cannot make one
+    flicker = scores.copy()
+    flicker[8, 1, :] = 1.0                       # one frame better in another phone
+    assert phone_loop.decode(flicker, stay, leave) == truth
+    assert phone_loop.decode(scores[:0], stay, leave) == []
 
 
-def test_helper_processes_hear_what_this_process_hears(long_speech):
-    """Chunks go to helper processes (the decoder holds the GIL; processes decode beside the
-    features); each chunk is decoded from the model's initial state, so the phones are the same
-    whoever decoded it -- and the same twice over in one process (no state carried from the last
-    chunk or the last recording)."""
-    inline = phones.recognise_phones(long_speech, helpers=0)
-    assert phones.recognise_phones(long_speech, helpers=0) == inline
-    rec = phones.Recognition(long_speech, helpers=2)
-    assert rec.helpers == 2
-    helped = rec.result()
-    assert rec.helpers == 0 and helped == inline
+def test_the_loop_decodes_the_scores_the_posteriors_come_from(speech):
+    heard = phone_loop.hear(speech)
+    assert np.array_equal(heard.logliks, senones.phone_logliks(speech), equal_nan=True)
+    assert heard.phones[0].start == 0.0 and all(a.end == b.start for a, b in zip(heard.phones, heard.phones[1:]))
+    assert {p.phone for p in heard.phones} <= set(senones.acoustic_model().columns)
+    assert phone_loop.recognise_phones(speech) == heard.phones          # the same every time
 
 
-def test_a_helper_that_dies_costs_only_time(long_speech, monkeypatch, tmp_path):
-    inline = phones.recognise_phones(long_speech, helpers=0)
-    for name, body in (("exits", "import sys; sys.exit(3)\n"),
-                       ("babbles", "import sys\nsys.stdin.buffer.read(8)\nprint('not json')\n"),
-                       ("missing", None)):
-        script = tmp_path / f"{name}.py"
-        if body is not None:
-            script.write_text(body)
-        monkeypatch.setattr(sphinx_pool, "HELPER_SCRIPT", str(script))
-        assert phones.recognise_phones(long_speech, helpers=2) == inline, name
+def test_the_model_transitions_are_left_to_right():
+    model = senones.acoustic_model()
+    assert model.stay.shape == model.leave.shape == (len(model.phones), 3)
+    assert np.allclose(np.exp(model.stay) + np.exp(model.leave), 1.0)
 
 
-def test_helpers_follow_the_cpu_setting(long_speech, monkeypatch):
-    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "0")
-    assert sphinx_pool.helper_count() == 0 and phones.Recognition(long_speech).helpers == 0
-    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "1")
-    assert sphinx_pool.helper_count() == 1
-    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "9")
-    assert sphinx_pool.helper_count() == sphinx_pool.MAX_HELPERS
-    monkeypatch.delenv(sphinx_pool.HELPERS_ENV)
-    short = from_array(long_speech.samples[:16000 * 4], 16000)     # one chunk: no helper
-    assert phones.Recognition(short, helpers=2).helpers == 0
+def test_the_bigram_decides_which_phone_may_follow():
+    """Two phones that score alike on a stretch: the bigram picks the one allowed after the first."""
+    stay, leave = np.full((3, 3), np.log(0.5)), np.full((3, 3), np.log(0.5))
+    scores = np.full((12, 3, 3), -20.0)
+    for t in range(6):
+        scores[t, 0, t // 2] = 0.0
+        scores[6 + t, 1, t // 2] = scores[6 + t, 2, t // 2] = 0.0      # phone 1 or phone 2: a tie
+    never = np.log(1e-9)
+    only_2 = np.array([[never, never, 0.0], [0.0, never, never], [0.0, never, never]])
+    only_1 = only_2[:, [0, 2, 1]]
+    assert [p for p, _, _ in phone_loop.decode(scores, stay, leave, follow=only_2)] == [0, 2]
+    assert [p for p, _, _ in phone_loop.decode(scores, stay, leave, follow=only_1)] == [0, 1]
 
 
-def test_cancel_ends_the_helpers(long_speech):
-    rec = phones.Recognition(long_speech, helpers=2)
-    processes = list(rec._pool.processes)
-    assert rec.helpers == 2 and len(processes) == 2
-    rec.cancel()
-    assert rec.helpers == 0 and all(p.poll() is not None for p in processes)
+def test_the_shipped_phone_bigram_is_a_distribution_per_phone():
+    bigram = phone_loop.phone_bigram()
+    names = senones.acoustic_model().phones
+    assert bigram.shape == (len(names), len(names)) and np.isfinite(bigram).all()
+    speech_rows = [i for i, n in enumerate(names) if n not in senones.SILENCES]
+    silence_cols = [i for i, n in enumerate(names) if n in senones.SILENCES]
+    # each phone's row sums to about 1 over the phones (silence counted once: the fillers read as SIL;
+    # backed-off pairs make it 0.91-1.00): rows are what came before
+    share = np.exp(bigram[speech_rows]).sum(1) - np.exp(bigram[speech_rows][:, silence_cols[1:]]).sum(1)
+    assert np.allclose(share, 1.0, atol=0.1)

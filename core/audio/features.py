@@ -150,7 +150,7 @@ def _spectral(frames: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.nd
     w = frames * _hann(frames.shape[1])
     power = np.abs(scipy.fft.rfft(w, n=cfg.n_fft, axis=1)) ** 2
     # torch's matmul, which keeps to torch's thread count (numpy's BLAS spins on every core,
-    # taking them from the phone recogniser's helper processes)
+    # taking them from the aligner's helper processes)
     basis = _mel_basis(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
     mel = torch.from_numpy(np.ascontiguousarray(power, np.float32)) @ torch.from_numpy(basis)
     logmel = np.log(mel.numpy() + _MEL_FLOOR)

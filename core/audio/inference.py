@@ -20,7 +20,7 @@ from ..animation import HEAD_CHANNELS, Animation
 from ..errors import InputError, MissingWeightsError
 from ..face.model import ARKIT_NAMES
 from ..weights import weights_path
-from . import alignment, motion, phones, senones
+from . import alignment, motion, phone_loop, phones, senones
 from .features import FeatureConfig, compute_features
 from .loading import Audio
 from .network import Animator, AnimatorConfig, run_chunked
@@ -158,23 +158,32 @@ def posteriors_for(audio: Audio, n_frames: int, fps: float, logliks: np.ndarray 
 
 @dataclass(frozen=True)
 class Listened:
-    """What the network hears of a recording without a phone recogniser: spectral and prosodic
-    features at the network's frame rate, and (for weights trained with them) phone posteriors;
-    ``logliks``, the ``senones.phone_logliks`` they came from, when asked for (the transcript's
-    mismatch check reads them)."""
+    """What the network hears of a recording: spectral and prosodic features at the network's frame
+    rate, and (for weights trained with them) phone posteriors; ``logliks``, the
+    ``senones.phone_logliks`` they came from, when asked for (the transcript's mismatch check reads
+    them); ``heard``, the phone loop's phones (ARPAbet, start_s, end_s), when asked for and the
+    recogniser is installed."""
     features: np.ndarray
     posteriors: np.ndarray | None
     logliks: np.ndarray | None = None
+    heard: list | None = None
 
 
-def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_logliks: bool = False) -> Listened:
-    """``Listened`` for ``audio`` (torch on ``threads`` meanwhile; None: unchanged)."""
+def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_logliks: bool = False,
+              hear: bool = False) -> Listened:
+    """``Listened`` for ``audio`` (torch on ``threads`` meanwhile; None: unchanged); with ``hear``,
+    the phone loop decodes the same phone scores the posteriors come from."""
     cfg = model.cfg
     with _torch_threads(threads):
         feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
-        logliks = senones.phone_logliks(audio) if cfg.phone_posteriors and phones.available() else None
+        logliks = heard = None
+        if phones.available() and hear:
+            found = phone_loop.hear(audio)
+            logliks, heard = found.logliks, [(p.phone, p.start, p.end) for p in found.phones]
+        elif phones.available() and cfg.phone_posteriors:
+            logliks = senones.phone_logliks(audio)
         posteriors = posteriors_for(audio, len(feats), cfg.fps, logliks) if cfg.phone_posteriors else None
-        return Listened(feats, posteriors, logliks if keep_logliks else None)
+        return Listened(feats, posteriors, logliks if keep_logliks else None, heard)
 
 
 def align_and_listen(audio: Audio, model: Animator, transcript: str):
@@ -215,10 +224,9 @@ def features_for(audio: Audio, model: Animator, timed_phones: list | None = None
     features, then (for weights trained with it) the phone evidence of ``core.audio.phones`` --
     from ``timed_phones`` (ARPAbet, start_s, end_s; a transcript's alignment) when given, else
     from the phone recogniser -- or the phone posteriors of ``core.audio.senones``."""
-    heard = listen_to(audio, model)
-    if model.cfg.phone_evidence and timed_phones is None:
-        timed_phones = heard_phones(audio)
-    return _network_input(model, heard, timed_phones)
+    need_phones = model.cfg.phone_evidence and timed_phones is None
+    heard = listen_to(audio, model, hear=need_phones)
+    return _network_input(model, heard, heard.heard if need_phones else timed_phones)
 
 
 CHANNELS = tuple(ARKIT_NAMES) + HEAD_CHANNELS
@@ -262,7 +270,7 @@ def seal_lips(model: Animator, values: np.ndarray, timed_phones: list, fps: floa
 
 @contextlib.contextmanager
 def _torch_threads(n: int | None):
-    """torch on ``n`` threads inside the block (None: unchanged): beside the recogniser's helper
+    """torch on ``n`` threads inside the block (None: unchanged): beside the aligner's helper
     processes, more threads than one only wait for the CPUs the helpers hold."""
     before = torch.get_num_threads()
     if n is not None:
@@ -278,7 +286,7 @@ def heard_phones(audio: Audio) -> list | None:
     """The real-speech phone recogniser's phones (ARPAbet, start_s, end_s), or None without it."""
     if not phones.available():
         return None
-    return [(p.phone, p.start, p.end) for p in phones.recognise_phones(audio)]
+    return [(p.phone, p.start, p.end) for p in phone_loop.recognise_phones(audio)]
 
 
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
@@ -291,22 +299,16 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     trained on real speech hears (``core.audio.phones``): the network learned its closures from
     synthetic voices and misses many in others; the recogniser, trained on people, hears them.
     Weights trained with phone evidence also read those phones as input; weights trained with
-    phone posteriors read those (``core.audio.senones``), computed here while helper processes
-    run the recogniser (``phones.Recognition``; its decoder holds the GIL, so a thread would gain
-    nothing). ``listened``: this audio's ``Listened``, already computed (``align_and_listen``)."""
+    phone posteriors read those (``core.audio.senones``): the phone loop (``core.audio.phone_loop``)
+    decodes the same scores. ``listened``: this audio's ``Listened``, already computed
+    (``align_and_listen``)."""
     cfg = model.cfg
     cues = timed_phones
     need_phones = cues is None and (listen or cfg.phone_evidence)
-    recognition = phones.Recognition(audio) if need_phones and phones.available() else None
-    try:            # the recogniser's helper processes decode while this one computes features
-        if listened is None:
-            listened = listen_to(audio, model, 1 if recognition is not None and recognition.helpers else None)
-        if recognition is not None:
-            cues = [(p.phone, p.start, p.end) for p in recognition.result()]
-    except BaseException:
-        if recognition is not None:
-            recognition.cancel()
-        raise
+    if listened is None or (need_phones and listened.heard is None):
+        listened = listen_to(audio, model, hear=need_phones)
+    if need_phones:
+        cues = listened.heard
     feats = _network_input(model, listened, cues)
     if not listen and timed_phones is None:
         cues = None             # heard for the network's input only, not to seal the lips

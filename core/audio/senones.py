@@ -1,14 +1,15 @@
 """Soft phone evidence from the acoustic model of a recogniser trained on real human speech.
 
-``core.audio.phones`` asks PocketSphinx's decoder for one phone per 10 ms frame: a hard decision,
-shaped by a phone bigram, that flips on a third of frames under a -70 dBFS perturbation. This module
-reads the same en-us acoustic model (the ``pocketsphinx`` wheel's ``en-us/en-us`` folder: a
+A phone loop's decoder gives one phone per 10 ms frame: a hard decision that flips on a third of
+frames under a -70 dBFS perturbation (PocketSphinx's, measured). This module reads the en-us
+acoustic model (the ``pocketsphinx`` wheel's ``en-us/en-us`` folder: a
 phonetically tied mixture model, 42 codebooks of 128 Gaussians on three 13-dimensional streams, 5126
 senones) and scores every frame itself, with no decoder: each frame gets a posterior over the 39
 English phones and silence, from the best-scoring of each phone's three context-independent
 senones (its states).
 That is a speaker-independent description of what the speech sounds like, learned from people;
-the animator reads it beside its spectral features (``AnimatorConfig.phone_posteriors``).
+the animator reads it beside its spectral features (``AnimatorConfig.phone_posteriors``), and
+``core.audio.phone_loop`` decodes the same states' scores into phones.
 
 The front end follows PocketSphinx's (``feat.params``: 25.6 ms Hamming windows every 10 ms,
 pre-emphasis 0.97, 25 mel filters 130-6800 Hz, orthonormal DCT-II, lifter 22, cepstral mean
@@ -24,6 +25,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -57,6 +59,8 @@ class AcousticModel:
     mixw: torch.Tensor               # [streams, CI phones, states, 128]: context-independent senones
     columns: tuple[str, ...]         # output columns: SIL first, then the phones
     column_of_phone: torch.Tensor    # [CI phones] -> output column
+    stay: np.ndarray                 # [CI phones, states] log probability of a state's self-loop ...
+    leave: np.ndarray                # ... and of moving on (to the next state; out of the phone from the last)
 
 
 def _s3_gaussians(path: str) -> np.ndarray:
@@ -73,9 +77,9 @@ def _s3_gaussians(path: str) -> np.ndarray:
     return data.reshape(n_cb, n_streams, n_dens, dims[0]).transpose(1, 0, 2, 3)
 
 
-def _binary_mdef(path: str) -> tuple[list[str], np.ndarray, int]:
+def _binary_mdef(path: str) -> tuple[list[str], np.ndarray, np.ndarray, int]:
     """Binary model definition -> (CI phone names, [CI phones, states] their context-independent
-    senones, the number of senones)."""
+    senones, [CI phones] their transition matrices, the number of senones)."""
     raw = open(path, "rb").read()
     i = 12 + int(np.frombuffer(raw, "<i4", 1, 8)[0])        # magic, version, description
     n_ci, n_phone, n_emit, _, n_sen, _, n_sseq, _, n_tree, _ = (int(v) for v in np.frombuffer(raw, "<i4", 10, i))
@@ -90,7 +94,23 @@ def _binary_mdef(path: str) -> tuple[list[str], np.ndarray, int]:
     table = np.frombuffer(raw, entry, n_phone, phones_at)
     sseq_at = phones_at + entry.itemsize * n_phone
     sseq = np.frombuffer(raw, "<u2", n_sseq * n_emit, sseq_at + 4).reshape(n_sseq, n_emit)
-    return names, sseq[table["ssid"][:n_ci]].astype(np.int64), n_sen
+    return names, sseq[table["ssid"][:n_ci]].astype(np.int64), table["tmat"][:n_ci].astype(np.int64), n_sen
+
+
+def _s3_transitions(path: str) -> np.ndarray:
+    """Sphinx-3 transition matrix file -> [matrices, states, states + 1] log probabilities (the
+    last column leaves the phone); only left-to-right models without skips are supported."""
+    raw = open(path, "rb").read()
+    i = raw.index(b"endhdr\n") + len(b"endhdr\n")
+    if int(np.frombuffer(raw, "<i4", 1, i)[0]) != 0x11223344:
+        raise ValueError(f"{path}: not a little-endian Sphinx-3 parameter file")
+    n, rows, cols, total = (int(v) for v in np.frombuffer(raw, "<i4", 4, i + 4))
+    counts = np.frombuffer(raw, "<f4", total, i + 20).reshape(n, rows, cols).astype(np.float64)
+    allowed = np.eye(rows, cols, dtype=bool) | np.eye(rows, cols, 1, dtype=bool)
+    if cols != rows + 1 or (counts[:, ~allowed] != 0).any():
+        raise ValueError(f"{path}: only left-to-right phone models without skips are supported")
+    with np.errstate(divide="ignore"):
+        return np.log(counts / counts.sum(-1, keepdims=True))
 
 
 def _sendump(path: str, n_streams: int, n_dens: int, n_sen: int) -> np.ndarray:
@@ -118,7 +138,7 @@ def acoustic_model() -> AcousticModel:
     folder = os.path.join(model_dir(), "en-us")
     means = _s3_gaussians(os.path.join(folder, "means"))
     var = np.maximum(_s3_gaussians(os.path.join(folder, "variances")), VARIANCE_FLOOR)
-    names, ci_senones, n_sen = _binary_mdef(os.path.join(folder, "mdef"))
+    names, ci_senones, ci_tmat, n_sen = _binary_mdef(os.path.join(folder, "mdef"))
     n_streams, n_cb, n_dens, _ = means.shape
     if n_cb != len(names):
         raise ValueError(f"{folder}: {n_cb} codebooks for {len(names)} phones (not a PTM model)")
@@ -126,6 +146,8 @@ def acoustic_model() -> AcousticModel:
     columns = ("SIL",) + tuple(n for n in names if n not in SILENCES)
     if len(columns) != N_COLUMNS:
         raise ValueError(f"{folder}: {len(columns)} phone columns, the animator reads {N_COLUMNS}")
+    transitions = _s3_transitions(os.path.join(folder, "transition_matrices"))[ci_tmat]
+    states = np.arange(transitions.shape[1])
     f32 = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)    # noqa: E731 (a copy: files are read-only)
     return AcousticModel(
         phones=tuple(names), mixw=f32(np.exp(log_mixw)),
@@ -134,7 +156,8 @@ def acoustic_model() -> AcousticModel:
                     .transpose(0, 2, 1)),
         offset=f32((-0.5 * np.log(2 * np.pi * var) - 0.5 * means ** 2 / var).sum(-1).reshape(n_streams, -1)),
         columns=columns,
-        column_of_phone=torch.as_tensor([0 if n in SILENCES else columns.index(n) for n in names]))
+        column_of_phone=torch.as_tensor([0 if n in SILENCES else columns.index(n) for n in names]),
+        stay=transitions[:, states, states], leave=transitions[:, states, states + 1])
 
 
 @functools.lru_cache(maxsize=1)
@@ -182,14 +205,15 @@ def streams(cep: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.stack([c, at(2) - at(-2), (at(3) - at(-1)) - (at(1) - at(-3))]))
 
 
-def phone_loglik(feats: torch.Tensor, model: AcousticModel | None = None) -> torch.Tensor:
-    """[frames, CI phones]: the log-likelihood (nats) of each phone's best state on every frame.
+def state_loglik(feats: torch.Tensor, model: AcousticModel | None = None) -> torch.Tensor:
+    """[frames, CI phones, states]: the log-likelihood (nats) of each phone's context-independent
+    senones (its states) on every frame.
 
-    A context-independent senone mixes its phone's codebook: per stream, sum_j w_j N_j(x), done as
-    one batched product of the codebook's densities (scaled by their best) and the weights."""
+    A senone mixes its phone's codebook: per stream, sum_j w_j N_j(x), done as one batched product
+    of the codebook's densities (scaled by their best) and the weights."""
     model = model or acoustic_model()
-    n_streams, n_cb, _, n_dens = model.mixw.shape
-    out = torch.empty((feats.shape[1], n_cb))
+    n_streams, n_cb, n_states, n_dens = model.mixw.shape
+    out = torch.empty((feats.shape[1], n_cb, n_states))
     for b0 in range(0, feats.shape[1], BLOCK):
         score = 0.0
         for s in range(n_streams):
@@ -199,15 +223,17 @@ def phone_loglik(feats: torch.Tensor, model: AcousticModel | None = None) -> tor
             top = dens.amax(-1, keepdim=True)
             mixed = torch.einsum("tcj,ckj->tck", dens.sub_(top).exp_(), model.mixw[s])   # in place: 3x faster
             score = score + torch.log(mixed.clamp_min(1e-30)) + top             # [T, C, states]
-        out[b0:b0 + BLOCK] = score.amax(-1)
+        out[b0:b0 + BLOCK] = score
     return out
 
 
-def phone_logliks(audio: Audio, model: AcousticModel | None = None) -> np.ndarray:
-    """[len(samples) // HOP + 1, CI phones] ``phone_loglik`` of a whole 16 kHz recording at 100 Hz,
-    scored chunk by chunk (``phones.chunk_bounds``; each chunk's cepstral mean is its own); a
-    chunk's frames past its last whole window repeat that window's row, and frames no window
-    reaches are NaN."""
+def phone_logliks(audio: Audio, model: AcousticModel | None = None,
+                  each_chunk: Callable[[float, np.ndarray], None] | None = None) -> np.ndarray:
+    """[len(samples) // HOP + 1, CI phones]: each phone's best state (``state_loglik``) on every
+    frame of a whole 16 kHz recording at 100 Hz, scored chunk by chunk (``phones.chunk_bounds``;
+    each chunk's cepstral mean is its own); a chunk's frames past its last whole window repeat
+    that window's row, and frames no window reaches are NaN. ``each_chunk(start_s, states)`` sees
+    every scored chunk's ``state_loglik`` (the phone loop decodes them)."""
     if audio.sample_rate != SAMPLE_RATE:
         raise ValueError("phone scores need 16 kHz audio (load_audio resamples)")
     model = model or acoustic_model()
@@ -215,7 +241,10 @@ def phone_logliks(audio: Audio, model: AcousticModel | None = None) -> np.ndarra
     for a, b in chunk_bounds(audio.samples, audio.sample_rate):
         pcm16, j0 = to_pcm16(audio.samples[a:b]), a // HOP
         if len(pcm16) >= WINDOW:
-            scores = phone_loglik(streams(cepstra(pcm16)), model).numpy()
+            states = state_loglik(streams(cepstra(pcm16)), model).numpy()
+            if each_chunk is not None:
+                each_chunk(a / SAMPLE_RATE, states)
+            scores = states.max(-1)
             base[j0:j0 + len(scores)] = scores
             base[j0 + len(scores):b // HOP + 1] = scores[-1]
         else:

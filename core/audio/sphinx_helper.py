@@ -1,20 +1,20 @@
-"""PocketSphinx passes, and a helper process that runs them beside the main one.
+"""PocketSphinx's transcript alignment pass, and a helper process that runs it beside the main one.
 
 PocketSphinx's decoder holds the GIL, so a thread cannot decode beside the main process's own work
-(features, phone posteriors, the network, other chunks); a process can. This file runs as a plain
+(features, phone scores, the network, other chunks); a process can. This file runs as a plain
 script (``python sphinx_helper.py SETTINGS_JSON``) and imports nothing of TalkFace, so it starts
 the same from a checkout, an installed extension (whose package name Blender chooses) or the bpy
-module; ``core.audio.phones`` and ``core.audio.alignment`` import the same passes, so a chunk
-gives the same result in either process (``core.audio.sphinx_pool`` feeds the helpers).
+module; ``core.audio.alignment`` imports the same pass, so a chunk gives the same result in
+either process (``core.audio.sphinx_pool`` feeds the helpers).
 
 Every pass decodes its chunk from the model's initial state (``decode``): PocketSphinx otherwise
 carries its noise estimate over from the previous utterance, and a result would depend on what
 that process happened to decode before.
 
 Protocol, binary on stdin and text on stdout: each request is two 8-byte little-endian lengths,
-a JSON header ``{"kind": ..., ...}`` and 16-bit mono PCM at 16 kHz; a header length of 0 ends the
-process. Each answer is one line of JSON, in the order of the requests. SETTINGS_JSON maps each
-decoder the jobs use ("loop", "words") to its ``Decoder`` keyword arguments.
+a JSON header ``{"kind": "align", "words": [...]}`` and 16-bit mono PCM at 16 kHz; a header length
+of 0 ends the process. Each answer is one line of JSON, in the order of the requests.
+SETTINGS_JSON maps each decoder the jobs use ("words") to its ``Decoder`` keyword arguments.
 """
 
 from __future__ import annotations
@@ -54,11 +54,6 @@ def decode(decoders: Decoders, name: str, pcm: bytes):
     return dec
 
 
-def loop_chunk(decoders: Decoders, pcm: bytes) -> list[tuple[str, int, int]]:
-    """Free phone-loop recognition: (phone, start_frame, end_frame)."""
-    return [(seg.word, seg.start_frame, seg.end_frame) for seg in decode(decoders, "loop", pcm).seg()]
-
-
 def align_chunk(decoders: Decoders, words: list[str], pcm: bytes) -> dict | None:
     """Word then state alignment of one chunk to ``words`` ('words' decoder). None when the word
     or the state pass fails; else ``words``: [name, start, duration, [[phone, start, duration],
@@ -93,10 +88,7 @@ def main(settings_json: str) -> int:
             return 0
         header = json.loads(_read_exactly(stdin, n_header))
         pcm = _read_exactly(stdin, n_pcm)
-        if header["kind"] == "loop":
-            answer = loop_chunk(decoders, pcm)
-        else:
-            answer = align_chunk(decoders, header["words"], pcm)
+        answer = align_chunk(decoders, header["words"], pcm)
         stdout.write(json.dumps(answer) + "\n")
         stdout.flush()
 

@@ -4,7 +4,7 @@
 
 Two kinds, each computed from an acoustic model trained on real speech (PocketSphinx en-us):
 ``phone_evidence`` [frames, classes], the phone loop's decisions as class shares
-(``core.audio.phones``), and ``phone_posteriors`` [frames, phones], the model's own per-frame phone
+(``core.audio.phone_loop``), and ``phone_posteriors`` [frames, phones], the model's own per-frame phone
 posteriors (``core.audio.senones``). Either runs on each utterance's stored (degraded) audio,
 exactly as it will run on a user's recording, and is saved in the shard beside the spectral
 features. Resumable: shards that already hold it are skipped; each shard is rewritten atomically
@@ -23,12 +23,12 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from ...core.audio import phones, senones
+from ...core.audio import phone_loop, senones
 from ...core.audio.loading import from_array
 from .build import load_shard
 
 #: kind -> (audio, n_frames, fps) -> [n_frames, columns]
-KINDS = {"phone_evidence": phones.evidence_for, "phone_posteriors": senones.phone_posteriors}
+KINDS = {"phone_evidence": phone_loop.evidence_for, "phone_posteriors": senones.phone_posteriors}
 
 
 def shard_evidence(arrays: dict[str, np.ndarray], fps: float, path: str = "",

@@ -1,0 +1,118 @@
+"""Free phone recognition (no words, no transcript) on the real-speech acoustic model's own scores.
+
+The lips seal where this loop hears /p b m/ (``core.audio.inference.animate``). It decodes the
+scores ``core.audio.senones`` computes anyway for the network's phone posteriors: every phone of
+the en-us model is a three-state left-to-right HMM with the model's own transition matrices, a
+phone follows another as the phone bigram shipped with the model says (at a fixed insertion
+penalty), and Viterbi finds the best path through each chunk. That is PocketSphinx's ``allphone``
+search without its context-dependent senones; on the synthetic test sets it finds more /p b m/
+than that search without more false ones (``bench/phone_loop.py``; weights/provenance.json,
+``phone_loop``), at a twentieth of its time and in this process (no helper processes). The model
+must be left-to-right without skips (``senones.acoustic_model`` checks).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import phones, senones
+from .loading import Audio
+from .phones import FRAME_S, Phone, phone_evidence
+
+#: log probability (nats) added each time the path enters a phone: fewer, longer phones the lower.
+#: With the phone bigram at weight 1, chosen on the synthetic test sets only (``bench/phone_loop.py``:
+#: the most /p b m/ found without more false ones than PocketSphinx's search; never the real recordings).
+INSERTION_PENALTY = -2.0
+
+
+def decode(states: np.ndarray, stay: np.ndarray, leave: np.ndarray, penalty: float | None = None,
+           follow: np.ndarray | None = None) -> list[tuple[int, int, int]]:
+    """Viterbi through a loop of left-to-right phone HMMs.
+
+    ``states``: [frames, phones, states] log-likelihoods; ``stay``/``leave``: [phones, states] log
+    probabilities of each state's self-loop and of moving on (out of the phone from the last
+    state); ``penalty``: added on entering a phone (None: ``INSERTION_PENALTY``); ``follow``:
+    [phones, phones] log weight of each phone (column) following each (row), None: any phone
+    follows any other alike. Returns the best path's phones as (phone, first frame, last frame),
+    in order, covering every frame."""
+    penalty = INSERTION_PENALTY if penalty is None else penalty
+    n, n_phones = states.shape[:2]
+    if n == 0:
+        return []
+    follow = np.zeros((n_phones, n_phones)) if follow is None else follow
+    phone = np.arange(n_phones)
+    score = np.full(states.shape[1:], -np.inf)
+    score[:, 0] = penalty + states[0, :, 0]
+    start = np.zeros(states.shape[1:], np.int64)       # the frame the path in each state entered its phone
+    moved_start = np.empty_like(start)
+    moving = np.empty_like(score)
+    came_from = np.zeros((n, n_phones), np.int64)       # the phone before the one entered at a frame
+    came_start = np.zeros((n, n_phones), np.int64)      # ... and the frame that one had entered
+    for t in range(1, n):
+        entering = (score[:, -1] + leave[:, -1])[:, None] + follow      # [from, to]
+        best = np.argmax(entering, axis=0)
+        came_from[t], came_start[t] = best, start[best, -1]
+        moving[:, 0] = entering[best, phone] + penalty
+        moving[:, 1:] = score[:, :-1] + leave[:, :-1]
+        moved_start[:, 0] = t
+        moved_start[:, 1:] = start[:, :-1]
+        staying = score + stay
+        keep = staying >= moving
+        score = np.where(keep, staying, moving) + states[t]
+        start = np.where(keep, start, moved_start)
+    last = int(np.argmax(score[:, -1] + leave[:, -1]))
+    path, first, end = [], int(start[last, -1]), n - 1
+    while True:
+        path.append((last, first, end))
+        if first == 0:
+            return path[::-1]
+        last, first, end = int(came_from[first, last]), int(came_start[first, last]), first - 1
+
+
+@functools.lru_cache(maxsize=1)
+def phone_bigram() -> np.ndarray:
+    """[phones, phones] ln P(column | row), in ``senones.acoustic_model()``'s phone order, of the phone
+    bigram shipped with the model (``en-us-phone.lm.bin``, PocketSphinx's ``allphone`` language
+    model); fillers read as SIL."""
+    import pocketsphinx
+
+    model = senones.acoustic_model()
+    lm = pocketsphinx.NGramModel(pocketsphinx.Config(), pocketsphinx.LogMath(),
+                                 os.path.join(phones.model_dir(), "en-us-phone.lm.bin"))
+    names = ["SIL" if name in senones.SILENCES else name for name in model.phones]
+    return np.array([[lm.prob([q, p]) for q in names] for p in names]) * np.log(1.0001)   # LogMath's base
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A recording's ``senones.phone_logliks`` and the phones the loop hears in it."""
+
+    logliks: np.ndarray
+    phones: list[Phone]
+
+
+def hear(audio: Audio, model: senones.AcousticModel | None = None) -> Heard:
+    """Score ``audio`` once (``senones.phone_logliks``) and decode each chunk's scores."""
+    model = model or senones.acoustic_model()
+    names = [("SIL" if name in senones.SILENCES else name) for name in model.phones]
+    found: list[Phone] = []
+
+    def decode_chunk(t0: float, states: np.ndarray) -> None:
+        for phone, first, last in decode(states, model.stay, model.leave, follow=phone_bigram()):
+            found.append(Phone(names[phone], t0 + first * FRAME_S, t0 + (last + 1) * FRAME_S))
+
+    return Heard(senones.phone_logliks(audio, model, each_chunk=decode_chunk), found)
+
+
+def recognise_phones(audio: Audio) -> list[Phone]:
+    """The phones of the whole recording (16 kHz), silence and noises as SIL."""
+    return hear(audio).phones
+
+
+def evidence_for(audio: Audio, n_frames: int, fps: float) -> np.ndarray:
+    """``phones.phone_evidence`` of the recognised phones (weights trained with phone evidence)."""
+    return phone_evidence(recognise_phones(audio), n_frames, fps)
