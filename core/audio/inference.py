@@ -296,7 +296,7 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
 
     The lips seal on every /p b m/ of ``timed_phones`` -- a transcript aligned to this audio
     (``core.audio.alignment``) -- or, without one and with ``listen``, of the phones a recogniser
-    trained on real speech hears (``core.audio.phones``): the network learned its closures from
+    trained on real speech hears (``core.audio.phone_loop``): the network learned its closures from
     synthetic voices and misses many in others; the recogniser, trained on people, hears them.
     Weights trained with phone evidence also read those phones as input; weights trained with
     phone posteriors read those (``core.audio.senones``): the phone loop (``core.audio.phone_loop``)
