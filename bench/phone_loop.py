@@ -59,11 +59,8 @@ def allphone(audio: Audio) -> list[tuple[str, float, float]]:
 
 def own_loop(chunks: list, penalty: float, follow: np.ndarray | None) -> list[tuple[str, float, float]]:
     model = senones.acoustic_model()
-    out = []
-    for t0, states in chunks:
-        out += [(model.phones[p], t0 + first * phones.FRAME_S, t0 + (last + 1) * phones.FRAME_S)
-                for p, first, last in phone_loop.decode(states, model.stay, model.leave, penalty, follow)]
-    return out
+    return [(p.phone, p.start, p.end) for t0, states in chunks
+            for p in phone_loop.chunk_phones(t0, states, model, penalty, follow)]
 
 
 def bilabial_counts(reference: list, heard: list) -> tuple[int, int, int, int]:

@@ -80,11 +80,24 @@ def phone_bigram() -> np.ndarray:
     model); fillers read as SIL."""
     import pocketsphinx
 
-    model = senones.acoustic_model()
     lm = pocketsphinx.NGramModel(pocketsphinx.Config(), pocketsphinx.LogMath(),
                                  os.path.join(phones.model_dir(), "en-us-phone.lm.bin"))
-    names = ["SIL" if name in senones.SILENCES else name for name in model.phones]
+    names = phone_names(senones.acoustic_model())
     return np.array([[lm.prob([q, p]) for q in names] for p in names]) * np.log(1.0001)   # LogMath's base
+
+
+def phone_names(model: senones.AcousticModel) -> list[str]:
+    """The model's phones in its order, its silence and noise fillers as SIL."""
+    return ["SIL" if name in senones.SILENCES else name for name in model.phones]
+
+
+def chunk_phones(t0: float, states: np.ndarray, model: senones.AcousticModel, penalty: float | None = None,
+                 follow: np.ndarray | None = None) -> list[Phone]:
+    """``decode`` of one chunk's ``senones.state_loglik`` (the chunk starting ``t0`` seconds in) as
+    timed phones."""
+    names = phone_names(model)
+    return [Phone(names[phone], t0 + first * FRAME_S, t0 + (last + 1) * FRAME_S)
+            for phone, first, last in decode(states, model.stay, model.leave, penalty, follow)]
 
 
 @dataclass(frozen=True)
@@ -98,12 +111,10 @@ class Heard:
 def hear(audio: Audio, model: senones.AcousticModel | None = None) -> Heard:
     """Score ``audio`` once (``senones.phone_logliks``) and decode each chunk's scores."""
     model = model or senones.acoustic_model()
-    names = [("SIL" if name in senones.SILENCES else name) for name in model.phones]
     found: list[Phone] = []
 
     def decode_chunk(t0: float, states: np.ndarray) -> None:
-        for phone, first, last in decode(states, model.stay, model.leave, follow=phone_bigram()):
-            found.append(Phone(names[phone], t0 + first * FRAME_S, t0 + (last + 1) * FRAME_S))
+        found.extend(chunk_phones(t0, states, model, follow=phone_bigram()))
 
     return Heard(senones.phone_logliks(audio, model, each_chunk=decode_chunk), found)
 

@@ -63,12 +63,19 @@ class AcousticModel:
     leave: np.ndarray                # ... and of moving on (to the next state; out of the phone from the last)
 
 
-def _s3_gaussians(path: str) -> np.ndarray:
-    """Sphinx-3 Gaussian parameter file -> [streams, codebooks, densities, dims]."""
+def _s3_body(path: str) -> tuple[bytes, int]:
+    """A Sphinx-3 parameter file's bytes and where its body starts (after the text header and the
+    byte-order mark)."""
     raw = open(path, "rb").read()
     i = raw.index(b"endhdr\n") + len(b"endhdr\n")
     if int(np.frombuffer(raw, "<i4", 1, i)[0]) != 0x11223344:
         raise ValueError(f"{path}: not a little-endian Sphinx-3 parameter file")
+    return raw, i
+
+
+def _s3_gaussians(path: str) -> np.ndarray:
+    """Sphinx-3 Gaussian parameter file -> [streams, codebooks, densities, dims]."""
+    raw, i = _s3_body(path)
     n_cb, n_streams, n_dens = (int(v) for v in np.frombuffer(raw, "<i4", 3, i + 4))
     dims = np.frombuffer(raw, "<i4", n_streams, i + 16).astype(int)
     if len(set(dims)) != 1:
@@ -100,10 +107,7 @@ def _binary_mdef(path: str) -> tuple[list[str], np.ndarray, np.ndarray, int]:
 def _s3_transitions(path: str) -> np.ndarray:
     """Sphinx-3 transition matrix file -> [matrices, states, states + 1] log probabilities (the
     last column leaves the phone); only left-to-right models without skips are supported."""
-    raw = open(path, "rb").read()
-    i = raw.index(b"endhdr\n") + len(b"endhdr\n")
-    if int(np.frombuffer(raw, "<i4", 1, i)[0]) != 0x11223344:
-        raise ValueError(f"{path}: not a little-endian Sphinx-3 parameter file")
+    raw, i = _s3_body(path)
     n, rows, cols, total = (int(v) for v in np.frombuffer(raw, "<i4", 4, i + 4))
     counts = np.frombuffer(raw, "<f4", total, i + 20).reshape(n, rows, cols).astype(np.float64)
     allowed = np.eye(rows, cols, dtype=bool) | np.eye(rows, cols, 1, dtype=bool)
