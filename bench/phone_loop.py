@@ -1,9 +1,10 @@
 """How well the phone loop hears /p b m/: TalkFace's own loop (``core.audio.phone_loop``) at several
-insertion penalties beside PocketSphinx's ``allphone`` search (the loop before it), on the same
-test sets as ``bench/lipsync.py``.
+insertion penalties beside PocketSphinx's ``allphone`` search (the loop before it), and its closure
+detector (forward-backward posteriors of /p b m/ over a threshold) at several acoustic scales and
+thresholds, on the same test sets as ``bench/lipsync.py``.
 
     .venv/bin/python bench/phone_loop.py [--sets espeak,flite,piper] [--penalties -3,-5,-7,-10,-15]
-        [--data corpus/v3] [--sentences 30]
+        [--scales 1,0.5,0.25,0.12] [--thresholds 0.5,0.3,0.15,0.08] [--data corpus/v3] [--sentences 30]
 
 Columns per set and decoder:
   recall   share of the reference /p b m/ that a heard /p b m/ overlaps within +-30 ms
@@ -12,9 +13,11 @@ Columns per set and decoder:
   s/min    decoding time per minute of audio (the own loop: its Viterbi only; the phone scores it
            decodes are computed for the network's posteriors anyway)
 Each penalty runs without and (--bigram-penalties) with the phone bigram that PocketSphinx's search
-used. The decoder is chosen on the synthetic sets only (espeak, flite, piper): the largest recall whose
-false /p b m/, summed over those sets, stay at or below allphone's. The real recordings ('real')
-are a test: report them, never choose on them.
+used; the rows 'post SCALE>THRESHOLD' are the closure detector (the bigram loop at the shipped
+penalty): /p b m/ heard where their posterior exceeds the threshold. The decoder is chosen on the
+synthetic sets only (espeak, flite, piper): the largest mean recall whose false /p b m/, summed over
+those sets, stay at or below allphone's. The real recordings ('real') are a test: report them, never
+choose on them.
 """
 
 from __future__ import annotations
@@ -63,6 +66,12 @@ def own_loop(chunks: list, penalty: float, follow: np.ndarray | None) -> list[tu
             for p in phone_loop.chunk_phones(t0, states, model, penalty, follow)]
 
 
+def detector(chunks: list, scale: float, threshold: float, follow: np.ndarray) -> list[tuple[str, float, float]]:
+    model = senones.acoustic_model()
+    return [(p.phone, p.start, p.end) for t0, states in chunks
+            for p in phone_loop.closures(t0, states, model, follow, threshold, scale)]
+
+
 def bilabial_counts(reference: list, heard: list) -> tuple[int, int, int, int]:
     """(reference /p b m/ heard, reference /p b m/, heard /p b m/ with no reference, heard /p b m/)."""
     ref = [(float(s), float(e)) for p, s, e in reference if lipsync.is_bilabial(str(p))]
@@ -79,6 +88,8 @@ def main() -> None:
     ap.add_argument("--penalties", default="-3,-5,-7,-10,-15", help="penalties without the phone bigram")
     ap.add_argument("--bigram-penalties", default="0,-2,-4,-7",
                     help="penalties with the phone bigram (weight 1) between phones; '' for none")
+    ap.add_argument("--scales", default="1,0.5,0.25,0.12", help="closure detector: acoustic scales ('' for none)")
+    ap.add_argument("--thresholds", default="0.5,0.3,0.15,0.08", help="closure detector: posterior thresholds")
     ap.add_argument("--data", default=os.path.join(lipsync.ROOT, "corpus", "v3"))
     ap.add_argument("--sentences", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
@@ -98,6 +109,9 @@ def main() -> None:
         rows = [("allphone", lambda i: allphone(cases[i].audio))]
         rows += [(f"own {p:g}" + (" bigram" if f is not None else ""), lambda i, p=p, f=f: own_loop(scored[i], p, f))
                  for p, f in penalties]
+        rows += [(f"post {k:g}>{th:g}", lambda i, k=k, th=th: detector(scored[i], k, th, bigram))
+                 for k in (float(v) for v in args.scales.split(",") if v)
+                 for th in (float(v) for v in args.thresholds.split(",") if v)]
         for label, hear in rows:
             t0, total = time.perf_counter(), np.zeros(4, int)
             for i, c in enumerate(cases):

@@ -142,14 +142,14 @@ def test_listening_seals_the_bilabials_the_recogniser_hears(net, face):
     is closed, the take closes at least as many of the spoken ones as the network alone, and
     sealing never opens a mouth."""
     from talkface.bench.lipsync import bilabial_closed
-    from talkface.core.audio.inference import heard_phones
+    from talkface.core.audio.inference import heard_closures
     from talkface.training.corpus import flite
 
     samples, timed = flite.synthesize("Bob made a map, pam. My mum put the pumpkin by the bamboo.", "awb")
     audio = load_audio_array(samples)
     alone, heard = animate(audio, net, listen=False), animate(audio, net)
     g_alone, g_heard = gap_mm(face, alone), gap_mm(face, heard)
-    recognised = [(s, e) for p, s, e in heard_phones(audio) if p in ("P", "B", "M")]
+    recognised = [(s, e) for p, s, e in heard_closures(audio) if p in ("P", "B", "M")]
     assert len(recognised) >= 6
     for s, e in recognised:
         a = int(np.floor(s * heard.fps + 0.5))

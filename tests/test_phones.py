@@ -128,3 +128,72 @@ def test_the_shipped_phone_bigram_is_a_distribution_per_phone():
     # backed-off pairs make it 0.91-1.00): rows are what came before
     share = np.exp(bigram[speech_rows]).sum(1) - np.exp(bigram[speech_rows][:, silence_cols[1:]]).sum(1)
     assert np.allclose(share, 1.0, atol=0.1)
+
+
+def _path_score(path, scores, stay, leave, penalty, follow):
+    """Log score of one frame-by-frame (phone, state) path through decode's loop, or -inf."""
+    (p0, s0) = path[0]
+    if s0 != 0:
+        return -np.inf
+    total = penalty + scores[0, p0, 0]
+    for t, ((p, s), (q, r)) in enumerate(zip(path, path[1:]), start=1):
+        if (q, r) == (p, s):
+            total += stay[p, s]
+        elif q == p and r == s + 1:
+            total += leave[p, s]
+        elif s == scores.shape[2] - 1 and r == 0:
+            total += leave[p, s] + follow[p, q] + penalty
+        else:
+            return -np.inf
+        total += scores[t, q, r]
+    p, s = path[-1]
+    return total + leave[p, s] if s == scores.shape[2] - 1 else -np.inf
+
+
+def test_loop_posteriors_are_the_share_of_every_path():
+    """Forward-backward against brute force: every frame-by-frame path of a small loop scored and
+    summed; each frame's phone posterior is the share of the paths through that phone."""
+    import itertools
+
+    rng = np.random.default_rng(3)
+    n, n_phones, n_states = 6, 2, 2
+    scores = rng.normal(0, 2, (n, n_phones, n_states))
+    stay, leave = np.log(rng.uniform(0.2, 0.8, (n_phones, n_states))), None
+    leave = np.log(1 - np.exp(stay))
+    follow = np.log(np.array([[0.3, 0.7], [0.6, 0.4]]))
+    cells = list(itertools.product(range(n_phones), range(n_states)))
+    share = np.zeros((n, n_phones))
+    for path in itertools.product(cells, repeat=n):
+        w = np.exp(_path_score(path, scores * 0.5, stay, leave, -1.5, follow))
+        for t, (p, _) in enumerate(path):
+            share[t, p] += w
+    share /= share[0].sum()
+    got = phone_loop.posteriors(scores, stay, leave, penalty=-1.5, follow=follow, scale=0.5)
+    assert np.allclose(got, share, atol=1e-9)
+    assert phone_loop.posteriors(scores[:0], stay, leave).shape == (0, n_phones)
+
+
+def test_a_closure_is_heard_where_the_best_path_takes_another_phone():
+    """Frames that score as well as /m/ as another phone: the best path goes through one of them,
+    but the lips still seal there (the posterior of /m/ is about a half); a stretch with no /m/
+    evidence at all is not heard as one."""
+    model = senones.acoustic_model()
+    names = phone_loop.phone_names(model)
+    m, other, sil = names.index("M"), names.index("N"), names.index("SIL")
+    n_phones = len(names)
+    scores = np.full((30, n_phones, 3), -30.0)
+    for t in range(30):
+        state = min((t % 10) // 3, 2)
+        if t < 10 or t >= 20:
+            scores[t, sil, state] = 0.0
+        else:
+            scores[t, m, state] = scores[t, other, state] = 0.0
+    flat = np.zeros((n_phones, n_phones))
+    path = phone_loop.chunk_phones(1.0, scores, model, follow=flat)
+    heard = phone_loop.closures(1.0, scores, model, follow=flat)
+    assert [p.phone for p in heard] == ["M"] and abs(heard[0].start - 1.1) < 0.02 and abs(heard[0].end - 1.2) < 0.02
+    assert [p.phone for p in phone_loop.closures(1.0, scores, model, follow=flat, threshold=0.6)] == []
+    assert "M" not in [p.phone for p in path] or "N" not in [p.phone for p in path]    # the best path took one
+    silent = scores.copy()
+    silent[10:20, m] = -30.0
+    assert phone_loop.closures(1.0, silent, model, follow=flat) == []

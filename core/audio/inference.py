@@ -161,12 +161,13 @@ class Listened:
     """What the network hears of a recording: spectral and prosodic features at the network's frame
     rate, and (for weights trained with them) phone posteriors; ``logliks``, the
     ``senones.phone_logliks`` they came from, when asked for (the transcript's mismatch check reads
-    them); ``heard``, the phone loop's phones (ARPAbet, start_s, end_s), when asked for and the
-    recogniser is installed."""
+    them); ``heard``, the phone loop's phones (ARPAbet, start_s, end_s), and ``closures``, the
+    /p b m/ it hears (``phone_loop.Heard``), when asked for and the recogniser is installed."""
     features: np.ndarray
     posteriors: np.ndarray | None
     logliks: np.ndarray | None = None
     heard: list | None = None
+    closures: list | None = None
 
 
 def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_logliks: bool = False,
@@ -176,14 +177,18 @@ def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_lo
     cfg = model.cfg
     with _torch_threads(threads):
         feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
-        logliks = heard = None
+        logliks = heard = lips = None
         if phones.available() and hear:
             found = phone_loop.hear(audio)
-            logliks, heard = found.logliks, [(p.phone, p.start, p.end) for p in found.phones]
+            logliks, heard, lips = found.logliks, _timed(found.phones), _timed(found.closures)
         elif phones.available() and cfg.phone_posteriors:
             logliks = senones.phone_logliks(audio)
         posteriors = posteriors_for(audio, len(feats), cfg.fps, logliks) if cfg.phone_posteriors else None
-        return Listened(feats, posteriors, logliks if keep_logliks else None, heard)
+        return Listened(feats, posteriors, logliks if keep_logliks else None, heard, lips)
+
+
+def _timed(found: list[phones.Phone]) -> list[tuple[str, float, float]]:
+    return [(p.phone, p.start, p.end) for p in found]
 
 
 def align_and_listen(audio: Audio, model: Animator, transcript: str):
@@ -282,11 +287,12 @@ def _torch_threads(n: int | None):
             torch.set_num_threads(before)
 
 
-def heard_phones(audio: Audio) -> list | None:
-    """The real-speech phone recogniser's phones (ARPAbet, start_s, end_s), or None without it."""
+def heard_closures(audio: Audio) -> list | None:
+    """The /p b m/ the real-speech phone loop hears (ARPAbet, start_s, end_s): where the lips seal
+    without a transcript; None without the recogniser."""
     if not phones.available():
         return None
-    return [(p.phone, p.start, p.end) for p in phone_loop.recognise_phones(audio)]
+    return _timed(phone_loop.hear(audio).closures)
 
 
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
@@ -295,23 +301,19 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps.
 
     The lips seal on every /p b m/ of ``timed_phones`` -- a transcript aligned to this audio
-    (``core.audio.alignment``) -- or, without one and with ``listen``, of the phones a recogniser
-    trained on real speech hears (``core.audio.phone_loop``): the network learned its closures from
+    (``core.audio.alignment``) -- or, without one and with ``listen``, on every one a recogniser
+    trained on real speech hears (``core.audio.phone_loop``'s closures): the network learned its closures from
     synthetic voices and misses many in others; the recogniser, trained on people, hears them.
     Weights trained with phone evidence also read those phones as input; weights trained with
     phone posteriors read those (``core.audio.senones``): the phone loop (``core.audio.phone_loop``)
     decodes the same scores. ``listened``: this audio's ``Listened``, already computed
     (``align_and_listen``)."""
     cfg = model.cfg
-    cues = timed_phones
-    need_phones = cues is None and (listen or cfg.phone_evidence)
+    need_phones = timed_phones is None and (listen or cfg.phone_evidence)
     if listened is None or (need_phones and listened.heard is None):
         listened = listen_to(audio, model, hear=need_phones)
-    if need_phones:
-        cues = listened.heard
-    feats = _network_input(model, listened, cues)
-    if not listen and timed_phones is None:
-        cues = None             # heard for the network's input only, not to seal the lips
+    feats = _network_input(model, listened, listened.heard if timed_phones is None else timed_phones)
+    cues = timed_phones if timed_phones is not None else listened.closures if listen else None
     code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
     model.seal_bias = SEAL_BIAS
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
