@@ -158,7 +158,7 @@ def test_loop_posteriors_are_the_share_of_every_path():
     rng = np.random.default_rng(3)
     n, n_phones, n_states = 6, 2, 2
     scores = rng.normal(0, 2, (n, n_phones, n_states))
-    stay, leave = np.log(rng.uniform(0.2, 0.8, (n_phones, n_states))), None
+    stay = np.log(rng.uniform(0.2, 0.8, (n_phones, n_states)))
     leave = np.log(1 - np.exp(stay))
     follow = np.log(np.array([[0.3, 0.7], [0.6, 0.4]]))
     cells = list(itertools.product(range(n_phones), range(n_states)))
