@@ -193,16 +193,21 @@ class Network:
     def __init__(self, path: str, listen: bool = True):
         self.name = ("shipped" if path == "shipped" else os.path.basename(path)) + ("" if listen else " alone")
         self.net = inference.load_animator() if path == "shipped" else inference.load_animator_file(path)
-        self.trained_on = self._trained_engines(path)
+        self.trained_on = self._trained_engines(path, self.net.cfg.styles)
         self.listen = listen
 
     @staticmethod
-    def _trained_engines(path: str) -> set[str]:
+    def _trained_engines(path: str, styles: tuple[str, ...]) -> set[str]:
+        """The engines these weights heard: another engine's voices are training styles named
+        'ENGINE-VOICE' (``training.corpus.build``); espeak-ng always counts as heard (the corpus's
+        silence clips carry its speaker names even where it spoke nothing); and what the weights'
+        provenance lists."""
         from talkface.core.weights import read_provenance
 
         folder = None if path == "shipped" else os.path.dirname(os.path.abspath(path))
         entry = read_provenance(folder).get("animator.safetensors" if path == "shipped" else os.path.basename(path), {})
-        return {"espeak"} | set(entry.get("data", {}).get("engines_trained", []))
+        engines = {style.split("-")[0] for style in styles if style.startswith(("flite-", "piper-"))}
+        return {"espeak"} | engines | set(entry.get("data", {}).get("engines_trained", []))
 
     def predict(self, case: Case):
         return inference.animate(case.audio, self.net, "Neutral", listen=self.listen)

@@ -60,3 +60,12 @@ def test_bench_prints_a_row_per_weights_and_set():
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "nope"],
                          check=False, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "unknown test set" in bad.stderr
+
+
+def test_the_bench_marks_the_engines_the_weights_heard():
+    """The shipped weights trained on flite's and piper's voices: their rows on those sets are
+    memory, and the table must say so (a row unmarked is read as generalisation)."""
+    assert bench.Network._trained_engines("shipped", ("en+adam", "flite-awb", "piper-joe")) >= {"espeak", "flite", "piper"}
+    assert bench.Network._trained_engines("shipped", ("en+adam",)) >= {"espeak"}
+    heard = bench.Network("shipped").trained_on
+    assert {"flite", "piper"} <= heard and "real" not in heard
