@@ -203,10 +203,11 @@ class Network:
         silence clips carry its speaker names even where it spoke nothing); and what the weights'
         provenance lists."""
         from talkface.core.weights import read_provenance
+        from talkface.training.corpus.build import OTHER_ENGINES
 
         folder = None if path == "shipped" else os.path.dirname(os.path.abspath(path))
         entry = read_provenance(folder).get("animator.safetensors" if path == "shipped" else os.path.basename(path), {})
-        engines = {style.split("-")[0] for style in styles if style.startswith(("flite-", "piper-"))}
+        engines = {e for e in OTHER_ENGINES if any(style.startswith(f"{e}-") for style in styles)}
         return {"espeak"} | engines | set(entry.get("data", {}).get("engines_trained", []))
 
     def predict(self, case: Case):
