@@ -11,7 +11,12 @@ with its provenance entry; a set an engine trained on is marked 'seen' in the ta
   flite    Debian flite's awb and rms voices (phone times from flite itself)
   piper    the piper-tts 'joe' neural voice (phone times by forced alignment)
   real     recordings of real people that ship in packages (training/corpus/real.py), aligned
-           to their text; never trained on by anything
+           to their text; never trained, tuned or selected on. Seven of its twelve are Allison
+           Smith's Asterisk prompts: weights trained on her other prompts (build.py --recordings
+           asterisk) have heard that speaker, so the row is marked seen and
+  real-new the same set without her: only people no training corpus holds
+  allison-dev  her prompts kept out of training for choosing between weights
+           (training/corpus/asterisk.py 'dev'), clean and degraded
 
 Every set is played clean and degraded (the corpus's noise, rooms, band limits, codecs; a fixed
 seed). For a set without reference weights (all but espeak) the reference is the corpus's own
@@ -166,12 +171,27 @@ def real_cases(seed: int) -> list[Case]:
     return _with_degraded(cases, seed + 2)
 
 
+def allison_dev_cases(seed: int) -> list[Case]:
+    from talkface.training.corpus import asterisk
+
+    cases = [Case("allison-dev", asterisk.SPEAKER, from_array(samples, asterisk.SAMPLE_RATE), phones, True,
+                  viseme_reference(phones, len(samples) / asterisk.SAMPLE_RATE), {"text": prompt.text})
+             for prompt, samples, phones in asterisk.aligned("dev", log=lambda *_: None)]
+    return _with_degraded(cases, seed + 3)
+
+
+#: test set -> the training source that makes it 'seen' (real: its Allison prompts)
+SET_SOURCE = {"espeak": "espeak", "flite": "flite", "piper": "piper", "real": "asterisk", "allison-dev": "asterisk"}
+
+
 def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[str, list[Case]]:
     makers = {
         "espeak": lambda: espeak_cases(data),
         "flite": lambda: engine_cases("flite", ("awb", "rms"), sentences, seed),
         "piper": lambda: engine_cases("piper", ("joe",), sentences, seed),
         "real": lambda: real_cases(seed),
+        "real-new": lambda: [c for c in real_cases(seed) if not c.voice.startswith("allison")],
+        "allison-dev": lambda: allison_dev_cases(seed),
     }
     out = {}
     for name in names:
@@ -198,16 +218,16 @@ class Network:
 
     @staticmethod
     def _trained_engines(path: str, styles: tuple[str, ...]) -> set[str]:
-        """The engines these weights heard: another engine's voices are training styles named
-        'ENGINE-VOICE' (``training.corpus.build``); espeak-ng always counts as heard (the corpus's
-        silence clips carry its speaker names even where it spoke nothing); and what the weights'
-        provenance lists."""
+        """The engines and recordings these weights heard: another engine's voices and recorded
+        people are training styles named 'ENGINE-VOICE' / 'RECORDING-SPEAKER'
+        (``training.corpus.build``); espeak-ng always counts as heard (the corpus's silence clips
+        carry its speaker names even where it spoke nothing); and what the weights' provenance lists."""
         from talkface.core.weights import read_provenance
-        from talkface.training.corpus.build import OTHER_ENGINES
+        from talkface.training.corpus.build import OTHER_ENGINES, RECORDINGS
 
         folder = None if path == "shipped" else os.path.dirname(os.path.abspath(path))
         entry = read_provenance(folder).get("animator.safetensors" if path == "shipped" else os.path.basename(path), {})
-        engines = {e for e in OTHER_ENGINES if any(style.startswith(f"{e}-") for style in styles)}
+        engines = {e for e in OTHER_ENGINES + RECORDINGS if any(style.startswith(f"{e}-") for style in styles)}
         return {"espeak"} | engines | set(entry.get("data", {}).get("engines_trained", []))
 
     def predict(self, case: Case):
@@ -307,15 +327,15 @@ def score(cases: list[Case], predictor, model) -> dict:
 
 
 def print_table(results: list[tuple[str, str, bool, dict]]) -> None:
-    head = (f"{'weights':<22} {'set':<7} {'closure':>8} {'24fps':>6} {'25fps':>6} {'30fps':>6} {'clean':>6} "
+    head = (f"{'weights':<22} {'set':<12} {'closure':>8} {'24fps':>6} {'25fps':>6} {'30fps':>6} {'clean':>6} "
             f"{'degr.':>6} {'r':>6} {'lag ms':>7} {'min gap':>8} {'/p b m/':>8}")
     print(head)
     for weights, name, seen, q in results:
         k = q["keyed"]
-        print(f"{weights[:22]:<22} {name + ('*' if seen else ''):<7} {100 * q['closure']:7.1f}% "
+        print(f"{weights[:22]:<22} {name + ('*' if seen else ''):<12} {100 * q['closure']:7.1f}% "
               f"{100 * k[24.0]:5.1f}% {100 * k[25.0]:5.1f}% {100 * k[30.0]:5.1f}% {100 * q['clean']:5.1f}% "
               f"{100 * q['degraded']:5.1f}% {q['r']:6.3f} {q['lag_ms']:7.1f} {q['min_gap_mm']:6.2f}mm {q['n']:8d}")
-    print("* seen: these weights trained on this set's engine (memory, not generalisation)")
+    print("* seen: these weights trained on this set's engine or speaker (memory, not generalisation)")
     print()
     for weights, name, _, q in results:
         print(f"{weights[:22]} {name} by voice: " + "  ".join(f"{v} {100 * c:.1f}%" for v, c in q["by_voice"].items()))
@@ -406,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and name == "espeak":
                 continue
-            results.append((pred.name, name, name in pred.trained_on, score(cases, pred, model)))
+            results.append((pred.name, name, SET_SOURCE.get(name) in pred.trained_on, score(cases, pred, model)))
     print_table(results)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -67,5 +67,8 @@ def test_the_bench_marks_the_engines_the_weights_heard():
     memory, and the table must say so (a row unmarked is read as generalisation)."""
     assert bench.Network._trained_engines("shipped", ("en+adam", "flite-awb", "piper-joe")) >= {"espeak", "flite", "piper"}
     assert bench.Network._trained_engines("shipped", ("en+adam",)) >= {"espeak"}
+    assert "asterisk" in bench.Network._trained_engines("shipped", ("en+adam", "asterisk-allison"))
+    assert bench.SET_SOURCE["real"] == bench.SET_SOURCE["allison-dev"] == "asterisk"     # her prompts: seen speaker
+    assert "real-new" not in bench.SET_SOURCE                                        # people no corpus holds
     heard = bench.Network("shipped").trained_on
     assert {"flite", "piper"} <= heard and "real" not in heard

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 
-from . import espeak
-from ...core.audio.loading import DEFAULT_SR, from_array, resample
 from ...core.audio.features import FeatureConfig, compute_features, frame_count, mfcc_from_logmel
+from ...core.audio.loading import DEFAULT_SR, from_array, resample
+from . import espeak
 from .prosody import ProsodyStyle, prosody_targets
 from .visemes import CHANNELS, arpabet_events, mouth_weights
 
@@ -324,6 +324,10 @@ def make_utterance(accent: str, variant: str, rng: np.random.Generator, fps: flo
 #: Synthesis engines besides espeak-ng: ``training/corpus/ENGINE.py`` with
 #: ``synthesize(text, voice) -> (16 kHz samples, [(ARPAbet phone, start_s, end_s)])``.
 OTHER_ENGINES = ("flite", "piper")
+#: Recordings of people: ``training/corpus/NAME.py`` with ``SPEAKER`` and ``aligned('train')
+#: -> [(prompt with .name and .text, 16 kHz samples, [(ARPAbet phone, start_s, end_s)])]``;
+#: their style is 'NAME-SPEAKER'.
+RECORDINGS = ("asterisk",)
 
 
 def engine_speaker(engine_voice: str) -> tuple[str, str]:
@@ -343,6 +347,21 @@ def make_engine_utterance(engine: str, voice: str, rng: np.random.Generator, fps
     samples, phones = module.synthesize(text, voice)
     return _utterance(f"{engine}-{voice}", engine, voice, text, samples, arpabet_events(phones), rng, fps,
                       reverb_p, dict(engine=engine))
+
+
+def recorded_utterances(recording: str, copies: int, rng: np.random.Generator, fps: float,
+                        reverb_p: float = REVERB_P, log=print):
+    """Each training prompt of a recorded set, ``copies`` times, each copy through its own drawn
+    degradation (a copy may be clean): real speech is scarce, so it is heard in several rooms."""
+    if recording not in RECORDINGS:
+        raise ValueError(f"unknown recordings {recording!r}: choose from {', '.join(RECORDINGS)}")
+    module = importlib.import_module(f".{recording}", __package__)
+    prompts = module.aligned("train", log=log)
+    for copy in range(copies):
+        for prompt, samples, phones in prompts:
+            yield _utterance(f"{recording}-{module.SPEAKER}", recording, module.SPEAKER, prompt.text, samples,
+                             arpabet_events(phones), rng, fps, reverb_p,
+                             dict(recording=recording, prompt=prompt.name, copy=copy))
 
 
 def _utterance(name: str, accent: str, variant: str, text: str, clean: np.ndarray, phonemes: list,
@@ -422,7 +441,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
              shard_minutes: float = 10.0, keep_audio: bool = True, silence_fraction: float = 0.03,
              random_voices: int = 0, random_voice_share: float = 0.5, train_reverb_p: float = REVERB_P,
              heldout_from: str | Path | None = None, engines: tuple[str, ...] = (), engine_share: float = 0.0,
-             log=print) -> dict:
+             recordings: tuple[str, ...] = (), recording_copies: int = 4, log=print) -> dict:
     """Write train/ and heldout/ shards plus manifest.json under ``out``; returns the manifest.
 
     ``random_voices`` made-up speakers (random_variant) join the training pool and speak
@@ -433,6 +452,9 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
     ``engines`` ('flite:awb', 'piper:joe', ...) speak ``engine_share`` of the training utterances
     (never held-out ones: an engine is held out whole by leaving it out of ``engines``, and
     ``bench/lipsync.py --engine`` measures it).
+    ``recordings`` ('asterisk'): recorded people's training prompts, each ``recording_copies``
+    times with its own degradation, added to the training split after the drawn utterances (so
+    ``hours=0`` writes a corpus of recordings only); never to the held-out split.
 
     Bit-exact for a seed only in a fresh process: libespeak-ng keeps hidden state between calls
     that shifts its output by a millisecond or two.
@@ -468,6 +490,19 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         counts[split]["shards"] += 1
         buffers[split] = []
 
+    def add(split: str, utt: Utterance) -> None:
+        nonlocal total
+        seconds = len(utt.audio) / DEFAULT_SR
+        buffers[split].append(utt)
+        c = counts[split]
+        c["utterances"] += 1
+        c["seconds"] += seconds
+        c["speakers"].add(utt.speaker)
+        total += seconds
+        if sum(len(u.audio) for u in buffers[split]) / DEFAULT_SR >= shard_minutes * 60:
+            flush(split)
+            log(f"{total / 3600:.2f} h written ({total / (time.perf_counter() - started):.0f}x real time)")
+
     while total < target_s:
         # deficit-driven split: the held-out share tracks heldout_fraction even in a tiny corpus
         split = "heldout" if counts["heldout"]["seconds"] < heldout_fraction * total else "train"
@@ -481,16 +516,10 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
             utt = make_engine_utterance(engine, voice, rng, fps, train_reverb_p)
         else:
             utt = make_utterance(accent, variant, rng, fps, train_reverb_p if split == "train" else REVERB_P)
-        seconds = len(utt.audio) / DEFAULT_SR
-        buffers[split].append(utt)
-        c = counts[split]
-        c["utterances"] += 1
-        c["seconds"] += seconds
-        c["speakers"].add(utt.speaker)
-        total += seconds
-        if sum(len(u.audio) for u in buffers[split]) / DEFAULT_SR >= shard_minutes * 60:
-            flush(split)
-            log(f"{total / 3600:.2f} / {hours:.2f} h  ({total / (time.perf_counter() - started):.0f}x real time)")
+        add(split, utt)
+    for recording in recordings:
+        for utt in recorded_utterances(recording, recording_copies, rng, fps, train_reverb_p, log):
+            add("train", utt)
     for split in buffers:
         flush(split)
     splits = {s: {**c, "speakers": sorted(c["speakers"])} for s, c in counts.items()}
@@ -506,6 +535,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         random_voice_share=random_voice_share if made_up else 0.0, train_reverb_p=train_reverb_p,
         splits=splits, heldout_from=source["folder"] if source else None,
         engines=list(engines), engine_share=engine_share if engines else 0.0,
+        recordings=list(recordings), recording_copies=recording_copies if recordings else 0,
         seconds_to_generate=time.perf_counter() - started,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -548,11 +578,16 @@ def main(argv: list[str] | None = None) -> None:
                                                    "flite:awb,flite:rms,piper:joe")
     ap.add_argument("--engine-share", type=float, default=0.3,
                     help="share of training utterances spoken by --engines")
+    ap.add_argument("--recordings", default="", help=f"recorded people for training: {', '.join(RECORDINGS)} "
+                                                     "(fetch first: training/corpus/fetch_asterisk.sh)")
+    ap.add_argument("--recording-copies", type=int, default=4,
+                    help="times each recorded training prompt is added, each with its own degradation")
     a = ap.parse_args(argv)
     m = generate(a.out, a.hours, a.seed, a.fps, a.heldout_fraction, a.shard_minutes, not a.no_audio,
                  random_voices=a.random_voices, random_voice_share=a.random_voice_share,
                  train_reverb_p=a.train_reverb_p, heldout_from=a.heldout_from,
-                 engines=tuple(e for e in a.engines.split(",") if e), engine_share=a.engine_share)
+                 engines=tuple(e for e in a.engines.split(",") if e), engine_share=a.engine_share,
+                 recordings=tuple(r for r in a.recordings.split(",") if r), recording_copies=a.recording_copies)
     for split, c in m["splits"].items():
         print(f"{split}: {c['utterances']} utterances, {c['seconds'] / 60:.1f} min, {len(c['speakers'])} speakers, "
               f"{c['shards']} shards")

@@ -1,0 +1,134 @@
+"""Recorded people as training data (training/corpus/asterisk.py): the bench's test prompts are never
+read, the dev prompts never trained on, and the training prompts reach the corpus with phone times
+from the aligner, once per copy, each copy degraded on its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import ROOT
+
+from talkface.training.corpus import asterisk, espeak
+from talkface.training.corpus.build import generate, load_shard
+from talkface.training.corpus.visemes import ARKIT_NAMES, lip_gap
+
+needs_espeak = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")
+
+
+def test_the_bench_test_prompts_are_the_ones_never_read_for_training():
+    """TEST_PROMPTS must be exactly the Allison prompts bench/fetch_speech.sh fetches, and cover
+    every Allison recording of the real test set."""
+    with open(os.path.join(ROOT, "bench", "fetch_speech.sh"), encoding="utf-8") as fh:
+        script = fh.read()
+    loop = re.search(r"for f in ([^;]+); do\s+cp \"\$tmp/ast/[^\n]*en_US_f_Allison", script)
+    assert loop, "bench/fetch_speech.sh no longer copies Allison prompts the way this test reads"
+    assert set(loop.group(1).split()) == set(asterisk.TEST_PROMPTS)
+    with open(os.path.join(ROOT, "training", "corpus", "real_transcripts.json"), encoding="utf-8") as fh:
+        table = json.load(fh)["recordings"]
+    files = {os.path.basename(e["file"]) for e in table.values() if "asterisk" in e.get("package", "")}
+    assert files and {f[len("allison_"):-len(".wav")] for f in files} <= asterisk.TEST_PROMPTS
+    for name in asterisk.TEST_PROMPTS:
+        assert asterisk.split_of(name) == "test"
+
+
+def test_dev_split_is_a_stable_share_of_the_names():
+    names = [f"prompt-{i}" for i in range(2000)]
+    dev = [n for n in names if asterisk.split_of(n) == "dev"]
+    assert 0.12 < len(dev) / len(names) < 0.18
+    assert dev == [n for n in names if asterisk.split_of(n) == "dev"]
+
+
+def _name(split: str) -> str:
+    return next(f"p{i}" for i in range(1000) if asterisk.split_of(f"p{i}") == split)
+
+
+@pytest.fixture
+def prompts_folder(tmp_path, monkeypatch):
+    """A listing like core-sounds-en.txt: a training prompt and a dev prompt spoken by espeak-ng,
+    a test prompt, a tone in brackets, a prompt without its recording, one with a word the
+    dictionary lacks."""
+    folder = tmp_path / "asterisk"
+    (folder / "digits").mkdir(parents=True)
+    spoken = {_name("train"): "Please bring me the big blue book.", _name("dev"): "My mother made warm bread.",
+              "vm-options": "Press one to record your message.", "digits/7": "Blorptastic frumble."}
+    for name, text in spoken.items():
+        u = espeak.synthesize(text, "en-us")
+        sf.write(folder / f"{name}.wav", u.samples, u.sample_rate)
+    listing = ["; Core Asterisk Sounds in English", ""] + [f"{n}: {t}" for n, t in spoken.items()]
+    listing += ["beep: [this is a simple beep tone]", f"{_name('train')}x: Never recorded."]
+    (folder / "core-sounds-en.txt").write_text("\n".join(listing) + "\n")
+    monkeypatch.setattr(asterisk, "FOLDER", str(folder))
+    return folder, spoken
+
+
+@needs_espeak
+def test_prompts_are_split_and_refused_ones_skipped(prompts_folder):
+    folder, spoken = prompts_folder
+    train = asterisk.prompts("train", str(folder))
+    assert [p.name for p in train] == [_name("train"), "digits/7"]   # no test prompt, no tone, no missing file
+    assert [p.name for p in asterisk.prompts("dev", str(folder))] == [_name("dev")]
+    with pytest.raises(ValueError, match="test"):
+        asterisk.prompts("test", str(folder))
+    logged = []
+    rows = asterisk.aligned("train", str(folder), log=logged.append)
+    (prompt, samples, phones), = rows
+    assert samples.dtype == np.float32 and abs(len(samples) / 16000 - phones[-1][2]) < 0.05
+    assert [p for p, _, _ in phones if p.rstrip("012") in ("B", "M", "P")] == ["P", "B", "M", "B", "B", "B"]
+    assert "1 prompts aligned, 1 refused" in logged[0]              # digits/7: words the dictionary lacks
+    with pytest.raises(FileNotFoundError, match="fetch_asterisk"):
+        asterisk.prompts("train", str(folder / "nowhere"))
+
+
+@needs_espeak
+def test_recordings_join_the_training_split_once_per_copy(prompts_folder, tmp_path):
+    m = generate(tmp_path / "c", hours=0, seed=4, fps=50.0, heldout_fraction=0.0, shard_minutes=1.0,
+                 recordings=("asterisk",), recording_copies=3, log=lambda *_: None)
+    assert m["recordings"] == ["asterisk"] and m["recording_copies"] == 3
+    assert m["splits"]["train"]["speakers"] == ["asterisk-allison"] and m["splits"]["heldout"]["utterances"] == 0
+    z = load_shard(next((tmp_path / "c" / "train").glob("*.npz")))
+    assert len(z["speaker"]) == 3 and set(z["text"]) == {"Please bring me the big blue book."}
+    assert [json.loads(s)["copy"] for s in z["settings"]] == [0, 1, 2]
+    off, mouth = z["frame_offsets"], len(ARKIT_NAMES)
+    clips = [z["targets"][off[i]:off[i + 1], :mouth] for i in range(3)]
+    assert all(np.array_equal(lip_gap(clips[0]), lip_gap(c)) for c in clips[1:])   # same phone times, same lips
+    audio = [z["audio"][z["audio_offsets"][i]:z["audio_offsets"][i + 1]] for i in range(3)]
+    assert len({a.tobytes() for a in audio}) == 3                        # each copy degraded on its own
+    gap = lip_gap(clips[0])
+    p0, p1 = z["phoneme_offsets"][0], z["phoneme_offsets"][1]
+    bilabial = [(s, e) for ph, s, e in zip(z["phoneme"][p0:p1], z["phoneme_start"][p0:p1], z["phoneme_end"][p0:p1])
+                if ph in ("p", "b", "m")]
+    assert len(bilabial) == 6
+    for s, e in bilabial:
+        assert gap[min(int(round((s + e) / 2 * 50)), len(gap) - 1)] < 0.02 < gap.max()
+    with pytest.raises(ValueError, match="unknown recordings"):
+        generate(tmp_path / "d", hours=0, recordings=("nope",), log=lambda *_: None)
+
+
+def test_combined_corpus_links_every_part_and_one_heldout_split(tmp_path):
+    """training/corpus/combine.py: the trainer sees every part's train shards and the chosen
+    held-out split; parts at another frame rate are refused."""
+    from talkface.training.corpus.combine import combine
+
+    parts = []
+    for i, hours in enumerate((0.003, 0.002)):
+        parts.append(tmp_path / f"part{i}")
+        generate(parts[-1], hours=hours, seed=i, fps=50.0, heldout_fraction=0.3, shard_minutes=0.05,
+                 log=lambda *_: None)
+    m = combine(tmp_path / "both", parts, parts[0])
+    shards = sorted((tmp_path / "both" / "train").glob("*.npz"))
+    assert len(shards) == sum(len(list((p / "train").glob("*.npz"))) for p in parts) == m["splits"]["train"]["shards"]
+    assert {s.name.split("_shard")[0] for s in shards} == {"part0", "part1"}
+    assert all(s.is_symlink() and s.resolve().exists() for s in shards)
+    seconds = sum(json.loads((p / "manifest.json").read_text())["splits"]["train"]["seconds"] for p in parts)
+    assert abs(m["splits"]["train"]["seconds"] - seconds) < 1e-6
+    assert (tmp_path / "both" / "heldout").resolve() == (parts[0] / "heldout").resolve()
+    generate(tmp_path / "slow", hours=0.001, seed=3, fps=25.0, log=lambda *_: None)
+    with pytest.raises(ValueError, match="fps"):
+        combine(tmp_path / "mixed", parts + [tmp_path / "slow"], parts[0])
+    with pytest.raises(ValueError, match="exists"):
+        combine(tmp_path / "both", parts, parts[0])

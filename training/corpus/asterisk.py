@@ -1,0 +1,105 @@
+"""Real human speech for TRAINING: Allison Smith's Asterisk telephone prompts, aligned to their text.
+
+Every other training voice is synthetic, and a network that only ever heard synthesizers closes
+the lips on synthetic /p b m/ far more often than on people's. Debian's Asterisk prompts are
+about 25 minutes of one real speaker (8 kHz telephone recordings, CC-BY-SA-3.0) with the text of
+each prompt published beside them (``core-sounds-en.txt``). ``training/corpus/fetch_asterisk.sh``
+puts both in ``corpus/asterisk/``.
+
+Three disjoint uses, by prompt name:
+  test   the prompts ``bench/fetch_speech.sh`` fetches for the bench's ``real`` set are NEVER read
+         here (``TEST_PROMPTS``; a test checks the two lists agree). Because the speaker is heard
+         in training, ``bench/lipsync.py`` marks those rows as a seen speaker and reports the
+         recordings of people no corpus holds (``real-new``) apart;
+  dev    about 15 % of the rest, by a stable hash of the name: never trained on; the bench's
+         ``allison-dev`` set, for choosing between weights;
+  train  the remainder, spoken into the corpus (``build.py --recordings asterisk``).
+
+Phone timings come from forced alignment of the published text with the real-speech acoustic
+model (``core.audio.alignment.align``); a prompt whose text the aligner refuses (words the
+dictionary lacks, a mismatch, tones in brackets) is skipped, never guessed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...core.audio.alignment import align
+from ...core.audio.loading import load_audio
+from ...core.errors import InputError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FOLDER = os.path.join(ROOT, "corpus", "asterisk")
+SPEAKER = "allison"
+SAMPLE_RATE = 16000
+DEV_SHARE = 0.15
+#: the prompts bench/fetch_speech.sh fetches as test recordings (demo-instruct is fetched but left
+#: out of the test set, training/corpus/real_transcripts.json 'not_used'): never read here
+TEST_PROMPTS = frozenset({"basic-pbx-ivr-main", "demo-congrats", "demo-echotest", "demo-instruct", "vm-options",
+                          "vm-invalid-password", "vm-msginstruct", "priv-callee-options"})
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str          # e.g. 'vm-goodbye', 'digits/7'
+    path: str
+    text: str
+
+
+def split_of(name: str) -> str:
+    """'test', 'dev' or 'train' for a prompt name (stable: a hash of the name, not of the machine)."""
+    if name in TEST_PROMPTS:
+        return "test"
+    h = int.from_bytes(hashlib.sha256(f"asterisk|{name}".encode()).digest()[:4], "little") / 2 ** 32
+    return "dev" if h < DEV_SHARE else "train"
+
+
+def prompts(split: str, folder: str | None = None) -> list[Prompt]:
+    """The prompts of ``split`` ('train' or 'dev') whose recording and text are in ``folder``."""
+    if split not in ("train", "dev"):
+        raise ValueError(f"split {split!r}: the test prompts are read by training/corpus/real.py only")
+    folder = folder or FOLDER
+    listing = os.path.join(folder, "core-sounds-en.txt")
+    if not os.path.exists(listing):
+        raise FileNotFoundError(f"{listing} is missing: run bash training/corpus/fetch_asterisk.sh")
+    out = []
+    with open(listing, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            name, sep, text = line.partition(":")
+            name, text = name.strip(), text.strip()
+            if not sep or name.startswith(";") or not text or text.startswith("["):
+                continue
+            path = os.path.join(folder, name + ".wav")
+            if split_of(name) == split and os.path.exists(path):
+                out.append(Prompt(name, path, text))
+    return out
+
+
+def aligned(split: str, folder: str | None = None, log=print) -> list[tuple[Prompt, np.ndarray, list]]:
+    """(prompt, 16 kHz float32 samples, [(ARPAbet phone, start_s, end_s)]) for every prompt of
+    ``split`` the aligner accepts; refusals are counted in the log, not guessed."""
+    out, refused = [], []
+    for p in prompts(split, folder):
+        audio = load_audio(p.path, sr=SAMPLE_RATE)
+        try:
+            al = align(audio, p.text)
+        except InputError as exc:
+            refused.append((p.name, str(exc)))
+            continue
+        out.append((p, audio.samples, [(ph, float(s), float(e)) for ph, s, e in al.phones]))
+    log(f"asterisk {split}: {len(out)} prompts aligned, {len(refused)} refused by the aligner")
+    return out
+
+
+def summary(split: str, folder: str | None = None) -> dict:
+    """Counts for a provenance entry."""
+    rows = aligned(split, folder, log=lambda *_: None)
+    seconds = sum(len(s) for _, s, _ in rows) / SAMPLE_RATE
+    bilabials = sum(ph.lower() in ("p", "b", "m") for _, _, phones in rows for ph, _, _ in phones)
+    return dict(prompts=len(rows), seconds=round(seconds, 1), bilabials=bilabials,
+                names=json.dumps(sorted(p.name for p, _, _ in rows)))
