@@ -60,6 +60,39 @@ def allphone(audio: Audio) -> list[tuple[str, float, float]]:
     return out
 
 
+def words(audio: Audio) -> list[tuple[str, float, float]]:
+    """Word recognition with PocketSphinx's US-English language model and dictionary (what
+    Rhubarb Lip Sync does), chunk by chunk, then the recognised words forced-aligned to the chunk
+    (``core.audio.alignment``) for their phones; a chunk whose words the aligner refuses gives none."""
+    from pocketsphinx import Decoder
+
+    from talkface.core.audio import alignment
+    from talkface.core.audio.loading import from_array
+    from talkface.core.errors import InputError
+
+    folder = phones.model_dir()
+    dec = Decoder(hmm=os.path.join(folder, "en-us"), lm=os.path.join(folder, "en-us.lm.bin"),
+                  dict=os.path.join(folder, "cmudict-en-us.dict"), samprate=16000, loglevel="FATAL")
+    cmn = dec.get_cmn()
+    out = []
+    for a, b in phones.chunk_bounds(audio.samples, audio.sample_rate):
+        dec.reinit_feat()
+        dec.set_cmn(cmn)
+        dec.start_utt()
+        dec.process_raw(phones.to_pcm16(audio.samples[a:b]).tobytes(), full_utt=True)
+        dec.end_utt()
+        hyp = dec.hyp().hypstr if dec.hyp() else ""
+        if not hyp.strip():
+            continue
+        try:
+            al = alignment.align(from_array(audio.samples[a:b], audio.sample_rate), hyp.replace("(", " ").replace(")", " "))
+        except InputError:
+            continue
+        t0 = a / audio.sample_rate
+        out += [(ph, t0 + s, t0 + e) for ph, s, e in al.phones]
+    return out
+
+
 def own_loop(chunks: list, penalty: float, follow: np.ndarray | None) -> list[tuple[str, float, float]]:
     model = senones.acoustic_model()
     return [(p.phone, p.start, p.end) for t0, states in chunks
@@ -93,6 +126,7 @@ def main() -> None:
     ap.add_argument("--data", default=os.path.join(lipsync.ROOT, "corpus", "v3"))
     ap.add_argument("--sentences", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--words", action="store_true", help="also word recognition with the language model, aligned")
     args = ap.parse_args()
     penalties = [(float(p), None) for p in args.penalties.split(",") if p]
     bigram = phone_loop.phone_bigram()
@@ -106,7 +140,8 @@ def main() -> None:
             chunks = []
             senones.phone_logliks(c.audio, model, each_chunk=lambda t0, s, into=chunks: into.append((t0, s)))
             scored.append(chunks)
-        rows = [("allphone", lambda i: allphone(cases[i].audio))]
+        rows = [("allphone", lambda i: allphone(cases[i].audio))] + ([("words", lambda i: words(cases[i].audio))]
+                                                                     if args.words else [])
         rows += [(f"own {p:g}" + (" bigram" if f is not None else ""), lambda i, p=p, f=f: own_loop(scored[i], p, f))
                  for p, f in penalties]
         rows += [(f"post {k:g}>{th:g}", lambda i, k=k, th=th: detector(scored[i], k, th, bigram))

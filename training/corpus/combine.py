@@ -1,6 +1,6 @@
 """One training corpus from several: their train shards linked side by side, one held-out split.
 
-    python -m talkface.training.corpus.combine --out corpus/v8 corpus/v5 corpus/v6a corpus/asterisk6 \
+    python -m talkface.training.corpus.combine --out corpus/v10 corpus/v5 corpus/v6a corpus/asterisk6 \
         --heldout-from corpus/v3
 
 Nothing is copied: ``OUT/train/NAME_shard_*.npz`` are symlinks to each part's train shards (so
