@@ -4,7 +4,7 @@ detector (forward-backward posteriors of /p b m/ over a threshold) at several ac
 thresholds, on the same test sets as ``bench/lipsync.py``.
 
     .venv/bin/python bench/phone_loop.py [--sets espeak,flite,piper] [--penalties -3,-5,-7,-10,-15]
-        [--scales 1,0.5,0.25,0.12] [--thresholds 0.5,0.3,0.15,0.08] [--data corpus/v3] [--sentences 30]
+        [--scales 1,0.5,0.25,0.12] [--thresholds 0.5,0.3,0.15,0.08] [--data corpus/v3] [--sentences 30] [--words]
 
 Columns per set and decoder:
   recall   share of the reference /p b m/ that a heard /p b m/ overlaps within +-30 ms
@@ -38,22 +38,28 @@ from talkface.core.audio.loading import Audio  # noqa: E402
 TOLERANCE_S = 0.03
 
 
-def allphone(audio: Audio) -> list[tuple[str, float, float]]:
-    """PocketSphinx's phone loop with the settings TalkFace shipped before its own loop (narrow
-    beams, 2 Gaussians per senone, language weight 1), chunk by chunk as it ran them."""
+def _decoded_chunks(audio: Audio, **settings):
+    """(chunk start sample, chunk end sample, the decoder after it) for each of the add-on's chunks,
+    each decoded from the model's initial state by a PocketSphinx decoder with ``settings``."""
     from pocketsphinx import Decoder
 
-    folder = phones.model_dir()
-    dec = Decoder(hmm=os.path.join(folder, "en-us"), allphone=os.path.join(folder, "en-us-phone.lm.bin"),
-                  samprate=16000, beam=1e-30, pbeam=1e-30, topn=2, lw=1.0, loglevel="FATAL")
+    dec = Decoder(hmm=os.path.join(phones.model_dir(), "en-us"), samprate=16000, loglevel="FATAL", **settings)
     cmn = dec.get_cmn()
-    out = []
     for a, b in phones.chunk_bounds(audio.samples, audio.sample_rate):
         dec.reinit_feat()
         dec.set_cmn(cmn)
         dec.start_utt()
         dec.process_raw(phones.to_pcm16(audio.samples[a:b]).tobytes(), full_utt=True)
         dec.end_utt()
+        yield a, b, dec
+
+
+def allphone(audio: Audio) -> list[tuple[str, float, float]]:
+    """PocketSphinx's phone loop with the settings TalkFace shipped before its own loop (narrow
+    beams, 2 Gaussians per senone, language weight 1), chunk by chunk as it ran them."""
+    out = []
+    for a, _, dec in _decoded_chunks(audio, allphone=os.path.join(phones.model_dir(), "en-us-phone.lm.bin"),
+                                     beam=1e-30, pbeam=1e-30, topn=2, lw=1.0):
         t0 = a / audio.sample_rate
         out += [(seg.word.upper(), t0 + seg.start_frame * phones.FRAME_S, t0 + (seg.end_frame + 1) * phones.FRAME_S)
                 for seg in dec.seg()]
@@ -64,28 +70,19 @@ def words(audio: Audio) -> list[tuple[str, float, float]]:
     """Word recognition with PocketSphinx's US-English language model and dictionary (what
     Rhubarb Lip Sync does), chunk by chunk, then the recognised words forced-aligned to the chunk
     (``core.audio.alignment``) for their phones; a chunk whose words the aligner refuses gives none."""
-    from pocketsphinx import Decoder
-
     from talkface.core.audio import alignment
     from talkface.core.audio.loading import from_array
     from talkface.core.errors import InputError
 
     folder = phones.model_dir()
-    dec = Decoder(hmm=os.path.join(folder, "en-us"), lm=os.path.join(folder, "en-us.lm.bin"),
-                  dict=os.path.join(folder, "cmudict-en-us.dict"), samprate=16000, loglevel="FATAL")
-    cmn = dec.get_cmn()
     out = []
-    for a, b in phones.chunk_bounds(audio.samples, audio.sample_rate):
-        dec.reinit_feat()
-        dec.set_cmn(cmn)
-        dec.start_utt()
-        dec.process_raw(phones.to_pcm16(audio.samples[a:b]).tobytes(), full_utt=True)
-        dec.end_utt()
+    for a, b, dec in _decoded_chunks(audio, lm=os.path.join(folder, "en-us.lm.bin"),
+                                     dict=os.path.join(folder, "cmudict-en-us.dict")):
         hyp = dec.hyp().hypstr if dec.hyp() else ""
         if not hyp.strip():
             continue
         try:
-            al = alignment.align(from_array(audio.samples[a:b], audio.sample_rate), hyp.replace("(", " ").replace(")", " "))
+            al = alignment.align(from_array(audio.samples[a:b], audio.sample_rate), hyp)
         except InputError:
             continue
         t0 = a / audio.sample_rate
