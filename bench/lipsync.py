@@ -211,7 +211,10 @@ class Network:
     recogniser hears /p b m/ (``listen``); with ``listen=False`` the network alone (before issue 12)."""
 
     def __init__(self, path: str, listen: bool = True):
-        self.name = ("shipped" if path == "shipped" else os.path.basename(path)) + ("" if listen else " alone")
+        # a file is named with its folder: two runs' weights are usually both 'animator.safetensors'
+        where = os.path.abspath(path)
+        self.name = ("shipped" if path == "shipped" else os.path.join(os.path.basename(os.path.dirname(where)),
+                                                                     os.path.basename(where))) + ("" if listen else " alone")
         self.net = inference.load_animator() if path == "shipped" else inference.load_animator_file(path)
         self.trained_on = self._trained_engines(path, self.net.cfg.styles)
         self.listen = listen
@@ -327,18 +330,18 @@ def score(cases: list[Case], predictor, model) -> dict:
 
 
 def print_table(results: list[tuple[str, str, bool, dict]]) -> None:
-    head = (f"{'weights':<22} {'set':<12} {'closure':>8} {'24fps':>6} {'25fps':>6} {'30fps':>6} {'clean':>6} "
+    head = (f"{'weights':<34} {'set':<12} {'closure':>8} {'24fps':>6} {'25fps':>6} {'30fps':>6} {'clean':>6} "
             f"{'degr.':>6} {'r':>6} {'lag ms':>7} {'min gap':>8} {'/p b m/':>8}")
     print(head)
     for weights, name, seen, q in results:
         k = q["keyed"]
-        print(f"{weights[:22]:<22} {name + ('*' if seen else ''):<12} {100 * q['closure']:7.1f}% "
+        print(f"{weights[:34]:<34} {name + ('*' if seen else ''):<12} {100 * q['closure']:7.1f}% "
               f"{100 * k[24.0]:5.1f}% {100 * k[25.0]:5.1f}% {100 * k[30.0]:5.1f}% {100 * q['clean']:5.1f}% "
               f"{100 * q['degraded']:5.1f}% {q['r']:6.3f} {q['lag_ms']:7.1f} {q['min_gap_mm']:6.2f}mm {q['n']:8d}")
     print("* seen: these weights trained on this set's engine or speaker (memory, not generalisation)")
     print()
     for weights, name, _, q in results:
-        print(f"{weights[:22]} {name} by voice: " + "  ".join(f"{v} {100 * c:.1f}%" for v, c in q["by_voice"].items()))
+        print(f"{weights[:34]} {name} by voice: " + "  ".join(f"{v} {100 * c:.1f}%" for v, c in q["by_voice"].items()))
 
 
 # --- speed ---------------------------------------------------------------------------------------
