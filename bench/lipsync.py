@@ -37,6 +37,7 @@ and network on 2 threads).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -185,12 +186,13 @@ SET_SOURCE = {"espeak": "espeak", "flite": "flite", "piper": "piper", "real": "a
 
 
 def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[str, list[Case]]:
+    real = functools.cache(lambda: real_cases(seed))     # real and real-new: aligned once
     makers = {
         "espeak": lambda: espeak_cases(data),
         "flite": lambda: engine_cases("flite", ("awb", "rms"), sentences, seed),
         "piper": lambda: engine_cases("piper", ("joe",), sentences, seed),
-        "real": lambda: real_cases(seed),
-        "real-new": lambda: [c for c in real_cases(seed) if not c.voice.startswith("allison")],
+        "real": real,
+        "real-new": lambda: [c for c in real() if not c.voice.startswith("allison")],
         "allison-dev": lambda: allison_dev_cases(seed),
     }
     out = {}

@@ -23,7 +23,6 @@ dictionary lacks, a mismatch, tones in brackets) is skipped, never guessed.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 
@@ -83,23 +82,15 @@ def prompts(split: str, folder: str | None = None) -> list[Prompt]:
 def aligned(split: str, folder: str | None = None, log=print) -> list[tuple[Prompt, np.ndarray, list]]:
     """(prompt, 16 kHz float32 samples, [(ARPAbet phone, start_s, end_s)]) for every prompt of
     ``split`` the aligner accepts; refusals are counted in the log, not guessed."""
-    out, refused = [], []
+    out, refused = [], 0
     for p in prompts(split, folder):
         audio = load_audio(p.path, sr=SAMPLE_RATE)
         try:
             al = align(audio, p.text)
-        except InputError as exc:
-            refused.append((p.name, str(exc)))
+        except InputError:
+            refused += 1
             continue
         out.append((p, audio.samples, [(ph, float(s), float(e)) for ph, s, e in al.phones]))
-    log(f"asterisk {split}: {len(out)} prompts aligned, {len(refused)} refused by the aligner")
+    log(f"asterisk {split}: {len(out)} prompts aligned, {refused} refused by the aligner")
     return out
 
-
-def summary(split: str, folder: str | None = None) -> dict:
-    """Counts for a provenance entry."""
-    rows = aligned(split, folder, log=lambda *_: None)
-    seconds = sum(len(s) for _, s, _ in rows) / SAMPLE_RATE
-    bilabials = sum(ph.lower() in ("p", "b", "m") for _, _, phones in rows for ph, _, _ in phones)
-    return dict(prompts=len(rows), seconds=round(seconds, 1), bilabials=bilabials,
-                names=json.dumps(sorted(p.name for p, _, _ in rows)))
