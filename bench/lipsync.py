@@ -1,7 +1,7 @@
 """Lip-sync on speech the network never trained on: held-out voices, held-out engines, real people.
 
     .venv/bin/python bench/lipsync.py [--weights shipped PATH ...] [--sets espeak,flite,piper,real]
-        [--data corpus/v3] [--sentences 30] [--speed] [--hours 1.0]
+        [--data corpus/v3] [--sentences 30] [--detector 0.5>0.15,1>0.3] [--speed] [--hours 1.0]
 
 A bench that tests on the source it trained on measures memory, so every test set here is
 something the weights under test did not train on (state which engines a weights file trained on
@@ -37,6 +37,7 @@ and network on 2 threads).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -212,14 +213,17 @@ class Network:
     """The add-on's path without a transcript: the network, lips sealed where the real-speech
     recogniser hears /p b m/ (``listen``); with ``listen=False`` the network alone (before issue 12)."""
 
-    def __init__(self, path: str, listen: bool = True):
+    def __init__(self, path: str, listen: bool = True, detector: tuple[float, float] | None = None):
         # a file is named with its folder: two runs' weights are usually both 'animator.safetensors'
         where = os.path.abspath(path)
         self.name = ("shipped" if path == "shipped" else os.path.join(os.path.basename(os.path.dirname(where)),
                                                                      os.path.basename(where))) + ("" if listen else " alone")
+        if detector is not None:
+            self.name += " @{:g}>{:g}".format(*detector)
         self.net = inference.load_animator() if path == "shipped" else inference.load_animator_file(path)
         self.trained_on = self._trained_engines(path, self.net.cfg.styles)
         self.listen = listen
+        self.detector = detector
 
     @staticmethod
     def _trained_engines(path: str, styles: tuple[str, ...]) -> set[str]:
@@ -236,7 +240,23 @@ class Network:
         return {"espeak"} | engines | set(entry.get("data", {}).get("engines_trained", []))
 
     def predict(self, case: Case):
-        return inference.animate(case.audio, self.net, "Neutral", listen=self.listen)
+        with closure_detector(self.detector):
+            return inference.animate(case.audio, self.net, "Neutral", listen=self.listen)
+
+
+@contextlib.contextmanager
+def closure_detector(setting: tuple[float, float] | None):
+    """The phone loop's closure detector at (``ACOUSTIC_SCALE``, ``CLOSURE_POSTERIOR``) meanwhile
+    (None: as shipped)."""
+    from talkface.core.audio import phone_loop
+
+    before = phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR
+    if setting is not None:
+        phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR = setting
+    try:
+        yield
+    finally:
+        phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR = before
 
 
 class NetworkWithText(Network):
@@ -400,6 +420,17 @@ def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
                   f"{res['peak_mb']:9.0f} {res['added_mb']:9.0f}")
 
 
+def parse_detectors(text: str) -> list[tuple[float, float]]:
+    """'0.5>0.15,1>0.3' -> [(0.5, 0.15), (1.0, 0.3)]."""
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        scale, sep, threshold = item.partition(">")
+        if not sep:
+            raise SystemExit(f"--detector: {item!r} is not SCALE>THRESHOLD")
+        out.append((float(scale), float(threshold)))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", nargs="+", default=["shipped"], help="'shipped' or weights files")
@@ -411,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transcript", action="store_true",
                     help="also score each weights file given the line's text (not on the espeak set: "
                          "aligning its 45 minutes takes long)")
+    ap.add_argument("--detector", default="",
+                    help="also score each weights file's default path with the closure detector at these "
+                         "settings, SCALE>THRESHOLD comma-separated (core.audio.phone_loop.ACOUSTIC_SCALE, "
+                         "CLOSURE_POSTERIOR), e.g. 0.5>0.15,1>0.3")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
@@ -423,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = build_sets([s for s in args.sets.split(",") if s], args.data, args.sentences, args.seed)
     model = load_face_model()
     predictors = ([Network(w, listen=False) for w in args.weights] + [Network(w) for w in args.weights]
+                  + [Network(w, detector=d) for w in args.weights for d in parse_detectors(args.detector)]
                   + ([] if args.no_baseline else [Baseline()]))
     results = []
     if args.transcript:

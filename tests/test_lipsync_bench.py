@@ -52,11 +52,16 @@ def test_score_counts_closures_and_keyed_closures_on_a_known_predictor():
 
 
 def test_bench_prints_a_row_per_weights_and_set():
+    """... and a row per closure-detector setting asked for: a detector that hears nothing
+    (threshold above any posterior) seals no more than the network alone, the shipped one more."""
     res = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "flite",
-                          "--sentences", "1"], check=False, capture_output=True, text=True, timeout=300)
+                          "--sentences", "1", "--detector", "0.5>1.01"],
+                         check=False, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    rows = re.findall(r"^(shipped alone|shipped|energy baseline)\s+flite\*?\s+([\d.]+)%", res.stdout, re.M)
-    assert {r[0] for r in rows} == {"shipped alone", "shipped", "energy baseline"}, res.stdout
+    rows = dict(re.findall(r"^(shipped alone|shipped|shipped @0.5>1.01|energy baseline)\s+flite\*?\s+([\d.]+)%",
+                           res.stdout, re.M))
+    assert set(rows) == {"shipped alone", "shipped", "shipped @0.5>1.01", "energy baseline"}, res.stdout
+    assert float(rows["shipped @0.5>1.01"]) == float(rows["shipped alone"]) <= float(rows["shipped"])
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "nope"],
                          check=False, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "unknown test set" in bad.stderr
@@ -72,3 +77,20 @@ def test_the_bench_marks_the_engines_the_weights_heard():
     assert "real-new" not in bench.SET_SOURCE                                        # people no corpus holds
     heard = bench.Network("shipped").trained_on
     assert {"flite", "piper"} <= heard and "real" not in heard
+
+
+def test_detector_settings_parse_and_are_put_back():
+    from talkface.core.audio import phone_loop
+
+    assert bench.parse_detectors("0.5>0.15, 1>0.3") == [(0.5, 0.15), (1.0, 0.3)]
+    assert bench.parse_detectors("") == []
+    try:
+        bench.parse_detectors("0.5")
+    except SystemExit as exc:
+        assert "SCALE>THRESHOLD" in str(exc)
+    else:
+        raise AssertionError("a setting without '>' was accepted")
+    before = phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR
+    with bench.closure_detector((0.25, 0.08)):
+        assert (phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR) == (0.25, 0.08)
+    assert (phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR) == before

@@ -173,7 +173,7 @@ def test_loop_posteriors_are_the_share_of_every_path():
     assert phone_loop.posteriors(scores[:0], stay, leave).shape == (0, n_phones)
 
 
-def test_a_closure_is_heard_where_the_best_path_takes_another_phone():
+def test_a_closure_is_heard_where_the_best_path_takes_another_phone(monkeypatch):
     """Frames that score as well as /m/ as another phone: the best path goes through one of them,
     but the lips still seal there (the posterior of /m/ is about a half); a stretch with no /m/
     evidence at all is not heard as one."""
@@ -193,6 +193,9 @@ def test_a_closure_is_heard_where_the_best_path_takes_another_phone():
     heard = phone_loop.closures(1.0, scores, model, follow=flat)
     assert [p.phone for p in heard] == ["M"] and abs(heard[0].start - 1.1) < 0.02 and abs(heard[0].end - 1.2) < 0.02
     assert [p.phone for p in phone_loop.closures(1.0, scores, model, follow=flat, threshold=0.6)] == []
+    monkeypatch.setattr(phone_loop, "CLOSURE_POSTERIOR", 0.6)      # the setting as it is when called
+    assert phone_loop.closures(1.0, scores, model, follow=flat) == []
+    monkeypatch.undo()
     assert "M" not in [p.phone for p in path] or "N" not in [p.phone for p in path]    # the best path took one
     silent = scores.copy()
     silent[10:20, m] = -30.0
