@@ -277,10 +277,15 @@ def test_a_mouth_model_draws_only_inside_its_crop_and_never_without_motion():
     assert box.y0 < int(ys.min()) and int(ys.max()) < box.y0 + box.side - 1     # feathered to 0 at the edge
 
 
-def test_a_mouth_model_keeps_the_face_pass_tones():
+def test_a_mouth_model_keeps_the_face_pass_tones(monkeypatch):
     """Trained on renders, a mouth model's own colours drift on real photos (blue-white teeth):
-    it adds its structure to the face pass's low-frequency colour, not its own tones."""
+    it adds its structure to the face pass's low-frequency colour, not its own tones (here with
+    the painted interior off, which the next test covers)."""
     from dataclasses import replace
+
+    from talkface.core.video import generator as gen
+
+    monkeypatch.setattr(gen, "INTERIOR_SHARE", 0.0)
 
     photo = textured_photo(512, 512)
     moving = face_flow(1, 512, 512, shift=(2.0, 0.0), mouth=True)
@@ -295,6 +300,46 @@ def test_a_mouth_model_keeps_the_face_pass_tones():
         hole = moving.occlusion[0] > 0.5
         means[keep] = (out[0][:, hole].mean(1) - base[0][:, hole].mean(1)).abs().max().item()
     assert means[False] > 0.2 and means[True] < 0.25 * means[False], means
+
+
+def test_the_hidden_opening_shows_the_painted_interior(monkeypatch):
+    """Where the photo hides the mouth, a mouth model's frame is INTERIOR_SHARE the painted
+    interior (upper teeth under the lip, a dark cavity below) and the rest its own colour: a model
+    that paints the opening blue still shows teeth and a cavity; all-painted, the opening is
+    exactly the painting."""
+    from dataclasses import replace
+
+    from talkface.core.video import generator as gen
+
+    photo = textured_photo(512, 512)
+    moving = face_flow(1, 512, 512, shift=(2.0, 0.0), mouth=True, mouth_size=(0.08, 0.05))
+    base = warp_image(prepare_source(photo, 512), moving.flow)
+    mouth = Generator(replace(TINY, region="mouth", crop_margin=2.2, keep_tone=False)).eval()
+    with torch.no_grad():
+        mouth.decoder.head.bias[:3] = torch.tensor([-3.0, -3.0, 6.0])   # paints the opening blue
+    box = mouth.mouth_box((216.0, 290.0, 296.0, 345.0), (512, 512))
+    hole = moving.occlusion[0] > 0.5
+    col = 256                                              # the opening's middle column
+    rows = torch.nonzero(hole[:, col])[:, 0]
+    top, bottom = int(rows.min()), int(rows.max())
+    with torch.no_grad():
+        blended = mouth.refine_mouth(base.clone(), photo, moving, box)[0]
+        monkeypatch.setattr(gen, "INTERIOR_SHARE", 1.0)
+        monkeypatch.setattr(gen, "INTERIOR_DETAIL", 0.0)
+        painted = mouth.refine_mouth(base.clone(), photo, moving, box)[0]
+    expected = gen.painted_interior(moving, box, 512)[0]
+    inner = hole.clone()
+    inner[:box.y0 + box.side // 8] = False                  # away from the feathered border
+    b = box
+    assert torch.allclose(painted[:, inner], expected[:, inner[b.y0:b.y0 + b.side, b.x0:b.x0 + b.side]], atol=1e-5)
+    lum = painted.mean(0)
+    teeth, cavity = lum[top + 2, col - 10:col + 10].mean(), lum[(top + bottom) // 2, col - 10:col + 10].mean()
+    assert teeth > 0.5 and cavity < 0.25, (teeth, cavity)
+    # the default share: between the network's blue and the painting, teeth still brighter
+    blue = lambda img: float((img[2, inner] - img[0, inner]).mean())    # noqa: E731
+    assert blue(blended) > blue(painted) + 0.1
+    lum = blended.mean(0)
+    assert lum[top + 2, col - 10:col + 10].mean() > lum[(top + bottom) // 2, col - 10:col + 10].mean() + 0.15
 
 
 def test_a_mouth_model_never_repaints_the_photos_own_teeth():

@@ -60,11 +60,20 @@ def test_mouth_fill_paints_only_the_occluded_opening():
     outside = torch.ones(512, 512, dtype=torch.bool)
     outside[300:340, 200:300] = False
     assert torch.equal(out[:, outside], src[:, outside])
-    teeth = torch.tensor(fill.teeth).view(3, 1, 1)
-    cavity = torch.tensor(fill.cavity).view(3, 1, 1)
-    # Upper part of the opening shows teeth, lower part the dark cavity.
-    assert torch.allclose(out[:, 302:310, 220:280], teeth.expand(3, 8, 60), atol=1e-5)
-    assert torch.allclose(out[:, 325:340, 220:280], cavity.expand(3, 15, 60), atol=1e-5)
+    teeth = torch.tensor(fill.teeth).view(3, 1)
+    cavity = torch.tensor(fill.cavity).view(3, 1)
+    # Upper teeth under the lip, between the two central incisors' gap and the next one...
+    assert torch.allclose(out[:, 302:308, 253:257].reshape(3, -1), teeth, atol=0.03)
+    # ... the dark cavity below them, the tongue low in the middle, lower teeth at the bottom.
+    assert torch.allclose(out[:, 317, 240:260], cavity, atol=1e-5)
+    tongue = out[:, 330, 245:255].mean(1)
+    assert tongue[0] > cavity[0, 0] + 0.1 and tongue[0] > tongue[1] + 0.15
+    assert out[:, 338, 256:259].mean() > 0.5
+    lum = out.mean(0)
+    # the front teeth's boundaries are darker than their middles, the corners than the front,
+    # and past the teeth's span by the cheeks the cavity shows
+    assert lum[304, 250] < lum[304, 256] - 0.1 and lum[304, 210] < lum[304, 256] - 0.1
+    assert torch.allclose(out[:, 304, 201], cavity[:, 0], atol=1e-5)
 
 
 def test_thin_opening_gets_no_teeth():

@@ -28,13 +28,32 @@ from .grid import pixel_centres
 
 @dataclass(frozen=True)
 class MouthFill:
-    """Colours (0..1 RGB, same encoding as the photo) and shape of the painted mouth."""
+    """Colours (0..1 RGB, same encoding as the photo) and shape of the painted mouth interior:
+    what a frame shows where the mouth opens further than the photo's own opening (an adult
+    mouth: the upper incisors under the upper lip, the lower ones above the lower lip once the
+    jaw drops, the tongue low in a dark cavity; everything darker towards the corners, where
+    the cheeks shade it). Lengths are at 512 px and scale with the frame."""
 
     cavity: tuple[float, float, float] = (0.17, 0.06, 0.06)
     teeth: tuple[float, float, float] = (0.80, 0.77, 0.70)
     teeth_share: float = 0.35  # upper teeth cover this share of the opening's height per column
-    teeth_min_px: float = 6.0  # openings shorter than this (at 512 px) show no teeth
+    teeth_min_px: float = 6.0  # openings shorter than this (at 512 px) show no teeth and no tongue
     soft_px: float = 1.0  # softness of the teeth edge at 512 px
+    lower_share: float = 0.16  # lower teeth: this share of the column's height, above the lower lip,
+    lower_min_px: float = 14.0  # where the opening is at least this tall
+    lower_dim: float = 0.78  # lower teeth sit deeper in the mouth's shade
+    tongue: tuple[float, float, float] = (0.40, 0.15, 0.15)
+    tongue_share: float = 0.45  # the tongue's hump fills the lower part of the cavity's middle
+    corner_shade: float = 0.55  # teeth and tongue lose this share of their light at the corners
+    # Boundaries between the front teeth, as shares of the opening's half width from its middle
+    # (incisors and canines along a curved arch seen from the front; the lower ones narrower),
+    # and their darkening, fading towards the corners with the light.
+    tooth_edges: tuple[float, ...] = (0.0, 0.2, 0.38, 0.53)
+    lower_edges: tuple[float, ...] = (0.0, 0.14, 0.28)
+    gap_px: float = 0.7
+    gap_depth: float = 0.3
+    arch_drop: float = 0.3  # teeth show this share less of their height at the corners (the arch)
+    teeth_span: float = 0.88  # past this share of the half width: the dark corridor by the cheeks
 
 
 def prepare_photo(photo, size, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -169,19 +188,56 @@ def _fill_mouth_(frames: torch.Tensor, occlusion: torch.Tensor, fill: MouthFill)
     y0, y1 = max(0, int(rows[0]) - soft), min(height, int(rows[-1]) + soft + 1)
     x0, x1 = max(0, int(cols[0]) - soft), min(width, int(cols[-1]) + soft + 1)
     alpha = alpha[..., y0:y1, x0:x1]
-    inside = (alpha > 0.5).to(frames.dtype)
-    # Per column: rows of opening above each pixel, and the opening's height in that column.
+    crop = frames[..., y0:y1, x0:x1]
+    crop.mul_(1.0 - alpha).add_(mouth_interior(alpha > 0.5, fill, px, soft, crop.dtype) * alpha)
+    return frames
+
+
+def mouth_interior(inside: torch.Tensor, fill: MouthFill, px: float, soft: int = 1,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The painted interior [F, 3, h, w] of an opening ``inside`` [F, 1, h, w] (bool), column by
+    column: upper teeth down from the opening's top, lower teeth up from its bottom in tall
+    columns, the tongue between them in the middle, the cavity elsewhere; across the opening
+    the front teeth's boundaries and the corners' shade."""
+    inside = inside.to(dtype)
+    device = inside.device
     from_top = inside.cumsum(-2)
     column = inside.sum(-2, keepdim=True)
-    teeth = inside * (from_top <= fill.teeth_share * column) * (column >= fill.teeth_min_px * px)
-    teeth = _box_soften(teeth, soft)
-    device, dtype = frames.device, frames.dtype
-    cavity = torch.tensor(fill.cavity, device=device, dtype=dtype).view(1, 3, 1, 1)
-    teeth_rgb = torch.tensor(fill.teeth, device=device, dtype=dtype).view(1, 3, 1, 1)
-    colour = cavity + teeth * (teeth_rgb - cavity)
-    crop = frames[..., y0:y1, x0:x1]
-    crop.mul_(1.0 - alpha).add_(colour * alpha)
-    return frames
+    from_bottom = column - from_top + 1
+    # Across the opening: u = -1 .. 1 from corner to corner, per frame.
+    x = torch.arange(inside.shape[-1], device=device, dtype=dtype)
+    open_cols = column > 0
+    big = torch.full_like(column, float(inside.shape[-1]))
+    left = torch.where(open_cols, x, big).amin(-1, keepdim=True)
+    right = torch.where(open_cols, x, -big).amax(-1, keepdim=True)
+    half = ((right - left) / 2).clamp_min(1.0)
+    u = ((x - (left + right) / 2) / half).clamp(-1, 1)             # [F, 1, 1, w]
+    arch = 1.0 - fill.arch_drop * u * u
+    span = ((fill.teeth_span - u.abs()) / 0.08).clamp(0, 1)
+    upper = inside * (from_top <= fill.teeth_share * arch * column) * (column >= fill.teeth_min_px * px)
+    lower = (inside * (from_bottom <= fill.lower_share * arch * column) * (column >= fill.lower_min_px * px)
+             * (1 - upper))
+    tongue = (inside * (from_bottom <= fill.tongue_share * column) * (column >= fill.teeth_min_px * px)
+              * (1 - upper) * (1 - lower))
+    upper, lower, tongue = (_box_soften(m, soft) for m in (upper, lower, tongue))
+    upper, lower = upper * span, lower * span
+    shade = 1.0 - fill.corner_shade * u * u
+
+    def light(edges):
+        gaps = torch.zeros_like(u)
+        for edge in edges:
+            for side in ((1.0,) if edge == 0 else (1.0, -1.0)):
+                gaps = torch.maximum(gaps, torch.exp(-(((u - side * edge) * half) / max(fill.gap_px * px, 0.35)) ** 2))
+        return shade * (1.0 - fill.gap_depth * gaps * shade)
+
+    def rgb(c):
+        return torch.tensor(c, device=device, dtype=dtype).view(1, 3, 1, 1)
+
+    colour = rgb(fill.cavity).expand_as(inside.expand(-1, 3, -1, -1)).clone()
+    for mask, tone in ((tongue, rgb(fill.tongue) * shade), (upper, rgb(fill.teeth) * light(fill.tooth_edges)),
+                       (lower, rgb(fill.teeth) * fill.lower_dim * light(fill.lower_edges))):
+        colour = colour + mask * (tone - colour)
+    return colour
 
 
 def _box_soften(mask: torch.Tensor, radius: int) -> torch.Tensor:
