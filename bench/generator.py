@@ -111,13 +111,20 @@ def person_mask(rgb_u8: np.ndarray) -> np.ndarray | None:
 
 
 def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch: int, device,
-        save: Path | None, generator=None):
+        save: Path | None, generator=None, mouth=None):
+    """One speed and quality row: warp-only, the neural face pass, or (``mouth``) the face pass
+    followed by the mouth model and the painted interior, as a neural bake with the shipped
+    weights runs."""
     jaw, offs = talking_animation(n_frames)
     verts, poses = face.frames(jaw, offs)
     ref = face.frames(np.zeros(1), np.zeros((1, 6)))[0][0]
     source = prepare_source(photo, size, device)
     src = prepare_photo(photo, size, device)  # what a zero-motion frame must reproduce
-    label = "warp-only" if generator is None else "neural"
+    label = "warp-only" if generator is None else "neural" if mouth is None else "neural + mouth"
+    if mouth is not None:
+        uv = camera.scaled(size, size).project(ref)[:, :2]
+        lips = uv[list(topology.OUTER_LIP_LOOP)]
+        mouth_box = mouth.mouth_box((*lips.min(0), *lips.max(0)), (size, size))
     goal = "goal >= 10 at 512" if generator is None else (
         "goal >= 100 at 512 on an H100" if device.type == "cuda" else "goal >= 2 at 512")
 
@@ -126,7 +133,10 @@ def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch
         if generator is None:
             return warp_image(source, fl.flow, fl.occlusion)
         with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-            return generator(src, fl).float()
+            out = generator(src, fl)
+            if mouth is not None:
+                out = mouth.refine_mouth(out, src, fl, mouth_box)
+            return out.float()
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -179,8 +189,7 @@ def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch
           f"min frame {float((sharp_out / sharp_src).min()):.3f})")
     print(f"{size:>5} px  background flicker {flicker:.3f}/255 (goal < 0.5)")
     if save is not None:
-        _save_sheet(save / f"{'warp' if generator is None else 'neural'}_{size}.png", frames,
-                    src_cpu)
+        _save_sheet(save / f"{label.replace(' + ', '_').replace('-only', '')}_{size}.png", frames, src_cpu)
 
 
 def _save_sheet(path: Path, frames: torch.Tensor, src: torch.Tensor):
@@ -452,7 +461,8 @@ def main(argv=None):
     ap.add_argument("--sizes", default="512,1024")
     ap.add_argument("--save", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
-    ap.add_argument("--modes", default="warp,neural", help="comma-separated: warp, neural")
+    ap.add_argument("--modes", default="warp,neural,mouth",
+                    help="comma-separated: warp, neural (the face pass), mouth (face pass + mouth model)")
     ap.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
     ap.add_argument("--mouth", nargs="*", metavar="PHOTO", default=None,
                     help="mouth sharpness of speech-driven headless bakes of these photos (none given: the "
@@ -497,20 +507,23 @@ def main(argv=None):
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{len(face.triangles)} triangles, {args.frames} frames")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    generator = None
-    if "neural" in modes:
+    generator = mouth = None
+    if "neural" in modes or "mouth" in modes:
         from talkface.core.errors import MissingWeightsError
-        from talkface.core.video.generator import load_generator
+        from talkface.core.video.generator import load_generator, load_mouth_generator
 
         try:
             generator = load_generator(args.weights, device)
+            mouth = load_mouth_generator(args.weights, device) if "mouth" in modes else None
         except MissingWeightsError as exc:
             print(f"neural rows skipped: {exc}")
-            modes.remove("neural")
+            modes = [m for m in modes if m == "warp"]
+        if mouth is None:
+            modes = [m for m in modes if m != "mouth"]
     for mode in modes:
         for size in (int(s) for s in args.sizes.split(",")):
             run(size, face, photo.rgb, camera, mask, args.frames, args.batch, device, args.save,
-                generator if mode == "neural" else None)
+                None if mode == "warp" else generator, mouth if mode == "mouth" else None)
 
 
 if __name__ == "__main__":

@@ -62,10 +62,12 @@ def test_mouth_fill_paints_only_the_occluded_opening():
     assert torch.equal(out[:, outside], src[:, outside])
     teeth = torch.tensor(fill.teeth).view(3, 1)
     cavity = torch.tensor(fill.cavity).view(3, 1)
-    # Upper teeth under the lip, between the two central incisors' gap and the next one...
-    assert torch.allclose(out[:, 302:308, 253:257].reshape(3, -1), teeth, atol=0.03)
+    # Upper teeth under the lip (shaded by it at the top), between the two central incisors'
+    # gap and the next one...
+    assert torch.allclose(out[:, 306:309, 253:257].reshape(3, -1), teeth, atol=0.03)
+    assert out[:, 300, 253:257].mean() < out[:, 307, 253:257].mean() - 0.1
     # ... the dark cavity below them, the tongue low in the middle, lower teeth at the bottom.
-    assert torch.allclose(out[:, 317, 240:260], cavity, atol=1e-5)
+    assert torch.allclose(out[:, 317, 240:260], cavity, atol=0.02)
     tongue = out[:, 330, 245:255].mean(1)
     assert tongue[0] > cavity[0, 0] + 0.1 and tongue[0] > tongue[1] + 0.15
     assert out[:, 338, 256:259].mean() > 0.5
@@ -73,7 +75,8 @@ def test_mouth_fill_paints_only_the_occluded_opening():
     # the front teeth's boundaries are darker than their middles, the corners than the front,
     # and past the teeth's span by the cheeks the cavity shows
     assert lum[304, 250] < lum[304, 256] - 0.1 and lum[304, 210] < lum[304, 256] - 0.1
-    assert torch.allclose(out[:, 304, 201], cavity[:, 0], atol=1e-5)
+    corner = out[:, 304, 201]                               # a cavity's dark red, no tooth
+    assert float(corner.mean()) < 0.15 and float(corner[0] - corner[1]) > 0.1
 
 
 def test_thin_opening_gets_no_teeth():
@@ -81,7 +84,9 @@ def test_thin_opening_gets_no_teeth():
     occlusion[0, 300:303, 200:300] = 1.0
     out = warp_image(PHOTO, torch.zeros(1, 512, 512, 2), occlusion)[0]
     cavity = torch.tensor(MouthFill().cavity).view(3, 1)
-    assert torch.allclose(out[:, 300:303, 220:280].reshape(3, -1), cavity, atol=1e-5)
+    got = out[:, 300:303, 220:280].reshape(3, -1)            # only the cavity's colour, lit near the lips
+    light = got[0] / cavity[0]
+    assert torch.allclose(got, cavity * light, atol=1e-5) and float(light.min()) >= 1.0 and float(light.max()) <= 1.4
 
 
 def _face_detail(img):

@@ -54,6 +54,7 @@ class MouthFill:
     gap_depth: float = 0.3
     arch_drop: float = 0.3  # teeth show this share less of their height at the corners (the arch)
     teeth_span: float = 0.88  # past this share of the half width: the dark corridor by the cheeks
+    lip_shadow: float = 0.3  # the upper teeth lose this share of their light right under the lip
 
 
 def prepare_photo(photo, size, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -233,8 +234,13 @@ def mouth_interior(inside: torch.Tensor, fill: MouthFill, px: float, soft: int =
     def rgb(c):
         return torch.tensor(c, device=device, dtype=dtype).view(1, 3, 1, 1)
 
-    colour = rgb(fill.cavity).expand_as(inside.expand(-1, 3, -1, -1)).clone()
-    for mask, tone in ((tongue, rgb(fill.tongue) * shade), (upper, rgb(fill.teeth) * light(fill.tooth_edges)),
+    # The upper lip shades the top of the upper teeth; the cavity is deepest in the middle.
+    under_lip = 1.0 - fill.lip_shadow * (1.0 - (from_top / (0.12 * column + 1.0)).clamp(max=1.0))
+    depth = (torch.minimum(from_top, from_bottom) / (0.5 * column + 1.0)).clamp(max=1.0)
+    cavity = rgb(fill.cavity) * (1.0 + 0.4 * (1.0 - depth))
+    colour = cavity.expand(-1, 3, -1, -1).clone()
+    for mask, tone in ((tongue, rgb(fill.tongue) * shade),
+                       (upper, rgb(fill.teeth) * light(fill.tooth_edges) * under_lip),
                        (lower, rgb(fill.teeth) * fill.lower_dim * light(fill.lower_edges))):
         colour = colour + mask * (tone - colour)
     return colour
