@@ -79,6 +79,21 @@ def test_mouth_fill_paints_only_the_occluded_opening():
     assert float(corner.mean()) < 0.15 and float(corner[0] - corner[1]) > 0.1
 
 
+def test_the_fill_is_laid_out_on_the_whole_opening():
+    """Below the photo's own opening (its teeth, warped, left as they are), the painted part is
+    the cavity a mouth has there, not a second row of upper teeth."""
+    occlusion, own = torch.zeros(1, 512, 512), torch.zeros(1, 512, 512)
+    occlusion[0, 316:340, 200:300] = 1.0
+    own[0, 300:316, 200:300] = 1.0
+    still = torch.zeros(1, 512, 512, 2)
+    alone = warp_image(PHOTO, still, occlusion)[0]
+    laid = warp_image(PHOTO, still, occlusion, photo_opening=own)[0]
+    src = prepare_photo(PHOTO, 512)[0]
+    assert torch.equal(laid[:, 300:316], src[:, 300:316])                  # the photo's own, untouched
+    assert alone[:, 318, 253:257].mean() > 0.5                             # on its own: teeth at its top
+    assert laid[:, 318, 253:257].mean() < 0.25                              # laid out: the cavity
+
+
 def test_thin_opening_gets_no_teeth():
     occlusion = torch.zeros(1, 512, 512)
     occlusion[0, 300:303, 200:300] = 1.0

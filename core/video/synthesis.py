@@ -147,7 +147,7 @@ class FrameSynthesizer:
         flow = dense_flow(self.ref_verts, tgt, self.model.triangles, self.camera, self.size,
                           self.ref_pose, state.pose, device=self.device)
         if self.generator is None:
-            frames = warp_image(self.source, flow.flow, flow.occlusion)
+            frames = warp_image(self.source, flow.flow, flow.occlusion, photo_opening=flow.photo_opening)
         else:
             dtype = torch.float16 if self.half else torch.float32
             with torch.autocast(self.device.type, dtype=dtype, enabled=self.half):

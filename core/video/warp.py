@@ -139,13 +139,17 @@ def warp_image(
     fill: MouthFill | None = MouthFill(),
     mode: str = "bicubic",
     oversample: int = 3,
+    photo_opening: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Frames [F, 3, H, W] from the photo and a backward flow [F, H, W, 2] in output pixels.
 
     ``photo`` is a photo as ``prepare_photo`` takes it or, to share the work across batches of
     frames, a ``WarpSource``. The output size is the flow's size (a multiple of 8). ``mode``
     "bicubic" keeps fractional shifts sharp; "bilinear" is faster. With ``occlusion``
-    [F, H, W] and a ``fill``, the mouth opening the photo lacks is painted.
+    [F, H, W] and a ``fill``, the mouth opening the photo lacks is painted, laid out on the
+    whole opening: with ``photo_opening`` [F, H, W] (``DenseFlow.photo_opening``, the part that
+    shows the photo's own, left as warped) teeth are drawn where a mouth has them, not again
+    below the photo's own.
     """
     if flow.dim() != 4 or flow.shape[-1] != 2:
         raise InputError("Flow must be [frames, height, width, 2].")
@@ -167,22 +171,19 @@ def warp_image(
     if mode == "bicubic":
         out = out.clamp(0.0, 1.0)
     if occlusion is not None and fill is not None:
-        out = _fill_mouth_(out, occlusion, fill)
+        out = _fill_mouth_(out, occlusion, fill, photo_opening)
     return out
 
 
-def fill_mouth(frames: torch.Tensor, occlusion: torch.Tensor, fill: MouthFill) -> torch.Tensor:
-    """Paint a dark cavity with an upper-teeth band where ``occlusion`` [F, H, W] is set."""
-    return _fill_mouth_(frames.clone(), occlusion, fill)
-
-
-def _fill_mouth_(frames: torch.Tensor, occlusion: torch.Tensor, fill: MouthFill) -> torch.Tensor:
+def _fill_mouth_(frames: torch.Tensor, occlusion: torch.Tensor, fill: MouthFill,
+                 photo_opening: torch.Tensor | None = None) -> torch.Tensor:
     """In place, on the box around the opening only: the mouth is a few % of the frame."""
     alpha = occlusion.to(frames.dtype).clamp(0, 1)[:, None]  # [F, 1, H, W]
-    rows = torch.nonzero(alpha.amax(dim=(0, 1, 3)) > 0)
-    if rows.numel() == 0:
+    opening = alpha if photo_opening is None else alpha + photo_opening.to(frames.dtype)[:, None]
+    rows = torch.nonzero(opening.amax(dim=(0, 1, 3)) > 0)
+    if rows.numel() == 0 or not bool((alpha > 0).any()):
         return frames
-    cols = torch.nonzero(alpha.amax(dim=(0, 1, 2)) > 0)
+    cols = torch.nonzero(opening.amax(dim=(0, 1, 2)) > 0)
     height, width = frames.shape[-2:]
     px = height / 512.0
     soft = max(1, int(round(fill.soft_px * px)))
@@ -190,7 +191,7 @@ def _fill_mouth_(frames: torch.Tensor, occlusion: torch.Tensor, fill: MouthFill)
     x0, x1 = max(0, int(cols[0]) - soft), min(width, int(cols[-1]) + soft + 1)
     alpha = alpha[..., y0:y1, x0:x1]
     crop = frames[..., y0:y1, x0:x1]
-    crop.mul_(1.0 - alpha).add_(mouth_interior(alpha > 0.5, fill, px, soft, crop.dtype) * alpha)
+    crop.mul_(1.0 - alpha).add_(mouth_interior(opening[..., y0:y1, x0:x1] > 0.5, fill, px, soft, crop.dtype) * alpha)
     return frames
 
 
