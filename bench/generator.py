@@ -1,7 +1,8 @@
 """Benchmark of the frame generator: speed, memory and image quality, warp-only and neural.
 
 Run from the repository root: ``.venv/bin/python bench/generator.py [--frames 24] [--save DIR]
-[--modes warp,neural] [--weights DIR]``; ``--mouth [PHOTO ...]`` measures the mouth region's
+[--modes warp,neural,mouth] [--weights DIR]`` (``mouth``: the face pass, the mouth model and the painted
+interior, as a neural bake with the shipped weights runs); ``--mouth [PHOTO ...]`` measures the mouth region's
 sharpness on speech-driven headless bakes of held-out portraits (``bash bench/fetch_photos.sh``)
 and writes a contact sheet of mouth crops with ``--save``; ``--pairs DIR`` scores the face model
 alone and with the mouth model on rendered pairs no model trained on. The neural rows need trained generator weights
