@@ -276,7 +276,7 @@ class NetworkWithText(Network):
             aligned = alignment.align(case.audio, case.extra["text"])
         except InputError as exc:
             self.refused += 1
-            print(f"[bench] {case.voice}: text refused: {exc}", file=sys.stderr)
+            print(f"[bench] {case.voice} ({'clean' if case.clean else 'degraded'}): text refused: {exc}", file=sys.stderr)
             return inference.animate(case.audio, self.net, "Neutral")
         return inference.animate(case.audio, self.net, "Neutral", timed_phones=aligned.phones)
 
