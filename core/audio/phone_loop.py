@@ -91,11 +91,13 @@ def decode(states: np.ndarray, stay: np.ndarray, leave: np.ndarray, penalty: flo
 
 
 def posteriors(states: np.ndarray, stay: np.ndarray, leave: np.ndarray, penalty: float | None = None,
-               follow: np.ndarray | None = None, scale: float = ACOUSTIC_SCALE) -> np.ndarray:
+               follow: np.ndarray | None = None, scale: float | None = None) -> np.ndarray:
     """[frames, phones]: the probability that each frame lies in each phone, over every path
-    through ``decode``'s loop (same arguments; ``states`` times ``scale``), by forward-backward in
-    probabilities rescaled on every frame (exact in float64 over a chunk of any length)."""
+    through ``decode``'s loop (same arguments; ``states`` times ``scale``, by default
+    ``ACOUSTIC_SCALE`` as it is when called), by forward-backward in probabilities rescaled on
+    every frame (exact in float64 over a chunk of any length)."""
     penalty = INSERTION_PENALTY if penalty is None else penalty
+    scale = ACOUSTIC_SCALE if scale is None else scale
     n, n_phones, n_states = states.shape
     if n == 0:
         return np.zeros((0, n_phones))

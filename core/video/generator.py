@@ -455,8 +455,7 @@ def painted_interior(flow: DenseFlow, box: Box, frame_height: int) -> torch.Tens
     opening = flow.occlusion.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
     if flow.photo_opening is not None:
         opening = opening + flow.photo_opening.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
-    px = frame_height / 512.0
-    return mouth_interior(opening > 0.5, MouthFill(), px, max(1, int(round(MouthFill().soft_px * px))))
+    return mouth_interior(opening > 0.5, MouthFill(), frame_height / 512.0)
 
 
 def warp_region(source: WarpSource, flow_box: torch.Tensor, box: Box) -> torch.Tensor:

@@ -56,6 +56,10 @@ class MouthFill:
     teeth_span: float = 0.88  # past this share of the half width: the dark corridor by the cheeks
     lip_shadow: float = 0.3  # the upper teeth lose this share of their light right under the lip
 
+    def soft(self, px: float) -> int:
+        """The edges' softening radius in pixels, for a frame ``px`` times 512 px tall."""
+        return max(1, int(round(self.soft_px * px)))
+
 
 def prepare_photo(photo, size, device: torch.device | str = "cpu") -> torch.Tensor:
     """Photo ([H, W, 3] float 0..1 or uint8, or torch [B, 3, H, W]) at ``size`` -> [B, 3, h, w].
@@ -186,21 +190,22 @@ def _fill_mouth_(frames: torch.Tensor, occlusion: torch.Tensor, fill: MouthFill,
     cols = torch.nonzero(opening.amax(dim=(0, 1, 2)) > 0)
     height, width = frames.shape[-2:]
     px = height / 512.0
-    soft = max(1, int(round(fill.soft_px * px)))
+    soft = fill.soft(px)
     y0, y1 = max(0, int(rows[0]) - soft), min(height, int(rows[-1]) + soft + 1)
     x0, x1 = max(0, int(cols[0]) - soft), min(width, int(cols[-1]) + soft + 1)
     alpha = alpha[..., y0:y1, x0:x1]
     crop = frames[..., y0:y1, x0:x1]
-    crop.mul_(1.0 - alpha).add_(mouth_interior(opening[..., y0:y1, x0:x1] > 0.5, fill, px, soft, crop.dtype) * alpha)
+    crop.mul_(1.0 - alpha).add_(mouth_interior(opening[..., y0:y1, x0:x1] > 0.5, fill, px, crop.dtype) * alpha)
     return frames
 
 
-def mouth_interior(inside: torch.Tensor, fill: MouthFill, px: float, soft: int = 1,
+def mouth_interior(inside: torch.Tensor, fill: MouthFill, px: float,
                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The painted interior [F, 3, h, w] of an opening ``inside`` [F, 1, h, w] (bool), column by
-    column: upper teeth down from the opening's top, lower teeth up from its bottom in tall
-    columns, the tongue between them in the middle, the cavity elsewhere; across the opening
-    the front teeth's boundaries and the corners' shade."""
+    """The painted interior [F, 3, h, w] of an opening ``inside`` [F, 1, h, w] (bool) in a frame
+    ``px`` times 512 px tall, column by column: upper teeth down from the opening's top, lower
+    teeth up from its bottom in tall columns, the tongue between them in the middle, the cavity
+    elsewhere; across the opening the front teeth's boundaries and the corners' shade."""
+    soft = fill.soft(px)
     inside = inside.to(dtype)
     device = inside.device
     from_top = inside.cumsum(-2)
@@ -225,11 +230,13 @@ def mouth_interior(inside: torch.Tensor, fill: MouthFill, px: float, soft: int =
     upper, lower = upper * span, lower * span
     shade = 1.0 - fill.corner_shade * u * u
 
+    gap_width = max(fill.gap_px * px, 0.35)
+
     def light(edges):
         gaps = torch.zeros_like(u)
         for edge in edges:
             for side in ((1.0,) if edge == 0 else (1.0, -1.0)):
-                gaps = torch.maximum(gaps, torch.exp(-(((u - side * edge) * half) / max(fill.gap_px * px, 0.35)) ** 2))
+                gaps = torch.maximum(gaps, torch.exp(-(((u - side * edge) * half) / gap_width) ** 2))
         return shade * (1.0 - fill.gap_depth * gaps * shade)
 
     def rgb(c):
