@@ -127,7 +127,7 @@ def run(size: int, face: LandmarkFace, photo, camera, mask, n_frames: int, batch
         lips = uv[list(topology.OUTER_LIP_LOOP)]
         mouth_box = mouth.mouth_box((*lips.min(0), *lips.max(0)), (size, size))
     goal = "goal >= 10 at 512" if generator is None else (
-        "goal >= 100 at 512 on an H100" if device.type == "cuda" else "goal >= 2 at 512")
+        "goal >= 100 at 512 on an H100" if device.type == "cuda" else "goal >= 5 at 512, >= 2 at 1024")
 
     @torch.no_grad()
     def render(fl):

@@ -41,6 +41,7 @@ def synthetic_face(n=25, mouth_row=7, mouth_cols=(8, 16)):
 
 
 VERTS, TRIS, LOOP, JAW = synthetic_face()
+LOWER_LIP = LOOP[9:]  # the slit's lower copies (mouth_cols 8..16: 9 upper-lip vertices first)
 
 
 def posed(pose=POSE, jaw_open=0.0):
@@ -51,7 +52,7 @@ def posed(pose=POSE, jaw_open=0.0):
 
 def flow_for(targets, poses, ref_open=0.0, size=256, **kw):
     return dense_flow(posed(jaw_open=ref_open), np.stack(targets), TRIS, CAMERA, size, POSE,
-                      np.stack(poses), mouth_loop=LOOP, **kw)
+                      np.stack(poses), mouth_loop=LOOP, **{"lower_lip": LOWER_LIP, **kw})
 
 
 def test_zero_motion_is_identity():
@@ -169,3 +170,44 @@ def test_cpu_flow_is_deterministic():
     args = ([posed(POSE + turn, 0.01), posed(jaw_open=0.005)], [POSE + turn, POSE])
     a, b = flow_for(*args), flow_for(*args)
     assert torch.equal(a.flow, b.flow) and torch.equal(a.occlusion, b.occlusion)
+
+
+def test_the_photos_upper_teeth_stay_with_the_skull_as_the_jaw_opens():
+    """A photo showing its upper teeth, a frame opening the jaw further: the teeth stay where
+    they were (the skull did not move), the opening that appears under them is hidden (drawn),
+    never the same teeth twice. Without the teeth's edge the photo's opening follows the lower
+    lip, as a lip or a tongue would."""
+    lower_lip = CAMERA.project(posed(jaw_open=0.008)[LOOP[len(LOOP) // 2:]])[:, :2] * 2.0
+    edge = lower_lip + np.array([0.0, 2.0])                  # the teeth fill the photo's opening
+    teeth = flow_for([posed(jaw_open=0.02)], [POSE], ref_open=0.008, size=512, teeth_edge=edge)
+    lips = flow_for([posed(jaw_open=0.02)], [POSE], ref_open=0.008, size=512)
+    own, occ = teeth.photo_opening[0] > 0.9, teeth.occlusion[0] > 0.9
+    assert own.sum() > 100 and occ.sum() > 100
+    assert float(teeth.flow[0][own].abs().max()) < 0.5          # they did not move
+    ys = torch.arange(512.0)[:, None].expand(512, 512)
+    assert float(ys[own].mean()) < float(ys[occ].mean())        # ...and the new opening is below
+    assert float((teeth.photo_opening + teeth.occlusion).max()) <= 1.0 + 1e-5
+    moved = lips.photo_opening[0] > 0.9
+    lip_motion = 2.0 * float((CAMERA.project(posed(jaw_open=0.008)[LOWER_LIP])
+                              - CAMERA.project(posed(jaw_open=0.02)[LOWER_LIP]))[:, 1].mean())  # the lower lip's
+    assert abs(float(lips.flow[0][moved][:, 1].mean()) - lip_motion) < 1.0
+
+
+def test_the_upper_teeth_a_photo_shows_are_found_between_its_lips():
+    """Bright unsaturated teeth under the upper lip end at a dark cavity; a shadowed stretch of
+    teeth near a corner still counts; an opening without anything bright has no teeth."""
+    from talkface.core.video.flow import photo_teeth_edge
+
+    photo = np.zeros((64, 128, 3), np.float32) + [0.8, 0.6, 0.5]       # skin
+    photo[18:24] = [0.7, 0.15, 0.2]                                      # upper lip
+    photo[36:42] = [0.7, 0.15, 0.2]                                      # lower lip
+    photo[24:30, 20:108] = [0.92, 0.9, 0.85]                             # upper teeth
+    photo[24:30, 20:32] = [0.6, 0.58, 0.55]                              # ...shadowed near a corner
+    photo[30:36, 20:108] = [0.12, 0.05, 0.05]                            # the cavity
+    upper = np.array([[x, 24.0] for x in range(20, 109, 4)])
+    lower = np.array([[x, 36.0] for x in range(20, 109, 4)])
+    edge = photo_teeth_edge(photo, upper, lower)
+    assert edge is not None and len(edge) > 80
+    assert np.abs(edge[:, 1] - 30.0).max() <= 1.0
+    photo[24:30, 20:108] = [0.12, 0.05, 0.05]
+    assert photo_teeth_edge(photo, upper, lower) is None

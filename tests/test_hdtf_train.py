@@ -74,7 +74,10 @@ def test_tracking_recovers_the_known_motion(corpus):
         ids.append(np.asarray(clip.array("identity")))
     ids = np.stack(ids)                       # all three clips show the same face
     spread = max(np.linalg.norm(a - b) for a in ids for b in ids)
-    assert spread < 0.4 * np.linalg.norm(ids, axis=1).mean()
+    # 0.35 of the identities' size while the warp dragged the astronaut's teeth down with the
+    # jaw, 0.40 since they stay with the skull and a dark opening shows under them; unrelated
+    # identities differ by more than their size
+    assert spread < 0.45 * np.linalg.norm(ids, axis=1).mean()
 
 
 def test_records_are_memory_mapped_with_features_at_50_fps(corpus):

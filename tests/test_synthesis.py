@@ -139,3 +139,33 @@ def test_auto_mode_does_not_hide_a_damaged_generator():
     with pytest.raises(DamagedFileError):
         choose_mode("AUTO", damaged)
     assert choose_mode("WARP", damaged)[0] == "WARP"
+
+
+def test_the_photos_own_teeth_stay_put_as_the_jaw_opens():
+    """The sample portrait smiles with its upper teeth showing. Opening the jaw further, the
+    frame shows those teeth exactly where the photo has them (they are fixed to the skull); with
+    the teeth not found they would follow the lower lip down."""
+    from conftest import PORTRAIT
+
+    from talkface.core.face.fitting import fit_photo_file
+    from talkface.core.face.image_io import load_photo
+    from talkface.core.face.model import ARKIT_NAMES, load_face_model
+    from talkface.core.video.flow import dense_flow
+
+    model = load_face_model()
+    fit = fit_photo_file(PORTRAIT, model)
+    synth = FrameSynthesizer(model, fit, load_photo(PORTRAIT).rgb, 512)
+    assert synth.teeth_edge is not None
+    weights = fit.expression[None].astype(np.float32).copy()
+    weights[0, ARKIT_NAMES.index("jawOpen")] += 0.3
+    state = FaceState(weights, fit.pose[None])
+    frame = synth.render(state)[0].astype(float)
+    photo = synth.photo[0].permute(1, 2, 0).numpy() * 255.0
+    tgt = model.vertices(fit.identity, weights, fit.pose[None])
+    kept, dragged = (dense_flow(synth.ref_verts, tgt, model.triangles, synth.camera, synth.size, synth.ref_pose,
+                                state.pose, teeth_edge=edge) for edge in (synth.teeth_edge, None))
+    teeth = kept.photo_opening[0].numpy() > 0.99
+    assert teeth.sum() > 50
+    assert np.abs(frame - photo)[teeth].mean() < 2.0
+    assert np.abs(kept.flow[0].numpy()[teeth]).max() < 0.5
+    assert np.abs(dragged.flow[0].numpy()[teeth]).max(-1).mean() > 1.5       # down with the lower lip

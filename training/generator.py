@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from ..core.face import topology
 from ..core.face.camera import Camera
 from ..core.face.model import load_face_model
-from ..core.video.flow import DenseFlow, FlowConfig, dense_flow
+from ..core.video.flow import DenseFlow, FlowConfig, dense_flow, photo_teeth_edge
 from ..core.video.generator import Box, Generator, GeneratorConfig, warp_region
 from ..core.video.grid import gaussian_blur
 from ..core.video.warp import prepare_source, warp_image
@@ -80,13 +80,14 @@ def _to_tensor(rgb_u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rgb_u8).permute(2, 0, 1).float().div(255.0)
 
 
-def _low_flow(model, identity, camera: Camera, ref_w, ref_pose, weights, poses) -> tuple:
-    """Flow at 1/4 size, exactly what ``dense_flow`` computes before upsampling: fp16 arrays."""
+def _low_flow(model, identity, camera: Camera, ref_w, ref_pose, weights, poses, teeth_edge=None) -> tuple:
+    """Flow at 1/4 size, exactly what ``dense_flow`` computes before upsampling: fp16 arrays.
+    ``teeth_edge``: the photo's upper teeth's edge in pixels of that size (``dense_flow``)."""
     ref = model.vertices(identity, ref_w[None], ref_pose[None])[0]
     tgt = model.vertices(identity, weights, poses)
     size = (camera.width // FLOW_SCALE, camera.height // FLOW_SCALE)
     fl = dense_flow(ref, tgt, model.triangles, camera, size, ref_pose, poses,
-                    config=FlowConfig(scale=1.0, mouth_supersample=0))   # the flow grid as is
+                    teeth_edge=teeth_edge, config=FlowConfig(scale=1.0, mouth_supersample=0))  # the grid as is
     return fl.flow.half(), fl.occlusion.half(), fl.face.half()
 
 
@@ -120,15 +121,19 @@ class RenderedPairs:
             cam = Camera(*(float(v) for v in d["camera"][:3]), int(d["camera"][3]),
                          int(d["camera"][4]))
             size = cam.width
-            flow = _low_flow(self.model, d["identity"], cam, d["ref_weights"], d["ref_pose"],
-                             d["weights"], d["pose"])
-            still = cv2.resize(d["photo"], (size, size), interpolation=cv2.INTER_AREA)
+            photo = _to_tensor(_read_rgb(self.root / name / "reference.png"))[None]
             ref = self.model.vertices(d["identity"], d["ref_weights"][None], d["ref_pose"][None])[0]
-            lips = cam.project(ref[list(topology.OUTER_LIP_LOOP)])[:, :2]
+            uv = cam.project(ref)[:, :2]
+            teeth = photo_teeth_edge(photo[0].permute(1, 2, 0).numpy(), uv[list(topology.INNER_LIP_UPPER)],
+                                     uv[list(topology.INNER_LIP_LOWER)])   # as FrameSynthesizer finds them
+            flow = _low_flow(self.model, d["identity"], cam, d["ref_weights"], d["ref_pose"],
+                             d["weights"], d["pose"], None if teeth is None else teeth / FLOW_SCALE)
+            still = cv2.resize(d["photo"], (size, size), interpolation=cv2.INTER_AREA)
+            lips = uv[list(topology.OUTER_LIP_LOOP)]
             self._cache[name] = {
                 "n": len(d["weights"]), "size": size, "flow": flow,
                 "lips": (*(float(v) for v in lips.min(0)), *(float(v) for v in lips.max(0))),
-                "photo": _to_tensor(_read_rgb(self.root / name / "reference.png"))[None],
+                "photo": photo,
                 "still": _to_tensor(still)[None],
             }
         return self._cache[name]

@@ -81,6 +81,8 @@ def dense_flow(
     person_mask=None,
     config: FlowConfig = FlowConfig(),
     mouth_loop: Sequence[int] | None = topology.INNER_LIP_LOOP,
+    teeth_edge=None,
+    lower_lip: Sequence[int] | None = topology.INNER_LIP_LOWER[1:-1],
     device: torch.device | str = "cpu",
 ) -> DenseFlow:
     """Backward flow for F target frames of the face, at ``out_size`` (int or (w, h)).
@@ -90,7 +92,10 @@ def dense_flow(
     the matching absolute head poses, used for the rigid motion of hair and neck. ``camera`` is
     the fitted camera of the photo. ``person_mask`` ([h, w], 1 = person, any resolution, photo
     framing) keeps the background still. ``mouth_loop`` is the inner-lip contour in order; the
-    opening it encloses is where the occlusion map can be set.
+    opening it encloses is where the occlusion map can be set. Where the photo's own opening shows
+    through it, what lies above ``teeth_edge`` ([K, 2] output pixels, the lower edge of the upper
+    teeth the photo shows: ``photo_teeth_edge``; None: no teeth) moves with the skull, the rest
+    with the mean of ``lower_lip`` (the inner lower lip).
     """
     width, height = output_size(out_size)
     device = torch.device(device)
@@ -142,26 +147,133 @@ def dense_flow(
         outside = outside * _person_weight(person_mask, low_h, low_w, config, device)[..., None]
     flow_low = torch.where(face[..., None], mesh_flow, outside)
 
-    # The opening shows nothing of the photo unless the photo's mouth was open at that spot.
-    ref_hole = rasterize(ref_sc, all_tris, low_h, low_w).tri_id >= n_face
-    seen_open = _sample(ref_hole.float()[:, None].expand(n_frames, -1, -1, -1), centres + flow_low)
-    occlusion = hole.float() * (1.0 - seen_open[:, 0])
-    own = hole.float() * seen_open[:, 0]
+    # The opening shows nothing of the photo unless the photo's mouth was open at that spot, and
+    # then only its own teeth where they are in the frame: what the photo's opening shows above
+    # its upper teeth's edge moves with the skull, what it shows below with the lower lip
+    # (``_teeth``).
+    edge = None if teeth_edge is None else _tensor(teeth_edge, device) * torch.tensor(
+        [low_w / width, low_h / height], device=device)
+    ref_hole = (rasterize(ref_sc, all_tris, low_h, low_w).tri_id >= n_face).float()[:, None]
+    lip = rigid + _lip_shift(ref, tgt, lower_lip, camera, sx, sy, rigid) if lower_lip else flow_low
+    up, down = _teeth(_opening_parts(ref_hole, edge, 0, 0).expand(n_frames, -1, -1, -1), centres, rigid, lip)
+    own = hole.float() * (up + down)
+    flow_low = flow_low + (hole.float() * up)[..., None] * (rigid - flow_low)
+    flow_low = flow_low + (hole.float() * down)[..., None] * (lip - flow_low)
+    occlusion = hole.float() - own
 
     scale = torch.tensor([width / low_w, height / low_h], device=device)
     flow = _upsample(flow_low.permute(0, 3, 1, 2), height, width).permute(0, 2, 3, 1) * scale
     masks = _upsample(torch.stack([occlusion, face_f[:, 0], own], 1), height, width).clamp(0, 1)
     occ, own = masks[:, 0].contiguous(), masks[:, 2].contiguous()
     if n_face < all_tris.shape[0] and config.mouth_supersample > 0:
-        _sharp_opening(occ, own, flow, ref, tgt, all_tris, n_face, mouth_loop, camera, config.mouth_supersample,
+        _sharp_opening(occ, own, flow, rigid, lip, None if edge is None else edge * scale, ref, tgt,
+                       all_tris, n_face, mouth_loop, camera, config.mouth_supersample,
                        margin=int(np.ceil(1.0 / config.scale)) + 2)
     return DenseFlow(flow.contiguous(), occ, masks[:, 1].contiguous(), own)
 
 
-def _sharp_opening(occ, own, flow, ref, tgt, all_tris, n_face: int, loop, camera: Camera, ss: int,
+def photo_teeth_edge(photo: np.ndarray, upper_lip: np.ndarray, lower_lip: np.ndarray) -> np.ndarray | None:
+    """The lower edge of the upper teeth a photo shows between its lips, ``[K, 2]`` pixels (one
+    point per pixel column, corner to corner), or None when the opening shows no teeth.
+
+    ``photo`` is [H, W, 3] in 0..1; ``upper_lip`` and ``lower_lip`` are the inner lip contours
+    in the same pixels. Per column, the upper teeth are the run of bright, unsaturated pixels
+    that starts under the upper lip; the edge is where it ends (at the cavity, the lower teeth's
+    shadow or the lower lip). Measured in the photo, not from the face model: how much tooth a
+    smile shows differs a lot from person to person, and a model's guess split kodim04's upper
+    teeth in half."""
+    img = np.asarray(photo, np.float32)[..., :3]
+    h, w = img.shape[:2]
+    order_u, order_l = np.argsort(upper_lip[:, 0]), np.argsort(lower_lip[:, 0])
+    x0 = int(np.ceil(max(upper_lip[:, 0].min(), lower_lip[:, 0].min())))
+    x1 = int(np.floor(min(upper_lip[:, 0].max(), lower_lip[:, 0].max())))
+    if x1 - x0 < 4:
+        return None
+    xs = np.arange(max(x0, 0), min(x1, w - 1) + 1)
+    top = np.interp(xs + 0.5, upper_lip[order_u, 0], upper_lip[order_u, 1])
+    bottom = np.interp(xs + 0.5, lower_lip[order_l, 0], lower_lip[order_l, 1])
+    rows = np.arange(h)[:, None] + 0.5
+    inside = (rows > top[None]) & (rows < bottom[None])                  # [h, n] the opening
+    if inside.sum() < 8:
+        return None
+    cols = img[:, xs]                                                    # [h, n, 3]
+    lum = cols.mean(-1)
+    sat = (cols.max(-1) - cols.min(-1)) / np.maximum(cols.max(-1), 1e-3)
+    lip = (rows > top[None] - 3) & (rows < top[None] - 0.5)              # the upper lip's edge
+    teeth_lum, lip_lum = np.percentile(lum[inside], 90), np.median(lum[lip]) if lip.any() else 0.0
+    if teeth_lum < lip_lum + 0.15:                                       # nothing bright: no teeth
+        return None
+    tooth = inside & (lum > 0.55 * teeth_lum) & (sat < 0.3)
+    shown = np.zeros(len(xs))                                            # tooth length per column
+    for j in range(len(xs)):
+        ys = np.nonzero(inside[:, j])[0]
+        if len(ys) == 0:
+            continue
+        near = ys[: max(2, len(ys) // 4)]                               # the run starts under the lip
+        start = near[tooth[near, j]]
+        if len(start) == 0:
+            continue
+        y = start[0]
+        while y + 1 < h and inside[y + 1, j] and tooth[y + 1, j]:
+            y += 1
+        shown[j] = y + 1.0 - top[j]
+    # One smooth profile, longest in the middle: a row of teeth has no single tall tooth, while
+    # shadows near the corners and glints in the cavity break single columns' runs.
+    has = shown > 0
+    if has.sum() < 3 or has.mean() < 0.25:                              # a glint, not a row of teeth
+        return None
+    u = (xs - xs.mean()) / max(np.ptp(xs), 1.0)
+    keep = has.copy()
+    for _ in range(2):
+        coef = np.polyfit(u[keep], shown[keep], 2)
+        resid = shown - np.polyval(coef, u)
+        keep = has & (np.abs(resid) <= 2.5 * np.median(np.abs(resid[keep])) + 0.5)
+    edge = top + np.clip(np.polyval(coef, u), 0.0, bottom - top + 1.0)
+    return np.stack([xs + 0.5, np.maximum(edge, top)], 1).astype(np.float32)
+
+
+def _opening_parts(opening: torch.Tensor, edge: torch.Tensor | None, x0: int, y0: int) -> torch.Tensor:
+    """[1, 2, h, w]: the photo's opening ``opening`` [1, 1, h, w] (pixel (0, 0) at (``x0``,
+    ``y0``)) split into what lies above the upper teeth's edge ``edge`` ([K, 2] pixels, a
+    polyline from corner to corner; None: nothing is above it) and what lies below."""
+    h, w = opening.shape[-2:]
+    if edge is None:
+        return torch.cat([torch.zeros_like(opening), opening], 1)
+    order = torch.argsort(edge[:, 0])
+    xs = (torch.arange(w, device=opening.device, dtype=torch.float32) + x0 + 0.5).cpu().numpy()
+    line = np.interp(xs, edge[order, 0].cpu().numpy(), edge[order, 1].cpu().numpy())
+    ys = torch.arange(h, device=opening.device, dtype=torch.float32)[:, None] + y0 + 0.5
+    above = (torch.as_tensor(line, device=opening.device, dtype=torch.float32)[None] - ys + 0.5).clamp(0, 1)
+    return torch.cat([opening * above, opening * (1.0 - above)], 1)
+
+
+def _teeth(parts: torch.Tensor, centres: torch.Tensor, skull: torch.Tensor, lips: torch.Tensor,
+           padding: str = "border") -> tuple[torch.Tensor, torch.Tensor]:
+    """How much of each pixel shows the photo's own upper teeth (``parts[:, 0]``, followed with
+    the skull's flow) and what its opening shows below them (``parts[:, 1]``, followed with the
+    lower lip's flow ``lips``), [F, H, W] each, never more than 1 together. Following the lips'
+    motion everywhere dragged the upper teeth down with an opening jaw; a free choice between
+    the two flows showed them twice."""
+    up = _sample(parts[:, :1], centres + skull, padding)[:, 0]
+    down = _sample(parts[:, 1:], centres + lips, padding)[:, 0]
+    return up, torch.minimum(down, 1.0 - up)
+
+
+def _lip_shift(ref, tgt, idx, cam: Camera, sx: float, sy: float, rigid) -> torch.Tensor:
+    """[F, 1, 1, 2]: the backward motion of the mean of vertices ``idx`` on the flow grid beyond
+    the skull's (their flow less the rigid flow where they are)."""
+    idx = list(idx)
+    ref_p = _project(ref[idx].mean(0)[None, None], cam, sx, sy)[..., :2]      # [1, 1, 2]
+    tgt_p = _project(tgt[:, idx].mean(1, keepdim=True), cam, sx, sy)[..., :2]  # [F, 1, 2]
+    at = _sample(rigid.permute(0, 3, 1, 2), tgt_p[:, None])                    # [F, 2, 1, 1]
+    return (ref_p - tgt_p)[:, None] - at.permute(0, 2, 3, 1)
+
+
+def _sharp_opening(occ, own, flow, skull, lips, edge, ref, tgt, all_tris, n_face: int, loop, camera: Camera, ss: int,
                    margin: int) -> None:
     """In place: the occlusion (and ``own``, the part of the opening the photo's own opening
-    explains) inside a box around the mouth, rasterised at the output's own
+    explains, and the flow there: ``skull`` for its upper teeth, ``lips`` below them, both
+    [F, h, w, 2] on the flow grid, not the grid's blend of the two) inside a box around the mouth, rasterised at the output's own
     pixels (``ss`` x ``ss`` samples each) instead of upsampled from the flow grid, whose steps
     showed as a jagged lip edge at 512 px and up. The opening is the mouth fan in front of the
     face (same z-test), less what the photo's own opening shows there (the photo's opening,
@@ -182,18 +294,27 @@ def _sharp_opening(occ, own, flow, ref, tgt, all_tris, n_face: int, loop, camera
     shift = torch.tensor([x0 * ss, y0 * ss, 0.0], device=occ.device)
     bh, bw = (y1 - y0) * ss, (x1 - x0) * ss
 
-    def opening(screen):                   # [B, bh, bw] of 0/1, fan in front of the face
-        return (rasterize(screen - shift, all_tris, bh, bw).tri_id >= n_face).float()
+    def opening(screen):                   # [B, 1, y1-y0, x1-x0] coverage of the fan in front of the face
+        return F.avg_pool2d((rasterize(screen - shift, all_tris, bh, bw).tri_id >= n_face).float()[:, None], ss)
 
-    hole = F.avg_pool2d(opening(tgt_s)[:, None], ss)[:, 0]               # [F, y1-y0, x1-x0]
-    ref_hole = F.avg_pool2d(opening(ref_s)[:, None], ss)                  # [1, 1, ...] box px
-    # where each box pixel's colour comes from in the photo, in the box's pixels
-    pos = pixel_centres(y1 - y0, x1 - x0, occ.device)[None] + flow[:, y0:y1, x0:x1]
-    seen_open = _sample(ref_hole.expand(n_frames, -1, -1, -1), pos, padding="zeros")[:, 0]  # outside: none
+    hole, ref_hole = opening(tgt_s)[:, 0], opening(ref_s)
+    # the two flows at the box's pixels, sampled from the grid as the frame's flow was upsampled
+    cen = pixel_centres(y1 - y0, x1 - x0, occ.device)[None]
+    grid = (cen + torch.tensor([x0, y0], device=occ.device)) * torch.tensor(
+        [skull.shape[2] / width, skull.shape[1] / height], device=occ.device)
+    skull, lips = ((_sample(f.permute(0, 3, 1, 2), grid.expand(n_frames, -1, -1, -1)).permute(0, 2, 3, 1)
+                    * torch.tensor([width / f.shape[2], height / f.shape[1]], device=occ.device))
+                   for f in (skull, lips))
+    up, low = _teeth(_opening_parts(ref_hole, edge, x0, y0).expand(n_frames, -1, -1, -1), cen, skull, lips,
+                     padding="zeros")                                     # outside the box: none
+    seen_open = up + low
     # coverage the photo's opening does not explain (at the edges both are fractional: a product
     # would leave a rim where nothing moved)
     occ[:, y0:y1, x0:x1] = (hole - seen_open).clamp(0.0, 1.0)
     own[:, y0:y1, x0:x1] = torch.minimum(hole, seen_open)
+    box = flow[:, y0:y1, x0:x1]
+    box += (hole * up)[..., None] * (skull - box)
+    box += (hole * low)[..., None] * (lips - box)
 
 
 def _tensor(a, device) -> torch.Tensor:

@@ -18,7 +18,7 @@ from ..device import free_memory
 from ..errors import InputError, MissingWeightsError
 from ..face import topology
 from ..face.camera import Camera
-from .flow import dense_flow, output_size
+from .flow import dense_flow, output_size, photo_teeth_edge
 from .warp import prepare_photo, prepare_source, warp_image
 
 MODES = ("AUTO", "NEURAL", "WARP")
@@ -116,6 +116,9 @@ class FrameSynthesizer:
         self.source = prepare_source(self.photo, self.size, self.device) if generator is None else None
         self.ref_verts = model.vertices(fit.identity, fit.expression[None], fit.pose[None])[0]
         self.ref_pose = np.asarray(fit.pose, np.float64)
+        uv = fit.camera.scaled(*self.size).project(self.ref_verts)[:, :2]
+        self.teeth_edge = photo_teeth_edge(self.photo[0].permute(1, 2, 0).cpu().numpy(),
+                                           uv[list(topology.INNER_LIP_UPPER)], uv[list(topology.INNER_LIP_LOWER)])
         self.box = self.mouth_box = None
         self.mouth_generator = mouth_generator if generator is not None else None
         if generator is not None:  # one crop for the whole bake, around the photo's face
@@ -145,7 +148,7 @@ class FrameSynthesizer:
         """uint8 frames [B, H, W, 3] for a batch of face states."""
         tgt = self.model.vertices(self.fit.identity, state.weights, state.pose)
         flow = dense_flow(self.ref_verts, tgt, self.model.triangles, self.camera, self.size,
-                          self.ref_pose, state.pose, device=self.device)
+                          self.ref_pose, state.pose, teeth_edge=self.teeth_edge, device=self.device)
         if self.generator is None:
             frames = warp_image(self.source, flow.flow, flow.occlusion, photo_opening=flow.photo_opening)
         else:

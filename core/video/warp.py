@@ -54,7 +54,10 @@ class MouthFill:
     gap_depth: float = 0.3
     arch_drop: float = 0.3  # teeth show this share less of their height at the corners (the arch)
     teeth_span: float = 0.88  # past this share of the half width: the dark corridor by the cheeks
+    corridor_ramp: float = 0.08  # ...reached over this share of the half width
     lip_shadow: float = 0.3  # the upper teeth lose this share of their light right under the lip
+    lip_shadow_reach: float = 0.12  # ...fading out over this share of the column's height
+    rim_light: float = 0.4  # the cavity is this much brighter at the lips than in its depth
 
     def soft(self, px: float) -> int:
         """The edges' softening radius in pixels, for a frame ``px`` times 512 px tall."""
@@ -220,7 +223,7 @@ def mouth_interior(inside: torch.Tensor, fill: MouthFill, px: float,
     half = ((right - left) / 2).clamp_min(1.0)
     u = ((x - (left + right) / 2) / half).clamp(-1, 1)             # [F, 1, 1, w]
     arch = 1.0 - fill.arch_drop * u * u
-    span = ((fill.teeth_span - u.abs()) / 0.08).clamp(0, 1)
+    span = ((fill.teeth_span - u.abs()) / fill.corridor_ramp).clamp(0, 1)
     upper = inside * (from_top <= fill.teeth_share * arch * column) * (column >= fill.teeth_min_px * px)
     lower = (inside * (from_bottom <= fill.lower_share * arch * column) * (column >= fill.lower_min_px * px)
              * (1 - upper))
@@ -243,9 +246,9 @@ def mouth_interior(inside: torch.Tensor, fill: MouthFill, px: float,
         return torch.tensor(c, device=device, dtype=dtype).view(1, 3, 1, 1)
 
     # The upper lip shades the top of the upper teeth; the cavity is deepest in the middle.
-    under_lip = 1.0 - fill.lip_shadow * (1.0 - (from_top / (0.12 * column + 1.0)).clamp(max=1.0))
+    under_lip = 1.0 - fill.lip_shadow * (1.0 - (from_top / (fill.lip_shadow_reach * column + 1.0)).clamp(max=1.0))
     depth = (torch.minimum(from_top, from_bottom) / (0.5 * column + 1.0)).clamp(max=1.0)
-    cavity = rgb(fill.cavity) * (1.0 + 0.4 * (1.0 - depth))
+    cavity = rgb(fill.cavity) * (1.0 + fill.rim_light * (1.0 - depth))
     colour = cavity.expand(-1, 3, -1, -1).clone()
     for mask, tone in ((tongue, rgb(fill.tongue) * shade),
                        (upper, rgb(fill.teeth) * light(fill.tooth_edges) * under_lip),
