@@ -195,8 +195,9 @@ def test_the_photos_upper_teeth_stay_with_the_skull_as_the_jaw_opens():
 
 def test_the_upper_teeth_a_photo_shows_are_found_between_its_lips():
     """Bright unsaturated teeth under the upper lip end at a dark cavity; a shadowed stretch of
-    teeth near a corner still counts; an opening without anything bright has no teeth."""
-    from talkface.core.video.flow import photo_teeth_edge
+    teeth near a corner still counts; their colour is the lit teeth's; an opening without
+    anything bright has no teeth."""
+    from talkface.core.video.flow import photo_teeth
 
     photo = np.zeros((64, 128, 3), np.float32) + [0.8, 0.6, 0.5]       # skin
     photo[18:24] = [0.7, 0.15, 0.2]                                      # upper lip
@@ -206,8 +207,9 @@ def test_the_upper_teeth_a_photo_shows_are_found_between_its_lips():
     photo[30:36, 20:108] = [0.12, 0.05, 0.05]                            # the cavity
     upper = np.array([[x, 24.0] for x in range(20, 109, 4)])
     lower = np.array([[x, 36.0] for x in range(20, 109, 4)])
-    edge = photo_teeth_edge(photo, upper, lower)
-    assert edge is not None and len(edge) > 80
-    assert np.abs(edge[:, 1] - 30.0).max() <= 1.0
+    teeth = photo_teeth(photo, upper, lower)
+    assert teeth is not None and len(teeth.edge) > 80
+    assert np.abs(teeth.edge[:, 1] - 30.0).max() <= 1.0
+    assert np.allclose(teeth.rgb, [0.92, 0.9, 0.85], atol=0.01)             # the lit teeth's colour
     photo[24:30, 20:108] = [0.12, 0.05, 0.05]
-    assert photo_teeth_edge(photo, upper, lower) is None
+    assert photo_teeth(photo, upper, lower) is None

@@ -342,6 +342,39 @@ def test_the_hidden_opening_shows_the_painted_interior(monkeypatch):
     assert lum[top + 2, col - 10:col + 10].mean() > lum[(top + bottom) // 2, col - 10:col + 10].mean() + 0.15
 
 
+def test_a_smiling_photos_hidden_opening_is_painted_whole_in_its_teeth_colour():
+    """Where the flow marks the hidden opening as over a smiling photo's teeth (what the
+    networks never saw there in training, and drew grey), both the face pass and the mouth
+    model show the painting as it is, at the default share, with the teeth in the colour given."""
+    from dataclasses import replace
+
+    from talkface.core.video import generator as gen
+    from talkface.core.video.warp import MouthFill
+
+    photo = textured_photo(512, 512)
+    moving = face_flow(1, 512, 512, shift=(2.0, 0.0), mouth=True, mouth_size=(0.08, 0.05))
+    moving = replace(moving, over_teeth=moving.occlusion.clone())
+    base = warp_image(prepare_source(photo, 512), moving.flow)
+    fill = MouthFill(teeth=(0.95, 0.6, 0.6))                    # unmistakable pink teeth
+    hole = moving.occlusion[0] > 0.99
+    for model in (Generator(TINY).eval(), Generator(replace(TINY, region="mouth", crop_margin=2.2)).eval()):
+        with torch.no_grad():
+            model.decoder.head.bias[:3] = torch.tensor([-3.0, -3.0, 6.0])   # paints the opening blue
+            box = model.mouth_box((216.0, 290.0, 296.0, 345.0), (512, 512))
+            if model.config.region == "mouth":
+                out = model.refine_mouth(base.clone(), photo, moving, box, fill)[0]
+            else:
+                box = model.face_box(moving)
+                out = model(photo, moving, box, fill)[0]
+        expected = gen.painted_interior(moving, box, 512, fill)[0]
+        inner = hole.clone()
+        inner[:box.y0 + box.side // 8] = False              # away from a feathered border
+        b = box
+        assert torch.allclose(out[:, inner], expected[:, inner[b.y0:b.y0 + b.side, b.x0:b.x0 + b.side]], atol=1e-4)
+    teeth = expected[:, inner[b.y0:b.y0 + b.side, b.x0:b.x0 + b.side]]
+    assert float((teeth[0] - teeth[2]).max()) > 0.2             # pink, as asked
+
+
 def test_a_mouth_model_never_repaints_the_photos_own_teeth():
     """Where the frame's opening shows the photo's own opening (its teeth, warped), a mouth model
     that wants to repaint everything leaves the pixels as they are; the rest of its crop changes."""

@@ -94,3 +94,23 @@ def test_detector_settings_parse_and_are_put_back():
     with bench.closure_detector((0.25, 0.08)):
         assert (phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR) == (0.25, 0.08)
     assert (phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR) == before
+
+
+def test_synthesized_bench_speech_is_kept_and_read_back(tmp_path):
+    """A voice that samples noise on every call (piper) gives the same bench set in every run:
+    the first run keeps what it synthesized, later runs with the same texts read it back."""
+    rng = np.random.default_rng()
+    calls = []
+
+    def noisy(text):
+        calls.append(text)
+        return rng.standard_normal(100 + len(text)).astype(np.float32), [("SIL", 0.0, 0.1), ("M", 0.1, 0.2)]
+
+    path = str(tmp_path / "voice.npz")
+    first = bench.synthesized(path, ["a b", "c d e"], noisy)
+    again = bench.synthesized(path, ["a b", "c d e"], noisy)
+    assert len(calls) == 2
+    for (s1, p1), (s2, p2) in zip(first, again):
+        assert np.array_equal(s1, s2) and p1 == p2
+    other = bench.synthesized(path, ["f"], noisy)              # other texts: synthesized anew
+    assert len(calls) == 3 and len(other) == 1

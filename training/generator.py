@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from ..core.face import topology
 from ..core.face.camera import Camera
 from ..core.face.model import load_face_model
-from ..core.video.flow import DenseFlow, FlowConfig, dense_flow, photo_teeth_edge
+from ..core.video.flow import DenseFlow, FlowConfig, dense_flow, photo_teeth
 from ..core.video.generator import Box, Generator, GeneratorConfig, warp_region
 from ..core.video.grid import gaussian_blur
 from ..core.video.warp import prepare_source, warp_image
@@ -124,10 +124,10 @@ class RenderedPairs:
             photo = _to_tensor(_read_rgb(self.root / name / "reference.png"))[None]
             ref = self.model.vertices(d["identity"], d["ref_weights"][None], d["ref_pose"][None])[0]
             uv = cam.project(ref)[:, :2]
-            teeth = photo_teeth_edge(photo[0].permute(1, 2, 0).numpy(), uv[list(topology.INNER_LIP_UPPER)],
-                                     uv[list(topology.INNER_LIP_LOWER)])   # as FrameSynthesizer finds them
+            teeth = photo_teeth(photo[0].permute(1, 2, 0).numpy(), uv[list(topology.INNER_LIP_UPPER)],
+                                uv[list(topology.INNER_LIP_LOWER)])   # as FrameSynthesizer finds them
             flow = _low_flow(self.model, d["identity"], cam, d["ref_weights"], d["ref_pose"],
-                             d["weights"], d["pose"], None if teeth is None else teeth / FLOW_SCALE)
+                             d["weights"], d["pose"], None if teeth is None else teeth.edge / FLOW_SCALE)
             still = cv2.resize(d["photo"], (size, size), interpolation=cv2.INTER_AREA)
             lips = uv[list(topology.OUTER_LIP_LOOP)]
             self._cache[name] = {

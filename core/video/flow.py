@@ -57,6 +57,10 @@ class DenseFlow:
     # [F, H, W] in [0, 1]: the frame's mouth opening where it shows the photo's own (teeth the
     # photo shows, warped): a mouth model keeps these pixels. None where not computed.
     photo_opening: torch.Tensor | None = None
+    # [F, H, W] in [0, 1]: the hidden opening of a photo that shows its teeth, or where the flow
+    # lands on the photo's own opening: the networks never saw that there in training (they drew
+    # it lilac-grey), so the painted interior takes it whole. None where not computed.
+    over_teeth: torch.Tensor | None = None
 
 
 def output_size(size: int | Sequence[int]) -> tuple[int, int]:
@@ -94,7 +98,7 @@ def dense_flow(
     framing) keeps the background still. ``mouth_loop`` is the inner-lip contour in order; the
     opening it encloses is where the occlusion map can be set. Where the photo's own opening shows
     through it, what lies above ``teeth_edge`` ([K, 2] output pixels, the lower edge of the upper
-    teeth the photo shows: ``photo_teeth_edge``; None: no teeth) moves with the skull, the rest
+    teeth the photo shows: ``PhotoTeeth.edge``; None: no teeth) moves with the skull, the rest
     with the mean of ``lower_lip`` (the inner lower lip).
     """
     width, height = output_size(out_size)
@@ -157,24 +161,35 @@ def dense_flow(
     lip = rigid + _lip_shift(ref, tgt, lower_lip, camera, sx, sy, rigid) if lower_lip else flow_low
     up, down = _teeth(_opening_parts(ref_hole, edge, 0, 0).expand(n_frames, -1, -1, -1), centres, rigid, lip)
     own = hole.float() * (up + down)
+    # A smiling photo's teeth, or its opening anywhere under the hidden part: off the networks'
+    # training (their references had their mouths closed), the painting takes it (``over_teeth``).
+    seen = 1.0 if edge is not None else _sample(ref_hole.expand(n_frames, -1, -1, -1), centres + flow_low)[:, 0]
+    over = (hole.float() - own) * seen
     flow_low = flow_low + (hole.float() * up)[..., None] * (rigid - flow_low)
     flow_low = flow_low + (hole.float() * down)[..., None] * (lip - flow_low)
     occlusion = hole.float() - own
 
     scale = torch.tensor([width / low_w, height / low_h], device=device)
     flow = _upsample(flow_low.permute(0, 3, 1, 2), height, width).permute(0, 2, 3, 1) * scale
-    masks = _upsample(torch.stack([occlusion, face_f[:, 0], own], 1), height, width).clamp(0, 1)
+    masks = _upsample(torch.stack([occlusion, face_f[:, 0], own, over], 1), height, width).clamp(0, 1)
     occ, own = masks[:, 0].contiguous(), masks[:, 2].contiguous()
     if n_face < all_tris.shape[0] and config.mouth_supersample > 0:
         _sharp_opening(occ, own, flow, rigid, lip, None if edge is None else edge * scale, ref, tgt,
                        all_tris, n_face, mouth_loop, camera, config.mouth_supersample,
                        margin=int(np.ceil(1.0 / config.scale)) + 2)
-    return DenseFlow(flow.contiguous(), occ, masks[:, 1].contiguous(), own)
+    return DenseFlow(flow.contiguous(), occ, masks[:, 1].contiguous(), own, torch.minimum(masks[:, 3], occ))
 
 
-def photo_teeth_edge(photo: np.ndarray, upper_lip: np.ndarray, lower_lip: np.ndarray) -> np.ndarray | None:
-    """The lower edge of the upper teeth a photo shows between its lips, ``[K, 2]`` pixels (one
-    point per pixel column, corner to corner), or None when the opening shows no teeth.
+@dataclass(frozen=True)
+class PhotoTeeth:
+    """The upper teeth a photo shows between its lips."""
+
+    edge: np.ndarray  # [K, 2] pixels: their lower edge, one point per pixel column, corner to corner
+    rgb: tuple[float, float, float]  # their colour (median of the tooth pixels, 0..1)
+
+
+def photo_teeth(photo: np.ndarray, upper_lip: np.ndarray, lower_lip: np.ndarray) -> PhotoTeeth | None:
+    """The upper teeth a photo shows between its lips, or None when its opening shows none.
 
     ``photo`` is [H, W, 3] in 0..1; ``upper_lip`` and ``lower_lip`` are the inner lip contours
     in the same pixels. Per column, the upper teeth are the run of bright, unsaturated pixels
@@ -229,7 +244,9 @@ def photo_teeth_edge(photo: np.ndarray, upper_lip: np.ndarray, lower_lip: np.nda
         resid = shown - np.polyval(coef, u)
         keep = has & (np.abs(resid) <= 2.5 * np.median(np.abs(resid[keep])) + 0.5)
     edge = top + np.clip(np.polyval(coef, u), 0.0, bottom - top + 1.0)
-    return np.stack([xs + 0.5, np.maximum(edge, top)], 1).astype(np.float32)
+    rgb = np.median(cols[tooth], axis=0)
+    return PhotoTeeth(np.stack([xs + 0.5, np.maximum(edge, top)], 1).astype(np.float32),
+                      tuple(float(c) for c in rgb))
 
 
 def _opening_parts(opening: torch.Tensor, edge: torch.Tensor | None, x0: int, y0: int) -> torch.Tensor:

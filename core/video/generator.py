@@ -230,7 +230,8 @@ class Generator(nn.Module):
         pixels, grown by ``crop_margin`` around their longer side."""
         return self.box_around(lips[:2], lips[2:], size)
 
-    def refine_mouth(self, frames: torch.Tensor, photo: torch.Tensor, flow: DenseFlow, box: Box) -> torch.Tensor:
+    def refine_mouth(self, frames: torch.Tensor, photo: torch.Tensor, flow: DenseFlow, box: Box,
+                     fill: MouthFill | None = None) -> torch.Tensor:
         """In place on ``frames`` (a face pass's output): inside the mouth crop, the colour this
         mouth model draws, at its own internal size over a crop a few times smaller than the
         face's, where its mask (or the hidden opening) asks; blended in over the crop's outer
@@ -239,12 +240,12 @@ class Generator(nn.Module):
         pred = self.predict(photo, flow, box)
         s, b = box.side, box
         region = frames[..., b.y0:b.y0 + s, b.x0:b.x0 + s]
-        occ = flow.occlusion.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
+        occ = _box(flow.occlusion, b)
         ramp = torch.clamp(torch.minimum(torch.arange(s), torch.arange(s).flip(0)).float() / max(1.0, s / 8), 0, 1)
         feather = (ramp[:, None] * ramp[None, :]).to(frames.device)
-        own = None if flow.photo_opening is None else flow.photo_opening.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
+        own = _box(flow.photo_opening, b)
         region.copy_(self._composite(region, pred, occ, feather, self.config.keep_tone, own,
-                                     painted_interior(flow, b, frames.shape[-2])))
+                                     painted_interior(flow, b, frames.shape[-2], fill), _box(flow.over_teeth, b)))
         return frames
 
     def source(self, photo: torch.Tensor) -> WarpSource:
@@ -302,7 +303,8 @@ class Generator(nn.Module):
         return Prediction(fix, mask, rgb, gate, fg, matte, learned)
 
     # ---- compositing at the output size
-    def forward(self, photo: torch.Tensor, flow: DenseFlow, box: Box | None = None) -> torch.Tensor:
+    def forward(self, photo: torch.Tensor, flow: DenseFlow, box: Box | None = None,
+                fill: MouthFill | None = None) -> torch.Tensor:
         photo = _as_batch(photo)
         box = box or self.face_box(flow)
         pred = self.predict(photo, flow, box)
@@ -312,13 +314,15 @@ class Generator(nn.Module):
         flow_full[:, b.y0:b.y0 + s, b.x0:b.x0 + s] += up_fix.permute(0, 2, 3, 1)
         frames = warp_image(self.source(photo), flow_full)
         region = frames[..., b.y0:b.y0 + s, b.x0:b.x0 + s]
-        occ = flow.occlusion.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
-        region.copy_(self._composite(region, pred, occ, interior=painted_interior(flow, b, frames.shape[-2])))
+        occ = _box(flow.occlusion, b)
+        region.copy_(self._composite(region, pred, occ, interior=painted_interior(flow, b, frames.shape[-2], fill),
+                                     whole=_box(flow.over_teeth, b)))
         return frames.clamp_(0.0, 1.0)
 
     def _composite(self, base: torch.Tensor, pred: Prediction, occ: torch.Tensor,
                    feather: torch.Tensor | None = None, keep_tone: bool = False,
-                   keep: torch.Tensor | None = None, interior: torch.Tensor | None = None) -> torch.Tensor:
+                   keep: torch.Tensor | None = None, interior: torch.Tensor | None = None,
+                   whole: torch.Tensor | None = None) -> torch.Tensor:
         """The crop at the output size: ``base`` (the full-resolution warp, or a face pass's
         frames for a mouth model) blended towards the network's colour (drawn at the internal
         size) where its mask asks, and over the hidden mouth opening ``occ``, which
@@ -330,7 +334,9 @@ class Generator(nn.Module):
         real photos they drift (blue-white teeth). ``keep`` (the opening's pixels that show the
         photo's own opening: its teeth, warped) is never repainted by the learned mask.
         ``interior`` (``painted_interior``): the hidden opening takes it, with the network's fine
-        structure over it at ``INTERIOR_DETAIL``."""
+        structure over it at ``INTERIOR_DETAIL``; where ``whole`` says (``DenseFlow.over_teeth``:
+        under it the network saw a smiling photo's teeth, which it never saw there in training, and
+        drew them grey) it takes the painting whole, without the network's structure."""
         s = base.shape[-1]
         colour = _up(pred.rgb, s)
         learned = _up(pred.learned, s)
@@ -339,13 +345,20 @@ class Generator(nn.Module):
         mask = torch.maximum(learned, occ)
         if feather is not None:
             mask = mask * feather
-        sigma = max(1.0, s / 24)
-        detail = colour - _blur(colour, sigma)
+        if not keep_tone and interior is None:
+            return base + mask * (colour - base)
+        # Low-pass at the internal size (a 24th of the crop), where the network drew: the same
+        # blur at the output's size cost half a 1024 px bake's time on a close-up portrait.
+        r = pred.rgb.shape[-1]
+        sigma = max(1.0, r / 24)
+        detail = colour - _up(_blur(pred.rgb, sigma), s)
         if keep_tone:
-            colour = (detail + _blur(base, sigma)).clamp(0, 1)
+            small = F.interpolate(base, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
+            colour = (detail + _up(_blur(small, sigma), s)).clamp(0, 1)
         if interior is not None:
-            painted = (interior + INTERIOR_DETAIL * detail).clamp(0, 1)
-            colour = colour + occ * INTERIOR_SHARE * (painted - colour)
+            painted = (interior + INTERIOR_DETAIL * detail * (1.0 if whole is None else 1.0 - whole)).clamp(0, 1)
+            share = INTERIOR_SHARE if whole is None else INTERIOR_SHARE + (1.0 - INTERIOR_SHARE) * whole
+            colour = colour + occ * share * (painted - colour)
         return base + mask * (colour - base)
 
     def forward_region(self, photo: torch.Tensor, flow: DenseFlow, box: Box | None = None,
@@ -364,7 +377,7 @@ class Generator(nn.Module):
         flow_box = flow.flow.float()[:, box.y0:box.y0 + s, box.x0:box.x0 + s] + up_fix.permute(
             0, 2, 3, 1)
         warped = warp_region(source, flow_box, box)
-        occ = flow.occlusion.float()[:, None, box.y0:box.y0 + s, box.x0:box.x0 + s]
+        occ = _box(flow.occlusion, box)
         return self._composite(warped, pred, occ).clamp(0.0, 1.0), box, pred
 
     # ---- persistence
@@ -445,17 +458,21 @@ INTERIOR_DETAIL = 0.5
 INTERIOR_SHARE = 0.6
 
 
-def painted_interior(flow: DenseFlow, box: Box, frame_height: int) -> torch.Tensor:
+def painted_interior(flow: DenseFlow, box: Box, frame_height: int, fill: MouthFill | None = None) -> torch.Tensor:
     """The mouth interior [F, 3, s, s] inside ``box`` that the hidden opening shows at inference
     (``core.video.warp.mouth_interior``, as the warp-only bake paints it), laid out on the whole
     opening (hidden and the photo's own), at the output's pixels. The network learned its
     interior on renders and on real portraits it drew a pale smear; the painted teeth, tongue
     and cavity read as a mouth at every opening and are as sharp as the output."""
-    b, s = box, box.side
-    opening = flow.occlusion.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
+    opening = _box(flow.occlusion, box)
     if flow.photo_opening is not None:
-        opening = opening + flow.photo_opening.float()[:, None, b.y0:b.y0 + s, b.x0:b.x0 + s]
-    return mouth_interior(opening > 0.5, MouthFill(), frame_height / 512.0)
+        opening = opening + _box(flow.photo_opening, box)
+    return mouth_interior(opening > 0.5, fill or MouthFill(), frame_height / 512.0)
+
+
+def _box(x: torch.Tensor | None, box: Box) -> torch.Tensor | None:
+    """[F, H, W] -> the box's [F, 1, s, s] (None stays None)."""
+    return None if x is None else x.float()[:, None, box.y0:box.y0 + box.side, box.x0:box.x0 + box.side]
 
 
 def warp_region(source: WarpSource, flow_box: torch.Tensor, box: Box) -> torch.Tensor:

@@ -18,8 +18,8 @@ from ..device import free_memory
 from ..errors import InputError, MissingWeightsError
 from ..face import topology
 from ..face.camera import Camera
-from .flow import dense_flow, output_size, photo_teeth_edge
-from .warp import prepare_photo, prepare_source, warp_image
+from .flow import dense_flow, output_size, photo_teeth
+from .warp import MouthFill, prepare_photo, prepare_source, warp_image
 
 MODES = ("AUTO", "NEURAL", "WARP")
 """Bake modes: AUTO (the neural generator when its weights load, else warp), NEURAL, WARP."""
@@ -116,9 +116,13 @@ class FrameSynthesizer:
         self.source = prepare_source(self.photo, self.size, self.device) if generator is None else None
         self.ref_verts = model.vertices(fit.identity, fit.expression[None], fit.pose[None])[0]
         self.ref_pose = np.asarray(fit.pose, np.float64)
+        # A photo that shows its upper teeth: they stay with the skull, and the painted interior
+        # takes their colour.
         uv = fit.camera.scaled(*self.size).project(self.ref_verts)[:, :2]
-        self.teeth_edge = photo_teeth_edge(self.photo[0].permute(1, 2, 0).cpu().numpy(),
-                                           uv[list(topology.INNER_LIP_UPPER)], uv[list(topology.INNER_LIP_LOWER)])
+        teeth = photo_teeth(self.photo[0].permute(1, 2, 0).cpu().numpy(), uv[list(topology.INNER_LIP_UPPER)],
+                            uv[list(topology.INNER_LIP_LOWER)])
+        self.teeth_edge = None if teeth is None else teeth.edge
+        self.fill = MouthFill() if teeth is None else MouthFill(teeth=teeth.rgb)
         self.box = self.mouth_box = None
         self.mouth_generator = mouth_generator if generator is not None else None
         if generator is not None:  # one crop for the whole bake, around the photo's face
@@ -150,13 +154,13 @@ class FrameSynthesizer:
         flow = dense_flow(self.ref_verts, tgt, self.model.triangles, self.camera, self.size,
                           self.ref_pose, state.pose, teeth_edge=self.teeth_edge, device=self.device)
         if self.generator is None:
-            frames = warp_image(self.source, flow.flow, flow.occlusion, photo_opening=flow.photo_opening)
+            frames = warp_image(self.source, flow.flow, flow.occlusion, self.fill, photo_opening=flow.photo_opening)
         else:
             dtype = torch.float16 if self.half else torch.float32
             with torch.autocast(self.device.type, dtype=dtype, enabled=self.half):
-                frames = self.generator(self.photo, flow, self.box)
+                frames = self.generator(self.photo, flow, self.box, self.fill)
                 if self.mouth_generator is not None:
-                    frames = self.mouth_generator.refine_mouth(frames, self.photo, flow, self.mouth_box)
+                    frames = self.mouth_generator.refine_mouth(frames, self.photo, flow, self.mouth_box, self.fill)
         out = (frames.float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
         return out.permute(0, 2, 3, 1).cpu().numpy()
 
