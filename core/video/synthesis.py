@@ -118,7 +118,7 @@ class FrameSynthesizer:
         self.ref_pose = np.asarray(fit.pose, np.float64)
         # A photo that shows its upper teeth: they stay with the skull, and the painted interior
         # takes their colour.
-        uv = fit.camera.scaled(*self.size).project(self.ref_verts)[:, :2]
+        uv = fit.camera.scaled(*self.size).project(self.ref_verts)[:, :2]      # the photo's vertices, px
         teeth = photo_teeth(self.photo[0].permute(1, 2, 0).cpu().numpy(), uv[list(topology.INNER_LIP_UPPER)],
                             uv[list(topology.INNER_LIP_LOWER)])
         self.teeth_edge = None if teeth is None else teeth.edge
@@ -126,7 +126,6 @@ class FrameSynthesizer:
         self.box = self.mouth_box = None
         self.mouth_generator = mouth_generator if generator is not None else None
         if generator is not None:  # one crop for the whole bake, around the photo's face
-            uv = fit.camera.scaled(*self.size).project(self.ref_verts)[:, :2]
             self.box = generator.box_around(uv.min(0), uv.max(0), self.size)
             if self.mouth_generator is not None:   # and one around the photo's lips
                 lips = uv[list(topology.OUTER_LIP_LOOP)]
