@@ -58,8 +58,9 @@ class DenseFlow:
     # photo shows, warped): a mouth model keeps these pixels. None where not computed.
     photo_opening: torch.Tensor | None = None
     # [F, H, W] in [0, 1]: the hidden opening of a photo that shows its teeth, or where the flow
-    # lands on the photo's own opening: the networks never saw that there in training (they drew
-    # it lilac-grey), so the painted interior takes it whole. None where not computed.
+    # lands on the photo's own opening: with a real photo's teeth in their input there, the
+    # networks (which learned mouths from renders only) drew it lilac-grey, so the painted
+    # interior takes it whole. None where not computed.
     over_teeth: torch.Tensor | None = None
 
 
@@ -161,8 +162,8 @@ def dense_flow(
     lip = rigid + _lip_shift(ref, tgt, lower_lip, camera, sx, sy, rigid) if lower_lip else flow_low
     up, down = _teeth(_opening_parts(ref_hole, edge, 0, 0).expand(n_frames, -1, -1, -1), centres, rigid, lip)
     own = hole.float() * (up + down)
-    # A smiling photo's teeth, or its opening anywhere under the hidden part: off the networks'
-    # training (their references had their mouths closed), the painting takes it (``over_teeth``).
+    # A smiling photo, or its opening anywhere under the hidden part: the networks drew that
+    # grey (they learned mouths from renders only); the painting takes it (``over_teeth``).
     seen = 1.0 if edge is not None else _sample(ref_hole.expand(n_frames, -1, -1, -1), centres + flow_low)[:, 0]
     over = (hole.float() - own) * seen
     flow_low = flow_low + (hole.float() * up)[..., None] * (rigid - flow_low)

@@ -335,8 +335,8 @@ class Generator(nn.Module):
         photo's own opening: its teeth, warped) is never repainted by the learned mask.
         ``interior`` (``painted_interior``): the hidden opening takes it, with the network's fine
         structure over it at ``INTERIOR_DETAIL``; where ``whole`` says (``DenseFlow.over_teeth``:
-        under it the network saw a smiling photo's teeth, which it never saw there in training, and
-        drew them grey) it takes the painting whole, without the network's structure."""
+        a smiling photo's real teeth in its input there, which it drew grey, having learned mouths
+        from renders only) it takes the painting whole, without the network's structure."""
         s = base.shape[-1]
         colour = _up(pred.rgb, s)
         learned = _up(pred.learned, s)
