@@ -392,7 +392,8 @@ def pairs_bench(folder: str, weights_dir: str | None = None) -> None:
 
 def open_sweep(photos: list[str], sheet: Path, size: int = 512, jaw=(0.25, 0.45, 0.65),
                weights_dir: str | None = None) -> None:
-    """A contact sheet of the mouth at wide jaw openings (the photo's pose, nothing else moving):
+    """A contact sheet of the mouth at wide jaw openings (the photo's pose and expression, the jaw
+    opened ``jaw`` further):
     per photo a row with the face model alone and a row with the mouth model, a column per
     opening; crops at 2x around the photo's lips. For judging the drawn interior by eye."""
     from PIL import Image
@@ -407,8 +408,8 @@ def open_sweep(photos: list[str], sheet: Path, size: int = 512, jaw=(0.25, 0.45,
     rows = []
     for photo in photos:
         fit = fit_photo_file(photo, model)
-        weights = np.zeros((len(jaw), 52), np.float32)
-        weights[:, ARKIT_NAMES.index("jawOpen")] = jaw
+        weights = np.repeat(np.asarray(fit.expression, np.float32)[None], len(jaw), 0)   # the photo's smile kept
+        weights[:, ARKIT_NAMES.index("jawOpen")] = np.clip(weights[:, ARKIT_NAMES.index("jawOpen")] + jaw, 0, 1)
         state = FaceState(weights, np.repeat(fit.pose[None], len(jaw), 0))
         for m in (None, mouth) if mouth is not None else (None,):
             synth = FrameSynthesizer(model, fit, load_photo(photo).rgb, size, generator=face, mouth_generator=m)
@@ -422,7 +423,8 @@ def open_sweep(photos: list[str], sheet: Path, size: int = 512, jaw=(0.25, 0.45,
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
     sheet.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(rows, 0)).save(sheet)
-    print(f"saved {sheet}: per photo a row without and a row with the mouth model; jawOpen {', '.join(map(str, jaw))}")
+    print(f"saved {sheet}: per photo a row without and a row with the mouth model; the photo's jawOpen "
+          f"+ {', '.join(map(str, jaw))}")
 
 
 def held_out_photos() -> list[str]:
