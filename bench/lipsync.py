@@ -146,7 +146,8 @@ def espeak_cases(folder: str) -> list[Case]:
 
 #: Synthesized bench speech, kept: piper samples noise on every call, so without it each run
 #: measured a different piper set (network-alone closure 96.4 % in one run, 95.5 % in the next).
-SYNTH_CACHE = os.path.join(ROOT, "corpus", "bench")
+#: ``TALKFACE_BENCH_CACHE`` puts it elsewhere (the tests keep theirs out of the repository).
+SYNTH_CACHE = os.environ.get("TALKFACE_BENCH_CACHE") or os.path.join(ROOT, "corpus", "bench")
 
 
 def engine_cases(engine: str, voices: tuple[str, ...], sentences: int, seed: int) -> list[Case]:

@@ -41,7 +41,8 @@ class _Closing:
         return Animation(50.0, tuple(ARKIT_NAMES), w)
 
 
-def test_score_counts_closures_and_keyed_closures_on_a_known_predictor():
+def test_score_counts_closures_and_keyed_closures_on_a_known_predictor(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "SYNTH_CACHE", str(tmp_path))
     cases = bench.engine_cases("flite", ("awb",), 2, seed=0)
     assert {c.clean for c in cases} == {True, False} and all(c.reference is not None for c in cases)
     q = bench.score(cases, _Closing(), load_face_model())
@@ -51,17 +52,19 @@ def test_score_counts_closures_and_keyed_closures_on_a_known_predictor():
     assert never["closure"] < 1.0
 
 
-def test_bench_prints_a_row_per_weights_and_set():
+def test_bench_prints_a_row_per_weights_and_set(tmp_path):
     """... and a row per closure-detector setting asked for: a detector that hears nothing
     (threshold above any posterior) seals no more than the network alone, the shipped one more."""
+    env = {**os.environ, "TALKFACE_BENCH_CACHE": str(tmp_path)}
     res = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "flite",
                           "--sentences", "1", "--detector", "0.5>1.01"],
-                         check=False, capture_output=True, text=True, timeout=300)
+                         check=False, capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr
     rows = dict(re.findall(r"^(shipped alone|shipped|shipped @0.5>1.01|energy baseline)\s+flite\*?\s+([\d.]+)%",
                            res.stdout, re.M))
     assert set(rows) == {"shipped alone", "shipped", "shipped @0.5>1.01", "energy baseline"}, res.stdout
     assert float(rows["shipped @0.5>1.01"]) == float(rows["shipped alone"]) <= float(rows["shipped"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flite-awb-seed0-n1.npz", "flite-rms-seed0-n1.npz"]
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "nope"],
                          check=False, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "unknown test set" in bad.stderr
