@@ -409,7 +409,8 @@ def open_sweep(photos: list[str], sheet: Path, size: int = 512, jaw=(0.25, 0.45,
     for photo in photos:
         fit = fit_photo_file(photo, model)
         weights = np.repeat(np.asarray(fit.expression, np.float32)[None], len(jaw), 0)   # the photo's smile kept
-        weights[:, ARKIT_NAMES.index("jawOpen")] = np.clip(weights[:, ARKIT_NAMES.index("jawOpen")] + jaw, 0, 1)
+        j = ARKIT_NAMES.index("jawOpen")
+        weights[:, j] = np.clip(weights[:, j] + jaw, 0, 1)
         state = FaceState(weights, np.repeat(fit.pose[None], len(jaw), 0))
         for m in (None, mouth) if mouth is not None else (None,):
             synth = FrameSynthesizer(model, fit, load_photo(photo).rgb, size, generator=face, mouth_generator=m)

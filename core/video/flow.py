@@ -86,7 +86,7 @@ def dense_flow(
     person_mask=None,
     config: FlowConfig = FlowConfig(),
     mouth_loop: Sequence[int] | None = topology.INNER_LIP_LOOP,
-    teeth_edge=None,
+    teeth_edge: np.ndarray | None = None,
     lower_lip: Sequence[int] | None = topology.INNER_LIP_LOWER[1:-1],
     device: torch.device | str = "cpu",
 ) -> DenseFlow:
@@ -161,14 +161,15 @@ def dense_flow(
     ref_hole = (rasterize(ref_sc, all_tris, low_h, low_w).tri_id >= n_face).float()[:, None]
     lip = rigid + _lip_shift(ref, tgt, lower_lip, camera, sx, sy, rigid) if lower_lip else flow_low
     up, down = _teeth(_opening_parts(ref_hole, edge, 0, 0).expand(n_frames, -1, -1, -1), centres, rigid, lip)
-    own = hole.float() * (up + down)
+    hole = hole.float()
+    own = hole * (up + down)
+    occlusion = hole - own
     # A smiling photo, or its opening anywhere under the hidden part: the networks drew that
     # grey (they learned mouths from renders only); the painting takes it (``over_teeth``).
     seen = 1.0 if edge is not None else _sample(ref_hole.expand(n_frames, -1, -1, -1), centres + flow_low)[:, 0]
-    over = (hole.float() - own) * seen
-    flow_low = flow_low + (hole.float() * up)[..., None] * (rigid - flow_low)
-    flow_low = flow_low + (hole.float() * down)[..., None] * (lip - flow_low)
-    occlusion = hole.float() - own
+    over = occlusion * seen
+    flow_low = flow_low + (hole * up)[..., None] * (rigid - flow_low)
+    flow_low = flow_low + (hole * down)[..., None] * (lip - flow_low)
 
     scale = torch.tensor([width / low_w, height / low_h], device=device)
     flow = _upsample(flow_low.permute(0, 3, 1, 2), height, width).permute(0, 2, 3, 1) * scale
@@ -291,11 +292,12 @@ def _sharp_opening(occ, own, flow, skull, lips, edge, ref, tgt, all_tris, n_face
                    margin: int) -> None:
     """In place: the occlusion (and ``own``, the part of the opening the photo's own opening
     explains, and the flow there: ``skull`` for its upper teeth, ``lips`` below them, both
-    [F, h, w, 2] on the flow grid, not the grid's blend of the two) inside a box around the mouth, rasterised at the output's own
-    pixels (``ss`` x ``ss`` samples each) instead of upsampled from the flow grid, whose steps
-    showed as a jagged lip edge at 512 px and up. The opening is the mouth fan in front of the
-    face (same z-test), less what the photo's own opening shows there (the photo's opening,
-    also at full resolution, sampled through the flow). The box reaches ``margin`` px past the
+    [F, h, w, 2] on the flow grid, not the grid's blend of the two) inside a box around the
+    mouth, rasterised at the output's own pixels (``ss`` x ``ss`` samples each) instead of
+    upsampled from the flow grid, whose steps showed as a jagged lip edge at 512 px and up. The
+    opening is the mouth fan in front of the face (same z-test), less what the photo's own
+    opening shows there (the photo's opening, also at full resolution, split at ``edge`` and
+    sampled through those two flows). The box reaches ``margin`` px past the
     lips, beyond where the upsampled opening can be non-zero, so a frame's opening is the same
     whichever batch (and so whichever box) renders it."""
     n_frames, height, width = occ.shape
