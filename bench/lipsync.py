@@ -1,7 +1,7 @@
 """Lip-sync on speech the network never trained on: held-out voices, held-out engines, real people.
 
     .venv/bin/python bench/lipsync.py [--weights shipped PATH ...] [--sets espeak,flite,piper,real]
-        [--data corpus/v3] [--sentences 30] [--detector 0.5>0.15,1>0.3] [--speed] [--hours 1.0]
+        [--data corpus/v3] [--sentences 30] [--detector 0.5>0.15,1>0.3] [--words] [--speed] [--hours 1.0]
 
 A bench that tests on the source it trained on measures memory, so every test set here is
 something the weights under test did not train on (state which engines a weights file trained on
@@ -30,8 +30,9 @@ Columns, per weights file and test set, on the face model's geometry:
   r, lag    correlation and A/V lag (+ = late) of predicted vs reference gap curves
   min gap   median over the /p b m/ of the smallest predicted gap (mm)
 Goals (issue 12): closure >= 0.95, r >= 0.80, |lag| <= 20 ms on every held-out set, keyed too.
+--words: also the 'words' listening mode (word recognition without text, core.audio.recognition).
 --speed: x real time and peak memory in a fresh process per length (features, phone recogniser
-and network on 2 threads).
+and network on 2 threads; word recognition too in the '+words' rows).
 """
 
 from __future__ import annotations
@@ -307,6 +308,20 @@ class NetworkWithText(Network):
         return inference.animate(case.audio, self.net, "Neutral", timed_phones=aligned.phones)
 
 
+class NetworkWithWords(Network):
+    """The same weights in the 'words' listening mode (``--listen words``, the panel's Words
+    (thorough)): no text; English word recognition, its words aligned, and the lips sealed on their
+    /p b m/ as well as the phone loop's (``core.audio.recognition``)."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.name += " +words"
+
+    def predict(self, case: Case):
+        recognised, listened = inference.recognise_and_listen(case.audio, self.net)
+        return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones)
+
+
 class Baseline:
     """Audio energy -> jawOpen: the naive lip flap every tool starts from."""
 
@@ -394,10 +409,11 @@ def print_table(results: list[tuple[str, str, bool, dict]]) -> None:
 
 # --- speed ---------------------------------------------------------------------------------------
 
-def speed_child(seconds: float, weights: str) -> None:
-    """Run in a fresh process: features + phone recogniser + network on ``seconds`` of audio; with
-    ``seconds`` 0, the real two_cities recording (44 s) with its text: alignment (features meanwhile)
-    + network, as the headless command runs it."""
+def speed_child(seconds: float, weights: str, words: bool = False) -> None:
+    """Run in a fresh process: features + phone recogniser + network on ``seconds`` of audio (with
+    ``words``, word recognition too: the 'words' listening mode); with ``seconds`` 0, the real
+    two_cities recording (44 s) with its text: alignment (features meanwhile) + network, as the
+    headless command runs it."""
     import torch
 
     from talkface.training.corpus import real
@@ -416,7 +432,9 @@ def speed_child(seconds: float, weights: str) -> None:
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     aligned, listened = inference.align_and_listen(audio, net, text) if text else (None, None)
-    anim = inference.animate(audio, net, "Neutral", timed_phones=aligned.phones if text else None, listened=listened)
+    recognised, listened = inference.recognise_and_listen(audio, net) if words else (None, listened)
+    anim = inference.animate(audio, net, "Neutral", timed_phones=aligned.phones if text else None, listened=listened,
+                             recognised=recognised.phones if words else None)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "wall": wall, "rt": seconds / wall,
@@ -424,8 +442,9 @@ def speed_child(seconds: float, weights: str) -> None:
 
 
 def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
-    """Without text at 1 min, 10 min and ``hours``; with text (alignment first) on the 44 s real
-    recording (row '0m +text'), when moonshine-voice is installed. Each row runs ``repeat`` fresh
+    """Without text at 1 min, 10 min and ``hours``; in the 'words' listening mode at 1 and 10 min
+    (rows '+words'); with text (alignment first) on the 44 s real recording (row '44s +text'), when
+    moonshine-voice is installed. Each row runs ``repeat`` fresh
     processes (a 2-core machine varies by 10-15 % run to run): the median, and the range. The
     aligner's helper processes ('+text') follow TALKFACE_PHONE_HELPERS as set for this command
     (0: one process)."""
@@ -433,14 +452,16 @@ def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
 
     print(f"{'weights':<22} {'audio':>10} {'x real time':>12} {'range':>12} {'peak MB':>9} {'added MB':>9}")
     for w in weights:
-        for seconds in (60.0, 600.0, 3600.0 * hours) + ((0.0,) if real.available() else ()):
-            cmd = [sys.executable, __file__, "--speed-child", str(seconds), "--weights", w]
+        rows = ([(60.0, False), (600.0, False), (3600.0 * hours, False), (60.0, True), (600.0, True)]
+                + ([(0.0, False)] if real.available() else []))
+        for seconds, words in rows:
+            cmd = [sys.executable, __file__, "--speed-child", str(seconds), "--weights", w] + (["--words"] if words else [])
             runs = [json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True)
                                .stdout.strip().splitlines()[-1]) for _ in range(max(1, repeat))]
             rt = sorted(r["rt"] for r in runs)
             res = max(runs, key=lambda r: r["peak_mb"])
             name = "shipped" if w == "shipped" else os.path.basename(w)
-            audio = f"{res['seconds'] / 60:.0f}m" if seconds else f"{res['seconds']:.0f}s +text"
+            audio = (f"{res['seconds'] / 60:.0f}m" + (" +words" if words else "")) if seconds else f"{res['seconds']:.0f}s +text"
             spread = f"{rt[0]:.1f}-{rt[-1]:.1f}" if len(rt) > 1 else ""
             print(f"{name[:22]:<22} {audio:>10} {float(np.median(rt)):12.1f} {spread:>12} "
                   f"{res['peak_mb']:9.0f} {res['added_mb']:9.0f}")
@@ -468,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transcript", action="store_true",
                     help="also score each weights file given the line's text (not on the espeak set: "
                          "aligning its 45 minutes takes long)")
+    ap.add_argument("--words", action="store_true",
+                    help="also score each weights file in the 'words' listening mode (word recognition, no text)")
     ap.add_argument("--detector", default="",
                     help="also score each weights file's default path with the closure detector at these "
                          "settings, SCALE>THRESHOLD comma-separated (core.audio.phone_loop.ACOUSTIC_SCALE, "
@@ -479,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed-child", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.speed_child is not None:
-        speed_child(args.speed_child, args.weights[0])
+        speed_child(args.speed_child, args.weights[0], args.words)
         return 0
     sets = build_sets([s for s in args.sets.split(",") if s], args.data, args.sentences, args.seed)
     model = load_face_model()
@@ -489,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     if args.transcript:
         predictors += [NetworkWithText(w) for w in args.weights]
+    if args.words:
+        predictors += [NetworkWithWords(w) for w in args.weights]
     for pred in predictors:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and name == "espeak":

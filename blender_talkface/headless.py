@@ -68,6 +68,9 @@ class UsageError(Exception):
     """A bad command line or input, reported as one line with exit status 2."""
 
 
+LISTENING = ("phones", "words")     # --listen: pipeline.AnimateOptions.listening
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, never argparse's multi-line usage dump
         raise UsageError(message)
@@ -85,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--transcript", default=None, metavar="FILE|TEXT",
         help="what the line says (English), as a text file or the text itself: the audio is aligned "
              "to it and the lips close exactly on its p, b and m",
+    )
+    parser.add_argument(
+        "--listen", default="phones",
+        help="without --transcript, how the lips find p, b and m: 'phones' (a phone recogniser, fast; the "
+             "default) or 'words' (English word recognition aligned to the audio: more of them in real "
+             "voices, about 3-5x real time); with --transcript the text decides",
     )
     take = parser.add_argument_group("the take (the panel's Animate from Audio settings)")
     take.add_argument("--style", default="Neutral",
@@ -207,6 +216,9 @@ def validate(ns: argparse.Namespace) -> argparse.Namespace:
         raise UsageError(f"fps must be a number, got {ns.fps!r}") from None
     if not 1.0 <= ns.fps <= 240.0:
         raise UsageError(f"fps must be between 1 and 240, got {ns.fps:g}")
+    ns.listen = ns.listen.lower()
+    if ns.listen not in LISTENING:
+        raise UsageError(f"unknown listening mode {ns.listen!r}: use {' or '.join(LISTENING)}")
     ns.transcript = _transcript_text(ns.transcript)
     ns.out = _writable_dir(ns.out)
     found = run_record.existing_outputs(ns.out) if os.path.isdir(ns.out) else []
@@ -337,7 +349,7 @@ def run(ns, handoff: str | None = None) -> int:
         style=ns.style, mouth=ns.mouth, brows=ns.brows, head=ns.head, blinks=ns.blinks,
         smoothing=ns.smoothing, reduce_keys=not ns.no_reduce_keys, tolerance=ns.tolerance,
         start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
-        listened=ns.listened, fit_range=own_scene)
+        listened=ns.listened, listening=ns.listen, fit_range=own_scene)
     take = pipeline.animate(context, face, ns.audio, options)
     for note in take.notes:
         log(f"animate: warning: {note}")

@@ -155,7 +155,7 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
                 blinks=self.blinks, smoothing=self.smoothing, reduce_keys=self.reduce_keys,
                 tolerance=self.tolerance,
                 start_frame=self.start_frame if self.use_start_frame else None,
-                transcript=context.scene.talkface.dialog_text,
+                transcript=context.scene.talkface.dialog_text, listening=self.listening.lower(),
             )
             with status_progress(context) as progress:
                 result = pipeline.animate(

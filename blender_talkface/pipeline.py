@@ -72,6 +72,7 @@ class AnimateOptions:
     start_frame: int | None = None
     seed: int = 0
     transcript: str = ""         # the line's text: aligned to the audio, the lips close on its p b m
+    listening: str = "phones"    # without text: "phones" (the phone loop, fast) or "words" (word recognition)
     alignment: object = None     # that text already aligned to this audio (align_transcript)
     listened: object = None      # and what the network hears of it (align_transcript's second item)
     fit_range: bool = False      # set the scene's range to the take (a scene made for it); else grow only
@@ -170,11 +171,15 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
         style = torch.tensor(code, dtype=torch.float32)
     aligned, listened = ((options.alignment, options.listened) if options.alignment is not None
                          else align_transcript(audio, options.transcript, model))
+    recognised = None
+    if aligned is None and options.listening == "words" and phones.available():
+        recognised, listened = inference.recognise_and_listen(audio, model)
     step(2)
     anim = inference.animate(audio, model, style, seed=options.seed,
-                             timed_phones=aligned.phones if aligned is not None else None, listened=listened)
+                             timed_phones=aligned.phones if aligned is not None else None, listened=listened,
+                             recognised=recognised.phones if recognised is not None else None)
     notes = tuple(audio.notes) + tuple(anim.notes)
-    source = ("transcript" if aligned is not None
+    source = ("transcript" if aligned is not None else "word recogniser" if recognised is not None
               else "phone recogniser" if phones.available() else "audio features")
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
                            blinks=options.blinks)

@@ -21,8 +21,14 @@ BAKE_MODES = (
 REFERENCE_STYLE = "Learned"     # the style learned from a take ('Learn Style from Take')
 
 #: The take settings, in the order the panel shows them (also the operator's overridable properties).
-TAKE_SETTINGS = ("style", "mouth", "brows", "head", "blinks", "smoothing", "reduce_keys", "tolerance",
+TAKE_SETTINGS = ("style", "listening", "mouth", "brows", "head", "blinks", "smoothing", "reduce_keys", "tolerance",
                  "use_start_frame", "start_frame")
+
+LISTENING_MODES = [
+    ("PHONES", "Phones (fast)", "A phone recogniser trained on real speech hears p, b and m (about 60x real time)"),
+    ("WORDS", "Words (thorough)", "English word recognition, its words aligned to the audio: finds more p, b "
+                                  "and m in real voices, at about 3-5x real time"),
+]
 
 _STYLE_ITEMS = None             # Blender needs the enum strings kept alive: computed once
 
@@ -59,6 +65,10 @@ def take_properties() -> dict:
             name="Style", items=style_items,
             description="Speaking style of the animation: a preset, a training speaker, or one learned "
                         "from a take",
+        ),
+        "listening": bpy.props.EnumProperty(
+            name="Listening", items=LISTENING_MODES, default="PHONES",
+            description="How the lips find p, b and m without Dialog Text (with it, the text decides)",
         ),
         "mouth": _intensity("Mouth", "jaw and lip motion"),
         "brows": _intensity("Brows", "brow raises and frowns"),

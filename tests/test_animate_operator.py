@@ -131,6 +131,21 @@ def test_dialog_text_times_the_lips(face, blender):
     assert again["talkface_transcript"] == ""
 
 
+def test_words_listening_times_the_lips_by_recognised_words(face, blender):
+    """Listening 'Words (thorough)', as the operator's property or the scene's take setting."""
+    scene = blender.context.scene
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH, listening="WORDS") == {"FINISHED"}
+    first = face.data.shape_keys.animation_data.action
+    assert first["talkface_lipsync"] == "word recogniser" and first["talkface_transcript"] == ""
+    scene.talkface.listening = "WORDS"
+    try:
+        assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+    finally:
+        scene.talkface.listening = "PHONES"
+    again = face.data.shape_keys.animation_data.action
+    assert again != first and again["talkface_lipsync"] == "word recogniser"
+
+
 @pytest.mark.parametrize("text, message", [
     ("The quick brown fox jumps over the lazy dog by the river bank on Sunday.", "does not match"),
     ("Der schnelle braune Fuchs springt über den faulen Hund am Flussufer.", "English"),

@@ -54,16 +54,18 @@ def test_score_counts_closures_and_keyed_closures_on_a_known_predictor(tmp_path,
 
 def test_bench_prints_a_row_per_weights_and_set(tmp_path):
     """... and a row per closure-detector setting asked for: a detector that hears nothing
-    (threshold above any posterior) seals no more than the network alone, the shipped one more."""
+    (threshold above any posterior) seals no more than the network alone, the shipped one more;
+    and with --words the 'words' listening mode, which seals on top of the shipped path."""
     env = {**os.environ, "TALKFACE_BENCH_CACHE": str(tmp_path)}
     res = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "flite",
-                          "--sentences", "1", "--detector", "0.5>1.01"],
+                          "--sentences", "1", "--detector", "0.5>1.01", "--words"],
                          check=False, capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr
-    rows = dict(re.findall(r"^(shipped alone|shipped|shipped @0.5>1.01|energy baseline)\s+flite\*?\s+([\d.]+)%",
-                           res.stdout, re.M))
-    assert set(rows) == {"shipped alone", "shipped", "shipped @0.5>1.01", "energy baseline"}, res.stdout
+    rows = dict(re.findall(r"^(shipped alone|shipped|shipped @0.5>1.01|shipped \+words|energy baseline)\s+flite\*?"
+                           r"\s+([\d.]+)%", res.stdout, re.M))
+    assert set(rows) == {"shipped alone", "shipped", "shipped @0.5>1.01", "shipped +words", "energy baseline"}, res.stdout
     assert float(rows["shipped @0.5>1.01"]) == float(rows["shipped alone"]) <= float(rows["shipped"])
+    assert float(rows["shipped +words"]) >= float(rows["shipped"])     # word seals only add closures
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flite-awb-seed0-n1.npz", "flite-rms-seed0-n1.npz"]
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "nope"],
                          check=False, capture_output=True, text=True, timeout=120)

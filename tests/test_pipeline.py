@@ -132,6 +132,16 @@ def test_keys_only_with_a_transcript_times_the_lips_by_it(tmp_path, speech):
     assert info["transcript"] == "Bob made a map of the moon." and info["lipsync"] == "transcript"
 
 
+def test_keys_only_listening_for_words(tmp_path, speech):
+    """--listen words: the lips are timed by the recognised words (and the phone loop)."""
+    out = tmp_path / "out"
+    done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--listen", "words")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "lips timed by the word recogniser" in done.stderr
+    info = inspect_blend(str(out / "scene.blend"))
+    assert info["lipsync"] == "word recogniser" and info["transcript"] == "" and info["jaw_max"] > 0.1
+
+
 def test_take_options_reach_the_keys(tmp_path, speech):
     """--mouth/--brows/--head/--blinks 0 still the parts, --start-frame moves the take,
     --no-reduce-keys keys every frame."""

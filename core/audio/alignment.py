@@ -377,17 +377,27 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
                     out_words.append(Word(w, t0 + ws * FRAME_S, t0 + we * FRAME_S))
                 phones += [(ph, t0 + ps * FRAME_S, t0 + pe * FRAME_S) for ph, ps, pe in timed[1]]
                 continue
-            for name, w_start, w_dur, w_phones in answer["words"]:
-                if not _is_filler(name):
-                    out_words.append(Word(_word(name), t0 + w_start * FRAME_S, t0 + (w_start + w_dur) * FRAME_S))
-                for p_name, p_start, p_dur in w_phones:
-                    ph = SILENCE if p_name in ("SIL", "+SIL+") else re.sub(r"\d", "", p_name)
-                    phones.append((ph, t0 + p_start * FRAME_S, t0 + (p_start + p_dur) * FRAME_S))
+            timed_words, timed_phones = timed_answer(answer["words"], t0)
+            out_words += timed_words
+            phones += timed_phones
     except BaseException:
         if batch is not None:
             batch.cancel()
         raise
     return out_words, phones, spans
+
+
+def timed_answer(aligned: list, t0: float) -> tuple[list[Word], list[tuple[str, float, float]]]:
+    """``sphinx_helper.align_chunk``'s ``words`` (in frames) for a chunk starting ``t0`` seconds in ->
+    (the words, fillers left out; the phones without stress, silence as ``SIL``) in seconds."""
+    words, phones = [], []
+    for name, w_start, w_dur, w_phones in aligned:
+        if not _is_filler(name):
+            words.append(Word(_word(name), t0 + w_start * FRAME_S, t0 + (w_start + w_dur) * FRAME_S))
+        for p_name, p_start, p_dur in w_phones:
+            ph = SILENCE if p_name in ("SIL", "+SIL+") else re.sub(r"\d", "", p_name)
+            phones.append((ph, t0 + p_start * FRAME_S, t0 + (p_start + p_dur) * FRAME_S))
+    return words, phones
 
 
 def frame_gaps(logliks: np.ndarray, phones: list[tuple[str, float, float]]) -> np.ndarray:

@@ -20,7 +20,7 @@ from ..animation import HEAD_CHANNELS, Animation
 from ..errors import InputError, MissingWeightsError
 from ..face.model import ARKIT_NAMES
 from ..weights import weights_path
-from . import alignment, motion, phone_loop, phones, senones
+from . import alignment, motion, phone_loop, phones, recognition, senones
 from .features import FeatureConfig, compute_features
 from .loading import Audio
 from .network import Animator, AnimatorConfig, run_chunked
@@ -205,6 +205,19 @@ def align_and_listen(audio: Audio, model: Animator, transcript: str):
     return aligned, replace(heard[0], logliks=None)
 
 
+def recognise_and_listen(audio: Audio, model: Animator, cancelled=None):
+    """(``core.audio.recognition.recognise(audio)``, ``listen_to(audio, model, hear=True)``): this
+    process listens (features, phone scores, the phone loop) while helper processes recognise the
+    words. ``cancelled``: as ``recognition.recognise``'s."""
+    heard: list[Listened] = []
+
+    def listen(helped: bool) -> None:
+        heard.append(listen_to(audio, model, threads=1 if helped else None, hear=True))
+
+    recognised = recognition.recognise(audio, meanwhile=listen, cancelled=cancelled)
+    return recognised, heard[0]
+
+
 def _network_input(model: Animator, listened: Listened, heard: list | None) -> np.ndarray:
     cfg = model.cfg
     feats, posteriors = listened.features, listened.posteriors
@@ -297,7 +310,7 @@ def heard_closures(audio: Audio) -> list | None:
 
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
             seed: int = 0, timed_phones: list | None = None, listen: bool = True,
-            listened: Listened | None = None) -> Animation:
+            listened: Listened | None = None, recognised: list | None = None) -> Animation:
     """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps.
 
     The lips seal on every /p b m/ of ``timed_phones`` -- a transcript aligned to this audio
@@ -307,13 +320,17 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     Weights trained with phone evidence also read those phones as input; weights trained with
     phone posteriors read those (``core.audio.senones``): the phone loop (``core.audio.phone_loop``)
     decodes the same scores. ``listened``: this audio's ``Listened``, already computed
-    (``align_and_listen``)."""
+    (``align_and_listen``, ``recognise_and_listen``). ``recognised``: the phones of the words
+    recognised in this audio (``core.audio.recognition``, the 'words' listening mode): without a
+    transcript the lips also seal on their /p b m/."""
     cfg = model.cfg
     need_phones = timed_phones is None and (listen or cfg.phone_evidence)
     if listened is None or (need_phones and listened.heard is None):
         listened = listen_to(audio, model, hear=need_phones)
     feats = _network_input(model, listened, listened.heard if timed_phones is None else timed_phones)
     cues = timed_phones if timed_phones is not None else listened.closures if listen else None
+    if timed_phones is None and recognised is not None:
+        cues = list(cues or []) + [p for p in recognised if phones.phone_class(p[0]) == "bilabial"]
     code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
     model.seal_bias = SEAL_BIAS
     out = run_chunked(model, feats, code.to(model.feat_mean.device))

@@ -12,9 +12,10 @@ carries its noise estimate over from the previous utterance, and a result would 
 that process happened to decode before.
 
 Protocol, binary on stdin and text on stdout: each request is two 8-byte little-endian lengths,
-a JSON header ``{"kind": "align", "words": [...]}`` and 16-bit mono PCM at 16 kHz; a header length
-of 0 ends the process. Each answer is one line of JSON, in the order of the requests.
-SETTINGS_JSON maps each decoder the jobs use ("words") to its ``Decoder`` keyword arguments.
+a JSON header (``{"kind": "align", "words": [...]}`` or ``{"kind": "recognise"}``) and 16-bit mono
+PCM at 16 kHz; a header length of 0 ends the process. Each answer is one line of JSON, in the order
+of the requests. SETTINGS_JSON maps each decoder the jobs use ("words"; "recognise" too for
+recognition) to its ``Decoder`` keyword arguments.
 """
 
 from __future__ import annotations
@@ -72,6 +73,24 @@ def align_chunk(decoders: Decoders, words: list[str], pcm: bytes) -> dict | None
                       for w in dec.get_alignment().words()]}
 
 
+def recognise_chunk(decoders: Decoders, pcm: bytes) -> dict:
+    """Word recognition of one chunk with the language model ('recognise' decoder), then the
+    recognised words aligned to it as ``align_chunk`` aligns a transcript's ('words' decoder, the
+    whole dictionary): ``text`` (the words, '' for none) and ``words`` (``align_chunk``'s, None when
+    its passes fail)."""
+    hyp = decode(decoders, "recognise", pcm).hyp()
+    words = hyp.hypstr.split() if hyp is not None else []
+    aligned = align_chunk(decoders, words, pcm) if words else {"words": []}
+    return {"text": " ".join(words), "words": aligned["words"] if aligned is not None else None}
+
+
+def run_job(decoders: Decoders, header: dict, pcm: bytes):
+    """The answer to one request (the same here and in the main process)."""
+    if header["kind"] == "recognise":
+        return recognise_chunk(decoders, pcm)
+    return align_chunk(decoders, header["words"], pcm)
+
+
 def _read_exactly(stream, n: int) -> bytes:
     data = stream.read(n)
     if len(data) != n:
@@ -88,7 +107,7 @@ def main(settings_json: str) -> int:
             return 0
         header = json.loads(_read_exactly(stdin, n_header))
         pcm = _read_exactly(stdin, n_pcm)
-        answer = align_chunk(decoders, header["words"], pcm)
+        answer = run_job(decoders, header, pcm)
         stdout.write(json.dumps(answer) + "\n")
         stdout.flush()
 

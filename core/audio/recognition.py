@@ -1,0 +1,110 @@
+"""Word recognition without a transcript: the 'words' listening mode (English only).
+
+The default path (``core.audio.phone_loop``) hears /p b m/ from phones alone, fast (60x real time)
+but without knowing which words are said: on real people it finds about three in five of them.
+Word recognition does what Rhubarb Lip Sync does: PocketSphinx's US-English language model and
+dictionary (shipped in the ``pocketsphinx`` wheel) recognise each chunk's words, and the recognised
+words are then aligned to the chunk exactly as a transcript's are (``core.audio.alignment``'s
+passes), which times their phones. The lips seal on those /p b m/ as well as the phone loop's.
+A word the recogniser mishears still closes the lips where it has a /p b m/, so this mode trades
+a few false closures for many more found; a chunk whose words cannot be aligned gives none.
+
+It costs PocketSphinx's full search (about 3 to 5x real time on two cores, against the phone
+loop's 60x): chunks run in helper processes (``core.audio.sphinx_pool``) while this process
+computes the features, the phone scores and the loop (``inference.recognise_and_listen``).
+
+Decoder settings (``decoder_settings``): PocketSphinx's defaults with the second and third passes
+off and at most 10000 HMMs a frame, chosen on Allison Smith's dev prompts only (weights/provenance.json,
+``word_recognition``): the same /p b m/ found within 30 ms as the full defaults (0.722) at 0.7 of the
+time; narrower beams lost a third of them.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import alignment, sphinx_helper, sphinx_pool
+from .loading import Audio, resample
+from .phones import chunk_bounds, model_dir, to_pcm16
+
+SAMPLE_RATE = 16000
+MAX_HMMS_PER_FRAME = 10000
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """What the recogniser heard: ``text`` (the recognised words, chunk by chunk), ``words``
+    (``alignment.Word``) and ``phones`` ((ARPAbet, start_s, end_s), silence as ``SIL``) in seconds
+    from the start of the audio, and ``unaligned``: (start_s, end_s) of chunks whose recognised
+    words could not be aligned (they give no phones)."""
+
+    text: str
+    words: list
+    phones: list
+    unaligned: list
+
+
+def decoder_settings() -> dict:
+    """The helpers' decoders: 'recognise' (language model, whole dictionary) and 'words' (the
+    aligner's, whole dictionary)."""
+    m = model_dir()
+    return {"recognise": dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL",
+                              lm=m + "/en-us.lm.bin", dict=m + "/cmudict-en-us.dict",
+                              fwdflat=False, bestpath=False, maxhmmpf=MAX_HMMS_PER_FRAME),
+            **alignment.decoder_settings()}
+
+
+def recognise(audio: Audio, meanwhile: Callable[[bool], None] | None = None,
+              cancelled: Callable[[], bool] | None = None) -> Recognised:
+    """Recognise ``audio``'s words chunk by chunk (``phones.chunk_bounds``: at most 20 s, cut at the
+    quietest frame) and align each chunk's words. ``meanwhile(helped)`` runs once, while helper
+    processes recognise (``helped`` True) or before this process does it itself (False).
+    ``cancelled()``, asked between chunks, stops the work (``InterruptedError``)."""
+    x = np.asarray(audio.samples, dtype=np.float32)
+    if audio.sample_rate != SAMPLE_RATE:
+        x = resample(x, audio.sample_rate, SAMPLE_RATE)
+    bounds = chunk_bounds(x, SAMPLE_RATE)
+    settings = decoder_settings()
+    helpers = min(sphinx_pool.helper_count(), len(bounds))
+    pool = sphinx_pool.Pool(settings, helpers) if helpers else None
+
+    def chunk_pcm(a: int, b: int) -> bytes:
+        # each chunk dithered as on its own, so helper and main process hear the same samples
+        return to_pcm16(x[a:b]).tobytes()
+
+    batch = None
+    try:
+        if pool is not None:
+            batch = pool.submit([({"kind": "recognise"}, functools.partial(chunk_pcm, a, b)) for a, b in bounds])
+        if meanwhile is not None:
+            meanwhile(batch is not None)
+        answers = batch.results() if batch is not None else [sphinx_pool.NOT_RUN] * len(bounds)
+        decoders = sphinx_helper.Decoders(settings)
+        texts, words, phones, unaligned = [], [], [], []
+        for (a, b), answer in zip(bounds, answers):
+            if cancelled is not None and cancelled():
+                raise InterruptedError("word recognition cancelled")
+            if answer is sphinx_pool.NOT_RUN:          # no helper ran it: here
+                answer = sphinx_helper.recognise_chunk(decoders, chunk_pcm(a, b))
+            t0, t1 = a / SAMPLE_RATE, b / SAMPLE_RATE
+            if answer["text"]:
+                texts.append(answer["text"])
+            if answer["words"] is None:
+                unaligned.append((t0, t1))
+                continue
+            timed_words, timed_phones = alignment.timed_answer(answer["words"], t0)
+            words += timed_words
+            phones += timed_phones
+    except BaseException:
+        if batch is not None:
+            batch.cancel()
+        raise
+    finally:
+        if pool is not None:
+            pool.close()
+    return Recognised(" ".join(texts), words, phones, unaligned)
+

@@ -1,0 +1,102 @@
+"""The 'words' listening mode: word recognition without a transcript, its words aligned, the lips
+sealed on their /p b m/ as well as the phone loop's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SPEECH
+
+from talkface.core.audio import inference, phone_loop, phones, recognition
+from talkface.core.audio.loading import from_array, load_audio
+from talkface.core.face.model import inner_lip_gap, load_face_model
+
+SAMPLE_TEXT = ("Hello! My name is Emma, and I am very happy to meet you. "
+               "Today this photo will speak, in time with my voice.")
+
+
+@pytest.fixture(scope="module")
+def speech():
+    return load_audio(SPEECH)
+
+
+@pytest.fixture(scope="module")
+def truth():
+    """The sample's /p b m/ as espeak-ng timed them (same voice and rate as the sample)."""
+    from talkface.training.corpus import espeak
+
+    spoken = espeak.synthesize(SAMPLE_TEXT, "en-us+f2", rate=160, pitch=55, pitch_range=70)
+    return [(p.start, p.end) for p in spoken.phonemes if p.phoneme in ("m", "p", "b")]
+
+
+def hits(truth, heard) -> int:
+    return sum(any(h0 < e + 0.03 and h1 > s - 0.03 for h0, h1 in heard) for s, e in truth)
+
+
+def test_recognised_words_are_aligned_and_find_the_bilabials(speech, truth):
+    found = recognition.recognise(speech)
+    words = found.text.split()
+    # the opening sentence is clear speech: its words come back as said
+    assert words[:6] == ["hello", "my", "name", "is", "emma", "and"], found.text
+    assert [w.text for w in found.words] == words and not found.unaligned
+    assert all(a.end <= b.start + 1e-6 for a, b in zip(found.words, found.words[1:]))
+    assert found.phones[-1][2] <= speech.duration + 0.02
+    lips = [(s, e) for p, s, e in found.phones if phones.phone_class(p) == "bilabial"]
+    loop = [(p.start, p.end) for p in phone_loop.hear(speech).closures]
+    assert hits(truth, lips) >= 0.6 * len(truth), (hits(truth, lips), len(truth))
+    # the two listen differently: together they find more than the loop alone
+    assert hits(truth, lips + loop) > hits(truth, loop), (hits(truth, lips + loop), hits(truth, loop))
+
+
+def test_helpers_and_this_process_recognise_alike(speech, monkeypatch):
+    """Chunks go to helper processes when there are CPUs for them; a chunk gives the same words
+    and phones whichever process recognised it."""
+    long = from_array(np.tile(speech.samples, 4), speech.sample_rate)     # 29 s: two chunks
+    assert len(phones.chunk_bounds(long.samples, long.sample_rate)) == 2
+    found = {}
+    for helpers in ("0", "2"):
+        monkeypatch.setenv("TALKFACE_PHONE_HELPERS", helpers)
+        found[helpers] = recognition.recognise(long)
+    assert found["0"] == found["2"]
+    assert len(found["0"].text.split()) > 30
+
+
+def test_recognition_can_be_cancelled(speech):
+    with pytest.raises(InterruptedError):
+        recognition.recognise(speech, cancelled=lambda: True)
+
+
+@pytest.fixture(scope="module")
+def net():
+    return inference.load_animator()
+
+
+def test_recognised_bilabials_seal_the_lips_on_top_of_the_loop(net, speech):
+    """A /p b m/ of the recognised words seals the lips where the phone loop's take leaves them
+    open; everywhere else the take is the phone loop's."""
+    face = load_face_model()
+
+    def gap(anim):
+        return inner_lip_gap(face, face.vertices(None, anim.values[:, :52], None)) * 1000.0
+
+    heard = inference.animate(speech, net)
+    g = gap(heard)
+    widest = int(np.argmax(g))
+    assert g[widest] > 5.0
+    at = widest / heard.fps
+    told = inference.animate(speech, net, recognised=[("SIL", 0.0, at - 0.05), ("M", at - 0.01, at + 0.05)])
+    g_told = gap(told)
+    assert g_told[widest] <= 1.0
+    away = np.abs(np.arange(len(g)) - widest) > 5
+    assert np.allclose(g[away], g_told[away], atol=1e-4)
+    # a transcript's phones decide alone
+    timed = [("SIL", 0.0, speech.duration)]
+    assert np.allclose(inference.animate(speech, net, timed_phones=timed, recognised=[("M", at - 0.01, at + 0.05)]).values,
+                       inference.animate(speech, net, timed_phones=timed).values)
+
+
+def test_recognise_and_listen_hears_what_listening_alone_hears(net, speech):
+    found, listened = inference.recognise_and_listen(speech, net)
+    alone = inference.listen_to(speech, net, hear=True)
+    assert found.text
+    assert np.allclose(listened.features, alone.features) and listened.closures == alone.closures
