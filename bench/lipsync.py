@@ -17,6 +17,9 @@ with its provenance entry; a set an engine trained on is marked 'seen' in the ta
   real-new the same set without her: only people no training corpus holds
   allison-dev  her prompts kept out of training for choosing between weights
            (training/corpus/asterisk.py 'dev'), clean and degraded
+  mfa-dev  a second real-speech dev set: the Montreal Forced Aligner's recordings of its author and
+           its test clips (spontaneous and read speech, falsetto, whispers; bench/fetch_speech.sh),
+           aligned to their text; never trained on
 
 Every set is played clean and degraded (the corpus's noise, rooms, band limits, codecs; a fixed
 seed). For a set without reference weights (all but espeak) the reference is the corpus's own
@@ -191,13 +194,22 @@ def synthesized(path: str, texts: list[str], synthesize) -> list[tuple[np.ndarra
 def real_cases(seed: int) -> list[Case]:
     from talkface.training.corpus import real
 
-    cases = []
-    for name in real.names():
-        samples, phones = real.load(name)
-        audio = from_array(samples, real.SAMPLE_RATE)
-        cases.append(Case("real", name, audio, phones, True, viseme_reference(phones, audio.duration),
-                          {"text": real.spoken(name)}))
-    return _with_degraded(cases, seed + 2)
+    return _with_degraded([_recording_case("real", name) for name in real.names()], seed + 2)
+
+
+def _recording_case(set_name: str, name: str) -> Case:
+    """One of ``training.corpus.real``'s recordings, its phones from its aligned text."""
+    from talkface.training.corpus import real
+
+    samples, phones = real.load(name)
+    audio = from_array(samples, real.SAMPLE_RATE)
+    return Case(set_name, name, audio, phones, True, viseme_reference(phones, audio.duration), {"text": real.spoken(name)})
+
+
+def mfa_dev_cases(seed: int) -> list[Case]:
+    from talkface.training.corpus import real
+
+    return _with_degraded([_recording_case("mfa-dev", name) for name in real.dev_names()], seed + 4)
 
 
 def allison_dev_cases(seed: int) -> list[Case]:
@@ -222,6 +234,7 @@ def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[s
         "real": real,
         "real-new": lambda: [c for c in real() if not c.voice.startswith("allison")],
         "allison-dev": lambda: allison_dev_cases(seed),
+        "mfa-dev": lambda: mfa_dev_cases(seed),
     }
     out = {}
     for name in names:

@@ -1,9 +1,12 @@
-"""Real human recordings with phone timings, for TESTING ONLY.
+"""Real human recordings with phone timings, for TESTING ONLY (and a dev set, never trained on).
 
 These recordings are never trained on, tuned on or used to pick checkpoints: they exist to measure
 how the animator does on real voices (issue 12). Nothing in the training corpus may import this
-module. ``real_transcripts.json`` lists each recording with its transcript, source, speaker and
-licence. Two locations:
+module. The exception is the recordings marked ``"role": "dev"`` (``dev_names``: the Montreal
+Forced Aligner's, fetched into ``bench/speech/mfa/``): a second real-speech dev set beside Allison
+Smith's prompts (``training/corpus/asterisk.py``), which may choose between settings or weights
+but is never trained on; ``names()`` lists the test recordings only. ``real_transcripts.json``
+lists each recording with its transcript, source, speaker and licence. Two locations:
   moonshine  the ``moonshine-voice`` wheel's assets (``moonshine_voice/assets/``, MIT; the package
              is located, never imported, so its native library is not loaded): installed with
              the requirements;
@@ -60,8 +63,13 @@ def _table() -> dict:
 
 
 def names() -> list[str]:
-    """Recordings with an established transcript that are on this machine."""
-    return sorted(n for n in _table() if available(n))
+    """Test recordings with an established transcript that are on this machine."""
+    return sorted(n for n, entry in _table().items() if entry.get("role", "test") == "test" and available(n))
+
+
+def dev_names() -> list[str]:
+    """Dev recordings (``"role": "dev"``) with an established transcript that are on this machine."""
+    return sorted(n for n, entry in _table().items() if entry.get("role") == "dev" and available(n))
 
 
 def transcript(name: str) -> str:
