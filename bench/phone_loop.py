@@ -67,27 +67,12 @@ def allphone(audio: Audio) -> list[tuple[str, float, float]]:
 
 
 def words(audio: Audio) -> list[tuple[str, float, float]]:
-    """Word recognition with PocketSphinx's US-English language model and dictionary (what
-    Rhubarb Lip Sync does), chunk by chunk, then the recognised words forced-aligned to the chunk
-    (``core.audio.alignment``) for their phones; a chunk whose words the aligner refuses gives none."""
-    from talkface.core.audio import alignment
-    from talkface.core.audio.loading import from_array
-    from talkface.core.errors import InputError
+    """The 'words' listening mode's phones: word recognition with PocketSphinx's US-English
+    language model and dictionary (what Rhubarb Lip Sync does), the words aligned to their chunk
+    (``core.audio.recognition``)."""
+    from talkface.core.audio import recognition
 
-    folder = phones.model_dir()
-    out = []
-    for a, b, dec in _decoded_chunks(audio, lm=os.path.join(folder, "en-us.lm.bin"),
-                                     dict=os.path.join(folder, "cmudict-en-us.dict")):
-        hyp = dec.hyp().hypstr if dec.hyp() else ""
-        if not hyp.strip():
-            continue
-        try:
-            al = alignment.align(from_array(audio.samples[a:b], audio.sample_rate), hyp)
-        except InputError:
-            continue
-        t0 = a / audio.sample_rate
-        out += [(ph, t0 + s, t0 + e) for ph, s, e in al.phones]
-    return out
+    return recognition.recognise(audio).phones
 
 
 def own_loop(chunks: list, penalty: float, follow: np.ndarray | None) -> list[tuple[str, float, float]]:

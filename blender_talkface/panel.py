@@ -43,12 +43,17 @@ class TALKFACE_PT_main(bpy.types.Panel):
         box = layout.box()
         box.label(text="2. Animation", icon="SOUND")
         box.prop(settings, "dialog_text", icon="TEXT")
+        row = box.row()
+        row.active = not settings.dialog_text.strip()       # with the text, the text decides
+        row.prop(settings, "listening")
         header, body = box.panel("TALKFACE_take_settings", default_closed=True)
         header.label(text="Take Settings")
         if body is not None:
             body.use_property_split = True
             body.use_property_decorate = False
             for name in TAKE_SETTINGS:
+                if name == "listening":                   # shown under Dialog Text
+                    continue
                 if name == "start_frame":
                     row = body.row()
                     row.active = settings.use_start_frame

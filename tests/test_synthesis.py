@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from talkface.core.device import free_memory
 from talkface.core.errors import InputError, MissingWeightsError
@@ -169,3 +170,31 @@ def test_the_photos_own_teeth_stay_put_as_the_jaw_opens():
     assert np.abs(frame - photo)[teeth].mean() < 2.0
     assert np.abs(kept.flow[0].numpy()[teeth]).max() < 0.5
     assert np.abs(dragged.flow[0].numpy()[teeth]).max(-1).mean() > 1.5       # down with the lower lip
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here (run it where one is lent)")
+def test_cuda_bake_matches_the_cpu_bake():
+    """The shipped networks with the mouth model, half precision on CUDA: the frames match the CPU
+    bake's (the painted interior, the photo's teeth and the sharp opening included)."""
+    from conftest import PORTRAIT
+
+    from talkface.core.face.fitting import fit_photo_file
+    from talkface.core.face.image_io import load_photo
+    from talkface.core.face.model import ARKIT_NAMES, load_face_model
+    from talkface.core.video.generator import load_generator, load_mouth_generator
+
+    model = load_face_model()
+    fit = fit_photo_file(PORTRAIT, model)
+    n = 4
+    weights = np.repeat(fit.expression[None], n, 0).astype(np.float32)
+    weights[:, ARKIT_NAMES.index("jawOpen")] = np.linspace(0.0, 0.6, n)
+    state = FaceState(weights, np.repeat(fit.pose[None], n, 0))
+    frames = {}
+    for device in ("cpu", "cuda"):
+        synth = FrameSynthesizer(model, fit, load_photo(PORTRAIT).rgb, 512, device=device, half=True,
+                                 generator=load_generator(device=device),
+                                 mouth_generator=load_mouth_generator(device=device))
+        assert synth.half == (device == "cuda")
+        frames[device] = synth.render(state).astype(int)
+    diff = np.abs(frames["cuda"] - frames["cpu"])
+    assert diff.mean() < 1.0 and np.percentile(diff, 99.9) <= 12, (diff.mean(), np.percentile(diff, 99.9))
