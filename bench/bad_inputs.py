@@ -181,6 +181,13 @@ def cases() -> list[Case]:
         Case("transcript wrong text", (2,), base + keys + ["--transcript", "The quick brown fox jumps over the "
                                                             "lazy dog by the river bank on Sunday."]),
         Case("transcript German", (2,), base + keys + ["--transcript", "Der schnelle braune Fuchs springt."]),
+        Case("listen unknown", (2,), base + keys + ["--listen", "closely"], must_say="listening mode"),
+        Case("listen words, silence", (0,), base + keys + ["--listen", "words"],
+             prepare=audio("silent.wav", lambda: np.zeros(32000, np.float32))),
+        Case("listen words, 8 kHz", (0,), base + keys + ["--listen", "words"],
+             prepare=audio("8k.wav", lambda: s()[::2], rate=8000)),
+        Case("listen words with a wrong transcript", (2,), base + keys + ["--listen", "words", "--transcript",
+                                                                           "Der schnelle braune Fuchs springt."]),
         Case("unknown flag", (2,), base + keys + ["--frobnicate"]),
         # output folders
         Case("out is a file", (2,), base + keys, prepare=lambda w: {"out": _bytes(w, "afile", b"x")}),
