@@ -353,6 +353,8 @@ def run(ns, handoff: str | None = None) -> int:
     take = pipeline.animate(context, face, ns.audio, options)
     for note in take.notes:
         log(f"animate: warning: {note}")
+    if take.lipsync == "word recogniser":
+        log(f"animate: {pipeline.heard_summary(take.heard)}")
     if take.flat_channels:
         log(f"animate: {pipeline.flat_summary(take.flat_channels)}")
     log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "

@@ -168,6 +168,8 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
                 self.report({"INFO"}, pipeline.flat_summary(result.flat_channels))
             for note in result.notes:
                 self.report({"WARNING"}, note)
+            if result.lipsync == "word recogniser":
+                self.report({"INFO"}, pipeline.heard_summary(result.heard))
             self.report(
                 {"INFO"},
                 f"Keyed '{result.action.name}': {result.duration:.1f}s of speech, "

@@ -122,6 +122,14 @@ class AnimateResult:
     alignment_score: float | None = None
     flat_channels: list = ()     # channels that never moved beyond the tolerance: no F-curve
     notes: tuple = ()            # what was done to the recording to use it (core.audio.loading)
+    heard: str = ""              # the word recogniser's words ('words' listening)
+
+
+def heard_summary(text: str, limit: int = 160) -> str:
+    """The word recogniser's words as one line for a report, and what to do with them."""
+    shown = text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+    return (f"Heard: '{shown}' (words heard, not a transcript: correct them in Dialog Text and animate "
+            "again to time the lips exactly)" if text else "Heard no words")
 
 
 def flat_summary(names) -> str:
@@ -197,6 +205,7 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     scene_data.set_take_audio(take.action, audio_path)
     scene_data.set_take_transcript(take.action, options.transcript.strip())
     scene_data.set_take_lipsync(take.action, source)
+    scene_data.set_take_heard(take.action, recognised.text if recognised is not None else "")
     last = start + int(round(audio.duration * scene_fps(scene))) - 1
     take_sound(scene, take.action, audio_path, start, last + 1)
     if options.fit_range:     # a scene made for this take (headless without a .blend)
@@ -208,7 +217,8 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     context.scene.talkface.audio_path = audio_path
     step(4)
     return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration,
-                         source, aligned.score if aligned is not None else None, take.flat_channels, notes)
+                         source, aligned.score if aligned is not None else None, take.flat_channels, notes,
+                         recognised.text if recognised is not None else "")
 
 
 def read_face_take(context, face_obj):

@@ -21,6 +21,8 @@ On a take's Action (one per 'Animate from Audio'):
 ``talkface_start_frame``       int         the scene frame where that recording starts
 ``talkface_transcript``        str         the dialog text the take was aligned to ('' none)
 ``talkface_lipsync``           str         which lip-sync path made it (``LIPSYNC_SOURCES``)
+``talkface_heard``             str         (word recogniser) the words it heard: a start for
+                                           the dialog text
 ``talkface_sound_strip``       str         the name of its sound strip in the sequencer
 ``talkface_retarget_of``       str         (a retarget copy) the take it was copied from
 ``talkface_retarget_hash``     str         (a retarget copy) its keys' hash when written: a
@@ -54,6 +56,7 @@ TAKE_AUDIO = "talkface_audio"
 TAKE_START_FRAME = "talkface_start_frame"
 TAKE_TRANSCRIPT = "talkface_transcript"
 TAKE_LIPSYNC = "talkface_lipsync"
+TAKE_HEARD = "talkface_heard"
 TAKE_SOUND_STRIP = "talkface_sound_strip"
 RETARGET_OF = "talkface_retarget_of"
 RETARGET_HASH = "talkface_retarget_hash"
@@ -190,6 +193,15 @@ def take_transcript(action) -> str:
 
 def set_take_transcript(action, text: str) -> None:
     action[TAKE_TRANSCRIPT] = str(text)
+
+
+def take_heard(action) -> str:
+    """The words the word recogniser heard in the take's audio ('' for other lip-sync paths)."""
+    return _text(action, TAKE_HEARD)
+
+
+def set_take_heard(action, text: str) -> None:
+    action[TAKE_HEARD] = str(text)
 
 
 def take_lipsync(action) -> str:
