@@ -203,7 +203,8 @@ def _recording_case(set_name: str, name: str) -> Case:
 
     samples, phones = real.load(name)
     audio = from_array(samples, real.SAMPLE_RATE)
-    return Case(set_name, name, audio, phones, True, viseme_reference(phones, audio.duration), {"text": real.spoken(name)})
+    return Case(set_name, name, audio, phones, True, viseme_reference(phones, audio.duration),
+                {"text": real.spoken(name)})
 
 
 def mfa_dev_cases(seed: int) -> list[Case]:
@@ -468,13 +469,15 @@ def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
         rows = ([(60.0, False), (600.0, False), (3600.0 * hours, False), (60.0, True), (600.0, True)]
                 + ([(0.0, False)] if real.available() else []))
         for seconds, words in rows:
-            cmd = [sys.executable, __file__, "--speed-child", str(seconds), "--weights", w] + (["--words"] if words else [])
+            cmd = ([sys.executable, __file__, "--speed-child", str(seconds), "--weights", w]
+                   + (["--words"] if words else []))
             runs = [json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True)
                                .stdout.strip().splitlines()[-1]) for _ in range(max(1, repeat))]
             rt = sorted(r["rt"] for r in runs)
             res = max(runs, key=lambda r: r["peak_mb"])
             name = "shipped" if w == "shipped" else os.path.basename(w)
-            audio = (f"{res['seconds'] / 60:.0f}m" + (" +words" if words else "")) if seconds else f"{res['seconds']:.0f}s +text"
+            audio = (f"{res['seconds'] / 60:.0f}m" + (" +words" if words else "") if seconds
+                     else f"{res['seconds']:.0f}s +text")
             spread = f"{rt[0]:.1f}-{rt[-1]:.1f}" if len(rt) > 1 else ""
             print(f"{name[:22]:<22} {audio:>10} {float(np.median(rt)):12.1f} {spread:>12} "
                   f"{res['peak_mb']:9.0f} {res['added_mb']:9.0f}")

@@ -21,13 +21,13 @@ BAKE_MODES = (
 REFERENCE_STYLE = "Learned"     # the style learned from a take ('Learn Style from Take')
 
 #: The take settings, in the order the panel shows them (also the operator's overridable properties).
-TAKE_SETTINGS = ("style", "listening", "mouth", "brows", "head", "blinks", "smoothing", "reduce_keys", "tolerance",
-                 "use_start_frame", "start_frame")
+TAKE_SETTINGS = ("style", "listening", "mouth", "brows", "head", "blinks", "smoothing", "reduce_keys",
+                 "tolerance", "use_start_frame", "start_frame")
 
 LISTENING_MODES = [
     ("PHONES", "Phones (fast)", "A phone recogniser trained on real speech hears p, b and m (about 60x real time)"),
     ("WORDS", "Words (thorough)", "English word recognition, its words aligned to the audio: finds more p, b "
-                                  "and m in real voices, at about 3-5x real time"),
+                                  "and m in real voices, at about 8-10x real time"),
 ]
 
 _STYLE_ITEMS = None             # Blender needs the enum strings kept alive: computed once

@@ -9,8 +9,8 @@ passes), which times their phones. The lips seal on those /p b m/ as well as the
 A word the recogniser mishears still closes the lips where it has a /p b m/, so this mode trades
 a few false closures for many more found; a chunk whose words cannot be aligned gives none.
 
-It costs PocketSphinx's full search (about 3 to 5x real time on two cores, against the phone
-loop's 60x): chunks run in helper processes (``core.audio.sphinx_pool``) while this process
+It costs PocketSphinx's full search (8-10x real time on two cores, against the phone loop's
+60x; ``bench/lipsync.py --speed``): chunks run in helper processes (``core.audio.sphinx_pool``) while this process
 computes the features, the phone scores and the loop (``inference.recognise_and_listen``).
 
 Decoder settings (``decoder_settings``): PocketSphinx's defaults with the second and third passes
