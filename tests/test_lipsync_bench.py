@@ -119,3 +119,7 @@ def test_synthesized_bench_speech_is_kept_and_read_back(tmp_path):
         assert np.array_equal(s1, s2) and p1 == p2
     other = bench.synthesized(path, ["f"], noisy)              # other texts: synthesized anew
     assert len(calls) == 3 and len(other) == 1
+    bench.synthesized(path, ["f"], noisy, "piper-tts 2.0")     # another engine version: anew
+    bench.synthesized(path, ["f"], noisy, "piper-tts 2.0")     # ...then kept
+    assert len(calls) == 4
+    assert "flite" in bench.engine_version("flite") and "piper-tts" in bench.engine_version("piper")
