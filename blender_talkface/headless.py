@@ -350,7 +350,8 @@ def run(ns, handoff: str | None = None) -> int:
         smoothing=ns.smoothing, reduce_keys=not ns.no_reduce_keys, tolerance=ns.tolerance,
         start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
         listened=ns.listened, listening=ns.listen, fit_range=own_scene)
-    take = pipeline.animate(context, face, ns.audio, options)
+    words = Progress("animate: words", 0, unit="chunks") if ns.listen == "words" else None
+    take = pipeline.animate(context, face, ns.audio, options, words_progress=words)
     for note in take.notes:
         log(f"animate: warning: {note}")
     if take.lipsync == "word recogniser":

@@ -138,6 +138,7 @@ def test_keys_only_listening_for_words(tmp_path, speech):
     done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--listen", "words")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lips timed by the word recogniser" in done.stderr
+    assert "animate: words: 100.0% (1/1 chunks" in done.stderr
     assert "animate: Heard: '" in done.stderr or "animate: Heard no words" in done.stderr
     info = inspect_blend(str(out / "scene.blend"))
     assert info["lipsync"] == "word recogniser" and info["transcript"] == "" and info["jaw_max"] > 0.1

@@ -53,11 +53,15 @@ def test_helpers_and_this_process_recognise_alike(speech, monkeypatch):
     and phones whichever process recognised it."""
     long = from_array(np.tile(speech.samples, 4), speech.sample_rate)     # 29 s: two chunks
     assert len(phones.chunk_bounds(long.samples, long.sample_rate)) == 2
-    found = {}
+    found, counted = {}, {}
     for helpers in ("0", "2"):
         monkeypatch.setenv("TALKFACE_PHONE_HELPERS", helpers)
-        found[helpers] = recognition.recognise(long)
+        counted[helpers] = []
+        count = counted[helpers].append
+        found[helpers] = recognition.recognise(long, progress=lambda done, total, count=count: count((done, total)))
     assert found["0"] == found["2"]
+    # progress counts each chunk once, in order, from either process
+    assert counted["0"] == counted["2"] == [(1, 2), (2, 2)]
     assert len(found["0"].text.split()) > 30
 
 

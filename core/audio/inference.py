@@ -205,16 +205,16 @@ def align_and_listen(audio: Audio, model: Animator, transcript: str):
     return aligned, replace(heard[0], logliks=None)
 
 
-def recognise_and_listen(audio: Audio, model: Animator, cancelled=None):
+def recognise_and_listen(audio: Audio, model: Animator, cancelled=None, progress=None):
     """(``core.audio.recognition.recognise(audio)``, ``listen_to(audio, model, hear=True)``): this
     process listens (features, phone scores, the phone loop) while helper processes recognise the
-    words. ``cancelled``: as ``recognition.recognise``'s."""
+    words. ``cancelled``, ``progress``: as ``recognition.recognise``'s."""
     heard: list[Listened] = []
 
     def listen(helped: bool) -> None:
         heard.append(listen_to(audio, model, threads=1 if helped else None, hear=True))
 
-    recognised = recognition.recognise(audio, meanwhile=listen, cancelled=cancelled)
+    recognised = recognition.recognise(audio, meanwhile=listen, cancelled=cancelled, progress=progress)
     return recognised, heard[0]
 
 

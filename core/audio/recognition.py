@@ -59,11 +59,14 @@ def decoder_settings() -> dict:
 
 
 def recognise(audio: Audio, meanwhile: Callable[[bool], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> Recognised:
+              cancelled: Callable[[], bool] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Recognised:
     """Recognise ``audio``'s words chunk by chunk (``phones.chunk_bounds``: at most 20 s, cut at the
     quietest frame) and align each chunk's words. ``meanwhile(helped)`` runs once, while helper
     processes recognise (``helped`` True) or before this process does it itself (False).
-    ``cancelled()``, asked between chunks, stops the work (``InterruptedError``)."""
+    ``cancelled()``, asked between chunks, stops the work (``InterruptedError``). ``progress(done,
+    total)`` counts chunks recognised, from the helpers' threads while they work (a printer, not a
+    user interface, should take it), and ends with ``(total, total)``."""
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
@@ -76,20 +79,29 @@ def recognise(audio: Audio, meanwhile: Callable[[bool], None] | None = None,
         # each chunk dithered as on its own, so helper and main process hear the same samples
         return to_pcm16(x[a:b]).tobytes()
 
+    reported = [0]
+
+    def report(done: int, total: int) -> None:     # each count once, never backwards
+        if progress is not None and done > reported[-1]:
+            reported.append(done)
+            progress(done, total)
+
     batch = None
     try:
         if pool is not None:
-            batch = pool.submit([({"kind": "recognise"}, functools.partial(chunk_pcm, a, b)) for a, b in bounds])
+            batch = pool.submit([({"kind": "recognise"}, functools.partial(chunk_pcm, a, b)) for a, b in bounds],
+                                on_done=report)
         if meanwhile is not None:
             meanwhile(batch is not None)
         answers = batch.results() if batch is not None else [sphinx_pool.NOT_RUN] * len(bounds)
         decoders = sphinx_helper.Decoders(settings)
         texts, words, phones, unaligned = [], [], [], []
-        for (a, b), answer in zip(bounds, answers):
+        for i, ((a, b), answer) in enumerate(zip(bounds, answers)):
             if cancelled is not None and cancelled():
                 raise InterruptedError("word recognition cancelled")
             if answer is sphinx_pool.NOT_RUN:          # no helper ran it: here
                 answer = sphinx_helper.recognise_chunk(decoders, chunk_pcm(a, b))
+                report(i + 1, len(bounds))
             t0, t1 = a / SAMPLE_RATE, b / SAMPLE_RATE
             if answer["text"]:
                 texts.append(answer["text"])
@@ -106,5 +118,6 @@ def recognise(audio: Audio, meanwhile: Callable[[bool], None] | None = None,
     finally:
         if pool is not None:
             pool.close()
+    report(len(bounds), len(bounds))
     return Recognised(" ".join(texts), words, phones, unaligned)
 

@@ -48,16 +48,24 @@ NOT_RUN = object()
 
 
 class Batch:
-    def __init__(self, pool: "Pool", jobs: list[Job]):
-        self.pool, self.jobs = pool, jobs
+    """Jobs submitted together. ``on_done(done, total)``, when given, is called from the helper
+    threads as each job's answer arrives (not for jobs no helper could run)."""
+
+    def __init__(self, pool: "Pool", jobs: list[Job], on_done: Callable[[int, int], None] | None = None):
+        self.pool, self.jobs, self.on_done = pool, jobs, on_done
         self.answers: list = [NOT_RUN] * len(jobs)
         self.pending = len(jobs)
+        self.answered = 0
 
     def finish(self, i: int, answer) -> None:
         with self.pool.cond:
             self.answers[i] = answer
             self.pending -= 1
+            self.answered += answer is not NOT_RUN
+            answered = self.answered
             self.pool.cond.notify_all()
+        if self.on_done is not None and answer is not NOT_RUN:
+            self.on_done(answered, len(self.jobs))
 
     def _drop_queued(self) -> None:
         """Take this batch's jobs that no helper has started off the queue (holding the lock)."""
@@ -110,8 +118,8 @@ class Pool:
             thread.start()
             self._threads.append(thread)
 
-    def submit(self, jobs: list[Job]) -> Batch:
-        batch = Batch(self, jobs)
+    def submit(self, jobs: list[Job], on_done: Callable[[int, int], None] | None = None) -> Batch:
+        batch = Batch(self, jobs, on_done)
         with self.cond:
             self.queue.extend((batch, i) for i in range(len(jobs)))
             self.cond.notify_all()
