@@ -81,7 +81,7 @@ def recognise(audio: Audio, meanwhile: Callable[[bool], None] | None = None,
 
     reported = [0]
 
-    def report(done: int, total: int) -> None:     # each count once, never backwards
+    def report(done: int, total: int) -> None:     # each count once (the helpers' in order, then ours)
         if progress is not None and done > reported[-1]:
             reported.append(done)
             progress(done, total)

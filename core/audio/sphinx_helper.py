@@ -85,7 +85,7 @@ def recognise_chunk(decoders: Decoders, pcm: bytes) -> dict:
 
 
 def run_job(decoders: Decoders, header: dict, pcm: bytes):
-    """The answer to one request (the same here and in the main process)."""
+    """The answer to one request (the main process runs the same passes itself for a chunk no helper ran)."""
     if header["kind"] == "recognise":
         return recognise_chunk(decoders, pcm)
     return align_chunk(decoders, header["words"], pcm)

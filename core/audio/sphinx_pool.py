@@ -49,7 +49,8 @@ NOT_RUN = object()
 
 class Batch:
     """Jobs submitted together. ``on_done(done, total)``, when given, is called from the helper
-    threads as each job's answer arrives (not for jobs no helper could run)."""
+    threads as each job's answer arrives (not for jobs no helper could run), one call at a time
+    and with ``done`` rising: it must be quick (a progress line)."""
 
     def __init__(self, pool: "Pool", jobs: list[Job], on_done: Callable[[int, int], None] | None = None):
         self.pool, self.jobs, self.on_done = pool, jobs, on_done
@@ -61,11 +62,11 @@ class Batch:
         with self.pool.cond:
             self.answers[i] = answer
             self.pending -= 1
-            self.answered += answer is not NOT_RUN
-            answered = self.answered
+            if answer is not NOT_RUN:
+                self.answered += 1
+                if self.on_done is not None:        # under the lock: the counts arrive in order
+                    self.on_done(self.answered, len(self.jobs))
             self.pool.cond.notify_all()
-        if self.on_done is not None and answer is not NOT_RUN:
-            self.on_done(answered, len(self.jobs))
 
     def _drop_queued(self) -> None:
         """Take this batch's jobs that no helper has started off the queue (holding the lock)."""

@@ -62,14 +62,19 @@ def _table() -> dict:
         return json.load(f)["recordings"]
 
 
+def _names(role: str) -> list[str]:
+    """The recordings of ``role`` ('test' unless an entry says otherwise) on this machine."""
+    return sorted(n for n, entry in _table().items() if entry.get("role", "test") == role and available(n))
+
+
 def names() -> list[str]:
     """Test recordings with an established transcript that are on this machine."""
-    return sorted(n for n, entry in _table().items() if entry.get("role", "test") == "test" and available(n))
+    return _names("test")
 
 
 def dev_names() -> list[str]:
     """Dev recordings (``"role": "dev"``) with an established transcript that are on this machine."""
-    return sorted(n for n, entry in _table().items() if entry.get("role") == "dev" and available(n))
+    return _names("dev")
 
 
 def transcript(name: str) -> str:
