@@ -446,11 +446,12 @@ def print_table(results: list[tuple[str, str, bool, dict]]) -> None:
 
 # --- speed ---------------------------------------------------------------------------------------
 
-def speed_child(seconds: float, weights: str, words: bool = False) -> None:
+def speed_child(seconds: float, weights: str, words: bool = False, takes: int = 1) -> None:
     """Run in a fresh process: features + phone recogniser + network on ``seconds`` of audio (with
     ``words``, word recognition too: the 'words' listening mode); with ``seconds`` 0, the real
     two_cities recording (44 s) with its text: alignment (features meanwhile) + network, as the
-    headless command runs it."""
+    headless command runs it. ``takes``: the same work again in this process, as an animator's next
+    takes (``walls``: each take's seconds; the rest is the first take's)."""
     import torch
 
     from talkface.training.corpus import real
@@ -467,14 +468,17 @@ def speed_child(seconds: float, weights: str, words: bool = False) -> None:
         audio, text = load_audio(real.path("two_cities"), sr=16000), real.transcript("two_cities")
         seconds = audio.duration
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
-    aligned, listened = inference.align_and_listen(audio, net, text) if text else (None, None)
-    recognised, listened = inference.recognise_and_listen(audio, net) if words else (None, listened)
-    anim = inference.animate(audio, net, "Neutral", timed_phones=aligned.phones if text else None, listened=listened,
-                             recognised=recognised.phones if words else None)
-    wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "wall": wall, "rt": seconds / wall,
+    walls = []
+    for _ in range(takes):
+        t0 = time.perf_counter()
+        aligned, listened = inference.align_and_listen(audio, net, text) if text else (None, None)
+        recognised, listened = inference.recognise_and_listen(audio, net) if words else (None, listened)
+        anim = inference.animate(audio, net, "Neutral", timed_phones=aligned.phones if text else None,
+                                 listened=listened, recognised=recognised.phones if words else None)
+        walls.append(time.perf_counter() - t0)
+        if len(walls) == 1:         # the first take's peak
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "wall": walls[0], "rt": seconds / walls[0], "walls": walls,
                       "frames": anim.n_frames, "peak_mb": peak / 1024, "added_mb": (peak - base) / 1024}))
 
 
@@ -504,6 +508,18 @@ def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
             spread = f"{rt[0]:.1f}-{rt[-1]:.1f}" if len(rt) > 1 else ""
             print(f"{name[:22]:<22} {audio:>10} {float(np.median(rt)):12.1f} {spread:>12} "
                   f"{res['peak_mb']:9.0f} {res['added_mb']:9.0f}")
+    # short lines take after take in one process (Blender's session, a batch worker): the words
+    # mode's helpers and decoders are kept from one take to the next (core.audio.sphinx_pool.Kept)
+    print(f"\n{'weights':<22} {'line':>10} {'first take s':>13} {'next takes s':>13}")
+    for w in weights:
+        for seconds, words in ((3.0, False), (3.0, True), (7.4, True)):
+            cmd = ([sys.executable, __file__, "--speed-child", str(seconds), "--weights", w, "--takes", "3"]
+                   + (["--words"] if words else []))
+            walls = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True)
+                               .stdout.strip().splitlines()[-1])["walls"]
+            name = "shipped" if w == "shipped" else os.path.basename(w)
+            print(f"{name[:22]:<22} {f'{seconds:g}s' + (' +words' if words else ''):>10} {walls[0]:13.2f} "
+                  f"{float(np.median(walls[1:])):13.2f}")
 
 
 def parse_detectors(text: str) -> list[tuple[float, float]]:
@@ -539,9 +555,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--speed-child", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--takes", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.speed_child is not None:
-        speed_child(args.speed_child, args.weights[0], args.words)
+        speed_child(args.speed_child, args.weights[0], args.words, args.takes)
         return 0
     sets = build_sets([s for s in args.sets.split(",") if s], args.data, args.sentences, args.seed)
     model = load_face_model()

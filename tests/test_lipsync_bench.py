@@ -124,3 +124,15 @@ def test_synthesized_bench_speech_is_kept_and_read_back(tmp_path):
     bench.synthesized(path, ["f"], noisy, "piper-tts 2.0")     # ...then kept
     assert len(calls) == 4
     assert "flite" in bench.engine_version("flite") and "piper-tts" in bench.engine_version("piper")
+
+
+def test_the_speed_child_times_take_after_take():
+    """The short-line table's child: each take's seconds in one process (the words mode's later
+    takes on kept helpers and decoders: tests/test_recognition.py)."""
+    import json
+
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--speed-child", "3",
+                          "--weights", "shipped", "--words", "--takes", "2"],
+                         check=True, capture_output=True, text=True, timeout=300)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(row["walls"]) == 2 and row["wall"] == row["walls"][0] and row["frames"] == 150

@@ -65,6 +65,38 @@ def test_helpers_and_this_process_recognise_alike(speech, monkeypatch):
     assert len(found["0"].text.split()) > 30
 
 
+def test_the_helpers_and_decoders_are_kept_for_the_next_take(speech, monkeypatch):
+    """A second take reuses the first's helper processes and decoders (and recognises the same);
+    a helper that died, or another helper count, gets a new pool; letting go ends the helpers, and
+    so does the timer once the kept pool has been idle ``keep_s``."""
+    from talkface.core.audio import sphinx_pool
+
+    kept = sphinx_pool.RECOGNITION
+    kept.let_go()
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "2")
+    first = recognition.recognise(speech)
+    pool, decoders = kept.pool, kept.decoders
+    assert pool is not None and len(pool.processes) == 2
+    assert all(p.poll() is None for p in pool.processes)          # still running between takes
+    assert recognition.recognise(speech) == first
+    assert kept.pool is pool and kept.decoders is decoders
+    pool.processes[0].kill()
+    pool.processes[0].wait()
+    assert recognition.recognise(speech) == first and kept.pool is not pool
+    assert all(p.poll() is not None for p in pool.processes)      # the broken pool was closed
+    pool = kept.pool
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "0")
+    assert recognition.recognise(speech) == first and kept.pool is None
+    assert all(p.poll() is not None for p in pool.processes)
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "2")
+    monkeypatch.setattr(kept, "keep_s", 0.2)
+    assert recognition.recognise(speech) == first
+    pool = kept.pool
+    kept.timer.join(5)
+    assert kept.pool is None and kept.decoders is None
+    assert all(p.wait(timeout=5) is not None for p in pool.processes)
+
+
 def test_recognition_can_be_cancelled(speech):
     with pytest.raises(InterruptedError):
         recognition.recognise(speech, cancelled=lambda: True)

@@ -71,9 +71,12 @@ def recognise(audio: Audio, meanwhile: Callable[[bool], None] | None = None,
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
     bounds = chunk_bounds(x, SAMPLE_RATE)
-    settings = decoder_settings()
-    helpers = min(sphinx_pool.helper_count(), len(bounds))
-    pool = sphinx_pool.Pool(settings, helpers) if helpers else None
+    # as many helpers as the machine allows whatever the length: the pool is kept for the next take
+    with sphinx_pool.RECOGNITION.use(decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
+        return _recognise(x, bounds, pool, decoders, meanwhile, cancelled, progress)
+
+
+def _recognise(x, bounds, pool, decoders, meanwhile, cancelled, progress) -> Recognised:
 
     def chunk_pcm(a: int, b: int) -> bytes:
         # each chunk dithered as on its own, so helper and main process hear the same samples
@@ -94,7 +97,6 @@ def recognise(audio: Audio, meanwhile: Callable[[bool], None] | None = None,
         if meanwhile is not None:
             meanwhile(batch is not None)
         answers = batch.results() if batch is not None else [sphinx_pool.NOT_RUN] * len(bounds)
-        decoders = sphinx_helper.Decoders(settings)
         texts, words, phones, unaligned = [], [], [], []
         for i, ((a, b), answer) in enumerate(zip(bounds, answers)):
             if cancelled is not None and cancelled():
@@ -115,9 +117,6 @@ def recognise(audio: Audio, meanwhile: Callable[[bool], None] | None = None,
         if batch is not None:
             batch.cancel()
         raise
-    finally:
-        if pool is not None:
-            pool.close()
     report(len(bounds), len(bounds))
     return Recognised(" ".join(texts), words, phones, unaligned)
 

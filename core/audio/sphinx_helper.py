@@ -100,6 +100,8 @@ def _read_exactly(stream, n: int) -> bytes:
 
 def main(settings_json: str) -> int:
     decoders = Decoders(json.loads(settings_json))
+    for name in decoders.settings:          # built now, while the main process has other work
+        decoders(name)
     stdin, stdout = sys.stdin.buffer, sys.stdout
     while True:
         n_header, n_pcm = struct.unpack("<qq", _read_exactly(stdin, 16))

@@ -5,11 +5,18 @@ runs batches of jobs on them; a thread per helper feeds it one job at a time. ``
 returns each job's answer, or ``NOT_RUN`` for a job no helper could finish (the helper failed to start,
 died or wrote nonsense): the caller runs those itself with the same passes, so a failing helper
 costs time, never a different result.
+
+``Kept`` keeps a pool, and this process's own decoders, for the next take with the same settings
+(the 'words' mode's are always the same): starting two helpers and building their decoders costs
+about a second, as much as recognising a 3 s line. They are let go ``KEEP_S`` after their last use,
+so an idle Blender does not hold them.
 """
 
 from __future__ import annotations
 
+import atexit
 import collections
+import contextlib
 import json
 import os
 import struct
@@ -21,6 +28,7 @@ from typing import Callable
 HELPERS_ENV = "TALKFACE_PHONE_HELPERS"      # how many helper processes (helper_count)
 MAX_HELPERS = 2
 HELPER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphinx_helper.py")
+KEEP_S = 120.0      # a kept pool and its decoders are let go this long after their last use
 
 
 def helper_count() -> int:
@@ -169,3 +177,71 @@ class Pool:
         for thread in self._threads:
             thread.join()
         self._threads = []
+
+
+class Kept:
+    """One pool (``count`` helpers; None for none) and this process's ``sphinx_helper.Decoders``,
+    both for ``settings``, kept between uses: ``use`` hands out the kept ones while the settings and
+    the count are unchanged and every helper is alive, else it starts new ones (closing the old).
+    ``keep_s`` after the last use ends, a timer lets both go. A use that comes while another is
+    under way (another thread) gets its own, closed when it ends."""
+
+    def __init__(self, keep_s: float | None = None):
+        self.keep_s = keep_s
+        self.lock = threading.Lock()
+        self.key = self.pool = self.decoders = self.timer = None
+        self.busy = False
+
+    @contextlib.contextmanager
+    def use(self, settings: dict, count: int):
+        from .sphinx_helper import Decoders
+
+        key = (json.dumps(settings, sort_keys=True), count)
+        with self.lock:
+            mine = not self.busy
+            if mine:
+                self.busy = True
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+                healthy = self.pool is None or (self.pool.alive == count
+                                                 and all(p.poll() is None for p in self.pool.processes))
+                if key != self.key or not healthy:
+                    self._let_go()
+                    self.key = key
+                    self.pool = Pool(settings, count) if count else None
+                    self.decoders = Decoders(settings)
+                pool, decoders = self.pool, self.decoders
+        if not mine:
+            pool, decoders = (Pool(settings, count) if count else None), Decoders(settings)
+        try:
+            yield pool, decoders
+        finally:
+            if not mine:
+                if pool is not None:
+                    pool.close()
+            else:
+                with self.lock:
+                    self.busy = False
+                    keep_s = KEEP_S if self.keep_s is None else self.keep_s
+                    self.timer = threading.Timer(keep_s, self.let_go)
+                    self.timer.daemon = True
+                    self.timer.start()
+
+    def let_go(self) -> None:
+        """End the kept helpers and drop the kept decoders (unless a use is under way)."""
+        with self.lock:
+            if not self.busy:
+                self._let_go()
+
+    def _let_go(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        pool, self.key, self.pool, self.decoders, self.timer = self.pool, None, None, None, None
+        if pool is not None:
+            pool.close()
+
+
+#: the 'words' mode's pool and decoders (``core.audio.recognition``)
+RECOGNITION = Kept()
+atexit.register(RECOGNITION.let_go)
