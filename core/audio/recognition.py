@@ -11,7 +11,9 @@ a few false closures for many more found; a chunk whose words cannot be aligned 
 
 It costs PocketSphinx's full search (8-10x real time on two cores, against the phone loop's
 60x; ``bench/lipsync.py --speed``): chunks run in helper processes (``core.audio.sphinx_pool``) while this process
-computes the features, the phone scores and the loop (``inference.recognise_and_listen``).
+computes the features, the phone scores and the loop (``inference.recognise_and_listen``). The
+helpers and this process's decoders are kept for the next take (``sphinx_pool.RECOGNITION``):
+starting them costs about as much as recognising a 3 s line.
 
 Decoder settings (``decoder_settings``): PocketSphinx's defaults with the second and third passes
 off and at most 10000 HMMs a frame, chosen on Allison Smith's dev prompts only (weights/provenance.json,
