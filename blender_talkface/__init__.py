@@ -18,3 +18,7 @@ def register():
 def unregister():
     for module in reversed(_modules):
         module.unregister()
+    # the words mode's helper processes, kept between takes, end with the add-on
+    from ..core.audio import sphinx_pool
+
+    sphinx_pool.RECOGNITION.let_go()

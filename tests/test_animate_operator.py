@@ -145,6 +145,20 @@ def test_words_listening_times_the_lips_by_recognised_words(face, blender):
         scene.talkface.listening = "PHONES"
     again = face.data.shape_keys.animation_data.action
     assert again != first and again["talkface_lipsync"] == "word recogniser"
+    # the helpers kept for the next take end when the extension is disabled
+    import sys
+
+    import addon_utils
+
+    kept = sys.modules[PKG + ".core.audio.sphinx_pool"].RECOGNITION
+    helpers = kept.pool.processes if kept.pool is not None else []     # none on a one-CPU machine
+    assert all(p.poll() is None for p in helpers)
+    addon_utils.disable(PKG)
+    try:
+        assert kept.pool is None and all(p.wait(timeout=10) is not None for p in helpers)
+    finally:
+        addon_utils.enable(PKG)
+    assert blender.ops.talkface.animate_audio.poll()
 
 
 @pytest.mark.parametrize("text, message", [
