@@ -179,6 +179,37 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
         return run_reported(self, "Animate from Audio", animate)
 
 
+class TALKFACE_OT_use_heard_words(bpy.types.Operator):
+    """Start Dialog Text from the words the word recogniser heard in the face's take: correct them,
+    then animate again for lips timed by the exact words"""
+
+    bl_idname = "talkface.use_heard_words"
+    bl_label = "Use Heard Words"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return poll_reasons(cls, lambda: _face_problem(context),
+                            lambda: not scene_data.heard_in_take(face_object.find_face(context))
+                            and "The face's take has no heard words: animate with Listening 'Words (thorough)' first",
+                            lambda: context.scene.talkface.dialog_text.strip()
+                            and "Dialog Text already holds text: clear it to start from the heard words")
+
+    def execute(self, context):
+        def use():
+            settings = context.scene.talkface
+            if settings.dialog_text.strip():     # never overwrite what the animator typed
+                raise InputError("Dialog Text already holds text: clear it to start from the heard words")
+            heard = scene_data.heard_in_take(face_object.find_face(context))
+            if not heard:
+                raise InputError("The face's take has no heard words: animate with Listening 'Words (thorough)'")
+            settings.dialog_text = heard
+            self.report({"INFO"}, f"Dialog Text holds the {len(heard.split())} heard words: correct them and "
+                                  "animate again")
+
+        return run_reported(self, "Use Heard Words", use)
+
+
 class TALKFACE_OT_apply_to_selected(bpy.types.Operator):
     """Copy the TalkFace face's take onto the selected characters: shape keys by name (ARKit,
     CC3+/CC4, _L/_R, Faceit, or your mapping table), head motion onto a selected Empty or an
@@ -366,6 +397,7 @@ classes = (
     TALKFACE_OT_fit_face,
     TALKFACE_OT_export_neutral,
     TALKFACE_OT_animate_audio,
+    TALKFACE_OT_use_heard_words,
     TALKFACE_OT_apply_to_selected,
     TALKFACE_OT_learn_style,
     TALKFACE_OT_export_take,

@@ -200,6 +200,13 @@ def take_heard(action) -> str:
     return _text(action, TAKE_HEARD)
 
 
+def heard_in_take(face_obj) -> str:
+    """The words heard in the take now driving ``face_obj``'s shape keys ('' without one)."""
+    keys = face_obj.data.shape_keys if face_obj is not None and face_obj.type == "MESH" else None
+    action = keys.animation_data.action if keys is not None and keys.animation_data else None
+    return take_heard(action) if action is not None else ""
+
+
 def set_take_heard(action, text: str) -> None:
     action[TAKE_HEARD] = str(text)
 

@@ -41,3 +41,34 @@ def scene(blender):
     """A factory-fresh empty scene for each test (extensions stay enabled)."""
     blender.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     return blender.context.scene
+
+
+class LayoutRecorder:
+    """A stand-in for a panel's UILayout that records each ``prop`` and ``operator`` drawn (name or
+    idname), with whether its row is active; anything else it is asked for is another recorder
+    (rows, boxes, sub-panels)."""
+
+    def __init__(self, log):
+        self.log, self.active = log, True
+
+    def prop(self, data, name, **kw):
+        self.log.append((name, self.active))
+
+    def operator(self, idname, **kw):
+        self.log.append((idname, self.active))
+        return LayoutRecorder(self.log)
+
+    def panel(self, *args, **kw):
+        return LayoutRecorder(self.log), LayoutRecorder(self.log)
+
+    def __getattr__(self, name):
+        return lambda *args, **kw: LayoutRecorder(self.log)
+
+
+def draw_panel(bpy, panel_class) -> list:
+    """What ``panel_class.draw`` draws in the current context: [(prop or operator, active)]."""
+    class Panel:
+        layout = LayoutRecorder([])
+
+    panel_class.draw(Panel, bpy.context)
+    return Panel.layout.log

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PORTRAIT, SPEECH
+from conftest import PORTRAIT, SPEECH, draw_panel
 
 PKG = "bl_ext.user_default.talkface"
 
@@ -145,6 +145,20 @@ def test_words_listening_times_the_lips_by_recognised_words(face, blender):
         scene.talkface.listening = "PHONES"
     again = face.data.shape_keys.animation_data.action
     assert again != first and again["talkface_lipsync"] == "word recogniser"
+    # Use Heard Words, drawn under Dialog Text for a words-mode take, starts the text from the words
+    # heard; it never replaces a text the animator typed
+    drawn = [name for name, _ in draw_panel(blender, blender.types.TALKFACE_PT_main)]
+    assert drawn[drawn.index("dialog_text") + 1] == "talkface.use_heard_words"
+    assert blender.ops.talkface.use_heard_words() == {"FINISHED"}
+    assert scene.talkface.dialog_text == again["talkface_heard"]
+    scene.talkface.dialog_text = "Hello, my name is Emma."
+    try:
+        assert not blender.ops.talkface.use_heard_words.poll()
+        with pytest.raises(RuntimeError):
+            blender.ops.talkface.use_heard_words()
+        assert scene.talkface.dialog_text == "Hello, my name is Emma."
+    finally:
+        scene.talkface.dialog_text = ""
     # the helpers kept for the next take end when the extension is disabled
     import sys
 

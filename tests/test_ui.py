@@ -4,7 +4,7 @@ settings live in the scene, the stages show progress, and the Add menus offer Ta
 from __future__ import annotations
 
 import pytest
-from conftest import PORTRAIT, SPEECH
+from conftest import PORTRAIT, SPEECH, draw_panel
 
 from talkface.blender_talkface import dependencies
 from talkface.blender_talkface.properties import TAKE_SETTINGS
@@ -134,33 +134,11 @@ def test_add_menus_offer_talkface(blender, menu, operator):
     assert Menu.layout.ops == [operator]
 
 
-class _Recorder:
-    """A stand-in for a panel's UILayout that records each ``prop`` drawn, with whether its row
-    is active; anything else it is asked for is another recorder (rows, boxes, sub-panels)."""
-
-    def __init__(self, log):
-        self.log, self.active = log, True
-
-    def prop(self, data, name, **kw):
-        self.log.append((name, self.active))
-
-    def panel(self, *args, **kw):
-        return _Recorder(self.log), _Recorder(self.log)
-
-    def __getattr__(self, name):
-        return lambda *args, **kw: _Recorder(self.log)
-
-
 def test_listening_is_drawn_under_dialog_text_and_greys_out_with_a_text(scene, blender):
-    class Panel:
-        layout = None
-
     drawn = {}
     for text in ("", "Bob made a map."):
         scene.talkface.dialog_text = text
-        Panel.layout = _Recorder([])
-        blender.types.TALKFACE_PT_main.draw(Panel, blender.context)
-        drawn[text] = Panel.layout.log
+        drawn[text] = draw_panel(blender, blender.types.TALKFACE_PT_main)
     scene.talkface.dialog_text = ""
     names = [name for name, _ in drawn[""]]
     assert names.count("listening") == 1 and names[names.index("dialog_text") + 1] == "listening"
