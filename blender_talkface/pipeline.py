@@ -252,7 +252,10 @@ def export_take(context, face_obj, path: str, kind: str) -> str:
         if kind == "CSV":
             take_files.write_live_link_csv(anim, partial)
         else:
-            take_files.write_json(anim, partial, start_frame=first)
+            action = face_obj.data.shape_keys.animation_data.action
+            about = {"lipsync": scene_data.take_lipsync(action), "transcript": scene_data.take_transcript(action),
+                     "heard": scene_data.take_heard(action)}
+            take_files.write_json(anim, partial, start_frame=first, about=about)
         os.replace(partial, path)
     except OSError as exc:
         if os.path.exists(partial):

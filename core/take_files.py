@@ -11,7 +11,10 @@ Two formats, both written from an ``Animation`` (52 ARKit weights, head offsets)
   ``head_rz``), pitch about the ear-to-ear axis (``head_rx``), roll about the viewing axis
   (``head_ry``). TalkFace does not animate the eyes' rotation: those columns are 0.
 * **JSON**: ``{"format": "talkface-take-1", "fps", "start_frame", "channels", "frames": [[...], ...]}``
-  with TalkFace's own channel names (ARKit camelCase, ``head_rx .. head_tz`` in radians/metres).
+  with TalkFace's own channel names (ARKit camelCase, ``head_rx .. head_tz`` in radians/metres),
+  and ``"take"``: how the take was made, when known (``{"lipsync", "transcript", "heard"}``: what
+  timed the lips, the dialog text it was aligned to, the words the word recogniser heard; a
+  pipeline can correct ``heard`` and run the clip again with it as ``--transcript``).
 """
 
 from __future__ import annotations
@@ -102,10 +105,13 @@ def read_live_link_csv(path: str | Path, fps: float) -> Animation:
     return Animation(fps, tuple(channels), np.stack(columns, 1) if columns else np.zeros((len(data), 0)))
 
 
-def write_json(anim: Animation, path: str | Path, start_frame: int = 1) -> Path:
+def write_json(anim: Animation, path: str | Path, start_frame: int = 1, about: dict | None = None) -> Path:
+    """``about``: how the take was made (``"take"`` in the file; left out when None)."""
     path = Path(path)
     doc = {"format": JSON_FORMAT, "fps": anim.fps, "start_frame": int(start_frame),
            "channels": list(anim.channels), "frames": np.round(anim.values.astype(np.float64), 7).tolist()}
+    if about is not None:
+        doc["take"] = dict(about)
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, separators=(",", ":"))
     return path

@@ -4,6 +4,7 @@ from the panel and headless; read back and compared with the F-curves."""
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -50,6 +51,10 @@ def test_json_round_trip(tmp_path):
     back, start = read_json(write_json(anim, tmp_path / "take.json", start_frame=40))
     assert start == 40 and back.channels == anim.channels and back.fps == anim.fps
     np.testing.assert_allclose(back.values, anim.values, atol=1e-6)
+    about = {"lipsync": "word recogniser", "transcript": "", "heard": "bob made a map"}
+    path = write_json(anim, tmp_path / "made.json", about=about)
+    assert json.loads(path.read_text())["take"] == about and "take" not in json.loads((tmp_path / "take.json").read_text())
+    assert read_json(path)[0].channels == anim.channels
 
 
 def test_timecode_at_fractional_rates():
@@ -81,6 +86,8 @@ def test_export_from_blender_matches_the_edited_curves(scene, blender, tmp_path)
     assert [tuple(p.co) for p in jaw.keyframe_points] == edited     # exporting changes nothing
 
     anim, start = read_json(tmp_path / "take.json")
+    about = json.loads((tmp_path / "take.json").read_text())["take"]
+    assert about == {"lipsync": "phone recogniser", "transcript": "", "heard": ""}      # how it was made
     frames = start + np.arange(anim.n_frames)
     shapes, head = _curves_at(blender, face, frames)
     for name, values in shapes.items():

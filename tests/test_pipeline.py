@@ -135,11 +135,15 @@ def test_keys_only_with_a_transcript_times_the_lips_by_it(tmp_path, speech):
 def test_keys_only_listening_for_words(tmp_path, speech):
     """--listen words: the lips are timed by the recognised words (and the phone loop)."""
     out = tmp_path / "out"
-    done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--listen", "words")
+    done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--listen", "words",
+               "--export-json", "take.json")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lips timed by the word recogniser" in done.stderr
     assert "animate: words: 100.0% (1/1 chunks" in done.stderr
-    assert "animate: Heard: '" in done.stderr or "animate: Heard no words" in done.stderr
+    # the words heard are in the log and in the exported take, for a pipeline to correct and reuse
+    take = json.loads((out / "take.json").read_text())["take"]
+    assert take["lipsync"] == "word recogniser" and take["transcript"] == ""
+    assert take["heard"] and f"animate: Heard: '{take['heard']}'" in done.stderr
     info = inspect_blend(str(out / "scene.blend"))
     assert info["lipsync"] == "word recogniser" and info["transcript"] == "" and info["jaw_max"] > 0.1
 
