@@ -79,6 +79,8 @@ def recognise(audio: Audio, meanwhile: Callable[[bool], None] | None = None,
 
 
 def _recognise(x, bounds, pool, decoders, meanwhile, cancelled, progress) -> Recognised:
+    """``recognise`` on 16 kHz samples ``x`` cut at ``bounds``: the chunks go to ``pool``'s helpers
+    (None: none), and this process runs with ``decoders`` any chunk no helper ran."""
 
     def chunk_pcm(a: int, b: int) -> bytes:
         # each chunk dithered as on its own, so helper and main process hear the same samples

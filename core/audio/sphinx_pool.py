@@ -25,6 +25,8 @@ import sys
 import threading
 from typing import Callable
 
+from .sphinx_helper import Decoders
+
 HELPERS_ENV = "TALKFACE_PHONE_HELPERS"      # how many helper processes (helper_count)
 MAX_HELPERS = 2
 HELPER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sphinx_helper.py")
@@ -194,8 +196,6 @@ class Kept:
 
     @contextlib.contextmanager
     def use(self, settings: dict, count: int):
-        from .sphinx_helper import Decoders
-
         key = (json.dumps(settings, sort_keys=True), count)
         with self.lock:
             mine = not self.busy
