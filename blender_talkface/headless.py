@@ -355,7 +355,7 @@ def run(ns, handoff: str | None = None) -> int:
     for note in take.notes:
         log(f"animate: warning: {note}")
     if take.lipsync == "word recogniser":
-        log(f"animate: {pipeline.heard_summary(take.heard)}")
+        log(f"animate: {pipeline.heard_summary(take.heard, correct='and run again with them as --transcript')}")
     if take.flat_channels:
         log(f"animate: {pipeline.flat_summary(take.flat_channels)}")
     log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "

@@ -125,11 +125,13 @@ class AnimateResult:
     heard: str = ""              # the word recogniser's words ('words' listening)
 
 
-def heard_summary(text: str, limit: int = 160) -> str:
-    """The word recogniser's words as one line for a report, and what to do with them."""
+def heard_summary(text: str, limit: int = 160,
+                  correct: str = "in Dialog Text (Use Heard Words) and animate again") -> str:
+    """The word recogniser's words as one line for a report, and what to do with them (``correct``:
+    where to correct them, in the panel or on the command line)."""
     shown = text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
-    return (f"Heard: '{shown}' (words heard, not a transcript: correct them in Dialog Text and animate "
-            "again to time the lips exactly)" if text else "Heard no words")
+    return (f"Heard: '{shown}' (words heard, not a transcript: correct them {correct} to time the lips "
+            "exactly)" if text else "Heard no words")
 
 
 def flat_summary(names) -> str:
