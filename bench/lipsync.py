@@ -482,6 +482,14 @@ def speed_child(seconds: float, weights: str, words: bool = False, takes: int = 
                       "frames": anim.n_frames, "peak_mb": peak / 1024, "added_mb": (peak - base) / 1024}))
 
 
+def _speed_run(seconds: float, weights: str, words: bool, takes: int = 1) -> dict:
+    """``speed_child``'s result from a fresh process."""
+    cmd = ([sys.executable, __file__, "--speed-child", str(seconds), "--weights", weights, "--takes", str(takes)]
+           + (["--words"] if words else []))
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
     """Without text at 1 min, 10 min and ``hours``; in the 'words' listening mode at 1 and 10 min
     (rows '+words'); with text (alignment first) on the 44 s real recording (row '44s +text'), when
@@ -495,14 +503,11 @@ def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
     for w in weights:
         rows = ([(60.0, False), (600.0, False), (3600.0 * hours, False), (60.0, True), (600.0, True)]
                 + ([(0.0, False)] if real.available() else []))
+        name = "shipped" if w == "shipped" else os.path.basename(w)
         for seconds, words in rows:
-            cmd = ([sys.executable, __file__, "--speed-child", str(seconds), "--weights", w]
-                   + (["--words"] if words else []))
-            runs = [json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True)
-                               .stdout.strip().splitlines()[-1]) for _ in range(max(1, repeat))]
+            runs = [_speed_run(seconds, w, words) for _ in range(max(1, repeat))]
             rt = sorted(r["rt"] for r in runs)
             res = max(runs, key=lambda r: r["peak_mb"])
-            name = "shipped" if w == "shipped" else os.path.basename(w)
             audio = (f"{res['seconds'] / 60:.0f}m" + (" +words" if words else "") if seconds
                      else f"{res['seconds']:.0f}s +text")
             spread = f"{rt[0]:.1f}-{rt[-1]:.1f}" if len(rt) > 1 else ""
@@ -512,12 +517,9 @@ def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
     # mode's helpers and decoders are kept from one take to the next (core.audio.sphinx_pool.Kept)
     print(f"\n{'weights':<22} {'line':>10} {'first take s':>13} {'next takes s':>13}")
     for w in weights:
+        name = "shipped" if w == "shipped" else os.path.basename(w)
         for seconds, words in ((3.0, False), (3.0, True), (7.4, True)):
-            cmd = ([sys.executable, __file__, "--speed-child", str(seconds), "--weights", w, "--takes", "3"]
-                   + (["--words"] if words else []))
-            walls = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True)
-                               .stdout.strip().splitlines()[-1])["walls"]
-            name = "shipped" if w == "shipped" else os.path.basename(w)
+            walls = _speed_run(seconds, w, words, takes=3)["walls"]
             print(f"{name[:22]:<22} {f'{seconds:g}s' + (' +words' if words else ''):>10} {walls[0]:13.2f} "
                   f"{float(np.median(walls[1:])):13.2f}")
 

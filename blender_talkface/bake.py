@@ -162,7 +162,7 @@ class Bake:
         sequencer.remove_strips(scene, {STRIP_FRAMES})
         sequencer.add_image_strip(scene, paths, int(self.frames[0]), name=STRIP_FRAMES)
         audio = self._audio_path()
-        take = keyframes.current_take(self.face)
+        take = scene_data.current_take(self.face)
         if audio and take is not None:
             start = scene_data.take_start_frame(take, scene.frame_start)
             sequencer.take_sound(scene, take, audio, start, int(self.frames[-1]) + 1)
@@ -177,5 +177,5 @@ class Bake:
         shutil.rmtree(self.staging, ignore_errors=True)
 
     def _audio_path(self) -> str | None:
-        path = scene_data.take_audio(keyframes.current_take(self.face)) or self.scene.talkface.audio_path
+        path = scene_data.take_audio(scene_data.current_take(self.face)) or self.scene.talkface.audio_path
         return path if path and os.path.isfile(path) else None

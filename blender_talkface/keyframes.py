@@ -207,12 +207,6 @@ def read_state(scene, face_obj, head_obj, weight_names, frames) -> tuple[np.ndar
     return weights, pose
 
 
-def current_take(face_obj):
-    """The Action now driving ``face_obj``'s shape keys (the current take), or None."""
-    keys = face_obj.data.shape_keys
-    return keys.animation_data.action if keys is not None and keys.animation_data else None
-
-
 def _active_curves(id_block) -> list:
     """The F-curves of ``id_block``'s active Action (its slot's channelbag on 5.0)."""
     anim = id_block.animation_data if id_block is not None else None

@@ -35,8 +35,7 @@ def _face_problem(context) -> str | None:
 
 
 def _has_take(obj) -> bool:
-    keys = obj.data.shape_keys if obj is not None and obj.type == "MESH" else None
-    return keys is not None and keys.animation_data is not None and keys.animation_data.action is not None
+    return scene_data.current_take(obj) is not None
 
 
 
@@ -179,6 +178,10 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
         return run_reported(self, "Animate from Audio", animate)
 
 
+NO_HEARD_WORDS = "The face's take has no heard words: animate with Listening 'Words (thorough)' first"
+DIALOG_TEXT_THERE = "Dialog Text already holds text: clear it to start from the heard words"
+
+
 class TALKFACE_OT_use_heard_words(bpy.types.Operator):
     """Start Dialog Text from the words the word recogniser heard in the face's take: correct them,
     then animate again for lips timed by the exact words"""
@@ -190,19 +193,17 @@ class TALKFACE_OT_use_heard_words(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         return poll_reasons(cls, lambda: _face_problem(context),
-                            lambda: not scene_data.heard_in_take(face_object.find_face(context))
-                            and "The face's take has no heard words: animate with Listening 'Words (thorough)' first",
-                            lambda: context.scene.talkface.dialog_text.strip()
-                            and "Dialog Text already holds text: clear it to start from the heard words")
+                            lambda: not scene_data.heard_in_take(face_object.find_face(context)) and NO_HEARD_WORDS,
+                            lambda: context.scene.talkface.dialog_text.strip() and DIALOG_TEXT_THERE)
 
     def execute(self, context):
         def use():
             settings = context.scene.talkface
             if settings.dialog_text.strip():     # never overwrite what the animator typed
-                raise InputError("Dialog Text already holds text: clear it to start from the heard words")
+                raise InputError(DIALOG_TEXT_THERE)
             heard = scene_data.heard_in_take(face_object.find_face(context))
             if not heard:
-                raise InputError("The face's take has no heard words: animate with Listening 'Words (thorough)'")
+                raise InputError(NO_HEARD_WORDS)
             settings.dialog_text = heard
             self.report({"INFO"}, f"Dialog Text holds the {len(heard.split())} heard words: correct them and "
                                   "animate again")

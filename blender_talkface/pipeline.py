@@ -91,7 +91,7 @@ def learn_style(context, face_obj, weights_dir: str | None = None) -> int:
     from ..core.audio.loading import load_audio
     from . import keyframes
 
-    action = keyframes.current_take(face_obj)
+    action = scene_data.current_take(face_obj)
     audio_path = scene_data.take_audio(action)
     if not audio_path or not os.path.isfile(audio_path):
         raise InputError("The face's current take has no audio file to learn from (animate it from audio first)")
@@ -254,7 +254,7 @@ def export_take(context, face_obj, path: str, kind: str) -> str:
         if kind == "CSV":
             take_files.write_live_link_csv(anim, partial)
         else:
-            action = face_obj.data.shape_keys.animation_data.action
+            action = scene_data.current_take(face_obj)
             about = {"lipsync": scene_data.take_lipsync(action), "transcript": scene_data.take_transcript(action),
                      "heard": scene_data.take_heard(action)}
             take_files.write_json(anim, partial, start_frame=first, about=about)

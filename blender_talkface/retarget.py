@@ -178,7 +178,7 @@ def apply_take(context, source, targets, tolerance: float, head_bone: str = "") 
     """``source``: the TalkFace face with the take; ``targets``: the other selected objects."""
     from ..core.face.model import ARKIT_NAMES
 
-    take = keyframes.current_take(source)
+    take = scene_data.current_take(source)
     if take is None:
         raise InputError(f"'{source.name}' has no take: animate it first")
     anim, start = read_face_take(context, source)

@@ -200,10 +200,16 @@ def take_heard(action) -> str:
     return _text(action, TAKE_HEARD)
 
 
-def heard_in_take(face_obj) -> str:
-    """The words heard in the take now driving ``face_obj``'s shape keys ('' without one)."""
+def current_take(face_obj):
+    """The Action now driving ``face_obj``'s shape keys (the current take), or None (also for no
+    object or one that is not a mesh)."""
     keys = face_obj.data.shape_keys if face_obj is not None and face_obj.type == "MESH" else None
-    action = keys.animation_data.action if keys is not None and keys.animation_data else None
+    return keys.animation_data.action if keys is not None and keys.animation_data else None
+
+
+def heard_in_take(face_obj) -> str:
+    """The words heard in ``face_obj``'s current take ('' without one)."""
+    action = current_take(face_obj)
     return take_heard(action) if action is not None else ""
 
 

@@ -65,10 +65,11 @@ class LayoutRecorder:
         return lambda *args, **kw: LayoutRecorder(self.log)
 
 
-def draw_panel(bpy, panel_class) -> list:
-    """What ``panel_class.draw`` draws in the current context: [(prop or operator, active)]."""
+def draw_panel(bpy, draw) -> list:
+    """What a panel's or menu's ``draw(self, context)`` draws in the current context:
+    [(prop or operator, active)]."""
     class Panel:
         layout = LayoutRecorder([])
 
-    panel_class.draw(Panel, bpy.context)
+    draw(Panel, bpy.context)
     return Panel.layout.log

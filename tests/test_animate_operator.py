@@ -147,7 +147,7 @@ def test_words_listening_times_the_lips_by_recognised_words(face, blender):
     assert again != first and again["talkface_lipsync"] == "word recogniser"
     # Use Heard Words, drawn under Dialog Text for a words-mode take, starts the text from the words
     # heard; it never replaces a text the animator typed
-    drawn = [name for name, _ in draw_panel(blender, blender.types.TALKFACE_PT_main)]
+    drawn = [name for name, _ in draw_panel(blender, blender.types.TALKFACE_PT_main.draw)]
     assert drawn[drawn.index("dialog_text") + 1] == "talkface.use_heard_words"
     assert blender.ops.talkface.use_heard_words() == {"FINISHED"}
     assert scene.talkface.dialog_text == again["talkface_heard"]

@@ -68,7 +68,7 @@ def test_helpers_and_this_process_recognise_alike(speech, monkeypatch):
 def test_the_helpers_and_decoders_are_kept_for_the_next_take(speech, monkeypatch):
     """A second take reuses the first's helper processes and decoders (and recognises the same);
     a helper that died, or another helper count, gets a new pool; letting go ends the helpers, and
-    so does the timer once the kept pool has been idle ``keep_s``."""
+    so does the timer once the kept pool has been idle ``KEEP_S``."""
     from talkface.core.audio import sphinx_pool
 
     kept = sphinx_pool.RECOGNITION
@@ -89,7 +89,7 @@ def test_the_helpers_and_decoders_are_kept_for_the_next_take(speech, monkeypatch
     assert recognition.recognise(speech) == first and kept.pool is None
     assert all(p.poll() is not None for p in pool.processes)
     monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "2")
-    monkeypatch.setattr(kept, "keep_s", 0.2)
+    monkeypatch.setattr(sphinx_pool, "KEEP_S", 0.2)
     assert recognition.recognise(speech) == first
     pool = kept.pool
     kept.timer.join(5)

@@ -86,11 +86,12 @@ def _recognise(x, bounds, pool, decoders, meanwhile, cancelled, progress) -> Rec
         # each chunk dithered as on its own, so helper and main process hear the same samples
         return to_pcm16(x[a:b]).tobytes()
 
-    reported = [0]
+    reported = 0
 
     def report(done: int, total: int) -> None:     # each count once (the helpers' in order, then ours)
-        if progress is not None and done > reported[-1]:
-            reported.append(done)
+        nonlocal reported
+        if progress is not None and done > reported:
+            reported = done
             progress(done, total)
 
     batch = None

@@ -185,11 +185,10 @@ class Kept:
     """One pool (``count`` helpers; None for none) and this process's ``sphinx_helper.Decoders``,
     both for ``settings``, kept between uses: ``use`` hands out the kept ones while the settings and
     the count are unchanged and every helper is alive, else it starts new ones (closing the old).
-    ``keep_s`` after the last use ends, a timer lets both go. A use that comes while another is
+    ``KEEP_S`` after the last use ends, a timer lets both go. A use that comes while another is
     under way (another thread) gets its own, closed when it ends."""
 
-    def __init__(self, keep_s: float | None = None):
-        self.keep_s = keep_s
+    def __init__(self):
         self.lock = threading.Lock()
         self.key = self.pool = self.decoders = self.timer = None
         self.busy = False
@@ -223,8 +222,7 @@ class Kept:
             else:
                 with self.lock:
                     self.busy = False
-                    keep_s = KEEP_S if self.keep_s is None else self.keep_s
-                    self.timer = threading.Timer(keep_s, self.let_go)
+                    self.timer = threading.Timer(KEEP_S, self.let_go)
                     self.timer.daemon = True
                     self.timer.start()
 
