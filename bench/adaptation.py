@@ -18,6 +18,10 @@ Each row is the share of the reference /p b m/ that a recognised /p b m/ overlap
 recognised /p b m/ that overlap none.
 
     .venv/bin/python bench/adaptation.py [--vtln 0.88,0.92,0.96,1.04,1.08] [--mllr] [--tau 100,300]
+    .venv/bin/python bench/adaptation.py --end-to-end allison-dev,mfa-dev [--sources loop,words]
+
+``--end-to-end`` scores the whole words mode (network, phone loop, seals) with ``bench/lipsync.py``'s
+closure table, as shipped and with the recogniser adapted to each recording (``adapted_words_mode``).
 """
 
 from __future__ import annotations
@@ -178,6 +182,53 @@ def run_variant(name: str, cases: list, extra: dict | None = None, mllr: tuple[s
     return name, rows
 
 
+def adapted_words_mode(source: str, tau: float = 300.0):
+    """A ``bench/lipsync.py`` predictor: the words mode with the model's means adapted (full MLLR,
+    ``tau``) to each recording, its /p b m/ sealed as the words mode seals them. ``source`` 'words':
+    the words mode as shipped first (helpers and all), then a second, adapted recognition pass here;
+    'loop': the phone loop's phones (which the words mode computes anyway) give the transform and
+    the only recognition pass is adapted."""
+    from talkface.bench import lipsync
+    from talkface.core.audio import inference
+
+    class AdaptedWords(lipsync.Network):
+        def __init__(self):
+            super().__init__("shipped")
+            self.name += f" +words, MLLR from the {source} (tau {tau:g})"
+
+        def predict(self, case):
+            if source == "words":
+                first, listened = inference.recognise_and_listen(case.audio, self.net)
+                heard = first.phones
+            else:
+                listened = inference.listen_to(case.audio, self.net, hear=True)
+                heard = listened.heard
+            x = np.asarray(case.audio.samples, np.float32)
+            if case.audio.sample_rate != recognition.SAMPLE_RATE:
+                x = resample(x, case.audio.sample_rate, recognition.SAMPLE_RATE)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "take.mllr")
+                write_mllr(mllr_transform(x, heard, False, tau), path)
+                adapted, _ = words_phones(x, {"mllr": path})
+            return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=adapted)
+
+    return AdaptedWords()
+
+
+def end_to_end(sets: str, sources: list[str], tau: float) -> None:
+    """``bench/lipsync.py``'s closure table for the words mode as shipped and adapted."""
+    from talkface.bench import lipsync
+
+    built = lipsync.build_sets(sets.split(","), "", 30, 0)
+    face = lipsync.load_face_model()
+    results = []
+    for pred in [lipsync.NetworkWithWords("shipped")] + [adapted_words_mode(s, tau) for s in sources]:
+        for name, cases in built.items():
+            results.append((pred.name, name, lipsync.SET_SOURCE.get(name) in pred.trained_on,
+                            lipsync.score(cases, pred, face)))
+    lipsync.print_table(results)
+
+
 def _table(results: dict[str, list]) -> None:
     print(f"{'variant':32s}" + "".join(f"{s:>22s}" for s in DEV_SETS))
     for name, rows in results.items():
@@ -193,8 +244,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vtln", default="", help="warp factors to try, comma-separated (e.g. 0.88,0.92,1.04)")
     ap.add_argument("--mllr", action="store_true", help="also adapt the means (unsup and sup, full and diagonal)")
     ap.add_argument("--tau", default="", help="also unsup full MLLR pulled towards no change by these frame counts")
+    ap.add_argument("--end-to-end", metavar="SETS", default="",
+                    help="instead: bench/lipsync.py's table on these sets (e.g. allison-dev,mfa-dev) for the "
+                         "words mode as shipped and with MLLR from --sources at the first --tau (default 300)")
+    ap.add_argument("--sources", default="loop,words", help="--end-to-end: what the transform is estimated from")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args(argv)
+    if args.end_to_end:
+        end_to_end(args.end_to_end, [s for s in args.sources.split(",") if s],
+                   float(args.tau.split(",")[0]) if args.tau else 300.0)
+        return 0
     cases = dev_cases()
     warps = [float(w) for w in args.vtln.split(",") if w]
     # spawned, not forked: a forked child of a process whose torch threads have run can hang in torch

@@ -8,7 +8,7 @@ from conftest import ROOT
 
 from talkface.bench import adaptation
 from talkface.core.audio import phones
-from talkface.core.audio.loading import load_audio
+from talkface.core.audio.loading import from_array, load_audio
 
 pytestmark = pytest.mark.skipif(not phones.available(), reason="needs the pocketsphinx wheel")
 
@@ -43,3 +43,14 @@ def test_mllr_estimated_on_a_line_is_near_identity_and_finite():
     off_diagonal = rows[0][:, :13] - np.diag(np.diag(rows[0][:, :13]))
     assert not off_diagonal.any()                         # diagonal + bias only
     assert 0.2 < np.median(np.diag(rows[0][:, :13])) < 2.0
+
+
+def test_adapted_words_mode_animates_a_line_from_the_phone_loops_transform():
+    from talkface.bench import lipsync
+
+    case = lipsync.Case("sample", "emma", from_array(_sample_line(), 16000, sr=16000), [], True)
+    predictor = adaptation.adapted_words_mode("loop")
+    anim = predictor.predict(case)
+    assert "MLLR from the loop" in predictor.name
+    assert abs(len(anim.values) - 4.0 * anim.fps) <= 2
+    assert anim.contacts                      # the line's "my", "meet" ... seal the lips somewhere
