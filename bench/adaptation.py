@@ -76,7 +76,7 @@ def words_phones(x: np.ndarray, extra: dict) -> tuple[list, float]:
     """The words mode's timed phones of ``x`` with ``extra`` decoder settings, and the mean
     per-frame score of the aligned words (log base 1.0001, best senone per frame as 0)."""
     key = json.dumps(extra, sort_keys=True)
-    if key not in _DECODERS:           # one per settings; an MLLR file is read as the decoder starts
+    if key not in _DECODERS or "mllr" in extra:    # an MLLR file is read as the decoder starts: always anew
         _DECODERS.clear()
         settings = recognition.decoder_settings()
         _DECODERS[key] = sphinx_helper.Decoders({k: dict(v, **extra) for k, v in settings.items()})
@@ -251,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args(argv)
     if args.end_to_end:
+        tests = {"real", "real-new"} & set(args.end_to_end.split(","))
+        if tests:
+            ap.error(f"{', '.join(sorted(tests))}: test sets; choose on the dev sets (and check the seen engines)")
         end_to_end(args.end_to_end, [s for s in args.sources.split(",") if s],
                    float(args.tau.split(",")[0]) if args.tau else 300.0)
         return 0
