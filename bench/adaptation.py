@@ -27,6 +27,7 @@ closure table, as shipped and with the recogniser adapted to each recording (``a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import os
@@ -43,19 +44,20 @@ TOLERANCE_S = 0.03
 DEV_SETS = ("allison-dev", "mfa-dev")
 
 
+def samples_16k(audio) -> np.ndarray:
+    """``audio``'s samples at the recogniser's 16 kHz."""
+    x = np.asarray(audio.samples, np.float32)
+    if audio.sample_rate != recognition.SAMPLE_RATE:
+        x = resample(x, audio.sample_rate, recognition.SAMPLE_RATE)
+    return x
+
+
 def dev_cases() -> list[tuple[str, str, np.ndarray, list]]:
     """(set, voice, 16 kHz samples, reference phones) of the clean dev recordings."""
     from talkface.bench import lipsync
 
-    out = []
-    for case in lipsync.allison_dev_cases(0) + lipsync.mfa_dev_cases(0):
-        if not case.clean:
-            continue
-        x = np.asarray(case.audio.samples, np.float32)
-        if case.audio.sample_rate != recognition.SAMPLE_RATE:
-            x = resample(x, case.audio.sample_rate, recognition.SAMPLE_RATE)
-        out.append((case.set, case.voice, x, case.phones))
-    return out
+    return [(case.set, case.voice, samples_16k(case.audio), case.phones)
+            for case in lipsync.allison_dev_cases(0) + lipsync.mfa_dev_cases(0) if case.clean]
 
 
 def hits(reference: list, heard: list) -> tuple[int, int, int]:
@@ -105,7 +107,9 @@ def words_phones(x: np.ndarray, extra: dict) -> tuple[list, float]:
     return phones, score / max(frames, 1)
 
 
-def _model_gaussians():
+@functools.lru_cache(maxsize=1)
+def _model_gaussians() -> tuple[np.ndarray, np.ndarray]:
+    """The model's Gaussian means and (floored) variances, [streams, codebooks, 128, 13], read once."""
     folder = os.path.join(senones.model_dir(), "en-us")
     means = senones._s3_gaussians(os.path.join(folder, "means")).astype(np.float64)
     var = np.maximum(senones._s3_gaussians(os.path.join(folder, "variances")), senones.VARIANCE_FLOOR)
@@ -126,10 +130,12 @@ def mllr_transform(x: np.ndarray, phones: list, diagonal: bool, tau: float = 0.0
     for p, s, e in phones:
         a, b = (int(round((t - senones.CENTRE_S) * 100)) for t in (s, e))
         label[max(a, 0):max(min(b, len(label)), 0)] = index.get(p.upper().rstrip("012"), index["SIL"])
+    speech = np.flatnonzero(label != index["SIL"])
+    identity = np.hstack([np.eye(13), np.zeros((13, 1))])
     out = []
     for st in range(feats.shape[0]):
         G, k = np.zeros((13, 14, 14)), np.zeros((13, 14))
-        for t in np.flatnonzero(label != index["SIL"]):
+        for t in speech:
             p, o = label[t], feats[st, t]
             mu, v = means[st, p], var[st, p]
             joint = log_w[st, p] - 0.5 * (np.log(2 * np.pi * v) + (o - mu) ** 2 / v).sum(-1)   # [states, 128]
@@ -140,7 +146,6 @@ def mllr_transform(x: np.ndarray, phones: list, diagonal: bool, tau: float = 0.0
             weight = g[keep][:, None] / v[keep]
             G += np.einsum("ji,ja,jb->iab", weight, xi, xi)
             k += np.einsum("ji,ja->ia", weight * o[None], xi)
-        identity = np.hstack([np.eye(13), np.zeros((13, 1))])
         W = identity.copy()
         for i in range(13):
             if not G[i].any():
@@ -150,8 +155,7 @@ def mllr_transform(x: np.ndarray, phones: list, diagonal: bool, tau: float = 0.0
                 W[i, both] = np.linalg.solve(G[i][np.ix_(both, both)], k[i][both])
             else:
                 W[i] = np.linalg.solve(G[i], k[i])
-        n = int((label != index["SIL"]).sum())
-        out.append((n * W + tau * identity) / max(n + tau, 1e-9))
+        out.append((len(speech) * W + tau * identity) / max(len(speech) + tau, 1e-9))
     return out
 
 
@@ -203,9 +207,7 @@ def adapted_words_mode(source: str, tau: float = 300.0):
             else:
                 listened = inference.listen_to(case.audio, self.net, hear=True)
                 heard = listened.heard
-            x = np.asarray(case.audio.samples, np.float32)
-            if case.audio.sample_rate != recognition.SAMPLE_RATE:
-                x = resample(x, case.audio.sample_rate, recognition.SAMPLE_RATE)
+            x = samples_16k(case.audio)
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "take.mllr")
                 write_mllr(mllr_transform(x, heard, False, tau), path)
