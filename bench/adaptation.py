@@ -18,25 +18,27 @@ Each row is the share of the reference /p b m/ that a recognised /p b m/ overlap
 recognised /p b m/ that overlap none.
 
     .venv/bin/python bench/adaptation.py [--vtln 0.88,0.92,0.96,1.04,1.08] [--mllr] [--tau 100,300]
-    .venv/bin/python bench/adaptation.py --end-to-end allison-dev,mfa-dev [--sources loop,words]
+    .venv/bin/python bench/adaptation.py --end-to-end allison-dev,mfa-dev
 
-``--end-to-end`` scores the whole words mode (network, phone loop, seals) with ``bench/lipsync.py``'s
-closure table, as shipped and with the recogniser adapted to each recording (``adapted_words_mode``).
+The words mode now adapts the model to each take (full MLLR, tau 300, from the phone loop's phones:
+``core.audio.adaptation``). ``--end-to-end`` scores the whole words mode (network, phone loop,
+seals) with ``bench/lipsync.py``'s closure table, as shipped and with the model left as it comes
+(``unadapted_words_mode``).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import multiprocessing
 import os
+import re
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from talkface.core.audio import alignment, recognition, senones, sphinx_helper
+from talkface.core.audio import adaptation, alignment, recognition, senones, sphinx_helper
 from talkface.core.audio.loading import resample
 from talkface.core.audio.phones import chunk_bounds, to_pcm16
 
@@ -107,68 +109,6 @@ def words_phones(x: np.ndarray, extra: dict) -> tuple[list, float]:
     return phones, score / max(frames, 1)
 
 
-@functools.lru_cache(maxsize=1)
-def _model_gaussians() -> tuple[np.ndarray, np.ndarray]:
-    """The model's Gaussian means and (floored) variances, [streams, codebooks, 128, 13], read once."""
-    folder = os.path.join(senones.model_dir(), "en-us")
-    means = senones._s3_gaussians(os.path.join(folder, "means")).astype(np.float64)
-    var = np.maximum(senones._s3_gaussians(os.path.join(folder, "variances")), senones.VARIANCE_FLOOR)
-    return means, var.astype(np.float64)
-
-
-def mllr_transform(x: np.ndarray, phones: list, diagonal: bool, tau: float = 0.0) -> list[np.ndarray]:
-    """Per stream, [13, 14] rows [A | b] mapping the model's means (mu -> A mu + b) towards ``x``
-    aligned to ``phones``: one EM step, each speech frame's Gaussians weighted by their posterior
-    in its phone's best context-independent state (``senones``' front end and model). ``tau``
-    (frames) pulls it towards no change: the result is (n W + tau I) / (n + tau) over n speech frames."""
-    model = senones.acoustic_model()
-    means, var = _model_gaussians()
-    log_w = np.log(np.maximum(model.mixw.numpy().astype(np.float64), 1e-30))     # [streams, phones, states, 128]
-    feats = senones.streams(senones.cepstra(to_pcm16(x))).numpy().astype(np.float64)
-    index = {n: i for i, n in enumerate(model.phones)}
-    label = np.full(feats.shape[1], index["SIL"])
-    for p, s, e in phones:
-        a, b = (int(round((t - senones.CENTRE_S) * 100)) for t in (s, e))
-        label[max(a, 0):max(min(b, len(label)), 0)] = index.get(p.upper().rstrip("012"), index["SIL"])
-    speech = np.flatnonzero(label != index["SIL"])
-    identity = np.hstack([np.eye(13), np.zeros((13, 1))])
-    out = []
-    for st in range(feats.shape[0]):
-        G, k = np.zeros((13, 14, 14)), np.zeros((13, 14))
-        for t in speech:
-            p, o = label[t], feats[st, t]
-            mu, v = means[st, p], var[st, p]
-            joint = log_w[st, p] - 0.5 * (np.log(2 * np.pi * v) + (o - mu) ** 2 / v).sum(-1)   # [states, 128]
-            best = joint[np.argmax(np.logaddexp.reduce(joint, 1))]
-            g = np.exp(best - np.logaddexp.reduce(best))
-            keep = g > 1e-4
-            xi = np.concatenate([mu[keep], np.ones((keep.sum(), 1))], 1)
-            weight = g[keep][:, None] / v[keep]
-            G += np.einsum("ji,ja,jb->iab", weight, xi, xi)
-            k += np.einsum("ji,ja->ia", weight * o[None], xi)
-        W = identity.copy()
-        for i in range(13):
-            if not G[i].any():
-                continue
-            if diagonal:
-                both = [i, 13]
-                W[i, both] = np.linalg.solve(G[i][np.ix_(both, both)], k[i][both])
-            else:
-                W[i] = np.linalg.solve(G[i], k[i])
-        out.append((len(speech) * W + tau * identity) / max(len(speech) + tau, 1e-9))
-    return out
-
-
-def write_mllr(rows: list[np.ndarray], path: str) -> None:
-    """PocketSphinx's MLLR file: classes, streams, then per stream its width, A, b and variance scales."""
-    with open(path, "w", encoding="ascii") as fh:
-        fh.write(f"1\n{len(rows)}\n")
-        for W in rows:
-            fh.write(f"{len(W)}\n")
-            fh.writelines(" ".join(f"{v:.6f}" for v in r) + "\n" for r in W[:, :-1])
-            fh.write(" ".join(f"{v:.6f}" for v in W[:, -1]) + "\n" + " ".join(["1.0"] * len(W)) + "\n")
-
-
 def run_variant(name: str, cases: list, extra: dict | None = None, mllr: tuple[str, bool, float] | None = None,
                 first_pass: list | None = None) -> tuple[str, list]:
     """``name``'s (set, hits, bilabials, false, score, phones) per case."""
@@ -179,56 +119,79 @@ def run_variant(name: str, cases: list, extra: dict | None = None, mllr: tuple[s
             if mllr is not None:
                 source, diagonal, tau = mllr
                 path = os.path.join(tmp, f"{i}.mllr")
-                write_mllr(mllr_transform(x, ref if source == "sup" else first_pass[i], diagonal, tau), path)
+                rows = adaptation.estimate(x, recognition.SAMPLE_RATE, ref if source == "sup" else first_pass[i],
+                                           tau, diagonal)
+                with open(path, "w", encoding="ascii") as fh:
+                    fh.write(adaptation.mllr_text(rows))
                 settings["mllr"] = path
             phones, score = words_phones(x, settings)
             rows.append((set_name, *hits(ref, phones), score, phones))
     return name, rows
 
 
-def adapted_words_mode(source: str, tau: float = 300.0):
-    """A ``bench/lipsync.py`` predictor: the words mode with the model's means adapted (full MLLR,
-    ``tau``) to each recording, its /p b m/ sealed as the words mode seals them. ``source`` 'words':
-    the words mode as shipped first (helpers and all), then a second, adapted recognition pass here;
-    'loop': the phone loop's phones (which the words mode computes anyway) give the transform and
-    the only recognition pass is adapted."""
+def unadapted_words_mode():
+    """A ``bench/lipsync.py`` predictor: the words mode with the recogniser's model as shipped
+    (``recognition.recognise(adapt=False)``), to set beside the words mode, which adapts it."""
     from talkface.bench import lipsync
     from talkface.core.audio import inference
 
-    class AdaptedWords(lipsync.Network):
+    class UnadaptedWords(lipsync.Network):
         def __init__(self):
             super().__init__("shipped")
-            self.name += f" +words, MLLR from the {source} (tau {tau:g})"
+            self.name += " +words, model not adapted"
 
         def predict(self, case):
-            if source == "words":
-                first, listened = inference.recognise_and_listen(case.audio, self.net)
-                heard = first.phones
-            else:
-                listened = inference.listen_to(case.audio, self.net, hear=True)
-                heard = listened.heard
-            x = samples_16k(case.audio)
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "take.mllr")
-                write_mllr(mllr_transform(x, heard, False, tau), path)
-                adapted, _ = words_phones(x, {"mllr": path})
-            return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=adapted)
+            listened = inference.listen_to(case.audio, self.net, hear=True)
+            found = recognition.recognise(case.audio, adapt=False)
+            return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=found.phones)
 
-    return AdaptedWords()
+    return UnadaptedWords()
 
 
-def end_to_end(sets: str, sources: list[str], tau: float) -> None:
-    """``bench/lipsync.py``'s closure table for the words mode as shipped and adapted."""
+def end_to_end(sets: str) -> None:
+    """``bench/lipsync.py``'s closure table for the words mode with and without adaptation."""
     from talkface.bench import lipsync
 
     built = lipsync.build_sets(sets.split(","), "", 30, 0)
     face = lipsync.load_face_model()
     results = []
-    for pred in [lipsync.NetworkWithWords("shipped")] + [adapted_words_mode(s, tau) for s in sources]:
+    for pred in (unadapted_words_mode(), lipsync.NetworkWithWords("shipped")):
         for name, cases in built.items():
             results.append((pred.name, name, lipsync.SET_SOURCE.get(name) in pred.trained_on,
                             lipsync.score(cases, pred, face)))
     lipsync.print_table(results)
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-case words, punctuation dropped (apostrophes kept)."""
+    return re.findall(r"[a-z']+", text.lower())
+
+
+def word_errors(reference: list[str], heard: list[str]) -> int:
+    """Substitutions, deletions and insertions that turn ``reference`` into ``heard`` (Levenshtein)."""
+    row = list(range(len(heard) + 1))
+    for i, r in enumerate(reference, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(heard, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def heard_words(sets: str) -> None:
+    """Word error rate of the words the recogniser hears (what Use Heard Words starts a dialog text
+    from), with and without adaptation, on the clean cases of ``sets``."""
+    from talkface.bench import lipsync
+
+    built = lipsync.build_sets(sets.split(","), "", 30, 0)
+    print(f"{'set':14s} {'words':>6s} {'WER as shipped':>15s} {'WER adapted':>12s}")
+    for name, cases in built.items():
+        n = errors = adapted = 0
+        for case in (c for c in cases if c.clean):
+            ref = words_of(case.extra["text"])
+            n += len(ref)
+            errors += word_errors(ref, recognition.recognise(case.audio, adapt=False).text.split())
+            adapted += word_errors(ref, recognition.recognise(case.audio).text.split())
+        print(f"{name:14s} {n:6d} {errors / max(n, 1):15.1%} {adapted / max(n, 1):12.1%}")
 
 
 def _table(results: dict[str, list]) -> None:
@@ -248,16 +211,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tau", default="", help="also unsup full MLLR pulled towards no change by these frame counts")
     ap.add_argument("--end-to-end", metavar="SETS", default="",
                     help="instead: bench/lipsync.py's table on these sets (e.g. allison-dev,mfa-dev) for the "
-                         "words mode as shipped and with MLLR from --sources at the first --tau (default 300)")
-    ap.add_argument("--sources", default="loop,words", help="--end-to-end: what the transform is estimated from")
+                         "words mode (which adapts the model) and the same with the model as shipped")
+    ap.add_argument("--heard-words", metavar="SETS", default="",
+                    help="instead: word error rate of the words heard, adapted and not, on these sets")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args(argv)
+    chosen = args.end_to_end or args.heard_words
+    tests = {"real", "real-new"} & set(chosen.split(","))
+    if tests:
+        ap.error(f"{', '.join(sorted(tests))}: test sets; choose on the dev sets (and check the seen engines)")
     if args.end_to_end:
-        tests = {"real", "real-new"} & set(args.end_to_end.split(","))
-        if tests:
-            ap.error(f"{', '.join(sorted(tests))}: test sets; choose on the dev sets (and check the seen engines)")
-        end_to_end(args.end_to_end, [s for s in args.sources.split(",") if s],
-                   float(args.tau.split(",")[0]) if args.tau else 300.0)
+        end_to_end(args.end_to_end)
+        return 0
+    if args.heard_words:
+        heard_words(args.heard_words)
         return 0
     cases = dev_cases()
     warps = [float(w) for w in args.vtln.split(",") if w]

@@ -137,7 +137,7 @@ def test_words_listening_times_the_lips_by_recognised_words(face, blender):
     assert blender.ops.talkface.animate_audio(filepath=SPEECH, listening="WORDS") == {"FINISHED"}
     first = face.data.shape_keys.animation_data.action
     assert first["talkface_lipsync"] == "word recogniser" and first["talkface_transcript"] == ""
-    assert first["talkface_heard"].startswith("hello my name is emma")
+    assert "my name is emma" in first["talkface_heard"]
     scene.talkface.listening = "WORDS"
     try:
         assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}

@@ -207,14 +207,16 @@ def align_and_listen(audio: Audio, model: Animator, transcript: str):
 
 def recognise_and_listen(audio: Audio, model: Animator, cancelled=None, progress=None):
     """(``core.audio.recognition.recognise(audio)``, ``listen_to(audio, model, hear=True)``): this
-    process listens (features, phone scores, the phone loop) while helper processes recognise the
-    words. ``cancelled``, ``progress``: as ``recognition.recognise``'s."""
+    process listens (features, phone scores, the phone loop) while the helper processes start, then
+    they recognise the words with the model adapted to the phones heard. ``cancelled``,
+    ``progress``: as ``recognition.recognise``'s."""
     heard: list[Listened] = []
 
-    def listen(helped: bool) -> None:
-        heard.append(listen_to(audio, model, threads=1 if helped else None, hear=True))
+    def listen() -> list:
+        heard.append(listen_to(audio, model, hear=True))
+        return heard[0].heard
 
-    recognised = recognition.recognise(audio, meanwhile=listen, cancelled=cancelled, progress=progress)
+    recognised = recognition.recognise(audio, heard=listen, cancelled=cancelled, progress=progress)
     return recognised, heard[0]
 
 

@@ -12,32 +12,58 @@ carries its noise estimate over from the previous utterance, and a result would 
 that process happened to decode before.
 
 Protocol, binary on stdin and text on stdout: each request is two 8-byte little-endian lengths,
-a JSON header (``{"kind": "align", "words": [...]}`` or ``{"kind": "recognise"}``) and 16-bit mono
+a JSON header (``{"kind": "align", "words": [...]}`` or ``{"kind": "recognise"}``, either with an
+optional ``"mllr"``: the text of the take's MLLR file, ``core.audio.adaptation``) and 16-bit mono
 PCM at 16 kHz; a header length of 0 ends the process. Each answer is one line of JSON, in the order
 of the requests. SETTINGS_JSON maps each decoder the jobs use ("words"; "recognise" too for
-recognition) to its ``Decoder`` keyword arguments.
+recognition) to its ``Decoder`` keyword arguments; the helper builds them as it starts, unless
+``--lazy`` follows (jobs that bring a transform build their own).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import struct
 import sys
+import tempfile
 
 
 class Decoders:
-    """Named PocketSphinx decoders, each built on first use with its initial cepstral mean."""
+    """Named PocketSphinx decoders, each built on first use with its initial cepstral mean, the
+    model's means transformed by the MLLR file ``adapt`` was last given (none at first)."""
 
     def __init__(self, settings: dict):
-        self.settings, self._built = settings, {}
+        self.settings, self._built, self.mllr = settings, {}, ""
 
     def __call__(self, name: str):
         if name not in self._built:
-            from pocketsphinx import Decoder
-
-            dec = Decoder(**self.settings[name])
-            self._built[name] = (dec, dec.get_cmn())
+            self._build(name, {})
         return self._built[name][0]
+
+    def _build(self, name: str, extra: dict) -> None:
+        from pocketsphinx import Decoder
+
+        dec = Decoder(**self.settings[name], **extra)
+        self._built[name] = (dec, dec.get_cmn())
+
+    def adapt(self, mllr: str) -> None:
+        """Every decoder built anew with ``mllr`` (the text of an MLLR file; '' for none), unless
+        the same text is already in use. PocketSphinx reads the file as a decoder starts, so all
+        are built now and the file removed."""
+        if mllr == self.mllr:
+            return
+        self._built, self.mllr = {}, mllr
+        if not mllr:
+            return
+        fd, path = tempfile.mkstemp(suffix=".mllr")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(mllr)
+            for name in self.settings:
+                self._build(name, {"mllr": path})
+        finally:
+            os.remove(path)
 
     def initial_cmn(self, name: str) -> str:
         self(name)
@@ -86,6 +112,7 @@ def recognise_chunk(decoders: Decoders, pcm: bytes) -> dict:
 
 def run_job(decoders: Decoders, header: dict, pcm: bytes):
     """The answer to one request (the main process runs the same passes itself for a chunk no helper ran)."""
+    decoders.adapt(header.get("mllr", ""))
     if header["kind"] == "recognise":
         return recognise_chunk(decoders, pcm)
     return align_chunk(decoders, header["words"], pcm)
@@ -98,9 +125,9 @@ def _read_exactly(stream, n: int) -> bytes:
     return data
 
 
-def main(settings_json: str) -> int:
+def main(settings_json: str, lazy: bool = False) -> int:
     decoders = Decoders(json.loads(settings_json))
-    for name in decoders.settings:          # built now, while the main process has other work
+    for name in decoders.settings if not lazy else ():     # built now, while the main process has other work
         decoders(name)
     stdin, stdout = sys.stdin.buffer, sys.stdout
     while True:
@@ -115,4 +142,4 @@ def main(settings_json: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], "--lazy" in sys.argv[2:]))

@@ -1,14 +1,15 @@
 """Helper processes that run PocketSphinx passes (``sphinx_helper``) beside this one.
 
-A ``Pool`` starts its processes at once (each builds its decoders while this process goes on) and
+A ``Pool`` starts its processes at once (each builds its decoders while this process goes on,
+unless they wait for their first job's settings) and
 runs batches of jobs on them; a thread per helper feeds it one job at a time. ``Batch.results``
 returns each job's answer, or ``NOT_RUN`` for a job no helper could finish (the helper failed to start,
 died or wrote nonsense): the caller runs those itself with the same passes, so a failing helper
 costs time, never a different result.
 
 ``Kept`` keeps a pool, and this process's own decoders, for the next take with the same settings
-(the 'words' mode's are always the same): starting two helpers and building their decoders costs
-about a second, as much as recognising a 3 s line. They are let go ``KEEP_S`` after their last use,
+(the 'words' mode's are always the same): starting two helpers costs about a second, as much as
+recognising a 3 s line. They are let go ``KEEP_S`` after their last use,
 so an idle Blender does not hold them.
 """
 
@@ -105,9 +106,10 @@ class Batch:
 
 class Pool:
     """``count`` helper processes whose decoders are built from ``settings`` (name -> Decoder
-    keyword arguments, JSON-able)."""
+    keyword arguments, JSON-able): as they start, or with ``lazy`` on their first job (whose
+    header may bring a transform: ``sphinx_helper``)."""
 
-    def __init__(self, settings: dict, count: int):
+    def __init__(self, settings: dict, count: int, lazy: bool = False):
         self.cond = threading.Condition()
         self.queue: collections.deque = collections.deque()
         self.alive, self.closed = 0, False
@@ -117,7 +119,8 @@ class Pool:
         for _ in range(count):
             try:
                 # no console window flashing up per helper when Blender runs with a UI on Windows
-                proc = subprocess.Popen([sys.executable, HELPER_SCRIPT, json.dumps(settings)], env=env,
+                proc = subprocess.Popen([sys.executable, HELPER_SCRIPT, json.dumps(settings)] + ["--lazy"] * lazy,
+                                        env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL,
                                         creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
@@ -186,9 +189,11 @@ class Kept:
     both for ``settings``, kept between uses: ``use`` hands out the kept ones while the settings and
     the count are unchanged and every helper is alive, else it starts new ones (closing the old).
     ``KEEP_S`` after the last use ends, a timer lets both go. A use that comes while another is
-    under way (another thread) gets its own, closed when it ends."""
+    under way (another thread) gets its own, closed when it ends. ``lazy``: the helpers build their
+    decoders on their first job (``Pool``)."""
 
-    def __init__(self):
+    def __init__(self, lazy: bool = False):
+        self.lazy = lazy
         self.lock = threading.Lock()
         self.key = self.pool = self.decoders = self.timer = None
         self.busy = False
@@ -208,11 +213,11 @@ class Kept:
                 if key != self.key or not healthy:
                     self._let_go()
                     self.key = key
-                    self.pool = Pool(settings, count) if count else None
+                    self.pool = Pool(settings, count, self.lazy) if count else None
                     self.decoders = Decoders(settings)
                 pool, decoders = self.pool, self.decoders
         if not mine:
-            pool, decoders = (Pool(settings, count) if count else None), Decoders(settings)
+            pool, decoders = (Pool(settings, count, self.lazy) if count else None), Decoders(settings)
         try:
             yield pool, decoders
         finally:
@@ -240,6 +245,7 @@ class Kept:
             pool.close()
 
 
-#: the 'words' mode's pool and decoders (``core.audio.recognition``)
-RECOGNITION = Kept()
+#: the 'words' mode's pool and decoders (``core.audio.recognition``); each take's jobs bring the
+#: take's transform, so nothing is built before them
+RECOGNITION = Kept(lazy=True)
 atexit.register(RECOGNITION.let_go)
