@@ -37,6 +37,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+import torch
 
 from talkface.core.audio import adaptation, alignment, recognition, senones, sphinx_helper
 from talkface.core.audio.loading import resample
@@ -148,14 +149,63 @@ def unadapted_words_mode():
     return UnadaptedWords()
 
 
-def end_to_end(sets: str) -> None:
-    """``bench/lipsync.py``'s closure table for the words mode with and without adaptation."""
+def adapted_model(rows: list[np.ndarray]):
+    """``senones.acoustic_model()`` with its means moved by ``rows`` (``adaptation.estimate``)."""
+    from dataclasses import replace
+
+    model = senones.acoustic_model()
+    means, var, _, _ = adaptation._model()
+    moved = np.einsum("scjd,sed->scje", means, np.stack([W[:, :-1] for W in rows])) + np.stack(
+        [W[:, -1] for W in rows])[:, None, None]
+    n_streams, dims = len(rows), means.shape[-1]
+    project = np.concatenate([-0.5 / var, moved / var], -1).reshape(n_streams, -1, 2 * dims).transpose(0, 2, 1)
+    offset = (-0.5 * np.log(2 * np.pi * var) - 0.5 * moved ** 2 / var).sum(-1).reshape(n_streams, -1)
+    f32 = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32)   # noqa: E731
+    return replace(model, project=f32(project), offset=f32(offset))
+
+
+def adapted_phone_loop(tau: float = adaptation.TAU_FRAMES, rounds: int = 1):
+    """A ``bench/lipsync.py`` predictor: the default path, its closures heard again by the phone
+    loop on the model adapted (full MLLR, ``tau``) to the phones the loop heard before, ``rounds``
+    times (the network's input is left as it is)."""
+    from dataclasses import replace
+
+    from talkface.bench import lipsync
+    from talkface.core.audio import inference, phone_loop
+    from talkface.core.audio.loading import from_array
+
+    class AdaptedLoop(lipsync.Network):
+        def __init__(self):
+            super().__init__("shipped")
+            self.name += f" loop adapted, tau {tau:g}" + (f" x{rounds}" if rounds > 1 else "")
+
+        def predict(self, case):
+            listened = inference.listen_to(case.audio, self.net, hear=True)
+            x = samples_16k(case.audio)
+            heard = listened.heard
+            for _ in range(rounds):
+                model = adapted_model(adaptation.estimate(x, recognition.SAMPLE_RATE, heard, tau))
+                found = phone_loop.hear(from_array(x, recognition.SAMPLE_RATE, recognition.SAMPLE_RATE), model)
+                heard = [(p.phone, p.start, p.end) for p in found.phones]
+            closures = [(p.phone, p.start, p.end) for p in found.closures]
+            return inference.animate(case.audio, self.net, "Neutral", listened=replace(listened, closures=closures))
+
+    return AdaptedLoop()
+
+
+def end_to_end(sets: str, loop: str = "") -> None:
+    """``bench/lipsync.py``'s closure table for the words mode with and without adaptation
+    (``loop``, 'tau[xrounds],...': the default path as shipped and with the phone loop adapted)."""
     from talkface.bench import lipsync
 
     built = lipsync.build_sets(sets.split(","), "", 30, 0)
     face = lipsync.load_face_model()
     results = []
-    for pred in (unadapted_words_mode(), lipsync.NetworkWithWords("shipped")):
+    variants = [v.split("x") for v in loop.split(",") if v]
+    predictors = ([lipsync.Network("shipped")] + [adapted_phone_loop(float(v[0]), int(v[1]) if len(v) > 1 else 1)
+                                                  for v in variants] if loop
+                  else (unadapted_words_mode(), lipsync.NetworkWithWords("shipped")))
+    for pred in predictors:
         for name, cases in built.items():
             results.append((pred.name, name, lipsync.SET_SOURCE.get(name) in pred.trained_on,
                             lipsync.score(cases, pred, face)))
@@ -212,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--end-to-end", metavar="SETS", default="",
                     help="instead: bench/lipsync.py's table on these sets (e.g. allison-dev,mfa-dev) for the "
                          "words mode (which adapts the model) and the same with the model as shipped")
+    ap.add_argument("--loop", default="", metavar="TAU[xROUNDS],...",
+                    help="--end-to-end: the default path with its phone loop adapted (e.g. 300,100,300x2) "
+                         "instead of the words mode")
     ap.add_argument("--heard-words", metavar="SETS", default="",
                     help="instead: word error rate of the words heard, adapted and not, on these sets")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -221,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     if tests:
         ap.error(f"{', '.join(sorted(tests))}: test sets; choose on the dev sets (and check the seen engines)")
     if args.end_to_end:
-        end_to_end(args.end_to_end)
+        end_to_end(args.end_to_end, args.loop)
         return 0
     if args.heard_words:
         heard_words(args.heard_words)

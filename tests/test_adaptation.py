@@ -62,6 +62,15 @@ def test_the_prior_pulls_a_short_take_towards_no_change(line):
     for W, P in zip(free, pulled):
         assert np.allclose(P, share * W + (1 - share) * IDENTITY)
     assert np.allclose(adaptation.estimate(samples, 16000, []), IDENTITY)   # no speech heard: no change
+    # under half a second of speech heard: no change either
+    a, b = next((s, e) for p, s, e in heard if p != "SIL" and e - s < 0.3)
+    assert adaptation.statistics(samples, 16000, [("AA", a, b)])[2] < adaptation.MIN_FRAMES
+    assert np.allclose(adaptation.estimate(samples, 16000, [("AA", a, b)], tau=0.0), IDENTITY)
+
+
+def test_silence_is_recognised_as_no_words():
+    quiet = from_array(np.zeros(2 * 16000, np.float32), 16000, sr=16000)
+    assert recognition.recognise(quiet).text == ""
 
 
 def test_statistics_are_gathered_per_chunk_with_each_chunks_own_mean(line):

@@ -30,6 +30,7 @@ from . import senones
 from .phones import FRAME_S, chunk_bounds, to_pcm16
 
 TAU_FRAMES = 300.0               # prior weight of "no change", in frames of speech
+MIN_FRAMES = 50                  # with less speech heard than this (0.5 s) the model is left as it is
 MIN_POSTERIOR = 1e-4             # a Gaussian's share of a frame below this is left out
 LOG_2PI = np.log(2 * np.pi)
 
@@ -96,11 +97,14 @@ def estimate(samples: np.ndarray, sample_rate: int, phones: list, tau: float = T
              diagonal: bool = False) -> list[np.ndarray]:
     """Per stream, [13, 14] rows [A | b] that map the model's means (mu -> A mu + b) towards
     ``samples`` (16 kHz) aligned to ``phones``: (n W + tau I) / (n + tau) over n speech frames, W the
-    one-step maximum-likelihood transform (``diagonal``: A diagonal)."""
+    one-step maximum-likelihood transform (``diagonal``: A diagonal). Fewer than ``MIN_FRAMES``
+    speech frames, or a row whose equations are singular, leave the model (or that row) as it is."""
     means, var, _, _ = _model()
     occ, first, frames = statistics(samples, sample_rate, phones)
     dims = means.shape[-1]
     identity = np.hstack([np.eye(dims), np.zeros((dims, 1))])
+    if frames < MIN_FRAMES:
+        return [identity.copy() for _ in range(len(means))]
     out = []
     for s in range(len(means)):
         xi = np.concatenate([means[s], np.ones(means[s].shape[:-1] + (1,))], -1).reshape(-1, dims + 1)
@@ -109,10 +113,13 @@ def estimate(samples: np.ndarray, sample_rate: int, phones: list, tau: float = T
         k = (first[s] / var[s]).reshape(len(xi), dims).T @ xi                       # [13, 14]
         W = identity.copy()
         for i in range(dims):
-            if not G[i].any():
+            rows = [i, dims] if diagonal else list(range(dims + 1))
+            try:
+                row = np.linalg.solve(G[i][np.ix_(rows, rows)], k[i][rows])
+            except np.linalg.LinAlgError:
                 continue
-            rows = [i, dims] if diagonal else slice(None)
-            W[i, rows] = np.linalg.solve(G[i][np.ix_(rows, rows)] if diagonal else G[i], k[i][rows])
+            if np.isfinite(row).all():
+                W[i, rows] = row
         out.append((frames * W + tau * identity) / max(frames + tau, 1e-9))
     return out
 
