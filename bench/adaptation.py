@@ -164,10 +164,11 @@ def adapted_model(rows: list[np.ndarray]):
     return replace(model, project=f32(project), offset=f32(offset))
 
 
-def adapted_phone_loop(tau: float = adaptation.TAU_FRAMES, rounds: int = 1):
+def adapted_phone_loop(tau: float = adaptation.TAU_FRAMES, rounds: int = 1, posteriors: bool = False):
     """A ``bench/lipsync.py`` predictor: the default path, its closures heard again by the phone
     loop on the model adapted (full MLLR, ``tau``) to the phones the loop heard before, ``rounds``
-    times (the network's input is left as it is)."""
+    times; ``posteriors``: the network reads the adapted model's phone posteriors too (else its
+    input is left as it is)."""
     from dataclasses import replace
 
     from talkface.bench import lipsync
@@ -177,7 +178,8 @@ def adapted_phone_loop(tau: float = adaptation.TAU_FRAMES, rounds: int = 1):
     class AdaptedLoop(lipsync.Network):
         def __init__(self):
             super().__init__("shipped")
-            self.name += f" loop adapted, tau {tau:g}" + (f" x{rounds}" if rounds > 1 else "")
+            self.name += (f" loop{' + posteriors' if posteriors else ''} adapted, tau {tau:g}"
+                          + (f" x{rounds}" if rounds > 1 else ""))
 
         def predict(self, case):
             listened = inference.listen_to(case.audio, self.net, hear=True)
@@ -188,7 +190,11 @@ def adapted_phone_loop(tau: float = adaptation.TAU_FRAMES, rounds: int = 1):
                 found = phone_loop.hear(from_array(x, recognition.SAMPLE_RATE, recognition.SAMPLE_RATE), model)
                 heard = [(p.phone, p.start, p.end) for p in found.phones]
             closures = [(p.phone, p.start, p.end) for p in found.closures]
-            return inference.animate(case.audio, self.net, "Neutral", listened=replace(listened, closures=closures))
+            listened = replace(listened, closures=closures)
+            if posteriors:
+                listened = replace(listened, posteriors=inference.posteriors_for(
+                    case.audio, len(listened.features), self.net.cfg.fps, found.logliks))
+            return inference.animate(case.audio, self.net, "Neutral", listened=listened)
 
     return AdaptedLoop()
 
@@ -201,9 +207,9 @@ def end_to_end(sets: str, loop: str = "") -> None:
     built = lipsync.build_sets(sets.split(","), "", 30, 0)
     face = lipsync.load_face_model()
     results = []
-    variants = [v.split("x") for v in loop.split(",") if v]
-    predictors = ([lipsync.Network("shipped")] + [adapted_phone_loop(float(v[0]), int(v[1]) if len(v) > 1 else 1)
-                                                  for v in variants] if loop
+    variants = [v.rstrip("p").split("x") + [v.endswith("p")] for v in loop.split(",") if v]
+    predictors = ([lipsync.Network("shipped")] + [adapted_phone_loop(float(v[0]), int(v[1]) if len(v) > 2 else 1,
+                                                                     v[-1]) for v in variants] if loop
                   else (unadapted_words_mode(), lipsync.NetworkWithWords("shipped")))
     for pred in predictors:
         for name, cases in built.items():
@@ -262,9 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--end-to-end", metavar="SETS", default="",
                     help="instead: bench/lipsync.py's table on these sets (e.g. allison-dev,mfa-dev) for the "
                          "words mode (which adapts the model) and the same with the model as shipped")
-    ap.add_argument("--loop", default="", metavar="TAU[xROUNDS],...",
-                    help="--end-to-end: the default path with its phone loop adapted (e.g. 300,100,300x2) "
-                         "instead of the words mode")
+    ap.add_argument("--loop", default="", metavar="TAU[xROUNDS][p],...",
+                    help="--end-to-end: the default path with its phone loop adapted (e.g. 300,100,300x2; "
+                         "p: the network's phone posteriors too) instead of the words mode")
     ap.add_argument("--heard-words", metavar="SETS", default="",
                     help="instead: word error rate of the words heard, adapted and not, on these sets")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)

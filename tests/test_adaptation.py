@@ -100,3 +100,13 @@ def test_pocketsphinx_reads_the_transform_as_written(line):
     assert sphinx_helper.recognise_chunk(decoders, pcm) != plain
     decoders.adapt("")
     assert sphinx_helper.recognise_chunk(decoders, pcm) == plain
+
+
+def test_a_transform_that_fails_to_load_leaves_the_decoders_as_they_were(line):
+    samples, _ = line
+    pcm = phones.to_pcm16(samples).tobytes()
+    decoders = sphinx_helper.Decoders(recognition.decoder_settings())
+    plain = sphinx_helper.recognise_chunk(decoders, pcm)
+    with pytest.raises(Exception):
+        decoders.adapt("1\n3\nnot a number\n")
+    assert decoders.mllr == "" and sphinx_helper.recognise_chunk(decoders, pcm) == plain

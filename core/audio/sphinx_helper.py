@@ -38,32 +38,31 @@ class Decoders:
 
     def __call__(self, name: str):
         if name not in self._built:
-            self._build(name, {})
+            self._built[name] = self._build(name, {})
         return self._built[name][0]
 
-    def _build(self, name: str, extra: dict) -> None:
+    def _build(self, name: str, extra: dict) -> tuple:
         from pocketsphinx import Decoder
 
         dec = Decoder(**self.settings[name], **extra)
-        self._built[name] = (dec, dec.get_cmn())
+        return dec, dec.get_cmn()
 
     def adapt(self, mllr: str) -> None:
         """Every decoder built anew with ``mllr`` (the text of an MLLR file; '' for none), unless
         the same text is already in use. PocketSphinx reads the file as a decoder starts, so all
-        are built now and the file removed."""
+        are built now and the file removed; if one fails to build, nothing changes."""
         if mllr == self.mllr:
             return
-        self._built, self.mllr = {}, mllr
-        if not mllr:
-            return
-        fd, path = tempfile.mkstemp(suffix=".mllr")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(mllr)
-            for name in self.settings:
-                self._build(name, {"mllr": path})
-        finally:
-            os.remove(path)
+        built = {}
+        if mllr:
+            fd, path = tempfile.mkstemp(suffix=".mllr")
+            try:
+                with os.fdopen(fd, "w", encoding="ascii") as fh:
+                    fh.write(mllr)
+                built = {name: self._build(name, {"mllr": path}) for name in self.settings}
+            finally:
+                os.remove(path)
+        self._built, self.mllr = built, mllr
 
     def initial_cmn(self, name: str) -> str:
         self(name)
