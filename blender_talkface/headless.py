@@ -92,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--listen", default="phones",
         help="without --transcript, how the lips find p, b and m: 'phones' (a phone recogniser, fast; the "
-             "default) or 'words' (English word recognition aligned to the audio: more of them in real "
-             "voices, about 8-10x real time); with --transcript the text decides",
+             "default) or 'words' (English word recognition adapted to the voice and aligned to the audio: "
+             "more of them in real voices, about 10x real time); with --transcript the text decides",
     )
     take = parser.add_argument_group("the take (the panel's Animate from Audio settings)")
     take.add_argument("--style", default="Neutral",

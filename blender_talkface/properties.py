@@ -26,8 +26,8 @@ TAKE_SETTINGS = ("style", "listening", "mouth", "brows", "head", "blinks", "smoo
 
 LISTENING_MODES = [
     ("PHONES", "Phones (fast)", "A phone recogniser trained on real speech hears p, b and m (about 60x real time)"),
-    ("WORDS", "Words (thorough)", "English word recognition, its words aligned to the audio: finds more p, b "
-                                  "and m in real voices, at about 8-10x real time"),
+    ("WORDS", "Words (thorough)", "English word recognition adapted to the voice, its words aligned to the "
+                                  "audio: finds more p, b and m in real voices, at about 10x real time"),
 ]
 
 _STYLE_ITEMS = None             # Blender needs the enum strings kept alive: computed once

@@ -14,7 +14,7 @@ transform estimated from the phone loop's phones, which this mode computes anywa
 recordings it found 2 more /p b m/ in 100 on telephone speech and 1 in 100 on varied voices, end
 to end (weights/provenance.json, ``word_recognition.adapted``).
 
-It costs PocketSphinx's full search (8-10x real time on two cores, against the phone loop's
+It costs PocketSphinx's full search (8-12x real time on two cores, against the phone loop's
 60x; ``bench/lipsync.py --speed``): chunks run in helper processes (``core.audio.sphinx_pool``)
 once this process has computed the features, the phone scores and the loop, and the take's
 transform from them (``inference.recognise_and_listen``). The helper processes and this process's
