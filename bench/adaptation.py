@@ -33,7 +33,6 @@ import json
 import multiprocessing
 import os
 import re
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -77,15 +76,17 @@ def hits(reference: list, heard: list) -> tuple[int, int, int]:
 _DECODERS: dict = {}
 
 
-def words_phones(x: np.ndarray, extra: dict) -> tuple[list, float]:
-    """The words mode's timed phones of ``x`` with ``extra`` decoder settings, and the mean
+def words_phones(x: np.ndarray, extra: dict, mllr: str = "") -> tuple[list, float]:
+    """The words mode's timed phones of ``x`` with ``extra`` decoder settings and the model's means
+    moved by ``mllr`` (an MLLR file's text, ``sphinx_helper.Decoders.adapt``), and the mean
     per-frame score of the aligned words (log base 1.0001, best senone per frame as 0)."""
     key = json.dumps(extra, sort_keys=True)
-    if key not in _DECODERS or "mllr" in extra:    # an MLLR file is read as the decoder starts: always anew
+    if key not in _DECODERS:
         _DECODERS.clear()
         settings = recognition.decoder_settings()
         _DECODERS[key] = sphinx_helper.Decoders({k: dict(v, **extra) for k, v in settings.items()})
     decoders, phones, score, frames = _DECODERS[key], [], 0.0, 0
+    decoders.adapt(mllr)
     for a, b in chunk_bounds(x, recognition.SAMPLE_RATE):
         pcm = to_pcm16(x[a:b]).tobytes()
         hyp = sphinx_helper.decode(decoders, "recognise", pcm).hyp()
@@ -114,19 +115,14 @@ def run_variant(name: str, cases: list, extra: dict | None = None, mllr: tuple[s
                 first_pass: list | None = None) -> tuple[str, list]:
     """``name``'s (set, hits, bilabials, false, score, phones) per case."""
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, (set_name, _, x, ref) in enumerate(cases):
-            settings = dict(extra or {})
-            if mllr is not None:
-                source, diagonal, tau = mllr
-                path = os.path.join(tmp, f"{i}.mllr")
-                rows = adaptation.estimate(x, recognition.SAMPLE_RATE, ref if source == "sup" else first_pass[i],
-                                           tau, diagonal)
-                with open(path, "w", encoding="ascii") as fh:
-                    fh.write(adaptation.mllr_text(rows))
-                settings["mllr"] = path
-            phones, score = words_phones(x, settings)
-            rows.append((set_name, *hits(ref, phones), score, phones))
+    for i, (set_name, _, x, ref) in enumerate(cases):
+        text = ""
+        if mllr is not None:
+            source, diagonal, tau = mllr
+            text = adaptation.mllr_text(adaptation.estimate(
+                x, recognition.SAMPLE_RATE, ref if source == "sup" else first_pass[i], tau, diagonal))
+        phones, score = words_phones(x, dict(extra or {}), text)
+        rows.append((set_name, *hits(ref, phones), score, phones))
     return name, rows
 
 
@@ -153,15 +149,12 @@ def adapted_model(rows: list[np.ndarray]):
     """``senones.acoustic_model()`` with its means moved by ``rows`` (``adaptation.estimate``)."""
     from dataclasses import replace
 
-    model = senones.acoustic_model()
     means, var, _, _ = adaptation._model()
     moved = np.einsum("scjd,sed->scje", means, np.stack([W[:, :-1] for W in rows])) + np.stack(
         [W[:, -1] for W in rows])[:, None, None]
-    n_streams, dims = len(rows), means.shape[-1]
-    project = np.concatenate([-0.5 / var, moved / var], -1).reshape(n_streams, -1, 2 * dims).transpose(0, 2, 1)
-    offset = (-0.5 * np.log(2 * np.pi * var) - 0.5 * moved ** 2 / var).sum(-1).reshape(n_streams, -1)
+    project, offset = senones.gaussian_terms(moved, var)
     f32 = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=torch.float32)   # noqa: E731
-    return replace(model, project=f32(project), offset=f32(offset))
+    return replace(senones.acoustic_model(), project=f32(project), offset=f32(offset))
 
 
 def adapted_phone_loop(tau: float = adaptation.TAU_FRAMES, rounds: int = 1, posteriors: bool = False):

@@ -38,3 +38,16 @@ def test_word_errors_count_edits_between_word_lists():
     assert adaptation.word_errors(["hello", "my", "name"], ["the", "low", "my", "name"]) == 2   # one swap, one extra
     assert adaptation.word_errors(["a", "b", "c"], []) == 3
     assert adaptation.word_errors([], ["a"]) == 1
+
+
+def test_an_mllr_variant_scores_every_case():
+    """run_variant adapts each case to its own first pass and gives one row per case."""
+    audio = load_audio(f"{ROOT}/samples/speech.wav", sr=16000)
+    x = np.asarray(audio.samples[:4 * 16000], np.float32)
+    cases = [("sample", "emma", x, [("M", 0.5, 0.6)]), ("sample", "emma", x[16000:], [("P", 0.2, 0.3)])]
+    _, plain = adaptation.run_variant("as shipped", cases)
+    name, rows = adaptation.run_variant("mllr unsup full", cases, None, ("unsup", False, 300.0),
+                                        [r[5] for r in plain])
+    assert name == "mllr unsup full" and len(rows) == len(cases)
+    assert all(len(r) == 6 and r[0] == "sample" and r[2] == 1 for r in rows)   # (set, hits, of, false, score, phones)
+    assert all(r[5] for r in rows)

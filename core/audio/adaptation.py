@@ -22,7 +22,6 @@ the work is one pass over the frames and memory stays flat in audio length (chun
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 
@@ -41,13 +40,11 @@ def _model() -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
     """The en-us model's means and (floored) variances [streams, codebooks, 128, 13], the
     context-independent states' log mixture weights [streams, codebooks, states, 128], and each
     speech phone's codebook (silence and noise fillers have none here)."""
-    folder = os.path.join(senones.model_dir(), "en-us")
-    means = senones._s3_gaussians(os.path.join(folder, "means")).astype(np.float64)
-    var = np.maximum(senones._s3_gaussians(os.path.join(folder, "variances")), senones.VARIANCE_FLOOR)
+    means, var = (a.astype(np.float64) for a in senones.model_gaussians())
     model = senones.acoustic_model()
     log_w = np.log(np.maximum(model.mixw.numpy().astype(np.float64), 1e-30))
     speech = {name: i for i, name in enumerate(model.phones) if name not in senones.SILENCES}
-    return means, var.astype(np.float64), log_w, speech
+    return means, var, log_w, speech
 
 
 def _labels(phones: list, n: int) -> np.ndarray:

@@ -137,11 +137,28 @@ def _sendump(path: str, n_streams: int, n_dens: int, n_sen: int) -> np.ndarray:
     return log_w.transpose(0, 2, 1)
 
 
+def model_gaussians() -> tuple[np.ndarray, np.ndarray]:
+    """The en-us model's Gaussian means and variances (floored at VARIANCE_FLOOR), each
+    [streams, codebooks, densities, dims] as the files hold them."""
+    folder = os.path.join(model_dir(), "en-us")
+    means = _s3_gaussians(os.path.join(folder, "means"))
+    return means, np.maximum(_s3_gaussians(os.path.join(folder, "variances")), VARIANCE_FLOOR)
+
+
+def gaussian_terms(means: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``AcousticModel.project`` [streams, 2 * dims, codebooks * densities] and ``offset``
+    [streams, codebooks * densities] of Gaussians [streams, codebooks, densities, dims]:
+    log N(x; m, v) = -0.5 sum log(2 pi v) - 0.5 sum m^2 / v  +  x^2 . (-0.5 / v)  +  x . (m / v)."""
+    n_streams, dims = means.shape[0], means.shape[-1]
+    project = np.concatenate([-0.5 / var, means / var], -1).reshape(n_streams, -1, 2 * dims).transpose(0, 2, 1)
+    offset = (-0.5 * np.log(2 * np.pi * var) - 0.5 * means ** 2 / var).sum(-1).reshape(n_streams, -1)
+    return project, offset
+
+
 @functools.lru_cache(maxsize=1)
 def acoustic_model() -> AcousticModel:
     folder = os.path.join(model_dir(), "en-us")
-    means = _s3_gaussians(os.path.join(folder, "means"))
-    var = np.maximum(_s3_gaussians(os.path.join(folder, "variances")), VARIANCE_FLOOR)
+    means, var = model_gaussians()
     names, ci_senones, ci_tmat, n_sen = _binary_mdef(os.path.join(folder, "mdef"))
     n_streams, n_cb, n_dens, _ = means.shape
     if n_cb != len(names):
@@ -153,12 +170,9 @@ def acoustic_model() -> AcousticModel:
     transitions = _s3_transitions(os.path.join(folder, "transition_matrices"))[ci_tmat]
     states = np.arange(transitions.shape[1])
     f32 = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)    # noqa: E731 (a copy: files are read-only)
+    project, offset = gaussian_terms(means, var)
     return AcousticModel(
-        phones=tuple(names), mixw=f32(np.exp(log_mixw)),
-        # log N(x; m, v) = -0.5 sum log(2 pi v) - 0.5 sum m^2 / v  +  x^2 . (-0.5 / v)  +  x . (m / v)
-        project=f32(np.concatenate([-0.5 / var, means / var], -1).reshape(n_streams, -1, 2 * means.shape[-1])
-                    .transpose(0, 2, 1)),
-        offset=f32((-0.5 * np.log(2 * np.pi * var) - 0.5 * means ** 2 / var).sum(-1).reshape(n_streams, -1)),
+        phones=tuple(names), mixw=f32(np.exp(log_mixw)), project=f32(project), offset=f32(offset),
         columns=columns,
         column_of_phone=torch.as_tensor([0 if n in SILENCES else columns.index(n) for n in names]),
         stay=transitions[:, states, states], leave=transitions[:, states, states + 1])
