@@ -8,7 +8,7 @@ import torch
 from conftest import SPEECH
 
 from talkface.core.audio import phones, senones
-from talkface.core.audio.features import frame_count
+from talkface.core.audio.features import box_average, frame_count
 from talkface.core.audio.loading import Audio, from_array, load_audio
 from talkface.training.corpus import espeak
 
@@ -73,6 +73,20 @@ def test_silence_is_silence_and_long_audio_is_scored_in_chunks(speech, monkeypat
         quiet = post[int((k * period + speech.duration + 0.3) * fps):int(((k + 1) * period - 0.3) * fps)]
         assert _bilabial_share(copy).max() > 0.5
         assert (quiet.argmax(1) == 0).all() and quiet[:, 0].mean() > 0.75   # the gaps: silence
+
+
+def test_posteriors_are_averaged_in_blocks_exactly(speech, monkeypatch):
+    """An hour's posteriors are averaged block by block (memory flat in audio length): blocks of a
+    few frames give the frames one pass over the whole recording gives."""
+    logliks = senones.phone_logliks(speech)
+    for fps in (24.0, 25.0, 50.0):
+        times = np.arange(frame_count(speech.duration, fps)) / fps - senones.CENTRE_S
+        whole = box_average(senones.posteriors_of(logliks), 0, times, 0.5 / fps, senones.FRAME_S, len(logliks))
+        monkeypatch.setattr(senones, "BLOCK", 1)                     # 64 frames a block
+        blocks = senones.phone_posteriors(speech, fps=fps, logliks=logliks)
+        monkeypatch.undo()
+        assert len(times) > 2 * 64 and blocks.shape == whole.shape
+        assert np.abs(blocks - whole).max() < 1e-6
 
 
 def test_posteriors_need_16_khz_and_tolerate_a_click():

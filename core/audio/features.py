@@ -202,6 +202,14 @@ def analysis_frames(x: np.ndarray, cfg: FeatureConfig, j0: int, j1: int) -> np.n
     return np.concatenate([spec, log_f0[:, None], voicing[:, None], log_energy[:, None]], axis=1).astype(np.float32)
 
 
+def base_span(times: np.ndarray, half: float, hop_s: float, n_base: int) -> tuple[int, int]:
+    """[j0, j1): the base frames ``box_average`` reads for windows [t - half, t + half] of ascending
+    ``times`` (frame j covers [(j - 0.5) hop, (j + 0.5) hop]; one frame of margin either side)."""
+    j0 = max(int(math.floor((times[0] - half) / hop_s + 0.5)) - 1, 0)
+    j1 = min(int(math.ceil((times[-1] + half) / hop_s + 0.5)) + 2, n_base)
+    return j0, j1
+
+
 def box_average(base: np.ndarray, j0: int, times: np.ndarray, half: float, hop_s: float, n_base: int) -> np.ndarray:
     """Exact mean of the piecewise-constant base signal over [t - half, t + half] per output time.
 
@@ -240,8 +248,7 @@ def compute_features(audio: Audio, cfg: FeatureConfig | None = None, fps: float 
     for k0 in range(0, n_out, step):
         k1 = min(k0 + step, n_out)
         times = np.arange(k0, k1) / cfg.fps
-        j0 = max(int(math.floor((times[0] - half) / cfg.hop_s + 0.5)) - 1, 0)
-        j1 = min(int(math.ceil((times[-1] + half) / cfg.hop_s + 0.5)) + 2, n_base)
+        j0, j1 = base_span(times, half, cfg.hop_s, n_base)
         base = analysis_frames(x, cfg, j0, j1)
         out[k0:k1] = box_average(base, j0, times, half, cfg.hop_s, n_base)
     return Features(out, cfg.fps, cfg)
