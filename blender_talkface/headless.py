@@ -351,7 +351,8 @@ def run(ns, handoff: str | None = None) -> int:
         start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
         listened=ns.listened, listening=ns.listen, fit_range=own_scene)
     words = Progress("animate: words", 0, unit="chunks") if ns.listen == "words" else None
-    take = pipeline.animate(context, face, ns.audio, options, words_progress=words)
+    listening = Progress("animate: listening", 0, unit="chunks") if not ns.transcript else None
+    take = pipeline.animate(context, face, ns.audio, options, words_progress=words, listen_progress=listening)
     for note in take.notes:
         log(f"animate: warning: {note}")
     if take.lipsync == "word recogniser":

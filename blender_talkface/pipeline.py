@@ -157,10 +157,13 @@ def align_transcript(audio, transcript: str, model=None) -> tuple:
 
 def animate(context, face_obj, audio_path: str, options: AnimateOptions | None = None,
             weights_dir: str | None = None, progress: ProgressCallback | None = None,
-            words_progress: ProgressCallback | None = None) -> AnimateResult:
+            words_progress: ProgressCallback | None = None,
+            listen_progress: ProgressCallback | None = None) -> AnimateResult:
     """Audio -> features -> Animation -> a new Action on the face and its head control.
-    ``progress(done, ANIMATE_STEPS)`` after each step; ``words_progress(done, total)``: chunks of
-    the 'words' listening mode recognised, called from worker threads (a printer, not the UI)."""
+    ``progress(done, ANIMATE_STEPS)`` after each step; ``listen_progress(done, total)``: chunks of
+    audio the acoustic model scored (without a transcript; with one, listening runs beside the
+    alignment); ``words_progress(done, total)``: chunks of the 'words' listening mode recognised,
+    called from worker threads (a printer, not the UI)."""
     # torch, safetensors, soundfile and scipy (under keyframes and the features) load on use
     import torch
 
@@ -185,11 +188,13 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
                          else align_transcript(audio, options.transcript, model))
     recognised = None
     if aligned is None and options.listening == "words" and phones.available():
-        recognised, listened = inference.recognise_and_listen(audio, model, progress=words_progress)
+        recognised, listened = inference.recognise_and_listen(audio, model, progress=words_progress,
+                                                              listening=listen_progress)
     step(2)
     anim = inference.animate(audio, model, style, seed=options.seed,
                              timed_phones=aligned.phones if aligned is not None else None, listened=listened,
-                             recognised=recognised.phones if recognised is not None else None)
+                             recognised=recognised.phones if recognised is not None else None,
+                             progress=listen_progress)
     notes = tuple(audio.notes) + tuple(anim.notes)
     source = ("transcript" if aligned is not None else "word recogniser" if recognised is not None
               else "phone recogniser" if phones.available() else "audio features")

@@ -86,6 +86,8 @@ def test_full_pipeline(tmp_path, speech):
     # core.progress.Progress, throttled to about a line a second (h:mm:ss ETA)
     bake_lines = re.findall(r"\[talkface\] bake: +[\d.]+% \(\d+/\d+ frames, .* ETA \d+:\d\d:\d\d\)", done.stderr)
     assert bake_lines and bake_lines[-1].startswith("[talkface] bake: 100.0%")
+    # listening (the acoustic model's scores, the longest part of the take) counts its chunks too
+    assert re.search(r"\[talkface\] animate: listening: 100.0% \(1/1 chunks", done.stderr)
     assert sorted(os.listdir(out)) == [".talkface-done.json", "frames", "scene.blend", "video.mp4"]
     frames = sorted(os.listdir(out / "frames"))
     # the folder moves to another machine or a farm: outputs are relative, the inputs packed
@@ -128,6 +130,7 @@ def test_keys_only_with_a_transcript_times_the_lips_by_it(tmp_path, speech):
     done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--transcript", str(text))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lips timed by the transcript" in done.stderr
+    assert "animate: listening" not in done.stderr      # it runs beside the alignment, unreported
     info = inspect_blend(str(out / "scene.blend"))
     assert info["transcript"] == "Bob made a map of the moon." and info["lipsync"] == "transcript"
 
@@ -140,6 +143,7 @@ def test_keys_only_listening_for_words(tmp_path, speech):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lips timed by the word recogniser" in done.stderr
     assert "animate: words: 100.0% (1/1 chunks" in done.stderr
+    assert done.stderr.index("animate: listening: 100.0% (1/1 chunks") < done.stderr.index("animate: words:")
     # the words heard are in the log and in the exported take, for a pipeline to correct and reuse
     take = json.loads((out / "take.json").read_text())["take"]
     assert take["lipsync"] == "word recogniser" and take["transcript"] == ""

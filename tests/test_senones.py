@@ -94,3 +94,12 @@ def test_posteriors_need_16_khz_and_tolerate_a_click():
         senones.phone_posteriors(Audio(np.zeros(22050, np.float32), 22050, None, 22050, 1, 0.0))
     post = senones.phone_posteriors(from_array(np.zeros(100, np.float32), 16000), fps=50.0)
     assert post.shape == (1, 40) and post[0, 0] == 1.0      # shorter than one window: silence
+
+
+def test_scoring_counts_its_chunks(speech, monkeypatch):
+    monkeypatch.setattr(phones, "CHUNK_S", 3.0)
+    monkeypatch.setattr(phones, "SEARCH_S", 1.0)
+    seen = []
+    senones.phone_logliks(speech, progress=lambda done, total: seen.append((done, total)))
+    total = len(phones.chunk_bounds(speech.samples, speech.sample_rate))
+    assert total >= 2 and seen == [(k, total) for k in range(1, total + 1)]

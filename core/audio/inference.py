@@ -171,18 +171,19 @@ class Listened:
 
 
 def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_logliks: bool = False,
-              hear: bool = False) -> Listened:
+              hear: bool = False, progress=None) -> Listened:
     """``Listened`` for ``audio`` (torch on ``threads`` meanwhile; None: unchanged); with ``hear``,
-    the phone loop decodes the same phone scores the posteriors come from."""
+    the phone loop decodes the same phone scores the posteriors come from. ``progress(done,
+    total)``: chunks scored by the acoustic model (the longest part of listening)."""
     cfg = model.cfg
     with _torch_threads(threads):
         feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
         logliks = heard = lips = None
         if phones.available() and hear:
-            found = phone_loop.hear(audio)
+            found = phone_loop.hear(audio, progress=progress)
             logliks, heard, lips = found.logliks, _timed(found.phones), _timed(found.closures)
         elif phones.available() and cfg.phone_posteriors:
-            logliks = senones.phone_logliks(audio)
+            logliks = senones.phone_logliks(audio, progress=progress)
         posteriors = posteriors_for(audio, len(feats), cfg.fps, logliks) if cfg.phone_posteriors else None
         return Listened(feats, posteriors, logliks if keep_logliks else None, heard, lips)
 
@@ -205,15 +206,15 @@ def align_and_listen(audio: Audio, model: Animator, transcript: str):
     return aligned, replace(heard[0], logliks=None)
 
 
-def recognise_and_listen(audio: Audio, model: Animator, cancelled=None, progress=None):
+def recognise_and_listen(audio: Audio, model: Animator, cancelled=None, progress=None, listening=None):
     """(``core.audio.recognition.recognise(audio)``, ``listen_to(audio, model, hear=True)``): this
     process listens (features, phone scores, the phone loop) while the helper processes start, then
     they recognise the words with the model adapted to the phones heard. ``cancelled``,
-    ``progress``: as ``recognition.recognise``'s."""
+    ``progress``: as ``recognition.recognise``'s; ``listening``: ``listen_to``'s ``progress``."""
     heard: list[Listened] = []
 
     def listen() -> list:
-        heard.append(listen_to(audio, model, hear=True))
+        heard.append(listen_to(audio, model, hear=True, progress=listening))
         return heard[0].heard
 
     recognised = recognition.recognise(audio, heard=listen, cancelled=cancelled, progress=progress)
@@ -312,7 +313,7 @@ def heard_closures(audio: Audio) -> list | None:
 
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
             seed: int = 0, timed_phones: list | None = None, listen: bool = True,
-            listened: Listened | None = None, recognised: list | None = None) -> Animation:
+            listened: Listened | None = None, recognised: list | None = None, progress=None) -> Animation:
     """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps.
 
     The lips seal on every /p b m/ of ``timed_phones`` -- a transcript aligned to this audio
@@ -324,11 +325,11 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     decodes the same scores. ``listened``: this audio's ``Listened``, already computed
     (``align_and_listen``, ``recognise_and_listen``). ``recognised``: the phones of the words
     recognised in this audio (``core.audio.recognition``, the 'words' listening mode): without a
-    transcript the lips also seal on their /p b m/."""
+    transcript the lips also seal on their /p b m/. ``progress``: ``listen_to``'s, when it listens here."""
     cfg = model.cfg
     need_phones = timed_phones is None and (listen or cfg.phone_evidence)
     if listened is None or (need_phones and listened.heard is None):
-        listened = listen_to(audio, model, hear=need_phones)
+        listened = listen_to(audio, model, hear=need_phones, progress=progress)
     feats = _network_input(model, listened, listened.heard if timed_phones is None else timed_phones)
     cues = timed_phones if timed_phones is not None else listened.closures if listen else None
     if timed_phones is None and recognised is not None:

@@ -184,8 +184,9 @@ class Heard:
     closures: list[Phone]
 
 
-def hear(audio: Audio, model: senones.AcousticModel | None = None) -> Heard:
-    """Score ``audio`` once (``senones.phone_logliks``) and decode each chunk's scores."""
+def hear(audio: Audio, model: senones.AcousticModel | None = None, progress=None) -> Heard:
+    """Score ``audio`` once (``senones.phone_logliks``, which counts the chunks to ``progress``) and
+    decode each chunk's scores."""
     model = model or senones.acoustic_model()
     found: list[Phone] = []
     lips: list[Phone] = []
@@ -194,7 +195,7 @@ def hear(audio: Audio, model: senones.AcousticModel | None = None) -> Heard:
         found.extend(chunk_phones(t0, states, model, follow=phone_bigram()))
         lips.extend(closures(t0, states, model, follow=phone_bigram()))
 
-    return Heard(senones.phone_logliks(audio, model, each_chunk=decode_chunk), found, lips)
+    return Heard(senones.phone_logliks(audio, model, each_chunk=decode_chunk, progress=progress), found, lips)
 
 
 def recognise_phones(audio: Audio) -> list[Phone]:

@@ -246,17 +246,20 @@ def state_loglik(feats: torch.Tensor, model: AcousticModel | None = None) -> tor
 
 
 def phone_logliks(audio: Audio, model: AcousticModel | None = None,
-                  each_chunk: Callable[[float, np.ndarray], None] | None = None) -> np.ndarray:
+                  each_chunk: Callable[[float, np.ndarray], None] | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """[len(samples) // HOP + 1, CI phones]: each phone's best state (``state_loglik``) on every
     frame of a whole 16 kHz recording at 100 Hz, scored chunk by chunk (``phones.chunk_bounds``;
     each chunk's cepstral mean is its own); a chunk's frames past its last whole window repeat
     that window's row, and frames no window reaches are NaN. ``each_chunk(start_s, states)`` sees
-    every scored chunk's ``state_loglik`` (the phone loop decodes them)."""
+    every scored chunk's ``state_loglik`` (the phone loop decodes them); ``progress(done, total)``
+    counts the chunks done."""
     if audio.sample_rate != SAMPLE_RATE:
         raise ValueError("phone scores need 16 kHz audio (load_audio resamples)")
     model = model or acoustic_model()
     base = np.full((len(audio.samples) // HOP + 1, len(model.phones)), np.nan, np.float32)
-    for a, b in chunk_bounds(audio.samples, audio.sample_rate):
+    bounds = chunk_bounds(audio.samples, audio.sample_rate)
+    for i, (a, b) in enumerate(bounds):
         pcm16, j0 = to_pcm16(audio.samples[a:b]), a // HOP
         if len(pcm16) >= WINDOW:
             states = state_loglik(streams(cepstra(pcm16)), model).numpy()
@@ -267,6 +270,8 @@ def phone_logliks(audio: Audio, model: AcousticModel | None = None,
             base[j0 + len(scores):b // HOP + 1] = scores[-1]
         else:
             base[j0:b // HOP + 1] = base[j0]
+        if progress is not None:
+            progress(i + 1, len(bounds))
     return base
 
 
