@@ -36,6 +36,21 @@ def _report(progress: ProgressCallback | None, total: int):
     return (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
 
 
+def _listening(progress: ProgressCallback | None, listen_progress: ProgressCallback | None, step: int):
+    """A ``listen_to`` progress (chunks scored) for ``listen_progress`` as it is and for the steps'
+    ``progress`` as the fraction of step ``step`` to ``step + 1`` done (the status bar moves
+    through a long recording); None when neither listens."""
+    if progress is None and listen_progress is None:
+        return None
+
+    def report(done: int, total: int) -> None:
+        if listen_progress is not None:
+            listen_progress(done, total)
+        if progress is not None and done < total:
+            progress(step + done / total, ANIMATE_STEPS)
+    return report
+
+
 def fit_face(context, photo_path: str, progress: ProgressCallback | None = None, photo=None,
              landmarks=None) -> FitResult:
     """Photo -> landmarks -> FaceFit -> face mesh, head Empty and camera in the scene.
@@ -189,12 +204,12 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
     recognised = None
     if aligned is None and options.listening == "words" and phones.available():
         recognised, listened = inference.recognise_and_listen(audio, model, progress=words_progress,
-                                                              listening=listen_progress)
+                                                              listening=_listening(progress, listen_progress, 1))
     step(2)
     anim = inference.animate(audio, model, style, seed=options.seed,
                              timed_phones=aligned.phones if aligned is not None else None, listened=listened,
                              recognised=recognised.phones if recognised is not None else None,
-                             progress=listen_progress)
+                             progress=_listening(progress, listen_progress, 2))
     notes = tuple(audio.notes) + tuple(anim.notes)
     source = ("transcript" if aligned is not None else "word recogniser" if recognised is not None
               else "phone recogniser" if phones.available() else "audio features")

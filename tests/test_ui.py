@@ -110,6 +110,26 @@ def test_fit_and_animate_report_progress(scene, blender):
     assert calls["animate"] == [(i, pipeline.ANIMATE_STEPS) for i in range(1, pipeline.ANIMATE_STEPS + 1)]
 
 
+def test_a_long_recording_moves_the_status_bar_while_it_is_heard(scene, blender, tmp_path, monkeypatch):
+    """Listening to a long take (minutes of chunks) moves the status bar between the steps."""
+    import importlib
+
+    pipeline, phones = installed("pipeline"), importlib.import_module(f"{ADDON}.core.audio.phones")
+    monkeypatch.setattr(phones, "CHUNK_S", 3.0)
+    monkeypatch.setattr(phones, "SEARCH_S", 1.0)
+    fitted = pipeline.fit_face(blender.context, PORTRAIT)
+    for listening, within in (("phones", 2), ("words", 1)):
+        calls, chunks = [], []
+        options = pipeline.AnimateOptions(listening=listening)
+        pipeline.animate(blender.context, fitted.obj, SPEECH, options, progress=lambda d, t: calls.append((d, t)),
+                         listen_progress=lambda d, t: chunks.append((d, t)))
+        n = chunks[-1][1]
+        assert n >= 2 and chunks == [(k, n) for k in range(1, n + 1)]
+        steps = [d for d, _ in calls]
+        assert steps == sorted(steps) and steps[-1] == pipeline.ANIMATE_STEPS
+        assert [d for d in steps if d != int(d)] == [within + k / n for k in range(1, n)], listening
+
+
 @pytest.mark.parametrize("menu, operator", [("VIEW3D_MT_add", "talkface.fit_face"),
                                             ("SEQUENCER_MT_add", "talkface.bake_frames")])
 def test_add_menus_offer_talkface(blender, menu, operator):
