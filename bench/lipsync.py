@@ -35,7 +35,8 @@ Columns, per weights file and test set, on the face model's geometry:
 Goals (issue 12): closure >= 0.95, r >= 0.80, |lag| <= 20 ms on every held-out set, keyed too.
 --words: also the 'words' listening mode (word recognition without text, core.audio.recognition).
 --speed: x real time and peak memory in a fresh process per length (features, phone recogniser
-and network on 2 threads; word recognition too in the '+words' rows).
+and network on 2 threads; word recognition too in the '+words' rows); alone, without --sets, it
+prints only that table.
 """
 
 from __future__ import annotations
@@ -538,7 +539,8 @@ def parse_detectors(text: str) -> list[tuple[float, float]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", nargs="+", default=["shipped"], help="'shipped' or weights files")
-    ap.add_argument("--sets", default="espeak,flite,piper,real")
+    ap.add_argument("--sets", default=None,
+                    help="test sets, comma-separated (default espeak,flite,piper,real; none with --speed alone)")
     ap.add_argument("--data", default=os.path.join(ROOT, "corpus", "v3"), help="corpus with the espeak held-out split")
     ap.add_argument("--sentences", type=int, default=30, help="sentences per engine voice")
     ap.add_argument("--seed", type=int, default=0)
@@ -562,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.speed_child is not None:
         speed_child(args.speed_child, args.weights[0], args.words, args.takes)
         return 0
+    if args.sets is None:
+        args.sets = "" if args.speed else "espeak,flite,piper,real"
     sets = build_sets([s for s in args.sets.split(",") if s], args.data, args.sentences, args.seed)
     model = load_face_model()
     predictors = ([Network(w, listen=False) for w in args.weights] + [Network(w) for w in args.weights]
@@ -577,13 +581,15 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(pred, NetworkWithText) and name == "espeak":
                 continue
             results.append((pred.name, name, SET_SOURCE.get(name) in pred.trained_on, score(cases, pred, model)))
-    print_table(results)
+    if results:
+        print_table(results)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump([{"weights": w, "set": s, "seen": seen, **q} for w, s, seen, q in results], fh, indent=1,
                       default=str)
     if args.speed:
-        print()
+        if results:
+            print()
         speed_table(args.weights, args.hours, args.repeat)
     return 0
 

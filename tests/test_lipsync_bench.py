@@ -136,3 +136,12 @@ def test_the_speed_child_times_take_after_take():
                          check=True, capture_output=True, text=True, timeout=300)
     row = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(row["walls"]) == 2 and row["wall"] == row["walls"][0] and row["frames"] == 150
+
+
+def test_speed_alone_prints_only_the_speed_table(monkeypatch, capsys):
+    built, timed = [], []
+    monkeypatch.setattr(bench, "build_sets", lambda names, *a: built.append(names) or {})
+    monkeypatch.setattr(bench, "speed_table", lambda weights, hours, repeat: timed.append(weights))
+    assert bench.main(["--speed"]) == 0
+    assert built == [[]] and timed == [["shipped"]] and "closure" not in capsys.readouterr().out
+    assert bench.main(["--speed", "--sets", "flite"]) == 0 and built[-1] == ["flite"]
