@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The three stages as operators: fit a face from a photo, animate from audio, bake frames.
 
-Each ``execute`` is synchronous so ``blender -b`` pipelines work; problems become operator
-reports through ``runtime.run_reported``.
+Each ``execute`` is synchronous so ``blender -b`` pipelines work (in a window, the file
+browser's Animate from Audio and the Bake run modal, Esc stopping them); problems become
+operator reports through ``runtime.run_reported``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import bpy
@@ -16,7 +18,7 @@ from ..core.errors import InputError
 from ..core.face.model import load_face_model
 from . import dependencies, face_object, pipeline, preferences, scene_data
 from .properties import TAKE_SETTINGS, take_properties
-from .runtime import end_modal, poll_reasons, run_reported, status_progress
+from .runtime import Background, end_modal, poll_reasons, run_reported, status_progress
 
 # Imported where used, so the add-on enables without its heavy dependencies: keyframes and bake
 # (scipy, through core.animation), the mesh export (trimesh), the animator's style list (torch).
@@ -120,6 +122,9 @@ class TALKFACE_OT_export_neutral(bpy.types.Operator, FormatExport):
         return run_reported(self, "Export Fitted Neutral", export)
 
 
+HEARING = "A take is being heard (Esc stops it)"
+
+
 class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
     """Key the fitted face's shape keys and head from a speech recording (a new Action per take)"""
 
@@ -130,12 +135,18 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
     filter_glob: bpy.props.StringProperty(default=AUDIO_GLOB, options={"HIDDEN"})
     __annotations__.update(take_properties())   # each defaults to the scene's take setting unless passed
 
+    _job = _timer = None
+
     @classmethod
     def poll(cls, context):
-        return poll_reasons(cls, lambda: dependencies.problem("animate"), lambda: _face_problem(context))
+        return poll_reasons(cls, lambda: dependencies.problem("animate"), lambda: _face_problem(context),
+                            lambda: HEARING if Background.running else None)
 
     def invoke(self, context, event):
+        """The file browser; its confirm runs ``execute``, which hears the take on a worker thread
+        (the window stays drawn, the status bar counts, Esc stops it) where Blender has a window."""
         self._from_scene(context)
+        self._interactive = not bpy.app.background
         return super().invoke(context, event)
 
     def _from_scene(self, context):
@@ -145,37 +156,99 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
             if not self.properties.is_property_set(name):
                 setattr(self, name, getattr(settings, name))
 
+    def _options(self, context) -> pipeline.AnimateOptions:
+        return pipeline.AnimateOptions(
+            style=self.style or "Neutral", mouth=self.mouth, brows=self.brows, head=self.head,
+            blinks=self.blinks, smoothing=self.smoothing, reduce_keys=self.reduce_keys,
+            tolerance=self.tolerance,
+            start_frame=self.start_frame if self.use_start_frame else None,
+            transcript=context.scene.talkface.dialog_text, listening=self.listening.lower(),
+        )
+
     def execute(self, context):
+        """Synchronous (scripts, ``blender -b``), unless started from the file browser in a window."""
+        interactive, self._interactive = getattr(self, "_interactive", False), False   # a redo runs here
+        if interactive and context.window is not None:
+            return self._start(context)
+
         def animate():
             path = _require_file(self.filepath, "audio")
             self._from_scene(context)
-            options = pipeline.AnimateOptions(
-                style=self.style or "Neutral", mouth=self.mouth, brows=self.brows, head=self.head,
-                blinks=self.blinks, smoothing=self.smoothing, reduce_keys=self.reduce_keys,
-                tolerance=self.tolerance,
-                start_frame=self.start_frame if self.use_start_frame else None,
-                transcript=context.scene.talkface.dialog_text, listening=self.listening.lower(),
-            )
             with status_progress(context) as progress:
                 result = pipeline.animate(
-                    context, pipeline.require_face(context), path, options,
+                    context, pipeline.require_face(context), path, self._options(context),
                     weights_dir=preferences.get(context).weights_dir or None, progress=progress,
                 )
-            if result.missing_channels:
-                self.report({"WARNING"}, "The face lacks shape keys: " + ", ".join(result.missing_channels))
-            if result.flat_channels:
-                self.report({"INFO"}, pipeline.flat_summary(result.flat_channels))
-            for note in result.notes:
-                self.report({"WARNING"}, note)
-            if result.lipsync == "word recogniser":
-                self.report({"INFO"}, pipeline.heard_summary(result.heard))
-            self.report(
-                {"INFO"},
-                f"Keyed '{result.action.name}': {result.duration:.1f}s of speech, "
-                f"{result.n_keys} keys (of {result.n_dense} dense); lips timed by the {result.lipsync}",
-            )
+            self._report_take(result)
 
         return run_reported(self, "Animate from Audio", animate)
+
+    def _start(self, context):
+        """Hear the take on a worker thread (``pipeline.hear_take``, which touches no Blender data);
+        ``modal`` writes it when the thread is done."""
+
+        def start():
+            path = _require_file(self.filepath, "audio")
+            self._from_scene(context)
+            options = self._options(context)
+            face = pipeline.require_face(context)
+            style = pipeline.take_style(face, options)
+            weights = preferences.get(context).weights_dir or None
+            self._face, self._path, self._take_options = face.name, path, options
+            self._job = Background(functools.partial(_hear, path, style, options, weights))
+            wm = context.window_manager
+            wm.progress_begin(0, pipeline.ANIMATE_STEPS)
+            self._timer = wm.event_timer_add(0.1, window=context.window)
+            wm.modal_handler_add(self)
+            return {"RUNNING_MODAL"}
+
+        return run_reported(self, "Animate from Audio", start)
+
+    def modal(self, context, event):
+        if event.type == "ESC":
+            end_modal(self, context)
+            self._job.cancel()
+            self.report({"WARNING"}, "Animate from Audio cancelled: nothing was changed")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"RUNNING_MODAL"}      # the scene stays as it was until the take is written
+        if not self._job.done:
+            context.window_manager.progress_update(self._job.progress[0])
+            return {"RUNNING_MODAL"}
+        end_modal(self, context)
+
+        def write():
+            heard = self._job.result()
+            face = bpy.data.objects.get(self._face)
+            if face is None:
+                raise InputError(f"The face '{self._face}' is gone: nothing was keyed")
+            self._report_take(pipeline.write_take(context, face, self._path, self._take_options, heard))
+
+        return run_reported(self, "Animate from Audio", write)
+
+    def _report_take(self, result) -> None:
+        if result.missing_channels:
+            self.report({"WARNING"}, "The face lacks shape keys: " + ", ".join(result.missing_channels))
+        if result.flat_channels:
+            self.report({"INFO"}, pipeline.flat_summary(result.flat_channels))
+        for note in result.notes:
+            self.report({"WARNING"}, note)
+        if result.lipsync == "word recogniser":
+            self.report({"INFO"}, pipeline.heard_summary(result.heard))
+        self.report(
+            {"INFO"},
+            f"Keyed '{result.action.name}': {result.duration:.1f}s of speech, "
+            f"{result.n_keys} keys (of {result.n_dense} dense); lips timed by the {result.lipsync}",
+        )
+
+
+def _hear(path, style, options, weights_dir, cancelled, progress):
+    """``pipeline.hear_take`` on ``Background``'s thread: its progress (listening and the words
+    mode's chunks included) is only stored there, for the operator's timer to show."""
+    span = pipeline.WORDS_LISTENING_SPAN
+    return pipeline.hear_take(
+        path, style, options, weights_dir, progress=progress, cancelled=cancelled,
+        words_progress=lambda done, total: progress(1 + span + (1 - span) * done / total, pipeline.ANIMATE_STEPS))
 
 
 NO_HEARD_WORDS = "The face's take has no heard words: animate with Listening 'Words (thorough)' first"
@@ -406,11 +479,21 @@ classes = (
 )
 
 
+@bpy.app.handlers.persistent
+def _stop_jobs(*_):
+    """Another file is loading: a take being heard has no operator left to write it."""
+    Background.cancel_all()
+
+
 def register():
     for cls in classes:
         bpy.utils.register_class(cls)
+    bpy.app.handlers.load_pre.append(_stop_jobs)
 
 
 def unregister():
+    if _stop_jobs in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_stop_jobs)
+    _stop_jobs()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

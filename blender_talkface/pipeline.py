@@ -36,18 +36,22 @@ def _report(progress: ProgressCallback | None, total: int):
     return (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
 
 
-def _listening(progress: ProgressCallback | None, listen_progress: ProgressCallback | None, step: int):
+def _listening(progress: ProgressCallback | None, listen_progress: ProgressCallback | None, step: float,
+               span: float = 1.0, cancelled=None):
     """A ``listen_to`` progress (chunks scored) for ``listen_progress`` as it is and for the steps'
-    ``progress`` as the fraction of step ``step`` to ``step + 1`` done (the status bar moves
-    through a long recording); None when neither listens."""
-    if progress is None and listen_progress is None:
+    ``progress`` as the fraction of ``step`` to ``step + span`` done (the status bar moves through
+    a long recording); ``cancelled()`` True stops the listening there (InterruptedError). None when
+    nothing is to be told or asked."""
+    if progress is None and listen_progress is None and cancelled is None:
         return None
 
     def report(done: int, total: int) -> None:
         if listen_progress is not None:
             listen_progress(done, total)
         if progress is not None and done < total:
-            progress(step + done / total, ANIMATE_STEPS)
+            progress(step + span * done / total, ANIMATE_STEPS)
+        if cancelled is not None and cancelled():
+            raise InterruptedError("animate cancelled")
     return report
 
 
@@ -170,65 +174,98 @@ def align_transcript(audio, transcript: str, model=None) -> tuple:
     return inference.align_and_listen(audio, model, transcript)
 
 
-def animate(context, face_obj, audio_path: str, options: AnimateOptions | None = None,
-            weights_dir: str | None = None, progress: ProgressCallback | None = None,
-            words_progress: ProgressCallback | None = None,
-            listen_progress: ProgressCallback | None = None) -> AnimateResult:
-    """Audio -> features -> Animation -> a new Action on the face and its head control.
-    ``progress(done, ANIMATE_STEPS)`` after each step; ``listen_progress(done, total)``: chunks of
-    audio the acoustic model scored (without a transcript; with one, listening runs beside the
-    alignment); ``words_progress(done, total)``: chunks of the 'words' listening mode recognised,
-    called from worker threads (a printer, not the UI)."""
-    # torch, safetensors, soundfile and scipy (under keyframes and the features) load on use
+@dataclass
+class HeardTake:
+    """What a take's audio gives before anything in the scene changes (``hear_take``)."""
+    audio: object                # core.audio.loading.Audio
+    anim: object                 # core.animation.Animation: intensities and smoothing applied
+    lipsync: str                 # what timed the lips (scene_data.LIPSYNC_SOURCES)
+    aligned: object = None       # core.audio.alignment.Alignment with a transcript
+    recognised: object = None    # core.audio.recognition.Recognised in the 'words' mode
+    notes: tuple = ()
+
+
+WORDS_LISTENING_SPAN = 0.15      # the share of step 1-2 the words mode's listening shows (its
+                                 # recognition, about six times longer, the rest)
+
+
+def take_style(face_obj, options: AnimateOptions):
+    """The style the take is animated in: a preset's or speaker's name, or the face's learned code
+    (a tensor; InputError when the face has none). Reads the scene: call it where bpy is safe."""
+    if options.style != REFERENCE_STYLE:
+        return options.style
     import torch
 
+    code = scene_data.style_code(face_obj)
+    if code is None:
+        raise InputError("No learned style on this face: run 'Learn Style from Take' first")
+    return torch.tensor(code, dtype=torch.float32)
+
+
+def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str | None = None,
+              progress: ProgressCallback | None = None, words_progress: ProgressCallback | None = None,
+              listen_progress: ProgressCallback | None = None, cancelled=None) -> HeardTake:
+    """Audio -> features -> ``Animation``, without touching Blender's data (a worker thread may run
+    it): the transcript aligned or the words recognised, the network, intensities and smoothing.
+    ``progress(done, ANIMATE_STEPS)`` after steps 1-3 (fractions while listening);
+    ``listen_progress``, ``words_progress``: as ``animate``'s; ``cancelled()`` True stops it between
+    steps and listening chunks, and the word recognition between chunks (InterruptedError)."""
     from ..core.animation import apply_intensity, smooth
     from ..core.audio import inference, phones
     from ..core.audio.loading import load_audio
-    from . import keyframes
 
     step = _report(progress, ANIMATE_STEPS)
-    options = options or AnimateOptions()
-    scene = context.scene
+
+    def check() -> None:
+        if cancelled is not None and cancelled():
+            raise InterruptedError("animate cancelled")
+
     audio = load_audio(audio_path)
     model = inference.load_animator(weights_dir or None)
     step(1)
-    style = options.style
-    if style == REFERENCE_STYLE:
-        code = scene_data.style_code(face_obj)
-        if code is None:
-            raise InputError("No learned style on this face: run 'Learn Style from Take' first")
-        style = torch.tensor(code, dtype=torch.float32)
+    check()
     aligned, listened = ((options.alignment, options.listened) if options.alignment is not None
                          else align_transcript(audio, options.transcript, model))
+    check()
     recognised = None
     if aligned is None and options.listening == "words" and phones.available():
-        recognised, listened = inference.recognise_and_listen(audio, model, progress=words_progress,
-                                                              listening=_listening(progress, listen_progress, 1))
+        listening = _listening(progress, listen_progress, 1, WORDS_LISTENING_SPAN, cancelled)
+        recognised, listened = inference.recognise_and_listen(audio, model, cancelled=cancelled,
+                                                              progress=words_progress, listening=listening)
     step(2)
     anim = inference.animate(audio, model, style, seed=options.seed,
                              timed_phones=aligned.phones if aligned is not None else None, listened=listened,
                              recognised=recognised.phones if recognised is not None else None,
-                             progress=_listening(progress, listen_progress, 2))
-    notes = tuple(audio.notes) + tuple(anim.notes)
+                             progress=_listening(progress, listen_progress, 2, cancelled=cancelled))
     source = ("transcript" if aligned is not None else "word recogniser" if recognised is not None
               else "phone recogniser" if phones.available() else "audio features")
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
                            blinks=options.blinks)
     anim = smooth(anim, options.smoothing)
     step(3)
+    check()
+    return HeardTake(audio, anim, source, aligned, recognised, tuple(audio.notes) + tuple(anim.notes))
 
+
+def write_take(context, face_obj, audio_path: str, options: AnimateOptions, heard: HeardTake,
+               progress: ProgressCallback | None = None) -> AnimateResult:
+    """``hear_take``'s animation -> a new Action on the face and its head control, the take's sound
+    strip and the scene's range; ``progress(ANIMATE_STEPS, ANIMATE_STEPS)`` at the end."""
+    from . import keyframes
+
+    scene = context.scene
+    audio, recognised, aligned = heard.audio, heard.recognised, heard.aligned
     start = scene.frame_start if options.start_frame is None else options.start_frame
     head = scene_data.head_object(face_obj)
     rest = face_object.load_fit(face_obj).pose if scene_data.is_face(face_obj) else None
     take = keyframes.write_take(
-        anim, name=os.path.splitext(os.path.basename(audio_path))[0], start_frame=start,
+        heard.anim, name=os.path.splitext(os.path.basename(audio_path))[0], start_frame=start,
         scene_fps=scene_fps(scene), face_obj=face_obj, head_obj=head, head_rest=rest,
         tolerance=options.tolerance if options.reduce_keys else 0.0,
     )
     scene_data.set_take_audio(take.action, audio_path)
     scene_data.set_take_transcript(take.action, options.transcript.strip())
-    scene_data.set_take_lipsync(take.action, source)
+    scene_data.set_take_lipsync(take.action, heard.lipsync)
     scene_data.set_take_heard(take.action, recognised.text if recognised is not None else "")
     last = start + int(round(audio.duration * scene_fps(scene))) - 1
     take_sound(scene, take.action, audio_path, start, last + 1)
@@ -239,10 +276,26 @@ def animate(context, face_obj, audio_path: str, options: AnimateOptions | None =
         scene.frame_end = max(scene.frame_end, last, start)
     _review_playback(scene)
     context.scene.talkface.audio_path = audio_path
-    step(4)
+    _report(progress, ANIMATE_STEPS)(4)
     return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration,
-                         source, aligned.score if aligned is not None else None, take.flat_channels, notes,
-                         recognised.text if recognised is not None else "")
+                         heard.lipsync, aligned.score if aligned is not None else None, take.flat_channels,
+                         heard.notes, recognised.text if recognised is not None else "")
+
+
+def animate(context, face_obj, audio_path: str, options: AnimateOptions | None = None,
+            weights_dir: str | None = None, progress: ProgressCallback | None = None,
+            words_progress: ProgressCallback | None = None,
+            listen_progress: ProgressCallback | None = None) -> AnimateResult:
+    """Audio -> features -> Animation -> a new Action on the face and its head control
+    (``hear_take``, then ``write_take``). ``progress(done, ANIMATE_STEPS)`` after each step;
+    ``listen_progress(done, total)``: chunks of audio the acoustic model scored (without a
+    transcript; with one, listening runs beside the alignment); ``words_progress(done, total)``:
+    chunks of the 'words' listening mode recognised, called from worker threads (a printer, not
+    the UI)."""
+    options = options or AnimateOptions()
+    heard = hear_take(audio_path, take_style(face_obj, options), options, weights_dir, progress,
+                      words_progress, listen_progress)
+    return write_take(context, face_obj, audio_path, options, heard, progress)
 
 
 def read_face_take(context, face_obj):

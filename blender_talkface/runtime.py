@@ -9,6 +9,7 @@ the console for bug reports.
 from __future__ import annotations
 
 import contextlib
+import threading
 import traceback
 
 from ..core.errors import TalkFaceError
@@ -74,3 +75,57 @@ def end_modal(operator, context) -> None:
         wm.event_timer_remove(operator._timer)
         operator._timer = None
     wm.progress_end()
+
+
+class Background:
+    """``fn(cancelled, progress)`` on a worker thread, for a modal operator's timer to watch: the
+    thread must not touch Blender's data (a pure stage such as ``pipeline.hear_take``).
+
+    ``done`` once it has returned or raised; ``progress``: the last ``(done, total)`` it reported
+    (read from the main thread); ``result()`` waits, then returns its value or raises its error;
+    ``cancel()`` makes its ``cancelled()`` True (it stops where it next asks). Jobs still running
+    are in ``Background.running`` (cancelled when Blender loads another file or the add-on goes).
+    """
+
+    running: set = set()
+
+    def __init__(self, fn):
+        self._cancel = threading.Event()
+        self.progress: tuple = (0, 1)
+        self._result = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="TalkFace", daemon=True)
+        Background.running.add(self)
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            self._result = fn(self._cancel.is_set, self._report)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread by result()
+            self._error = exc
+        finally:
+            Background.running.discard(self)
+
+    def _report(self, done, total) -> None:
+        self.progress = (done, total)
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    @classmethod
+    def cancel_all(cls) -> None:
+        for job in list(cls.running):
+            job.cancel()

@@ -190,3 +190,111 @@ def test_dialog_text_that_cannot_be_used_is_reported_and_changes_nothing(face, b
         scene.talkface.dialog_text = ""
     assert face.data.shape_keys.animation_data is None
     assert len(blender.data.actions) == n_actions and scene.frame_end == frame_end
+
+
+# --- hearing a take on a worker thread (the file browser's path in a window) -------------------
+
+def _module(name: str):
+    import importlib
+
+    return importlib.import_module(f"{PKG}.blender_talkface.{name}")
+
+
+def test_a_background_job_returns_raises_and_stops_when_asked(blender):
+    import threading
+
+    Background = _module("runtime").Background
+    job = Background(lambda cancelled, progress: progress(3, 4) or 42)
+    assert job.result() == 42 and job.done and job.progress == (3, 4) and job not in Background.running
+
+    failed = Background(lambda cancelled, progress: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failed.result()
+
+    started = threading.Event()
+
+    def wait_for_cancel(cancelled, progress):
+        started.set()
+        while not cancelled():
+            threading.Event().wait(0.01)
+        raise InterruptedError("stopped")
+
+    running = Background(wait_for_cancel)
+    started.wait(5)
+    assert running in Background.running and not running.done
+    Background.cancel_all()                      # what loading another file does
+    with pytest.raises(InterruptedError):
+        running.result()
+    assert not Background.running
+
+
+def test_hearing_a_take_changes_nothing_and_stops_when_cancelled(face, blender):
+    pipeline = _module("pipeline")
+    actions = set(blender.data.actions.keys())
+    options = pipeline.AnimateOptions()
+    steps = []
+    heard = pipeline.hear_take(SPEECH, "Neutral", options, progress=lambda d, t: steps.append(d))
+    assert heard.lipsync == "phone recogniser" and heard.anim.n_frames > 300 and steps[-1] == 3
+    assert set(blender.data.actions.keys()) == actions and face.data.shape_keys.animation_data is None
+    asked = []
+    with pytest.raises(InterruptedError):
+        pipeline.hear_take(SPEECH, "Neutral", options, cancelled=lambda: asked.append(1) or len(asked) > 1)
+    result = pipeline.write_take(blender.context, face, SPEECH, options, heard)
+    assert face.data.shape_keys.animation_data.action == result.action and result.lipsync == "phone recogniser"
+
+
+class _Event:
+    def __init__(self, kind: str):
+        self.type = kind
+
+
+def _modal_operator(blender, face, job):
+    """The operator's modal steps on a stand-in instance (background Blender runs no event loop):
+    the same methods, a real context."""
+    import types
+
+    op_class = blender.types.TALKFACE_OT_animate_audio
+    reports = []
+    op = types.SimpleNamespace(_job=job, _timer=None, _face=face.name, _path=SPEECH,
+                               _take_options=_module("pipeline").AnimateOptions(),
+                               report=lambda kind, text: reports.append((set(kind).pop(), text)))
+    op._report_take = types.MethodType(op_class._report_take, op)
+    return (lambda kind: op_class.modal(op, blender.context, _Event(kind))), reports
+
+
+def test_the_modal_take_is_written_when_heard_and_esc_leaves_the_scene_as_it_was(face, blender):
+    Background, pipeline = _module("runtime").Background, _module("pipeline")
+    gate = __import__("threading").Event()
+
+    def hear(cancelled, progress):
+        gate.wait(30)
+        if cancelled():
+            raise InterruptedError("animate cancelled")
+        return pipeline.hear_take(SPEECH, "Neutral", pipeline.AnimateOptions(), progress=progress)
+
+    # Esc while it is heard: cancelled, nothing keyed, the job stops
+    job = Background(hear)
+    modal, reports = _modal_operator(blender, face, job)
+    assert modal("TIMER") == {"RUNNING_MODAL"} and modal("MOUSEMOVE") == {"RUNNING_MODAL"}
+    assert blender.ops.talkface.animate_audio.poll() is False          # one take at a time
+    assert modal("ESC") == {"CANCELLED"} and reports[-1][0] == "WARNING" and "nothing was changed" in reports[-1][1]
+    gate.set()
+    with pytest.raises(InterruptedError):
+        job.result()
+    assert face.data.shape_keys.animation_data is None
+
+    # heard to the end: the next timer tick writes the take and reports it
+    job = Background(hear)
+    modal, reports = _modal_operator(blender, face, job)
+    job.result()
+    assert modal("TIMER") == {"FINISHED"}
+    assert face.data.shape_keys.animation_data.action.name == "speech"
+    assert any(text.startswith("Keyed 'speech'") for _, text in reports)
+
+    # a face deleted meanwhile: reported, nothing keyed anywhere
+    job = Background(hear)
+    modal, reports = _modal_operator(blender, face, job)
+    job.result()
+    name = face.name
+    blender.data.objects.remove(face)
+    assert modal("TIMER") == {"CANCELLED"} and reports[-1] == ("ERROR", f"The face '{name}' is gone: nothing was keyed")

@@ -118,7 +118,7 @@ def test_a_long_recording_moves_the_status_bar_while_it_is_heard(scene, blender,
     monkeypatch.setattr(phones, "CHUNK_S", 3.0)
     monkeypatch.setattr(phones, "SEARCH_S", 1.0)
     fitted = pipeline.fit_face(blender.context, PORTRAIT)
-    for listening, within in (("phones", 2), ("words", 1)):
+    for listening, within, span in (("phones", 2, 1.0), ("words", 1, pipeline.WORDS_LISTENING_SPAN)):
         calls, chunks = [], []
         options = pipeline.AnimateOptions(listening=listening)
         pipeline.animate(blender.context, fitted.obj, SPEECH, options, progress=lambda d, t: calls.append((d, t)),
@@ -127,7 +127,7 @@ def test_a_long_recording_moves_the_status_bar_while_it_is_heard(scene, blender,
         assert n >= 2 and chunks == [(k, n) for k in range(1, n + 1)]
         steps = [d for d, _ in calls]
         assert steps == sorted(steps) and steps[-1] == pipeline.ANIMATE_STEPS
-        assert [d for d in steps if d != int(d)] == [within + k / n for k in range(1, n)], listening
+        assert [d for d in steps if d != int(d)] == [within + span * k / n for k in range(1, n)], listening
 
 
 @pytest.mark.parametrize("menu, operator", [("VIEW3D_MT_add", "talkface.fit_face"),
