@@ -18,7 +18,7 @@ from ..core.errors import InputError
 from ..core.face.model import load_face_model
 from . import dependencies, face_object, pipeline, preferences, scene_data
 from .properties import TAKE_SETTINGS, take_properties
-from .runtime import Background, end_modal, poll_reasons, run_reported, status_progress
+from .runtime import Background, begin_modal, end_modal, poll_reasons, run_reported, status_progress
 
 # Imported where used, so the add-on enables without its heavy dependencies: keyframes and bake
 # (scipy, through core.animation), the mesh export (trimesh), the animator's style list (torch).
@@ -196,11 +196,7 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
             weights = preferences.get(context).weights_dir or None
             self._face, self._path, self._take_options = face.name, path, options
             self._job = Background(functools.partial(_hear, path, style, options, weights))
-            wm = context.window_manager
-            wm.progress_begin(0, pipeline.ANIMATE_STEPS)
-            self._timer = wm.event_timer_add(0.1, window=context.window)
-            wm.modal_handler_add(self)
-            return {"RUNNING_MODAL"}
+            return begin_modal(self, context, pipeline.ANIMATE_STEPS, 0.1)
 
         return run_reported(self, "Animate from Audio", start)
 
@@ -400,11 +396,7 @@ class TALKFACE_OT_bake_frames(bpy.types.Operator):
             face, folder, resolution, mode, prefs = self._settings(context)
             self._bake = Bake(context, face, folder, resolution, mode, prefs.device,
                               prefs.weights_dir or None, log=lambda m: self.report({"WARNING"}, m))
-            wm = context.window_manager
-            wm.progress_begin(0, self._bake.total)
-            self._timer = wm.event_timer_add(0.01, window=context.window)
-            wm.modal_handler_add(self)
-            return {"RUNNING_MODAL"}
+            return begin_modal(self, context, self._bake.total, 0.01)
 
         return run_reported(self, "Bake Photoreal Frames", start)
 

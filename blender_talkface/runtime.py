@@ -68,6 +68,16 @@ def poll_reasons(cls, *problems) -> bool:
     return True
 
 
+def begin_modal(operator, context, total: int, interval: float) -> set[str]:
+    """Start a modal operator: the window manager's progress to ``total``, a timer every
+    ``interval`` seconds (``operator._timer``, for ``end_modal``) and the operator's handler."""
+    wm = context.window_manager
+    wm.progress_begin(0, total)
+    operator._timer = wm.event_timer_add(interval, window=context.window)
+    wm.modal_handler_add(operator)
+    return {"RUNNING_MODAL"}
+
+
 def end_modal(operator, context) -> None:
     """Stop a modal operator's timer and the window manager's progress (started by the operator)."""
     wm = context.window_manager
