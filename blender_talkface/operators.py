@@ -123,6 +123,14 @@ class TALKFACE_OT_export_neutral(bpy.types.Operator, FormatExport):
 
 
 HEARING = "A take is being heard (Esc stops it)"
+STOPPING = "The take you stopped is still winding down (a transcript's alignment finishes first)"
+
+
+def _hearing_problem() -> str | None:
+    """Why Animate from Audio waits: one take at a time, including one that is stopping."""
+    if not Background.running:
+        return None
+    return STOPPING if all(job.cancelled for job in Background.running) else HEARING
 
 
 class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
@@ -140,7 +148,7 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
     @classmethod
     def poll(cls, context):
         return poll_reasons(cls, lambda: dependencies.problem("animate"), lambda: _face_problem(context),
-                            lambda: HEARING if Background.running else None)
+                            _hearing_problem)
 
     def invoke(self, context, event):
         """The file browser; its confirm runs ``execute``, which hears the take on a worker thread

@@ -276,12 +276,15 @@ def test_the_modal_take_is_written_when_heard_and_esc_leaves_the_scene_as_it_was
     job = Background(hear)
     modal, reports = _modal_operator(blender, face, job)
     assert modal("TIMER") == {"RUNNING_MODAL"} and modal("MOUSEMOVE") == {"RUNNING_MODAL"}
+    operators = _module("operators")
     assert blender.ops.talkface.animate_audio.poll() is False          # one take at a time
+    assert operators._hearing_problem() == operators.HEARING
     assert modal("ESC") == {"CANCELLED"} and reports[-1][0] == "WARNING" and "nothing was changed" in reports[-1][1]
+    assert operators._hearing_problem() == operators.STOPPING          # until its thread has stopped
     gate.set()
     with pytest.raises(InterruptedError):
         job.result()
-    assert face.data.shape_keys.animation_data is None
+    assert face.data.shape_keys.animation_data is None and operators._hearing_problem() is None
 
     # heard to the end: the next timer tick writes the take and reports it
     job = Background(hear)
