@@ -204,7 +204,8 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
             weights = preferences.get(context).weights_dir or None
             self._face, self._path, self._take_options = face.name, path, options
             self._job = Background(functools.partial(_hear, path, style, options, weights))
-            return begin_modal(self, context, pipeline.ANIMATE_STEPS, 0.1)
+            return begin_modal(self, context, pipeline.ANIMATE_STEPS, 0.1,
+                               f"TalkFace: hearing {os.path.basename(path)}")
 
         return run_reported(self, "Animate from Audio", start)
 
@@ -404,7 +405,8 @@ class TALKFACE_OT_bake_frames(bpy.types.Operator):
             face, folder, resolution, mode, prefs = self._settings(context)
             self._bake = Bake(context, face, folder, resolution, mode, prefs.device,
                               prefs.weights_dir or None, log=lambda m: self.report({"WARNING"}, m))
-            return begin_modal(self, context, self._bake.total, 0.01)
+            return begin_modal(self, context, self._bake.total, 0.01,
+                               f"TalkFace: baking {self._bake.total} frames")
 
         return run_reported(self, "Bake Photoreal Frames", start)
 

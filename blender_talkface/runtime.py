@@ -68,19 +68,25 @@ def poll_reasons(cls, *problems) -> bool:
     return True
 
 
-def begin_modal(operator, context, total: int, interval: float) -> set[str]:
-    """Start a modal operator: the window manager's progress to ``total``, a timer every
-    ``interval`` seconds (``operator._timer``, for ``end_modal``) and the operator's handler."""
+def begin_modal(operator, context, total: int, interval: float, status: str) -> set[str]:
+    """Start a modal operator: the window manager's progress to ``total``, ``status`` in the
+    status bar (what runs, and that Esc stops it), a timer every ``interval`` seconds
+    (``operator._timer``, for ``end_modal``) and the operator's handler."""
     wm = context.window_manager
     wm.progress_begin(0, total)
+    if context.workspace is not None:
+        context.workspace.status_text_set(f"{status} (Esc to stop)")
     operator._timer = wm.event_timer_add(interval, window=context.window)
     wm.modal_handler_add(operator)
     return {"RUNNING_MODAL"}
 
 
 def end_modal(operator, context) -> None:
-    """Stop a modal operator's timer and the window manager's progress (started by the operator)."""
+    """Stop a modal operator's timer, the window manager's progress and the status text (started
+    by ``begin_modal``)."""
     wm = context.window_manager
+    if context.workspace is not None:
+        context.workspace.status_text_set(None)
     if operator._timer is not None:
         wm.event_timer_remove(operator._timer)
         operator._timer = None
