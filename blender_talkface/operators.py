@@ -285,6 +285,10 @@ class TALKFACE_OT_use_heard_words(bpy.types.Operator):
             settings.dialog_text = heard
             self.report({"INFO"}, f"Dialog Text holds the {len(heard.split())} heard words: correct them and "
                                   "animate again")
+            too_long = pipeline.too_long_to_align(scene_data.take_audio(scene_data.current_take(
+                face_object.find_face(context))))
+            if too_long:
+                self.report({"WARNING"}, too_long)
 
         return run_reported(self, "Use Heard Words", use)
 

@@ -160,6 +160,24 @@ def flat_summary(names) -> str:
     return f"{len(names)} channels never move beyond the tolerance (no F-curve): {shown}"
 
 
+def too_long_to_align(audio_path: str | None) -> str | None:
+    """Why a text cannot time this recording's take (longer than the aligner takes at a time), or
+    None: said when Use Heard Words fills Dialog Text from a long words-mode take, before the
+    animator corrects an hour of words for nothing."""
+    import soundfile as sf
+
+    from ..core.audio.alignment import MAX_DURATION_S
+
+    try:
+        seconds = sf.info(audio_path).duration if audio_path else 0.0
+    except (OSError, RuntimeError):        # gone or unreadable: animating from it says so
+        return None
+    if seconds <= MAX_DURATION_S:
+        return None
+    return (f"The take's recording is {seconds / 60:.1f} minutes long and a text times at most "
+            f"{MAX_DURATION_S / 60:.0f} minutes at a time: split the recording to animate it with the corrected text")
+
+
 def align_transcript(audio, transcript: str, model=None) -> tuple:
     """(the dialog text aligned to the audio (``core.audio.alignment``), or None without text;
     with ``model``, the audio's ``inference.Listened``, computed while the aligner's helper

@@ -301,3 +301,16 @@ def test_the_modal_take_is_written_when_heard_and_esc_leaves_the_scene_as_it_was
     name = face.name
     blender.data.objects.remove(face)
     assert modal("TIMER") == {"CANCELLED"} and reports[-1] == ("ERROR", f"The face '{name}' is gone: nothing was keyed")
+
+
+def test_heard_words_of_a_take_too_long_to_align_say_so(blender, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    pipeline = _module("pipeline")
+    long = tmp_path / "long.wav"
+    sf.write(long, np.zeros(int(10.5 * 60 * 8000), np.int16), 8000, subtype="PCM_16")
+    note = pipeline.too_long_to_align(str(long))
+    assert note and note.startswith("The take's recording is 10.5 minutes long") and "split" in note
+    assert pipeline.too_long_to_align(SPEECH) is None
+    assert pipeline.too_long_to_align(str(tmp_path / "gone.wav")) is None and pipeline.too_long_to_align(None) is None
