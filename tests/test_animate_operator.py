@@ -314,3 +314,15 @@ def test_heard_words_of_a_take_too_long_to_align_say_so(blender, tmp_path):
     assert note and note.startswith("The take's recording is 10.5 minutes long") and "split" in note
     assert pipeline.too_long_to_align(SPEECH) is None
     assert pipeline.too_long_to_align(str(tmp_path / "gone.wav")) is None and pipeline.too_long_to_align(None) is None
+
+
+def test_a_modal_take_that_cannot_be_heard_is_reported_and_keys_nothing(face, blender):
+    """A bad Dialog Text (or any InputError) raised on the worker thread reaches the operator's report."""
+    pipeline, Background = _module("pipeline"), _module("runtime").Background
+    options = pipeline.AnimateOptions(transcript="Dies ist ein deutscher Satz ohne englische Wörter.")
+    job = Background(lambda cancelled, progress: pipeline.hear_take(SPEECH, "Neutral", options, cancelled=cancelled))
+    modal, reports = _modal_operator(blender, face, job)
+    with pytest.raises(Exception):
+        job.result()
+    assert modal("TIMER") == {"CANCELLED"} and reports[-1][0] == "ERROR"
+    assert "failed unexpectedly" not in reports[-1][1] and face.data.shape_keys.animation_data is None
