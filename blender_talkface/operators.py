@@ -123,7 +123,7 @@ class TALKFACE_OT_export_neutral(bpy.types.Operator, FormatExport):
 
 
 HEARING = "A take is being heard (Esc stops it)"
-STOPPING = "The take you stopped is still winding down (a transcript's alignment finishes first)"
+STOPPING = "The take you stopped is still winding down (the chunk being heard finishes first)"
 
 
 def _hearing_problem() -> str | None:

@@ -178,7 +178,7 @@ def too_long_to_align(audio_path: str | None) -> str | None:
             f"{MAX_DURATION_S / 60:.0f} minutes at a time: split the recording to animate it with the corrected text")
 
 
-def align_transcript(audio, transcript: str, model=None) -> tuple:
+def align_transcript(audio, transcript: str, model=None, cancelled=None) -> tuple:
     """(the dialog text aligned to the audio (``core.audio.alignment``), or None without text;
     with ``model``, the audio's ``inference.Listened``, computed while the aligner's helper
     processes work, else None). Raises InputError for an empty, non-English or mismatching text
@@ -188,8 +188,8 @@ def align_transcript(audio, transcript: str, model=None) -> tuple:
     from ..core.audio import alignment, inference
 
     if model is None:
-        return alignment.align(audio, transcript), None
-    return inference.align_and_listen(audio, model, transcript)
+        return alignment.align(audio, transcript, cancelled=cancelled), None
+    return inference.align_and_listen(audio, model, transcript, cancelled)
 
 
 @dataclass
@@ -243,7 +243,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     step(1)
     check()
     aligned, listened = ((options.alignment, options.listened) if options.alignment is not None
-                         else align_transcript(audio, options.transcript, model))
+                         else align_transcript(audio, options.transcript, model, cancelled))
     check()
     recognised = None
     if aligned is None and options.listening == "words" and phones.available():

@@ -181,3 +181,18 @@ def test_features_are_computed_while_the_helpers_align(speech, monkeypatch):
     assert np.allclose(heard.features, alone.features, atol=1e-5)
     assert np.allclose(heard.posteriors, alone.posteriors, atol=1e-5) and heard.logliks is None
     assert aligned.phones == alignment.align(long, " ".join([TEXT] * 3)).phones
+
+
+@pytest.mark.parametrize("helpers", ["0", "2"])
+def test_alignment_can_be_cancelled_between_chunks(speech, monkeypatch, helpers):
+    """Esc while a long take's text is aligned: it stops after the whole-clip pass, at the chunks
+    (in this process, or while the helpers work), and nothing is returned."""
+    from talkface.core.audio import sphinx_pool
+    from talkface.core.audio.loading import from_array
+
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, helpers)
+    long = from_array(np.concatenate([speech.samples, np.zeros(8000, np.float32)] * 3), 16000)
+    asked = []
+    with pytest.raises(InterruptedError):
+        alignment.align(long, " ".join([TEXT] * 3), cancelled=lambda: asked.append(1) or True)
+    assert asked

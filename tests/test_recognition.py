@@ -3,6 +3,8 @@ sealed on their /p b m/ as well as the phone loop's."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from conftest import SPEECH
@@ -104,6 +106,23 @@ def test_the_helpers_and_decoders_are_kept_for_the_next_take(speech, monkeypatch
 def test_recognition_can_be_cancelled(speech):
     with pytest.raises(InterruptedError):
         recognition.recognise(speech, cancelled=lambda: True)
+
+
+def test_a_cancel_stops_the_helpers_chunks_without_waiting_for_them_all(speech, monkeypatch):
+    """Esc on a long words-mode take: the chunks no helper has started are dropped, so the take
+    stops within a chunk or two instead of after the whole recording."""
+    from talkface.core.audio import sphinx_pool
+
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "2")
+    monkeypatch.setattr(phones, "CHUNK_S", 3.0)
+    monkeypatch.setattr(phones, "SEARCH_S", 1.0)
+    long = from_array(np.tile(speech.samples, 4), speech.sample_rate)       # 29 s: about ten chunks
+    done = []
+    with pytest.raises(InterruptedError):
+        recognition.recognise(long, progress=lambda d, t: done.append((d, t)), cancelled=lambda: bool(done))
+    total = done[0][1]
+    time.sleep(3.0)                       # what the helpers were running when it stopped finishes
+    assert total >= 8 and done[-1][0] <= 4, done
 
 
 @pytest.fixture(scope="module")

@@ -282,13 +282,15 @@ def _mismatch(detail: str) -> InputError:
     return InputError(f"The transcript does not match the audio: {detail}.")
 
 
-def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], np.ndarray | None] | None = None) -> Alignment:
+def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], np.ndarray | None] | None = None,
+          cancelled: Callable[[], bool] | None = None) -> Alignment:
     """Align ``transcript`` (English) to ``audio``; see the module docstring. Raises InputError for
     empty, non-English or unknown-word transcripts, audio over 10 minutes, and transcripts that
     do not match the audio. ``meanwhile(helped)`` runs once, while helper processes align the
     chunks (``helped`` True), or after the alignment without them (False); it may return the
     audio's ``senones.phone_logliks`` (16 kHz audio), which the mismatch check then uses instead
-    of scoring the audio again."""
+    of scoring the audio again. ``cancelled()``, asked between chunks (and while the helpers
+    work), stops it (InterruptedError); the first pass over the whole clip runs to its end."""
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
@@ -315,7 +317,7 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], np.ndarray 
         settings = decoder_settings(dictionary)
         pool = sphinx_pool.Pool(settings, helpers) if helpers else None
         words, phones, chunks = _align(sphinx_helper.Decoders(settings), text, to_pcm16(x), pool,
-                                       during if pool is not None else None)
+                                       during if pool is not None else None, cancelled)
     finally:
         if pool is not None:
             pool.close()
@@ -326,7 +328,7 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], np.ndarray 
     return _checked(words, _cover(phones, duration), chunks, logliks, duration)
 
 
-def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, pool, during):
+def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, pool, during, cancelled=None):
     """(words, phones, chunks (start_s, end_s)) of the transcript's ``words`` in ``pcm`` (16-bit)."""
     bpf = int(SAMPLE_RATE * FRAME_S)
     dec = decoders("words")
@@ -346,12 +348,14 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
     try:
         if batch is not None and during is not None:
             during(True)
-        answers = iter(batch.results()) if batch is not None else None
+        answers = iter(batch.results(cancelled)) if batch is not None else None
         out_words: list[Word] = []
         phones: list[tuple[str, float, float]] = []
         spans: list[tuple[float, float]] = []
         pending = [(c0, c1, cw, answers is not None and bool(cw)) for c0, c1, cw in chunks]
         while pending:
+            if cancelled is not None and cancelled():
+                raise InterruptedError("alignment cancelled")
             c0, c1, cwords, from_helper = pending.pop(0)
             t0 = c0 * FRAME_S
             if not cwords:

@@ -192,17 +192,17 @@ def _timed(found: list[phones.Phone]) -> list[tuple[str, float, float]]:
     return [(p.phone, p.start, p.end) for p in found]
 
 
-def align_and_listen(audio: Audio, model: Animator, transcript: str):
+def align_and_listen(audio: Audio, model: Animator, transcript: str, cancelled=None):
     """(``core.audio.alignment.align(audio, transcript)``, ``listen_to(audio, model)``): this process
     listens while the aligner's helper processes align the chunks, and the aligner's mismatch
-    check reuses the phone scores heard."""
+    check reuses the phone scores heard. ``cancelled``: as ``alignment.align``'s."""
     heard: list[Listened] = []
 
     def listen(helped: bool) -> np.ndarray | None:
         heard.append(listen_to(audio, model, threads=1 if helped else None, keep_logliks=True))
         return heard[0].logliks
 
-    aligned = alignment.align(audio, transcript, meanwhile=listen)
+    aligned = alignment.align(audio, transcript, meanwhile=listen, cancelled=cancelled)
     return aligned, replace(heard[0], logliks=None)
 
 

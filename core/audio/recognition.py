@@ -114,7 +114,7 @@ def _recognise(x, bounds, pool, decoders, mllr, cancelled, progress) -> Recognis
     try:
         if pool is not None:
             batch = pool.submit([(header, functools.partial(chunk_pcm, a, b)) for a, b in bounds], on_done=report)
-        answers = batch.results() if batch is not None else [sphinx_pool.NOT_RUN] * len(bounds)
+        answers = batch.results(cancelled) if batch is not None else [sphinx_pool.NOT_RUN] * len(bounds)
         texts, words, phones, unaligned = [], [], [], []
         for i, ((a, b), answer) in enumerate(zip(bounds, answers)):
             if cancelled is not None and cancelled():

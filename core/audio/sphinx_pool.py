@@ -86,15 +86,20 @@ class Batch:
             self.pool.queue.remove(item)
         self.pending -= len(mine)
 
-    def results(self) -> list:
-        """Wait for every job; NOT_RUN where no helper could run it."""
+    def results(self, cancelled: Callable[[], bool] | None = None) -> list:
+        """Wait for every job; NOT_RUN where no helper could run it. ``cancelled()``, asked about
+        four times a second meanwhile, stops the wait (InterruptedError): the jobs not started are
+        dropped, the ones running finish in their helpers unread."""
         pool = self.pool
         with pool.cond:
             while self.pending:
                 if pool.alive == 0:         # nobody left to run what is still queued
                     self._drop_queued()
                     break
-                pool.cond.wait()
+                if cancelled is not None and cancelled():
+                    self._drop_queued()
+                    raise InterruptedError("cancelled")
+                pool.cond.wait(timeout=None if cancelled is None else 0.25)
         return self.answers
 
     def cancel(self) -> None:
