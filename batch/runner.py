@@ -220,7 +220,10 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
             submit_first_stages()
     except KeyboardInterrupt as exc:
         summary.signal = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
-        for ref in inflight:
+        # only what is still running: force-cancelling a task whose reply is arriving can trip a
+        # check inside Ray's core worker (seen once: 'Tried to complete task that was not pending')
+        _, running = ray.wait(list(inflight), num_returns=len(inflight), timeout=0) if inflight else ([], [])
+        for ref in running:
             ray.cancel(ref, force=True)
         ray.shutdown()
         interrupted = [p for p, _ in inflight.values()] + list(todo)
