@@ -250,10 +250,8 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
 def _hear(path, style, options, weights_dir, cancelled, progress):
     """``pipeline.hear_take`` on ``Background``'s thread: its progress (listening and the words
     mode's chunks included) is only stored there, for the operator's timer to show."""
-    span = pipeline.WORDS_LISTENING_SPAN
-    return pipeline.hear_take(
-        path, style, options, weights_dir, progress=progress, cancelled=cancelled,
-        words_progress=lambda done, total: progress(1 + span + (1 - span) * done / total, pipeline.ANIMATE_STEPS))
+    return pipeline.hear_take(path, style, options, weights_dir, progress=progress, cancelled=cancelled,
+                              words_progress=pipeline.words_as_steps(progress))
 
 
 NO_HEARD_WORDS = "The face's take has no heard words: animate with Listening 'Words (thorough)' first"

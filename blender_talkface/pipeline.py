@@ -36,6 +36,12 @@ def _report(progress: ProgressCallback | None, total: int):
     return (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
 
 
+def _stop_if(cancelled) -> None:
+    """InterruptedError when ``cancelled`` (None: never) says so."""
+    if cancelled is not None and cancelled():
+        raise InterruptedError("animate cancelled")
+
+
 def _listening(progress: ProgressCallback | None, listen_progress: ProgressCallback | None, step: float,
                span: float = 1.0, cancelled=None):
     """A ``listen_to`` progress (chunks scored) for ``listen_progress`` as it is and for the steps'
@@ -50,8 +56,7 @@ def _listening(progress: ProgressCallback | None, listen_progress: ProgressCallb
             listen_progress(done, total)
         if progress is not None and done < total:
             progress(step + span * done / total, ANIMATE_STEPS)
-        if cancelled is not None and cancelled():
-            raise InterruptedError("animate cancelled")
+        _stop_if(cancelled)
     return report
 
 
@@ -207,6 +212,14 @@ WORDS_LISTENING_SPAN = 0.15      # the share of step 1-2 the words mode's listen
                                  # recognition, about six times longer, the rest)
 
 
+def words_as_steps(progress: ProgressCallback) -> ProgressCallback:
+    """A ``words_progress`` (chunks recognised) shown on ``progress`` as the rest of step 1-2 after
+    the words mode's listening. It is called from the helpers' threads: ``progress`` must be safe
+    there (``runtime.Background``'s is; the window manager's is not)."""
+    span = WORDS_LISTENING_SPAN
+    return lambda done, total: progress(1 + span + (1 - span) * done / total, ANIMATE_STEPS)
+
+
 def take_style(face_obj, options: AnimateOptions):
     """The style the take is animated in: a preset's or speaker's name, or the face's learned code
     (a tensor; InputError when the face has none). Reads the scene: call it where bpy is safe."""
@@ -233,18 +246,13 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     from ..core.audio.loading import load_audio
 
     step = _report(progress, ANIMATE_STEPS)
-
-    def check() -> None:
-        if cancelled is not None and cancelled():
-            raise InterruptedError("animate cancelled")
-
     audio = load_audio(audio_path)
     model = inference.load_animator(weights_dir or None)
     step(1)
-    check()
+    _stop_if(cancelled)
     aligned, listened = ((options.alignment, options.listened) if options.alignment is not None
                          else align_transcript(audio, options.transcript, model, cancelled))
-    check()
+    _stop_if(cancelled)
     recognised = None
     if aligned is None and options.listening == "words" and phones.available():
         listening = _listening(progress, listen_progress, 1, WORDS_LISTENING_SPAN, cancelled)
@@ -261,7 +269,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
                            blinks=options.blinks)
     anim = smooth(anim, options.smoothing)
     step(3)
-    check()
+    _stop_if(cancelled)
     return HeardTake(audio, anim, source, aligned, recognised, tuple(audio.notes) + tuple(anim.notes))
 
 

@@ -128,6 +128,14 @@ def test_a_long_recording_moves_the_status_bar_while_it_is_heard(scene, blender,
         steps = [d for d, _ in calls]
         assert steps == sorted(steps) and steps[-1] == pipeline.ANIMATE_STEPS
         assert [d for d in steps if d != int(d)] == [within + span * k / n for k in range(1, n)], listening
+    # in the background job the words mode's recognised chunks fill the rest of step 1-2
+    shown = []
+    words = pipeline.words_as_steps(lambda d, t: shown.append((d, t)))
+    for k in range(1, 5):
+        words(k, 4)
+    span = pipeline.WORDS_LISTENING_SPAN
+    assert shown == [(1 + span + (1 - span) * k / 4, pipeline.ANIMATE_STEPS) for k in range(1, 5)]
+    assert shown[-1][0] == 2
 
 
 @pytest.mark.parametrize("menu, operator", [("VIEW3D_MT_add", "talkface.fit_face"),

@@ -210,6 +210,19 @@ def base_span(times: np.ndarray, half: float, hop_s: float, n_base: int) -> tupl
     return j0, j1
 
 
+def box_average_blocks(times: np.ndarray, half: float, hop_s: float, n_base: int, dims: int, step: int,
+                       base_for) -> np.ndarray:
+    """``box_average`` over ascending ``times``, ``step`` outputs at a time, each block reading only
+    the base frames it needs, ``base_for(j0, j1)`` [j1 - j0, dims] (``base_span``): memory stays
+    flat in the recording's length."""
+    out = np.empty((len(times), dims), dtype=np.float32)
+    for k0 in range(0, len(times), step):
+        block = times[k0:k0 + step]
+        j0, j1 = base_span(block, half, hop_s, n_base)
+        out[k0:k0 + len(block)] = box_average(base_for(j0, j1), j0, block, half, hop_s, n_base)
+    return out
+
+
 def box_average(base: np.ndarray, j0: int, times: np.ndarray, half: float, hop_s: float, n_base: int) -> np.ndarray:
     """Exact mean of the piecewise-constant base signal over [t - half, t + half] per output time.
 
@@ -241,16 +254,9 @@ def compute_features(audio: Audio, cfg: FeatureConfig | None = None, fps: float 
         raise ValueError(f"features expect {cfg.sample_rate} Hz audio, got {audio.sample_rate} Hz")
     x = audio.samples
     n_out = frame_count(audio.duration, cfg.fps)
-    n_base = len(x) // cfg.hop + 1
-    out = np.empty((n_out, cfg.dims), dtype=np.float32)
-    half = 0.5 / cfg.fps
-    step = max(int(cfg.chunk_s * cfg.fps), 1)
-    for k0 in range(0, n_out, step):
-        k1 = min(k0 + step, n_out)
-        times = np.arange(k0, k1) / cfg.fps
-        j0, j1 = base_span(times, half, cfg.hop_s, n_base)
-        base = analysis_frames(x, cfg, j0, j1)
-        out[k0:k1] = box_average(base, j0, times, half, cfg.hop_s, n_base)
+    out = box_average_blocks(np.arange(n_out) / cfg.fps, 0.5 / cfg.fps, cfg.hop_s, len(x) // cfg.hop + 1,
+                             cfg.dims, max(int(cfg.chunk_s * cfg.fps), 1),
+                             lambda j0, j1: analysis_frames(x, cfg, j0, j1))
     return Features(out, cfg.fps, cfg)
 
 

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .features import base_span, box_average, frame_count
+from .features import box_average_blocks, frame_count
 from .loading import Audio
 from .phones import FRAME_S, chunk_bounds, model_dir, to_pcm16
 
@@ -297,12 +297,7 @@ def phone_posteriors(audio: Audio, n_frames: int | None = None, fps: float = 50.
         raise ValueError("phone posteriors need 16 kHz audio (load_audio resamples)")
     logliks = phone_logliks(audio) if logliks is None else logliks
     n_frames = frame_count(audio.duration, fps) if n_frames is None else n_frames
-    out = np.empty((n_frames, N_COLUMNS), np.float32)
-    half = 0.5 / fps
-    for k0 in range(0, n_frames, 64 * BLOCK):          # in blocks: memory flat in audio length
-        # base frame j is centred on j * HOP + WINDOW / 2
-        times = np.arange(k0, min(k0 + 64 * BLOCK, n_frames)) / fps - CENTRE_S
-        j0, j1 = base_span(times, half, FRAME_S, len(logliks))
-        post = posteriors_of(logliks[j0:j1])
-        out[k0:k0 + len(times)] = box_average(post, j0, times, half, FRAME_S, len(logliks))
-    return out
+    # base frame j is centred on j * HOP + WINDOW / 2
+    times = np.arange(n_frames) / fps - CENTRE_S
+    return box_average_blocks(times, 0.5 / fps, FRAME_S, len(logliks), N_COLUMNS, 64 * BLOCK,
+                              lambda j0, j1: posteriors_of(logliks[j0:j1]))
