@@ -132,3 +132,108 @@ def test_combined_corpus_links_every_part_and_one_heldout_split(tmp_path):
         combine(tmp_path / "mixed", parts + [tmp_path / "slow"], parts[0])
     with pytest.raises(ValueError, match="exists"):
         combine(tmp_path / "both", parts, parts[0])
+
+
+# --- Asterisk's prompts in other languages (training/corpus/asterisk_languages.py) ---------------
+
+def test_ipa_becomes_arpabet_with_bilabials_kept_and_geminates_merged():
+    from talkface.training.corpus import asterisk_languages as al
+
+    words = al.ipa_words("kɔ̃pozˈe mˈɑ̃ʒe- kant\u200dʃellˈetːo vvʲidʲˈitʲi βˈoka ¿ 123")
+    assert words == [["K", "AO", "P", "OW", "Z", "EY"], ["M", "AA", "ZH", "EY"],
+                     ["K", "AA", "N", "CH", "EY", "L", "EY", "T", "OW"], ["V", "IY", "D", "IY", "T", "IY"],
+                     ["V", "OW", "K", "AA"]]        # Spanish β is no closure; symbols it does not know drop out
+    assert set(al.IPA_ARPABET.values()) >= {"P", "B", "M"}
+    assert not any("P" in v.split() or "B" in v.split() or "M" in v.split()
+                   for k, v in al.IPA_ARPABET.items() if k not in ("p", "b", "m", "\u0271"))
+
+
+def test_viterbi_alignment_finds_the_phones_where_the_scores_put_them():
+    from talkface.core.audio import senones
+    from talkface.training.corpus import asterisk_languages as al
+
+    phones = senones.acoustic_model().phones
+    truth = [("SIL", 20), ("B", 6), ("AA", 15), ("SIL", 7), ("M", 8), ("IY", 12), ("SIL", 25)]
+    rows = []
+    for name, n in truth:
+        row = np.full(len(phones), -12.0, np.float32)
+        row[phones.index(name)] = 0.0
+        rows += [row] * n
+    rows = np.stack(rows)
+    rows[0] = np.nan                                           # an unscored frame is no obstacle
+    got = al.viterbi_align(rows, [["B", "AA"], ["M", "IY"]])
+    want, t = [], 0
+    for name, n in truth:
+        want.append((name, round(t * 0.01, 2), round((t + n) * 0.01, 2)))
+        t += n
+    assert [(p, round(s, 2), round(e, 2)) for p, s, e in got] == want
+    # no silence in the scores where the optional ones stand: the phones take every frame
+    got = al.viterbi_align(rows[20:41], [["B", "AA"]])
+    assert [(p, round(s, 2), round(e, 2)) for p, s, e in got] == [("B", 0.0, 0.06), ("AA", 0.06, 0.21)]
+    with pytest.raises(ValueError, match="too short"):
+        al.viterbi_align(rows[:10], [["B", "AA", "M", "IY"]])
+
+
+@pytest.fixture
+def french_prompts(tmp_path, monkeypatch):
+    """A core-sounds-fr.txt listing: a training and a dev prompt spoken by espeak-ng's French
+    voice, a tone in brackets and a prompt whose recording is missing."""
+    from talkface.training.corpus import asterisk_languages as al
+
+    def name(split):
+        return next(f"p{i}" for i in range(1000) if al.split_of("fr", f"p{i}") == split)
+
+    folder = tmp_path / "asterisk-fr"
+    folder.mkdir()
+    spoken = {name("train"): "Bonjour, composez le numéro de votre boîte vocale, puis le message.",
+              name("dev"): "Merci beaucoup."}
+    events = {}
+    for n, text in spoken.items():
+        u = espeak.synthesize(text, "fr")
+        sf.write(folder / f"{n}.wav", u.samples, u.sample_rate)
+        events[n] = [p.start for p in u.phonemes if p.phoneme in ("p", "b", "m")]
+    listing = ["\ufeff; Core Asterisk Sounds in French", ""] + [f"{n}: {t}" for n, t in spoken.items()]
+    listing += ["ascending-2tone: [ascending tones]", "beeperr: (ahooga)", f"{name('train')}x: Jamais enregistré."]
+    (folder / "core-sounds-fr.txt").write_text("\n".join(listing) + "\n", encoding="utf-8")
+    monkeypatch.setattr(al, "folder_of", lambda language: str(folder))
+    return folder, spoken, events, name
+
+
+@needs_espeak
+def test_french_prompts_align_their_bilabials_where_the_voice_said_them(french_prompts):
+    from talkface.training.corpus import asterisk_languages as al
+
+    folder, spoken, events, name = french_prompts
+    assert [p.name for p in al.prompts("fr", "train")] == [name("train")]
+    assert [p.name for p in al.prompts("fr", "dev")] == [name("dev")]
+    logged = []
+    (prompt, samples, phones), = al.aligned("fr", "train", log=logged.append)
+    assert "1 prompts aligned, 0 refused" in logged[0]
+    assert samples.dtype == np.float32 and abs(len(samples) / 16000 - phones[-1][2]) < 0.02
+    starts = [s for p, s, _ in phones if p in ("P", "B", "M")]
+    assert len(starts) == len(events[prompt.name]) == 6
+    assert np.abs(np.array(starts) - events[prompt.name]).max() < 0.06     # espeak-ng's own phoneme times
+    assert all(e > s for _, s, e in phones) and all(a[2] == b[1] for a, b in zip(phones, phones[1:]))
+
+
+@needs_espeak
+def test_wrong_text_is_refused_not_guessed(french_prompts, monkeypatch):
+    from talkface.training.corpus import asterisk_languages as al
+
+    folder, spoken, _, name = french_prompts
+    listing = folder / "core-sounds-fr.txt"
+    listing.write_text(listing.read_text(encoding="utf-8").replace(
+        spoken[name("train")], "Six saucisses sèches, chez ces seize sachets fissurés, sifflaient."), encoding="utf-8")
+    logged = []
+    assert al.aligned("fr", "train", log=logged.append) == []
+    assert "0 prompts aligned, 1 refused" in logged[0]
+
+
+@needs_espeak
+def test_other_languages_join_the_training_split_as_their_own_speakers(french_prompts, tmp_path):
+    m = generate(tmp_path / "c", hours=0, seed=4, fps=50.0, heldout_fraction=0.0, shard_minutes=1.0,
+                 recordings=("asterisk-fr",), recording_copies=2, log=lambda *_: None)
+    assert m["splits"]["train"]["speakers"] == ["asterisk-fr-june"] and m["splits"]["train"]["utterances"] == 2
+    z = load_shard(next((tmp_path / "c" / "train").glob("*.npz")))
+    p0, p1 = z["phoneme_offsets"][0], z["phoneme_offsets"][1]
+    assert [ph for ph in z["phoneme"][p0:p1] if ph in ("p", "b", "m")] == ["b", "p", "m", "b", "p", "m"]

@@ -327,7 +327,19 @@ OTHER_ENGINES = ("flite", "piper")
 #: Recordings of people: ``training/corpus/NAME.py`` with ``SPEAKER`` and ``aligned('train')
 #: -> [(prompt with .name and .text, 16 kHz samples, [(ARPAbet phone, start_s, end_s)])]``;
 #: their style is 'NAME-SPEAKER'.
-RECORDINGS = ("asterisk",)
+#: 'asterisk-LANG' are Asterisk's prompts in other languages (``asterisk_languages``: phones by
+#: espeak-ng, aligned by the real-speech model's scores).
+RECORDINGS = ("asterisk", "asterisk-fr", "asterisk-it", "asterisk-ru", "asterisk-es")
+
+
+def _recorded(recording: str, log):
+    """(speaker, the training prompts aligned) of a recorded set."""
+    if recording.startswith("asterisk-"):
+        from . import asterisk_languages
+        language = recording.partition("-")[2]
+        return asterisk_languages.speaker(language), asterisk_languages.aligned(language, "train", log=log)
+    module = importlib.import_module(f".{recording}", __package__)
+    return module.SPEAKER, module.aligned("train", log=log)
 
 
 def engine_speaker(engine_voice: str) -> tuple[str, str]:
@@ -355,11 +367,10 @@ def recorded_utterances(recording: str, copies: int, rng: np.random.Generator, f
     degradation (a copy may be clean): real speech is scarce, so it is heard in several rooms."""
     if recording not in RECORDINGS:
         raise ValueError(f"unknown recordings {recording!r}: choose from {', '.join(RECORDINGS)}")
-    module = importlib.import_module(f".{recording}", __package__)
-    prompts = module.aligned("train", log=log)
+    speaker, prompts = _recorded(recording, log)
     for copy in range(copies):
         for prompt, samples, phones in prompts:
-            yield _utterance(f"{recording}-{module.SPEAKER}", recording, module.SPEAKER, prompt.text, samples,
+            yield _utterance(f"{recording}-{speaker}", recording, speaker, prompt.text, samples,
                              arpabet_events(phones), rng, fps, reverb_p,
                              dict(recording=recording, prompt=prompt.name, copy=copy))
 

@@ -1,25 +1,52 @@
 #!/usr/bin/env bash
-# Allison Smith's Asterisk telephone prompts (real human speech, 8 kHz, with their published text)
-# as TRAINING data for the animator (training/corpus/asterisk.py): fetched from Debian into
-# corpus/asterisk/ (not in git, never shipped). The prompts bench/fetch_speech.sh uses as test
-# recordings are excluded by asterisk.py, never by this script alone.
-#   asterisk-core-sounds-en-wav 1.6.1-1  the recordings (CC-BY-SA-3.0, Copyright 2003-2010 Allison Smith)
-#   asterisk-core-sounds-en 1.6.1-1      core-sounds-en.txt: what each prompt says
-# Usage: bash training/corpus/fetch_asterisk.sh [OUT]   (apt-get download; about 20 MB)
+# Asterisk's telephone prompts (real human speech, 8 kHz, with their published text) as TRAINING
+# data for the animator, fetched from Debian into corpus/ (not in git, never shipped):
+#   corpus/asterisk/     Allison Smith, US English (training/corpus/asterisk.py). The prompts
+#                        bench/fetch_speech.sh uses as test recordings are excluded by asterisk.py,
+#                        never by this script alone.
+#   corpus/asterisk-fr/  June Wallack, Canadian French   } training/corpus/asterisk_languages.py
+#   corpus/asterisk-it/  Carlo Flora, Italian            }
+#   corpus/asterisk-ru/  a Russian IVR voice (M. Topal)  }
+#   corpus/asterisk-es/  Allison Smith, Mexican Spanish  }
+# Debian packages asterisk-core-sounds-LANG-wav 1.6.1-1 (the recordings) and
+# asterisk-core-sounds-LANG 1.6.1-1 (core-sounds-LANG.txt: what each prompt says); CC-BY-SA-3.0
+# (Russian: CC-BY-3.0); each folder keeps the package's copyright file.
+# Usage: bash training/corpus/fetch_asterisk.sh [OUT] [LANG...]
+#   OUT: the English folder (default corpus/asterisk); the others go beside it as OUT-LANG.
+#   LANG: en fr it ru es (default: en only, about 20 MB; each other language about 20 MB more)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:-$root/corpus/asterisk}"
+shift || true
+langs=("${@:-en}")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get download -q asterisk-core-sounds-en-wav=1.6.1-1 asterisk-core-sounds-en=1.6.1-1 >/dev/null)
-(cd "$tmp" && sha256sum -c --quiet - <<SUMS
+declare -A dirs=([en]=en_US_f_Allison [fr]=fr_CA_f_June [it]=it_IT_m_Carlo [ru]=ru_RU_f_IvrvoiceRU
+                 [es]=es_MX_f_Allison)
+for lang in "${langs[@]}"; do
+  [[ -n "${dirs[$lang]:-}" ]] || { echo "unknown language $lang: en fr it ru es" >&2; exit 2; }
+  (cd "$tmp" && apt-get download -q "asterisk-core-sounds-$lang-wav=1.6.1-1" "asterisk-core-sounds-$lang=1.6.1-1" >/dev/null)
+done
+(cd "$tmp" && sha256sum -c --quiet --ignore-missing - <<SUMS
 2be3ea287d83299d143815fa804f11179a75b7affd4a758b98b55f5afc18a35d  asterisk-core-sounds-en-wav_1.6.1-1_all.deb
 973e797d28e37fa6ca3c0a9d6fa717e77cf1268ae916bf09fd3503113cdffa50  asterisk-core-sounds-en_1.6.1-1_all.deb
+9283a09a6d56fccdcc2bcfe86c48f0f844289cfbd46a3184d8785a6f7f569903  asterisk-core-sounds-es-wav_1.6.1-1_all.deb
+9afdab7f559f036649fb406e625899306ca1004df8ebe39c30bfbd5912d66f74  asterisk-core-sounds-es_1.6.1-1_all.deb
+8d4e1bc32ed5ba7fbda40841ca1825ed20cc6232724a473c90f8bb0e53e6073e  asterisk-core-sounds-fr-wav_1.6.1-1_all.deb
+04c82c78c570c43a7136cbc5e2488d0c470b775468dff9fbce4a131b18cf1056  asterisk-core-sounds-fr_1.6.1-1_all.deb
+5a26638089e134b8ac39363fe249c5c93c50cd8bfdc9b2499ae61ec4a35e2fcb  asterisk-core-sounds-it-wav_1.6.1-1_all.deb
+3884d9457e12f21caa018c18f0d587df5d53ebea14b673d8453a134c5941ab3b  asterisk-core-sounds-it_1.6.1-1_all.deb
+ccbfaebfa450b7a9ddf644ae0f3d1e9017d5df7c0aebe816e946345589d38201  asterisk-core-sounds-ru-wav_1.6.1-1_all.deb
+28a61616bb0cd3345a7ea532dec4df9f071e5d0fa9f8c1a563ea9669002f39ab  asterisk-core-sounds-ru_1.6.1-1_all.deb
 SUMS
 )
-dpkg -x "$tmp"/asterisk-core-sounds-en-wav_1.6.1-1_all.deb "$tmp/x"
-dpkg -x "$tmp"/asterisk-core-sounds-en_1.6.1-1_all.deb "$tmp/x"
-mkdir -p "$out"
-cp -r "$tmp/x/usr/share/asterisk/sounds/en_US_f_Allison/." "$out/"
-zcat "$tmp/x/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz" > "$out/core-sounds-en.txt"
-cp "$tmp/x/usr/share/doc/asterisk-core-sounds-en/copyright" "$out/copyright"
-echo "$out: $(find "$out" -name '*.wav' | wc -l) recordings"
+for lang in "${langs[@]}"; do
+  dest="$out"; [[ "$lang" == en ]] || dest="$out-$lang"
+  x="$tmp/x-$lang"
+  dpkg -x "$tmp/asterisk-core-sounds-$lang-wav_1.6.1-1_all.deb" "$x"
+  dpkg -x "$tmp/asterisk-core-sounds-${lang}_1.6.1-1_all.deb" "$x"
+  mkdir -p "$dest"
+  cp -r "$x/usr/share/asterisk/sounds/${dirs[$lang]}/." "$dest/"
+  zcat "$x/usr/share/doc/asterisk-core-sounds-$lang/core-sounds-$lang.txt.gz" > "$dest/core-sounds-$lang.txt"
+  cp "$x/usr/share/doc/asterisk-core-sounds-$lang/copyright" "$dest/copyright"
+  echo "$dest: $(find "$dest" -name '*.wav' | wc -l) recordings"
+done
