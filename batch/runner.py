@@ -222,9 +222,20 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
         summary.signal = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         # only what is still running: force-cancelling a task whose reply is arriving can trip a
         # check inside Ray's core worker (seen once: 'Tried to complete task that was not pending')
-        _, running = ray.wait(list(inflight), num_returns=len(inflight), timeout=0) if inflight else ([], [])
+        ready, running = ray.wait(list(inflight), num_returns=len(inflight), timeout=0) if inflight else ([], [])
         for ref in running:
             ray.cancel(ref, force=True)
+        for ref in ready:                          # a clip that finished as Ctrl-C came is done
+            p, name = inflight[ref]
+            try:
+                res = ray.get(ref)
+            except RayError:
+                continue
+            if name == "finish" and res["code"] == 0 and run_record.read_complete(p.clip.out) is not None:
+                seconds[p.clip.line] = seconds.get(p.clip.line, 0.0) + res["seconds"]
+                results.log(p.clip, res["log"])
+                del inflight[ref]
+                settle(p, "done", code=0, res=res)
         ray.shutdown()
         interrupted = [p for p, _ in inflight.values()] + list(todo)
         for p in interrupted:

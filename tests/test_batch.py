@@ -261,6 +261,73 @@ def test_ctrl_c_leaves_no_clip_marked_done_that_is_not(clips_dir, tmp_path):
             assert not [n for n in os.listdir(out) if n.startswith(".talkface-") and n != run_record.FILE_NAME]
 
 
+
+class _ScriptedRay:
+    """Ray's scheduling calls as run_batch makes them, in this process: a task runs when it is
+    submitted, and Ctrl-C comes while ``wait`` is asked for the next result once clip ``a``'s
+    finish stage has ended (the moment a real Ctrl-C can also land)."""
+
+    def __init__(self):
+        self.results, self.cancelled = {}, []
+
+    def remote(self, **_):
+        ray = self
+
+        class Task:
+            def __init__(self, fn):
+                self.fn = fn
+
+            def remote(self, name, stage, *args):
+                ref = (name, stage)
+                ray.results[ref] = self.fn(name, stage, *args)
+                return ref
+
+        return Task
+
+    def cluster_resources(self):
+        return {"CPU": 2}
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        if timeout == 0:
+            return [r for r in refs if r[1] == "finish"], [r for r in refs if r[1] != "finish"]
+        if ("a", "finish") in refs:
+            raise KeyboardInterrupt
+        return [refs[0]], refs[1:]
+
+    def get(self, ref):
+        return self.results[ref]
+
+    def cancel(self, ref, force=False):
+        self.cancelled.append(ref)
+
+    def shutdown(self):
+        pass
+
+
+def test_a_clip_that_finished_as_ctrl_c_came_is_recorded_done(tmp_path, monkeypatch):
+    from talkface.batch import runner
+    from talkface.batch.manifest import Clip
+
+    def stage(name, stage, args, out, blend=None):
+        os.makedirs(out, exist_ok=True)
+        if stage == "finish":
+            with open(os.path.join(out, "scene.blend"), "wb") as fh:
+                fh.write(b"blend")
+            run_record.write(out, args, ["scene.blend"])
+        return {"code": 0, "error": None, "log": "", "seconds": 1.0, "rss_mb": 1.0, "pid": 1}
+
+    ray = _ScriptedRay()
+    monkeypatch.setattr(runner, "_start_ray", lambda *a, **k: ray)
+    monkeypatch.setattr(runner, "run_stage", stage)
+    clips = [Clip(i, name, str(tmp_path / name), ("--out", str(tmp_path / name)), False, False)
+             for i, name in enumerate("ab")]
+    summary = runner.run_batch(clips, str(tmp_path / "r.jsonl"), report=lambda *_: None)
+    statuses = {r["clip"]: r["status"] for r in rows(tmp_path / "r.jsonl")}
+    assert statuses == {"a": "done", "b": "interrupted"}
+    assert (summary.done, summary.interrupted) == (1, 1) and summary.exit_code == runner.EXIT_INTERRUPTED
+    assert ray.cancelled == [("b", "animate")]        # only what still ran was cancelled
+    assert run_record.read_complete(str(tmp_path / "a")) is not None
+
 # ---------------------------------------------------------------------------------- Flamenco
 NODE_HARNESS = r"""
 const fs = require("fs");
