@@ -17,6 +17,9 @@ with its provenance entry; a set an engine trained on is marked 'seen' in the ta
   real-new the same set without her: only people no training corpus holds
   allison-dev  her prompts kept out of training for choosing between weights
            (training/corpus/asterisk.py 'dev'), clean and degraded
+  langs-dev  Asterisk's telephone prompts in French, Italian, Russian and Spanish (four people)
+           kept out of training (training/corpus/asterisk_languages.py 'dev'), phones by espeak-ng
+           aligned with the real-speech model's scores: real speech in other languages
   mfa-dev  a second real-speech dev set: the Montreal Forced Aligner's recordings of its author and
            its test clips (spontaneous and read speech, falsetto, whispers; bench/fetch_speech.sh),
            aligned to their text; never trained on
@@ -237,6 +240,17 @@ def mfa_dev_cases(seed: int) -> list[Case]:
     return _with_degraded([_recording_case("mfa-dev", name) for name in real.dev_names()], seed + 4)
 
 
+def languages_dev_cases(seed: int) -> list[Case]:
+    """Asterisk's prompts in French, Italian, Russian and Spanish kept out of training
+    (``training/corpus/asterisk_languages.py`` 'dev'), phones by espeak-ng aligned to the audio."""
+    from talkface.training.corpus import asterisk_languages as al
+
+    cases = [Case("langs-dev", f"{language}-{al.speaker(language)}", from_array(samples, al.SAMPLE_RATE), phones,
+                  True, viseme_reference(phones, len(samples) / al.SAMPLE_RATE), {"text": prompt.text})
+             for language in al.LANGUAGES for prompt, samples, phones in al.aligned(language, "dev", log=lambda *_: None)]
+    return _with_degraded(cases, seed + 5)
+
+
 def allison_dev_cases(seed: int) -> list[Case]:
     from talkface.training.corpus import asterisk
 
@@ -246,8 +260,9 @@ def allison_dev_cases(seed: int) -> list[Case]:
     return _with_degraded(cases, seed + 3)
 
 
-#: test set -> the training source that makes it 'seen' (real: its Allison prompts)
-SET_SOURCE = {"espeak": "espeak", "flite": "flite", "piper": "piper", "real": "asterisk", "allison-dev": "asterisk"}
+#: test set -> the training sources that make it 'seen' (real: its Allison prompts)
+SET_SOURCE = {"espeak": ("espeak",), "flite": ("flite",), "piper": ("piper",), "real": ("asterisk",),
+              "allison-dev": ("asterisk",), "langs-dev": ("asterisk-fr", "asterisk-it", "asterisk-ru", "asterisk-es")}
 
 
 def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[str, list[Case]]:
@@ -260,6 +275,7 @@ def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[s
         "real-new": lambda: [c for c in real() if not c.voice.startswith("allison")],
         "allison-dev": lambda: allison_dev_cases(seed),
         "mfa-dev": lambda: mfa_dev_cases(seed),
+        "langs-dev": lambda: languages_dev_cases(seed),
     }
     out = {}
     for name in names:
@@ -297,11 +313,11 @@ class Network:
         (``training.corpus.build``); espeak-ng always counts as heard (the corpus's silence clips
         carry its speaker names even where it spoke nothing); and what the weights' provenance lists."""
         from talkface.core.weights import read_provenance
-        from talkface.training.corpus.build import OTHER_ENGINES, RECORDINGS
+        from talkface.training.corpus.build import source_of_style
 
         folder = None if path == "shipped" else os.path.dirname(os.path.abspath(path))
         entry = read_provenance(folder).get("animator.safetensors" if path == "shipped" else os.path.basename(path), {})
-        engines = {e for e in OTHER_ENGINES + RECORDINGS if any(style.startswith(f"{e}-") for style in styles)}
+        engines = {source_of_style(style) for style in styles} - {None}
         return {"espeak"} | engines | set(entry.get("data", {}).get("engines_trained", []))
 
     def predict(self, case: Case):
@@ -580,7 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and name == "espeak":
                 continue
-            results.append((pred.name, name, SET_SOURCE.get(name) in pred.trained_on, score(cases, pred, model)))
+            seen = any(source in pred.trained_on for source in SET_SOURCE.get(name, ()))
+            results.append((pred.name, name, seen, score(cases, pred, model)))
     if results:
         print_table(results)
     if args.json:

@@ -332,6 +332,13 @@ OTHER_ENGINES = ("flite", "piper")
 RECORDINGS = ("asterisk", "asterisk-fr", "asterisk-it", "asterisk-ru", "asterisk-es")
 
 
+def source_of_style(style: str) -> str | None:
+    """The engine or recorded set a training style name ('flite-awb', 'asterisk-allison',
+    'asterisk-fr-june') comes from: the longest that prefixes it; None for espeak-ng's."""
+    sources = [s for s in OTHER_ENGINES + RECORDINGS if style.startswith(f"{s}-")]
+    return max(sources, key=len) if sources else None
+
+
 def _recorded(recording: str, log):
     """(speaker, the training prompts aligned) of a recorded set."""
     if recording.startswith("asterisk-"):
