@@ -247,7 +247,8 @@ def languages_dev_cases(seed: int) -> list[Case]:
 
     cases = [Case("langs-dev", f"{language}-{al.speaker(language)}", from_array(samples, al.SAMPLE_RATE), phones,
                   True, viseme_reference(phones, len(samples) / al.SAMPLE_RATE), {"text": prompt.text})
-             for language in al.LANGUAGES for prompt, samples, phones in al.aligned(language, "dev", log=lambda *_: None)]
+             for language in al.LANGUAGES
+             for prompt, samples, phones in al.aligned(language, "dev", log=lambda *_: None)]
     return _with_degraded(cases, seed + 5)
 
 
