@@ -58,6 +58,19 @@ def split_of(name: str) -> str:
     return "dev" if h < DEV_SHARE else "train"
 
 
+def listed(listing: str, not_speech: str = "[") -> list[tuple[str, str]]:
+    """(name, text) of every prompt in an Asterisk ``core-sounds-LANG.txt`` listing ('name: text'
+    lines; ';' comments), leaving out texts that open with one of ``not_speech`` (tones, noises)."""
+    out = []
+    with open(listing, encoding="utf-8-sig", errors="replace") as fh:
+        for line in fh:
+            name, sep, text = line.partition(":")
+            name, text = name.strip(), text.strip()
+            if sep and not name.startswith(";") and text and text[0] not in not_speech:
+                out.append((name, text))
+    return out
+
+
 def prompts(split: str, folder: str | None = None) -> list[Prompt]:
     """The prompts of ``split`` ('train' or 'dev') whose recording and text are in ``folder``."""
     if split not in ("train", "dev"):
@@ -67,15 +80,10 @@ def prompts(split: str, folder: str | None = None) -> list[Prompt]:
     if not os.path.exists(listing):
         raise FileNotFoundError(f"{listing} is missing: run bash training/corpus/fetch_asterisk.sh")
     out = []
-    with open(listing, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            name, sep, text = line.partition(":")
-            name, text = name.strip(), text.strip()
-            if not sep or name.startswith(";") or not text or text.startswith("["):
-                continue
-            path = os.path.join(folder, name + ".wav")
-            if split_of(name) == split and os.path.exists(path):
-                out.append(Prompt(name, path, text))
+    for name, text in listed(listing):
+        path = os.path.join(folder, name + ".wav")
+        if split_of(name) == split and os.path.exists(path):
+            out.append(Prompt(name, path, text))
     return out
 
 

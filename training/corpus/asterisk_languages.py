@@ -32,7 +32,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import re
 import subprocess
 import unicodedata
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from ...core.audio import senones
 from ...core.audio.alignment import SILENCE, frame_gaps
 from ...core.audio.loading import from_array, load_audio
 from ...core.audio.phones import FRAME_S
+from .asterisk import listed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLE_RATE = 16000
@@ -106,15 +106,10 @@ def prompts(language: str, split: str, folder: str | None = None) -> list[Prompt
     if not os.path.exists(listing):
         raise FileNotFoundError(f"{listing} is missing: run bash training/corpus/fetch_asterisk.sh")
     out = []
-    with open(listing, encoding="utf-8-sig", errors="replace") as fh:
-        for line in fh:
-            name, sep, text = line.partition(":")
-            name, text = name.strip(), text.strip()
-            if not sep or name.startswith(";") or not text or re.match(r"^[\[(<]", text):
-                continue
-            path = os.path.join(folder, name + ".wav")
-            if split_of(language, name) == split and os.path.exists(path):
-                out.append(Prompt(language, name, path, text))
+    for name, text in listed(listing, not_speech="[(<"):
+        path = os.path.join(folder, name + ".wav")
+        if split_of(language, name) == split and os.path.exists(path):
+            out.append(Prompt(language, name, path, text))
     return out
 
 
