@@ -227,11 +227,13 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
             ray.cancel(ref, force=True)
         for ref in ready:                          # a clip that finished as Ctrl-C came is done
             p, name = inflight[ref]
+            if name != "finish":
+                continue
             try:
                 res = ray.get(ref)
             except RayError:
                 continue
-            if name == "finish" and res["code"] == 0 and run_record.read_complete(p.clip.out) is not None:
+            if res["code"] == 0 and run_record.read_complete(p.clip.out) is not None:
                 seconds[p.clip.line] = seconds.get(p.clip.line, 0.0) + res["seconds"]
                 results.log(p.clip, res["log"])
                 del inflight[ref]

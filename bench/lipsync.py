@@ -61,6 +61,7 @@ from talkface.core.animation import fit_keys, is_flat
 from talkface.core.audio import inference
 from talkface.core.audio.loading import Audio, from_array, load_audio
 from talkface.core.face.model import ARKIT_NAMES, load_face_model
+from talkface.training.corpus.asterisk_languages import LANGUAGES
 from talkface.training.corpus.build import HELD_OUT_VARIANTS, apply_augmentation, draw_augmentation, make_sentence
 from talkface.training.corpus.visemes import arpabet_events, mouth_weights
 from talkface.training.lip_metrics import gap_mm, lag_ms
@@ -263,7 +264,7 @@ def allison_dev_cases(seed: int) -> list[Case]:
 
 #: test set -> the training sources that make it 'seen' (real: its Allison prompts)
 SET_SOURCE = {"espeak": ("espeak",), "flite": ("flite",), "piper": ("piper",), "real": ("asterisk",),
-              "allison-dev": ("asterisk",), "langs-dev": ("asterisk-fr", "asterisk-it", "asterisk-ru", "asterisk-es")}
+              "allison-dev": ("asterisk",), "langs-dev": tuple(f"asterisk-{lang}" for lang in LANGUAGES)}
 
 
 def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[str, list[Case]]:

@@ -50,12 +50,15 @@ class Prompt:
     text: str
 
 
-def split_of(name: str) -> str:
-    """'test', 'dev' or 'train' for a prompt name (stable: a hash of the name, not of the machine)."""
-    if name in TEST_PROMPTS:
-        return "test"
-    h = int.from_bytes(hashlib.sha256(f"asterisk|{name}".encode()).digest()[:4], "little") / 2 ** 32
+def dev_or_train(key: str) -> str:
+    """'dev' for a stable DEV_SHARE of keys (a hash of the key, not of the machine), else 'train'."""
+    h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little") / 2 ** 32
     return "dev" if h < DEV_SHARE else "train"
+
+
+def split_of(name: str) -> str:
+    """'test', 'dev' or 'train' for a prompt name."""
+    return "test" if name in TEST_PROMPTS else dev_or_train(f"asterisk|{name}")
 
 
 def listed(listing: str, not_speech: str = "[") -> list[tuple[str, str]]:

@@ -30,7 +30,6 @@ share never trained on, the rest train. No prompt of these sets is a test record
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import subprocess
 import unicodedata
@@ -42,11 +41,8 @@ from ...core.audio import senones
 from ...core.audio.alignment import SILENCE, frame_gaps
 from ...core.audio.loading import from_array, load_audio
 from ...core.audio.phones import FRAME_S
-from .asterisk import listed
+from .asterisk import ROOT, SAMPLE_RATE, dev_or_train, listed
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SAMPLE_RATE = 16000
-DEV_SHARE = 0.15
 MIN_PHONE_FRAMES = 3         # 30 ms: PocketSphinx's three-state phones are as short
 MAX_GAP = 3.0                # mean nats per frame below the best phone; the transcript check's bar
 
@@ -92,9 +88,8 @@ def folder_of(language: str) -> str:
 
 
 def split_of(language: str, name: str) -> str:
-    """'dev' or 'train' for a prompt (stable: a hash of the language and name)."""
-    h = int.from_bytes(hashlib.sha256(f"asterisk-{language}|{name}".encode()).digest()[:4], "little") / 2 ** 32
-    return "dev" if h < DEV_SHARE else "train"
+    """'dev' or 'train' for a prompt (``asterisk.dev_or_train`` of the language and name)."""
+    return dev_or_train(f"asterisk-{language}|{name}")
 
 
 def prompts(language: str, split: str, folder: str | None = None) -> list[Prompt]:
@@ -156,25 +151,24 @@ def viterbi_align(logliks: np.ndarray, words: list[list[str]]) -> list[tuple[str
     rows = np.where(np.isnan(logliks), np.nanmin(logliks) if np.isfinite(logliks).any() else 0.0, logliks)
     emit_cols = np.concatenate([rows, rows[:, silences].max(1, keepdims=True)], 1)     # last: silence
     sil = emit_cols.shape[1] - 1
-    # states: (column, phone index or -1 for silence, self loop, may be skipped, first state of a phone)
+    # states: (score column, phone index or -1 for silence, self loop, may be skipped)
     col, label, loop, skip = [], [], [], []
-    k = 0
 
     def silence_state():
         col.append(sil), label.append(-1), loop.append(True), skip.append(True)
 
     names = []
     silence_state()
-    for w, word in enumerate(words):
+    for word in words:
         for ph in word:
             for j in range(MIN_PHONE_FRAMES):
-                col.append(column[ph]), label.append(k), loop.append(j == MIN_PHONE_FRAMES - 1), skip.append(False)
+                col.append(column[ph]), label.append(len(names)), loop.append(j == MIN_PHONE_FRAMES - 1)
+                skip.append(False)
             names.append(ph)
-            k += 1
         silence_state()
     col, label, loop, skip = np.array(col), np.array(label), np.array(loop), np.array(skip)
     n_states, n_frames = len(col), len(emit_cols)
-    if n_frames < k * MIN_PHONE_FRAMES:
+    if n_frames < len(names) * MIN_PHONE_FRAMES:
         raise ValueError("the recording is too short for its phones")
     neg = -np.inf
     score = np.full(n_states, neg)
@@ -198,18 +192,9 @@ def viterbi_align(logliks: np.ndarray, words: list[list[str]]) -> list[tuple[str
     path[-1] = end
     for t in range(n_frames - 1, 0, -1):
         path[t - 1] = back[t, path[t]]
-    lab = label[path]
-    out: list[tuple[str, float, float]] = []
-    start = 0
-    for t in range(1, n_frames + 1):
-        if t == n_frames or lab[t] != lab[start] or (lab[t] == -1) != (lab[start] == -1):
-            name = SILENCE if lab[start] < 0 else names[lab[start]]
-            if out and name == SILENCE and out[-1][0] == SILENCE:
-                out[-1] = (SILENCE, out[-1][1], t * FRAME_S)
-            else:
-                out.append((name, start * FRAME_S, t * FRAME_S))
-            start = t
-    return out
+    lab = label[path]                    # every silence is -1: a run of one label is one phone or one pause
+    cuts = [0, *(np.flatnonzero(np.diff(lab)) + 1), n_frames]
+    return [(SILENCE if lab[a] < 0 else names[lab[a]], a * FRAME_S, b * FRAME_S) for a, b in zip(cuts, cuts[1:])]
 
 
 def align_prompt(samples: np.ndarray, words: list[list[str]]) -> tuple[list[tuple[str, float, float]], float]:
