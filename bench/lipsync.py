@@ -17,6 +17,8 @@ with its provenance entry; a set an engine trained on is marked 'seen' in the ta
   real-new the same set without her: only people no training corpus holds
   allison-dev  her prompts kept out of training for choosing between weights
            (training/corpus/asterisk.py 'dev'), clean and degraded
+  allison-dev-g722  the same prompts from Debian's wideband G.722 files
+           (training/corpus/fetch_asterisk.sh --g722), not the 8 kHz ones
   langs-dev  Asterisk's telephone prompts in French, Italian, Russian and Spanish (four people)
            kept out of training (training/corpus/asterisk_languages.py 'dev'), phones by espeak-ng
            aligned with the real-speech model's scores: real speech in other languages
@@ -253,18 +255,22 @@ def languages_dev_cases(seed: int) -> list[Case]:
     return _with_degraded(cases, seed + 5)
 
 
-def allison_dev_cases(seed: int) -> list[Case]:
+def allison_dev_cases(seed: int, codec: str = "wav") -> list[Case]:
+    """Allison's dev prompts from the 8 kHz telephone files, or (``codec='g722'``) the same prompts
+    from the wideband G.722 files (``fetch_asterisk.sh --g722``), aligned anew, degraded alike."""
     from talkface.training.corpus import asterisk
 
-    cases = [Case("allison-dev", asterisk.SPEAKER, from_array(samples, asterisk.SAMPLE_RATE), phones, True,
+    name, folder = ("allison-dev", None) if codec == "wav" else (f"allison-dev-{codec}", f"{asterisk.FOLDER}-{codec}")
+    cases = [Case(name, asterisk.SPEAKER, from_array(samples, asterisk.SAMPLE_RATE), phones, True,
                   viseme_reference(phones, len(samples) / asterisk.SAMPLE_RATE), {"text": prompt.text})
-             for prompt, samples, phones in asterisk.aligned("dev", log=lambda *_: None)]
+             for prompt, samples, phones in asterisk.aligned("dev", folder, log=lambda *_: None)]
     return _with_degraded(cases, seed + 3)
 
 
 #: test set -> the training sources that make it 'seen' (real: its Allison prompts)
 SET_SOURCE = {"espeak": ("espeak",), "flite": ("flite",), "piper": ("piper",), "real": ("asterisk",),
-              "allison-dev": ("asterisk",), "langs-dev": tuple(f"asterisk-{lang}" for lang in LANGUAGES)}
+              "allison-dev": ("asterisk",), "allison-dev-g722": ("asterisk",),
+              "langs-dev": tuple(f"asterisk-{lang}" for lang in LANGUAGES)}
 
 
 def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[str, list[Case]]:
@@ -276,6 +282,7 @@ def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[s
         "real": real,
         "real-new": lambda: [c for c in real() if not c.voice.startswith("allison")],
         "allison-dev": lambda: allison_dev_cases(seed),
+        "allison-dev-g722": lambda: allison_dev_cases(seed, "g722"),
         "mfa-dev": lambda: mfa_dev_cases(seed),
         "langs-dev": lambda: languages_dev_cases(seed),
     }

@@ -237,3 +237,51 @@ def test_other_languages_join_the_training_split_as_their_own_speakers(french_pr
     z = load_shard(next((tmp_path / "c" / "train").glob("*.npz")))
     p0, p1 = z["phoneme_offsets"][0], z["phoneme_offsets"][1]
     assert [ph for ph in z["phoneme"][p0:p1] if ph in ("p", "b", "m")] == ["b", "p", "m", "b", "p", "m"]
+
+
+def _write_g722(path, samples: np.ndarray) -> None:
+    """Encode 16 kHz float samples as a raw G.722 file (as Debian's -g722 prompt packages ship)."""
+    import av
+    with av.open(str(path), "w", format="g722") as out:
+        stream = out.add_stream("g722", rate=16000)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray((np.clip(samples, -1, 1) * 32767).astype(np.int16)[None],
+                                           format="s16", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+
+
+def test_g722_files_decode_to_wideband_16khz_wav(tmp_path):
+    from talkface.training.corpus import g722
+    t = np.arange(16000) / 16000
+    tone = 0.3 * np.sin(2 * np.pi * 5000 * t)           # above what the 8 kHz telephone files can carry
+    (tmp_path / "src" / "digits").mkdir(parents=True)
+    _write_g722(tmp_path / "src" / "digits" / "7.g722", tone)
+    assert g722.decode_tree(str(tmp_path / "src"), str(tmp_path / "out")) == 1
+    y, sr = sf.read(tmp_path / "out" / "digits" / "7.wav")
+    assert sr == 16000 and len(y) == len(tone)
+    spectrum = np.abs(np.fft.rfft(y)) ** 2
+    assert np.fft.rfftfreq(len(y), 1 / sr)[spectrum.argmax()] == 5000.0
+
+
+@needs_espeak
+def test_the_g722_recordings_are_read_from_their_own_folder(prompts_folder, tmp_path):
+    from talkface.training.corpus import g722
+    folder, spoken = prompts_folder
+    src = tmp_path / "g722-src"
+    src.mkdir()
+    train = _name("train")
+    from talkface.core.audio.loading import load_audio
+    _write_g722(src / f"{train}.g722", load_audio(str(folder / f"{train}.wav"), sr=16000).samples)
+    wide = tmp_path / "asterisk-g722"
+    g722.decode_tree(str(src), str(wide))
+    (wide / "core-sounds-en.txt").write_text(f"{train}: {spoken[train]}\n")
+    (folder / f"{train}.wav").unlink()                   # only the G.722 folder has the recording now
+    m = generate(tmp_path / "c", hours=0, seed=4, fps=50.0, heldout_fraction=0.0, shard_minutes=1.0,
+                 recordings=("asterisk",), recording_copies=1, recording_codec="g722", log=lambda *_: None)
+    assert m["recording_codec"] == "g722" and m["splits"]["train"]["speakers"] == ["asterisk-allison"]
+    z = load_shard(next((tmp_path / "c" / "train").glob("*.npz")))
+    assert list(z["text"]) == [spoken[train]] and json.loads(z["settings"][0])["codec"] == "g722"
+    with pytest.raises(ValueError, match="recording codec"):
+        generate(tmp_path / "d", hours=0, recordings=("asterisk",), recording_codec="mp3", log=lambda *_: None)

@@ -330,6 +330,9 @@ OTHER_ENGINES = ("flite", "piper")
 #: 'asterisk-LANG' are Asterisk's prompts in other languages (``asterisk_languages``: phones by
 #: espeak-ng, aligned by the real-speech model's scores).
 RECORDINGS = ("asterisk", "asterisk-fr", "asterisk-it", "asterisk-ru", "asterisk-es")
+#: how the recordings were stored: 'wav' the 8 kHz telephone files, 'g722' the wideband ones
+#: (``fetch_asterisk.sh --g722``: same prompts, folders named FOLDER-g722)
+RECORDING_CODECS = ("wav", "g722")
 
 
 def source_of_style(style: str) -> str | None:
@@ -339,14 +342,18 @@ def source_of_style(style: str) -> str | None:
     return max(sources, key=len) if sources else None
 
 
-def _recorded(recording: str, log):
-    """(speaker, the training prompts aligned) of a recorded set."""
+def _recorded(recording: str, log, codec: str = "wav"):
+    """(speaker, the training prompts aligned) of a recorded set, from its ``codec`` folder."""
+    if codec not in RECORDING_CODECS:
+        raise ValueError(f"unknown recording codec {codec!r}: choose from {', '.join(RECORDING_CODECS)}")
+    suffix = "" if codec == "wav" else f"-{codec}"
     if recording.startswith("asterisk-"):
         from . import asterisk_languages
         language = recording.partition("-")[2]
-        return asterisk_languages.speaker(language), asterisk_languages.aligned(language, "train", log=log)
+        folder = asterisk_languages.folder_of(language) + suffix
+        return asterisk_languages.speaker(language), asterisk_languages.aligned(language, "train", folder, log=log)
     module = importlib.import_module(f".{recording}", __package__)
-    return module.SPEAKER, module.aligned("train", log=log)
+    return module.SPEAKER, module.aligned("train", module.FOLDER + suffix, log=log)
 
 
 def engine_speaker(engine_voice: str) -> tuple[str, str]:
@@ -369,17 +376,17 @@ def make_engine_utterance(engine: str, voice: str, rng: np.random.Generator, fps
 
 
 def recorded_utterances(recording: str, copies: int, rng: np.random.Generator, fps: float,
-                        reverb_p: float = REVERB_P, log=print):
+                        reverb_p: float = REVERB_P, log=print, codec: str = "wav"):
     """Each training prompt of a recorded set, ``copies`` times, each copy through its own drawn
     degradation (a copy may be clean): real speech is scarce, so it is heard in several rooms."""
     if recording not in RECORDINGS:
         raise ValueError(f"unknown recordings {recording!r}: choose from {', '.join(RECORDINGS)}")
-    speaker, prompts = _recorded(recording, log)
+    speaker, prompts = _recorded(recording, log, codec)
     for copy in range(copies):
         for prompt, samples, phones in prompts:
             yield _utterance(f"{recording}-{speaker}", recording, speaker, prompt.text, samples,
                              arpabet_events(phones), rng, fps, reverb_p,
-                             dict(recording=recording, prompt=prompt.name, copy=copy))
+                             dict(recording=recording, codec=codec, prompt=prompt.name, copy=copy))
 
 
 def _utterance(name: str, accent: str, variant: str, text: str, clean: np.ndarray, phonemes: list,
@@ -459,7 +466,8 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
              shard_minutes: float = 10.0, keep_audio: bool = True, silence_fraction: float = 0.03,
              random_voices: int = 0, random_voice_share: float = 0.5, train_reverb_p: float = REVERB_P,
              heldout_from: str | Path | None = None, engines: tuple[str, ...] = (), engine_share: float = 0.0,
-             recordings: tuple[str, ...] = (), recording_copies: int = 4, log=print) -> dict:
+             recordings: tuple[str, ...] = (), recording_copies: int = 4, recording_codec: str = "wav",
+             log=print) -> dict:
     """Write train/ and heldout/ shards plus manifest.json under ``out``; returns the manifest.
 
     ``random_voices`` made-up speakers (random_variant) join the training pool and speak
@@ -473,6 +481,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
     ``recordings`` ('asterisk'): recorded people's training prompts, each ``recording_copies``
     times with its own degradation, added to the training split after the drawn utterances (so
     ``hours=0`` writes a corpus of recordings only); never to the held-out split.
+    ``recording_codec``: 'wav' (8 kHz telephone band) or 'g722' (the same prompts, wideband).
 
     Bit-exact for a seed only in a fresh process: libespeak-ng keeps hidden state between calls
     that shifts its output by a millisecond or two.
@@ -536,7 +545,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
             utt = make_utterance(accent, variant, rng, fps, train_reverb_p if split == "train" else REVERB_P)
         add(split, utt)
     for recording in recordings:
-        for utt in recorded_utterances(recording, recording_copies, rng, fps, train_reverb_p, log):
+        for utt in recorded_utterances(recording, recording_copies, rng, fps, train_reverb_p, log, recording_codec):
             add("train", utt)
     for split in buffers:
         flush(split)
@@ -554,6 +563,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         splits=splits, heldout_from=source["folder"] if source else None,
         engines=list(engines), engine_share=engine_share if engines else 0.0,
         recordings=list(recordings), recording_copies=recording_copies if recordings else 0,
+        recording_codec=recording_codec if recordings else None,
         seconds_to_generate=time.perf_counter() - started,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -600,12 +610,16 @@ def main(argv: list[str] | None = None) -> None:
                                                      "(fetch first: training/corpus/fetch_asterisk.sh)")
     ap.add_argument("--recording-copies", type=int, default=4,
                     help="times each recorded training prompt is added, each with its own degradation")
+    ap.add_argument("--recording-codec", default="wav", choices=RECORDING_CODECS,
+                    help="the recordings' 8 kHz telephone files (wav) or their wideband G.722 version "
+                         "(g722; fetch first: training/corpus/fetch_asterisk.sh --g722)")
     a = ap.parse_args(argv)
     m = generate(a.out, a.hours, a.seed, a.fps, a.heldout_fraction, a.shard_minutes, not a.no_audio,
                  random_voices=a.random_voices, random_voice_share=a.random_voice_share,
                  train_reverb_p=a.train_reverb_p, heldout_from=a.heldout_from,
                  engines=tuple(e for e in a.engines.split(",") if e), engine_share=a.engine_share,
-                 recordings=tuple(r for r in a.recordings.split(",") if r), recording_copies=a.recording_copies)
+                 recordings=tuple(r for r in a.recordings.split(",") if r), recording_copies=a.recording_copies,
+                 recording_codec=a.recording_codec)
     for split, c in m["splits"].items():
         print(f"{split}: {c['utterances']} utterances, {c['seconds'] / 60:.1f} min, {len(c['speakers'])} speakers, "
               f"{c['shards']} shards")
