@@ -125,6 +125,9 @@ def test_resampled_rates(tmp_path, sr):
     assert len(a.samples) == pytest.approx(24000, abs=2)
     assert abs(peak_hz(a) - 300) < 2
     assert 0.45 < np.abs(a.samples[1000:-1000]).max() < 0.55   # amplitude survives resampling
+    narrow = [n for n in a.notes if "narrower band" in n]
+    assert (len(narrow), sr < 16000) in ((1, True), (0, False))     # 8 kHz is said, not refused
+    assert not narrow or "sampled at 8 kHz" in narrow[0]
 
 
 def test_stereo_is_mixed_to_mono(tmp_path):
