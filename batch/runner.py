@@ -179,6 +179,11 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
             name = "all" if p.clip.keys_only else "animate"
             inflight[on_cpu.remote(p.clip.name, name, list(p.args), p.clip.out, p.clip.blend)] = (p, name)
 
+    def heard(p: Planned, res: dict):
+        """A stage's reply: its worker time counts to the clip, its log goes to the clip's log."""
+        seconds[p.clip.line] = seconds.get(p.clip.line, 0.0) + res["seconds"]
+        results.log(p.clip, res["log"])
+
     def settle(p: Planned, status: str, error=None, code=None, res=None):
         nonlocal finished
         clean_working_files(p.clip.out)
@@ -207,8 +212,7 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
                 settle(p, "failed", f"the worker process died on both attempts ({type(exc).__name__}); "
                                     "out of memory?")
             else:
-                seconds[p.clip.line] = seconds.get(p.clip.line, 0.0) + res["seconds"]
-                results.log(p.clip, res["log"])
+                heard(p, res)
                 if res["code"] != 0:
                     settle(p, "failed", res["error"] or f"exit status {res['code']}", res["code"], res)
                 elif name == "animate":
@@ -234,8 +238,7 @@ def run_batch(clips: list[Clip], results_path: str, address: str | None = None, 
             except RayError:
                 continue
             if res["code"] == 0 and run_record.read_complete(p.clip.out) is not None:
-                seconds[p.clip.line] = seconds.get(p.clip.line, 0.0) + res["seconds"]
-                results.log(p.clip, res["log"])
+                heard(p, res)
                 del inflight[ref]
                 settle(p, "done", code=0, res=res)
         ray.shutdown()
