@@ -64,7 +64,13 @@ from talkface.core.audio import inference
 from talkface.core.audio.loading import Audio, from_array, load_audio
 from talkface.core.face.model import ARKIT_NAMES, load_face_model
 from talkface.training.corpus.asterisk_languages import LANGUAGES
-from talkface.training.corpus.build import HELD_OUT_VARIANTS, apply_augmentation, draw_augmentation, make_sentence
+from talkface.training.corpus.build import (
+    HELD_OUT_VARIANTS,
+    apply_augmentation,
+    draw_augmentation,
+    make_sentence,
+    recording_folder,
+)
 from talkface.training.corpus.visemes import arpabet_events, mouth_weights
 from talkface.training.lip_metrics import gap_mm, lag_ms
 
@@ -260,7 +266,8 @@ def allison_dev_cases(seed: int, codec: str = "wav") -> list[Case]:
     from the wideband G.722 files (``fetch_asterisk.sh --g722``), aligned anew, degraded alike."""
     from talkface.training.corpus import asterisk
 
-    name, folder = ("allison-dev", None) if codec == "wav" else (f"allison-dev-{codec}", f"{asterisk.FOLDER}-{codec}")
+    name = "allison-dev" if codec == "wav" else f"allison-dev-{codec}"
+    folder = recording_folder(asterisk.FOLDER, codec)
     cases = [Case(name, asterisk.SPEAKER, from_array(samples, asterisk.SAMPLE_RATE), phones, True,
                   viseme_reference(phones, len(samples) / asterisk.SAMPLE_RATE), {"text": prompt.text})
              for prompt, samples, phones in asterisk.aligned("dev", folder, log=lambda *_: None)]

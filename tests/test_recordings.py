@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 from conftest import ROOT
 
+from talkface.core.audio.loading import load_audio
 from talkface.training.corpus import asterisk, espeak
 from talkface.training.corpus.build import generate, load_shard
 from talkface.training.corpus.visemes import ARKIT_NAMES, lip_gap
@@ -272,7 +273,6 @@ def test_the_g722_recordings_are_read_from_their_own_folder(prompts_folder, tmp_
     src = tmp_path / "g722-src"
     src.mkdir()
     train = _name("train")
-    from talkface.core.audio.loading import load_audio
     _write_g722(src / f"{train}.g722", load_audio(str(folder / f"{train}.wav"), sr=16000).samples)
     wide = tmp_path / "asterisk-g722"
     g722.decode_tree(str(src), str(wide))

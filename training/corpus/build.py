@@ -335,6 +335,13 @@ RECORDINGS = ("asterisk", "asterisk-fr", "asterisk-it", "asterisk-ru", "asterisk
 RECORDING_CODECS = ("wav", "g722")
 
 
+def recording_folder(folder: str, codec: str = "wav") -> str:
+    """Where a recorded set's ``codec`` files are: ``folder`` itself for 'wav', else FOLDER-codec."""
+    if codec not in RECORDING_CODECS:
+        raise ValueError(f"unknown recording codec {codec!r}: choose from {', '.join(RECORDING_CODECS)}")
+    return folder if codec == "wav" else f"{folder}-{codec}"
+
+
 def source_of_style(style: str) -> str | None:
     """The engine or recorded set a training style name ('flite-awb', 'asterisk-allison',
     'asterisk-fr-june') comes from: the longest that prefixes it; None for espeak-ng's."""
@@ -344,16 +351,13 @@ def source_of_style(style: str) -> str | None:
 
 def _recorded(recording: str, log, codec: str = "wav"):
     """(speaker, the training prompts aligned) of a recorded set, from its ``codec`` folder."""
-    if codec not in RECORDING_CODECS:
-        raise ValueError(f"unknown recording codec {codec!r}: choose from {', '.join(RECORDING_CODECS)}")
-    suffix = "" if codec == "wav" else f"-{codec}"
     if recording.startswith("asterisk-"):
         from . import asterisk_languages
         language = recording.partition("-")[2]
-        folder = asterisk_languages.folder_of(language) + suffix
+        folder = recording_folder(asterisk_languages.folder_of(language), codec)
         return asterisk_languages.speaker(language), asterisk_languages.aligned(language, "train", folder, log=log)
     module = importlib.import_module(f".{recording}", __package__)
-    return module.SPEAKER, module.aligned("train", module.FOLDER + suffix, log=log)
+    return module.SPEAKER, module.aligned("train", recording_folder(module.FOLDER, codec), log=log)
 
 
 def engine_speaker(engine_voice: str) -> tuple[str, str]:
