@@ -15,7 +15,7 @@ from conftest import ROOT
 
 from talkface.core.audio.loading import load_audio
 from talkface.training.corpus import asterisk, espeak
-from talkface.training.corpus.build import generate, load_shard
+from talkface.training.corpus.build import change_speed, generate, load_shard
 from talkface.training.corpus.visemes import ARKIT_NAMES, lip_gap
 
 needs_espeak = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")
@@ -285,3 +285,44 @@ def test_the_g722_recordings_are_read_from_their_own_folder(prompts_folder, tmp_
     assert list(z["text"]) == [spoken[train]] and json.loads(z["settings"][0])["codec"] == "g722"
     with pytest.raises(ValueError, match="recording codec"):
         generate(tmp_path / "d", hours=0, recordings=("asterisk",), recording_codec="mp3", log=lambda *_: None)
+
+
+def test_a_faster_copy_raises_pitch_and_formants_and_its_phone_times_follow():
+    sr = 16000
+    t = np.arange(sr, dtype=np.float32) / sr
+    tone = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    phones = [("SIL", 0.0, 0.25), ("M", 0.25, 0.5), ("AA1", 0.5, 1.0)]
+    fast, fast_phones = change_speed(tone, phones, 1.1)
+    assert abs(len(fast) - sr / 1.1) <= 1
+    spectrum = np.abs(np.fft.rfft(fast * np.hanning(len(fast))))
+    assert abs(np.argmax(spectrum) * sr / len(fast) - 220) < 2          # 200 Hz heard at 220 Hz
+    assert [p for p, _, _ in fast_phones] == ["M" if i == 1 else p for i, (p, _, _) in enumerate(phones)]
+    np.testing.assert_allclose([s for _, s, _ in fast_phones], [0.0, 0.25 / 1.1, 0.5 / 1.1], atol=1e-4)
+    same, same_phones = change_speed(tone, phones, 1.0)
+    assert np.array_equal(same, tone) and same_phones == phones
+    with pytest.raises(ValueError, match="positive"):
+        change_speed(tone, phones, 0.0)
+
+
+@needs_espeak
+def test_speed_changed_copies_keep_their_closures_on_the_sped_up_audio(prompts_folder, tmp_path):
+    m = generate(tmp_path / "c", hours=0, seed=4, fps=50.0, heldout_fraction=0.0, shard_minutes=1.0,
+                 recordings=("asterisk",), recording_copies=3, recording_speed=0.15, log=lambda *_: None)
+    assert m["recording_speed"] == 0.15
+    z = load_shard(next((tmp_path / "c" / "train").glob("*.npz")))
+    speeds = [json.loads(s)["speed"] for s in z["settings"]]
+    assert speeds[0] == 1.0 and all(0.85 <= f <= 1.15 and f != 1.0 for f in speeds[1:]) and speeds[1] != speeds[2]
+    lengths = np.diff(z["audio_offsets"])
+    for f, n in zip(speeds[1:], lengths[1:]):
+        assert abs(n * f / lengths[0] - 1) < 1e-4          # the speed kept to 4 decimals
+    off, mouth = z["frame_offsets"], len(ARKIT_NAMES)
+    for i, f in enumerate(speeds):
+        gap = lip_gap(z["targets"][off[i]:off[i + 1], :mouth])
+        p0, p1 = z["phoneme_offsets"][i], z["phoneme_offsets"][i + 1]
+        bilabial = [(s, e) for ph, s, e in zip(z["phoneme"][p0:p1], z["phoneme_start"][p0:p1],
+                                               z["phoneme_end"][p0:p1]) if ph in ("p", "b", "m")]
+        assert len(bilabial) == 6
+        for s, e in bilabial:             # the lips shut where the sped-up audio says the phone
+            assert gap[min(int(round((s + e) / 2 * 50)), len(gap) - 1)] < 0.02 < gap.max()
+    with pytest.raises(ValueError, match="speed"):
+        generate(tmp_path / "d", hours=0, recordings=("asterisk",), recording_speed=0.7, log=lambda *_: None)

@@ -379,18 +379,41 @@ def make_engine_utterance(engine: str, voice: str, rng: np.random.Generator, fps
                       reverb_p, dict(engine=engine))
 
 
+def change_speed(samples: np.ndarray, phones: list, factor: float, sr: int = DEFAULT_SR):
+    """``samples`` played ``factor`` times as fast (Kaldi's speed perturbation): duration / factor,
+    pitch and every formant x factor, as a speaker with a shorter (factor > 1) or longer vocal
+    tract who also speaks faster or slower; the phone times ((phone, start_s, end_s)) follow exactly."""
+    if factor <= 0:
+        raise ValueError(f"speed factor must be positive, not {factor}")
+    if abs(factor - 1.0) < 1e-9:
+        return np.asarray(samples, np.float32), list(phones)
+    # read as recorded at sr * factor and brought back to sr: len / factor samples
+    rate = int(round(sr * factor))
+    factor = rate / sr
+    return resample(samples, rate, sr), [(phone, start / factor, end / factor) for phone, start, end in phones]
+
+
 def recorded_utterances(recording: str, copies: int, rng: np.random.Generator, fps: float,
-                        reverb_p: float = REVERB_P, log=print, codec: str = "wav"):
+                        reverb_p: float = REVERB_P, log=print, codec: str = "wav", speed: float = 0.0):
     """Each training prompt of a recorded set, ``copies`` times, each copy through its own drawn
-    degradation (a copy may be clean): real speech is scarce, so it is heard in several rooms."""
+    degradation (a copy may be clean): real speech is scarce, so it is heard in several rooms.
+    ``speed`` > 0: every copy after the first is also played at its own speed, drawn uniformly
+    within 1 +- ``speed`` (``change_speed``), so a few people sound like more people."""
     if recording not in RECORDINGS:
         raise ValueError(f"unknown recordings {recording!r}: choose from {', '.join(RECORDINGS)}")
+    if not 0.0 <= speed < 0.5:
+        raise ValueError(f"recording speed change must be in [0, 0.5), not {speed}")
     speaker, prompts = _recorded(recording, log, codec)
     for copy in range(copies):
         for prompt, samples, phones in prompts:
+            # drawn only when asked for, so corpora built without it keep their random stream
+            factor = float(rng.uniform(1.0 - speed, 1.0 + speed)) if speed > 0 and copy > 0 else 1.0
+            samples, phones = change_speed(samples, phones, factor)
+            settings = dict(recording=recording, codec=codec, prompt=prompt.name, copy=copy)
+            if speed > 0:
+                settings["speed"] = round(factor, 4)
             yield _utterance(f"{recording}-{speaker}", recording, speaker, prompt.text, samples,
-                             arpabet_events(phones), rng, fps, reverb_p,
-                             dict(recording=recording, codec=codec, prompt=prompt.name, copy=copy))
+                             arpabet_events(phones), rng, fps, reverb_p, settings)
 
 
 def _utterance(name: str, accent: str, variant: str, text: str, clean: np.ndarray, phonemes: list,
@@ -471,7 +494,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
              random_voices: int = 0, random_voice_share: float = 0.5, train_reverb_p: float = REVERB_P,
              heldout_from: str | Path | None = None, engines: tuple[str, ...] = (), engine_share: float = 0.0,
              recordings: tuple[str, ...] = (), recording_copies: int = 4, recording_codec: str = "wav",
-             log=print) -> dict:
+             recording_speed: float = 0.0, log=print) -> dict:
     """Write train/ and heldout/ shards plus manifest.json under ``out``; returns the manifest.
 
     ``random_voices`` made-up speakers (random_variant) join the training pool and speak
@@ -486,6 +509,8 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
     times with its own degradation, added to the training split after the drawn utterances (so
     ``hours=0`` writes a corpus of recordings only); never to the held-out split.
     ``recording_codec``: 'wav' (8 kHz telephone band) or 'g722' (the same prompts, wideband).
+    ``recording_speed``: each copy after a prompt's first played at a speed within 1 +- this
+    (``recorded_utterances``); 0 none.
 
     Bit-exact for a seed only in a fresh process: libespeak-ng keeps hidden state between calls
     that shifts its output by a millisecond or two.
@@ -549,7 +574,8 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
             utt = make_utterance(accent, variant, rng, fps, train_reverb_p if split == "train" else REVERB_P)
         add(split, utt)
     for recording in recordings:
-        for utt in recorded_utterances(recording, recording_copies, rng, fps, train_reverb_p, log, recording_codec):
+        for utt in recorded_utterances(recording, recording_copies, rng, fps, train_reverb_p, log, recording_codec,
+                                       recording_speed):
             add("train", utt)
     for split in buffers:
         flush(split)
@@ -568,6 +594,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         engines=list(engines), engine_share=engine_share if engines else 0.0,
         recordings=list(recordings), recording_copies=recording_copies if recordings else 0,
         recording_codec=recording_codec if recordings else None,
+        recording_speed=recording_speed if recordings else 0.0,
         seconds_to_generate=time.perf_counter() - started,
     )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -617,13 +644,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--recording-codec", default="wav", choices=RECORDING_CODECS,
                     help="the recordings' 8 kHz telephone files (wav) or their wideband G.722 version "
                          "(g722; fetch first: training/corpus/fetch_asterisk.sh --g722)")
+    ap.add_argument("--recording-speed", type=float, default=0.0,
+                    help="play each copy of a recorded prompt after its first at a speed within 1 +- this "
+                         "(pitch and formants move with it: more voices from few people); 0 none")
     a = ap.parse_args(argv)
     m = generate(a.out, a.hours, a.seed, a.fps, a.heldout_fraction, a.shard_minutes, not a.no_audio,
                  random_voices=a.random_voices, random_voice_share=a.random_voice_share,
                  train_reverb_p=a.train_reverb_p, heldout_from=a.heldout_from,
                  engines=tuple(e for e in a.engines.split(",") if e), engine_share=a.engine_share,
                  recordings=tuple(r for r in a.recordings.split(",") if r), recording_copies=a.recording_copies,
-                 recording_codec=a.recording_codec)
+                 recording_codec=a.recording_codec, recording_speed=a.recording_speed)
     for split, c in m["splits"].items():
         print(f"{split}: {c['utterances']} utterances, {c['seconds'] / 60:.1f} min, {len(c['speakers'])} speakers, "
               f"{c['shards']} shards")

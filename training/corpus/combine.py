@@ -48,8 +48,8 @@ def combine(out: str | Path, parts: list[str | Path], heldout_from: str | Path) 
                                             "held_out_accents", "held_out_variants")}
     manifest.update(
         parts={str(part): {k: m.get(k) for k in ("seed", "hours", "engines", "engine_share", "recordings",
-                                                   "recording_copies", "recording_codec", "random_voice_share",
-                                                   "train_reverb_p")}
+                                                   "recording_copies", "recording_codec", "recording_speed",
+                                                   "random_voice_share", "train_reverb_p")}
                for part, m in manifests.items()},
         seed=first.get("seed"), hours=round(train["seconds"] / 3600 + source["split"]["seconds"] / 3600, 3),
         splits={"train": {**train, "speakers": sorted(train["speakers"])}, "heldout": source["split"]},
