@@ -37,6 +37,8 @@ Columns, per weights file and test set, on the face model's geometry:
             reduction (fitted Bezier keys): what the animator sees
   r, lag    correlation and A/V lag (+ = late) of predicted vs reference gap curves
   min gap   median over the /p b m/ of the smallest predicted gap (mm)
+  mouth L1  mean absolute difference of the mouth and jaw shapes (ARKit jaw*, mouth*) from the
+            reference's over every frame: shapes can go wrong while the closures stay on time
 Goals (issue 12): closure >= 0.95, r >= 0.80, |lag| <= 20 ms on every held-out set, keyed too.
 --words: also the 'words' listening mode (word recognition without text, core.audio.recognition).
 --speed: x real time and peak memory in a fresh process per length (features, phone recogniser
@@ -421,8 +423,17 @@ def keyed(anim, fps: float) -> np.ndarray:
     return out
 
 
+#: the ARKit shapes of the mouth and jaw: what ``score``'s mouth L1 compares with the reference
+MOUTH_SHAPES = [i for i, name in enumerate(ARKIT_NAMES) if name.startswith(("jaw", "mouth"))]
+
+
 def score(cases: list[Case], predictor, model) -> dict:
+    """Closure of every /p b m/ (network output and as keyed), and where a case has reference
+    weights: gap r, lag, and ``mouth_l1``, the mean absolute difference of the mouth and jaw
+    shapes from the reference's over every frame (the shapes around the lips: weights can time
+    every closure and still hold the wrong mouth)."""
     closed, keyed_closed, mins, preds, refs, lags = [], {f: [] for f in SCENE_FPS}, [], [], [], []
+    shape_err, shape_frames = 0.0, 0
     by_kind, by_voice = {True: [], False: []}, {}
     t0 = time.perf_counter()
     for case in cases:
@@ -443,6 +454,11 @@ def score(cases: list[Case], predictor, model) -> dict:
                 keyed_closed[f].append(bilabial_closed(kg[f], s, e, f))
         if case.reference is not None:
             rg = gap_mm(model, case.reference)
+            shapes = anim.values[:, MOUTH_SHAPES] if abs(fps - REF_FPS) < 1e-9 else \
+                anim.resample(REF_FPS).values[:, MOUTH_SHAPES]
+            m = min(len(shapes), len(case.reference))
+            shape_err += float(np.abs(shapes[:m] - case.reference[:m, MOUTH_SHAPES]).mean(1).sum())
+            shape_frames += m
             if abs(fps - REF_FPS) > 1e-9:
                 rg = np.interp(np.arange(len(pg)) / fps, np.arange(len(rg)) / REF_FPS, rg)
             n = min(len(pg), len(rg))
@@ -458,19 +474,21 @@ def score(cases: list[Case], predictor, model) -> dict:
             "r": float(np.corrcoef(p, r)[0, 1]) if p.size and p.std() > 0 and r.std() > 0 else float("nan"),
             "lag_ms": float(np.median(lags)) if lags else float("nan"),
             "min_gap_mm": float(np.nanmedian(mins)) if mins else float("nan"),
+            "mouth_l1": shape_err / shape_frames if shape_frames else float("nan"),
             "by_voice": {v: mean(oks) for v, oks in sorted(by_voice.items())},
             "seconds": time.perf_counter() - t0}
 
 
 def print_table(results: list[tuple[str, str, bool, dict]]) -> None:
     head = (f"{'weights':<34} {'set':<12} {'closure':>8} {'24fps':>6} {'25fps':>6} {'30fps':>6} {'clean':>6} "
-            f"{'degr.':>6} {'r':>6} {'lag ms':>7} {'min gap':>8} {'/p b m/':>8}")
+            f"{'degr.':>6} {'r':>6} {'lag ms':>7} {'min gap':>8} {'/p b m/':>8} {'mouth L1':>8}")
     print(head)
     for weights, name, seen, q in results:
         k = q["keyed"]
         print(f"{weights[:34]:<34} {name + ('*' if seen else ''):<12} {100 * q['closure']:7.1f}% "
               f"{100 * k[24.0]:5.1f}% {100 * k[25.0]:5.1f}% {100 * k[30.0]:5.1f}% {100 * q['clean']:5.1f}% "
-              f"{100 * q['degraded']:5.1f}% {q['r']:6.3f} {q['lag_ms']:7.1f} {q['min_gap_mm']:6.2f}mm {q['n']:8d}")
+              f"{100 * q['degraded']:5.1f}% {q['r']:6.3f} {q['lag_ms']:7.1f} {q['min_gap_mm']:6.2f}mm {q['n']:8d} "
+              f"{q['mouth_l1']:8.4f}")
     print("* seen: these weights trained on this set's engine or speaker (memory, not generalisation)")
     print()
     for weights, name, _, q in results:

@@ -148,3 +148,27 @@ def test_speed_alone_prints_only_the_speed_table(monkeypatch, capsys):
     assert bench.main(["--speed"]) == 0
     assert built == [[]] and timed == [["shipped"]] and "closure" not in capsys.readouterr().out
     assert bench.main(["--speed", "--sets", "flite"]) == 0 and built[-1] == ["flite"]
+
+
+def test_mouth_l1_sees_wrong_shapes_that_keep_every_closure(tmp_path, monkeypatch):
+    """Weights that time every closure but hold the mouth pulled aside throughout: closure cannot tell
+    them from the oracle, the mouth L1 can."""
+    monkeypatch.setattr(bench, "SYNTH_CACHE", str(tmp_path))
+    cases = bench.engine_cases("flite", ("awb",), 1, seed=0)
+
+    class _Reference:
+        def predict(self, case):
+            return Animation(bench.REF_FPS, tuple(ARKIT_NAMES), case.reference.astype(np.float32))
+
+    class _AsideOracle(_Closing):
+        def predict(self, case):
+            anim = super().predict(case)
+            w = anim.values.copy()
+            for name in ("mouthDimpleLeft", "mouthDimpleRight", "mouthLeft"):
+                w[:, ARKIT_NAMES.index(name)] = 0.9
+            return Animation(anim.fps, anim.channels, w)
+
+    model = load_face_model()
+    exact, aside = bench.score(cases, _Reference(), model), bench.score(cases, _AsideOracle(), model)
+    assert exact["mouth_l1"] < 1e-6
+    assert aside["closure"] == 1.0 and aside["mouth_l1"] > 0.05
