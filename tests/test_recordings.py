@@ -324,5 +324,6 @@ def test_speed_changed_copies_keep_their_closures_on_the_sped_up_audio(prompts_f
         assert len(bilabial) == 6
         for s, e in bilabial:             # the lips shut where the sped-up audio says the phone
             assert gap[min(int(round((s + e) / 2 * 50)), len(gap) - 1)] < 0.02 < gap.max()
-    with pytest.raises(ValueError, match="speed"):
-        generate(tmp_path / "d", hours=0, recordings=("asterisk",), recording_speed=0.7, log=lambda *_: None)
+    with pytest.raises(ValueError, match="speed"):       # refused before an hour of speech is made
+        generate(tmp_path / "d", hours=1.0, recordings=("asterisk",), recording_speed=0.7, log=lambda *_: None)
+    assert not (tmp_path / "d").exists()

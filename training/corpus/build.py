@@ -393,6 +393,13 @@ def change_speed(samples: np.ndarray, phones: list, factor: float, sr: int = DEF
     return resample(samples, rate, sr), [(phone, start / factor, end / factor) for phone, start, end in phones]
 
 
+def check_recording_speed(speed: float) -> float:
+    """``speed`` if it is a usable ``--recording-speed`` (0 <= speed < 0.5), else ValueError."""
+    if not 0.0 <= speed < 0.5:
+        raise ValueError(f"recording speed change must be in [0, 0.5), not {speed}")
+    return speed
+
+
 def recorded_utterances(recording: str, copies: int, rng: np.random.Generator, fps: float,
                         reverb_p: float = REVERB_P, log=print, codec: str = "wav", speed: float = 0.0):
     """Each training prompt of a recorded set, ``copies`` times, each copy through its own drawn
@@ -401,8 +408,7 @@ def recorded_utterances(recording: str, copies: int, rng: np.random.Generator, f
     within 1 +- ``speed`` (``change_speed``), so a few people sound like more people."""
     if recording not in RECORDINGS:
         raise ValueError(f"unknown recordings {recording!r}: choose from {', '.join(RECORDINGS)}")
-    if not 0.0 <= speed < 0.5:
-        raise ValueError(f"recording speed change must be in [0, 0.5), not {speed}")
+    check_recording_speed(speed)
     speaker, prompts = _recorded(recording, log, codec)
     for copy in range(copies):
         for prompt, samples, phones in prompts:
@@ -516,6 +522,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
     that shifts its output by a millisecond or two.
     """
     out = Path(out)
+    check_recording_speed(recording_speed)          # before any speech is made
     source = _heldout_source(Path(heldout_from), fps) if heldout_from else None
     if source:
         heldout_fraction = 0.0
