@@ -296,7 +296,7 @@ def test_a_faster_copy_raises_pitch_and_formants_and_its_phone_times_follow():
     assert abs(len(fast) - sr / 1.1) <= 1
     spectrum = np.abs(np.fft.rfft(fast * np.hanning(len(fast))))
     assert abs(np.argmax(spectrum) * sr / len(fast) - 220) < 2          # 200 Hz heard at 220 Hz
-    assert [p for p, _, _ in fast_phones] == ["M" if i == 1 else p for i, (p, _, _) in enumerate(phones)]
+    assert [p for p, _, _ in fast_phones] == [p for p, _, _ in phones]
     np.testing.assert_allclose([s for _, s, _ in fast_phones], [0.0, 0.25 / 1.1, 0.5 / 1.1], atol=1e-4)
     same, same_phones = change_speed(tone, phones, 1.0)
     assert np.array_equal(same, tone) and same_phones == phones
