@@ -85,6 +85,20 @@ def test_prompts_are_split_and_refused_ones_skipped(prompts_folder):
         asterisk.prompts("train", str(folder / "nowhere"))
 
 
+def test_a_missing_folder_names_the_command_that_fetches_it(tmp_path):
+    """The message names the fetch for that folder: English by default, another language's code,
+    and --g722 for a wideband folder (plain fetch_asterisk.sh fetches English 8 kHz files only)."""
+    from talkface.training.corpus import asterisk_languages
+
+    with pytest.raises(FileNotFoundError, match=r"run bash training/corpus/fetch_asterisk\.sh$"):
+        asterisk.prompts("train", str(tmp_path / "asterisk"))
+    with pytest.raises(FileNotFoundError, match=r"fetch_asterisk\.sh --g722$"):
+        asterisk.prompts("train", str(tmp_path / "asterisk-g722"))
+    with pytest.raises(FileNotFoundError, match=r"fetch_asterisk\.sh --g722 '' fr$"):
+        asterisk_languages.prompts("fr", "dev", str(tmp_path / "asterisk-fr-g722"))
+    with pytest.raises(FileNotFoundError, match=r"fetch_asterisk\.sh '' ru$"):
+        asterisk_languages.prompts("ru", "train", str(tmp_path / "asterisk-ru"))
+
 @needs_espeak
 def test_recordings_join_the_training_split_once_per_copy(prompts_folder, tmp_path):
     m = generate(tmp_path / "c", hours=0, seed=4, fps=50.0, heldout_fraction=0.0, shard_minutes=1.0,

@@ -61,6 +61,13 @@ def split_of(name: str) -> str:
     return "test" if name in TEST_PROMPTS else dev_or_train(f"asterisk|{name}")
 
 
+def fetch_command(folder: str, language: str = "en") -> str:
+    """The command that fetches ``language``'s prompts into ``folder`` (its G.722 files when the
+    folder's name ends in '-g722', as ``fetch_asterisk.sh --g722`` names them)."""
+    g722 = " --g722" if folder.rstrip(os.sep).endswith("-g722") else ""
+    return f"bash training/corpus/fetch_asterisk.sh{g722}" + ("" if language == "en" else f" '' {language}")
+
+
 def listed(listing: str, not_speech: str = "[") -> list[tuple[str, str]]:
     """(name, text) of every prompt in an Asterisk ``core-sounds-LANG.txt`` listing ('name: text'
     lines; ';' comments), leaving out texts that open with one of ``not_speech`` (tones, noises)."""
@@ -81,7 +88,7 @@ def prompts(split: str, folder: str | None = None) -> list[Prompt]:
     folder = folder or FOLDER
     listing = os.path.join(folder, "core-sounds-en.txt")
     if not os.path.exists(listing):
-        raise FileNotFoundError(f"{listing} is missing: run bash training/corpus/fetch_asterisk.sh")
+        raise FileNotFoundError(f"{listing} is missing: run {fetch_command(folder)}")
     out = []
     for name, text in listed(listing):
         path = os.path.join(folder, name + ".wav")

@@ -41,7 +41,7 @@ from ...core.audio import senones
 from ...core.audio.alignment import SILENCE, frame_gaps
 from ...core.audio.loading import from_array, load_audio
 from ...core.audio.phones import FRAME_S
-from .asterisk import ROOT, SAMPLE_RATE, dev_or_train, listed
+from .asterisk import ROOT, SAMPLE_RATE, dev_or_train, fetch_command, listed
 
 MIN_PHONE_FRAMES = 3         # 30 ms: PocketSphinx's three-state phones are as short
 MAX_GAP = 3.0                # mean nats per frame below the best phone; the transcript check's bar
@@ -99,7 +99,7 @@ def prompts(language: str, split: str, folder: str | None = None) -> list[Prompt
     folder = folder or folder_of(language)
     listing = os.path.join(folder, LANGUAGES[language][3])
     if not os.path.exists(listing):
-        raise FileNotFoundError(f"{listing} is missing: run bash training/corpus/fetch_asterisk.sh")
+        raise FileNotFoundError(f"{listing} is missing: run {fetch_command(folder, language)}")
     out = []
     for name, text in listed(listing, not_speech="[(<"):
         path = os.path.join(folder, name + ".wav")
