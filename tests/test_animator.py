@@ -316,3 +316,87 @@ def test_head_moves_a_few_degrees_like_a_talking_person():
     talking = activity(feats.column("voicing"), feats.column("log_energy"), net.cfg.fps) > 0.5
     speed = np.abs(np.diff(degrees, axis=0)).sum(1)
     assert speed[talking[1:]].mean() > speed[~talking[1:]].mean()
+
+
+def test_ensemble_is_the_mean_of_its_members_in_their_joined_style_space(tmp_path):
+    """Every output is the members' mean, each member under its own code for the style; the codes
+    are joined end to end, so 'Neutral', a trained style and a learned code all work; chunking
+    stays exact; the file round-trips as an ensemble; members of another recipe are refused."""
+    from talkface.core.audio.inference import extract_style, resolve_style
+    from talkface.core.audio.network import Ensemble
+
+    a, b = random_model(0), random_model(1)
+    ens = Ensemble([a, b]).eval()
+    feats = np.random.default_rng(3).standard_normal((300, 16)).astype(np.float32)
+    assert ens.style_dim == 2 * a.cfg.style_dim
+    for style in ("Neutral", "b"):
+        code = resolve_style(ens, style)
+        assert code.shape == (ens.style_dim,)
+        out = run_chunked(ens, feats, code, chunk=71)
+        ra, rb = run_chunked(a, feats, resolve_style(a, style)), run_chunked(b, feats, resolve_style(b, style))
+        for key in out:
+            np.testing.assert_allclose(out[key], (ra[key] + rb[key]) / 2, rtol=1e-4, atol=1e-4)
+    by_index, by_name = run_chunked(ens, feats, 1), run_chunked(ens, feats, resolve_style(ens, "b"))
+    np.testing.assert_allclose(by_index["mouth"], by_name["mouth"], atol=1e-6)
+    learned = extract_style(ens, feats, {"mouth": run_chunked(ens, feats, 1)["mouth"]}, steps=5)
+    assert learned.shape == (ens.style_dim,)
+    with pytest.raises(ValueError, match="style code of 16 numbers"):
+        ens(torch.as_tensor(feats)[None], resolve_style(a, "Neutral"))
+
+    save_animator(ens, str(tmp_path / "animator.safetensors"))
+    loaded = load_animator_file(str(tmp_path / "animator.safetensors"))
+    assert isinstance(loaded, Ensemble) and len(loaded.members) == 2
+    np.testing.assert_allclose(run_chunked(loaded, feats, 0)["mouth"], run_chunked(ens, feats, 0)["mouth"], atol=1e-6)
+    other = random_model(2, replace(a.cfg, width=24))
+    with pytest.raises(ValueError, match="one configuration"):
+        Ensemble([a, other])
+    with torch.no_grad():
+        b.feat_mean += 1.0
+    with pytest.raises(ValueError, match="feature statistics"):
+        Ensemble([a, b])
+
+
+def test_a_take_from_an_ensemble_of_one_network_twice_is_that_network_s(tmp_path):
+    """The shipped weights joined with a copy of themselves animate exactly as they do (seals,
+    blinks, sway and all); a style code learned with other weights is refused by name."""
+    import copy
+    import os
+
+    from talkface.core.audio import inference
+    from talkface.core.audio.loading import load_audio
+    from talkface.core.audio.network import Ensemble
+    from talkface.core.errors import InputError
+
+    audio = load_audio(os.path.join(os.path.dirname(os.path.dirname(__file__)), "samples", "speech.wav"))
+    net = inference.load_animator()
+    twice = Ensemble([net, copy.deepcopy(net)]).eval()
+    listened = inference.listen_to(audio, net, hear=True)
+    alone = inference.animate(audio, net, listened=listened)
+    joined = inference.animate(audio, twice, listened=listened)
+    np.testing.assert_allclose(joined.values, alone.values, atol=1e-4)
+    assert joined.contacts == alone.contacts
+    with pytest.raises(InputError, match="learned with other weights.*Learn Style from Take"):
+        inference.animate(audio, twice, style=inference.resolve_style(net, "Neutral"), listened=listened)
+
+
+def test_ensemble_tool_joins_recorded_runs_and_keeps_their_provenance(tmp_path):
+    import json
+
+    from talkface.training.ensemble import join
+
+    for i in range(2):
+        folder = tmp_path / f"run{i}"
+        folder.mkdir()
+        save_animator(random_model(i), str(folder / "animator.safetensors"))
+        record_provenance("animator.safetensors", {"command": f"train seed {i}", "data": {"hours": 1}}, folder)
+    out = tmp_path / "joined" / "animator.safetensors"
+    entry = join([str(tmp_path / "run0" / "animator.safetensors"), str(tmp_path / "run1" / "animator.safetensors")],
+                 str(out), ["--out", str(out), "run0", "run1"])
+    recorded = json.loads((tmp_path / "joined" / "provenance.json").read_text())["animator.safetensors"]
+    assert recorded["sha256"] == entry["sha256"] and [m["command"] for m in recorded["members"]] == \
+        ["train seed 0", "train seed 1"]
+    assert len(load_animator_file(str(weights_path("animator.safetensors", out.parent))).members) == 2
+    (tmp_path / "run1" / "provenance.json").unlink()
+    with pytest.raises(SystemExit, match="not recorded"):
+        join([str(tmp_path / "run0" / "animator.safetensors"), str(tmp_path / "run1" / "animator.safetensors")],
+             str(out))

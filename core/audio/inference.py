@@ -23,7 +23,7 @@ from ..weights import weights_path
 from . import alignment, motion, phone_loop, phones, recognition, senones
 from .features import FeatureConfig, compute_features
 from .loading import Audio
-from .network import Animator, AnimatorConfig, run_chunked
+from .network import Animator, AnimatorConfig, Ensemble, run_chunked
 
 WEIGHTS_NAME = "animator.safetensors"
 
@@ -48,19 +48,26 @@ class Style:
     code: np.ndarray | None = None
 
 
-def save_animator(model: Animator, path: str) -> None:
+def save_animator(model: Animator | Ensemble, path: str) -> None:
+    """One network, or an ensemble's members (tensors 'members.I.NAME', metadata 'members': their
+    count), with the configuration they share."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, path, metadata={"config": model.cfg.to_json(), "format": "talkface-animator-1"})
+    meta = {"config": model.cfg.to_json(), "format": "talkface-animator-1"}
+    if isinstance(model, Ensemble):
+        meta["members"] = str(len(model.members))
+    save_file(tensors, path, metadata=meta)
 
 
-def load_animator_file(path: str, device="cpu") -> Animator:
+def load_animator_file(path: str, device="cpu") -> Animator | Ensemble:
     from safetensors import safe_open
 
     with safe_open(path, framework="pt") as fh:
         meta = fh.metadata() or {}
     if meta.get("format") != "talkface-animator-1":
         raise MissingWeightsError(f"{path} is not a TalkFace animator weights file")
-    model = Animator(AnimatorConfig.from_json(meta["config"]))
+    cfg = AnimatorConfig.from_json(meta["config"])
+    members = int(meta.get("members", "1"))
+    model = Animator(cfg) if members == 1 else Ensemble([Animator(cfg) for _ in range(members)])
     model.load_state_dict(load_file(path, device="cpu"))
     return model.to(device).eval()
 
@@ -78,7 +85,7 @@ def style_names(model: Animator) -> tuple[str, ...]:
 
 def resolve_style(model: Animator, name: str) -> torch.Tensor:
     """A preset or training-speaker name -> style code. 'Neutral' is the mean style."""
-    table = model.styles.weight.detach()
+    table = model.style_table().detach()
     if name in model.cfg.preset_names:
         return model.presets[model.cfg.preset_names.index(name)]
     if name in ("", "Neutral"):
@@ -92,7 +99,7 @@ def extract_style(model: Animator, features: np.ndarray, targets: dict[str, np.n
                   steps: int = 150) -> torch.Tensor:
     """A style code for a reference clip: the code under which the frozen network best
     reproduces the clip's own animation (``targets``: 'mouth' / 'brows' / 'pose' arrays)."""
-    code = model.styles.weight.detach().mean(0).clone().requires_grad_(True)
+    code = model.style_table().detach().mean(0).clone().requires_grad_(True)
     opt = torch.optim.Adam([code], lr=0.05)
     x = torch.as_tensor(features, dtype=torch.float32)[None]
     tgt = {k: torch.as_tensor(v, dtype=torch.float32)[None] for k, v in targets.items()}
@@ -335,6 +342,9 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     if timed_phones is None and recognised is not None:
         cues = list(cues or []) + [p for p in recognised if phones.phone_class(p[0]) == "bilabial"]
     code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
+    if code.shape[-1] != model.style_dim:
+        raise InputError(f"The learned style has {code.shape[-1]} numbers but these animator weights take "
+                         f"{model.style_dim}: it was learned with other weights. Run 'Learn Style from Take' again")
     model.seal_bias = SEAL_BIAS
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
     values = outputs_to_values(model, out)

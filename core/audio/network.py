@@ -140,6 +140,15 @@ class Animator(nn.Module):
             keep = torch.tensor([0.0 if c in cfg.seal_open_channels else 1.0 for c in names])
             self.register_buffer("seal_keep", keep[:, None])
 
+    @property
+    def style_dim(self) -> int:
+        """Length of a style code (``Ensemble``'s: its members' codes end to end)."""
+        return self.cfg.style_dim
+
+    def style_table(self) -> torch.Tensor:
+        """Every trained style's code, one row per name in ``cfg.styles``."""
+        return self.styles.weight
+
     def style_code(self, style) -> torch.Tensor:
         """A style index (or indices) -> code; a float tensor is taken as the code itself."""
         if isinstance(style, torch.Tensor) and style.is_floating_point():
@@ -184,8 +193,68 @@ class Animator(nn.Module):
         return {k: v.transpose(1, 2) for k, v in out.items()}
 
 
+class Ensemble(nn.Module):
+    """Several training runs of one recipe, their outputs averaged: what one run learns varies
+    with its seed (two runs of one recipe differed by up to 7 points of /p b m/ closure on real
+    people, weights/provenance.json), and the mean of runs carries less of that luck than any one.
+
+    Every output is the mean of the members' (the mouth after each member's own seal, brows, head
+    pose, the blink and seal logits). The members trained on one corpus, so trained style ``i`` is
+    the same voice in each, under each member's own code: an ensemble's style code is its members'
+    codes end to end (``style_dim`` = members x ``cfg.style_dim``), and 'Neutral', the presets and
+    a code learned from a take (``inference.extract_style``) all live in that joined space. Used
+    wherever an ``Animator`` is (``run_chunked`` stays exact: the members share a receptive field).
+    """
+
+    def __init__(self, members: list[Animator]):
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError("an ensemble needs at least two members")
+        first = members[0]
+        for m in members[1:]:
+            if m.cfg != first.cfg:
+                raise ValueError("ensemble members must share one configuration (one recipe, other seeds)")
+            if not (torch.equal(m.feat_mean, first.feat_mean) and torch.equal(m.feat_std, first.feat_std)):
+                raise ValueError("ensemble members must share their feature statistics (one training corpus)")
+        self.members = nn.ModuleList(members)
+        self.cfg = first.cfg
+
+    feat_mean = property(lambda self: self.members[0].feat_mean)
+    feat_std = property(lambda self: self.members[0].feat_std)
+    pose_scale = property(lambda self: self.members[0].pose_scale)
+    style_dim = property(lambda self: len(self.members) * self.cfg.style_dim)
+
+    @property
+    def seal_bias(self) -> float:
+        return self.members[0].seal_bias
+
+    @seal_bias.setter
+    def seal_bias(self, value: float) -> None:
+        for m in self.members:
+            m.seal_bias = value
+
+    @property
+    def presets(self) -> torch.Tensor:
+        return torch.cat([m.presets for m in self.members], -1)
+
+    def style_table(self) -> torch.Tensor:
+        return torch.cat([m.style_table() for m in self.members], -1)
+
+    def style_code(self, style) -> torch.Tensor:
+        if isinstance(style, torch.Tensor) and style.is_floating_point():
+            return style
+        return torch.cat([m.style_code(style) for m in self.members], -1)
+
+    def forward(self, features: torch.Tensor, style) -> dict[str, torch.Tensor]:
+        code = self.style_code(style)
+        if code.shape[-1] != self.style_dim:
+            raise ValueError(f"a style code of {code.shape[-1]} numbers for an ensemble of {self.style_dim}")
+        outs = [m(features, part) for m, part in zip(self.members, code.split(self.cfg.style_dim, -1))]
+        return {k: torch.stack([o[k] for o in outs]).mean(0) for k in outs[0]}
+
+
 @torch.no_grad()
-def run_chunked(model: Animator, features: np.ndarray, style, chunk: int = 3000) -> dict[str, np.ndarray]:
+def run_chunked(model: Animator | Ensemble, features: np.ndarray, style, chunk: int = 3000) -> dict[str, np.ndarray]:
     """Run over any length in chunks with overlap = receptive radius: exact and memory-flat."""
     model.eval()
     n = len(features)
