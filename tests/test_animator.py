@@ -343,9 +343,9 @@ def test_ensemble_is_the_mean_of_its_members_in_their_joined_style_space(tmp_pat
     with pytest.raises(ValueError, match="style code of 16 numbers"):
         ens(torch.as_tensor(feats)[None], resolve_style(a, "Neutral"))
 
-    save_animator(ens, str(tmp_path / "animator.safetensors"))
+    save_animator(Ensemble([a, b], "max"), str(tmp_path / "animator.safetensors"))
     loaded = load_animator_file(str(tmp_path / "animator.safetensors"))
-    assert isinstance(loaded, Ensemble) and len(loaded.members) == 2
+    assert isinstance(loaded, Ensemble) and len(loaded.members) == 2 and loaded.seal == "max"
     np.testing.assert_allclose(run_chunked(loaded, feats, 0)["mouth"], run_chunked(ens, feats, 0)["mouth"], atol=1e-6)
     other = random_model(2, replace(a.cfg, width=24))
     with pytest.raises(ValueError, match="one configuration"):
@@ -354,6 +354,35 @@ def test_ensemble_is_the_mean_of_its_members_in_their_joined_style_space(tmp_pat
         b.feat_mean += 1.0
     with pytest.raises(ValueError, match="feature statistics"):
         Ensemble([a, b])
+
+
+def test_an_ensemble_seals_its_mean_mouth_once():
+    """The members' mouths are averaged before any seal and the seal is applied once: 'mean' at the
+    members' mean seal logit, 'max' wherever one member is sure (a half-open average would read as
+    no closure); the choice survives the weights file."""
+    from talkface.core.audio.network import Ensemble
+
+    a, b = _full_mouth_model(seal=True, seed=0), _full_mouth_model(seal=True, seed=1)
+    with torch.no_grad():
+        for m, logit in ((a, 20.0), (b, -20.0)):     # a seals every frame, b none
+            m.seal_head.weight.zero_()
+            m.seal_head.bias.fill_(logit)
+    x = torch.as_tensor(np.random.default_rng(5).standard_normal((1, 120, 16)).astype(np.float32))
+    raw = [m(x, 0, seal=False) for m in (a, b)]
+    mean_mouth = (raw[0]["mouth"] + raw[1]["mouth"]) / 2
+    names = a.cfg.mouth_channels
+    jaw, close = names.index("jawOpen"), names.index("mouthClose")
+    parting = [names.index(c) for c in a.cfg.seal_open_channels]
+    with torch.no_grad():
+        most = Ensemble([a, b], "max").eval()(x, 0)["mouth"]
+        mean = Ensemble([a, b], "mean").eval()(x, 0)["mouth"]
+    np.testing.assert_allclose(most[..., close], mean_mouth[..., jaw].detach(), atol=1e-5)
+    assert float(most[..., parting].abs().max()) < 1e-5
+    p = torch.sigmoid((raw[0]["seal_logit"] + raw[1]["seal_logit"]) / 2)
+    np.testing.assert_allclose(mean, a.apply_seal(mean_mouth, p).detach(), atol=1e-5)
+    assert not np.allclose(mean, most, atol=1e-3)
+    with pytest.raises(ValueError, match="unknown seal"):
+        Ensemble([a, b], "min")
 
 
 def test_a_take_from_an_ensemble_of_one_network_twice_is_that_network_s(tmp_path):
@@ -369,12 +398,13 @@ def test_a_take_from_an_ensemble_of_one_network_twice_is_that_network_s(tmp_path
 
     audio = load_audio(os.path.join(os.path.dirname(os.path.dirname(__file__)), "samples", "speech.wav"))
     net = inference.load_animator()
-    twice = Ensemble([net, copy.deepcopy(net)]).eval()
     listened = inference.listen_to(audio, net, hear=True)
     alone = inference.animate(audio, net, listened=listened)
-    joined = inference.animate(audio, twice, listened=listened)
-    np.testing.assert_allclose(joined.values, alone.values, atol=1e-4)
-    assert joined.contacts == alone.contacts
+    for seal in Ensemble.SEALS:
+        twice = Ensemble([net, copy.deepcopy(net)], seal).eval()
+        joined = inference.animate(audio, twice, listened=listened)
+        np.testing.assert_allclose(joined.values, alone.values, atol=1e-4)
+        assert joined.contacts == alone.contacts
     with pytest.raises(InputError, match="learned with other weights.*Learn Style from Take"):
         inference.animate(audio, twice, style=inference.resolve_style(net, "Neutral"), listened=listened)
 

@@ -36,8 +36,9 @@ def member_entry(path: str) -> dict:
     return {"file": str(p), **entry}
 
 
-def join(paths: list[str], out: str, argv: list[str] | None = None) -> dict:
-    """Write the ensemble of ``paths`` to ``out`` and record its provenance; returns the entry."""
+def join(paths: list[str], out: str, argv: list[str] | None = None, seal: str = "mean") -> dict:
+    """Write the ensemble of ``paths`` (their seals combined by ``seal``, ``Ensemble``'s) to ``out``
+    and record its provenance; returns the entry."""
     if len(paths) < 2:
         raise SystemExit("an ensemble needs at least two weights files")
     entries = [member_entry(p) for p in paths]
@@ -45,14 +46,15 @@ def join(paths: list[str], out: str, argv: list[str] | None = None) -> dict:
     if any(isinstance(m, Ensemble) for m in members):
         raise SystemExit("a member is itself an ensemble: give the single runs")
     try:
-        model = Ensemble(members)
+        model = Ensemble(members, seal)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     save_animator(model, out)
     first = entries[0]
     return record(out, {
-        "what": f"output ensemble of {len(paths)} runs of one recipe (core/audio/network.py Ensemble)",
+        "what": f"ensemble of {len(paths)} runs of one recipe, seals combined by '{seal}' "
+                "(core/audio/network.py Ensemble)",
         "command": command_line("talkface.training.ensemble", argv),
         "config": first.get("config"),
         "data": first.get("data"),
@@ -65,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("members", nargs="+", help="weights files of runs of one recipe (at least two)")
     ap.add_argument("--out", required=True, help="the ensemble's weights file")
+    ap.add_argument("--seal", choices=Ensemble.SEALS, default="mean",
+                    help="the lip seal's probability: the members' mean seal logit, or the largest member's")
     args = ap.parse_args(argv)
-    join(args.members, args.out, argv)
+    join(args.members, args.out, argv, args.seal)
     return 0
 
 

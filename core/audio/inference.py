@@ -49,12 +49,12 @@ class Style:
 
 
 def save_animator(model: Animator | Ensemble, path: str) -> None:
-    """One network, or an ensemble's members (tensors 'members.I.NAME', metadata 'members': their
-    count), with the configuration they share."""
+    """One network, or an ensemble's members (tensors 'members.I.NAME'; metadata 'members', their
+    count, and 'seal', how their seals combine), with the configuration they share."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"config": model.cfg.to_json(), "format": "talkface-animator-1"}
     if isinstance(model, Ensemble):
-        meta["members"] = str(len(model.members))
+        meta.update(members=str(len(model.members)), seal=model.seal)
     save_file(tensors, path, metadata=meta)
 
 
@@ -67,7 +67,7 @@ def load_animator_file(path: str, device="cpu") -> Animator | Ensemble:
         raise MissingWeightsError(f"{path} is not a TalkFace animator weights file")
     cfg = AnimatorConfig.from_json(meta["config"])
     members = int(meta.get("members", "1"))
-    model = Animator(cfg) if members == 1 else Ensemble([Animator(cfg) for _ in range(members)])
+    model = Animator(cfg) if members == 1 else Ensemble([Animator(cfg) for _ in range(members)], meta["seal"])
     model.load_state_dict(load_file(path, device="cpu"))
     return model.to(device).eval()
 

@@ -155,7 +155,9 @@ class Animator(nn.Module):
             return style
         return self.styles(torch.as_tensor(style, device=self.styles.weight.device))
 
-    def forward(self, features: torch.Tensor, style) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, style, seal: bool = True) -> dict[str, torch.Tensor]:
+        """Per-frame outputs [B, T, C]. ``seal`` False: the mouth before the seal head moves it
+        (an ``Ensemble`` seals its members' mean once, ``apply_seal``)."""
         code = self.style_code(style)
         if code.dim() == 1:
             code = code.expand(features.shape[0], -1)
@@ -173,43 +175,57 @@ class Animator(nn.Module):
             jaw, close = self._close
             mouth_w = torch.cat([mouth_w[:, :close], mouth_w[:, close:close + 1] * mouth_w[:, jaw:jaw + 1],
                                  mouth_w[:, close + 1:]], 1)
-        out = {}
-        if self.seal_head is not None:
-            # Lip seal as its own decision: /p b m/ closures are brief, and a regression head
-            # that is unsure hedges to a half-open mouth, which reads as no closure at all.
-            # A classifier says "sealed" and the weights move toward their sealed version
-            # (mouthClose = jawOpen, lip-parting shapes off) by its probability.
-            jaw, close = self._close
-            sealed = mouth_w * self.seal_keep
-            sealed = torch.cat([sealed[:, :close], mouth_w[:, jaw:jaw + 1], sealed[:, close + 1:]], 1)
-            out["seal_logit"] = self.seal_head(mouth)
-            mouth_w = mouth_w + torch.sigmoid(out["seal_logit"] + self.seal_bias) * (sealed - mouth_w)
-        out.update({
+        out = {
             "mouth": mouth_w,
             "brows": torch.sigmoid(self.brow_head(long)),
             "pose": torch.tanh(self.pose_head(long)) * self.pose_scale[:, None],
             "blink_logit": self.blink_head(torch.cat([mouth, long], 1)),
-        })
-        return {k: v.transpose(1, 2) for k, v in out.items()}
+        }
+        if self.seal_head is not None:
+            out["seal_logit"] = self.seal_head(mouth)
+        out = {k: v.transpose(1, 2) for k, v in out.items()}
+        if seal and self.seal_head is not None:
+            out["mouth"] = self.apply_seal(out["mouth"], torch.sigmoid(out["seal_logit"] + self.seal_bias))
+        return out
+
+    def apply_seal(self, mouth: torch.Tensor, sealed_p: torch.Tensor) -> torch.Tensor:
+        """Lip seal as its own decision: /p b m/ closures are brief, and a regression head that is
+        unsure hedges to a half-open mouth, which reads as no closure at all. A classifier says
+        "sealed" (``sealed_p`` [B, T, 1]) and the weights ``mouth`` [B, T, C] move toward their sealed
+        version (mouthClose = jawOpen, lip-parting shapes off) by its probability."""
+        jaw, close = self._close
+        sealed = mouth * self.seal_keep[:, 0]
+        sealed = torch.cat([sealed[..., :close], mouth[..., jaw:jaw + 1], sealed[..., close + 1:]], -1)
+        return mouth + sealed_p * (sealed - mouth)
 
 
 class Ensemble(nn.Module):
-    """Several training runs of one recipe, their outputs averaged: what one run learns varies
-    with its seed (two runs of one recipe differed by up to 7 points of /p b m/ closure on real
-    people, weights/provenance.json), and the mean of runs carries less of that luck than any one.
+    """Several training runs of one recipe combined: what one run learns varies with its seed (two
+    runs of one recipe differed by up to 7 points of /p b m/ closure on real people,
+    weights/provenance.json), and a combination of runs carries less of that luck than any one.
 
-    Every output is the mean of the members' (the mouth after each member's own seal, brows, head
-    pose, the blink and seal logits). The members trained on one corpus, so trained style ``i`` is
-    the same voice in each, under each member's own code: an ensemble's style code is its members'
-    codes end to end (``style_dim`` = members x ``cfg.style_dim``), and 'Neutral', the presets and
-    a code learned from a take (``inference.extract_style``) all live in that joined space. Used
-    wherever an ``Animator`` is (``run_chunked`` stays exact: the members share a receptive field).
+    The mouth (before the seal), brows, head pose and blink logits are the members' means. The lip
+    seal stays one decision, made once on that mean mouth (``Animator.apply_seal``): ``seal`` 'mean'
+    takes the probability of the members' mean seal logit, 'max' the largest of the members'
+    probabilities (a /p b m/ one member hears seals the lips). Averaging the members' sealed mouths
+    instead leaves a half-open mouth wherever they disagree, which closed fewer /p b m/ than either
+    member on every bench set (weights/provenance.json, ``seed_ensemble_2026_12_04``).
+
+    The members trained on one corpus, so trained style ``i`` is the same voice in each, under each
+    member's own code: an ensemble's style code is its members' codes end to end (``style_dim`` =
+    members x ``cfg.style_dim``), and 'Neutral', the presets and a code learned from a take
+    (``inference.extract_style``) all live in that joined space. Used wherever an ``Animator`` is
+    (``run_chunked`` stays exact: the members share a receptive field).
     """
 
-    def __init__(self, members: list[Animator]):
+    SEALS = ("mean", "max")
+
+    def __init__(self, members: list[Animator], seal: str = "mean"):
         super().__init__()
         if len(members) < 2:
             raise ValueError("an ensemble needs at least two members")
+        if seal not in self.SEALS:
+            raise ValueError(f"unknown seal combination {seal!r}: {', '.join(self.SEALS)}")
         first = members[0]
         for m in members[1:]:
             if m.cfg != first.cfg:
@@ -218,6 +234,7 @@ class Ensemble(nn.Module):
                 raise ValueError("ensemble members must share their feature statistics (one training corpus)")
         self.members = nn.ModuleList(members)
         self.cfg = first.cfg
+        self.seal = seal
 
     feat_mean = property(lambda self: self.members[0].feat_mean)
     feat_std = property(lambda self: self.members[0].feat_std)
@@ -249,8 +266,14 @@ class Ensemble(nn.Module):
         code = self.style_code(style)
         if code.shape[-1] != self.style_dim:
             raise ValueError(f"a style code of {code.shape[-1]} numbers for an ensemble of {self.style_dim}")
-        outs = [m(features, part) for m, part in zip(self.members, code.split(self.cfg.style_dim, -1))]
-        return {k: torch.stack([o[k] for o in outs]).mean(0) for k in outs[0]}
+        outs = [m(features, part, seal=False) for m, part in zip(self.members, code.split(self.cfg.style_dim, -1))]
+        out = {k: torch.stack([o[k] for o in outs]).mean(0) for k in outs[0]}
+        if "seal_logit" in out:
+            logits = torch.stack([o["seal_logit"] for o in outs])
+            if self.seal == "max":
+                out["seal_logit"] = logits.max(0).values
+            out["mouth"] = self.members[0].apply_seal(out["mouth"], torch.sigmoid(out["seal_logit"] + self.seal_bias))
+        return out
 
 
 @torch.no_grad()
