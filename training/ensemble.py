@@ -12,14 +12,13 @@ one corpus, other seeds). The new file's provenance entry keeps each member's en
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from ..core.audio.inference import load_animator_file, save_animator
 from ..core.audio.network import Ensemble
 from ..core.errors import DamagedFileError, MissingWeightsError
-from ..core.weights import read_provenance, weights_path
-from .loop import command_line, record
+from ..core.weights import read_provenance, record_provenance, weights_path
+from .loop import command_line
 
 
 def member_entry(path: str) -> dict:
@@ -49,10 +48,11 @@ def join(paths: list[str], out: str, argv: list[str] | None = None, seal: str = 
         model = Ensemble(members, seal)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    save_animator(model, out)
+    out_path = Path(out).resolve()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    save_animator(model, str(out_path))
     first = entries[0]
-    return record(out, {
+    entry = record_provenance(out_path.name, {
         "what": f"ensemble of {len(paths)} runs of one recipe, seals combined by '{seal}' "
                 "(core/audio/network.py Ensemble)",
         "command": command_line("talkface.training.ensemble", argv),
@@ -60,7 +60,9 @@ def join(paths: list[str], out: str, argv: list[str] | None = None, seal: str = 
         "data": first.get("data"),
         "members": [{k: e.get(k) for k in ("file", "sha256", "command", "steps", "wall_s", "metrics")}
                     for e in entries],
-    })
+    }, out_path.parent)
+    print(f"{out_path}: {len(paths)} members, seal '{seal}', sha256 {entry['sha256'][:12]}...", flush=True)
+    return entry
 
 
 def main(argv: list[str] | None = None) -> int:
