@@ -1,5 +1,5 @@
-"""Join training runs of one recipe into one weights file whose outputs are their mean
-(``core.audio.network.Ensemble``).
+"""Join training runs of one recipe into one weights file whose outputs are their mean, the lip
+seal decided once (``core.audio.network.Ensemble``; ``--seal``: how the runs' seals combine).
 
     python -m talkface.training.ensemble --out w/animator.safetensors \
         run0/animator.safetensors run1/animator.safetensors

@@ -67,7 +67,10 @@ def load_animator_file(path: str, device="cpu") -> Animator | Ensemble:
         raise MissingWeightsError(f"{path} is not a TalkFace animator weights file")
     cfg = AnimatorConfig.from_json(meta["config"])
     members = int(meta.get("members", "1"))
-    model = Animator(cfg) if members == 1 else Ensemble([Animator(cfg) for _ in range(members)], meta["seal"])
+    if members == 1:
+        model = Animator(cfg)
+    else:
+        model = Ensemble([Animator(cfg) for _ in range(members)], meta.get("seal", "mean"))
     model.load_state_dict(load_file(path, device="cpu"))
     return model.to(device).eval()
 

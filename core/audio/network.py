@@ -209,7 +209,9 @@ class Ensemble(nn.Module):
     takes the probability of the members' mean seal logit, 'max' the largest of the members'
     probabilities (a /p b m/ one member hears seals the lips). Averaging the members' sealed mouths
     instead leaves a half-open mouth wherever they disagree, which closed fewer /p b m/ than either
-    member on every bench set (weights/provenance.json, ``seed_ensemble_2026_12_04``).
+    member on every bench set; sealed once, two runs of the shipped recipe still closed fewer than
+    either run on her dev prompts and gained gap r instead (weights/provenance.json,
+    ``seed_ensemble_2026_12_04``: the shipped weights are one network).
 
     The members trained on one corpus, so trained style ``i`` is the same voice in each, under each
     member's own code: an ensemble's style code is its members' codes end to end (``style_dim`` =
