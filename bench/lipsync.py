@@ -454,12 +454,12 @@ def score(cases: list[Case], predictor, model) -> dict:
                 keyed_closed[f].append(bilabial_closed(kg[f], s, e, f))
         if case.reference is not None:
             rg = gap_mm(model, case.reference)
-            shapes = anim.values[:, MOUTH_SHAPES] if abs(fps - REF_FPS) < 1e-9 else \
-                anim.resample(REF_FPS).values[:, MOUTH_SHAPES]
+            at_ref_fps = abs(fps - REF_FPS) < 1e-9
+            shapes = (anim if at_ref_fps else anim.resample(REF_FPS)).values[:, MOUTH_SHAPES]
             m = min(len(shapes), len(case.reference))
             shape_err += float(np.abs(shapes[:m] - case.reference[:m, MOUTH_SHAPES]).mean(1).sum())
             shape_frames += m
-            if abs(fps - REF_FPS) > 1e-9:
+            if not at_ref_fps:
                 rg = np.interp(np.arange(len(pg)) / fps, np.arange(len(rg)) / REF_FPS, rg)
             n = min(len(pg), len(rg))
             preds.append(pg[:n])

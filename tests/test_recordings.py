@@ -99,6 +99,7 @@ def test_a_missing_folder_names_the_command_that_fetches_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"fetch_asterisk\.sh '' ru$"):
         asterisk_languages.prompts("ru", "train", str(tmp_path / "asterisk-ru"))
 
+
 @needs_espeak
 def test_recordings_join_the_training_split_once_per_copy(prompts_folder, tmp_path):
     m = generate(tmp_path / "c", hours=0, seed=4, fps=50.0, heldout_fraction=0.0, shard_minutes=1.0,

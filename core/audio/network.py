@@ -271,9 +271,8 @@ class Ensemble(nn.Module):
         outs = [m(features, part, seal=False) for m, part in zip(self.members, code.split(self.cfg.style_dim, -1))]
         out = {k: torch.stack([o[k] for o in outs]).mean(0) for k in outs[0]}
         if "seal_logit" in out:
-            logits = torch.stack([o["seal_logit"] for o in outs])
             if self.seal == "max":
-                out["seal_logit"] = logits.max(0).values
+                out["seal_logit"] = torch.stack([o["seal_logit"] for o in outs]).max(0).values
             out["mouth"] = self.members[0].apply_seal(out["mouth"], torch.sigmoid(out["seal_logit"] + self.seal_bias))
         return out
 
