@@ -24,6 +24,7 @@ HOW_TO_GET = {
     "mouth_generator.safetensors": "train it with `python -m talkface.training.generator --region mouth` "
                                    "(see README, 'Training')",
     "face_model.npz": "rebuild it with `python scripts/build_face_model.py`",
+    "recognition.dict": "rebuild it with `python -m talkface.training.vocabulary` (see README, 'Training')",
 }
 
 

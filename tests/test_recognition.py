@@ -52,6 +52,32 @@ def test_recognised_words_are_aligned_and_find_the_bilabials(speech, truth):
     assert hits(truth, lips + loop) > hits(truth, loop), (hits(truth, lips + loop), hits(truth, loop))
 
 
+def test_the_recogniser_reads_the_shipped_dictionary_of_the_likeliest_words(speech, tmp_path):
+    """The words mode's dictionary is weights/recognition.dict: the wheel's, cut to the words its
+    language model finds likeliest, every pronunciation kept; what it recognises is in it, and the
+    training tool rebuilds it byte for byte (and records it)."""
+    from talkface.core.weights import read_provenance, sha256_file, weights_path
+    from talkface.training import vocabulary
+
+    path = recognition.decoder_settings()["recognise"]["dict"]
+    assert path == str(weights_path(recognition.DICTIONARY))
+    with open(path, encoding="utf-8") as fh:
+        kept = fh.readlines()
+    words = set(vocabulary.headword(line) for line in kept)
+    record = read_provenance()[recognition.DICTIONARY]
+    assert len(words) == record["words"] == 10000
+    with open(f"{phones.model_dir()}/{vocabulary.DICTIONARY}", encoding="utf-8") as fh:
+        whole = [line for line in fh if vocabulary.headword(line) in words]
+    assert kept == whole and len(kept) > len(words)      # every pronunciation of a kept word, in the wheel's order
+    assert set(recognition.recognise(speech).text.split()) <= set(words)
+    ranked = vocabulary.ranked_words()
+    assert ranked[:3] == ["the", "to", "i"] and set(ranked[:10000]) == set(words)
+    assert "emma" in words and "zyuganov" in ranked and "zyuganov" not in words
+    assert vocabulary.main(["--words", "10000", "--out", str(tmp_path / "recognition.dict")]) == 0
+    assert sha256_file(tmp_path / "recognition.dict") == read_provenance(tmp_path)["recognition.dict"]["sha256"] \
+        == record["sha256"]
+
+
 def test_helpers_and_this_process_recognise_alike(speech, monkeypatch):
     """Chunks go to helper processes when there are CPUs for them; a chunk gives the same words
     and phones whichever process recognised it."""
