@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen", default="phones",
         help="without --transcript, how the lips find p, b and m: 'phones' (a phone recogniser, fast; the "
              "default) or 'words' (English word recognition adapted to the voice and aligned to the audio: "
-             "more of them in real voices, about 10x real time); with --transcript the text decides",
+             "more of them in real voices, about 20x real time); with --transcript the text decides",
     )
     take = parser.add_argument_group("the take (the panel's Animate from Audio settings)")
     take.add_argument("--style", default="Neutral",

@@ -25,9 +25,9 @@ TAKE_SETTINGS = ("style", "listening", "mouth", "brows", "head", "blinks", "smoo
                  "tolerance", "use_start_frame", "start_frame")
 
 LISTENING_MODES = [
-    ("PHONES", "Phones (fast)", "A phone recogniser trained on real speech hears p, b and m (about 60x real time)"),
+    ("PHONES", "Phones (fast)", "A phone recogniser trained on real speech hears p, b and m (about 100x real time)"),
     ("WORDS", "Words (thorough)", "English word recognition adapted to the voice, its words aligned to the "
-                                  "audio: finds more p, b and m in real voices, at about 10x real time"),
+                                  "audio: finds more p, b and m in real voices, at about 20x real time"),
 ]
 
 _STYLE_ITEMS = None             # Blender needs the enum strings kept alive: computed once
