@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import SPEECH
 
-from talkface.core.audio import inference, phone_loop, phones, recognition
+from talkface.core.audio import alignment, inference, phone_loop, phones, recognition
 from talkface.core.audio.loading import from_array, load_audio
 from talkface.core.face.model import inner_lip_gap, load_face_model
 
@@ -59,15 +59,16 @@ def test_the_recogniser_reads_the_shipped_dictionary_of_the_likeliest_words(spee
     from talkface.core.weights import read_provenance, sha256_file, weights_path
     from talkface.training import vocabulary
 
-    path = recognition.decoder_settings()["recognise"]["dict"]
-    assert path == str(weights_path(recognition.DICTIONARY))
+    settings = recognition.decoder_settings()
+    path = settings["recognise"]["dict"]
+    assert path == str(weights_path(recognition.DICTIONARY)) == settings["words"]["dict"]    # the aligning pass too
     with open(path, encoding="utf-8") as fh:
         kept = fh.readlines()
-    words = set(vocabulary.headword(line) for line in kept)
+    words = set(alignment.headword(line) for line in kept)
     record = read_provenance()[recognition.DICTIONARY]
     assert len(words) == record["words"] == 10000
     with open(f"{phones.model_dir()}/{vocabulary.DICTIONARY}", encoding="utf-8") as fh:
-        whole = [line for line in fh if vocabulary.headword(line) in words]
+        whole = [line for line in fh if alignment.headword(line) in words]
     assert kept == whole and len(kept) > len(words)      # every pronunciation of a kept word, in the wheel's order
     assert set(recognition.recognise(speech).text.split()) <= set(words)
     ranked = vocabulary.ranked_words()

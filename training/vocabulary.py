@@ -19,17 +19,13 @@ import os
 from importlib.metadata import version
 from pathlib import Path
 
+from ..core.audio.alignment import headword
 from ..core.audio.phones import model_dir
 from ..core.weights import record_provenance, sha256_file
 from .loop import command_line
 
 DICTIONARY = "cmudict-en-us.dict"
 LANGUAGE_MODEL = "en-us.lm.bin"
-
-
-def headword(line: str) -> str:
-    """A dictionary line's word, without the '(2)' of an alternative pronunciation."""
-    return line.split(maxsplit=1)[0].split("(", 1)[0]
 
 
 def ranked_words(folder: str | None = None) -> list[str]:

@@ -70,6 +70,8 @@ def statistics(samples: np.ndarray, sample_rate: int, phones: list) -> tuple[np.
     means, var, log_w, _ = _model()
     n_streams, n_cb, n_dens, dims = means.shape
     log_norm = -0.5 * (LOG_2PI + np.log(var)).sum(-1)                 # [S, P, 128]
+    inv = 1.0 / var
+    scaled, quad = means * inv, (means * means * inv).sum(-1)
     occ, first = np.zeros((n_streams, n_cb, n_dens)), np.zeros((n_streams, n_cb, n_dens, dims))
     label = _labels(phones, len(samples) // senones.HOP + 1)
     frames = 0
@@ -81,19 +83,17 @@ def statistics(samples: np.ndarray, sample_rate: int, phones: list) -> tuple[np.
         chunk_label = label[a // senones.HOP:][:feats.shape[1]]
         at = np.flatnonzero(chunk_label >= 0)
         frames += len(at)
-        for b0 in range(0, len(at), senones.BLOCK):
-            t, p = at[b0:b0 + senones.BLOCK], chunk_label[at[b0:b0 + senones.BLOCK]]
-            member = np.zeros((len(t), n_cb))
-            member[np.arange(len(t)), p] = 1.0
+        for p in np.unique(chunk_label[at]):            # one phone's frames at a time: its codebook only
+            t = at[chunk_label[at] == p]
             for s in range(n_streams):
-                o = feats[s, t]                                                     # [B, 13]
-                dens = log_norm[s, p] - 0.5 * ((o[:, None] - means[s, p]) ** 2 / var[s, p]).sum(-1)
-                joint = log_w[s, p] + dens[:, None]                                 # [B, states, 128]
+                o = feats[s, t]                                                     # [F, 13]
+                dens = log_norm[s, p] - 0.5 * ((o * o) @ inv[s, p].T - 2.0 * o @ scaled[s, p].T + quad[s, p])
+                joint = log_w[s, p] + dens[:, None]                                 # [F, states, 128]
                 best = joint[np.arange(len(t)), _logsumexp(joint).argmax(-1)]
-                g = np.exp(best - _logsumexp(best)[:, None])                        # [B, 128]
+                g = np.exp(best - _logsumexp(best)[:, None])                        # [F, 128]
                 g[g <= MIN_POSTERIOR] = 0.0
-                occ[s] += member.T @ g
-                first[s] += (member.T @ (g[:, :, None] * o[:, None]).reshape(len(t), -1)).reshape(n_cb, n_dens, dims)
+                occ[s, p] += g.sum(0)
+                first[s, p] += g.T @ o
     return occ, first, frames
 
 

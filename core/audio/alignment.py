@@ -168,12 +168,14 @@ def decoder_settings(dictionary: str | None = None) -> dict:
                           dict=dictionary or m + "/cmudict-en-us.dict", bestpath=False)}
 
 
+def headword(line: str) -> str:
+    """A pronunciation dictionary line's word: "word(2) W ER D" -> "word"."""
+    return line.split(" ", 1)[0].split("(", 1)[0]
+
+
 def dictionary_entries(words: list[str]) -> list[str]:
     """The CMU dictionary's lines for ``words`` (alternate pronunciations included). Raises
     InputError naming the words it lacks, or saying the text is not English when most are missing."""
-    def headword(line: str) -> str:                 # "word(2) W ER D" -> "word"
-        return line.split(" ", 1)[0].split("(", 1)[0]
-
     wanted = set(words)
     with open(os.path.join(model_dir(), "cmudict-en-us.dict"), encoding="utf-8") as fh:
         lines = [line for line in fh if headword(line) in wanted]

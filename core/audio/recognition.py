@@ -31,8 +31,8 @@ the same day the recogniser's dictionary holds only the 10,000 words the languag
 likeliest (``weights/recognition.dict``; the wheel's has 126,052, the language model 72,547): its
 search tree shrinks and recognition runs about 1.7 times as fast, and the words mode closes the same
 /p b m/ on the dev sets and flite, and one more on piper (``word_recognition.vocabulary_2026_12_04``).
-A rarer word is heard as a likelier one that sounds like it. The alignment pass keeps the whole
-dictionary.
+A rarer word is heard as a likelier one that sounds like it. The alignment pass reads the same
+dictionary (it aligns the words recognised, all in it).
 """
 
 from __future__ import annotations
@@ -70,14 +70,15 @@ class Recognised:
 
 
 def decoder_settings() -> dict:
-    """The helpers' decoders: 'recognise' (language model, whole dictionary) and 'words' (the
-    aligner's, whole dictionary)."""
-    m = model_dir()
+    """The helpers' decoders: 'recognise' (language model, ``DICTIONARY``) and 'words' (the
+    aligner's, with the same dictionary: it aligns only the words recognised, and a decoder builds
+    about twice as fast from it as from the whole one)."""
+    m, dictionary = model_dir(), str(weights_path(DICTIONARY))
     return {"recognise": dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL",
-                              lm=m + "/en-us.lm.bin", dict=str(weights_path(DICTIONARY)),
+                              lm=m + "/en-us.lm.bin", dict=dictionary,
                               fwdflat=False, bestpath=False, maxhmmpf=MAX_HMMS_PER_FRAME,
                               maxwpf=MAX_WORDS_PER_FRAME),
-            **alignment.decoder_settings()}
+            **alignment.decoder_settings(dictionary)}
 
 
 def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool = True,
