@@ -68,7 +68,7 @@ class UsageError(Exception):
     """A bad command line or input, reported as one line with exit status 2."""
 
 
-LISTENING = ("phones", "words")     # --listen: pipeline.AnimateOptions.listening
+LISTENING = ("words", "phones")     # --listen: pipeline.AnimateOptions.listening
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
              "to it and the lips close exactly on its p, b and m",
     )
     parser.add_argument(
-        "--listen", default="phones",
-        help="without --transcript, how the lips find p, b and m: 'phones' (a phone recogniser, fast; the "
-             "default) or 'words' (English word recognition adapted to the voice and aligned to the audio: "
-             "more of them in real voices, about 20x real time); with --transcript the text decides",
+        "--listen", default="words",
+        help="without --transcript, how the lips find p, b and m: 'words' (the default: English word "
+             "recognition adapted to the voice and aligned to the audio, with the phone recogniser; about 20x "
+             "real time) or 'phones' (the phone recogniser alone: about 100x real time, fewer of them in real "
+             "voices; for farms and first passes); with --transcript the text decides",
     )
     take = parser.add_argument_group("the take (the panel's Animate from Audio settings)")
     take.add_argument("--style", default="Neutral",

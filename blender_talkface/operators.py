@@ -254,7 +254,7 @@ def _hear(path, style, options, weights_dir, cancelled, progress):
                               words_progress=pipeline.words_as_steps(progress))
 
 
-NO_HEARD_WORDS = "The face's take has no heard words: animate with Listening 'Words (thorough)' first"
+NO_HEARD_WORDS = "The face's take has no heard words: animate with Listening 'Words' first"
 DIALOG_TEXT_THERE = "Dialog Text already holds text: clear it to start from the heard words"
 
 

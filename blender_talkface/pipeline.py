@@ -96,7 +96,7 @@ class AnimateOptions:
     start_frame: int | None = None
     seed: int = 0
     transcript: str = ""         # the line's text: aligned to the audio, the lips close on its p b m
-    listening: str = "phones"    # without text: "phones" (the phone loop, fast) or "words" (word recognition)
+    listening: str = "words"     # without text: "words" (word recognition and the phone loop) or "phones" (fast)
     alignment: object = None     # that text already aligned to this audio (align_transcript)
     listened: object = None      # and what the network hears of it (align_transcript's second item)
     fit_range: bool = False      # set the scene's range to the take (a scene made for it); else grow only

@@ -25,9 +25,10 @@ TAKE_SETTINGS = ("style", "listening", "mouth", "brows", "head", "blinks", "smoo
                  "tolerance", "use_start_frame", "start_frame")
 
 LISTENING_MODES = [
-    ("PHONES", "Phones (fast)", "A phone recogniser trained on real speech hears p, b and m (about 100x real time)"),
-    ("WORDS", "Words (thorough)", "English word recognition adapted to the voice, its words aligned to the "
-                                  "audio: finds more p, b and m in real voices, at about 20x real time"),
+    ("WORDS", "Words", "English word recognition adapted to the voice, its words aligned to the audio, with the "
+                       "phone recogniser: finds the most p, b and m in real voices (about 20x real time)"),
+    ("PHONES", "Phones (fast)", "The phone recogniser alone (trained on real speech) hears p, b and m: about "
+                                "100x real time, fewer of them in real voices"),
 ]
 
 _STYLE_ITEMS = None             # Blender needs the enum strings kept alive: computed once
@@ -67,7 +68,7 @@ def take_properties() -> dict:
                         "from a take",
         ),
         "listening": bpy.props.EnumProperty(
-            name="Listening", items=LISTENING_MODES, default="PHONES",
+            name="Listening", items=LISTENING_MODES, default="WORDS",
             description="How the lips find p, b and m without Dialog Text (with it, the text decides)",
         ),
         "mouth": _intensity("Mouth", "jaw and lip motion"),

@@ -127,22 +127,27 @@ def test_dialog_text_times_the_lips(face, blender):
     scene.talkface.dialog_text = ""
     assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
     again = face.data.shape_keys.animation_data.action
-    assert again["talkface_lipsync"] in ("phone recogniser", "audio features")
+    assert again["talkface_lipsync"] in ("word recogniser", "audio features")       # the default listening
     assert again["talkface_transcript"] == ""
 
 
 def test_words_listening_times_the_lips_by_recognised_words(face, blender):
-    """Listening 'Words (thorough)', as the operator's property or the scene's take setting."""
+    """Listening 'Words' (the default) or 'Phones', as the operator's property or the scene's take setting."""
     scene = blender.context.scene
-    assert blender.ops.talkface.animate_audio(filepath=SPEECH, listening="WORDS") == {"FINISHED"}
+    assert scene.talkface.listening == "WORDS"
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH, listening="PHONES") == {"FINISHED"}
+    assert face.data.shape_keys.animation_data.action["talkface_lipsync"] == "phone recogniser"
+    scene.talkface.listening = "PHONES"
+    try:
+        assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+        assert face.data.shape_keys.animation_data.action["talkface_lipsync"] == "phone recogniser"
+        assert blender.ops.talkface.animate_audio(filepath=SPEECH, listening="WORDS") == {"FINISHED"}
+    finally:
+        scene.talkface.listening = "WORDS"
     first = face.data.shape_keys.animation_data.action
     assert first["talkface_lipsync"] == "word recogniser" and first["talkface_transcript"] == ""
     assert "my name is emma" in first["talkface_heard"]
-    scene.talkface.listening = "WORDS"
-    try:
-        assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
-    finally:
-        scene.talkface.listening = "PHONES"
+    assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
     again = face.data.shape_keys.animation_data.action
     assert again != first and again["talkface_lipsync"] == "word recogniser"
     # Use Heard Words, drawn under Dialog Text for a words-mode take, starts the text from the words
@@ -234,13 +239,13 @@ def test_hearing_a_take_changes_nothing_and_stops_when_cancelled(face, blender):
     options = pipeline.AnimateOptions()
     steps = []
     heard = pipeline.hear_take(SPEECH, "Neutral", options, progress=lambda d, t: steps.append(d))
-    assert heard.lipsync == "phone recogniser" and heard.anim.n_frames > 300 and steps[-1] == 3
+    assert heard.lipsync == "word recogniser" and heard.anim.n_frames > 300 and steps[-1] == 3      # the default
     assert set(blender.data.actions.keys()) == actions and face.data.shape_keys.animation_data is None
     asked = []
     with pytest.raises(InterruptedError):
         pipeline.hear_take(SPEECH, "Neutral", options, cancelled=lambda: asked.append(1) or len(asked) > 1)
     result = pipeline.write_take(blender.context, face, SPEECH, options, heard)
-    assert face.data.shape_keys.animation_data.action == result.action and result.lipsync == "phone recogniser"
+    assert face.data.shape_keys.animation_data.action == result.action and result.lipsync == "word recogniser"
 
 
 class _Event:

@@ -201,7 +201,7 @@ def test_list_styles():
     (["--seed", "1.5"], "--seed must be a whole number"),
     (["--start-frame", "0"], "before the scene's first frame (1)"),
     (["--mode", "fancy"], "unknown mode 'fancy'"),
-    (["--listen", "closely"], "unknown listening mode 'closely': use phones or words"),
+    (["--listen", "closely"], "unknown listening mode 'closely': use words or phones"),
 ])
 def test_bad_take_options(tmp_path, good_audio, flags, message):
     out = tmp_path / "out"

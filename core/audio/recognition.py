@@ -1,7 +1,9 @@
-"""Word recognition without a transcript: the 'words' listening mode (English only).
+"""Word recognition without a transcript: the 'words' listening mode (English only), the default
+since 2026-12-04.
 
-The default path (``core.audio.phone_loop``) hears /p b m/ from phones alone, fast (100x real time
-and more) but without knowing which words are said: on real people it finds about three in five of them.
+The phone recogniser (``core.audio.phone_loop``; ``--listen phones``) hears /p b m/ from phones
+alone, fast (100x real time and more) but without knowing which words are said: on real people it
+finds about three in five of them.
 Word recognition does what Rhubarb Lip Sync does: PocketSphinx's US-English language model and
 dictionary (shipped in the ``pocketsphinx`` wheel) recognise each chunk's words, and the recognised
 words are then aligned to the chunk exactly as a transcript's are (``core.audio.alignment``'s
@@ -14,8 +16,8 @@ transform estimated from the phone loop's phones, which this mode computes anywa
 recordings it found 2 more /p b m/ in 100 on telephone speech and 1 in 100 on varied voices, end
 to end (weights/provenance.json, ``word_recognition.adapted``).
 
-It costs PocketSphinx's word search (17-21x real time on two cores, against the phone loop's
-100-130x; ``bench/lipsync.py --speed``): chunks run in helper processes (``core.audio.sphinx_pool``)
+It costs PocketSphinx's word search (22-25x real time on two cores, against the phone loop's
+100-135x; ``bench/lipsync.py --speed``): chunks run in helper processes (``core.audio.sphinx_pool``)
 once this process has computed the features, the phone scores and the loop, and the take's
 transform from them (``inference.recognise_and_listen``). The helper processes and this process's
 decoders are kept for the next take (``sphinx_pool.RECOGNITION``): starting a helper costs about
