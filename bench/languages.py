@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/languages.py [--languages de,fr,es,it,nl,pl] [--voices m3,f2]
 
-The recogniser and the aligner know English only. On another language the default path's phone
-loop (``core.audio.phone_loop``) still hears /p b m/ as the nearest English phones, and the
-network still reads the English model's phone posteriors. This bench says whether that helps or
+The recognisers and the aligner know English only. On another language the word recogniser (the
+default listening, ``core.audio.recognition``) hears English words, the phone loop
+(``core.audio.phone_loop``) hears /p b m/ as the nearest English phones, and the network still
+reads the English model's phone posteriors. This bench says whether that helps or
 hurts, on espeak-ng's voices of other languages (the only non-English speech with exact phone
 times reachable here; espeak-ng is the engine the network trained on most, in English, so this
 measures the language, not the voice). Each sentence is spoken by each voice, played clean and
@@ -14,7 +15,9 @@ gives it and as keyed into a 24, 25 or 30 fps scene. No reference curve exists f
 sets, so there is no gap r here.
 
 Rows (same shipped weights):
-  default          phone posteriors in, the phone loop's /p b m/ sealed (what an animate run does)
+  words (default)  phone posteriors in, the recognised words' and the phone loop's /p b m/ sealed
+                   (what an animate run without a text does)
+  phones           phone posteriors in, the phone loop's /p b m/ sealed (--listen phones)
   network alone    phone posteriors in, nothing sealed
   audio features   no recogniser at all: posteriors read as silence, nothing sealed (what runs
                    without the pocketsphinx package)
@@ -91,6 +94,14 @@ class Path:
             return inference.animate(case.audio, self.net, "Neutral", listen=self.listen)
 
 
+class WordsPath(Path):
+    """The 'words' listening mode (``bench/lipsync.py``'s ``NetworkWithWords``)."""
+
+    def predict(self, case: Case):
+        recognised, listened = inference.recognise_and_listen(case.audio, self.net)
+        return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones)
+
+
 @contextlib.contextmanager
 def _without_recogniser():
     """As without the pocketsphinx package: ``phones.available()`` False meanwhile."""
@@ -117,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         case.phones = [(("P" if p == "p" else "B" if p == "b" else "M" if p == "m" else "-" + p), s, e)
                        for p, s, e in case.phones]
     model = load_face_model()
-    paths = [Path("default", True, True), Path("network alone", False, True), Path("audio features", False, False)]
+    paths = [WordsPath("words (default)", True, True), Path("phones", True, True), Path("network alone", False, True),
+             Path("audio features", False, False)]
     print(f"{'path':<16} {'language':<9} {'closure':>8} " + " ".join(f"{int(f)}fps".rjust(6) for f in SCENE_FPS)
           + f" {'clean':>6} {'degr.':>6} {'/p b m/':>8}")
     for path in paths:
