@@ -24,11 +24,13 @@ REFERENCE_STYLE = "Learned"     # the style learned from a take ('Learn Style fr
 TAKE_SETTINGS = ("style", "listening", "mouth", "brows", "head", "blinks", "smoothing", "reduce_keys",
                  "tolerance", "use_start_frame", "start_frame")
 
+# Each item keeps the number it was saved with before 2026-12-04 (PHONES 0, WORDS 1), when Phones was
+# listed first: a .blend stores an enum's number, so reordering the list must not flip a saved choice.
 LISTENING_MODES = [
     ("WORDS", "Words", "English word recognition adapted to the voice, its words aligned to the audio, with the "
-                       "phone recogniser: finds the most p, b and m in real voices (about 20x real time)"),
+                       "phone recogniser: finds the most p, b and m in real voices (about 20x real time)", 1),
     ("PHONES", "Phones (fast)", "The phone recogniser alone (trained on real speech) hears p, b and m: about "
-                                "100x real time, fewer of them in real voices"),
+                                "100x real time, fewer of them in real voices", 0),
 ]
 
 _STYLE_ITEMS = None             # Blender needs the enum strings kept alive: computed once

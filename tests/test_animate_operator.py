@@ -131,6 +131,19 @@ def test_dialog_text_times_the_lips(face, blender):
     assert again["talkface_transcript"] == ""
 
 
+def test_a_saved_listening_choice_survives_the_new_default(scene, blender):
+    """Builds before 2026-12-04 listed Phones first and saved the choice as its number (Phones 0,
+    Words 1): a scene saved then must reopen with the same choice, not the other one."""
+    props = blender.context.scene.talkface
+    assert props.listening == "WORDS"                   # the default, nothing stored
+    props["listening"] = 1                              # what an earlier build stored for Words
+    assert props.listening == "WORDS"
+    props["listening"] = 0                              # ... and for Phones
+    assert props.listening == "PHONES"
+    props.listening = "WORDS"
+    assert props["listening"] == 1
+
+
 def test_words_listening_times_the_lips_by_recognised_words(face, blender):
     """Listening 'Words' (the default) or 'Phones', as the operator's property or the scene's take setting."""
     scene = blender.context.scene
