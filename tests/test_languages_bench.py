@@ -21,6 +21,6 @@ def test_only_closures_count_and_every_path_is_scored(monkeypatch, capsys):
     assert named.count("p") == 1 and named.count("m") == 1 and "B" in named
     assert languages.main(["--languages", "es", "--voices", "m3"]) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
-    for path in ("default", "network alone", "audio features"):
+    for path in ("words (default)", "phones", "network alone", "audio features"):
         assert sum(line.startswith(path) for line in rows) == 2          # es, all
     assert {line.split()[-1] for line in rows} == {"4"}     # p and m, clean and degraded; not the B's
