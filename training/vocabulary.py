@@ -19,13 +19,12 @@ import os
 from importlib.metadata import version
 from pathlib import Path
 
+from ..core.audio.alignment import CMU_DICTIONARY as DICTIONARY
 from ..core.audio.alignment import headword
 from ..core.audio.phones import model_dir
+from ..core.audio.recognition import LANGUAGE_MODEL
 from ..core.weights import record_provenance, sha256_file
 from .loop import command_line
-
-DICTIONARY = "cmudict-en-us.dict"
-LANGUAGE_MODEL = "en-us.lm.bin"
 
 
 def ranked_words(folder: str | None = None) -> list[str]:

@@ -68,6 +68,7 @@ MAX_GAP = 3.0                  # mean per-frame gap (aligned phone vs best phone
 MAX_LOCAL_GAP = 4.0            # the same averaged over any LOCAL_WINDOW_FRAMES (a wrong sentence)
 LOCAL_WINDOW_FRAMES = 200      # 2 s
 SILENCE = "SIL"
+CMU_DICTIONARY = "cmudict-en-us.dict"   # the wheel's whole pronouncing dictionary (its model folder)
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def decoder_settings(dictionary: str | None = None) -> dict:
     word and state passes. ``dictionary``: a pronunciation dictionary in place of the whole CMU one."""
     m = model_dir()
     return {"words": dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL",
-                          dict=dictionary or m + "/cmudict-en-us.dict", bestpath=False)}
+                          dict=dictionary or f"{m}/{CMU_DICTIONARY}", bestpath=False)}
 
 
 def headword(line: str) -> str:
@@ -177,7 +178,7 @@ def dictionary_entries(words: list[str]) -> list[str]:
     """The CMU dictionary's lines for ``words`` (alternate pronunciations included). Raises
     InputError naming the words it lacks, or saying the text is not English when most are missing."""
     wanted = set(words)
-    with open(os.path.join(model_dir(), "cmudict-en-us.dict"), encoding="utf-8") as fh:
+    with open(os.path.join(model_dir(), CMU_DICTIONARY), encoding="utf-8") as fh:
         lines = [line for line in fh if headword(line) in wanted]
     missing = sorted(wanted - {headword(line) for line in lines})
     if not missing:

@@ -56,6 +56,7 @@ MAX_WORDS_PER_FRAME = 10
 #: The recogniser's dictionary (``weights/``): the wheel's cut to the 10,000 words its language model
 #: finds likeliest (``python -m talkface.training.vocabulary``).
 DICTIONARY = "recognition.dict"
+LANGUAGE_MODEL = "en-us.lm.bin"    # the wheel's US-English language model (its model folder)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def decoder_settings() -> dict:
     about twice as fast from it as from the whole one)."""
     m, dictionary = model_dir(), str(weights_path(DICTIONARY))
     return {"recognise": dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL",
-                              lm=m + "/en-us.lm.bin", dict=dictionary,
+                              lm=f"{m}/{LANGUAGE_MODEL}", dict=dictionary,
                               fwdflat=False, bestpath=False, maxhmmpf=MAX_HMMS_PER_FRAME,
                               maxwpf=MAX_WORDS_PER_FRAME),
             **alignment.decoder_settings(dictionary)}
