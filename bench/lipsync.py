@@ -1,7 +1,8 @@
 """Lip-sync on speech the network never trained on: held-out voices, held-out engines, real people.
 
     .venv/bin/python bench/lipsync.py [--weights shipped PATH ...] [--sets espeak,flite,piper,real]
-        [--data corpus/v3] [--sentences 30] [--detector 0.5>0.15,1>0.3] [--words] [--speed] [--hours 1.0]
+        [--data corpus/v3] [--sentences 30] [--detector 0.5>0.15,1>0.3] [--words] [--phone-mouth 0.5]
+        [--speed] [--hours 1.0]
 
 A bench that tests on the source it trained on measures memory, so every test set here is
 something the weights under test did not train on (state which engines a weights file trained on
@@ -64,6 +65,7 @@ import numpy as np
 from talkface.core.animation import fit_keys, is_flat
 from talkface.core.audio import inference
 from talkface.core.audio.loading import Audio, from_array, load_audio
+from talkface.core.audio.visemes import arpabet_events, mouth_weights
 from talkface.core.face.model import ARKIT_NAMES, load_face_model
 from talkface.training.corpus.asterisk_languages import LANGUAGES
 from talkface.training.corpus.build import (
@@ -73,7 +75,6 @@ from talkface.training.corpus.build import (
     make_sentence,
     recording_folder,
 )
-from talkface.training.corpus.visemes import arpabet_events, mouth_weights
 from talkface.training.lip_metrics import gap_mm, lag_ms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -157,7 +158,8 @@ def espeak_cases(folder: str) -> list[Case]:
                 phones = list(zip(d["phoneme"][p0:p1], d["phoneme_start"][p0:p1], d["phoneme_end"][p0:p1]))
                 cases.append(Case("espeak", variant if variant in HELD_OUT_VARIANTS else accent,
                                   from_array(d["audio"][s0:s1].astype(np.float32) / 32767, 16000), phones,
-                                  _is_clean(json.loads(d["augmentation"][i])), ref.astype(np.float32)))
+                                  _is_clean(json.loads(d["augmentation"][i])), ref.astype(np.float32),
+                                  {"text": str(d["text"][i])}))
     if not cases:
         raise SystemExit(f"no held-out utterances under {folder}: build it (README, 'Training')")
     return cases
@@ -312,13 +314,19 @@ class Network:
     """The add-on's path without a transcript: the network, lips sealed where the real-speech
     recogniser hears /p b m/ (``listen``); with ``listen=False`` the network alone (before issue 12)."""
 
-    def __init__(self, path: str, listen: bool = True, detector: tuple[float, float] | None = None):
+    def __init__(self, path: str, listen: bool = True, detector: tuple[float, float] | None = None,
+                 phone_mouth: float | None = None):
         # a file is named with its folder: two runs' weights are usually both 'animator.safetensors'
         where = os.path.abspath(path)
         self.name = ("shipped" if path == "shipped" else os.path.join(os.path.basename(os.path.dirname(where)),
                                                                      os.path.basename(where))) + ("" if listen else " alone")
         if detector is not None:
             self.name += " @{:g}>{:g}".format(*detector)
+        if phone_mouth is not None:
+            self.name += f" phones{phone_mouth:g}"
+        # a share given here applies to the phones heard too (the add-on's Heard Phones); else the defaults
+        self.phone_mouth = inference.PHONE_MOUTH if phone_mouth is None else phone_mouth
+        self.heard_phone_mouth = phone_mouth is not None
         self.net = inference.load_animator() if path == "shipped" else inference.load_animator_file(path)
         self.trained_on = self._trained_engines(path, self.net.cfg.styles)
         self.listen = listen
@@ -340,7 +348,8 @@ class Network:
 
     def predict(self, case: Case):
         with closure_detector(self.detector):
-            return inference.animate(case.audio, self.net, "Neutral", listen=self.listen)
+            return inference.animate(case.audio, self.net, "Neutral", listen=self.listen, phone_mouth=self.phone_mouth,
+                                     heard_phone_mouth=self.heard_phone_mouth)
 
 
 @contextlib.contextmanager
@@ -361,8 +370,8 @@ def closure_detector(setting: tuple[float, float] | None):
 class NetworkWithText(Network):
     """The same weights given the line's text, as a user's Dialog Text: aligned, then animated."""
 
-    def __init__(self, path: str):
-        super().__init__(path)
+    def __init__(self, path: str, phone_mouth: float | None = None):
+        super().__init__(path, phone_mouth=phone_mouth)
         self.name += " +text"
         self.refused = 0
 
@@ -377,7 +386,8 @@ class NetworkWithText(Network):
             self.refused += 1
             print(f"[bench] {case.voice} ({'clean' if case.clean else 'degraded'}): text refused: {exc}", file=sys.stderr)
             return inference.animate(case.audio, self.net, "Neutral")
-        return inference.animate(case.audio, self.net, "Neutral", timed_phones=aligned.phones)
+        return inference.animate(case.audio, self.net, "Neutral", timed_phones=aligned.phones,
+                                 phone_mouth=self.phone_mouth)
 
 
 class NetworkWithWords(Network):
@@ -385,13 +395,14 @@ class NetworkWithWords(Network):
     (thorough)): no text; English word recognition, its words aligned, and the lips sealed on their
     /p b m/ as well as the phone loop's (``core.audio.recognition``)."""
 
-    def __init__(self, path: str):
-        super().__init__(path)
+    def __init__(self, path: str, phone_mouth: float | None = None):
+        super().__init__(path, phone_mouth=phone_mouth)
         self.name += " +words"
 
     def predict(self, case: Case):
         recognised, listened = inference.recognise_and_listen(case.audio, self.net)
-        return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones)
+        return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
+                                 phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)
 
 
 class Baseline:
@@ -596,14 +607,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--transcript", action="store_true",
-                    help="also score each weights file given the line's text (not on the espeak set: "
-                         "aligning its 45 minutes takes long)")
+                    help="also score each weights file given the line's text (on the espeak set its 45 minutes "
+                         "take about 4 minutes to align)")
     ap.add_argument("--words", action="store_true",
                     help="also score each weights file in the 'words' listening mode (word recognition, no text)")
     ap.add_argument("--detector", default="",
                     help="also score each weights file's default path with the closure detector at these "
                          "settings, SCALE>THRESHOLD comma-separated (core.audio.phone_loop.ACOUSTIC_SCALE, "
                          "CLOSURE_POSTERIOR), e.g. 0.5>0.15,1>0.3")
+    ap.add_argument("--phone-mouth", default="",
+                    help="also score each path (and --transcript, --words) with these shares of the mouth from the "
+                         "take's phones, comma-separated, the phones heard included (the default: "
+                         "core.audio.inference.PHONE_MOUTH of a transcript's phones, none of the phones heard)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
@@ -626,9 +641,15 @@ def main(argv: list[str] | None = None) -> int:
         predictors += [NetworkWithText(w) for w in args.weights]
     if args.words:
         predictors += [NetworkWithWords(w) for w in args.weights]
+    shares = [float(v) for v in args.phone_mouth.split(",") if v]
+    predictors += [Network(w, phone_mouth=v) for w in args.weights for v in shares]
+    if args.transcript:
+        predictors += [NetworkWithText(w, phone_mouth=v) for w in args.weights for v in shares]
+    if args.words:
+        predictors += [NetworkWithWords(w, phone_mouth=v) for w in args.weights for v in shares]
     for pred in predictors:
         for name, cases in sets.items():
-            if isinstance(pred, NetworkWithText) and name == "espeak":
+            if isinstance(pred, NetworkWithText) and not all("text" in case.extra for case in cases):
                 continue
             seen = any(source in pred.trained_on for source in SET_SOURCE.get(name, ()))
             results.append((pred.name, name, seen, score(cases, pred, model)))

@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     take.add_argument("--list-styles", action="store_true", help="print the style names and exit")
     for part in INTENSITIES:
         take.add_argument(f"--{part}", default="1", help=f"{part} intensity, 0 to 2 (1: as the network says)")
+    take.add_argument("--phone-mouth", default="0.5",
+                      help="share of the mouth and jaw that follows the transcript's phones, 0 to 1 (the network gives "
+                           "the rest)")
+    take.add_argument("--phone-mouth-heard", action="store_true",
+                      help="without --transcript, let the phones heard give that share too (English speech)")
     take.add_argument("--smoothing", default="0", help="Gaussian smoothing of the curves in seconds, 0 to 1")
     take.add_argument("--tolerance", default="0.01",
                       help="key reduction tolerance in weight units (head channels: a tenth of it)")
@@ -192,6 +197,7 @@ def validate(ns: argparse.Namespace) -> argparse.Namespace:
         raise UsageError(f"the following arguments are required: {', '.join(missing)}")
     for part in INTENSITIES:
         _number(ns, part, float, 0.0, 2.0)
+    _number(ns, "phone_mouth", float, 0.0, 1.0)
     _number(ns, "smoothing", float, 0.0, 1.0)
     _number(ns, "tolerance", float, 1e-4, 0.2)
     _number(ns, "seed", int, 0, 2 ** 31 - 1)
@@ -350,7 +356,8 @@ def run(ns, handoff: str | None = None) -> int:
         style=ns.style, mouth=ns.mouth, brows=ns.brows, head=ns.head, blinks=ns.blinks,
         smoothing=ns.smoothing, reduce_keys=not ns.no_reduce_keys, tolerance=ns.tolerance,
         start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
-        listened=ns.listened, listening=ns.listen, fit_range=own_scene)
+        listened=ns.listened, listening=ns.listen, phone_mouth=ns.phone_mouth,
+        heard_phone_mouth=ns.phone_mouth_heard, fit_range=own_scene)
     words = Progress("animate: words", 0, unit="chunks") if ns.listen == "words" else None
     listening = Progress("animate: listening", 0, unit="chunks") if not ns.transcript else None
     take = pipeline.animate(context, face, ns.audio, options, words_progress=words, listen_progress=listening)

@@ -171,6 +171,7 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
             tolerance=self.tolerance,
             start_frame=self.start_frame if self.use_start_frame else None,
             transcript=context.scene.talkface.dialog_text, listening=self.listening.lower(),
+            phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth,
         )
 
     def execute(self, context):

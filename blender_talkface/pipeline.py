@@ -97,6 +97,8 @@ class AnimateOptions:
     seed: int = 0
     transcript: str = ""         # the line's text: aligned to the audio, the lips close on its p b m
     listening: str = "words"     # without text: "words" (word recognition and the phone loop) or "phones" (fast)
+    phone_mouth: float = 0.5     # share of the mouth from the transcript's phones (inference.mix_phone_mouth)
+    heard_phone_mouth: bool = False   # without a transcript, from the phones heard too
     alignment: object = None     # that text already aligned to this audio (align_transcript)
     listened: object = None      # and what the network hears of it (align_transcript's second item)
     fit_range: bool = False      # set the scene's range to the take (a scene made for it); else grow only
@@ -262,6 +264,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     anim = inference.animate(audio, model, style, seed=options.seed,
                              timed_phones=aligned.phones if aligned is not None else None, listened=listened,
                              recognised=recognised.phones if recognised is not None else None,
+                             phone_mouth=options.phone_mouth, heard_phone_mouth=options.heard_phone_mouth,
                              progress=_listening(progress, listen_progress, 2, cancelled=cancelled))
     source = ("transcript" if aligned is not None else "word recogniser" if recognised is not None
               else "phone recogniser" if phones.available() else "audio features")
@@ -293,6 +296,8 @@ def write_take(context, face_obj, audio_path: str, options: AnimateOptions, hear
     scene_data.set_take_transcript(take.action, options.transcript.strip())
     scene_data.set_take_lipsync(take.action, heard.lipsync)
     scene_data.set_take_heard(take.action, recognised.text if recognised is not None else "")
+    scene_data.set_take_phone_mouth(take.action, options.phone_mouth if aligned is not None or options.heard_phone_mouth
+                                    else 0.0)
     last = start + int(round(audio.duration * scene_fps(scene))) - 1
     take_sound(scene, take.action, audio_path, start, last + 1)
     if options.fit_range:     # a scene made for this take (headless without a .blend)
@@ -355,7 +360,7 @@ def export_take(context, face_obj, path: str, kind: str) -> str:
         else:
             action = scene_data.current_take(face_obj)
             about = {"lipsync": scene_data.take_lipsync(action), "transcript": scene_data.take_transcript(action),
-                     "heard": scene_data.take_heard(action)}
+                     "heard": scene_data.take_heard(action), "phone_mouth": scene_data.take_phone_mouth(action)}
             take_files.write_json(anim, partial, start_frame=first, about=about)
         os.replace(partial, path)
     except OSError as exc:

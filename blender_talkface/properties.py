@@ -21,8 +21,8 @@ BAKE_MODES = (
 REFERENCE_STYLE = "Learned"     # the style learned from a take ('Learn Style from Take')
 
 #: The take settings, in the order the panel shows them (also the operator's overridable properties).
-TAKE_SETTINGS = ("style", "listening", "mouth", "brows", "head", "blinks", "smoothing", "reduce_keys",
-                 "tolerance", "use_start_frame", "start_frame")
+TAKE_SETTINGS = ("style", "listening", "phone_mouth", "heard_phone_mouth", "mouth", "brows", "head", "blinks",
+                 "smoothing", "reduce_keys", "tolerance", "use_start_frame", "start_frame")
 
 # Each item keeps the number it was saved with before 2026-12-04 (PHONES 0, WORDS 1), when Phones was
 # listed first: a .blend stores an enum's number, so reordering the list must not flip a saved choice.
@@ -72,6 +72,17 @@ def take_properties() -> dict:
         "listening": bpy.props.EnumProperty(
             name="Listening", items=LISTENING_MODES, default="WORDS",
             description="How the lips find p, b and m without Dialog Text (with it, the text decides)",
+        ),
+        "phone_mouth": bpy.props.FloatProperty(
+            name="Phone Mouth", default=0.5, min=0.0, max=1.0, subtype="FACTOR",
+            description="Share of the mouth and jaw that follows the phones of the Dialog Text (a mouth shape per "
+                        "phone, blended across neighbours); the network gives the rest. 0: the network's mouth",
+        ),
+        "heard_phone_mouth": bpy.props.BoolProperty(
+            name="From Heard Phones", default=False,
+            description="Without Dialog Text, let the phones the recognisers heard give the Phone Mouth share: "
+                        "nearer the sounds on clear English speech, further from them on other languages "
+                        "and unusual voices, where they are guesses",
         ),
         "mouth": _intensity("Mouth", "jaw and lip motion"),
         "brows": _intensity("Brows", "brow raises and frowns"),

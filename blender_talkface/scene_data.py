@@ -23,6 +23,8 @@ On a take's Action (one per 'Animate from Audio'):
 ``talkface_lipsync``           str         which lip-sync path made it (``LIPSYNC_SOURCES``)
 ``talkface_heard``             str         (word recogniser) the words it heard: a start for
                                            the dialog text
+``talkface_phone_mouth``       float       the share of its mouth from its phones (Phone Mouth;
+                                           absent or 0: the network's mouth)
 ``talkface_sound_strip``       str         the name of its sound strip in the sequencer
 ``talkface_retarget_of``       str         (a retarget copy) the take it was copied from
 ``talkface_retarget_hash``     str         (a retarget copy) its keys' hash when written: a
@@ -57,6 +59,7 @@ TAKE_START_FRAME = "talkface_start_frame"
 TAKE_TRANSCRIPT = "talkface_transcript"
 TAKE_LIPSYNC = "talkface_lipsync"
 TAKE_HEARD = "talkface_heard"
+TAKE_PHONE_MOUTH = "talkface_phone_mouth"
 TAKE_SOUND_STRIP = "talkface_sound_strip"
 RETARGET_OF = "talkface_retarget_of"
 RETARGET_HASH = "talkface_retarget_hash"
@@ -69,7 +72,7 @@ LEGACY_HEAD_NAME = "talkface_head"
 LEGACY_CAMERA_NAME = "talkface_camera"
 
 FACE_KEYS = (FIT, PHOTO, HEAD, CAMERA, STYLE_CODE)
-TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC, TAKE_SOUND_STRIP, RETARGET_OF,
+TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC, TAKE_HEARD, TAKE_PHONE_MOUTH, TAKE_SOUND_STRIP, RETARGET_OF,
              RETARGET_HASH)
 
 # -- keys on a scene
@@ -215,6 +218,16 @@ def heard_in_take(face_obj) -> str:
 
 def set_take_heard(action, text: str) -> None:
     action[TAKE_HEARD] = str(text)
+
+
+def take_phone_mouth(action) -> float:
+    """The share of the take's mouth its phones gave (Phone Mouth; 0 for older takes)."""
+    value = action.get(TAKE_PHONE_MOUTH, 0.0)
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def set_take_phone_mouth(action, share: float) -> None:
+    action[TAKE_PHONE_MOUTH] = float(share)
 
 
 def take_lipsync(action) -> str:

@@ -120,10 +120,10 @@ def talking_faces(face: np.ndarray, src: TinySource, resolution: int = 256) -> n
 
     from PIL import Image
 
+    from talkface.core.audio.visemes import mouth_weights
     from talkface.core.face.fitting import fit_photo_file
     from talkface.core.face.model import load_face_model
     from talkface.core.video.synthesis import FaceState, FrameSynthesizer, render_batches
-    from talkface.training.corpus.visemes import mouth_weights
 
     model = load_face_model()
     with tempfile.TemporaryDirectory() as tmp:

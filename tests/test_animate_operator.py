@@ -131,6 +131,31 @@ def test_dialog_text_times_the_lips(face, blender):
     assert again["talkface_transcript"] == ""
 
 
+def test_phone_mouth_moves_the_take_towards_its_phones_and_is_recorded(face, blender):
+    """The scene's Phone Mouth reaches a take with Dialog Text (the aligned phones give that share of
+    the mouth; 0: the network's mouth) and the take's Action records the share used; without the
+    text the phones heard give it only with From Heard Phones."""
+    import numpy as np
+
+    scene = blender.context.scene
+    settings = scene.talkface
+
+    def take(text: str, share: float, heard: bool = False):
+        settings.dialog_text, settings.phone_mouth, settings.heard_phone_mouth = text, share, heard
+        assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+        action = face.data.shape_keys.animation_data.action
+        jaw = key_curves(blender, face)["jawOpen"]
+        return action["talkface_phone_mouth"], np.array([jaw.evaluate(f) for f in range(scene.frame_start,
+                                                                                       scene.frame_end + 1)])
+
+    assert type(settings).bl_rna.properties["phone_mouth"].default == 0.5
+    assert not type(settings).bl_rna.properties["heard_phone_mouth"].default
+    (used0, text0), (used5, text5) = take(SAMPLE_TEXT, 0.0), take(SAMPLE_TEXT, 0.5)
+    assert (used0, used5) == (0.0, 0.5) and np.abs(text5 - text0).max() > 0.05
+    (used_n, net), (used_h, heard) = take("", 0.5), take("", 0.5, heard=True)
+    assert (used_n, used_h) == (0.0, 0.5) and np.abs(heard - net).max() > 0.05
+
+
 def test_a_saved_listening_choice_survives_the_new_default(scene, blender):
     """Builds before 2026-12-04 listed Phones first and saved the choice as its number (Phones 0,
     Words 1): a scene saved then must reopen with the same choice, not the other one."""

@@ -7,6 +7,7 @@ import pytest
 from conftest import SPEECH
 
 from talkface.core.audio.features import frame_count
+from talkface.core.audio.visemes import ARKIT_NAMES, CHANNELS, lip_gap
 from talkface.training.corpus import espeak
 from talkface.training.corpus.build import (
     HELD_OUT_ACCENTS,
@@ -24,7 +25,6 @@ from talkface.training.corpus.build import (
     speaker_style,
     speakers,
 )
-from talkface.training.corpus.visemes import ARKIT_NAMES, CHANNELS, lip_gap
 
 SR = 16000
 needs_espeak = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")
@@ -191,7 +191,7 @@ def test_mu_law_is_coarse_but_faithful():
 
 
 def test_silence_utterances_keep_the_mouth_shut():
-    from talkface.training.corpus.visemes import MOUTH_CHANNELS
+    from talkface.core.audio.visemes import MOUTH_CHANNELS
 
     mouth = [CHANNELS.index(c) for c in MOUTH_CHANNELS]
     levels = set()

@@ -264,7 +264,7 @@ def test_talking_faces_move_the_mouth_only():
     """The --talking corpus mode: the face model opens the mouth with the speech; the scene stays."""
     from skimage.data import astronaut
 
-    from talkface.training.corpus.visemes import lip_gap, mouth_weights
+    from talkface.core.audio.visemes import lip_gap, mouth_weights
 
     src = tiny.source("TinyAnchor")
     gap = lip_gap(mouth_weights(tiny._utterance(src).phonemes, 100.0))

@@ -46,7 +46,7 @@ def corpus(tmp_path_factory):
 
 def _truth(clip) -> tuple[np.ndarray, np.ndarray]:
     """The synthetic clip's true mouth weights [T, 52] and source times [T] per prepared frame."""
-    from talkface.training.corpus.visemes import mouth_weights
+    from talkface.core.audio.visemes import mouth_weights
 
     src = tiny.source(clip.source)
     rec = clip.meta

@@ -197,6 +197,8 @@ def test_list_styles():
     (["--blinks", "-1"], "--blinks must be between 0 and 2"),
     (["--head", "lots"], "--head must be a number"),
     (["--smoothing", "3"], "--smoothing must be between 0 and 1"),
+    (["--phone-mouth", "1.5"], "--phone-mouth must be between 0 and 1"),
+    (["--phone-mouth", "half"], "--phone-mouth must be a number"),
     (["--tolerance", "0"], "--tolerance must be between"),
     (["--seed", "1.5"], "--seed must be a whole number"),
     (["--start-frame", "0"], "before the scene's first frame (1)"),

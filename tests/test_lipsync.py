@@ -116,7 +116,7 @@ def test_timed_phones_seal_every_bilabial_and_leave_the_rest(net, face):
     samples, timed = flite.synthesize("Bob made a map, pam.", "rms")
     audio = load_audio_array(samples)
     free = animate(audio, net, listen=False)
-    told = animate(audio, net, timed_phones=[(p.upper(), s, e) for p, s, e in timed])
+    told = animate(audio, net, timed_phones=[(p.upper(), s, e) for p, s, e in timed], phone_mouth=0.0)
     g_free, g_told = gap_mm(face, free), gap_mm(face, told)
     bilabials = [(s, e) for p, s, e in timed if p in ("p", "b", "m")]
     assert len(bilabials) >= 6
@@ -147,19 +147,19 @@ def test_listening_seals_the_bilabials_the_recogniser_hears(net, face):
 
     samples, timed = flite.synthesize("Bob made a map, pam. My mum put the pumpkin by the bamboo.", "awb")
     audio = load_audio_array(samples)
-    alone, heard = animate(audio, net, listen=False), animate(audio, net)
-    g_alone, g_heard = gap_mm(face, alone), gap_mm(face, heard)
+    alone, sealed = animate(audio, net, listen=False), animate(audio, net)
+    heard = animate(audio, net, heard_phone_mouth=True)
+    g_alone, g_sealed, g_heard = gap_mm(face, alone), gap_mm(face, sealed), gap_mm(face, heard)
     recognised = [(s, e) for p, s, e in heard_closures(audio) if p in ("P", "B", "M")]
     assert len(recognised) >= 6
     for s, e in recognised:
         a = int(np.floor(s * heard.fps + 0.5))
         b = max(int(np.ceil(e * heard.fps - 0.5)), a + 1)
-        assert g_heard[a:b].max() <= 1.0, (s, e, g_heard[a:b])
+        assert g_heard[a:b].max() <= 1.0 and g_sealed[a:b].max() <= 1.0, (s, e, g_heard[a:b])
     bilabials = [(s, e) for p, s, e in timed if p in ("p", "b", "m")]
-    closed_alone = sum(bilabial_closed(g_alone, s, e, alone.fps) for s, e in bilabials)
-    closed_heard = sum(bilabial_closed(g_heard, s, e, heard.fps) for s, e in bilabials)
-    assert closed_heard >= closed_alone and closed_heard >= 0.8 * len(bilabials), (closed_alone, closed_heard)
-    assert np.all(g_heard <= g_alone + 1e-3)       # sealing only ever closes
+    closed = [sum(bilabial_closed(g, s, e, heard.fps) for s, e in bilabials) for g in (g_alone, g_sealed, g_heard)]
+    assert min(closed[1:]) >= closed[0] and min(closed[1:]) >= 0.8 * len(bilabials), closed
+    assert np.all(g_sealed <= g_alone + 1e-3)       # sealing only ever closes
 
 @pytest.mark.parametrize("scene_fps", [24.0, 25.0, 30.0])
 def test_every_sealed_closure_is_still_closed_as_keyed(net, face, scene_fps):
@@ -177,3 +177,69 @@ def test_every_sealed_closure_is_still_closed_as_keyed(net, face, scene_fps):
     for t in told.contacts:
         k = min(round(t * scene_fps), len(g_keyed) - 1)
         assert g_keyed[k] <= 1.0, (t, scene_fps, g_keyed[max(k - 1, 0):k + 2])
+
+
+def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
+    """``mix_phone_mouth``: a share of every mouth and jaw channel from the viseme model on the
+    take's phones, the rest the network's; brows, eyes and head untouched; a run of frames the
+    network brought near sealed keeps a sealed frame even where the phones say "ah"."""
+    from talkface.core.audio import visemes
+    from talkface.core.audio.inference import CHANNELS, NEAR_SEALED, _opening, mix_phone_mouth
+
+    fps, n = 50.0, 100
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0.2, 0.6, (n, len(CHANNELS))).astype(np.float32)
+    col = {c: i for i, c in enumerate(CHANNELS)}
+    values[40:44, col["jawOpen"]], values[40:44, col["mouthClose"]] = 0.2, 0.12   # near sealed, 40-43
+    values[42, col["mouthClose"]] = 0.19                                             # its most closed frame
+    for c in net.cfg.seal_open_channels:
+        values[40:44, col[c]] = 0.0
+    heard = [("SIL", 0.0, 0.3), ("AA", 0.3, 1.6), ("SIL", 1.6, 2.0)]
+    share = 0.4
+    mixed = mix_phone_mouth(net, values, heard, fps, share)
+    mouth = [i for i, c in enumerate(CHANNELS) if c.startswith(("jaw", "mouth"))]
+    others = [i for i in range(len(CHANNELS)) if i not in mouth]
+    assert np.array_equal(mixed[:, others], values[:, others])
+    shapes = visemes.mouth_weights(visemes.arpabet_events(heard), fps, n)
+    expected = values.copy()
+    expected[:, mouth] = (1 - share) * values[:, mouth] + share * shapes[:, mouth]
+    expected[:, col["mouthClose"]] = np.minimum(expected[:, col["mouthClose"]], expected[:, col["jawOpen"]])
+    elsewhere = np.arange(n) != 42
+    assert np.allclose(mixed[elsewhere], expected[elsewhere], atol=1e-6)
+    assert _opening(net, values)[40:44].max() <= NEAR_SEALED < _opening(net, values)[[39, 44]].min()
+    assert _opening(net, mixed[[40, 41, 43]]).min() > 0.05      # the phones heard open the run's other frames
+    assert _opening(net, mixed)[42] == 0.0                       # the network's closure stays made
+    assert np.array_equal(mix_phone_mouth(net, values, heard, fps, 0.0), values)
+    assert np.array_equal(mix_phone_mouth(net, values, [], fps, share), values)
+
+
+@pytest.mark.parametrize("told_as", ["recognised", "timed_phones"])
+def test_a_phone_mouth_brings_the_take_nearer_to_the_phones(net, face, told_as):
+    """The phones give ``PHONE_MOUTH`` of the mouth: told a flite line's own phones as a transcript
+    (by default) or as the words heard (when asked: ``heard_phone_mouth``), the gap curve follows
+    those phones' visemes more closely than the network's mouth does, and every /p b m/ still
+    closes. Heard phones are not used unless asked."""
+    from talkface.bench.lipsync import bilabial_closed, viseme_reference
+    from talkface.core.audio.inference import PHONE_MOUTH
+    from talkface.training.corpus import flite
+
+    samples, timed = flite.synthesize("Bob made a map, pam. My mum put the pumpkin by the bamboo.", "rms")
+    audio = load_audio_array(samples)
+    phones_said = [(p.upper(), s, e) for p, s, e in timed]
+    reference = viseme_reference(phones_said, audio.duration)
+    g_ref = inner_lip_gap(face, face.vertices(None, reference, None)) * 1000.0
+    asked = {"heard_phone_mouth": True} if told_as == "recognised" else {}
+    takes = {"network": animate(audio, net, **{told_as: phones_said}, phone_mouth=0.0),
+             "default": animate(audio, net, **{told_as: phones_said}),
+             "phones": animate(audio, net, **{told_as: phones_said}, **asked)}
+    r = {}
+    for name, take in takes.items():
+        g = gap_mm(face, take)
+        m = min(len(g), len(g_ref))
+        r[name] = np.corrcoef(g[:m], g_ref[:m])[0, 1]
+        assert all(bilabial_closed(g, s, e, take.fps) for p, s, e in timed if p in ("p", "b", "m"))
+    assert PHONE_MOUTH > 0 and r["phones"] > r["network"] + 0.02, r
+    if told_as == "recognised":           # heard phones only when asked
+        assert np.array_equal(takes["default"].values, takes["network"].values)
+    else:
+        assert np.array_equal(takes["default"].values, takes["phones"].values)

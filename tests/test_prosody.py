@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from talkface.core.audio.visemes import ARKIT_INDEX
 from talkface.training.corpus.espeak import PhonemeEvent
 from talkface.training.corpus.prosody import (
     HEAD_SLICE,
@@ -13,7 +14,6 @@ from talkface.training.corpus.prosody import (
     prosody_targets,
     sample_blinks,
 )
-from talkface.training.corpus.visemes import ARKIT_INDEX
 
 
 def test_blink_rate_and_duration():

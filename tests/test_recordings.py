@@ -14,9 +14,9 @@ import soundfile as sf
 from conftest import ROOT
 
 from talkface.core.audio.loading import load_audio
+from talkface.core.audio.visemes import ARKIT_NAMES, lip_gap
 from talkface.training.corpus import asterisk, espeak
 from talkface.training.corpus.build import change_speed, generate, load_shard
-from talkface.training.corpus.visemes import ARKIT_NAMES, lip_gap
 
 needs_espeak = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")
 

@@ -3,9 +3,7 @@
 import numpy as np
 import pytest
 
-from talkface.training.corpus import espeak
-from talkface.training.corpus.espeak import PhonemeEvent
-from talkface.training.corpus.visemes import (
+from talkface.core.audio.visemes import (
     ARKIT_INDEX,
     ARKIT_NAMES,
     lip_gap,
@@ -13,6 +11,8 @@ from talkface.training.corpus.visemes import (
     segments_from_phonemes,
     viseme_of,
 )
+from talkface.training.corpus import espeak
+from talkface.training.corpus.espeak import PhonemeEvent
 
 FPS_LIST = [23.976, 24, 25, 29.97, 30, 50, 60]
 needs_espeak = pytest.mark.skipif(not espeak.available(), reason="libespeak-ng is not installed")

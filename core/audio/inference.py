@@ -20,7 +20,7 @@ from ..animation import HEAD_CHANNELS, Animation
 from ..errors import InputError, MissingWeightsError
 from ..face.model import ARKIT_NAMES
 from ..weights import weights_path
-from . import alignment, motion, phone_loop, phones, recognition, senones
+from . import alignment, motion, phone_loop, phones, recognition, senones, visemes
 from .features import FeatureConfig, compute_features
 from .loading import Audio
 from .network import Animator, AnimatorConfig, Ensemble, run_chunked
@@ -33,6 +33,22 @@ WEIGHTS_NAME = "animator.safetensors"
 #: (closure / r: 0 -> 96.9 % / 0.806, 1.5 -> 97.1 % / 0.805, 3 -> 97.6 % / 0.797, with the phone
 #: recogniser; weights/provenance.json, lipsync_tuning).
 SEAL_BIAS = 1.5
+
+#: The default share of the mouth and jaw that the take's phones give through the viseme model the
+#: network's targets come from (the network gives the rest): a transcript's phones name each sound
+#: where the network, on a voice it never heard, hesitates between shapes and lands between them.
+#: With the text this brought the take nearer its phones on every set measured (gap r on espeak-ng's
+#: held-out voices 0.818 -> 0.838, flite 0.857 -> 0.901, mouth L1 down by a quarter or more, no
+#: closure lost). The phones a recogniser *heard* (no text) are guesses, in English: they helped on
+#: English voices (dev recordings r 0.78 -> 0.81) and hurt on other languages and espeak-ng's
+#: accents (0.534 -> 0.509, 0.744 -> 0.694), so those drive the mouth only when asked
+#: (``heard_phone_mouth``). Both by rules written before measuring (weights/provenance.json,
+#: ``phone_mouth_2026_12_05``).
+PHONE_MOUTH = 0.5
+#: Mouth opening (jawOpen - mouthClose + the most open lip-parting channel) at or under which a run
+#: of the network's frames counts as a closure it meant: with a phone mouth, its most closed frame
+#: takes the sealed form, so the phones' share does not pull it open.
+NEAR_SEALED = 0.15
 
 BLINK_PER_MINUTE = 17.0
 BLINK_REFRACTORY_S = 1.2
@@ -282,20 +298,53 @@ def outputs_to_values(model: Animator, out: dict[str, np.ndarray]) -> np.ndarray
     return values
 
 
+def _opening(model: Animator, values: np.ndarray) -> np.ndarray:
+    """How far the lips are from their sealed form, per frame (weight units; 0: sealed)."""
+    parting = [_COLUMN[c] for c in model.cfg.seal_open_channels]
+    opening = np.maximum(values[:, _COLUMN["jawOpen"]] - values[:, _COLUMN["mouthClose"]], 0.0)
+    return opening + values[:, parting].max(axis=1) if parting else opening
+
+
+def _seal(model: Animator, values: np.ndarray, frames) -> None:
+    """``values`` at ``frames`` take the sealed form: lips closed over the jaw, parting channels at 0."""
+    values[frames, _COLUMN["mouthClose"]] = values[frames, _COLUMN["jawOpen"]]
+    for c in model.cfg.seal_open_channels:
+        values[frames, _COLUMN[c]] = 0.0
+
+
+def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps: float,
+                    share: float) -> np.ndarray:
+    """``values`` with ``share`` of every mouth and jaw channel from the viseme model driven by
+    ``timed_phones`` (ARPAbet, start_s, end_s: a transcript's, or what a recogniser heard) and the
+    rest from the network;
+    each run of the network's frames at or under ``NEAR_SEALED`` keeps a sealed frame (its most
+    closed one), so the closures the network made stay made."""
+    if share <= 0.0 or not timed_phones:
+        return values
+    out = values.copy()
+    mouth = [i for i, c in enumerate(CHANNELS) if c.startswith(("jaw", "mouth"))]
+    shapes = visemes.mouth_weights(visemes.arpabet_events(timed_phones), fps, len(values))
+    out[:, mouth] = (1.0 - share) * values[:, mouth] + share * shapes[:, mouth]
+    jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
+    out[:, close] = np.minimum(out[:, close], out[:, jaw])
+    opening = _opening(model, values)
+    near = np.r_[False, opening <= NEAR_SEALED, False]
+    edges = np.flatnonzero(np.diff(near.astype(np.int8)))
+    _seal(model, out, [a + int(np.argmin(opening[a:b])) for a, b in zip(edges[0::2], edges[1::2])])
+    return out
+
+
 def seal_lips(model: Animator, values: np.ndarray, timed_phones: list, fps: float) -> np.ndarray:
     """Where a transcript's alignment says /p b m/, the mouth takes its sealed form on every frame
     the phone overlaps (at least one): lips closed over the network's jaw (mouthClose = jawOpen)
     and the channels that part the lips at 0, as the seal head does when it is sure."""
-    jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
-    parting = [_COLUMN[c] for c in model.cfg.seal_open_channels]
     out = values.copy()
     for phone, start, end in timed_phones:
         if phones.phone_class(phone) != "bilabial":
             continue
         a = min(int(np.floor(start * fps + 0.5)), len(out) - 1)
         b = max(int(np.ceil(end * fps - 0.5)), a + 1)
-        out[a:b, close] = out[a:b, jaw]
-        out[a:b, parting] = 0.0
+        _seal(model, out, slice(a, b))
     return out
 
 
@@ -323,7 +372,8 @@ def heard_closures(audio: Audio) -> list | None:
 
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
             seed: int = 0, timed_phones: list | None = None, listen: bool = True,
-            listened: Listened | None = None, recognised: list | None = None, progress=None) -> Animation:
+            listened: Listened | None = None, recognised: list | None = None, progress=None,
+            phone_mouth: float = PHONE_MOUTH, heard_phone_mouth: bool = False) -> Animation:
     """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps.
 
     The lips seal on every /p b m/ of ``timed_phones`` -- a transcript aligned to this audio
@@ -335,7 +385,10 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     decodes the same scores. ``listened``: this audio's ``Listened``, already computed
     (``align_and_listen``, ``recognise_and_listen``). ``recognised``: the phones of the words
     recognised in this audio (``core.audio.recognition``, the 'words' listening mode): without a
-    transcript the lips also seal on their /p b m/. ``progress``: ``listen_to``'s, when it listens here."""
+    transcript the lips also seal on their /p b m/. ``phone_mouth`` of the mouth comes from the
+    transcript's phones (``mix_phone_mouth``); without one, with ``heard_phone_mouth``, from the
+    phones heard (the recognised words', else the phone loop's). ``progress``: ``listen_to``'s,
+    when it listens here."""
     cfg = model.cfg
     need_phones = timed_phones is None and (listen or cfg.phone_evidence)
     if listened is None or (need_phones and listened.heard is None):
@@ -351,6 +404,9 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     model.seal_bias = SEAL_BIAS
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
     values = outputs_to_values(model, out)
+    said = (timed_phones if timed_phones is not None else None if not (heard_phone_mouth and listen)
+            else recognised if recognised is not None else listened.heard)
+    values = mix_phone_mouth(model, values, said, cfg.fps, phone_mouth)
     if cues is not None:
         values = seal_lips(model, values, cues, cfg.fps)
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
@@ -366,11 +422,7 @@ SEALED = 0.05     # weight units: lips this near their sealed form count as clos
 def lip_contacts(model: Animator, values: np.ndarray, fps: float) -> tuple[float, ...]:
     """The middle (seconds) of each run of frames whose lips are sealed (mouthClose up to jawOpen,
     the lip-parting channels at rest): the poses a scene at another frame rate must still hit."""
-    parting = [_COLUMN[c] for c in model.cfg.seal_open_channels]
-    opening = np.maximum(values[:, _COLUMN["jawOpen"]] - values[:, _COLUMN["mouthClose"]], 0.0)
-    if parting:
-        opening = opening + values[:, parting].max(axis=1)
-    sealed = np.r_[False, opening <= SEALED, False]
+    sealed = np.r_[False, _opening(model, values) <= SEALED, False]
     edges = np.flatnonzero(np.diff(sealed.astype(np.int8)))
     starts, ends = edges[0::2], edges[1::2]
     return tuple(float((s + e - 1) / 2 / fps) for s, e in zip(starts, ends))

@@ -27,9 +27,9 @@ import scipy.signal
 
 from ...core.audio.features import FeatureConfig, compute_features, frame_count, mfcc_from_logmel
 from ...core.audio.loading import DEFAULT_SR, from_array, resample
+from ...core.audio.visemes import CHANNELS, arpabet_events, mouth_weights
 from . import espeak
 from .prosody import ProsodyStyle, prosody_targets
-from .visemes import CHANNELS, arpabet_events, mouth_weights
 
 # --- speakers ----------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core.audio.visemes import PhonemeEvent  # noqa: F401  (espeak.PhonemeEvent, as before)
 from ...core.errors import TalkFaceError
 
 SAMPLE_RATE = 22050
@@ -36,21 +37,6 @@ _P_RATE, _P_VOLUME, _P_PITCH, _P_RANGE, _P_WORDGAP = 1, 2, 3, 4, 7
 
 class EspeakUnavailableError(TalkFaceError):
     """libespeak-ng cannot be loaded or refuses a voice."""
-
-
-@dataclass(frozen=True)
-class PhonemeEvent:
-    """One rendered phoneme: espeak mnemonic, [start, end) in seconds, lexical stress."""
-
-    phoneme: str
-    start: float
-    end: float
-    stress: int = 0          # 0 unstressed, 1 secondary, 2 primary (vowels only)
-    word: int = -1           # index of the word it belongs to, -1 for pauses
-
-    @property
-    def is_pause(self) -> bool:
-        return self.phoneme.startswith("_") or not self.phoneme
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from ...core.audio.motion import activity as _activity
 from ...core.audio.motion import head_sway, speech_clock
-from .visemes import ARKIT_INDEX, ARKIT_NAMES, CHANNELS
+from ...core.audio.visemes import ARKIT_INDEX, ARKIT_NAMES, CHANNELS
 
 HEAD_SLICE = slice(len(ARKIT_NAMES), len(ARKIT_NAMES) + 6)
 _DEG = np.pi / 180.0

@@ -17,9 +17,25 @@ from typing import Sequence
 
 import numpy as np
 
-from ...core.animation import HEAD_CHANNELS
-from ...core.face.model import ARKIT_NAMES  # the face model owns the canonical order
-from .espeak import PhonemeEvent
+from ..animation import HEAD_CHANNELS
+from ..face.model import ARKIT_NAMES  # the face model owns the canonical order
+
+
+@dataclass(frozen=True)
+class PhonemeEvent:
+    """One phoneme as the viseme model reads it: espeak mnemonic, [start, end) in seconds, lexical
+    stress (phones timed in ARPAbet come in through ``arpabet_events``)."""
+
+    phoneme: str
+    start: float
+    end: float
+    stress: int = 0          # 0 unstressed, 1 secondary, 2 primary (vowels only)
+    word: int = -1           # index of the word it belongs to, -1 for pauses
+
+    @property
+    def is_pause(self) -> bool:
+        return self.phoneme.startswith("_") or not self.phoneme
+
 
 ARKIT_NAMES = tuple(ARKIT_NAMES)
 CHANNELS: tuple[str, ...] = ARKIT_NAMES + tuple(HEAD_CHANNELS)   # Animation channel order
