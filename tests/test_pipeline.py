@@ -136,17 +136,18 @@ def test_keys_only_with_a_transcript_times_the_lips_by_it(tmp_path, speech):
 
 
 def test_keys_only_listening_for_words(tmp_path, speech):
-    """--listen words: the lips are timed by the recognised words (and the phone loop)."""
+    """--listen words: the lips are timed by the recognised words (and the phone loop); with
+    --phone-mouth-heard their phones give --phone-mouth of the mouth, as the take records."""
     out = tmp_path / "out"
     done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--listen", "words",
-               "--export-json", "take.json")
+               "--export-json", "take.json", "--phone-mouth", "0.7", "--phone-mouth-heard")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lips timed by the word recogniser" in done.stderr
     assert "animate: words: 100.0% (1/1 chunks" in done.stderr
     assert done.stderr.index("animate: listening: 100.0% (1/1 chunks") < done.stderr.index("animate: words:")
     # the words heard are in the log and in the exported take, for a pipeline to correct and reuse
     take = json.loads((out / "take.json").read_text())["take"]
-    assert take["lipsync"] == "word recogniser" and take["transcript"] == ""
+    assert take["lipsync"] == "word recogniser" and take["transcript"] == "" and take["phone_mouth"] == 0.7
     assert take["heard"] and f"animate: Heard: '{take['heard']}'" in done.stderr
     info = inspect_blend(str(out / "scene.blend"))
     assert info["lipsync"] == "word recogniser" and info["transcript"] == "" and info["jaw_max"] > 0.1
