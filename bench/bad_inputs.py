@@ -188,6 +188,9 @@ def cases() -> list[Case]:
              prepare=audio("8k.wav", lambda: s()[::2], rate=8000)),
         Case("listen words with a wrong transcript", (2,), base + keys + ["--listen", "words", "--transcript",
                                                                            "Der schnelle braune Fuchs springt."]),
+        Case("phone mouth 2", (2,), base + keys + ["--phone-mouth", "2"], must_say="--phone-mouth"),
+        Case("heard phone mouth, silence", (0,), base + keys + ["--phone-mouth", "1", "--phone-mouth-heard"],
+             prepare=audio("silent.wav", lambda: np.zeros(32000, np.float32))),
         Case("unknown flag", (2,), base + keys + ["--frobnicate"]),
         # output folders
         Case("out is a file", (2,), base + keys, prepare=lambda w: {"out": _bytes(w, "afile", b"x")}),
