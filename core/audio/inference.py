@@ -305,6 +305,12 @@ def _opening(model: Animator, values: np.ndarray) -> np.ndarray:
     return opening + values[:, parting].max(axis=1) if parting else opening
 
 
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[start, end) of each run of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.r_[False, mask, False].astype(np.int8)))
+    return edges[0::2], edges[1::2]
+
+
 def _seal(model: Animator, values: np.ndarray, frames) -> None:
     """``values`` at ``frames`` take the sealed form: lips closed over the jaw, parting channels at 0."""
     values[frames, _COLUMN["mouthClose"]] = values[frames, _COLUMN["jawOpen"]]
@@ -316,9 +322,8 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
                     share: float) -> np.ndarray:
     """``values`` with ``share`` of every mouth and jaw channel from the viseme model driven by
     ``timed_phones`` (ARPAbet, start_s, end_s: a transcript's, or what a recogniser heard) and the
-    rest from the network;
-    each run of the network's frames at or under ``NEAR_SEALED`` keeps a sealed frame (its most
-    closed one), so the closures the network made stay made."""
+    rest from the network; each run of the network's frames at or under ``NEAR_SEALED`` keeps a
+    sealed frame (its most closed one), so the closures the network made stay made."""
     if share <= 0.0 or not timed_phones:
         return values
     out = values.copy()
@@ -328,9 +333,7 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
     out[:, close] = np.minimum(out[:, close], out[:, jaw])
     opening = _opening(model, values)
-    near = np.r_[False, opening <= NEAR_SEALED, False]
-    edges = np.flatnonzero(np.diff(near.astype(np.int8)))
-    _seal(model, out, [a + int(np.argmin(opening[a:b])) for a, b in zip(edges[0::2], edges[1::2])])
+    _seal(model, out, [a + int(np.argmin(opening[a:b])) for a, b in zip(*_runs(opening <= NEAR_SEALED))])
     return out
 
 
@@ -404,8 +407,9 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     model.seal_bias = SEAL_BIAS
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
     values = outputs_to_values(model, out)
-    said = (timed_phones if timed_phones is not None else None if not (heard_phone_mouth and listen)
-            else recognised if recognised is not None else listened.heard)
+    said = timed_phones
+    if said is None and heard_phone_mouth and listen:
+        said = recognised if recognised is not None else listened.heard
     values = mix_phone_mouth(model, values, said, cfg.fps, phone_mouth)
     if cues is not None:
         values = seal_lips(model, values, cues, cfg.fps)
@@ -422,9 +426,7 @@ SEALED = 0.05     # weight units: lips this near their sealed form count as clos
 def lip_contacts(model: Animator, values: np.ndarray, fps: float) -> tuple[float, ...]:
     """The middle (seconds) of each run of frames whose lips are sealed (mouthClose up to jawOpen,
     the lip-parting channels at rest): the poses a scene at another frame rate must still hit."""
-    sealed = np.r_[False, _opening(model, values) <= SEALED, False]
-    edges = np.flatnonzero(np.diff(sealed.astype(np.int8)))
-    starts, ends = edges[0::2], edges[1::2]
+    starts, ends = _runs(_opening(model, values) <= SEALED)
     return tuple(float((s + e - 1) / 2 / fps) for s, e in zip(starts, ends))
 
 
