@@ -278,6 +278,7 @@ def features_for(audio: Audio, model: Animator, timed_phones: list | None = None
 
 CHANNELS = tuple(ARKIT_NAMES) + HEAD_CHANNELS
 _COLUMN = {c: i for i, c in enumerate(CHANNELS)}
+_MOUTH = [i for i, c in enumerate(CHANNELS) if c.startswith(("jaw", "mouth"))]   # what a phone mouth blends
 
 
 def outputs_to_values(model: Animator, out: dict[str, np.ndarray]) -> np.ndarray:
@@ -327,9 +328,8 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     if share <= 0.0 or not timed_phones:
         return values
     out = values.copy()
-    mouth = [i for i, c in enumerate(CHANNELS) if c.startswith(("jaw", "mouth"))]
     shapes = visemes.mouth_weights(visemes.arpabet_events(timed_phones), fps, len(values))
-    out[:, mouth] = (1.0 - share) * values[:, mouth] + share * shapes[:, mouth]
+    out[:, _MOUTH] = (1.0 - share) * values[:, _MOUTH] + share * shapes[:, _MOUTH]
     jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
     out[:, close] = np.minimum(out[:, close], out[:, jaw])
     opening = _opening(model, values)
