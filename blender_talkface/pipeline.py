@@ -208,7 +208,6 @@ class HeardTake:
     aligned: object = None       # core.audio.alignment.Alignment with a transcript
     recognised: object = None    # core.audio.recognition.Recognised in the 'words' mode
     notes: tuple = ()
-    phone_mouth: float = 0.0     # the share of the mouth the take's phones gave (0: none were used)
 
 
 WORDS_LISTENING_SPAN = 0.15      # the share of step 1-2 the words mode's listening shows (its
@@ -274,10 +273,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     anim = smooth(anim, options.smoothing)
     step(3)
     _stop_if(cancelled)
-    # the phones that shaped the mouth: the text's, else (when asked) the ones a recogniser heard
-    used = aligned is not None or (options.heard_phone_mouth and source != "audio features")
-    return HeardTake(audio, anim, source, aligned, recognised, tuple(audio.notes) + tuple(anim.notes),
-                     options.phone_mouth if used else 0.0)
+    return HeardTake(audio, anim, source, aligned, recognised, tuple(audio.notes) + tuple(anim.notes))
 
 
 def write_take(context, face_obj, audio_path: str, options: AnimateOptions, heard: HeardTake,
@@ -300,7 +296,7 @@ def write_take(context, face_obj, audio_path: str, options: AnimateOptions, hear
     scene_data.set_take_transcript(take.action, options.transcript.strip())
     scene_data.set_take_lipsync(take.action, heard.lipsync)
     scene_data.set_take_heard(take.action, recognised.text if recognised is not None else "")
-    scene_data.set_take_phone_mouth(take.action, heard.phone_mouth)
+    scene_data.set_take_phone_mouth(take.action, heard.anim.phone_mouth)
     last = start + int(round(audio.duration * scene_fps(scene))) - 1
     take_sound(scene, take.action, audio_path, start, last + 1)
     if options.fit_range:     # a scene made for this take (headless without a .blend)

@@ -42,6 +42,9 @@ class Animation:
     #: (lip closures: a /p b m/ can be shorter than a scene frame, and its closed lips are a
     #: relation between channels that resampling each channel on its own does not keep)
     contacts: tuple[float, ...] = ()
+    #: the share of the jaw and mouth shapes that came from phones rather than the network
+    #: (``core.audio.inference.mix_phone_mouth``; 0: none did)
+    phone_mouth: float = 0.0
 
     def __post_init__(self):
         values = np.asarray(self.values, dtype=np.float32)

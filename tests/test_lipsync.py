@@ -52,6 +52,9 @@ def test_silence_keeps_the_mouth_closed(net, face, tmp_path):
     assert anim.n_frames == 150
     assert np.percentile(gap_mm(face, anim), 95) <= 2.0
     assert np.all(np.isfinite(anim.values))
+    # heard phones asked for, none heard: nothing of the mouth came from phones, and the take says so
+    heard = animate(load_audio(path), net, heard_phone_mouth=True)
+    assert heard.phone_mouth == 0.0 and np.array_equal(heard.values, anim.values)
 
 
 @pytest.mark.parametrize("rate,channels", [(8000, 1), (96000, 1), (44100, 2)])
@@ -243,3 +246,6 @@ def test_a_phone_mouth_brings_the_take_nearer_to_the_phones(net, face, told_as):
         assert np.array_equal(takes["default"].values, takes["network"].values)
     else:
         assert np.array_equal(takes["default"].values, takes["phones"].values)
+    # each take says what share of its mouth its phones gave (the Action records it)
+    assert takes["network"].phone_mouth == 0.0 and takes["phones"].phone_mouth == PHONE_MOUTH
+    assert takes["default"].phone_mouth == (0.0 if told_as == "recognised" else PHONE_MOUTH)

@@ -410,14 +410,16 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     said = timed_phones
     if said is None and heard_phone_mouth and listen:
         said = recognised if recognised is not None else listened.heard
-    values = mix_phone_mouth(model, values, said, cfg.fps, phone_mouth)
+    spoken = said is not None and any(phones.phone_class(p) != "silence" for p, _, _ in said)
+    share = phone_mouth if spoken else 0.0
+    values = mix_phone_mouth(model, values, said, cfg.fps, share)
     if cues is not None:
         values = seal_lips(model, values, cues, cfg.fps)
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
     values[:, [CHANNELS.index("eyeBlinkLeft"), CHANNELS.index("eyeBlinkRight")]] = blink[:, None]
     values[:, [_COLUMN[c] for c in HEAD_CHANNELS]] += sway_for(feats, cfg, seed)
     return Animation(cfg.fps, CHANNELS, values, notes=speech_notes(feats, cfg, audio),
-                     contacts=lip_contacts(model, values, cfg.fps))
+                     contacts=lip_contacts(model, values, cfg.fps), phone_mouth=share)
 
 
 SEALED = 0.05     # weight units: lips this near their sealed form count as closed
