@@ -206,7 +206,7 @@ def end_to_end(sets: str, loop: str = "") -> None:
                   else (unadapted_words_mode(), lipsync.NetworkWithWords("shipped")))
     for pred in predictors:
         for name, cases in built.items():
-            results.append((pred.name, name, lipsync.SET_SOURCE.get(name) in pred.trained_on,
+            results.append((pred.name, name, lipsync.seen(name, pred.trained_on),
                             lipsync.score(cases, pred, face)))
     lipsync.print_table(results)
 

@@ -284,6 +284,12 @@ SET_SOURCE = {"espeak": ("espeak",), "flite": ("flite",), "piper": ("piper",), "
               "langs-dev": tuple(f"asterisk-{lang}" for lang in LANGUAGES)}
 
 
+def seen(name: str, trained_on: set) -> bool:
+    """Whether weights that heard ``trained_on`` (engines, recorded sets) heard test set ``name``'s
+    engine or speaker: its row is then memory, not generalisation."""
+    return any(source in trained_on for source in SET_SOURCE.get(name, ()))
+
+
 def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[str, list[Case]]:
     real = functools.cache(lambda: real_cases(seed))     # real and real-new: aligned once
     makers = {
@@ -334,17 +340,20 @@ class Network:
 
     @staticmethod
     def _trained_engines(path: str, styles: tuple[str, ...]) -> set[str]:
-        """The engines and recordings these weights heard: another engine's voices and recorded
-        people are training styles named 'ENGINE-VOICE' / 'RECORDING-SPEAKER'
-        (``training.corpus.build``); espeak-ng always counts as heard (the corpus's silence clips
-        carry its speaker names even where it spoke nothing); and what the weights' provenance lists."""
+        """The engines and recordings these weights heard: what their provenance records the
+        training corpus spoke (``data.sources_trained``, ``training.corpus.build.sources_trained``),
+        and another engine's voices and recorded people as training styles named 'ENGINE-VOICE' /
+        'RECORDING-SPEAKER'. Weights trained before that record (2026-12-05) count espeak-ng as
+        heard: their styles cannot say (the corpus's silence clips carry its speaker names even
+        where it spoke nothing)."""
         from talkface.core.weights import read_provenance
         from talkface.training.corpus.build import source_of_style
 
         folder = None if path == "shipped" else os.path.dirname(os.path.abspath(path))
         entry = read_provenance(folder).get("animator.safetensors" if path == "shipped" else os.path.basename(path), {})
         engines = {source_of_style(style) for style in styles} - {None}
-        return {"espeak"} | engines | set(entry.get("data", {}).get("engines_trained", []))
+        recorded = entry.get("data", {}).get("sources_trained")
+        return engines | (set(recorded) if recorded is not None else {"espeak"})
 
     def predict(self, case: Case):
         with closure_detector(self.detector):
@@ -651,8 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and not all("text" in case.extra for case in cases):
                 continue
-            seen = any(source in pred.trained_on for source in SET_SOURCE.get(name, ()))
-            results.append((pred.name, name, seen, score(cases, pred, model)))
+            results.append((pred.name, name, seen(name, pred.trained_on), score(cases, pred, model)))
     if results:
         print_table(results)
     if args.json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -86,6 +87,27 @@ def test_the_bench_marks_the_engines_the_weights_heard():
     assert "real-new" not in bench.SET_SOURCE                                        # people no corpus holds
     heard = bench.Network("shipped").trained_on
     assert {"flite", "piper"} <= heard and "real" not in heard
+    assert bench.seen("flite", heard) and bench.seen("espeak", heard) and not bench.seen("real-new", heard)
+
+
+def test_weights_that_never_heard_espeak_are_not_marked_seen_on_it(tmp_path):
+    """Weights trained on a corpus where other engines spoke every utterance (engine share 1) heard
+    no espeak-ng speech, though its silence clips carry espeak-ng speaker names: the trainer
+    records what the corpus spoke, and the bench's espeak row for them is generalisation."""
+    from talkface.training.corpus.build import sources_trained
+
+    left_out = {"engines": ["flite:awb", "piper:joe"], "engine_share": 1.0, "recordings": []}
+    assert sources_trained(left_out) == ["flite", "piper"]
+    assert sources_trained({**left_out, "engine_share": 0.3}) == ["espeak", "flite", "piper"]
+    assert sources_trained({"parts": {"a": left_out, "b": {"engines": [], "recordings": ["asterisk"]}}}) == [
+        "asterisk", "espeak", "flite", "piper"]
+    (tmp_path / "provenance.json").write_text(json.dumps(
+        {"w.safetensors": {"data": {"sources_trained": sources_trained(left_out)}}}))
+    heard = bench.Network._trained_engines(str(tmp_path / "w.safetensors"), ("en+adam", "flite-awb"))
+    assert heard == {"flite", "piper"} and not bench.seen("espeak", heard) and bench.seen("piper", heard)
+    # weights recorded before the trainer wrote it: espeak-ng counts as heard, as its styles cannot say
+    (tmp_path / "provenance.json").write_text(json.dumps({"w.safetensors": {"data": {}}}))
+    assert bench.seen("espeak", bench.Network._trained_engines(str(tmp_path / "w.safetensors"), ("en+adam",)))
 
 
 def test_detector_settings_parse_and_are_put_back():

@@ -353,6 +353,7 @@ def test_the_configuration_lands_in_the_checkpoint_and_the_provenance(tmp_path):
     assert prov["command"] == shlex.join([".venv/bin/python", "-m", "talkface.training.animator", *argv])
     assert prov["steps"] == 2 and prov["processes"] == 1 and "mouth_l1" in prov["metrics"]
     assert prov["sha256"] and prov["data"]["hours"] == 0.01
+    assert prov["data"]["sources_trained"] == ["espeak"]       # no other engine spoke: the bench's 'seen'
     # the recorded command reproduces the configuration
     again = animator.parser().parse_args(shlex.split(prov["command"])[3:])
     assert loop.config_from_args(animator.AnimatorTrainConfig, again) == cfg

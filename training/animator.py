@@ -30,6 +30,7 @@ from ..core.audio.inference import outputs_to_values, save_animator
 from ..core.audio.network import NETWORK_FPS, Animator, AnimatorConfig, make_presets, run_chunked
 from ..core.face.model import ARKIT_NAMES, load_face_model
 from . import distributed, loop
+from .corpus.build import sources_trained
 from .hdtf.records import Records, is_records
 from .lip_metrics import lip_metrics
 from .loop import option
@@ -510,7 +511,8 @@ def main(argv=None) -> int:
         with open(os.path.join(args.data, "manifest.json"), encoding="utf-8") as fh:
             manifest = json.load(fh)
         data = {k: manifest.get(k) for k in ("seed", "fps", "hours", "splits", "held_out_accents",
-                                             "held_out_variants")}
+                                             "held_out_variants", "engines", "engine_share", "recordings")}
+        data["sources_trained"] = sources_trained(manifest)     # what the bench marks 'seen'
     try:
         report = train(train_clips, eval_clips, args.out, cfg, resume=args.resume, dist_ctx=ctx)
     finally:

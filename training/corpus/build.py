@@ -342,6 +342,23 @@ def recording_folder(folder: str, codec: str = "wav") -> str:
     return folder if codec == "wav" else f"{folder}-{codec}"
 
 
+def sources_trained(manifest: dict) -> list[str]:
+    """The engines and recorded sets whose speech a corpus's training split holds ('espeak',
+    'flite', 'piper', 'asterisk', 'asterisk-fr' ...), from its manifest (a combined corpus: from
+    its parts'). espeak-ng speaks every training utterance no other engine does, so it is absent
+    only when ``engine_share`` is 1 (its silence clips carry espeak-ng speaker names all the same,
+    which is why a style name alone cannot say)."""
+    parts = manifest.get("parts") or {"": manifest}
+    found: set[str] = set()
+    for part in parts.values():
+        engines = part.get("engines") or []
+        if not engines or float(part.get("engine_share") or 0.0) < 1.0:
+            found.add("espeak")
+        found.update(engine.partition(":")[0] for engine in engines)
+        found.update(part.get("recordings") or [])
+    return sorted(found)
+
+
 def source_of_style(style: str) -> str | None:
     """The engine or recorded set a training style name ('flite-awb', 'asterisk-allison',
     'asterisk-fr-june') comes from: the longest that prefixes it; None for espeak-ng's."""
