@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="share of the mouth and jaw that follows the transcript's phones, 0 to 1 (the network gives "
                            "the rest)")
     take.add_argument("--phone-mouth-heard", action="store_true",
-                      help="without --transcript, let the phones heard give that share too (English speech)")
+                      help="without --transcript, let the phones heard give that share too (English speech; every "
+                           "closure the network made is kept)")
     take.add_argument("--smoothing", default="0", help="Gaussian smoothing of the curves in seconds, 0 to 1")
     take.add_argument("--tolerance", default="0.01",
                       help="key reduction tolerance in weight units (head channels: a tenth of it)")

@@ -80,9 +80,10 @@ def take_properties() -> dict:
         ),
         "heard_phone_mouth": bpy.props.BoolProperty(
             name="From Heard Phones", default=False,
-            description="Without Dialog Text, let the phones the recognisers heard give the Phone Mouth share: "
-                        "nearer the sounds on clear English speech, further from them on other languages "
-                        "and unusual voices, where they are guesses",
+            description="Without Dialog Text, let the phones the recognisers heard give the Phone Mouth share "
+                        "(every closure the network made is kept): mouth shapes nearer the sounds and more p, b, m "
+                        "closed, but on unusual voices and other languages, where the phones are guesses, the "
+                        "motion follows the speech less closely",
         ),
         "mouth": _intensity("Mouth", "jaw and lip motion"),
         "brows": _intensity("Brows", "brow raises and frowns"),

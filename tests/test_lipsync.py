@@ -185,9 +185,11 @@ def test_every_sealed_closure_is_still_closed_as_keyed(net, face, scene_fps):
 def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
     """``mix_phone_mouth``: a share of every mouth and jaw channel from the viseme model on the
     take's phones, the rest the network's; brows, eyes and head untouched; a run of frames the
-    network brought near sealed keeps a sealed frame even where the phones say "ah"."""
+    network brought near sealed keeps a sealed frame even where the phones say "ah"; with phones a
+    recogniser guessed (``guessed``) every frame the network sealed stays sealed (one run can hold two
+    closures: "mom"), with a transcript's only the run's most closed one."""
     from talkface.core.audio import visemes
-    from talkface.core.audio.inference import CHANNELS, NEAR_SEALED, _opening, mix_phone_mouth
+    from talkface.core.audio.inference import CHANNELS, NEAR_SEALED, SEALED, _opening, mix_phone_mouth
 
     fps, n = 50.0, 100
     rng = np.random.default_rng(0)
@@ -197,9 +199,13 @@ def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
     values[42, col["mouthClose"]] = 0.19                                             # its most closed frame
     for c in net.cfg.seal_open_channels:
         values[40:44, col[c]] = 0.0
+        values[70:79, col[c]] = 0.0
+    # one near-sealed run (70-78) with two closures the network made: 71 (its most closed) and 77
+    values[70:79, col["jawOpen"]], values[70:79, col["mouthClose"]] = 0.2, 0.1
+    values[71, col["mouthClose"]], values[77, col["mouthClose"]] = 0.2, 0.17
     heard = [("SIL", 0.0, 0.3), ("AA", 0.3, 1.6), ("SIL", 1.6, 2.0)]
     share = 0.4
-    mixed = mix_phone_mouth(net, values, heard, fps, share)
+    mixed = mix_phone_mouth(net, values, heard, fps, share, guessed=True)
     mouth = [i for i, c in enumerate(CHANNELS) if c.startswith(("jaw", "mouth"))]
     others = [i for i in range(len(CHANNELS)) if i not in mouth]
     assert np.array_equal(mixed[:, others], values[:, others])
@@ -207,11 +213,17 @@ def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
     expected = values.copy()
     expected[:, mouth] = (1 - share) * values[:, mouth] + share * shapes[:, mouth]
     expected[:, col["mouthClose"]] = np.minimum(expected[:, col["mouthClose"]], expected[:, col["jawOpen"]])
-    elsewhere = np.arange(n) != 42
+    elsewhere = ~np.isin(np.arange(n), [42, 71, 77])
     assert np.allclose(mixed[elsewhere], expected[elsewhere], atol=1e-6)
     assert _opening(net, values)[40:44].max() <= NEAR_SEALED < _opening(net, values)[[39, 44]].min()
+    assert _opening(net, values)[77] <= SEALED < _opening(net, values)[76]
     assert _opening(net, mixed[[40, 41, 43]]).min() > 0.05      # the phones heard open the run's other frames
     assert _opening(net, mixed)[42] == 0.0                       # the network's closure stays made
+    assert _opening(net, mixed)[71] == _opening(net, mixed)[77] == 0.0   # both of the run's closures
+    assert _opening(net, mixed[[72, 73, 74, 75, 76]]).min() > SEALED
+    told = mix_phone_mouth(net, values, heard, fps, share)          # a transcript's phones
+    assert _opening(net, told)[71] == 0.0 and _opening(net, told)[77] > SEALED
+    assert np.array_equal(np.delete(told, 77, 0), np.delete(mixed, 77, 0))
     assert np.array_equal(mix_phone_mouth(net, values, heard, fps, 0.0), values)
     assert np.array_equal(mix_phone_mouth(net, values, [], fps, share), values)
 

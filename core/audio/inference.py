@@ -320,11 +320,15 @@ def _seal(model: Animator, values: np.ndarray, frames) -> None:
 
 
 def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps: float,
-                    share: float) -> np.ndarray:
+                    share: float, guessed: bool = False) -> np.ndarray:
     """``values`` with ``share`` of every mouth and jaw channel from the viseme model driven by
     ``timed_phones`` (ARPAbet, start_s, end_s: a transcript's, or what a recogniser heard) and the
     rest from the network; each run of the network's frames at or under ``NEAR_SEALED`` keeps a
-    sealed frame (its most closed one), so the closures the network made stay made."""
+    sealed frame (its most closed one), so the closures the network made stay made. ``guessed``:
+    the phones are what a recogniser heard, not a transcript's, and every frame the network sealed
+    (opening at or under ``SEALED``) stays sealed too: a near-sealed run can hold two closures, and
+    a guessed vowel must not open either (with a transcript its /p b m/ seal the lips exactly, and
+    keeping the network's other sealed frames only adds closures the text does not say)."""
     if share <= 0.0 or not timed_phones:
         return values
     out = values.copy()
@@ -333,7 +337,9 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
     out[:, close] = np.minimum(out[:, close], out[:, jaw])
     opening = _opening(model, values)
-    _seal(model, out, [a + int(np.argmin(opening[a:b])) for a, b in zip(*_runs(opening <= NEAR_SEALED))])
+    kept = opening <= SEALED if guessed else np.zeros(len(opening), bool)
+    kept[[a + int(np.argmin(opening[a:b])) for a, b in zip(*_runs(opening <= NEAR_SEALED))]] = True
+    _seal(model, out, kept)
     return out
 
 
@@ -412,7 +418,7 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
         said = recognised if recognised is not None else listened.heard
     spoken = said is not None and any(phones.phone_class(p) != "silence" for p, _, _ in said)
     share = phone_mouth if spoken else 0.0
-    values = mix_phone_mouth(model, values, said, cfg.fps, share)
+    values = mix_phone_mouth(model, values, said, cfg.fps, share, guessed=timed_phones is None)
     if cues is not None:
         values = seal_lips(model, values, cues, cfg.fps)
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
