@@ -124,6 +124,13 @@ def test_dialog_text_times_the_lips(face, blender):
     assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
     action = face.data.shape_keys.animation_data.action
     assert action["talkface_lipsync"] == "transcript" and action["talkface_transcript"] == SAMPLE_TEXT
+    # every key the take and the face carry is one the schema names (blender_talkface/scene_data.py)
+    import importlib
+
+    sd = importlib.import_module(f"{PKG}.blender_talkface.scene_data")
+    assert set(action.keys()) <= set(sd.TAKE_KEYS) and sd.TAKE_PHONE_MOUTH in action.keys()
+    assert {k for k in face.keys() if k.startswith("talkface_")} <= set(sd.FACE_KEYS)
+    assert {k for k in scene.keys() if k.startswith("talkface_")} <= set(sd.SCENE_KEYS)
     scene.talkface.dialog_text = ""
     assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
     again = face.data.shape_keys.animation_data.action

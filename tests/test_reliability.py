@@ -104,9 +104,21 @@ def test_full_disk_while_saving_leaves_the_previous_outputs(shot):
     assert digest(shot) == before
 
 
-def test_full_disk_while_rendering_the_video(tmp_path):
+@pytest.fixture(scope="module")
+def short_speech(tmp_path_factory) -> str:
+    """The sample line's first 2 s: a run that renders a video in about a third of the whole line's
+    time (these tests are about what a failed or killed run leaves, not about the line)."""
+    import soundfile as sf
+
+    samples, sr = sf.read(SPEECH)
+    path = tmp_path_factory.mktemp("speech") / "short.wav"
+    sf.write(path, samples[: 2 * sr], sr)
+    return str(path)
+
+
+def test_full_disk_while_rendering_the_video(tmp_path, short_speech):
     out = tmp_path / "out"
-    done = run("--photo", PORTRAIT, "--audio", SPEECH, "--out", str(out), "--resolution", "64",
+    done = run("--photo", PORTRAIT, "--audio", short_speech, "--out", str(out), "--resolution", "64",
                env={"TALKFACE_TEST_FAULT": "truncate-video"})
     one_line(done, 1, "Rendering video.mp4 failed")
     assert not (out / "video.mp4").exists() and not (out / "scene.blend").exists()
@@ -202,12 +214,13 @@ def test_sigterm_during_the_bake_keeps_earlier_outputs(shot):
     assert not frames.exists() or not [n for n in os.listdir(frames) if n.startswith(".talkface-partial-")]
 
 
-def test_stale_staging_of_a_killed_bake_is_removed(tmp_path):
+def test_stale_staging_of_a_killed_bake_is_removed(tmp_path, short_speech):
     out = tmp_path / "out"
     stale = out / "frames" / ".talkface-partial-999999999-abc"
     stale.mkdir(parents=True)
     (stale / "frame_000001.png").write_bytes(b"half")
-    done = run("--photo", PORTRAIT, "--audio", SPEECH, "--out", str(out), "--resolution", "64", "--overwrite")
+    done = run("--photo", PORTRAIT, "--audio", short_speech, "--out", str(out), "--resolution", "64",
+               "--overwrite")
     assert done.returncode == 0, done.stderr[-3000:]
     assert not stale.exists() and (out / "video.mp4").exists()
 
@@ -300,19 +313,19 @@ def test_turned_face_gets_a_warning(monkeypatch):
     assert any("turned about 60 degrees" in n and "less than about 45" in n for n in notes), notes
 
 
-def test_failed_video_keeps_the_previous_frames_video_and_scene(tmp_path):
+def test_failed_video_keeps_the_previous_frames_video_and_scene(tmp_path, short_speech):
     """A complete earlier run with frames and video; the re-run bakes, then its video fails: every
     earlier file is byte-identical and no new frame or partial file is left."""
     out = tmp_path / "out"
-    first = run("--photo", PORTRAIT, "--audio", SPEECH, "--out", str(out), "--resolution", "64")
+    first = run("--photo", PORTRAIT, "--audio", short_speech, "--out", str(out), "--resolution", "64")
     assert first.returncode == 0, first.stderr[-3000:]
     before = digest(out)
     assert any(k.startswith("frames/") for k in before) and "video.mp4" in before
-    done = run("--photo", PORTRAIT, "--audio", SPEECH, "--out", str(out), "--resolution", "64", "--overwrite",
+    done = run("--photo", PORTRAIT, "--audio", short_speech, "--out", str(out), "--resolution", "64", "--overwrite",
                "--mouth", "0.5", env={"TALKFACE_TEST_FAULT": "truncate-video"})
     one_line(done, 1, "Rendering video.mp4 failed")
     assert digest(out) == before
-    again = run("--photo", PORTRAIT, "--audio", SPEECH, "--out", str(out), "--resolution", "64", "--overwrite",
+    again = run("--photo", PORTRAIT, "--audio", short_speech, "--out", str(out), "--resolution", "64", "--overwrite",
                 "--mouth", "0.5")
     assert again.returncode == 0, again.stderr[-3000:]
     after = digest(out)

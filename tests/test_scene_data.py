@@ -30,6 +30,16 @@ def test_keys_are_the_ones_files_already_hold(sd):
     assert (sd.LEGACY_HEAD_NAME, sd.LEGACY_CAMERA_NAME) == ("talkface_head", "talkface_camera")
 
 
+def test_every_key_has_one_kind_of_owner(sd):
+    """FACE_KEYS, TAKE_KEYS, SCENE_KEYS and LEGACY_KEYS together name every key the schema defines,
+    each once (what a take's Action or a face may carry is checked against them after a real take,
+    tests/test_animate_operator.py)."""
+    defined = sorted(v for k, v in vars(sd).items()
+                     if k.isupper() and isinstance(v, str) and v.startswith("talkface_"))
+    grouped = sd.FACE_KEYS + sd.TAKE_KEYS + sd.SCENE_KEYS + sd.LEGACY_KEYS
+    assert sorted(grouped) == defined and len(defined) == 17
+
+
 def test_accessors_round_trip_through_a_saved_file(scene, blender, sd, tmp_path):
     bpy = blender
     face = bpy.data.objects.new("Face", bpy.data.meshes.new("Face"))
