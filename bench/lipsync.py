@@ -561,6 +561,52 @@ def _speed_run(seconds: float, weights: str, words: bool, takes: int = 1) -> dic
     return json.loads(out.strip().splitlines()[-1])
 
 
+def machine_line() -> str:
+    """What a speed table ran on, so readings from different machines can be compared: the CPU,
+    its cores, and fixed workloads, each the best of three: one core's scalar speed (3 million
+    Python additions; PocketSphinx's search is scalar code too), the cost of one small numpy
+    operation (the phone loop runs a dozen per 10 ms frame) and two threads' matrix speed (a
+    2000 x 2000 float32 product, as the network's layers run). A 2-core machine that runs
+    half as fast on them runs the table about half as fast."""
+    import torch
+
+    model = "unknown CPU"
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+
+    def best(work) -> float:
+        walls = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            work()
+            walls.append(time.perf_counter() - t0)
+        return min(walls)
+
+    scalar = best(lambda: _add_loop(3_000_000))
+    small = best(lambda: _small_ops(a=np.random.rand(40, 3), b=np.random.rand(40, 3))) / 300_000 * 1e6
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    a = torch.randn(2000, 2000)
+    gflops = 2 * 2000 ** 3 / best(lambda: a @ a) / 1e9
+    torch.set_num_threads(threads)
+    return (f"machine: {model}, {os.cpu_count()} cores; 3M Python additions {scalar:.2f} s, a small numpy "
+            f"operation {small:.1f} us (one core); float32 matrix product {gflops:.0f} GFLOPS (2 threads)")
+
+
+def _small_ops(a: np.ndarray, b: np.ndarray, n: int = 100_000) -> None:
+    """``n`` times three numpy operations on [40, 3] arrays: the phone loop's per-frame work."""
+    for _ in range(n):
+        np.where(a >= b, a, b) + a
+
+
+def _add_loop(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
 def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
     """Without text at 1 min, 10 min and ``hours``; in the 'words' listening mode at 1 and 10 min
     (rows '+words'); with text (alignment first) on the 44 s real recording (row '44s +text'), when
@@ -570,6 +616,7 @@ def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
     (0: one process)."""
     from talkface.training.corpus import real
 
+    print(machine_line() + "\n")
     print(f"{'weights':<22} {'audio':>10} {'x real time':>12} {'range':>12} {'peak MB':>9} {'added MB':>9}")
     for w in weights:
         rows = ([(60.0, False), (600.0, False), (3600.0 * hours, False), (60.0, True), (600.0, True)]

@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen", default="words",
         help="without --transcript, how the lips find p, b and m: 'words' (the default: English word "
              "recognition adapted to the voice and aligned to the audio, with the phone recogniser; about 20x "
-             "real time) or 'phones' (the phone recogniser alone: about 100x real time, fewer of them in real "
-             "voices; for farms and first passes); with --transcript the text decides",
+             "real time on two fast cores) or 'phones' (the phone recogniser alone: about four times as fast, "
+             "fewer of them in real voices; for farms and first passes); with --transcript the text decides",
     )
     take = parser.add_argument_group("the take (the panel's Animate from Audio settings)")
     take.add_argument("--style", default="Neutral",

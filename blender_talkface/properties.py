@@ -28,9 +28,10 @@ TAKE_SETTINGS = ("style", "listening", "phone_mouth", "heard_phone_mouth", "mout
 # listed first: a .blend stores an enum's number, so reordering the list must not flip a saved choice.
 LISTENING_MODES = [
     ("WORDS", "Words", "English word recognition adapted to the voice, its words aligned to the audio, with the "
-                       "phone recogniser: finds the most p, b and m in real voices (about 20x real time)", 1),
+                       "phone recogniser: finds the most p, b and m in real voices (about 20x real time on two "
+                       "fast cores)", 1),
     ("PHONES", "Phones (fast)", "The phone recogniser alone (trained on real speech) hears p, b and m: about "
-                                "100x real time, fewer of them in real voices", 0),
+                                "four times as fast as Words, fewer of them in real voices", 0),
 ]
 
 _STYLE_ITEMS = None             # Blender needs the enum strings kept alive: computed once

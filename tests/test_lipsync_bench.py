@@ -77,7 +77,8 @@ def test_bench_prints_a_row_per_weights_and_set(tmp_path):
 def test_the_bench_marks_the_engines_the_weights_heard():
     """The shipped weights trained on flite's and piper's voices: their rows on those sets are
     memory, and the table must say so (a row unmarked is read as generalisation)."""
-    assert bench.Network._trained_engines("shipped", ("en+adam", "flite-awb", "piper-joe")) >= {"espeak", "flite", "piper"}
+    assert bench.Network._trained_engines("shipped", ("en+adam", "flite-awb", "piper-joe")) >= {
+        "espeak", "flite", "piper"}
     assert bench.Network._trained_engines("shipped", ("en+adam",)) >= {"espeak"}
     assert "asterisk" in bench.Network._trained_engines("shipped", ("en+adam", "asterisk-allison"))
     # another language's prompts are other people (and Allison's Spanish): they do not make her English seen
@@ -161,6 +162,19 @@ def test_the_speed_child_times_take_after_take():
                          check=True, capture_output=True, text=True, timeout=300)
     row = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(row["walls"]) == 2 and row["wall"] == row["walls"][0] and row["frames"] == 150
+
+
+def test_the_speed_table_says_what_machine_it_ran_on():
+    """Speed readings differ by a factor of three between 2-core machines: the table's first line
+    measures the machine (scalar, small numpy operations, matrix product) so readings compare."""
+    import re
+
+    line = bench.machine_line()
+    found = re.fullmatch(r"machine: .+, (\d+) cores; 3M Python additions ([\d.]+) s, a small numpy operation "
+                         r"([\d.]+) us \(one core\); float32 matrix product (\d+) GFLOPS \(2 threads\)", line)
+    assert found, line
+    cores, scalar, small, gflops = found.groups()
+    assert int(cores) == os.cpu_count() and float(scalar) > 0 and float(small) > 0 and int(gflops) > 0
 
 
 def test_speed_alone_prints_only_the_speed_table(monkeypatch, capsys):
