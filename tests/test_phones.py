@@ -98,6 +98,35 @@ def test_the_loop_decodes_the_scores_the_posteriors_come_from(speech):
     assert phone_loop.recognise_phones(speech) == heard.phones          # the same every time
 
 
+def test_chunks_decoded_together_get_each_chunks_own_path_and_posteriors():
+    """decode_many and posteriors_many stack chunks of different lengths (an empty one too) on a batch
+    axis: each chunk gets what it gets alone, so a chunk never hears its neighbours' frames."""
+    rng = np.random.default_rng(5)
+    n_phones, n_states = 5, 3
+    stay = np.log(rng.uniform(0.3, 0.8, (n_phones, n_states)))
+    leave = np.log(1 - np.exp(stay))
+    follow = np.log(rng.dirichlet(np.ones(n_phones), n_phones))
+    chunks = [rng.normal(0, 3, (n, n_phones, n_states)).astype(np.float32) for n in (17, 0, 40, 3, 25)]
+    together = phone_loop.decode_many(chunks, stay, leave, follow=follow)
+    assert together == [phone_loop.decode(c, stay, leave, follow=follow) for c in chunks]
+    assert together[1] == [] and together[2][-1][2] == 39 and together[3][-1][2] == 2
+    posts = phone_loop.posteriors_many(chunks, stay, leave, follow=follow, scale=0.7)
+    for chunk, post in zip(chunks, posts):
+        alone = phone_loop.posteriors(chunk, stay, leave, follow=follow, scale=0.7)
+        assert post.shape == alone.shape == (len(chunk), n_phones) and np.allclose(post, alone, rtol=0, atol=1e-12)
+    assert len({p.tobytes() for p in posts if len(p)}) == 4
+
+
+def test_hearing_a_long_recording_in_batches_of_chunks_hears_what_one_by_one_does(speech, monkeypatch):
+    gap = np.zeros(8000, np.float32)
+    long = from_array(np.concatenate([speech.samples, gap] * 13), 16000)     # 102 s: 6 chunks, 4 then 2
+    assert len(phones.chunk_bounds(long.samples, 16000)) > phone_loop.BATCH
+    batched = phone_loop.hear(long)
+    monkeypatch.setattr(phone_loop, "BATCH", 1)
+    alone = phone_loop.hear(long)
+    assert batched.phones == alone.phones and batched.closures == alone.closures and len(alone.closures) > 20
+
+
 def test_the_model_transitions_are_left_to_right():
     model = senones.acoustic_model()
     assert model.stay.shape == model.leave.shape == (len(model.phones), 3)

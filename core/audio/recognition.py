@@ -17,7 +17,7 @@ recordings it found 2 more /p b m/ in 100 on telephone speech and 1 in 100 on va
 to end (weights/provenance.json, ``word_recognition.adapted``).
 
 It costs PocketSphinx's word search (22-25x real time on two cores, against the phone loop's
-100-135x, on 2026-12-04's machine; about a quarter of the phone loop's speed on any machine, 7-8x on
+100-135x, on 2026-12-04's machine; a quarter to a fifth of the phone loop's speed on any machine, 8-9x on
 a slower one; ``bench/lipsync.py --speed``): chunks run in helper processes (``core.audio.sphinx_pool``)
 once this process has computed the features, the phone scores and the loop, and the take's
 transform from them (``inference.recognise_and_listen``). The helper processes and this process's
