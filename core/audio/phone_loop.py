@@ -46,9 +46,9 @@ ACOUSTIC_SCALE = 1.0
 CLOSURE_POSTERIOR = 0.3
 
 
-#: Chunks decoded together (``hear``): the loop's per-frame work is many small numpy operations,
-#: so several chunks stacked on a batch axis cost little more than one (a minute of audio, 5 chunks:
-#: 0.77 -> 0.39 s on a slow 2-core machine), at ~8 MB of float64 work arrays per chunk.
+#: Chunks decoded together (``hear``): the loop's per-frame work is many small numpy operations, so
+#: chunks stacked on a batch axis cost about half as much each (a minute of audio, 5 chunks: 0.77 ->
+#: 0.39 s on a slow 2-core machine), at ~8 MB of float64 work arrays per chunk.
 BATCH = 4
 
 
