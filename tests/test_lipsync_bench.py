@@ -167,8 +167,6 @@ def test_the_speed_child_times_take_after_take():
 def test_the_speed_table_says_what_machine_it_ran_on():
     """Speed readings differ by a factor of three between 2-core machines: the table's first line
     measures the machine (scalar, small numpy operations, matrix product) so readings compare."""
-    import re
-
     line = bench.machine_line()
     found = re.fullmatch(r"machine: .+, (\d+) cores; 3M Python additions ([\d.]+) s, a small numpy operation "
                          r"([\d.]+) us \(one core\); float32 matrix product (\d+) GFLOPS \(2 threads\)", line)

@@ -191,7 +191,6 @@ def closures(t0: float, states: np.ndarray, model: senones.AcousticModel, follow
     by the one of the three the run holds most of. ``threshold`` and ``scale`` default to
     ``CLOSURE_POSTERIOR`` and ``ACOUSTIC_SCALE`` as they are when called (``bench/lipsync.py
     --detector`` sets them)."""
-    scale = ACOUSTIC_SCALE if scale is None else scale
     return _closures_in(t0, posteriors(states, model.stay, model.leave, follow=follow, scale=scale), model, threshold)
 
 
