@@ -321,7 +321,7 @@ class Network:
     recogniser hears /p b m/ (``listen``); with ``listen=False`` the network alone (before issue 12)."""
 
     def __init__(self, path: str, listen: bool = True, detector: tuple[float, float] | None = None,
-                 phone_mouth: float | None = None):
+                 phone_mouth: float | None = None, smoothing: float | None = None):
         # a file is named with its folder: two runs' weights are usually both 'animator.safetensors'
         where = os.path.abspath(path)
         self.name = ("shipped" if path == "shipped" else os.path.join(os.path.basename(os.path.dirname(where)),
@@ -330,6 +330,9 @@ class Network:
             self.name += " @{:g}>{:g}".format(*detector)
         if phone_mouth is not None:
             self.name += f" phones{phone_mouth:g}"
+        if smoothing is not None:
+            self.name += f" smooth{1000 * smoothing:g}ms"
+        self.smoothing = smoothing
         # a share given here applies to the phones heard too (the add-on's Heard Phones); else the defaults
         self.phone_mouth = inference.PHONE_MOUTH if phone_mouth is None else phone_mouth
         self.heard_phone_mouth = phone_mouth is not None
@@ -356,7 +359,7 @@ class Network:
         return engines | (set(recorded) if recorded is not None else {"espeak"})
 
     def predict(self, case: Case):
-        with closure_detector(self.detector):
+        with closure_detector(self.detector), mouth_smoothing(self.smoothing):
             return inference.animate(case.audio, self.net, "Neutral", listen=self.listen, phone_mouth=self.phone_mouth,
                                      heard_phone_mouth=self.heard_phone_mouth)
 
@@ -374,6 +377,18 @@ def closure_detector(setting: tuple[float, float] | None):
         yield
     finally:
         phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR = before
+
+
+@contextlib.contextmanager
+def mouth_smoothing(sigma_s: float | None):
+    """``inference.MOUTH_SMOOTHING_S`` at ``sigma_s`` meanwhile (None: as shipped)."""
+    before = inference.MOUTH_SMOOTHING_S
+    if sigma_s is not None:
+        inference.MOUTH_SMOOTHING_S = sigma_s
+    try:
+        yield
+    finally:
+        inference.MOUTH_SMOOTHING_S = before
 
 
 class NetworkWithText(Network):
@@ -404,14 +419,23 @@ class NetworkWithWords(Network):
     (thorough)): no text; English word recognition, its words aligned, and the lips sealed on their
     /p b m/ as well as the phone loop's (``core.audio.recognition``)."""
 
-    def __init__(self, path: str, phone_mouth: float | None = None):
-        super().__init__(path, phone_mouth=phone_mouth)
+    #: (weights, id of a case's audio) -> what recognise_and_listen heard: the same for every variant
+    #: of one weights file (it depends on neither the phone mouth nor the smoothing), so computed once
+    heard: dict = {}
+
+    def __init__(self, path: str, phone_mouth: float | None = None, smoothing: float | None = None):
+        super().__init__(path, phone_mouth=phone_mouth, smoothing=smoothing)
         self.name += " +words"
+        self.path = path
 
     def predict(self, case: Case):
-        recognised, listened = inference.recognise_and_listen(case.audio, self.net)
-        return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
-                                 phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)
+        key = (self.path, id(case.audio))
+        if key not in self.heard:
+            self.heard[key] = (case.audio, inference.recognise_and_listen(case.audio, self.net))
+        recognised, listened = self.heard[key][1]
+        with mouth_smoothing(self.smoothing):
+            return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
+                                     phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)
 
 
 class Baseline:
@@ -675,6 +699,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score each path (and --transcript, --words) with these shares of the mouth from the "
                          "take's phones, comma-separated, the phones heard included (the default: "
                          "core.audio.inference.PHONE_MOUTH of a transcript's phones, none of the phones heard)")
+    ap.add_argument("--mouth-smoothing", default="",
+                    help="also score the default path (and --words) with the network's mouth smoothed by Gaussians "
+                         "of these standard deviations in seconds, comma-separated (core.audio.inference."
+                         "MOUTH_SMOOTHING_S; 0: off)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
@@ -703,6 +731,10 @@ def main(argv: list[str] | None = None) -> int:
         predictors += [NetworkWithText(w, phone_mouth=v) for w in args.weights for v in shares]
     if args.words:
         predictors += [NetworkWithWords(w, phone_mouth=v) for w in args.weights for v in shares]
+    sigmas = [float(v) for v in args.mouth_smoothing.split(",") if v]
+    predictors += [Network(w, smoothing=v) for w in args.weights for v in sigmas]
+    if args.words:
+        predictors += [NetworkWithWords(w, smoothing=v) for w in args.weights for v in sigmas]
     for pred in predictors:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and not all("text" in case.extra for case in cases):

@@ -228,6 +228,42 @@ def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
     assert np.array_equal(mix_phone_mouth(net, values, [], fps, share), values)
 
 
+def test_smoothing_calms_the_mouth_and_keeps_every_closure_the_network_made(net):
+    """``smooth_mouth``: the mouth and jaw channels (only those) smoothed over time by a Gaussian,
+    mouthClose kept at most jawOpen; every frame the network sealed and each near-sealed run's most
+    closed frame keep the sealed form; 0 leaves the take as it was."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from talkface.core.audio.inference import CHANNELS, NEAR_SEALED, SEALED, _opening, smooth_mouth
+
+    fps, n, sigma_s = 50.0, 120, 0.04
+    rng = np.random.default_rng(1)
+    values = rng.uniform(0.2, 0.6, (n, len(CHANNELS))).astype(np.float32)    # a jittery mouth
+    col = {c: i for i, c in enumerate(CHANNELS)}
+    for c in net.cfg.seal_open_channels:
+        values[30:34, col[c]] = 0.0
+        values[80:83, col[c]] = 0.0
+    values[30:34, col["jawOpen"]], values[30:34, col["mouthClose"]] = 0.3, 0.3     # sealed, 30-33
+    values[80:83, col["jawOpen"]], values[80:83, col["mouthClose"]] = 0.3, 0.2     # near sealed, 80-82
+    values[81, col["mouthClose"]] = 0.22                                           # its most closed frame
+    opening = _opening(net, values)
+    assert opening[30:34].max() <= SEALED and SEALED < opening[80:83].min() <= NEAR_SEALED
+    smooth = smooth_mouth(net, values, fps, sigma_s)
+    mouth = [i for i, c in enumerate(CHANNELS) if c.startswith(("jaw", "mouth"))]
+    others = [i for i in range(len(CHANNELS)) if i not in mouth]
+    assert np.array_equal(smooth[:, others], values[:, others])
+    expected = gaussian_filter1d(values[:, mouth], sigma_s * fps, axis=0, mode="nearest")
+    kept = np.isin(np.arange(n), [30, 31, 32, 33, 81])
+    free = [mouth.index(col[c]) for c in CHANNELS if c.startswith(("jaw", "mouth")) and c != "mouthClose"]
+    assert np.allclose(smooth[~kept][:, [mouth[i] for i in free]], expected[~kept][:, free], atol=1e-6)
+    assert np.all(smooth[:, col["mouthClose"]] <= smooth[:, col["jawOpen"]])
+    assert _opening(net, smooth)[kept].max() == 0.0                 # every closure the network made stays
+    assert _opening(net, smooth)[[80, 82]].min() > SEALED           # the run's other frames are smoothed
+    jitter = [np.abs(np.diff(v[40:75][:, mouth], axis=0)).mean() for v in (values, smooth)]   # away from them
+    assert jitter[1] < 0.5 * jitter[0]
+    assert smooth_mouth(net, values, fps, 0.0) is values
+
+
 @pytest.mark.parametrize("told_as", ["recognised", "timed_phones"])
 def test_a_phone_mouth_brings_the_take_nearer_to_the_phones(net, face, told_as):
     """The phones give ``PHONE_MOUTH`` of the mouth: told a flite line's own phones as a transcript

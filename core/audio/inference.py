@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from scipy.ndimage import gaussian_filter1d
 
 from ..animation import HEAD_CHANNELS, Animation
 from ..errors import InputError, MissingWeightsError
@@ -49,6 +50,9 @@ PHONE_MOUTH = 0.5
 #: of the network's frames counts as a closure it meant: with a phone mouth, its most closed frame
 #: takes the sealed form, so the phones' share does not pull it open.
 NEAR_SEALED = 0.15
+#: Standard deviation (seconds) of the Gaussian that smooths the network's mouth and jaw over time
+#: before the phones' share and the seals (``smooth_mouth``; 0: off).
+MOUTH_SMOOTHING_S = 0.0
 
 BLINK_PER_MINUTE = 17.0
 BLINK_REFRACTORY_S = 1.2
@@ -336,10 +340,32 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     out[:, _MOUTH] = (1.0 - share) * values[:, _MOUTH] + share * shapes[:, _MOUTH]
     jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
     out[:, close] = np.minimum(out[:, close], out[:, jaw])
+    _seal(model, out, _meant_closures(model, values, every_sealed=guessed))
+    return out
+
+
+def _meant_closures(model: Animator, values: np.ndarray, every_sealed: bool) -> np.ndarray:
+    """[F] bool: the frames of ``values`` (the network's) that keep the sealed form when something
+    else reshapes the mouth: the most closed frame of each run at or under ``NEAR_SEALED``, and with
+    ``every_sealed`` every frame at or under ``SEALED`` too."""
     opening = _opening(model, values)
-    kept = opening <= SEALED if guessed else np.zeros(len(opening), bool)
+    kept = opening <= SEALED if every_sealed else np.zeros(len(opening), bool)
     kept[[a + int(np.argmin(opening[a:b])) for a, b in zip(*_runs(opening <= NEAR_SEALED))]] = True
-    _seal(model, out, kept)
+    return kept
+
+
+def smooth_mouth(model: Animator, values: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
+    """``values`` with the mouth and jaw channels smoothed over time by a Gaussian of ``sigma_s``
+    seconds (ends held), keeping mouthClose at most jawOpen; every frame the network sealed and the
+    most closed frame of each near-sealed run stay sealed (``_meant_closures``), so no closure it
+    made is smoothed away. ``sigma_s`` <= 0: unchanged."""
+    if sigma_s <= 0.0 or len(values) < 2:
+        return values
+    out = values.copy()
+    out[:, _MOUTH] = gaussian_filter1d(values[:, _MOUTH], sigma_s * fps, axis=0, mode="nearest")
+    jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
+    out[:, close] = np.minimum(out[:, close], out[:, jaw])
+    _seal(model, out, _meant_closures(model, values, every_sealed=True))
     return out
 
 
@@ -412,7 +438,7 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
                          f"{model.style_dim}: it was learned with other weights. Run 'Learn Style from Take' again")
     model.seal_bias = SEAL_BIAS
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
-    values = outputs_to_values(model, out)
+    values = smooth_mouth(model, outputs_to_values(model, out), cfg.fps, MOUTH_SMOOTHING_S)
     said = timed_phones
     if said is None and heard_phone_mouth and listen:
         said = recognised if recognised is not None else listened.heard
