@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     take.add_argument("--phone-mouth-heard", action="store_true",
                       help="without --transcript, let the phones heard give that share too (English speech; every "
                            "closure the network made is kept)")
-    take.add_argument("--smoothing", default="0", help="Gaussian smoothing of the curves in seconds, 0 to 1")
+    take.add_argument("--smoothing", default="0",
+                      help="Gaussian smoothing of the curves in seconds, 0 to 1 (closed lips stay closed)")
     take.add_argument("--tolerance", default="0.01",
                       help="key reduction tolerance in weight units (head channels: a tenth of it)")
     take.add_argument("--no-reduce-keys", action="store_true", help="a key on every frame")

@@ -243,7 +243,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     ``progress(done, ANIMATE_STEPS)`` after steps 1-3 (fractions while listening);
     ``listen_progress``, ``words_progress``: as ``animate``'s; ``cancelled()`` True stops it between
     steps and listening chunks, and the word recognition between chunks (InterruptedError)."""
-    from ..core.animation import apply_intensity, smooth
+    from ..core.animation import apply_intensity
     from ..core.audio import inference, phones
     from ..core.audio.loading import load_audio
 
@@ -270,7 +270,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
               else "phone recogniser" if phones.available() else "audio features")
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
                            blinks=options.blinks)
-    anim = smooth(anim, options.smoothing)
+    anim = inference.smooth_take(model, anim, options.smoothing)
     step(3)
     _stop_if(cancelled)
     return HeardTake(audio, anim, source, aligned, recognised, tuple(audio.notes) + tuple(anim.notes))

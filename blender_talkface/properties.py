@@ -93,7 +93,8 @@ def take_properties() -> dict:
         "smoothing": bpy.props.FloatProperty(
             name="Smoothing", default=0.0, min=0.0, max=1.0, soft_max=0.2, unit="TIME_ABSOLUTE",
             subtype="TIME_ABSOLUTE",
-            description="Gaussian smoothing of every curve (time constant); 0 keeps the network's timing",
+            description="Gaussian smoothing of every curve (time constant); closed lips stay closed. 0 keeps the "
+                        "network's timing",
         ),
         "reduce_keys": bpy.props.BoolProperty(
             name="Reduce Keys", default=True,

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 HEAD_CHANNELS = ("head_rx", "head_ry", "head_rz", "head_tx", "head_ty", "head_tz")
 GROUPS = ("mouth", "brows", "blinks", "eyes", "head")
@@ -133,14 +132,6 @@ def apply_intensity(anim: Animation, **gains: float) -> Animation:
     is_weight = np.array([not c.startswith("head_") for c in anim.channels])
     values[:, is_weight] = np.clip(values[:, is_weight], 0.0, 1.0)
     return replace(anim, values=values)
-
-
-def smooth(anim: Animation, seconds: float) -> Animation:
-    """Gaussian smoothing with a time constant, so the same setting works at any fps."""
-    if seconds <= 0:
-        return anim
-    sigma = seconds * anim.fps
-    return replace(anim, values=gaussian_filter1d(anim.values, sigma, axis=0, mode="nearest"))
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""Pure Animation helpers: resampling, per-group intensity, smoothing, key reduction."""
+"""Pure Animation helpers: resampling, per-group intensity, key reduction (smoothing: test_lipsync)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from talkface.core.animation import HEAD_CHANNELS, Animation, apply_intensity, channel_group, smooth
+from talkface.core.animation import HEAD_CHANNELS, Animation, apply_intensity, channel_group
 
 
 def make(fps=25.0, frames=100):
@@ -56,15 +56,6 @@ def test_intensity_scales_groups_and_clips_weights():
     np.testing.assert_allclose(out.channel("head_rx"), 2.0 * anim.channel("head_rx"), atol=1e-6)
     with pytest.raises(ValueError):
         apply_intensity(anim, lips=1.0)
-
-
-def test_smoothing_is_fps_independent():
-    a25 = smooth(make(25.0, 100), 0.1)
-    a50 = smooth(make(50.0, 200), 0.1)
-    # the same time constant gives the same curve at both rates
-    # away from the clip ends (where padding differs) the curves agree
-    np.testing.assert_allclose(a25.channel("jawOpen")[5:-5], a50.channel("jawOpen")[::2][5:-5], atol=0.01)
-    assert np.ptp(a25.channel("jawOpen")) < np.ptp(make().channel("jawOpen"))
 
 
 def test_fit_keys_puts_keys_at_turning_points_and_stays_within_tolerance():

@@ -264,6 +264,39 @@ def test_smoothing_calms_the_mouth_and_keeps_every_closure_the_network_made(net)
     assert smooth_mouth(net, values, fps, 0.0) is values
 
 
+def test_take_smoothing_keeps_every_closure_and_is_fps_independent(net, face):
+    """The user's Smoothing (``smooth_take``) calms every curve and keeps every closure of the take
+    (plain Gaussian smoothing of the same strength parts the lips on some); its time constant
+    gives the same curve at 25 and 50 fps."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from talkface.core.animation import Animation
+    from talkface.core.audio.inference import CHANNELS, smooth_take
+    from talkface.training.corpus import flite
+
+    samples, _ = flite.synthesize("Bob made a map, pam. My mum put the pumpkin by the bamboo.", "awb")
+    take = animate(load_audio_array(samples), net)
+    smooth = smooth_take(net, take, 0.06)
+    frames = [int(round(c * take.fps)) for c in take.contacts]
+    assert len(frames) >= 6
+    assert gap_mm(face, smooth)[frames].max() <= 1.0
+    assert set(take.contacts) <= set(smooth.contacts)
+    plain = Animation(take.fps, take.channels, gaussian_filter1d(take.values, 0.06 * take.fps, axis=0, mode="nearest"))
+    assert gap_mm(face, plain)[frames].max() > 1.0             # what the seals keep from happening
+    jaw = CHANNELS.index("jawOpen")
+    assert np.abs(np.diff(smooth.values[:, jaw])).mean() < 0.7 * np.abs(np.diff(take.values[:, jaw])).mean()
+    assert smooth_take(net, take, 0.0) is take
+
+    def sine(fps, frames):                   # a jaw opening three times a second, lips never sealed
+        values = np.zeros((frames, len(CHANNELS)), np.float32)
+        values[:, jaw] = 0.5 + 0.4 * np.sin(2 * np.pi * 3 * np.arange(frames) / fps)
+        return Animation(fps, CHANNELS, values)
+
+    a25, a50 = smooth_take(net, sine(25.0, 100), 0.1), smooth_take(net, sine(50.0, 200), 0.1)
+    np.testing.assert_allclose(a25.values[5:-5, jaw], a50.values[::2, jaw][5:-5], atol=0.01)   # ends pad apart
+    assert np.ptp(a25.values[:, jaw]) < np.ptp(sine(25.0, 100).values[:, jaw])
+
+
 @pytest.mark.parametrize("told_as", ["recognised", "timed_phones"])
 def test_a_phone_mouth_brings_the_take_nearer_to_the_phones(net, face, told_as):
     """The phones give ``PHONE_MOUTH`` of the mouth: told a flite line's own phones as a transcript

@@ -355,18 +355,41 @@ def _meant_closures(model: Animator, values: np.ndarray, every_sealed: bool) -> 
 
 
 def smooth_mouth(model: Animator, values: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
-    """``values`` with the mouth and jaw channels smoothed over time by a Gaussian of ``sigma_s``
-    seconds (ends held), keeping mouthClose at most jawOpen; every frame the network sealed and the
-    most closed frame of each near-sealed run stay sealed (``_meant_closures``), so no closure it
-    made is smoothed away. ``sigma_s`` <= 0: unchanged."""
+    """``values`` with the mouth and jaw channels smoothed over time (``smooth_keeping_closures``):
+    what ``animate`` does to the network's output with ``MOUTH_SMOOTHING_S``."""
+    return smooth_keeping_closures(model, values, fps, sigma_s, _MOUTH, near_sealed=True)
+
+
+def smooth_keeping_closures(model: Animator, values: np.ndarray, fps: float, sigma_s: float,
+                            columns: list[int] | None = None, near_sealed: bool = False) -> np.ndarray:
+    """``values`` [F, CHANNELS] with ``columns`` (None: every channel) smoothed over time by a
+    Gaussian of ``sigma_s`` seconds (ends held), keeping mouthClose at most jawOpen; every frame
+    whose lips were sealed stays sealed, so smoothing calms the motion without parting a closure;
+    with ``near_sealed`` the most closed frame of each near-sealed run too (``_meant_closures``: the
+    network's output, whose near-sealed runs are closures it meant). ``sigma_s`` <= 0: unchanged."""
     if sigma_s <= 0.0 or len(values) < 2:
         return values
     out = values.copy()
-    out[:, _MOUTH] = gaussian_filter1d(values[:, _MOUTH], sigma_s * fps, axis=0, mode="nearest")
+    columns = slice(None) if columns is None else columns
+    out[:, columns] = gaussian_filter1d(values[:, columns], sigma_s * fps, axis=0, mode="nearest")
     jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
     out[:, close] = np.minimum(out[:, close], out[:, jaw])
-    _seal(model, out, _meant_closures(model, values, every_sealed=True))
+    _seal(model, out, _meant_closures(model, values, every_sealed=True) if near_sealed
+          else _opening(model, values) <= SEALED)
     return out
+
+
+def smooth_take(model: Animator, anim: Animation, seconds: float) -> Animation:
+    """The user's Smoothing (a time constant in seconds, any fps) of every channel of a finished take
+    (``smooth_keeping_closures``): the lips stay sealed wherever they were, so smoothing never loses
+    a /p b m/ (plain Gaussian smoothing of 40 ms lost half the sample line's closures), and the
+    take's lip contacts are counted again."""
+    if seconds <= 0.0:
+        return anim
+    if anim.channels != CHANNELS:
+        raise ValueError("smooth_take needs a take's channels (inference.CHANNELS)")
+    values = smooth_keeping_closures(model, anim.values, anim.fps, seconds)
+    return replace(anim, values=values, contacts=lip_contacts(model, values, anim.fps))
 
 
 def seal_lips(model: Animator, values: np.ndarray, timed_phones: list, fps: float) -> np.ndarray:
