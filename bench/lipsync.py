@@ -40,6 +40,8 @@ Columns, per weights file and test set, on the face model's geometry:
   min gap   median over the /p b m/ of the smallest predicted gap (mm)
   mouth L1  mean absolute difference of the mouth and jaw shapes (ARKit jaw*, mouth*) from the
             reference's over every frame: shapes can go wrong while the closures stay on time
+  false/min runs of sealed lips (gap <= 1 mm) touching no /p b m/ and no pause, per minute of
+            audio: closure alone would reward lips that seal everywhere
 Goals (issue 12): closure >= 0.95, r >= 0.80, |lag| <= 20 ms on every held-out set, keyed too.
 --words: also the 'words' listening mode (word recognition without text, core.audio.recognition).
 --speed: x real time and peak memory in a fresh process per length (features, phone recogniser
@@ -79,6 +81,9 @@ from talkface.training.lip_metrics import gap_mm, lag_ms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BILABIALS = frozenset(("p", "b", "m"))
+#: the sets' names for silence and pauses (flite's pau, the aligner's SIL, espeak-ng's _); fillers
+#: such as +NOISE+ or <sil> too
+SILENCES = frozenset(("PAU", "SIL", "SP", "SPN", "NSN", "H#", "_", ""))
 SCENE_FPS = (24.0, 25.0, 30.0)
 KEY_TOLERANCE = 0.01            # the add-on's default key reduction (weight units)
 REF_FPS = 50.0
@@ -104,6 +109,22 @@ def is_bilabial(phone: str) -> bool:
 def bilabial_window(start: float, end: float, fps: float) -> tuple[int, int]:
     """[a, b) frames over which a /p b m/ phone from start to end seconds is judged."""
     return int(np.floor(start * fps)), int(np.ceil(end * fps)) + 1
+
+
+def false_seals(gap: np.ndarray, phones: list, fps: float) -> int:
+    """Runs of frames whose lips are sealed (gap <= 1 mm) that touch no /p b m/ (its window a frame
+    wider each side) and no silence (``SILENCES``: closed lips there are rest, not a mistake): lips
+    meeting on a vowel or a consonant that keeps them apart."""
+    allowed = np.zeros(len(gap), bool)
+    for ph, s, e in phones:
+        if is_bilabial(str(ph)):
+            a, b = bilabial_window(s, e, fps)
+            allowed[max(a - 1, 0):b + 1] = True
+        elif str(ph).upper() in SILENCES or str(ph).startswith(("+", "<", "[")):
+            allowed[int(np.floor(s * fps)):int(np.ceil(e * fps))] = True
+    sealed = np.r_[False, gap <= 1.0, False].astype(np.int8)
+    edges = np.flatnonzero(np.diff(sealed))
+    return sum(not allowed[a:b].any() for a, b in zip(edges[0::2], edges[1::2]))
 
 
 def bilabial_closed(gap: np.ndarray, start: float, end: float, fps: float) -> bool:
@@ -321,7 +342,8 @@ class Network:
     recogniser hears /p b m/ (``listen``); with ``listen=False`` the network alone (before issue 12)."""
 
     def __init__(self, path: str, listen: bool = True, detector: tuple[float, float] | None = None,
-                 phone_mouth: float | None = None, smoothing: float | None = None):
+                 phone_mouth: float | None = None, smoothing: float | None = None,
+                 seal_near: bool | None = None):
         # a file is named with its folder: two runs' weights are usually both 'animator.safetensors'
         where = os.path.abspath(path)
         self.name = ("shipped" if path == "shipped" else os.path.join(os.path.basename(os.path.dirname(where)),
@@ -332,7 +354,9 @@ class Network:
             self.name += f" phones{phone_mouth:g}"
         if smoothing is not None:
             self.name += f" smooth{1000 * smoothing:g}ms"
-        self.smoothing = smoothing
+        if seal_near is not None:
+            self.name += " near" if seal_near else " no-near"
+        self.smoothing, self.seal_near = smoothing, seal_near
         # a share given here applies to the phones heard too (the add-on's Heard Phones); else the defaults
         self.phone_mouth = inference.PHONE_MOUTH if phone_mouth is None else phone_mouth
         self.heard_phone_mouth = phone_mouth is not None
@@ -359,7 +383,7 @@ class Network:
         return engines | (set(recorded) if recorded is not None else {"espeak"})
 
     def predict(self, case: Case):
-        with closure_detector(self.detector), mouth_smoothing(self.smoothing):
+        with closure_detector(self.detector), mouth_smoothing(self.smoothing, self.seal_near):
             return inference.animate(case.audio, self.net, "Neutral", listen=self.listen, phone_mouth=self.phone_mouth,
                                      heard_phone_mouth=self.heard_phone_mouth)
 
@@ -380,15 +404,18 @@ def closure_detector(setting: tuple[float, float] | None):
 
 
 @contextlib.contextmanager
-def mouth_smoothing(sigma_s: float | None):
-    """``inference.MOUTH_SMOOTHING_S`` at ``sigma_s`` meanwhile (None: as shipped)."""
-    before = inference.MOUTH_SMOOTHING_S
+def mouth_smoothing(sigma_s: float | None, seal_near: bool | None = None):
+    """``inference.MOUTH_SMOOTHING_S`` at ``sigma_s`` and ``inference.SEAL_NEAR_CLOSURES`` at
+    ``seal_near`` meanwhile (None: as shipped)."""
+    before = inference.MOUTH_SMOOTHING_S, inference.SEAL_NEAR_CLOSURES
     if sigma_s is not None:
         inference.MOUTH_SMOOTHING_S = sigma_s
+    if seal_near is not None:
+        inference.SEAL_NEAR_CLOSURES = seal_near
     try:
         yield
     finally:
-        inference.MOUTH_SMOOTHING_S = before
+        inference.MOUTH_SMOOTHING_S, inference.SEAL_NEAR_CLOSURES = before
 
 
 class NetworkWithText(Network):
@@ -423,8 +450,9 @@ class NetworkWithWords(Network):
     #: of one weights file (it depends on neither the phone mouth nor the smoothing), so computed once
     heard: dict = {}
 
-    def __init__(self, path: str, phone_mouth: float | None = None, smoothing: float | None = None):
-        super().__init__(path, phone_mouth=phone_mouth, smoothing=smoothing)
+    def __init__(self, path: str, phone_mouth: float | None = None, smoothing: float | None = None,
+                 seal_near: bool | None = None):
+        super().__init__(path, phone_mouth=phone_mouth, smoothing=smoothing, seal_near=seal_near)
         self.name += " +words"
         self.path = path
 
@@ -433,7 +461,7 @@ class NetworkWithWords(Network):
         if key not in self.heard:
             self.heard[key] = (case.audio, inference.recognise_and_listen(case.audio, self.net))
         recognised, listened = self.heard[key][1]
-        with mouth_smoothing(self.smoothing):
+        with mouth_smoothing(self.smoothing, self.seal_near):
             return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
                                      phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)
 
@@ -477,6 +505,7 @@ def score(cases: list[Case], predictor, model) -> dict:
     shapes from the reference's over every frame (the shapes around the lips: weights can time
     every closure and still hold the wrong mouth)."""
     closed, keyed_closed, mins, preds, refs, lags = [], {f: [] for f in SCENE_FPS}, [], [], [], []
+    false, minutes = 0, 0.0
     shape_err, shape_frames = 0.0, 0
     by_kind, by_voice = {True: [], False: []}, {}
     t0 = time.perf_counter()
@@ -485,6 +514,8 @@ def score(cases: list[Case], predictor, model) -> dict:
         fps = anim.fps
         pg = gap_mm(model, anim.values[:, :52])
         kg = {f: gap_mm(model, keyed(anim, f)) for f in SCENE_FPS}
+        false += false_seals(pg, case.phones, fps)
+        minutes += case.audio.duration / 60.0
         for ph, s, e in case.phones:
             if not is_bilabial(str(ph)):
                 continue
@@ -519,20 +550,21 @@ def score(cases: list[Case], predictor, model) -> dict:
             "lag_ms": float(np.median(lags)) if lags else float("nan"),
             "min_gap_mm": float(np.nanmedian(mins)) if mins else float("nan"),
             "mouth_l1": shape_err / shape_frames if shape_frames else float("nan"),
+            "false_per_min": false / minutes if minutes else float("nan"),
             "by_voice": {v: mean(oks) for v, oks in sorted(by_voice.items())},
             "seconds": time.perf_counter() - t0}
 
 
 def print_table(results: list[tuple[str, str, bool, dict]]) -> None:
     head = (f"{'weights':<34} {'set':<12} {'closure':>8} {'24fps':>6} {'25fps':>6} {'30fps':>6} {'clean':>6} "
-            f"{'degr.':>6} {'r':>6} {'lag ms':>7} {'min gap':>8} {'/p b m/':>8} {'mouth L1':>8}")
+            f"{'degr.':>6} {'r':>6} {'lag ms':>7} {'min gap':>8} {'/p b m/':>8} {'mouth L1':>8} {'false/min':>9}")
     print(head)
     for weights, name, seen, q in results:
         k = q["keyed"]
         print(f"{weights[:34]:<34} {name + ('*' if seen else ''):<12} {100 * q['closure']:7.1f}% "
               f"{100 * k[24.0]:5.1f}% {100 * k[25.0]:5.1f}% {100 * k[30.0]:5.1f}% {100 * q['clean']:5.1f}% "
               f"{100 * q['degraded']:5.1f}% {q['r']:6.3f} {q['lag_ms']:7.1f} {q['min_gap_mm']:6.2f}mm {q['n']:8d} "
-              f"{q['mouth_l1']:8.4f}")
+              f"{q['mouth_l1']:8.4f} {q['false_per_min']:9.2f}")
     print("* seen: these weights trained on this set's engine or speaker (memory, not generalisation)")
     print()
     for weights, name, _, q in results:
@@ -703,6 +735,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score the default path (and --words) with the network's mouth smoothed by Gaussians "
                          "of these standard deviations in seconds, comma-separated (core.audio.inference."
                          "MOUTH_SMOOTHING_S; 0: off)")
+    ap.add_argument("--seal-near", action="store_true",
+                    help="also score the default path (and --words) with the near-closure seal toggled "
+                         "(core.audio.inference.SEAL_NEAR_CLOSURES)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
@@ -735,6 +770,10 @@ def main(argv: list[str] | None = None) -> int:
     predictors += [Network(w, smoothing=v) for w in args.weights for v in sigmas]
     if args.words:
         predictors += [NetworkWithWords(w, smoothing=v) for w in args.weights for v in sigmas]
+    if args.seal_near:
+        flip = not inference.SEAL_NEAR_CLOSURES
+        predictors += [Network(w, seal_near=flip) for w in args.weights]
+        predictors += [NetworkWithWords(w, seal_near=flip) for w in args.weights] if args.words else []
     for pred in predictors:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and not all("text" in case.extra for case in cases):

@@ -206,3 +206,34 @@ def test_mouth_l1_sees_wrong_shapes_that_keep_every_closure(tmp_path, monkeypatc
     exact, aside = bench.score(cases, _Reference(), model), bench.score(cases, _AsideOracle(), model)
     assert exact["mouth_l1"] < 1e-6
     assert aside["closure"] == 1.0 and aside["mouth_l1"] > 0.05
+
+
+def test_false_seals_count_lips_meeting_away_from_p_b_m_and_silence(tmp_path, monkeypatch):
+    """A sealed run touching a /p b m/ (its window a frame wider) or a pause is not false; one on a
+    vowel is, however long; the oracle has none, a predictor that also seals every vowel has them."""
+    phones = [("pau", 0.0, 0.2), ("b", 0.2, 0.3), ("aa", 0.3, 0.6), ("m", 0.6, 0.7), ("iy", 0.7, 1.0),
+              ("SIL", 1.0, 1.2)]
+    gap = np.full(60, 5.0)
+    gap[[12, 16]] = 0.5                  # in the /b/ (frames 10-15), and the frame after its window
+    gap[22] = 0.0                        # mid-vowel
+    gap[40:43] = 0.2                     # a longer one, mid-vowel
+    gap[52:58] = 0.0                     # the closing pause
+    assert bench.false_seals(gap, phones, 50.0) == 2
+    assert bench.false_seals(np.full(60, 5.0), phones, 50.0) == 0
+
+    monkeypatch.setattr(bench, "SYNTH_CACHE", str(tmp_path))
+    cases = bench.engine_cases("flite", ("awb",), 2, seed=0)
+
+    class _VowelSealer(_Closing):
+        def predict(self, case):
+            anim = super().predict(case)
+            w = anim.values.copy()
+            for ph, s, e in case.phones:
+                if ph.lower().rstrip("012") in ("aa", "ae", "ah", "ax", "eh", "ey", "ih", "iy", "ow", "uw"):
+                    w[int((s + e) / 2 * 50), ARKIT_NAMES.index("jawOpen")] = 0.0
+            return Animation(anim.fps, anim.channels, w)
+
+    model = load_face_model()
+    oracle, sealer = bench.score(cases, _Closing(), model), bench.score(cases, _VowelSealer(), model)
+    assert oracle["false_per_min"] == 0.0 and oracle["closure"] == sealer["closure"] == 1.0
+    assert sealer["false_per_min"] > 10.0
