@@ -342,8 +342,7 @@ class Network:
     recogniser hears /p b m/ (``listen``); with ``listen=False`` the network alone (before issue 12)."""
 
     def __init__(self, path: str, listen: bool = True, detector: tuple[float, float] | None = None,
-                 phone_mouth: float | None = None, smoothing: float | None = None,
-                 seal_near: bool | None = None):
+                 phone_mouth: float | None = None, seal_near: bool | None = None):
         # a file is named with its folder: two runs' weights are usually both 'animator.safetensors'
         where = os.path.abspath(path)
         self.name = ("shipped" if path == "shipped" else os.path.join(os.path.basename(os.path.dirname(where)),
@@ -352,11 +351,9 @@ class Network:
             self.name += " @{:g}>{:g}".format(*detector)
         if phone_mouth is not None:
             self.name += f" phones{phone_mouth:g}"
-        if smoothing is not None:
-            self.name += f" smooth{1000 * smoothing:g}ms"
         if seal_near is not None:
             self.name += " near" if seal_near else " no-near"
-        self.smoothing, self.seal_near = smoothing, seal_near
+        self.seal_near = seal_near
         # a share given here applies to the phones heard too (the add-on's Heard Phones); else the defaults
         self.phone_mouth = inference.PHONE_MOUTH if phone_mouth is None else phone_mouth
         self.heard_phone_mouth = phone_mouth is not None
@@ -383,7 +380,7 @@ class Network:
         return engines | (set(recorded) if recorded is not None else {"espeak"})
 
     def predict(self, case: Case):
-        with closure_detector(self.detector), mouth_smoothing(self.smoothing, self.seal_near):
+        with closure_detector(self.detector), near_closures(self.seal_near):
             return inference.animate(case.audio, self.net, "Neutral", listen=self.listen, phone_mouth=self.phone_mouth,
                                      heard_phone_mouth=self.heard_phone_mouth)
 
@@ -404,18 +401,15 @@ def closure_detector(setting: tuple[float, float] | None):
 
 
 @contextlib.contextmanager
-def mouth_smoothing(sigma_s: float | None, seal_near: bool | None = None):
-    """``inference.MOUTH_SMOOTHING_S`` at ``sigma_s`` and ``inference.SEAL_NEAR_CLOSURES`` at
-    ``seal_near`` meanwhile (None: as shipped)."""
-    before = inference.MOUTH_SMOOTHING_S, inference.SEAL_NEAR_CLOSURES
-    if sigma_s is not None:
-        inference.MOUTH_SMOOTHING_S = sigma_s
-    if seal_near is not None:
-        inference.SEAL_NEAR_CLOSURES = seal_near
+def near_closures(seal: bool | None):
+    """``inference.SEAL_NEAR_CLOSURES`` at ``seal`` meanwhile (None: as shipped)."""
+    before = inference.SEAL_NEAR_CLOSURES
+    if seal is not None:
+        inference.SEAL_NEAR_CLOSURES = seal
     try:
         yield
     finally:
-        inference.MOUTH_SMOOTHING_S, inference.SEAL_NEAR_CLOSURES = before
+        inference.SEAL_NEAR_CLOSURES = before
 
 
 class NetworkWithText(Network):
@@ -447,12 +441,11 @@ class NetworkWithWords(Network):
     /p b m/ as well as the phone loop's (``core.audio.recognition``)."""
 
     #: (weights, id of a case's audio) -> what recognise_and_listen heard: the same for every variant
-    #: of one weights file (it depends on neither the phone mouth nor the smoothing), so computed once
+    #: of one weights file (it depends on neither the phone mouth nor the near-closure seal), so computed once
     heard: dict = {}
 
-    def __init__(self, path: str, phone_mouth: float | None = None, smoothing: float | None = None,
-                 seal_near: bool | None = None):
-        super().__init__(path, phone_mouth=phone_mouth, smoothing=smoothing, seal_near=seal_near)
+    def __init__(self, path: str, phone_mouth: float | None = None, seal_near: bool | None = None):
+        super().__init__(path, phone_mouth=phone_mouth, seal_near=seal_near)
         self.name += " +words"
         self.path = path
 
@@ -461,7 +454,7 @@ class NetworkWithWords(Network):
         if key not in self.heard:
             self.heard[key] = (case.audio, inference.recognise_and_listen(case.audio, self.net))
         recognised, listened = self.heard[key][1]
-        with mouth_smoothing(self.smoothing, self.seal_near):
+        with near_closures(self.seal_near):
             return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
                                      phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)
 
@@ -731,10 +724,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score each path (and --transcript, --words) with these shares of the mouth from the "
                          "take's phones, comma-separated, the phones heard included (the default: "
                          "core.audio.inference.PHONE_MOUTH of a transcript's phones, none of the phones heard)")
-    ap.add_argument("--mouth-smoothing", default="",
-                    help="also score the default path (and --words) with the network's mouth smoothed by Gaussians "
-                         "of these standard deviations in seconds, comma-separated (core.audio.inference."
-                         "MOUTH_SMOOTHING_S; 0: off)")
     ap.add_argument("--seal-near", action="store_true",
                     help="also score the default path (and --words) with the near-closure seal toggled "
                          "(core.audio.inference.SEAL_NEAR_CLOSURES)")
@@ -766,10 +755,6 @@ def main(argv: list[str] | None = None) -> int:
         predictors += [NetworkWithText(w, phone_mouth=v) for w in args.weights for v in shares]
     if args.words:
         predictors += [NetworkWithWords(w, phone_mouth=v) for w in args.weights for v in shares]
-    sigmas = [float(v) for v in args.mouth_smoothing.split(",") if v]
-    predictors += [Network(w, smoothing=v) for w in args.weights for v in sigmas]
-    if args.words:
-        predictors += [NetworkWithWords(w, smoothing=v) for w in args.weights for v in sigmas]
     if args.seal_near:
         flip = not inference.SEAL_NEAR_CLOSURES
         predictors += [Network(w, seal_near=flip) for w in args.weights]

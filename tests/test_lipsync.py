@@ -228,40 +228,66 @@ def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
     assert np.array_equal(mix_phone_mouth(net, values, [], fps, share), values)
 
 
-def test_smoothing_calms_the_mouth_and_keeps_every_closure_the_network_made(net):
-    """``smooth_mouth``: the mouth and jaw channels (only those) smoothed over time by a Gaussian,
-    mouthClose kept at most jawOpen; every frame the network sealed and each near-sealed run's most
-    closed frame keep the sealed form; 0 leaves the take as it was."""
+def test_smoothing_calms_every_channel_and_keeps_every_sealed_frame(net):
+    """``smooth_keeping_closures``: every channel smoothed over time by a Gaussian, mouthClose kept at
+    most jawOpen, every frame whose lips were sealed still sealed; a run that only came near sealing
+    is smoothed like the rest; 0 leaves the values as they were."""
     from scipy.ndimage import gaussian_filter1d
 
-    from talkface.core.audio.inference import CHANNELS, NEAR_SEALED, SEALED, _opening, smooth_mouth
+    from talkface.core.audio.inference import CHANNELS, NEAR_SEALED, SEALED, _opening, smooth_keeping_closures
 
     fps, n, sigma_s = 50.0, 120, 0.04
-    rng = np.random.default_rng(1)
-    values = rng.uniform(0.2, 0.6, (n, len(CHANNELS))).astype(np.float32)    # a jittery mouth
+    values, col = _jittery_with_closures(net, n)
+    opening = _opening(net, values)
+    assert opening[30:34].max() <= SEALED and SEALED < opening[80:83].min() <= NEAR_SEALED
+    smooth = smooth_keeping_closures(net, values, fps, sigma_s)
+    expected = gaussian_filter1d(values, sigma_s * fps, axis=0, mode="nearest")
+    sealed = np.isin(np.arange(n), [30, 31, 32, 33])
+    free = [i for i, c in enumerate(CHANNELS) if c != "mouthClose"]
+    assert np.allclose(smooth[~sealed][:, free], expected[~sealed][:, free], atol=1e-6)
+    assert np.all(smooth[:, col["mouthClose"]] <= smooth[:, col["jawOpen"]])
+    assert _opening(net, smooth)[sealed].max() == 0.0                   # every closure stays
+    assert _opening(net, smooth)[80:83].min() > SEALED                  # a near one is not made one
+    jitter = [np.abs(np.diff(v[40:75], axis=0)).mean() for v in (values, smooth)]   # away from them
+    assert jitter[1] < 0.5 * jitter[0]
+    assert smooth_keeping_closures(net, values, fps, 0.0) is values
+
+
+def test_near_closures_can_be_sealed(net, monkeypatch):
+    """``seal_near_closures``: the most closed frame of each of the network's near-sealed runs takes
+    the sealed form, nothing else changes; ``animate`` does it (``SEAL_NEAR_CLOSURES``) when no
+    phone mouth has."""
+    from talkface.core.audio import inference
+    from talkface.core.audio.inference import SEALED, _opening, seal_near_closures
+    from talkface.training.corpus import flite
+
+    values, _ = _jittery_with_closures(net, 120)
+    sealed = seal_near_closures(net, values)
+    changed = np.flatnonzero(np.any(sealed != values, axis=1))
+    assert list(changed) == [81] and _opening(net, sealed)[81] == 0.0 < SEALED < _opening(net, values)[81]
+    samples, _ = flite.synthesize("Put the map by me.", "awb")
+    audio = load_audio_array(samples)
+    before = animate(audio, net, listen=False)
+    monkeypatch.setattr(inference, "SEAL_NEAR_CLOSURES", not inference.SEAL_NEAR_CLOSURES)
+    after = animate(audio, net, listen=False)
+    on, off = (after, before) if inference.SEAL_NEAR_CLOSURES else (before, after)
+    assert np.array_equal(on.values, seal_near_closures(net, off.values))
+
+
+def _jittery_with_closures(net, n):
+    """[n, CHANNELS] random weights with a sealed run (frames 30-33) and a near-sealed one (80-82,
+    most closed at 81)."""
+    from talkface.core.audio.inference import CHANNELS
+
+    values = np.random.default_rng(1).uniform(0.2, 0.6, (n, len(CHANNELS))).astype(np.float32)
     col = {c: i for i, c in enumerate(CHANNELS)}
     for c in net.cfg.seal_open_channels:
         values[30:34, col[c]] = 0.0
         values[80:83, col[c]] = 0.0
-    values[30:34, col["jawOpen"]], values[30:34, col["mouthClose"]] = 0.3, 0.3     # sealed, 30-33
-    values[80:83, col["jawOpen"]], values[80:83, col["mouthClose"]] = 0.3, 0.2     # near sealed, 80-82
-    values[81, col["mouthClose"]] = 0.22                                           # its most closed frame
-    opening = _opening(net, values)
-    assert opening[30:34].max() <= SEALED and SEALED < opening[80:83].min() <= NEAR_SEALED
-    smooth = smooth_mouth(net, values, fps, sigma_s)
-    mouth = [i for i, c in enumerate(CHANNELS) if c.startswith(("jaw", "mouth"))]
-    others = [i for i in range(len(CHANNELS)) if i not in mouth]
-    assert np.array_equal(smooth[:, others], values[:, others])
-    expected = gaussian_filter1d(values[:, mouth], sigma_s * fps, axis=0, mode="nearest")
-    kept = np.isin(np.arange(n), [30, 31, 32, 33, 81])
-    free = [mouth.index(col[c]) for c in CHANNELS if c.startswith(("jaw", "mouth")) and c != "mouthClose"]
-    assert np.allclose(smooth[~kept][:, [mouth[i] for i in free]], expected[~kept][:, free], atol=1e-6)
-    assert np.all(smooth[:, col["mouthClose"]] <= smooth[:, col["jawOpen"]])
-    assert _opening(net, smooth)[kept].max() == 0.0                 # every closure the network made stays
-    assert _opening(net, smooth)[[80, 82]].min() > SEALED           # the run's other frames are smoothed
-    jitter = [np.abs(np.diff(v[40:75][:, mouth], axis=0)).mean() for v in (values, smooth)]   # away from them
-    assert jitter[1] < 0.5 * jitter[0]
-    assert smooth_mouth(net, values, fps, 0.0) is values
+    values[30:34, col["jawOpen"]], values[30:34, col["mouthClose"]] = 0.3, 0.3
+    values[80:83, col["jawOpen"]], values[80:83, col["mouthClose"]] = 0.3, 0.2
+    values[81, col["mouthClose"]] = 0.22
+    return values, col
 
 
 def test_take_smoothing_keeps_every_closure_and_is_fps_independent(net, face):

@@ -53,9 +53,6 @@ NEAR_SEALED = 0.15
 #: Without a phone mouth, whether the most closed frame of each run of the network's frames at or
 #: under ``NEAR_SEALED`` takes the sealed form anyway (``seal_near_closures``), as it does under one.
 SEAL_NEAR_CLOSURES = False
-#: Standard deviation (seconds) of the Gaussian that smooths the network's mouth and jaw over time
-#: before the phones' share and the seals (``smooth_mouth``; 0: off).
-MOUTH_SMOOTHING_S = 0.0
 
 BLINK_PER_MINUTE = 17.0
 BLINK_REFRACTORY_S = 1.2
@@ -366,28 +363,16 @@ def seal_near_closures(model: Animator, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def smooth_mouth(model: Animator, values: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
-    """``values`` with the mouth and jaw channels smoothed over time (``smooth_keeping_closures``):
-    what ``animate`` does to the network's output with ``MOUTH_SMOOTHING_S``."""
-    return smooth_keeping_closures(model, values, fps, sigma_s, _MOUTH, near_sealed=True)
-
-
-def smooth_keeping_closures(model: Animator, values: np.ndarray, fps: float, sigma_s: float,
-                            columns: list[int] | None = None, near_sealed: bool = False) -> np.ndarray:
-    """``values`` [F, CHANNELS] with ``columns`` (None: every channel) smoothed over time by a
-    Gaussian of ``sigma_s`` seconds (ends held), keeping mouthClose at most jawOpen; every frame
-    whose lips were sealed stays sealed, so smoothing calms the motion without parting a closure;
-    with ``near_sealed`` the most closed frame of each near-sealed run too (``_meant_closures``: the
-    network's output, whose near-sealed runs are closures it meant). ``sigma_s`` <= 0: unchanged."""
+def smooth_keeping_closures(model: Animator, values: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
+    """``values`` [F, CHANNELS] smoothed over time by a Gaussian of ``sigma_s`` seconds (ends held),
+    mouthClose kept at most jawOpen, and every frame whose lips were sealed still sealed: smoothing
+    calms the motion without parting a closure. ``sigma_s`` <= 0: unchanged."""
     if sigma_s <= 0.0 or len(values) < 2:
         return values
-    out = values.copy()
-    columns = slice(None) if columns is None else columns
-    out[:, columns] = gaussian_filter1d(values[:, columns], sigma_s * fps, axis=0, mode="nearest")
+    out = gaussian_filter1d(values, sigma_s * fps, axis=0, mode="nearest")
     jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
     out[:, close] = np.minimum(out[:, close], out[:, jaw])
-    _seal(model, out, _meant_closures(model, values, every_sealed=True) if near_sealed
-          else _opening(model, values) <= SEALED)
+    _seal(model, out, _opening(model, values) <= SEALED)
     return out
 
 
@@ -473,7 +458,7 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
                          f"{model.style_dim}: it was learned with other weights. Run 'Learn Style from Take' again")
     model.seal_bias = SEAL_BIAS
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
-    values = smooth_mouth(model, outputs_to_values(model, out), cfg.fps, MOUTH_SMOOTHING_S)
+    values = outputs_to_values(model, out)
     said = timed_phones
     if said is None and heard_phone_mouth and listen:
         said = recognised if recognised is not None else listened.heard
