@@ -342,7 +342,7 @@ class Network:
     recogniser hears /p b m/ (``listen``); with ``listen=False`` the network alone (before issue 12)."""
 
     def __init__(self, path: str, listen: bool = True, detector: tuple[float, float] | None = None,
-                 phone_mouth: float | None = None, seal_near: bool | None = None):
+                 phone_mouth: float | None = None, seal_bias: float | None = None):
         # a file is named with its folder: two runs' weights are usually both 'animator.safetensors'
         where = os.path.abspath(path)
         self.name = ("shipped" if path == "shipped" else os.path.join(os.path.basename(os.path.dirname(where)),
@@ -351,9 +351,9 @@ class Network:
             self.name += " @{:g}>{:g}".format(*detector)
         if phone_mouth is not None:
             self.name += f" phones{phone_mouth:g}"
-        if seal_near is not None:
-            self.name += " near" if seal_near else " no-near"
-        self.seal_near = seal_near
+        if seal_bias is not None:
+            self.name += f" bias{seal_bias:g}"
+        self.seal_bias = seal_bias
         # a share given here applies to the phones heard too (the add-on's Heard Phones); else the defaults
         self.phone_mouth = inference.PHONE_MOUTH if phone_mouth is None else phone_mouth
         self.heard_phone_mouth = phone_mouth is not None
@@ -380,7 +380,7 @@ class Network:
         return engines | (set(recorded) if recorded is not None else {"espeak"})
 
     def predict(self, case: Case):
-        with closure_detector(self.detector), near_closures(self.seal_near):
+        with closure_detector(self.detector), seal_bias_at(self.seal_bias):
             return inference.animate(case.audio, self.net, "Neutral", listen=self.listen, phone_mouth=self.phone_mouth,
                                      heard_phone_mouth=self.heard_phone_mouth)
 
@@ -401,15 +401,15 @@ def closure_detector(setting: tuple[float, float] | None):
 
 
 @contextlib.contextmanager
-def near_closures(seal: bool | None):
-    """``inference.SEAL_NEAR_CLOSURES`` at ``seal`` meanwhile (None: as shipped)."""
-    before = inference.SEAL_NEAR_CLOSURES
-    if seal is not None:
-        inference.SEAL_NEAR_CLOSURES = seal
+def seal_bias_at(bias: float | None):
+    """``inference.SEAL_BIAS`` (added to the seal head's logit) at ``bias`` meanwhile (None: as shipped)."""
+    before = inference.SEAL_BIAS
+    if bias is not None:
+        inference.SEAL_BIAS = bias
     try:
         yield
     finally:
-        inference.SEAL_NEAR_CLOSURES = before
+        inference.SEAL_BIAS = before
 
 
 class NetworkWithText(Network):
@@ -441,11 +441,11 @@ class NetworkWithWords(Network):
     /p b m/ as well as the phone loop's (``core.audio.recognition``)."""
 
     #: (weights, id of a case's audio) -> what recognise_and_listen heard: the same for every variant
-    #: of one weights file (it depends on neither the phone mouth nor the near-closure seal), so computed once
+    #: of one weights file (it depends on neither the phone mouth nor the seal bias), so computed once
     heard: dict = {}
 
-    def __init__(self, path: str, phone_mouth: float | None = None, seal_near: bool | None = None):
-        super().__init__(path, phone_mouth=phone_mouth, seal_near=seal_near)
+    def __init__(self, path: str, phone_mouth: float | None = None, seal_bias: float | None = None):
+        super().__init__(path, phone_mouth=phone_mouth, seal_bias=seal_bias)
         self.name += " +words"
         self.path = path
 
@@ -454,7 +454,7 @@ class NetworkWithWords(Network):
         if key not in self.heard:
             self.heard[key] = (case.audio, inference.recognise_and_listen(case.audio, self.net))
         recognised, listened = self.heard[key][1]
-        with near_closures(self.seal_near):
+        with seal_bias_at(self.seal_bias):
             return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
                                      phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)
 
@@ -724,9 +724,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score each path (and --transcript, --words) with these shares of the mouth from the "
                          "take's phones, comma-separated, the phones heard included (the default: "
                          "core.audio.inference.PHONE_MOUTH of a transcript's phones, none of the phones heard)")
-    ap.add_argument("--seal-near", action="store_true",
-                    help="also score the default path (and --words) with the near-closure seal toggled "
-                         "(core.audio.inference.SEAL_NEAR_CLOSURES)")
+    ap.add_argument("--seal-bias", default="",
+                    help="also score the default path (and --words) with these biases added to the seal head's "
+                         "logit, comma-separated (core.audio.inference.SEAL_BIAS)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
@@ -755,10 +755,10 @@ def main(argv: list[str] | None = None) -> int:
         predictors += [NetworkWithText(w, phone_mouth=v) for w in args.weights for v in shares]
     if args.words:
         predictors += [NetworkWithWords(w, phone_mouth=v) for w in args.weights for v in shares]
-    if args.seal_near:
-        flip = not inference.SEAL_NEAR_CLOSURES
-        predictors += [Network(w, seal_near=flip) for w in args.weights]
-        predictors += [NetworkWithWords(w, seal_near=flip) for w in args.weights] if args.words else []
+    biases = [float(v) for v in args.seal_bias.split(",") if v]
+    predictors += [Network(w, seal_bias=b) for w in args.weights for b in biases]
+    if args.words:
+        predictors += [NetworkWithWords(w, seal_bias=b) for w in args.weights for b in biases]
     for pred in predictors:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and not all("text" in case.extra for case in cases):

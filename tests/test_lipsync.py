@@ -253,30 +253,8 @@ def test_smoothing_calms_every_channel_and_keeps_every_sealed_frame(net):
     assert smooth_keeping_closures(net, values, fps, 0.0) is values
 
 
-def test_near_closures_can_be_sealed(net, monkeypatch):
-    """``seal_near_closures``: the most closed frame of each of the network's near-sealed runs takes
-    the sealed form, nothing else changes; ``animate`` does it (``SEAL_NEAR_CLOSURES``) when no
-    phone mouth has."""
-    from talkface.core.audio import inference
-    from talkface.core.audio.inference import SEALED, _opening, seal_near_closures
-    from talkface.training.corpus import flite
-
-    values, _ = _jittery_with_closures(net, 120)
-    sealed = seal_near_closures(net, values)
-    changed = np.flatnonzero(np.any(sealed != values, axis=1))
-    assert list(changed) == [81] and _opening(net, sealed)[81] == 0.0 < SEALED < _opening(net, values)[81]
-    samples, _ = flite.synthesize("Put the map by me.", "awb")
-    audio = load_audio_array(samples)
-    before = animate(audio, net, listen=False)
-    monkeypatch.setattr(inference, "SEAL_NEAR_CLOSURES", not inference.SEAL_NEAR_CLOSURES)
-    after = animate(audio, net, listen=False)
-    on, off = (after, before) if inference.SEAL_NEAR_CLOSURES else (before, after)
-    assert np.array_equal(on.values, seal_near_closures(net, off.values))
-
-
 def _jittery_with_closures(net, n):
-    """[n, CHANNELS] random weights with a sealed run (frames 30-33) and a near-sealed one (80-82,
-    most closed at 81)."""
+    """[n, CHANNELS] random weights with a sealed run (frames 30-33) and a near-sealed one (80-82)."""
     from talkface.core.audio.inference import CHANNELS
 
     values = np.random.default_rng(1).uniform(0.2, 0.6, (n, len(CHANNELS))).astype(np.float32)

@@ -50,9 +50,6 @@ PHONE_MOUTH = 0.5
 #: of the network's frames counts as a closure it meant: with a phone mouth, its most closed frame
 #: takes the sealed form, so the phones' share does not pull it open.
 NEAR_SEALED = 0.15
-#: Without a phone mouth, whether the most closed frame of each run of the network's frames at or
-#: under ``NEAR_SEALED`` takes the sealed form anyway (``seal_near_closures``), as it does under one.
-SEAL_NEAR_CLOSURES = False
 
 BLINK_PER_MINUTE = 17.0
 BLINK_REFRACTORY_S = 1.2
@@ -354,15 +351,6 @@ def _meant_closures(model: Animator, values: np.ndarray, every_sealed: bool) -> 
     return kept
 
 
-def seal_near_closures(model: Animator, values: np.ndarray) -> np.ndarray:
-    """``values`` with the most closed frame of each of the network's near-sealed runs sealed
-    (``_meant_closures``): on a voice it never heard the network often brings the lips within a
-    millimetre or two of each other where a /p b m/ is, and stops there."""
-    out = values.copy()
-    _seal(model, out, _meant_closures(model, values, every_sealed=False))
-    return out
-
-
 def smooth_keeping_closures(model: Animator, values: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
     """``values`` [F, CHANNELS] smoothed over time by a Gaussian of ``sigma_s`` seconds (ends held),
     mouthClose kept at most jawOpen, and every frame whose lips were sealed still sealed: smoothing
@@ -465,8 +453,6 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     spoken = said is not None and any(phones.phone_class(p) != "silence" for p, _, _ in said)
     share = phone_mouth if spoken else 0.0
     values = mix_phone_mouth(model, values, said, cfg.fps, share, guessed=timed_phones is None)
-    if SEAL_NEAR_CLOSURES and share <= 0.0:          # a phone mouth has kept them already
-        values = seal_near_closures(model, values)
     if cues is not None:
         values = seal_lips(model, values, cues, cfg.fps)
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
