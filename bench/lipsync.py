@@ -122,9 +122,7 @@ def false_seals(gap: np.ndarray, phones: list, fps: float) -> int:
             allowed[max(a - 1, 0):b + 1] = True
         elif str(ph).upper() in SILENCES or str(ph).startswith(("+", "<", "[")):
             allowed[int(np.floor(s * fps)):int(np.ceil(e * fps))] = True
-    sealed = np.r_[False, gap <= 1.0, False].astype(np.int8)
-    edges = np.flatnonzero(np.diff(sealed))
-    return sum(not allowed[a:b].any() for a, b in zip(edges[0::2], edges[1::2]))
+    return sum(not allowed[a:b].any() for a, b in zip(*inference._runs(gap <= 1.0)))
 
 
 def bilabial_closed(gap: np.ndarray, start: float, end: float, fps: float) -> bool:

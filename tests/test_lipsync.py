@@ -237,7 +237,13 @@ def test_smoothing_calms_every_channel_and_keeps_every_sealed_frame(net):
     from talkface.core.audio.inference import CHANNELS, NEAR_SEALED, SEALED, _opening, smooth_keeping_closures
 
     fps, n, sigma_s = 50.0, 120, 0.04
-    values, col = _jittery_with_closures(net, n)
+    values = np.random.default_rng(1).uniform(0.2, 0.6, (n, len(CHANNELS))).astype(np.float32)   # jittery
+    col = {c: i for i, c in enumerate(CHANNELS)}
+    for c in net.cfg.seal_open_channels:
+        values[30:34, col[c]] = 0.0
+        values[80:83, col[c]] = 0.0
+    values[30:34, col["jawOpen"]], values[30:34, col["mouthClose"]] = 0.3, 0.3     # sealed, 30-33
+    values[80:83, col["jawOpen"]], values[80:83, col["mouthClose"]] = 0.3, 0.2     # near sealed, 80-82
     opening = _opening(net, values)
     assert opening[30:34].max() <= SEALED and SEALED < opening[80:83].min() <= NEAR_SEALED
     smooth = smooth_keeping_closures(net, values, fps, sigma_s)
@@ -251,21 +257,6 @@ def test_smoothing_calms_every_channel_and_keeps_every_sealed_frame(net):
     jitter = [np.abs(np.diff(v[40:75], axis=0)).mean() for v in (values, smooth)]   # away from them
     assert jitter[1] < 0.5 * jitter[0]
     assert smooth_keeping_closures(net, values, fps, 0.0) is values
-
-
-def _jittery_with_closures(net, n):
-    """[n, CHANNELS] random weights with a sealed run (frames 30-33) and a near-sealed one (80-82)."""
-    from talkface.core.audio.inference import CHANNELS
-
-    values = np.random.default_rng(1).uniform(0.2, 0.6, (n, len(CHANNELS))).astype(np.float32)
-    col = {c: i for i, c in enumerate(CHANNELS)}
-    for c in net.cfg.seal_open_channels:
-        values[30:34, col[c]] = 0.0
-        values[80:83, col[c]] = 0.0
-    values[30:34, col["jawOpen"]], values[30:34, col["mouthClose"]] = 0.3, 0.3
-    values[80:83, col["jawOpen"]], values[80:83, col["mouthClose"]] = 0.3, 0.2
-    values[81, col["mouthClose"]] = 0.22
-    return values, col
 
 
 def test_take_smoothing_keeps_every_closure_and_is_fps_independent(net, face):

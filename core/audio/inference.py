@@ -293,11 +293,15 @@ def outputs_to_values(model: Animator, out: dict[str, np.ndarray]) -> np.ndarray
     values[:, [col[c] for c in cfg.mouth_channels]] = out["mouth"]
     values[:, [col[c] for c in cfg.brow_channels]] = out["brows"]
     values[:, [col[c] for c in HEAD_CHANNELS]] = out["pose"]
-    # ARKit's mouthClose only makes sense on top of jawOpen (alone it pushes the lips through
-    # each other): keep the pair consistent whatever the network says.
-    jaw, close = col["jawOpen"], col["mouthClose"]
-    values[:, close] = np.minimum(values[:, close], values[:, jaw])
+    _close_within_jaw(values)
     return values
+
+
+def _close_within_jaw(values: np.ndarray) -> None:
+    """ARKit's mouthClose only makes sense on top of jawOpen (alone it pushes the lips through each
+    other): ``values``' mouthClose held at most its jawOpen, in place, whatever made them."""
+    jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
+    values[:, close] = np.minimum(values[:, close], values[:, jaw])
 
 
 def _opening(model: Animator, values: np.ndarray) -> np.ndarray:
@@ -335,20 +339,12 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     out = values.copy()
     shapes = visemes.mouth_weights(visemes.arpabet_events(timed_phones), fps, len(values))
     out[:, _MOUTH] = (1.0 - share) * values[:, _MOUTH] + share * shapes[:, _MOUTH]
-    jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
-    out[:, close] = np.minimum(out[:, close], out[:, jaw])
-    _seal(model, out, _meant_closures(model, values, every_sealed=guessed))
-    return out
-
-
-def _meant_closures(model: Animator, values: np.ndarray, every_sealed: bool) -> np.ndarray:
-    """[F] bool: the frames of ``values`` (the network's) that keep the sealed form when something
-    else reshapes the mouth: the most closed frame of each run at or under ``NEAR_SEALED``, and with
-    ``every_sealed`` every frame at or under ``SEALED`` too."""
+    _close_within_jaw(out)
     opening = _opening(model, values)
-    kept = opening <= SEALED if every_sealed else np.zeros(len(opening), bool)
+    kept = opening <= SEALED if guessed else np.zeros(len(opening), bool)
     kept[[a + int(np.argmin(opening[a:b])) for a, b in zip(*_runs(opening <= NEAR_SEALED))]] = True
-    return kept
+    _seal(model, out, kept)
+    return out
 
 
 def smooth_keeping_closures(model: Animator, values: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
@@ -358,8 +354,7 @@ def smooth_keeping_closures(model: Animator, values: np.ndarray, fps: float, sig
     if sigma_s <= 0.0 or len(values) < 2:
         return values
     out = gaussian_filter1d(values, sigma_s * fps, axis=0, mode="nearest")
-    jaw, close = _COLUMN["jawOpen"], _COLUMN["mouthClose"]
-    out[:, close] = np.minimum(out[:, close], out[:, jaw])
+    _close_within_jaw(out)
     _seal(model, out, _opening(model, values) <= SEALED)
     return out
 
