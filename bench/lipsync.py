@@ -438,17 +438,18 @@ class NetworkWithWords(Network):
     (thorough)): no text; English word recognition, its words aligned, and the lips sealed on their
     /p b m/ as well as the phone loop's (``core.audio.recognition``)."""
 
-    #: (weights, id of a case's audio) -> what recognise_and_listen heard: the same for every variant
-    #: of one weights file (it depends on neither the phone mouth nor the seal bias), so computed once
+    #: (what the weights listen to, id of a case's audio) -> what recognise_and_listen heard: the same
+    #: for every variant of one weights file (it depends on neither the phone mouth nor the seal bias)
+    #: and for every weights file that reads the same features, so computed once
     heard: dict = {}
 
     def __init__(self, path: str, phone_mouth: float | None = None, seal_bias: float | None = None):
         super().__init__(path, phone_mouth=phone_mouth, seal_bias=seal_bias)
         self.name += " +words"
-        self.path = path
 
     def predict(self, case: Case):
-        key = (self.path, id(case.audio))
+        cfg = self.net.cfg
+        key = (cfg.feature_kind, cfg.fps, cfg.phone_posteriors, cfg.phone_evidence, id(case.audio))
         if key not in self.heard:
             self.heard[key] = (case.audio, inference.recognise_and_listen(case.audio, self.net))
         recognised, listened = self.heard[key][1]
