@@ -54,8 +54,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import hashlib
 import json
 import os
+import pickle
 import resource
 import subprocess
 import sys
@@ -433,6 +435,47 @@ class NetworkWithText(Network):
                                  phone_mouth=self.phone_mouth)
 
 
+@functools.lru_cache(maxsize=1)
+def recognition_version() -> str:
+    """What the words mode's recognition depends on besides the audio: the listening and
+    recognition code (every module of core/audio), the recognition dictionary and PocketSphinx."""
+    from importlib import metadata
+
+    h = hashlib.sha256()
+    audio_code = os.path.join(ROOT, "core", "audio")
+    for name in sorted(os.listdir(audio_code)) + [os.path.join(ROOT, "weights", "recognition.dict")]:
+        path = os.path.join(audio_code, name)
+        if path.endswith((".py", ".dict")):
+            with open(path, "rb") as f:
+                h.update(name.encode() + f.read())
+    try:
+        h.update(metadata.version("pocketsphinx").encode())
+    except metadata.PackageNotFoundError:
+        h.update(b"no pocketsphinx")
+    return h.hexdigest()
+
+
+def kept_recognition(audio: Audio, net):
+    """``inference.recognise_and_listen(audio, net)``, kept in ``SYNTH_CACHE`` (words/) under a hash
+    of the samples, the features ``net`` reads and ``recognition_version()``: the words mode's
+    recognition is most of a words-mode bench run, and a sweep over weights files or a later run
+    of the same code then recognises each case once."""
+    cfg = net.cfg
+    h = hashlib.sha256(np.ascontiguousarray(audio.samples, np.float32).tobytes())
+    h.update(repr((audio.sample_rate, cfg.feature_kind, cfg.fps, cfg.phone_posteriors, cfg.phone_evidence,
+                   cfg.n_features, recognition_version())).encode())
+    path = os.path.join(SYNTH_CACHE, "words", h.hexdigest()[:32] + ".pkl")
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    heard = inference.recognise_and_listen(audio, net)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".part", "wb") as f:
+        pickle.dump(heard, f)
+    os.replace(path + ".part", path)
+    return heard
+
+
 class NetworkWithWords(Network):
     """The same weights in the 'words' listening mode (``--listen words``, the panel's Words
     (thorough)): no text; English word recognition, its words aligned, and the lips sealed on their
@@ -451,7 +494,7 @@ class NetworkWithWords(Network):
         cfg = self.net.cfg
         key = (cfg.feature_kind, cfg.fps, cfg.phone_posteriors, cfg.phone_evidence, id(case.audio))
         if key not in self.heard:
-            self.heard[key] = (case.audio, inference.recognise_and_listen(case.audio, self.net))
+            self.heard[key] = (case.audio, kept_recognition(case.audio, self.net))
         recognised, listened = self.heard[key][1]
         with seal_bias_at(self.seal_bias):
             return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,

@@ -68,7 +68,8 @@ def test_bench_prints_a_row_per_weights_and_set(tmp_path):
     assert set(rows) == expected, res.stdout
     assert float(rows["shipped @0.5>1.01"]) == float(rows["shipped alone"]) <= float(rows["shipped"])
     assert float(rows["shipped +words"]) >= float(rows["shipped"])     # word seals only add closures
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["flite-awb-seed0-n1.npz", "flite-rms-seed0-n1.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flite-awb-seed0-n1.npz", "flite-rms-seed0-n1.npz", "words"]
+    assert len(list((tmp_path / "words").iterdir())) == 4      # each case recognised once: 2 voices, clean + degraded
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "nope"],
                          check=False, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "unknown test set" in bad.stderr
@@ -150,6 +151,30 @@ def test_synthesized_bench_speech_is_kept_and_read_back(tmp_path):
     bench.synthesized(path, ["f"], noisy, "piper-tts 2.0")     # ...then kept
     assert len(calls) == 4
     assert "flite" in bench.engine_version("flite") and "piper-tts" in bench.engine_version("piper")
+
+
+def test_words_recognition_is_kept_and_read_back(tmp_path, monkeypatch):
+    """The words mode's recognition (most of a words-mode run) is kept per case: the same samples,
+    features and recogniser read it back; other samples or another recogniser recognise anew."""
+    from talkface.core.audio import inference
+    from talkface.core.audio.loading import from_array
+    from talkface.training.corpus import flite
+
+    monkeypatch.setattr(bench, "SYNTH_CACHE", str(tmp_path))
+    net = inference.load_animator()
+    samples, _ = flite.synthesize("Bob made a map.", "rms")
+    audio = from_array(samples, 16000)
+    first = bench.kept_recognition(audio, net)
+    assert any(p[0] in ("P", "B", "M") for p in first[0].phones)
+    calls = []
+    monkeypatch.setattr(inference, "recognise_and_listen", lambda *a, **k: calls.append(a) or ("heard", None))
+    again = bench.kept_recognition(audio, net)
+    assert not calls and again[0].phones == first[0].phones
+    assert np.array_equal(again[1].features, first[1].features)
+    bench.kept_recognition(from_array(samples * 0.5, 16000), net)         # other samples: anew
+    assert len(calls) == 1
+    monkeypatch.setattr(bench, "recognition_version", lambda: "another recogniser")
+    assert bench.kept_recognition(audio, net) == ("heard", None) and len(calls) == 2
 
 
 def test_the_speed_child_times_take_after_take():
