@@ -442,12 +442,12 @@ def recognition_version() -> str:
     from importlib import metadata
 
     h = hashlib.sha256()
-    audio_code = os.path.join(ROOT, "core", "audio")
-    for name in sorted(os.listdir(audio_code)) + [os.path.join(ROOT, "weights", "recognition.dict")]:
-        path = os.path.join(audio_code, name)
-        if path.endswith((".py", ".dict")):
-            with open(path, "rb") as f:
-                h.update(name.encode() + f.read())
+    audio_code = os.path.join("core", "audio")
+    names = [os.path.join(audio_code, n) for n in sorted(os.listdir(os.path.join(ROOT, audio_code)))
+             if n.endswith(".py")]
+    for name in names + [os.path.join("weights", "recognition.dict")]:   # relative: any checkout shares a key
+        with open(os.path.join(ROOT, name), "rb") as f:
+            h.update(name.encode() + f.read())
     try:
         h.update(metadata.version("pocketsphinx").encode())
     except metadata.PackageNotFoundError:
@@ -455,15 +455,20 @@ def recognition_version() -> str:
     return h.hexdigest()
 
 
+def listens_to(net) -> tuple:
+    """What of a weights file's configuration its recognition and features depend on: weights files
+    that agree on it hear every recording alike (``kept_recognition``, ``NetworkWithWords.heard``)."""
+    cfg = net.cfg
+    return cfg.feature_kind, cfg.fps, cfg.phone_posteriors, cfg.phone_evidence, cfg.n_features
+
+
 def kept_recognition(audio: Audio, net):
     """``inference.recognise_and_listen(audio, net)``, kept in ``SYNTH_CACHE`` (words/) under a hash
     of the samples, the features ``net`` reads and ``recognition_version()``: the words mode's
     recognition is most of a words-mode bench run, and a sweep over weights files or a later run
     of the same code then recognises each case once."""
-    cfg = net.cfg
     h = hashlib.sha256(np.ascontiguousarray(audio.samples, np.float32).tobytes())
-    h.update(repr((audio.sample_rate, cfg.feature_kind, cfg.fps, cfg.phone_posteriors, cfg.phone_evidence,
-                   cfg.n_features, recognition_version())).encode())
+    h.update(repr((audio.sample_rate, listens_to(net), recognition_version())).encode())
     path = os.path.join(SYNTH_CACHE, "words", h.hexdigest()[:32] + ".pkl")
     if os.path.exists(path):
         with open(path, "rb") as f:
@@ -491,8 +496,7 @@ class NetworkWithWords(Network):
         self.name += " +words"
 
     def predict(self, case: Case):
-        cfg = self.net.cfg
-        key = (cfg.feature_kind, cfg.fps, cfg.phone_posteriors, cfg.phone_evidence, id(case.audio))
+        key = (listens_to(self.net), id(case.audio))
         if key not in self.heard:
             self.heard[key] = (case.audio, kept_recognition(case.audio, self.net))
         recognised, listened = self.heard[key][1]
