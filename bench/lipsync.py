@@ -342,7 +342,8 @@ class Network:
     recogniser hears /p b m/ (``listen``); with ``listen=False`` the network alone (before issue 12)."""
 
     def __init__(self, path: str, listen: bool = True, detector: tuple[float, float] | None = None,
-                 phone_mouth: float | None = None, seal_bias: float | None = None):
+                 phone_mouth: float | None = None, seal_bias: float | None = None,
+                 part_unheard: float | None = None):
         # a file is named with its folder: two runs' weights are usually both 'animator.safetensors'
         where = os.path.abspath(path)
         self.name = ("shipped" if path == "shipped" else os.path.join(os.path.basename(os.path.dirname(where)),
@@ -353,7 +354,10 @@ class Network:
             self.name += f" phones{phone_mouth:g}"
         if seal_bias is not None:
             self.name += f" bias{seal_bias:g}"
+        if part_unheard is not None:
+            self.name += f" part{1000 * part_unheard:g}ms"
         self.seal_bias = seal_bias
+        self.part_unheard = part_unheard
         # a share given here applies to the phones heard too (the add-on's Heard Phones); else the defaults
         self.phone_mouth = inference.PHONE_MOUTH if phone_mouth is None else phone_mouth
         self.heard_phone_mouth = phone_mouth is not None
@@ -361,6 +365,10 @@ class Network:
         self.trained_on = self._trained_engines(path, self.net.cfg.styles)
         self.listen = listen
         self.detector = detector
+
+    def inference_settings(self):
+        """``core.audio.inference``'s settings this row changes, meanwhile."""
+        return settings(inference, SEAL_BIAS=self.seal_bias, PART_UNHEARD_S=self.part_unheard)
 
     @staticmethod
     def _trained_engines(path: str, styles: tuple[str, ...]) -> set[str]:
@@ -380,36 +388,32 @@ class Network:
         return engines | (set(recorded) if recorded is not None else {"espeak"})
 
     def predict(self, case: Case):
-        with closure_detector(self.detector), seal_bias_at(self.seal_bias):
+        with closure_detector(self.detector), self.inference_settings():
             return inference.animate(case.audio, self.net, "Neutral", listen=self.listen, phone_mouth=self.phone_mouth,
                                      heard_phone_mouth=self.heard_phone_mouth)
 
 
 @contextlib.contextmanager
+def settings(module, **values):
+    """``module``'s named settings at ``values`` meanwhile; a value of None leaves one as shipped."""
+    values = {name: value for name, value in values.items() if value is not None}
+    before = {name: getattr(module, name) for name in values}
+    for name, value in values.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(module, name, value)
+
+
 def closure_detector(setting: tuple[float, float] | None):
     """The phone loop's closure detector at (``ACOUSTIC_SCALE``, ``CLOSURE_POSTERIOR``) meanwhile
     (None: as shipped)."""
     from talkface.core.audio import phone_loop
 
-    before = phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR
-    if setting is not None:
-        phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR = setting
-    try:
-        yield
-    finally:
-        phone_loop.ACOUSTIC_SCALE, phone_loop.CLOSURE_POSTERIOR = before
-
-
-@contextlib.contextmanager
-def seal_bias_at(bias: float | None):
-    """``inference.SEAL_BIAS`` (added to the seal head's logit) at ``bias`` meanwhile (None: as shipped)."""
-    before = inference.SEAL_BIAS
-    if bias is not None:
-        inference.SEAL_BIAS = bias
-    try:
-        yield
-    finally:
-        inference.SEAL_BIAS = before
+    scale, posterior = setting if setting is not None else (None, None)
+    return settings(phone_loop, ACOUSTIC_SCALE=scale, CLOSURE_POSTERIOR=posterior)
 
 
 class NetworkWithText(Network):
@@ -491,8 +495,9 @@ class NetworkWithWords(Network):
     #: and for every weights file that reads the same features, so computed once
     heard: dict = {}
 
-    def __init__(self, path: str, phone_mouth: float | None = None, seal_bias: float | None = None):
-        super().__init__(path, phone_mouth=phone_mouth, seal_bias=seal_bias)
+    def __init__(self, path: str, phone_mouth: float | None = None, seal_bias: float | None = None,
+                 part_unheard: float | None = None):
+        super().__init__(path, phone_mouth=phone_mouth, seal_bias=seal_bias, part_unheard=part_unheard)
         self.name += " +words"
 
     def predict(self, case: Case):
@@ -500,7 +505,7 @@ class NetworkWithWords(Network):
         if key not in self.heard:
             self.heard[key] = (case.audio, kept_recognition(case.audio, self.net))
         recognised, listened = self.heard[key][1]
-        with seal_bias_at(self.seal_bias):
+        with self.inference_settings():
             return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
                                      phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)
 
@@ -773,6 +778,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seal-bias", default="",
                     help="also score the default path (and --words) with these biases added to the seal head's "
                          "logit, comma-separated (core.audio.inference.SEAL_BIAS)")
+    ap.add_argument("--part-unheard", default="",
+                    help="also score the default path (and --words) with the network's closures that nothing heard "
+                         "backs parted, at these margins in seconds from a heard /p b m/, comma-separated "
+                         "(core.audio.inference.PART_UNHEARD_S)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
@@ -805,6 +814,10 @@ def main(argv: list[str] | None = None) -> int:
     predictors += [Network(w, seal_bias=b) for w in args.weights for b in biases]
     if args.words:
         predictors += [NetworkWithWords(w, seal_bias=b) for w in args.weights for b in biases]
+    margins = [float(v) for v in args.part_unheard.split(",") if v]
+    predictors += [Network(w, part_unheard=m) for w in args.weights for m in margins]
+    if args.words:
+        predictors += [NetworkWithWords(w, part_unheard=m) for w in args.weights for m in margins]
     for pred in predictors:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and not all("text" in case.extra for case in cases):
