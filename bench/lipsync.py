@@ -342,8 +342,7 @@ class Network:
     recogniser hears /p b m/ (``listen``); with ``listen=False`` the network alone (before issue 12)."""
 
     def __init__(self, path: str, listen: bool = True, detector: tuple[float, float] | None = None,
-                 phone_mouth: float | None = None, seal_bias: float | None = None,
-                 part_unheard: float | None = None):
+                 phone_mouth: float | None = None, seal_bias: float | None = None):
         # a file is named with its folder: two runs' weights are usually both 'animator.safetensors'
         where = os.path.abspath(path)
         self.name = ("shipped" if path == "shipped" else os.path.join(os.path.basename(os.path.dirname(where)),
@@ -354,10 +353,7 @@ class Network:
             self.name += f" phones{phone_mouth:g}"
         if seal_bias is not None:
             self.name += f" bias{seal_bias:g}"
-        if part_unheard is not None:
-            self.name += f" part{1000 * part_unheard:g}ms"
         self.seal_bias = seal_bias
-        self.part_unheard = part_unheard
         # a share given here applies to the phones heard too (the add-on's Heard Phones); else the defaults
         self.phone_mouth = inference.PHONE_MOUTH if phone_mouth is None else phone_mouth
         self.heard_phone_mouth = phone_mouth is not None
@@ -368,7 +364,7 @@ class Network:
 
     def inference_settings(self):
         """``core.audio.inference``'s settings this row changes, meanwhile."""
-        return settings(inference, SEAL_BIAS=self.seal_bias, PART_UNHEARD_S=self.part_unheard)
+        return settings(inference, SEAL_BIAS=self.seal_bias)
 
     @staticmethod
     def _trained_engines(path: str, styles: tuple[str, ...]) -> set[str]:
@@ -495,9 +491,8 @@ class NetworkWithWords(Network):
     #: and for every weights file that reads the same features, so computed once
     heard: dict = {}
 
-    def __init__(self, path: str, phone_mouth: float | None = None, seal_bias: float | None = None,
-                 part_unheard: float | None = None):
-        super().__init__(path, phone_mouth=phone_mouth, seal_bias=seal_bias, part_unheard=part_unheard)
+    def __init__(self, path: str, phone_mouth: float | None = None, seal_bias: float | None = None):
+        super().__init__(path, phone_mouth=phone_mouth, seal_bias=seal_bias)
         self.name += " +words"
 
     def predict(self, case: Case):
@@ -778,10 +773,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seal-bias", default="",
                     help="also score the default path (and --words) with these biases added to the seal head's "
                          "logit, comma-separated (core.audio.inference.SEAL_BIAS)")
-    ap.add_argument("--part-unheard", default="",
-                    help="also score the default path (and --words) with the network's closures that nothing heard "
-                         "backs parted, at these margins in seconds from a heard /p b m/, comma-separated "
-                         "(core.audio.inference.PART_UNHEARD_S)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
@@ -814,10 +805,6 @@ def main(argv: list[str] | None = None) -> int:
     predictors += [Network(w, seal_bias=b) for w in args.weights for b in biases]
     if args.words:
         predictors += [NetworkWithWords(w, seal_bias=b) for w in args.weights for b in biases]
-    margins = [float(v) for v in args.part_unheard.split(",") if v]
-    predictors += [Network(w, part_unheard=m) for w in args.weights for m in margins]
-    if args.words:
-        predictors += [NetworkWithWords(w, part_unheard=m) for w in args.weights for m in margins]
     for pred in predictors:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and not all("text" in case.extra for case in cases):

@@ -50,12 +50,6 @@ PHONE_MOUTH = 0.5
 #: of the network's frames counts as a closure it meant: with a phone mouth, its most closed frame
 #: takes the sealed form, so the phones' share does not pull it open.
 NEAR_SEALED = 0.15
-#: Without a transcript, a run of the network's near-sealed frames (``NEAR_SEALED``) inside heard
-#: phones that keep the lips apart and farther than this many seconds from every /p b m/ heard is
-#: parted (``part_unheard_seals``); None: never (a candidate under measurement, 2026-12-05).
-PART_UNHEARD_S: float | None = None
-#: Frames over which a parted run's mouth blends back into the network's, each side.
-PART_RAMP_FRAMES = 2
 
 BLINK_PER_MINUTE = 17.0
 BLINK_REFRACTORY_S = 1.2
@@ -353,45 +347,6 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     return out
 
 
-def part_unheard_seals(model: Animator, values: np.ndarray, heard: list, cues: list, fps: float,
-                       margin_s: float) -> np.ndarray:
-    """``values`` with the network's closures that nothing heard backs parted: each run of frames at
-    or under ``NEAR_SEALED`` lying wholly inside ``heard`` phones (ARPAbet, start_s, end_s) that are
-    neither silence nor /p b m/, and farther than ``margin_s`` from every ``cues`` phone (the /p b m/
-    the lips seal on), takes the mouth and jaw of the viseme model driven by ``heard`` (blended back
-    into the network's over ``PART_RAMP_FRAMES`` each side). Lips meeting on /n t l d/ or a vowel
-    read as mumbling; a run in a pause, or where nothing was heard, stays as the network made it."""
-    n = len(values)
-    starts, ends = _runs(_opening(model, values) <= NEAR_SEALED)
-    if not len(starts) or not heard:
-        return values
-    apart = np.zeros(n, bool)       # frames inside a heard phone that keeps the lips apart
-    for phone, start, end in heard:
-        if phones.phone_class(phone) not in ("silence", "bilabial"):
-            apart[max(int(np.ceil(start * fps)), 0):max(int(np.ceil(end * fps)), 0)] = True
-    near = np.zeros(n, bool)        # frames within margin_s of a /p b m/ heard
-    for _, start, end in cues:
-        near[max(int(np.floor((start - margin_s) * fps)), 0):max(int(np.ceil((end + margin_s) * fps)) + 1, 0)] = True
-    parted = [(a, b) for a, b in zip(starts, ends) if apart[a:b].all() and not near[a:b].any()]
-    if not parted:
-        return values
-    weight = np.zeros(n, np.float32)
-    ramp = np.arange(1, PART_RAMP_FRAMES + 1, dtype=np.float32) / (PART_RAMP_FRAMES + 1)
-    for a, b in parted:
-        weight[a:b] = 1.0
-        before = np.arange(a - PART_RAMP_FRAMES, a)
-        after = np.arange(b + PART_RAMP_FRAMES - 1, b - 1, -1)
-        for frames in (before, after):
-            ok = (frames >= 0) & (frames < n)
-            weight[frames[ok]] = np.maximum(weight[frames[ok]], ramp[ok])
-    shapes = visemes.mouth_weights(visemes.arpabet_events(heard), fps, n)
-    out = values.copy()
-    w = weight[:, None]
-    out[:, _MOUTH] = (1.0 - w) * values[:, _MOUTH] + w * shapes[:, _MOUTH]
-    _close_within_jaw(out)
-    return out
-
-
 def smooth_keeping_closures(model: Animator, values: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
     """``values`` [F, CHANNELS] smoothed over time by a Gaussian of ``sigma_s`` seconds (ends held),
     mouthClose kept at most jawOpen, and every frame whose lips were sealed still sealed: smoothing
@@ -493,9 +448,6 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     spoken = said is not None and any(phones.phone_class(p) != "silence" for p, _, _ in said)
     share = phone_mouth if spoken else 0.0
     values = mix_phone_mouth(model, values, said, cfg.fps, share, guessed=timed_phones is None)
-    if timed_phones is None and listen and PART_UNHEARD_S is not None:
-        heard = recognised if recognised is not None else listened.heard
-        values = part_unheard_seals(model, values, heard or [], cues or [], cfg.fps, PART_UNHEARD_S)
     if cues is not None:
         values = seal_lips(model, values, cues, cfg.fps)
     blink = sample_blinks(out["blink_logit"][:, 0], cfg.fps, seed)
