@@ -455,6 +455,15 @@ def recognition_version() -> str:
     return h.hexdigest()
 
 
+def recogniser_settings() -> str:
+    """The word search's decoder settings as this process would start it (a bench row may change
+    one, ``NetworkWithWords``'s language weight), its file paths left out: any checkout shares a key."""
+    from talkface.core.audio import recognition
+
+    return json.dumps({k: v for k, v in recognition.decoder_settings()["recognise"].items()
+                       if not (isinstance(v, str) and os.sep in v)}, sort_keys=True)
+
+
 def listens_to(net) -> tuple:
     """What of a weights file's configuration its recognition and features depend on: weights files
     that agree on it hear every recording alike (``kept_recognition``, ``NetworkWithWords.heard``)."""
@@ -468,7 +477,7 @@ def kept_recognition(audio: Audio, net):
     recognition is most of a words-mode bench run, and a sweep over weights files or a later run
     of the same code then recognises each case once."""
     h = hashlib.sha256(np.ascontiguousarray(audio.samples, np.float32).tobytes())
-    h.update(repr((audio.sample_rate, listens_to(net), recognition_version())).encode())
+    h.update(repr((audio.sample_rate, listens_to(net), recognition_version(), recogniser_settings())).encode())
     path = os.path.join(SYNTH_CACHE, "words", h.hexdigest()[:32] + ".pkl")
     if os.path.exists(path):
         with open(path, "rb") as f:
@@ -486,21 +495,33 @@ class NetworkWithWords(Network):
     (thorough)): no text; English word recognition, its words aligned, and the lips sealed on their
     /p b m/ as well as the phone loop's (``core.audio.recognition``)."""
 
-    #: (what the weights listen to, id of a case's audio) -> what recognise_and_listen heard: the same
-    #: for every variant of one weights file (it depends on neither the phone mouth nor the seal bias)
-    #: and for every weights file that reads the same features, so computed once
+    #: (what the weights listen to, the word search's settings, id of a case's audio) -> what
+    #: recognise_and_listen heard: the same for every variant of one weights file that searches alike
+    #: (it depends on neither the phone mouth nor the seal bias) and for every weights file that reads
+    #: the same features, so computed once
     heard: dict = {}
 
-    def __init__(self, path: str, phone_mouth: float | None = None, seal_bias: float | None = None):
+    def __init__(self, path: str, phone_mouth: float | None = None, seal_bias: float | None = None,
+                 language_weight: float | None = None):
         super().__init__(path, phone_mouth=phone_mouth, seal_bias=seal_bias)
-        self.name += " +words"
+        self.name += " +words" + ("" if language_weight is None else f" lw{language_weight:g}")
+        self.language_weight = language_weight
+
+    def inference_settings(self):
+        """The seal bias, and the word search's language weight (``recognition.LANGUAGE_WEIGHT``)."""
+        from talkface.core.audio import recognition
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(super().inference_settings())
+        stack.enter_context(settings(recognition, LANGUAGE_WEIGHT=self.language_weight))
+        return stack
 
     def predict(self, case: Case):
-        key = (listens_to(self.net), id(case.audio))
-        if key not in self.heard:
-            self.heard[key] = (case.audio, kept_recognition(case.audio, self.net))
-        recognised, listened = self.heard[key][1]
         with self.inference_settings():
+            key = (listens_to(self.net), recogniser_settings(), id(case.audio))
+            if key not in self.heard:
+                self.heard[key] = (case.audio, kept_recognition(case.audio, self.net))
+            recognised, listened = self.heard[key][1]
             return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
                                      phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)
 
@@ -773,6 +794,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seal-bias", default="",
                     help="also score the default path (and --words) with these biases added to the seal head's "
                          "logit, comma-separated (core.audio.inference.SEAL_BIAS)")
+    ap.add_argument("--words-lw", default="",
+                    help="also score each weights file in the 'words' mode with the word search's language model "
+                         "at these weights, comma-separated (core.audio.recognition.LANGUAGE_WEIGHT)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
@@ -805,6 +829,8 @@ def main(argv: list[str] | None = None) -> int:
     predictors += [Network(w, seal_bias=b) for w in args.weights for b in biases]
     if args.words:
         predictors += [NetworkWithWords(w, seal_bias=b) for w in args.weights for b in biases]
+    predictors += [NetworkWithWords(w, language_weight=float(v)) for w in args.weights
+                   for v in args.words_lw.split(",") if v]
     for pred in predictors:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and not all("text" in case.extra for case in cases):

@@ -155,7 +155,8 @@ def test_synthesized_bench_speech_is_kept_and_read_back(tmp_path):
 
 def test_words_recognition_is_kept_and_read_back(tmp_path, monkeypatch):
     """The words mode's recognition (most of a words-mode run) is kept per case: the same samples,
-    features and recogniser read it back; other samples or another recogniser recognise anew."""
+    features and recogniser read it back; other samples, another recogniser or another setting of its
+    word search (the language weight a bench row sets) recognise anew."""
     from talkface.core.audio import inference
     from talkface.core.audio.loading import from_array
     from talkface.training.corpus import flite
@@ -175,6 +176,14 @@ def test_words_recognition_is_kept_and_read_back(tmp_path, monkeypatch):
     assert len(calls) == 1
     monkeypatch.setattr(bench, "recognition_version", lambda: "another recogniser")
     assert bench.kept_recognition(audio, net) == ("heard", None) and len(calls) == 2
+    from talkface.core.audio import recognition
+
+    with bench.settings(recognition, LANGUAGE_WEIGHT=3.0):              # another word search: anew
+        assert recognition.decoder_settings()["recognise"]["lw"] == 3.0
+        bench.kept_recognition(audio, net)
+    assert len(calls) == 3 and recognition.decoder_settings()["recognise"]["lw"] == recognition.LANGUAGE_WEIGHT
+    bench.kept_recognition(audio, net)
+    assert len(calls) == 3
 
 
 def test_the_speed_child_times_take_after_take():

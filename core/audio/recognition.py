@@ -54,6 +54,9 @@ from .phones import chunk_bounds, model_dir, to_pcm16
 SAMPLE_RATE = 16000
 MAX_HMMS_PER_FRAME = 10000
 MAX_WORDS_PER_FRAME = 10
+#: How much the language model weighs against the acoustic scores in the word search (PocketSphinx's
+#: ``lw``; its default, 6.5, for the first pass, the only one that runs here).
+LANGUAGE_WEIGHT = 6.5
 #: The recogniser's dictionary (``weights/``): the wheel's cut to the 10,000 words its language model
 #: finds likeliest (``python -m talkface.training.vocabulary``).
 DICTIONARY = "recognition.dict"
@@ -81,7 +84,7 @@ def decoder_settings() -> dict:
     return {"recognise": dict(hmm=m + "/en-us", samprate=SAMPLE_RATE, loglevel="FATAL",
                               lm=f"{m}/{LANGUAGE_MODEL}", dict=dictionary,
                               fwdflat=False, bestpath=False, maxhmmpf=MAX_HMMS_PER_FRAME,
-                              maxwpf=MAX_WORDS_PER_FRAME),
+                              maxwpf=MAX_WORDS_PER_FRAME, lw=LANGUAGE_WEIGHT),
             **alignment.decoder_settings(dictionary)}
 
 
