@@ -507,14 +507,13 @@ class NetworkWithWords(Network):
         self.name += " +words" + ("" if language_weight is None else f" lw{language_weight:g}")
         self.language_weight = language_weight
 
+    @contextlib.contextmanager
     def inference_settings(self):
         """The seal bias, and the word search's language weight (``recognition.LANGUAGE_WEIGHT``)."""
         from talkface.core.audio import recognition
 
-        stack = contextlib.ExitStack()
-        stack.enter_context(super().inference_settings())
-        stack.enter_context(settings(recognition, LANGUAGE_WEIGHT=self.language_weight))
-        return stack
+        with super().inference_settings(), settings(recognition, LANGUAGE_WEIGHT=self.language_weight):
+            yield
 
     def predict(self, case: Case):
         with self.inference_settings():

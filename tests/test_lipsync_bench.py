@@ -56,20 +56,25 @@ def test_score_counts_closures_and_keyed_closures_on_a_known_predictor(tmp_path,
 def test_bench_prints_a_row_per_weights_and_set(tmp_path):
     """... and a row per closure-detector setting asked for: a detector that hears nothing
     (threshold above any posterior) seals no more than the network alone, the shipped one more;
-    and with --words the 'words' listening mode, which seals on top of the shipped path."""
+    and with --words the 'words' listening mode, which seals on top of the shipped path; with
+    --words-lw a words row whose word search weighs its language model so (recognised anew)."""
     env = {**os.environ, "TALKFACE_BENCH_CACHE": str(tmp_path)}
     res = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "flite",
-                          "--sentences", "1", "--detector", "0.5>1.01", "--words"],
+                          "--sentences", "1", "--detector", "0.5>1.01", "--words", "--words-lw", "3"],
                          check=False, capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr
-    rows = dict(re.findall(r"^(shipped alone|shipped|shipped @0.5>1.01|shipped \+words|energy baseline)\s+flite\*?"
+    rows = dict(re.findall(r"^(shipped alone|shipped|shipped @0.5>1.01|shipped \+words(?: lw3)?|energy baseline)"
+                           r"\s+flite\*?"
                            r"\s+([\d.]+)%", res.stdout, re.M))
-    expected = {"shipped alone", "shipped", "shipped @0.5>1.01", "shipped +words", "energy baseline"}
+    expected = {"shipped alone", "shipped", "shipped @0.5>1.01", "shipped +words", "shipped +words lw3",
+                "energy baseline"}
     assert set(rows) == expected, res.stdout
     assert float(rows["shipped @0.5>1.01"]) == float(rows["shipped alone"]) <= float(rows["shipped"])
     assert float(rows["shipped +words"]) >= float(rows["shipped"])     # word seals only add closures
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flite-awb-seed0-n1.npz", "flite-rms-seed0-n1.npz", "words"]
-    assert len(list((tmp_path / "words").iterdir())) == 4      # each case recognised once: 2 voices, clean + degraded
+    assert float(rows["shipped +words lw3"]) >= float(rows["shipped"])
+    assert len(list((tmp_path / "words").iterdir())) == 8      # each case recognised once per word search:
+    #                                                            2 voices, clean + degraded, lw 6.5 and 3
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "lipsync.py"), "--sets", "nope"],
                          check=False, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "unknown test set" in bad.stderr
