@@ -186,3 +186,19 @@ def test_recognise_and_listen_hears_what_listening_alone_hears(net, speech):
     alone = inference.listen_to(speech, net, hear=True)
     assert found.text
     assert np.allclose(listened.features, alone.features) and listened.closures == alone.closures
+
+
+def test_a_line_of_one_chunk_is_recognised_in_two_cut_at_a_pause():
+    """A line of 4 to 18 s (one chunk) is recognised as two, one for each helper, cut in the
+    quietest 200 ms near its middle, not in a shorter silence nearer the middle; shorter lines
+    stay whole, longer ones keep the chunks every pass uses."""
+    sr = 16000
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal(8 * sr)).astype(np.float32)
+    x[int(3.9 * sr):int(3.96 * sr)] = 0.0             # a stop's 60 ms closure at the middle
+    x[int(3.3 * sr):int(3.6 * sr)] *= 0.01            # a 300 ms pause 0.6 s before it
+    (a0, cut), (c1, b1) = recognition.recognition_bounds(x, sr)
+    assert a0 == 0 and cut == c1 and b1 == len(x) and 3.3 * sr < cut < 3.6 * sr
+    assert recognition.recognition_bounds(x[:3 * sr], sr) == [(0, 3 * sr)]
+    long = np.tile(x, 4)
+    assert recognition.recognition_bounds(long, sr) == phones.chunk_bounds(long, sr)

@@ -49,7 +49,7 @@ import numpy as np
 from ..weights import weights_path
 from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool
 from .loading import Audio, from_array, resample
-from .phones import chunk_bounds, model_dir, to_pcm16
+from .phones import SEARCH_S, chunk_bounds, model_dir, to_pcm16
 
 SAMPLE_RATE = 16000
 MAX_HMMS_PER_FRAME = 10000
@@ -57,6 +57,10 @@ MAX_WORDS_PER_FRAME = 10
 #: How much the language model weighs against the acoustic scores in the word search (PocketSphinx's
 #: ``lw``; its default, 6.5, for the first pass, the only one that runs here).
 LANGUAGE_WEIGHT = 6.5
+#: A line that fits one chunk but is at least this long (seconds) is recognised as two, one for each
+#: of two helpers (``recognition_bounds``; None: whole), cut in the quietest ``PAUSE_S`` near its middle.
+SPLIT_LINE_S = 4.0
+PAUSE_S = 0.2
 #: The recogniser's dictionary (``weights/``): the wheel's cut to the 10,000 words its language model
 #: finds likeliest (``python -m talkface.training.vocabulary``).
 DICTIONARY = "recognition.dict"
@@ -91,8 +95,8 @@ def decoder_settings() -> dict:
 def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool = True,
               cancelled: Callable[[], bool] | None = None,
               progress: Callable[[int, int], None] | None = None) -> Recognised:
-    """Recognise ``audio``'s words chunk by chunk (``phones.chunk_bounds``: at most 20 s, cut at the
-    quietest frame) and align each chunk's words, the model adapted to the take
+    """Recognise ``audio``'s words chunk by chunk (``recognition_bounds``: at most 20 s, cut at the
+    quietest frame; a line of 4 to 18 s in two) and align each chunk's words, the model adapted to the take
     (``core.audio.adaptation``) from the phones ``heard()`` returns ((ARPAbet, start_s, end_s): the
     phone loop's, which it runs in this process while the helpers start; None: the phone loop here).
     ``adapt`` False: the model as shipped. ``cancelled()``, asked between chunks, stops the work
@@ -102,7 +106,7 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
-    bounds = chunk_bounds(x, SAMPLE_RATE)
+    bounds = recognition_bounds(x, SAMPLE_RATE)
     # as many helpers as the machine allows whatever the length: the pool is kept for the next take
     with sphinx_pool.RECOGNITION.use(decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
         mllr = ""
@@ -113,6 +117,23 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
                 raise InterruptedError("word recognition cancelled")
             mllr = adaptation.mllr_text(adaptation.estimate(x, SAMPLE_RATE, phones))
         return _recognise(x, bounds, pool, decoders, mllr, cancelled, progress)
+
+
+def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
+    """The chunks the word search recognises: ``phones.chunk_bounds``'s, except that a line of one
+    chunk at least ``SPLIT_LINE_S`` long is two chunks, one for each of two helpers, cut at the middle
+    of the quietest ``PAUSE_S`` within ``SEARCH_S`` of its middle (a pause between words rather than
+    a stop's short closure). Cut so however many helpers run: every machine hears a line alike."""
+    bounds = chunk_bounds(x, sr)
+    n, hop = len(x), int(0.01 * sr)
+    if SPLIT_LINE_S is None or len(bounds) > 1 or n < SPLIT_LINE_S * sr:
+        return bounds
+    lo, hi = n // 2 - int(SEARCH_S * sr / 2), n // 2 + int(SEARCH_S * sr / 2)
+    energy = np.add.reduceat(x[lo:hi].astype(np.float64) ** 2, np.arange(0, hi - lo, hop))
+    width = max(int(round(PAUSE_S / 0.01)), 1)
+    quietest = int(np.argmin(np.convolve(energy, np.ones(width), "valid")))
+    cut = lo + (quietest + width // 2) * hop
+    return [(0, cut), (cut, n)]
 
 
 def _recognise(x, bounds, pool, decoders, mllr, cancelled, progress) -> Recognised:
