@@ -122,7 +122,7 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
 def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
     """The chunks the word search recognises: ``phones.chunk_bounds``'s, except that a line of one
     chunk at least ``SPLIT_LINE_S`` long is two chunks, one for each of two helpers, cut at the middle
-    of the quietest ``PAUSE_S`` within ``SEARCH_S`` of its middle (a pause between words rather than
+    of the quietest ``PAUSE_S`` in the ``SEARCH_S`` around its middle (a pause between words rather than
     a stop's short closure). Cut so however many helpers run: every machine hears a line alike."""
     bounds = chunk_bounds(x, sr)
     n, hop = len(x), int(0.01 * sr)
