@@ -471,13 +471,15 @@ def listens_to(net) -> tuple:
     return cfg.feature_kind, cfg.fps, cfg.phone_posteriors, cfg.phone_evidence, cfg.n_features
 
 
-def kept_recognition(audio: Audio, net):
+def kept_recognition(audio: Audio, net, searched: str | None = None):
     """``inference.recognise_and_listen(audio, net)``, kept in ``SYNTH_CACHE`` (words/) under a hash
-    of the samples, the features ``net`` reads and ``recognition_version()``: the words mode's
-    recognition is most of a words-mode bench run, and a sweep over weights files or a later run
-    of the same code then recognises each case once."""
+    of the samples, the features ``net`` reads, ``recognition_version()`` and the word search's
+    settings: the words mode's recognition is most of a words-mode bench run, and a sweep over
+    weights files or a later run of the same code then recognises each case once. ``searched``:
+    ``recogniser_settings()``, where the caller has it already."""
+    searched = recogniser_settings() if searched is None else searched
     h = hashlib.sha256(np.ascontiguousarray(audio.samples, np.float32).tobytes())
-    h.update(repr((audio.sample_rate, listens_to(net), recognition_version(), recogniser_settings())).encode())
+    h.update(repr((audio.sample_rate, listens_to(net), recognition_version(), searched)).encode())
     path = os.path.join(SYNTH_CACHE, "words", h.hexdigest()[:32] + ".pkl")
     if os.path.exists(path):
         with open(path, "rb") as f:
@@ -517,9 +519,10 @@ class NetworkWithWords(Network):
 
     def predict(self, case: Case):
         with self.inference_settings():
-            key = (listens_to(self.net), recogniser_settings(), id(case.audio))
+            searched = recogniser_settings()
+            key = (listens_to(self.net), searched, id(case.audio))
             if key not in self.heard:
-                self.heard[key] = (case.audio, kept_recognition(case.audio, self.net))
+                self.heard[key] = (case.audio, kept_recognition(case.audio, self.net, searched))
             recognised, listened = self.heard[key][1]
             return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
                                      phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)

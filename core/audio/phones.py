@@ -101,13 +101,21 @@ def chunk_bounds(samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
         lo, hi = max(target - search // 2, start + hop), min(target + search // 2, n - hop)
         if hi <= lo:
             continue
-        window = samples[lo:hi]
-        energy = np.add.reduceat(window.astype(np.float64) ** 2, np.arange(0, len(window), hop))
-        cut = lo + int(np.argmin(energy)) * hop
+        cut = quietest_cut(samples, lo, hi, hop)
         bounds.append((start, cut))
         start = cut
     bounds.append((start, n))
     return bounds
+
+
+def quietest_cut(samples: np.ndarray, lo: int, hi: int, hop: int, width: int = 1) -> int:
+    """The sample at the start of the quietest ``hop``-long frame of ``samples[lo:hi]`` (``width``
+    1), or at the middle of its quietest run of ``width`` frames: where to cut a recording."""
+    window = samples[lo:hi]
+    energy = np.add.reduceat(window.astype(np.float64) ** 2, np.arange(0, len(window), hop))
+    if width > 1:
+        energy = np.convolve(energy, np.ones(width), "valid")
+    return lo + (int(np.argmin(energy)) + width // 2) * hop
 
 
 def phone_evidence(phones: list[Phone], n_frames: int, fps: float) -> np.ndarray:

@@ -49,7 +49,7 @@ import numpy as np
 from ..weights import weights_path
 from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool
 from .loading import Audio, from_array, resample
-from .phones import SEARCH_S, chunk_bounds, model_dir, to_pcm16
+from .phones import FRAME_S, SEARCH_S, chunk_bounds, model_dir, quietest_cut, to_pcm16
 
 SAMPLE_RATE = 16000
 MAX_HMMS_PER_FRAME = 10000
@@ -58,7 +58,7 @@ MAX_WORDS_PER_FRAME = 10
 #: ``lw``; its default, 6.5, for the first pass, the only one that runs here).
 LANGUAGE_WEIGHT = 6.5
 #: A line that fits one chunk but is at least this long (seconds) is recognised as two, one for each
-#: of two helpers (``recognition_bounds``; None: whole), cut in the quietest ``PAUSE_S`` near its middle.
+#: of two helpers (``recognition_bounds``), cut in the quietest ``PAUSE_S`` near its middle.
 SPLIT_LINE_S = 4.0
 PAUSE_S = 0.2
 #: The recogniser's dictionary (``weights/``): the wheel's cut to the 10,000 words its language model
@@ -125,14 +125,11 @@ def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
     of the quietest ``PAUSE_S`` in the ``SEARCH_S`` around its middle (a pause between words rather than
     a stop's short closure). Cut so however many helpers run: every machine hears a line alike."""
     bounds = chunk_bounds(x, sr)
-    n, hop = len(x), int(0.01 * sr)
-    if SPLIT_LINE_S is None or len(bounds) > 1 or n < SPLIT_LINE_S * sr:
+    n = len(x)
+    if len(bounds) > 1 or n < SPLIT_LINE_S * sr:
         return bounds
-    lo, hi = n // 2 - int(SEARCH_S * sr / 2), n // 2 + int(SEARCH_S * sr / 2)
-    energy = np.add.reduceat(x[lo:hi].astype(np.float64) ** 2, np.arange(0, hi - lo, hop))
-    width = max(int(round(PAUSE_S / 0.01)), 1)
-    quietest = int(np.argmin(np.convolve(energy, np.ones(width), "valid")))
-    cut = lo + (quietest + width // 2) * hop
+    half = int(SEARCH_S * sr / 2)
+    cut = quietest_cut(x, n // 2 - half, n // 2 + half, int(FRAME_S * sr), max(int(round(PAUSE_S / FRAME_S)), 1))
     return [(0, cut), (cut, n)]
 
 
