@@ -47,7 +47,7 @@ from typing import Callable
 import numpy as np
 
 from ..weights import weights_path
-from . import adaptation, alignment, dereverb, phone_loop, sphinx_helper, sphinx_pool
+from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool
 from .loading import Audio, from_array, resample
 from .phones import FRAME_S, SEARCH_S, chunk_bounds, model_dir, quietest_cut, to_pcm16
 
@@ -61,8 +61,6 @@ LANGUAGE_WEIGHT = 6.5
 #: of two helpers (``recognition_bounds``), cut in the quietest ``PAUSE_S`` near its middle.
 SPLIT_LINE_S = 4.0
 PAUSE_S = 0.2
-#: The recogniser hears each chunk with its late reverberation removed (``core.audio.dereverb``).
-DEREVERB = True
 #: The recogniser's dictionary (``weights/``): the wheel's cut to the 10,000 words its language model
 #: finds likeliest (``python -m talkface.training.vocabulary``).
 DICTIONARY = "recognition.dict"
@@ -109,8 +107,6 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
     bounds = recognition_bounds(x, SAMPLE_RATE)
-    if DEREVERB:
-        x = np.concatenate([dereverb.dereverberate(x[a:b], SAMPLE_RATE) for a, b in bounds])
     # as many helpers as the machine allows whatever the length: the pool is kept for the next take
     with sphinx_pool.RECOGNITION.use(decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
         mllr = ""
