@@ -460,8 +460,11 @@ def recogniser_settings() -> str:
     one, ``NetworkWithWords``'s language weight), its file paths left out: any checkout shares a key."""
     from talkface.core.audio import recognition
 
-    return json.dumps({k: v for k, v in recognition.decoder_settings()["recognise"].items()
-                       if not (isinstance(v, str) and os.sep in v)}, sort_keys=True)
+    settings = {k: v for k, v in recognition.decoder_settings()["recognise"].items()
+                if not (isinstance(v, str) and os.sep in v)}
+    if recognition.WORD_SOURCE != "pocketsphinx":       # the earlier runs' keys stay as they were
+        settings = {"source": recognition.WORD_SOURCE}
+    return json.dumps(settings, sort_keys=True)
 
 
 def listens_to(net) -> tuple:
@@ -504,17 +507,20 @@ class NetworkWithWords(Network):
     heard: dict = {}
 
     def __init__(self, path: str, phone_mouth: float | None = None, seal_bias: float | None = None,
-                 language_weight: float | None = None):
+                 language_weight: float | None = None, source: str | None = None):
         super().__init__(path, phone_mouth=phone_mouth, seal_bias=seal_bias)
-        self.name += " +words" + ("" if language_weight is None else f" lw{language_weight:g}")
-        self.language_weight = language_weight
+        self.name += (" +words" + ("" if language_weight is None else f" lw{language_weight:g}")
+                      + ("" if source is None else f" {source}"))
+        self.language_weight, self.source = language_weight, source
 
     @contextlib.contextmanager
     def inference_settings(self):
-        """The seal bias, and the word search's language weight (``recognition.LANGUAGE_WEIGHT``)."""
+        """The seal bias, the word search's language weight (``recognition.LANGUAGE_WEIGHT``) and
+        who hears the words (``recognition.WORD_SOURCE``)."""
         from talkface.core.audio import recognition
 
-        with super().inference_settings(), settings(recognition, LANGUAGE_WEIGHT=self.language_weight):
+        with (super().inference_settings(),
+              settings(recognition, LANGUAGE_WEIGHT=self.language_weight, WORD_SOURCE=self.source)):
             yield
 
     def predict(self, case: Case):
@@ -799,6 +805,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--words-lw", default="",
                     help="also score each weights file in the 'words' mode with the word search's language model "
                          "at these weights, comma-separated (core.audio.recognition.LANGUAGE_WEIGHT)")
+    ap.add_argument("--words-source", default="",
+                    help="also score each weights file in the 'words' mode with these recognisers hearing the "
+                         "words, comma-separated (core.audio.recognition.WORD_SOURCE: pocketsphinx, whisper)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
@@ -833,6 +842,7 @@ def main(argv: list[str] | None = None) -> int:
         predictors += [NetworkWithWords(w, seal_bias=b) for w in args.weights for b in biases]
     predictors += [NetworkWithWords(w, language_weight=float(v)) for w in args.weights
                    for v in args.words_lw.split(",") if v]
+    predictors += [NetworkWithWords(w, source=v) for w in args.weights for v in args.words_source.split(",") if v]
     for pred in predictors:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and not all("text" in case.extra for case in cases):

@@ -41,13 +41,15 @@ dictionary (it aligns the words recognised, all in it).
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from ..errors import InputError
 from ..weights import weights_path
-from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool
+from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool, whisper
 from .loading import Audio, from_array, resample
 from .phones import FRAME_S, SEARCH_S, chunk_bounds, model_dir, quietest_cut, to_pcm16
 
@@ -65,6 +67,9 @@ PAUSE_S = 0.2
 #: finds likeliest (``python -m talkface.training.vocabulary``).
 DICTIONARY = "recognition.dict"
 LANGUAGE_MODEL = "en-us.lm.bin"    # the wheel's US-English language model (its model folder)
+#: Who hears the words: "pocketsphinx" (its word search with the language model above) or "whisper"
+#: (``core.audio.whisper``; its words aligned with the transcript aligner's passes and whole dictionary).
+WORD_SOURCE = "pocketsphinx"
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
+    if WORD_SOURCE == "whisper":
+        return _recognise_with_whisper(x, cancelled, progress)
     bounds = recognition_bounds(x, SAMPLE_RATE)
     # as many helpers as the machine allows whatever the length: the pool is kept for the next take
     with sphinx_pool.RECOGNITION.use(decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
@@ -116,7 +123,45 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
             if cancelled is not None and cancelled():
                 raise InterruptedError("word recognition cancelled")
             mllr = adaptation.mllr_text(adaptation.estimate(x, SAMPLE_RATE, phones))
-        return _recognise(x, bounds, pool, decoders, mllr, cancelled, progress)
+        header = {"kind": "recognise", "mllr": mllr}
+        return _recognise(x, bounds, pool, decoders, [header] * len(bounds), None, cancelled, progress)
+
+
+@functools.lru_cache(maxsize=1)
+def _pronounced() -> frozenset:
+    """The words the aligner's whole dictionary can pronounce."""
+    with open(f"{model_dir()}/{alignment.CMU_DICTIONARY}", encoding="utf-8") as fh:
+        return frozenset(alignment.headword(line) for line in fh)
+
+
+def aligned_words(text: str) -> list[str]:
+    """A recogniser's text -> the words the aligner can time: normalised as a transcript is, what
+    it writes between brackets ([Music], (laughs)) and words the dictionary lacks left out."""
+    text = re.sub(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*", " ", text)
+    try:
+        words = alignment.normalise(text)
+    except InputError:
+        return []
+    known = _pronounced()
+    return [w for w in words if w in known]
+
+
+def _recognise_with_whisper(x, cancelled, progress) -> Recognised:
+    """``recognise`` with Whisper's words (``WORD_SOURCE`` "whisper"): each chunk of
+    ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split) transcribed in
+    this process, then its words aligned to it by the helpers."""
+    bounds = chunk_bounds(x, SAMPLE_RATE)
+    model = whisper.model()
+    texts = []
+    for i, (a, b) in enumerate(bounds):
+        if cancelled is not None and cancelled():
+            raise InterruptedError("word recognition cancelled")
+        texts += model.transcribe([x[a:b]])
+        if progress is not None:
+            progress(i + 1, len(bounds))
+    headers = [{"kind": "align", "words": aligned_words(t)} for t in texts]
+    with sphinx_pool.RECOGNITION.use(alignment.decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
+        return _recognise(x, bounds, pool, decoders, headers, texts, cancelled, None)
 
 
 def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
@@ -133,10 +178,11 @@ def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
     return [(0, cut), (cut, n)]
 
 
-def _recognise(x, bounds, pool, decoders, mllr, cancelled, progress) -> Recognised:
-    """``recognise`` on 16 kHz samples ``x`` cut at ``bounds`` with the model's means transformed by
-    ``mllr`` (an MLLR file's text; '' none): the chunks go to ``pool``'s helpers (None: none), and
-    this process runs with ``decoders`` any chunk no helper ran."""
+def _recognise(x, bounds, pool, decoders, headers, texts, cancelled, progress) -> Recognised:
+    """``recognise`` on 16 kHz samples ``x`` cut at ``bounds``, chunk i by the job ``headers[i]``
+    (``sphinx_helper.run_job``'s: "recognise", with the model's means transformed by its "mllr", an
+    MLLR file's text, '' none; or "align" to the words ``texts[i]`` gave): the chunks go to ``pool``'s
+    helpers (None: none), and this process runs with ``decoders`` any chunk no helper ran."""
 
     def chunk_pcm(a: int, b: int) -> bytes:
         # each chunk dithered as on its own, so helper and main process hear the same samples
@@ -150,21 +196,29 @@ def _recognise(x, bounds, pool, decoders, mllr, cancelled, progress) -> Recognis
             reported = done
             progress(done, total)
 
-    batch, header = None, {"kind": "recognise", "mllr": mllr}
+    def with_text(i: int, answer):      # an "align" job's answer as a "recognise" job's
+        if headers[i]["kind"] == "recognise":
+            return answer
+        return {"text": texts[i], "words": None if answer is None else answer["words"]}
+
+    batch, todo = None, [i for i, h in enumerate(headers) if h["kind"] == "recognise" or h["words"]]
     try:
-        if pool is not None:
-            batch = pool.submit([(header, functools.partial(chunk_pcm, a, b)) for a, b in bounds], on_done=report)
-        answers = batch.results(cancelled) if batch is not None else [sphinx_pool.NOT_RUN] * len(bounds)
-        texts, words, phones, unaligned = [], [], [], []
+        if pool is not None and todo:
+            batch = pool.submit([(headers[i], functools.partial(chunk_pcm, *bounds[i])) for i in todo], on_done=report)
+        answers = [{"text": texts[i] if texts else "", "words": []} for i in range(len(bounds))]
+        ran = batch.results(cancelled) if batch is not None else [sphinx_pool.NOT_RUN] * len(todo)
+        for i, answer in zip(todo, ran):
+            answers[i] = answer if answer is sphinx_pool.NOT_RUN else with_text(i, answer)
+        heard, words, phones, unaligned = [], [], [], []
         for i, ((a, b), answer) in enumerate(zip(bounds, answers)):
             if cancelled is not None and cancelled():
                 raise InterruptedError("word recognition cancelled")
             if answer is sphinx_pool.NOT_RUN:          # no helper ran it: here
-                answer = sphinx_helper.run_job(decoders, header, chunk_pcm(a, b))
+                answer = with_text(i, sphinx_helper.run_job(decoders, headers[i], chunk_pcm(a, b)))
                 report(i + 1, len(bounds))
             t0, t1 = a / SAMPLE_RATE, b / SAMPLE_RATE
             if answer["text"]:
-                texts.append(answer["text"])
+                heard.append(answer["text"])
             if answer["words"] is None:
                 unaligned.append((t0, t1))
                 continue
@@ -176,5 +230,5 @@ def _recognise(x, bounds, pool, decoders, mllr, cancelled, progress) -> Recognis
             batch.cancel()
         raise
     report(len(bounds), len(bounds))
-    return Recognised(" ".join(texts), words, phones, unaligned)
+    return Recognised(" ".join(heard), words, phones, unaligned)
 

