@@ -641,17 +641,20 @@ def print_table(results: list[tuple[str, str, bool, dict]]) -> None:
 
 # --- speed ---------------------------------------------------------------------------------------
 
-def speed_child(seconds: float, weights: str, words: bool = False, takes: int = 1) -> None:
+def speed_child(seconds: float, weights: str, words: bool = False, takes: int = 1, source: str = "") -> None:
     """Run in a fresh process: features + phone recogniser + network on ``seconds`` of audio (with
-    ``words``, word recognition too: the 'words' listening mode); with ``seconds`` 0, the real
+    ``words``, word recognition too: the 'words' listening mode, its words heard by ``source``,
+    ``recognition.WORD_SOURCE``; '' as shipped); with ``seconds`` 0, the real
     two_cities recording (44 s) with its text: alignment (features meanwhile) + network, as the
     headless command runs it. ``takes``: the same work again in this process, as an animator's next
     takes (``walls``: each take's seconds; the rest is the first take's)."""
     import torch
 
+    from talkface.core.audio import recognition
     from talkface.training.corpus import real
 
     torch.set_num_threads(2)
+    recognition.WORD_SOURCE = source or recognition.WORD_SOURCE
     net = inference.load_animator() if weights == "shipped" else inference.load_animator_file(weights)
     text = None
     if seconds:
@@ -677,10 +680,10 @@ def speed_child(seconds: float, weights: str, words: bool = False, takes: int = 
                       "frames": anim.n_frames, "peak_mb": peak / 1024, "added_mb": (peak - base) / 1024}))
 
 
-def _speed_run(seconds: float, weights: str, words: bool, takes: int = 1) -> dict:
+def _speed_run(seconds: float, weights: str, words: bool, takes: int = 1, source: str = "") -> dict:
     """``speed_child``'s result from a fresh process."""
     cmd = ([sys.executable, __file__, "--speed-child", str(seconds), "--weights", weights, "--takes", str(takes)]
-           + (["--words"] if words else []))
+           + (["--words"] if words else []) + (["--words-source", source] if source else []))
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -731,39 +734,44 @@ def _add_loop(n: int) -> int:
     return total
 
 
-def speed_table(weights: list[str], hours: float, repeat: int = 1) -> None:
+def speed_table(weights: list[str], hours: float, repeat: int = 1, sources: tuple[str, ...] = ()) -> None:
     """Without text at 1 min, 10 min and ``hours``; in the 'words' listening mode at 1 and 10 min
-    (rows '+words'); with text (alignment first) on the 44 s real recording (row '44s +text'), when
-    moonshine-voice is installed. Each row runs ``repeat`` fresh
+    (rows '+words'; and for each of ``sources``, the words heard by it: rows '+words SOURCE'); with
+    text (alignment first) on the 44 s real recording (row '44s +text'), when moonshine-voice is
+    installed. Each row runs ``repeat`` fresh
     processes (a 2-core machine varies by 10-15 % run to run): the median, and the range. The
     aligner's helper processes ('+text') follow TALKFACE_PHONE_HELPERS as set for this command
     (0: one process)."""
     from talkface.training.corpus import real
 
+    def label(seconds: float, words: bool, source: str) -> str:
+        length = f"{seconds:g}s" if seconds < 60 else f"{seconds / 60:.0f}m"
+        return length + (" +words" if words else "") + (f" {source}" if source else "")
+
     print(machine_line() + "\n")
-    print(f"{'weights':<22} {'audio':>10} {'x real time':>12} {'range':>12} {'peak MB':>9} {'added MB':>9}")
+    print(f"{'weights':<22} {'audio':>18} {'x real time':>12} {'range':>12} {'peak MB':>9} {'added MB':>9}")
     for w in weights:
-        rows = ([(60.0, False), (600.0, False), (3600.0 * hours, False), (60.0, True), (600.0, True)]
-                + ([(0.0, False)] if real.available() else []))
+        rows = ([(60.0, False, ""), (600.0, False, ""), (3600.0 * hours, False, ""), (60.0, True, ""),
+                 (600.0, True, "")] + [(t, True, src) for src in sources for t in (60.0, 600.0)]
+                + ([(0.0, False, "")] if real.available() else []))
         name = "shipped" if w == "shipped" else os.path.basename(w)
-        for seconds, words in rows:
-            runs = [_speed_run(seconds, w, words) for _ in range(max(1, repeat))]
+        for seconds, words, source in rows:
+            runs = [_speed_run(seconds, w, words, source=source) for _ in range(max(1, repeat))]
             rt = sorted(r["rt"] for r in runs)
             res = max(runs, key=lambda r: r["peak_mb"])
-            audio = (f"{res['seconds'] / 60:.0f}m" + (" +words" if words else "") if seconds
-                     else f"{res['seconds']:.0f}s +text")
+            audio = label(res["seconds"], words, source) if seconds else f"{res['seconds']:.0f}s +text"
             spread = f"{rt[0]:.1f}-{rt[-1]:.1f}" if len(rt) > 1 else ""
-            print(f"{name[:22]:<22} {audio:>10} {float(np.median(rt)):12.1f} {spread:>12} "
+            print(f"{name[:22]:<22} {audio:>18} {float(np.median(rt)):12.1f} {spread:>12} "
                   f"{res['peak_mb']:9.0f} {res['added_mb']:9.0f}")
     # short lines take after take in one process (Blender's session, a batch worker): the words
     # mode's helpers and decoders are kept from one take to the next (core.audio.sphinx_pool.Kept)
-    print(f"\n{'weights':<22} {'line':>10} {'first take s':>13} {'next takes s':>13}")
+    print(f"\n{'weights':<22} {'line':>18} {'first take s':>13} {'next takes s':>13}")
     for w in weights:
         name = "shipped" if w == "shipped" else os.path.basename(w)
-        for seconds, words in ((3.0, False), (3.0, True), (7.4, True)):
-            walls = _speed_run(seconds, w, words, takes=3)["walls"]
-            print(f"{name[:22]:<22} {f'{seconds:g}s' + (' +words' if words else ''):>10} {walls[0]:13.2f} "
-                  f"{float(np.median(walls[1:])):13.2f}")
+        for seconds, words, source in ([(3.0, False, ""), (3.0, True, ""), (7.4, True, "")]
+                                       + [(t, True, src) for src in sources for t in (3.0, 7.4)]):
+            walls = _speed_run(seconds, w, words, takes=3, source=source)["walls"]
+            print(f"{name[:22]:<22} {label(seconds, words, source):>18} {walls[0]:13.2f} {float(np.median(walls[1:])):13.2f}")
 
 
 def parse_detectors(text: str) -> list[tuple[float, float]]:
@@ -816,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--takes", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.speed_child is not None:
-        speed_child(args.speed_child, args.weights[0], args.words, args.takes)
+        speed_child(args.speed_child, args.weights[0], args.words, args.takes, args.words_source)
         return 0
     if args.sets is None:
         args.sets = "" if args.speed else "espeak,flite,piper,real"
@@ -857,7 +865,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.speed:
         if results:
             print()
-        speed_table(args.weights, args.hours, args.repeat)
+        speed_table(args.weights, args.hours, args.repeat,
+                    tuple(v for v in args.words_source.split(",") if v))
     return 0
 
 

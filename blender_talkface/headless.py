@@ -370,7 +370,7 @@ def run(ns, handoff: str | None = None) -> int:
     if take.flat_channels:
         log(f"animate: {pipeline.flat_summary(take.flat_channels)}")
     log(f"animate: keyed '{take.action.name}' ({take.duration:.1f}s of speech, {take.n_keys} keys) "
-        f"in {time.perf_counter() - t0:.1f}s; lips timed by the {take.lipsync}")
+        f"in {time.perf_counter() - t0:.1f}s; lips timed by the {take.timed_by}")
     for path, kind in ((ns.export_csv, "CSV"), (ns.export_json, "JSON")):
         if path is not None:
             os.makedirs(os.path.dirname(path), exist_ok=True)

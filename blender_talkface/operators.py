@@ -244,7 +244,7 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
         self.report(
             {"INFO"},
             f"Keyed '{result.action.name}': {result.duration:.1f}s of speech, "
-            f"{result.n_keys} keys (of {result.n_dense} dense); lips timed by the {result.lipsync}",
+            f"{result.n_keys} keys (of {result.n_dense} dense); lips timed by the {result.timed_by}",
         )
 
 

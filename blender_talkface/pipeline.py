@@ -149,6 +149,12 @@ class AnimateResult:
     flat_channels: list = ()     # channels that never moved beyond the tolerance: no F-curve
     notes: tuple = ()            # what was done to the recording to use it (core.audio.loading)
     heard: str = ""              # the word recogniser's words ('words' listening)
+    heard_by: str = ""           # which recogniser heard them: "Whisper" or "PocketSphinx"
+
+    @property
+    def timed_by(self) -> str:
+        """What timed the lips, for a report: 'word recogniser (Whisper)', 'transcript', ..."""
+        return self.lipsync + (f" ({self.heard_by})" if self.heard_by else "")
 
 
 def heard_summary(text: str, limit: int = 160,
@@ -296,6 +302,7 @@ def write_take(context, face_obj, audio_path: str, options: AnimateOptions, hear
     scene_data.set_take_transcript(take.action, options.transcript.strip())
     scene_data.set_take_lipsync(take.action, heard.lipsync)
     scene_data.set_take_heard(take.action, recognised.text if recognised is not None else "")
+    scene_data.set_take_heard_by(take.action, heard_by(recognised))
     scene_data.set_take_phone_mouth(take.action, heard.anim.phone_mouth)
     last = start + int(round(audio.duration * scene_fps(scene))) - 1
     take_sound(scene, take.action, audio_path, start, last + 1)
@@ -309,7 +316,14 @@ def write_take(context, face_obj, audio_path: str, options: AnimateOptions, hear
     _report(progress, ANIMATE_STEPS)(4)
     return AnimateResult(take.action, take.n_keys, take.n_dense, take.missing_channels, audio.duration,
                          heard.lipsync, aligned.score if aligned is not None else None, take.flat_channels,
-                         heard.notes, recognised.text if recognised is not None else "")
+                         heard.notes, recognised.text if recognised is not None else "", heard_by(recognised))
+
+
+def heard_by(recognised) -> str:
+    """The name of the recogniser that heard a take's words ('' without word recognition)."""
+    if recognised is None:
+        return ""
+    return {"whisper": "Whisper", "pocketsphinx": "PocketSphinx"}.get(recognised.source, recognised.source)
 
 
 def animate(context, face_obj, audio_path: str, options: AnimateOptions | None = None,
@@ -359,7 +373,8 @@ def export_take(context, face_obj, path: str, kind: str) -> str:
         else:
             action = scene_data.current_take(face_obj)
             about = {"lipsync": scene_data.take_lipsync(action), "transcript": scene_data.take_transcript(action),
-                     "heard": scene_data.take_heard(action), "phone_mouth": scene_data.take_phone_mouth(action)}
+                     "heard": scene_data.take_heard(action), "heard_by": scene_data.take_heard_by(action),
+                     "phone_mouth": scene_data.take_phone_mouth(action)}
             take_files.write_json(anim, partial, start_frame=first, about=about)
         os.replace(partial, path)
     except OSError as exc:

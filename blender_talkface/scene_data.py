@@ -23,6 +23,8 @@ On a take's Action (one per 'Animate from Audio'):
 ``talkface_lipsync``           str         which lip-sync path made it (``LIPSYNC_SOURCES``)
 ``talkface_heard``             str         (word recogniser) the words it heard: a start for
                                            the dialog text
+``talkface_heard_by``          str         (word recogniser) which heard them: Whisper or
+                                           PocketSphinx
 ``talkface_phone_mouth``       float       the share of its mouth from its phones (Phone Mouth;
                                            absent or 0: the network's mouth)
 ``talkface_sound_strip``       str         the name of its sound strip in the sequencer
@@ -59,6 +61,7 @@ TAKE_START_FRAME = "talkface_start_frame"
 TAKE_TRANSCRIPT = "talkface_transcript"
 TAKE_LIPSYNC = "talkface_lipsync"
 TAKE_HEARD = "talkface_heard"
+TAKE_HEARD_BY = "talkface_heard_by"
 TAKE_PHONE_MOUTH = "talkface_phone_mouth"
 TAKE_SOUND_STRIP = "talkface_sound_strip"
 RETARGET_OF = "talkface_retarget_of"
@@ -72,8 +75,8 @@ LEGACY_HEAD_NAME = "talkface_head"
 LEGACY_CAMERA_NAME = "talkface_camera"
 
 FACE_KEYS = (FIT, PHOTO, HEAD, CAMERA, STYLE_CODE)
-TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC, TAKE_HEARD, TAKE_PHONE_MOUTH,
-             TAKE_SOUND_STRIP, RETARGET_OF, RETARGET_HASH)
+TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC, TAKE_HEARD, TAKE_HEARD_BY,
+             TAKE_PHONE_MOUTH, TAKE_SOUND_STRIP, RETARGET_OF, RETARGET_HASH)
 
 # -- keys on a scene
 PLAYBACK_SET = "talkface_playback_set"
@@ -218,6 +221,15 @@ def heard_in_take(face_obj) -> str:
 
 def set_take_heard(action, text: str) -> None:
     action[TAKE_HEARD] = str(text)
+
+
+def take_heard_by(action) -> str:
+    """Which word recogniser heard the take's words ('Whisper', 'PocketSphinx'; '' for other paths)."""
+    return _text(action, TAKE_HEARD_BY)
+
+
+def set_take_heard_by(action, name: str) -> None:
+    action[TAKE_HEARD_BY] = str(name)
 
 
 def take_phone_mouth(action) -> float:

@@ -85,27 +85,37 @@ class Plan:
     args: list[str] = field(default_factory=list)   # pip's arguments after 'install'
     source: str = ""             # where the wheels come from, in words
     offline: bool = False        # only a local wheels folder: no online access needed
+    whisper: bool = False        # Whisper and CTranslate2 too
+
+    @property
+    def what(self) -> str:
+        return "PyTorch and Whisper" if self.whisper else "PyTorch"
 
 
 def plan(build: str = "AUTO", wheels_folder: str = "", requirement: str | None = None,
-         platform: str = sys.platform) -> Plan:
-    """What *Install PyTorch* will run. ``build``: AUTO, CPU or CUDA."""
+         platform: str = sys.platform, whisper: bool = False) -> Plan:
+    """What *Install PyTorch* will run. ``build``: AUTO, CPU or CUDA; ``whisper``: Whisper and
+    CTranslate2 too (``core.audio.whisper.REQUIREMENTS``: the words mode then hears with it)."""
+    from ..core.audio.whisper import REQUIREMENTS as WHISPER
+
     requirement = requirement or REQUIREMENT
     if build == "AUTO":
         build = "CUDA" if platform != "darwin" and nvidia_driver_present() else "CPU"
     if build == "CUDA" and platform == "darwin":
         raise ValueError("There is no CUDA build of PyTorch for macOS: choose CPU")
-    args = [requirement]
+    args = [requirement, *(WHISPER if whisper else ())]
     if wheels_folder:
         folder = bpy.path.abspath(wheels_folder)
         if not os.path.isdir(folder):
             raise ValueError(f"PyTorch wheels folder not found: {folder}")
-        return Plan(build, args + ["--no-index", "--find-links", folder], f"the wheels in {folder}", offline=True)
+        return Plan(build, args + ["--no-index", "--find-links", folder], f"the wheels in {folder}", offline=True,
+                    whisper=whisper)
     if platform == "darwin" or (build == "CUDA" and platform.startswith("linux")):
-        return Plan(build, args, "PyPI")
+        return Plan(build, args, "PyPI", whisper=whisper)
     index = CUDA_INDEX_WINDOWS if build == "CUDA" else CPU_INDEX
-    # PyTorch's index has torch; its dependencies (sympy, jinja2, ...) come from PyPI
-    return Plan(build, args + ["--index-url", index, "--extra-index-url", "https://pypi.org/simple"], index)
+    # PyTorch's index has torch; its dependencies (sympy, jinja2, ...) and Whisper's come from PyPI
+    return Plan(build, args + ["--index-url", index, "--extra-index-url", "https://pypi.org/simple"], index,
+                whisper=whisper)
 
 
 def pip_command(the_plan: Plan, target: str) -> list[str]:
@@ -154,7 +164,7 @@ class Install:
         if code != 0:
             self.cancel()
             tail = " / ".join(line for line in self.lines[-3:] if line.strip())
-            raise RuntimeError(f"pip could not install PyTorch from {self.plan.source} (exit {code}): {tail}")
+            raise RuntimeError(f"pip could not install {self.plan.what} from {self.plan.source} (exit {code}): {tail}")
         final = user_folder(FOLDER)
         deactivate()
         shutil.rmtree(final, ignore_errors=True)
@@ -215,12 +225,12 @@ class TALKFACE_OT_install_torch(bpy.types.Operator):
 
         prefs = preferences.get(context)
         try:
-            the_plan = plan(prefs.torch_build, prefs.torch_wheels_dir)
+            the_plan = plan(prefs.torch_build, prefs.torch_wheels_dir, whisper=prefs.with_whisper)
             install = Install(the_plan)
         except (ValueError, PermissionError, RuntimeError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return None
-        self.report({"INFO"}, f"Installing PyTorch ({the_plan.build}) from {the_plan.source}")
+        self.report({"INFO"}, f"Installing {the_plan.what} ({the_plan.build}) from {the_plan.source}")
         return install
 
     def _finish(self, install):
@@ -229,7 +239,8 @@ class TALKFACE_OT_install_torch(bpy.types.Operator):
         except (RuntimeError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"PyTorch {version() or ''} ({install.plan.build}) installed in {folder}")
+        self.report({"INFO"}, f"PyTorch {version() or ''} ({install.plan.build})"
+                              f"{' and Whisper' if install.plan.whisper else ''} installed in {folder}")
         return {"FINISHED"}
 
     def execute(self, context):  # background and scripts: synchronous

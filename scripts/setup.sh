@@ -29,7 +29,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv" >&2
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import bpy, torch, numpy, mediapipe, librosa, pocketsphinx; assert numpy.__version__ < '2'" \
+  .venv/bin/python -c "import bpy, torch, numpy, mediapipe, librosa, pocketsphinx, ctranslate2; assert numpy.__version__ < '2'" \
     || { echo "setup: the Python environment is broken (see messages above)" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

@@ -142,13 +142,13 @@ def test_keys_only_listening_for_words(tmp_path, speech):
     done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--listen", "words",
                "--export-json", "take.json", "--phone-mouth", "0.7", "--phone-mouth-heard")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "lips timed by the word recogniser" in done.stderr
+    assert "lips timed by the word recogniser (Whisper)" in done.stderr
     assert "animate: words: 100.0% (1/1 chunks" in done.stderr
     assert done.stderr.index("animate: listening: 100.0% (1/1 chunks") < done.stderr.index("animate: words:")
     # the words heard are in the log and in the exported take, for a pipeline to correct and reuse
     take = json.loads((out / "take.json").read_text())["take"]
     assert take["lipsync"] == "word recogniser" and take["transcript"] == "" and take["phone_mouth"] == 0.7
-    assert take["heard"] and f"animate: Heard: '{take['heard']}'" in done.stderr
+    assert take["heard"] and f"animate: Heard: '{take['heard']}'" in done.stderr and take["heard_by"] == "Whisper"
     info = inspect_blend(str(out / "scene.blend"))
     assert info["lipsync"] == "word recogniser" and info["transcript"] == "" and info["jaw_max"] > 0.1
 

@@ -17,6 +17,13 @@ SAMPLE_TEXT = ("Hello! My name is Emma, and I am very happy to meet you. "
                "Today this photo will speak, in time with my voice.")
 
 
+@pytest.fixture(autouse=True)
+def pocketsphinx_hears(monkeypatch):
+    """These tests are of PocketSphinx's word search (the words mode without Whisper): test_whisper.py
+    has Whisper's."""
+    monkeypatch.setattr(recognition, "WORD_SOURCE", "pocketsphinx")
+
+
 @pytest.fixture(scope="module")
 def speech():
     return load_audio(SPEECH)

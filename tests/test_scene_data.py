@@ -37,7 +37,7 @@ def test_every_key_has_one_kind_of_owner(sd):
     defined = sorted(v for k, v in vars(sd).items()
                      if k.isupper() and isinstance(v, str) and v.startswith("talkface_"))
     grouped = sd.FACE_KEYS + sd.TAKE_KEYS + sd.SCENE_KEYS + sd.LEGACY_KEYS
-    assert sorted(grouped) == defined and len(defined) == 17
+    assert sorted(grouped) == defined and len(defined) == 18
 
 
 def test_accessors_round_trip_through_a_saved_file(scene, blender, sd, tmp_path):
@@ -65,6 +65,8 @@ def test_accessors_round_trip_through_a_saved_file(scene, blender, sd, tmp_path)
     sd.set_style_code(face, np.array([0.25, -1.0, 2.0], np.float32))
     sd.set_take_audio(action, "/audio/hello.wav")
     sd.set_take_start_frame(action, 12)
+    assert sd.take_heard_by(action) == "" and sd.take_heard_by(None) == ""
+    sd.set_take_heard_by(action, "Whisper")
 
     path = str(tmp_path / "schema.blend")
     bpy.ops.wm.save_as_mainfile(filepath=path, check_existing=False)
@@ -81,6 +83,7 @@ def test_accessors_round_trip_through_a_saved_file(scene, blender, sd, tmp_path)
     assert sd.style_code(face) == [0.25, -1.0, 2.0]
     assert sd.take_audio(action) == "/audio/hello.wav"
     assert sd.take_start_frame(action, 1) == 12
+    assert sd.take_heard_by(action) == "Whisper"
 
 
 @pytest.fixture

