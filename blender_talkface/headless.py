@@ -91,10 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--listen", default="words",
-        help="without --transcript, how the lips find p, b and m: 'words' (the default: English word "
-             "recognition adapted to the voice and aligned to the audio, with the phone recogniser; about 20x "
-             "real time on two fast cores) or 'phones' (the phone recogniser alone: about four times as fast, "
-             "fewer of them in real voices; for farms and first passes); with --transcript the text decides",
+        help="without --transcript, how the lips find p, b and m: 'words' (the default: English words heard "
+             "by Whisper when it is installed, else by PocketSphinx, aligned to the audio, with the phone "
+             "recogniser; Whisper 4-5x real time on two slow cores, PocketSphinx about twice that) or 'phones' "
+             "(the phone recogniser alone: four to ten times as fast, fewer of them in real voices; for farms "
+             "and first passes); with --transcript the text decides",
     )
     take = parser.add_argument_group("the take (the panel's Animate from Audio settings)")
     take.add_argument("--style", default="Neutral",

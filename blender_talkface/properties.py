@@ -27,11 +27,11 @@ TAKE_SETTINGS = ("style", "listening", "phone_mouth", "heard_phone_mouth", "mout
 # Each item keeps the number it was saved with before 2026-12-04 (PHONES 0, WORDS 1), when Phones was
 # listed first: a .blend stores an enum's number, so reordering the list must not flip a saved choice.
 LISTENING_MODES = [
-    ("WORDS", "Words", "English word recognition adapted to the voice, its words aligned to the audio, with the "
-                       "phone recogniser: finds the most p, b and m in real voices (about 20x real time on two "
-                       "fast cores)", 1),
-    ("PHONES", "Phones (fast)", "The phone recogniser alone (trained on real speech) hears p, b and m: about "
-                                "four times as fast as Words, fewer of them in real voices", 0),
+    ("WORDS", "Words", "English words heard by Whisper (when installed: about 4-5x real time on two slow cores) "
+                       "or PocketSphinx (about twice that), aligned to the audio, with the phone recogniser: "
+                       "finds the most p, b and m in real voices", 1),
+    ("PHONES", "Phones (fast)", "The phone recogniser alone (trained on real speech) hears p, b and m: four to ten "
+                                "times as fast as Words, fewer of them in real voices", 0),
 ]
 
 _STYLE_ITEMS = None             # Blender needs the enum strings kept alive: computed once

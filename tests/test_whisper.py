@@ -75,6 +75,17 @@ def test_a_take_in_another_language_is_heard_by_pocketsphinx(speech):
     assert recognition.recognise(speech).source == "whisper"
 
 
+def test_the_environment_can_choose_pocketsphinx(monkeypatch):
+    import importlib
+
+    monkeypatch.setenv("TALKFACE_WORD_SOURCE", "pocketsphinx")
+    try:
+        assert importlib.reload(recognition).WORD_SOURCE == "pocketsphinx"
+    finally:
+        monkeypatch.delenv("TALKFACE_WORD_SOURCE")
+        assert importlib.reload(recognition).WORD_SOURCE == "whisper"
+
+
 def test_what_the_aligner_cannot_time_is_left_out():
     assert recognition.aligned_words("[Music] Bob's MP3 map, (laughs) 12 qzxv!") == ["bob's", "map", "twelve"]
     assert recognition.aligned_words("Привет, мир") == [] and recognition.aligned_words("") == []
