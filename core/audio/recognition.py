@@ -4,10 +4,16 @@ since 2026-12-04.
 The phone recogniser (``core.audio.phone_loop``; ``--listen phones``) hears /p b m/ from phones
 alone, fast (100x real time and more) but without knowing which words are said: on real people it
 finds about three in five of them.
-Word recognition does what Rhubarb Lip Sync does: PocketSphinx's US-English language model and
-dictionary (shipped in the ``pocketsphinx`` wheel) recognise each chunk's words, and the recognised
-words are then aligned to the chunk exactly as a transcript's are (``core.audio.alignment``'s
+Word recognition does what Rhubarb Lip Sync does: a recogniser hears each chunk's words, and the
+recognised words are then aligned to the chunk exactly as a transcript's are (``core.audio.alignment``'s
 passes), which times their phones. The lips seal on those /p b m/ as well as the phone loop's.
+
+Who hears the words (``WORD_SOURCE``): since 2026-12-06 Whisper (``core.audio.whisper``) when its
+packages are installed: on the dev recordings it closes 306 of 330 /p b m/ where PocketSphinx closes
+291, most of the difference in simulated rooms, at about half PocketSphinx's speed
+(weights/provenance.json, ``word_recognition.whisper_rule_2026_12_06``). Otherwise, and for a take
+Whisper hears in another language, PocketSphinx's US-English language model and dictionary (shipped
+in the ``pocketsphinx`` wheel), as described below.
 A word the recogniser mishears still closes the lips where it has a /p b m/, so this mode trades
 a few false closures for many more found; a chunk whose words cannot be aligned gives none.
 
