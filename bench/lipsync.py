@@ -511,7 +511,9 @@ class NetworkWithWords(Network):
         super().__init__(path, phone_mouth=phone_mouth, seal_bias=seal_bias)
         self.name += (" +words" + ("" if language_weight is None else f" lw{language_weight:g}")
                       + ("" if source is None else f" {source}"))
-        self.language_weight, self.source = language_weight, source
+        # a language weight is PocketSphinx's word search's: such a row is heard by PocketSphinx
+        self.language_weight = language_weight
+        self.source = "pocketsphinx" if source is None and language_weight is not None else source
 
     @contextlib.contextmanager
     def inference_settings(self):

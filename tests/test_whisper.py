@@ -70,7 +70,7 @@ def test_a_take_in_another_language_is_heard_by_pocketsphinx(speech):
                                "aujourd'hui de mon petit bateau bleu.", "fr")
     audio = from_array(french.samples, french.sample_rate, 16000)
     assert recognition.WORD_SOURCE == "whisper"          # the default
-    assert whisper.model().transcribe(audio.samples, language=True)[1] < recognition.ENGLISH_FLOOR
+    assert whisper.model().transcribe(audio.samples, language=True).english < recognition.ENGLISH_FLOOR
     assert recognition.recognise(audio).source == "pocketsphinx"
     assert recognition.recognise(speech).source == "whisper"
 
@@ -84,6 +84,16 @@ def test_the_environment_can_choose_pocketsphinx(monkeypatch):
     finally:
         monkeypatch.delenv("TALKFACE_WORD_SOURCE")
         assert importlib.reload(recognition).WORD_SOURCE == "whisper"
+
+
+def test_silence_and_noise_give_no_words():
+    """Whisper writes "you" on silence and noise; its no-speech odds and the phone loop's silence
+    leave such a chunk without words."""
+    rng = np.random.default_rng(0)
+    for x in (np.zeros(2 * 16000, np.float32), (0.01 * rng.standard_normal(2 * 16000)).astype(np.float32)):
+        assert whisper.model().transcribe(x).no_speech > recognition.NO_SPEECH
+        found = recognition.recognise(from_array(x, 16000, 16000))
+        assert found.text == "" and found.words == [] and found.source == "whisper"
 
 
 def test_what_the_aligner_cannot_time_is_left_out():

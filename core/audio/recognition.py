@@ -85,6 +85,10 @@ WORD_SOURCE = os.environ.get("TALKFACE_WORD_SOURCE", "whisper")
 #: tests' 2 s espeak-ng line "Bob made a map of the moon" 67 % Thai, 17 % English, and writes it
 #: right), and a take wrongly sent to PocketSphinx loses what Whisper heard.
 ENGLISH_FLOOR = 0.1
+#: A chunk is silent when Whisper gives it more than this probability of holding no speech (Whisper's
+#: own no_speech_threshold) and the phone loop heard under MIN_SOUNDING_S of phones in it.
+NO_SPEECH = 0.6
+MIN_SOUNDING_S = 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,12 +132,12 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
     if WORD_SOURCE == "whisper" and whisper.available():
-        listened = heard() if heard is not None else None      # the caller's listening, first as always
-        found = _recognise_with_whisper(x, cancelled, progress)
+        listened = heard() if heard is not None else [       # the caller's listening, first as always
+            (p.phone, p.start, p.end) for p in phone_loop.hear(from_array(x, SAMPLE_RATE, SAMPLE_RATE)).phones]
+        found = _recognise_with_whisper(x, listened, cancelled, progress)
         if found is not None:
             return found
-        if listened is not None:                               # another language: PocketSphinx below
-            heard = lambda: listened                           # noqa: E731  (adapts to the phones heard)
+        heard = lambda: listened                               # noqa: E731  (another language: PocketSphinx)
     bounds = recognition_bounds(x, SAMPLE_RATE)
     # as many helpers as the machine allows whatever the length: the pool is kept for the next take
     with sphinx_pool.RECOGNITION.use(decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
@@ -169,10 +173,18 @@ def aligned_words(text: str) -> list[str]:
     return [w for w in words if w in known]
 
 
-def _recognise_with_whisper(x, cancelled, progress) -> Recognised | None:
+def _sounding(phones: list, t0: float, t1: float) -> float:
+    """Seconds of [t0, t1) the phone loop heard as phones, not silence."""
+    return sum(max(0.0, min(e, t1) - max(s, t0)) for p, s, e in phones if p.upper() != "SIL")
+
+
+def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None:
     """``recognise`` with Whisper's words (``WORD_SOURCE`` "whisper"): each chunk of
     ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split) transcribed in
-    this process, then its words aligned to it by the helpers. None when Whisper gives the first
+    this process, then its words aligned to it by the helpers (``phones``: the phone loop's, which
+    tell a silent chunk). A chunk Whisper thinks holds no speech (``NO_SPEECH``, its own threshold)
+    and in which the phone loop heard under ``MIN_SOUNDING_S`` of phones gives no words: on silence
+    and noise Whisper writes "you". None when Whisper gives the first
     chunk less than ``ENGLISH_FLOOR`` odds of being English: its English words for another language
     are a guess at a translation, and PocketSphinx's word search, which hears sounds as English
     words, takes the take as before."""
@@ -182,10 +194,12 @@ def _recognise_with_whisper(x, cancelled, progress) -> Recognised | None:
     for i, (a, b) in enumerate(bounds):
         if cancelled is not None and cancelled():
             raise InterruptedError("word recognition cancelled")
-        text, english = model.transcribe(x[a:b], language=i == 0)
-        if english < ENGLISH_FLOOR:
+        heard = model.transcribe(x[a:b], language=i == 0)
+        if heard.english < ENGLISH_FLOOR:
             return None
-        texts.append(text)
+        silent = (heard.no_speech > NO_SPEECH
+                  and _sounding(phones, a / SAMPLE_RATE, b / SAMPLE_RATE) < MIN_SOUNDING_S)
+        texts.append("" if silent else heard.text)
         if progress is not None:
             progress(i + 1, len(bounds))
     headers = [{"kind": "align", "words": aligned_words(t)} for t in texts]

@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import os
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -76,6 +77,13 @@ def _byte_decoder() -> dict[str, int]:
     return chars
 
 
+@dataclass(frozen=True)
+class Heard:
+    text: str
+    english: float          # Whisper's probability that the chunk is English (1.0 when not asked)
+    no_speech: float        # its probability that the chunk holds no speech
+
+
 class Whisper:
     """The model, loaded once per process (``model()``) and kept for the next take."""
 
@@ -125,18 +133,20 @@ class Whisper:
         chars = "".join(self.vocabulary[i] for i in ids if i < FIRST_SPECIAL)
         return bytes(decoder[c] for c in chars if c in decoder).decode("utf-8", errors="replace").strip()
 
-    def transcribe(self, x: np.ndarray, language: bool = False) -> tuple[str, float]:
-        """One chunk's words (16 kHz samples, at most 30 s) as English text, and with ``language``
-        the probability Whisper gives it of being English (else 1.0): the chunk is encoded once for
-        both."""
+    def transcribe(self, x: np.ndarray, language: bool = False) -> "Heard":
+        """One chunk's words (16 kHz samples, at most 30 s) as English text, with ``language`` the
+        probability Whisper gives it of being English (else 1.0), and its probability that the
+        chunk holds no speech: the chunk is encoded once for all three."""
         import ctranslate2
 
         with self.lock:
             feats = ctranslate2.StorageView.from_array(self.log_mel(x)[None])
             encoded = self.model.encode(feats, to_cpu=True)
             odds = dict(self.model.detect_language(encoded)[0]) if language else {}
-            result = self.model.generate(encoded, [self.prompt], beam_size=1, max_length=MAX_TOKENS)
-        return self.text(result[0].sequences_ids[0]), odds.get("<|en|>", 0.0) if language else 1.0
+            result = self.model.generate(encoded, [self.prompt], beam_size=1, max_length=MAX_TOKENS,
+                                         return_no_speech_prob=True)
+        text, english = self.text(result[0].sequences_ids[0]), odds.get("<|en|>", 0.0) if language else 1.0
+        return Heard(text, english, result[0].no_speech_prob)
 
 
 @functools.lru_cache(maxsize=1)
