@@ -220,7 +220,7 @@ def test_the_speed_table_says_what_machine_it_ran_on():
 def test_speed_alone_prints_only_the_speed_table(monkeypatch, capsys):
     built, timed = [], []
     monkeypatch.setattr(bench, "build_sets", lambda names, *a: built.append(names) or {})
-    monkeypatch.setattr(bench, "speed_table", lambda weights, hours, repeat: timed.append(weights))
+    monkeypatch.setattr(bench, "speed_table", lambda weights, hours, repeat, sources=(): timed.append(weights))
     assert bench.main(["--speed"]) == 0
     assert built == [[]] and timed == [["shipped"]] and "closure" not in capsys.readouterr().out
     assert bench.main(["--speed", "--sets", "flite"]) == 0 and built[-1] == ["flite"]
