@@ -773,7 +773,8 @@ def speed_table(weights: list[str], hours: float, repeat: int = 1, sources: tupl
         for seconds, words, source in ([(3.0, False, ""), (3.0, True, ""), (7.4, True, "")]
                                        + [(t, True, src) for src in sources for t in (3.0, 7.4)]):
             walls = _speed_run(seconds, w, words, takes=3, source=source)["walls"]
-            print(f"{name[:22]:<22} {label(seconds, words, source):>18} {walls[0]:13.2f} {float(np.median(walls[1:])):13.2f}")
+            print(f"{name[:22]:<22} {label(seconds, words, source):>18} {walls[0]:13.2f} "
+                  f"{float(np.median(walls[1:])):13.2f}")
 
 
 def parse_detectors(text: str) -> list[tuple[float, float]]:

@@ -104,18 +104,20 @@ def plan(build: str = "AUTO", wheels_folder: str = "", requirement: str | None =
     if build == "CUDA" and platform == "darwin":
         raise ValueError("There is no CUDA build of PyTorch for macOS: choose CPU")
     args = [requirement, *(WHISPER if whisper else ())]
+
+    def made(where: list[str], source: str, offline: bool = False) -> Plan:
+        return Plan(build, args + where, source, offline, whisper)
+
     if wheels_folder:
         folder = bpy.path.abspath(wheels_folder)
         if not os.path.isdir(folder):
             raise ValueError(f"PyTorch wheels folder not found: {folder}")
-        return Plan(build, args + ["--no-index", "--find-links", folder], f"the wheels in {folder}", offline=True,
-                    whisper=whisper)
+        return made(["--no-index", "--find-links", folder], f"the wheels in {folder}", offline=True)
     if platform == "darwin" or (build == "CUDA" and platform.startswith("linux")):
-        return Plan(build, args, "PyPI", whisper=whisper)
+        return made([], "PyPI")
     index = CUDA_INDEX_WINDOWS if build == "CUDA" else CPU_INDEX
     # PyTorch's index has torch; its dependencies (sympy, jinja2, ...) and Whisper's come from PyPI
-    return Plan(build, args + ["--index-url", index, "--extra-index-url", "https://pypi.org/simple"], index,
-                whisper=whisper)
+    return made(["--index-url", index, "--extra-index-url", "https://pypi.org/simple"], index)
 
 
 def pip_command(the_plan: Plan, target: str) -> list[str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import io
 import os
 import threading
 from dataclasses import dataclass
@@ -77,6 +78,35 @@ def _byte_decoder() -> dict[str, int]:
     return chars
 
 
+class _Joined(io.RawIOBase):
+    """The model file's parts read one after the other as one file."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = list(paths)
+        self.file = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while True:
+            if self.file is None:
+                if not self.paths:
+                    return 0
+                self.file = open(self.paths.pop(0), "rb")
+            n = self.file.readinto(buffer)
+            if n:
+                return n
+            self.file.close()
+            self.file = None
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        super().close()
+
+
 @dataclass(frozen=True)
 class Heard:
     text: str
@@ -93,13 +123,14 @@ class Whisper:
         first, second = (_data_dir(p) for p in PACKAGES)
         if first is None or second is None:
             raise ImportError(missing_message())
-        with open(os.path.join(first, "model.bin.part1"), "rb") as f:
-            blob = f.read()
-        with open(os.path.join(second, "model.bin.part2"), "rb") as f:
-            blob += f.read()
-        if hashlib.sha256(blob).hexdigest() != MODEL_SHA256:
+        parts = [os.path.join(first, "model.bin.part1"), os.path.join(second, "model.bin.part2")]
+        digest, joined = hashlib.sha256(), _Joined(parts)
+        while block := joined.read(1 << 20):
+            digest.update(block)
+        if digest.hexdigest() != MODEL_SHA256:
             raise ValueError("The Whisper model's packages do not make the expected model file")
-        files = {"model.bin": blob}
+        # streamed to CTranslate2: the 145 MB file is never held whole in Python as well
+        files = {"model.bin": io.BufferedReader(_Joined(parts), 1 << 20)}
         for name in ("config.json", "vocabulary.txt"):
             with open(os.path.join(first, name), "rb") as f:
                 files[name] = f.read()
