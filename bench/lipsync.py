@@ -26,6 +26,9 @@ with its provenance entry; a set an engine trained on is marked 'seen' in the ta
   mfa-dev  a second real-speech dev set: the Montreal Forced Aligner's recordings of its author and
            its test clips (spontaneous and read speech, falsetto, whispers; bench/fetch_speech.sh),
            aligned to their text; never trained on
+  allison-dev-long, mfa-dev-long  the two dev sets' clips joined, per voice, into recordings of
+           about a minute (0.4 s of silence between clips): long-form speech, where the recognisers'
+           chunk boundaries fall inside the talk (a clip under 18 s is one chunk on its own)
 
 Every set is played clean and degraded (the corpus's noise, rooms, band limits, codecs; a fixed
 seed). For a set without reference weights (all but espeak) the reference is the corpus's own
@@ -89,6 +92,7 @@ SILENCES = frozenset(("PAU", "SIL", "SP", "SPN", "NSN", "H#", "_", ""))
 SCENE_FPS = (24.0, 25.0, 30.0)
 KEY_TOLERANCE = 0.01            # the add-on's default key reduction (weight units)
 REF_FPS = 50.0
+LONG_S = 60.0                   # the -long dev sets: clips joined into recordings of about a minute
 
 
 @dataclass
@@ -140,6 +144,41 @@ def viseme_reference(phones, duration: float) -> np.ndarray:
 def degrade(audio: Audio, rng: np.random.Generator) -> Audio:
     aug = draw_augmentation(rng, clean_p=0.0)
     return from_array(apply_augmentation(audio.samples, audio.sample_rate, aug, rng), audio.sample_rate)
+
+
+def joined(cases: list[Case], seconds: float, gap_s: float = 0.4) -> list[Case]:
+    """Consecutive clean ``cases`` of one voice joined into recordings of at least ``seconds`` (a
+    voice's last may be shorter), ``gap_s`` of silence (a SIL phone) between them, each set named
+    SET-long: long-form speech, in which a recogniser's chunk boundaries fall inside the talk."""
+    out, group = [], []
+
+    def close() -> None:
+        if not group:
+            return
+        sr, gap = group[0].audio.sample_rate, np.zeros(int(round(gap_s * group[0].audio.sample_rate)), np.float32)
+        parts, phones, t = [], [], 0.0
+        for k, c in enumerate(group):
+            if k:
+                parts.append(gap)
+                phones.append(("SIL", t, t + len(gap) / sr))
+                t += len(gap) / sr
+            parts.append(np.asarray(c.audio.samples, np.float32))
+            phones += [(ph, t + s, t + e) for ph, s, e in c.phones]
+            t += len(c.audio.samples) / sr
+        audio = from_array(np.concatenate(parts), sr)
+        out.append(Case(f"{group[0].set}-long", group[0].voice, audio, phones, True,
+                        viseme_reference(phones, audio.duration),
+                        {"text": " ".join(c.extra.get("text", "") for c in group).strip()}))
+        group.clear()
+
+    for c in cases:
+        if group and (c.voice != group[0].voice or c.audio.sample_rate != group[0].audio.sample_rate):
+            close()
+        group.append(c)
+        if sum(g.audio.duration for g in group) + gap_s * (len(group) - 1) >= seconds:
+            close()
+    close()
+    return out
 
 
 def _with_degraded(clean_cases: list[Case], seed: int) -> list[Case]:
@@ -268,10 +307,12 @@ def _recording_case(set_name: str, name: str) -> Case:
                 {"text": real.spoken(name)})
 
 
-def mfa_dev_cases(seed: int) -> list[Case]:
+def mfa_dev_cases(seed: int, join_s: float = 0.0) -> list[Case]:
+    """mfa-dev, or (``join_s``) its clips ``joined`` into recordings of about that length (mfa-dev-long)."""
     from talkface.training.corpus import real
 
-    return _with_degraded([_recording_case("mfa-dev", name) for name in real.dev_names()], seed + 4)
+    cases = [_recording_case("mfa-dev", name) for name in real.dev_names()]
+    return _with_degraded(joined(cases, join_s) if join_s else cases, seed + 4)
 
 
 def languages_dev_cases(seed: int) -> list[Case]:
@@ -286,9 +327,10 @@ def languages_dev_cases(seed: int) -> list[Case]:
     return _with_degraded(cases, seed + 5)
 
 
-def allison_dev_cases(seed: int, codec: str = "wav") -> list[Case]:
+def allison_dev_cases(seed: int, codec: str = "wav", join_s: float = 0.0) -> list[Case]:
     """Allison's dev prompts from the 8 kHz telephone files, or (``codec='g722'``) the same prompts
-    from the wideband G.722 files (``fetch_asterisk.sh --g722``), aligned anew, degraded alike."""
+    from the wideband G.722 files (``fetch_asterisk.sh --g722``), aligned anew, degraded alike;
+    with ``join_s``, ``joined`` into recordings of about that length (allison-dev-long)."""
     from talkface.training.corpus import asterisk
 
     name = "allison-dev" if codec == "wav" else f"allison-dev-{codec}"
@@ -296,12 +338,12 @@ def allison_dev_cases(seed: int, codec: str = "wav") -> list[Case]:
     cases = [Case(name, asterisk.SPEAKER, from_array(samples, asterisk.SAMPLE_RATE), phones, True,
                   viseme_reference(phones, len(samples) / asterisk.SAMPLE_RATE), {"text": prompt.text})
              for prompt, samples, phones in asterisk.aligned("dev", folder, log=lambda *_: None)]
-    return _with_degraded(cases, seed + 3)
+    return _with_degraded(joined(cases, join_s) if join_s else cases, seed + 3)
 
 
 #: test set -> the training sources that make it 'seen' (real: its Allison prompts)
 SET_SOURCE = {"espeak": ("espeak",), "flite": ("flite",), "piper": ("piper",), "real": ("asterisk",),
-              "allison-dev": ("asterisk",), "allison-dev-g722": ("asterisk",),
+              "allison-dev": ("asterisk",), "allison-dev-g722": ("asterisk",), "allison-dev-long": ("asterisk",),
               "langs-dev": tuple(f"asterisk-{lang}" for lang in LANGUAGES)}
 
 
@@ -322,6 +364,8 @@ def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[s
         "allison-dev": lambda: allison_dev_cases(seed),
         "allison-dev-g722": lambda: allison_dev_cases(seed, "g722"),
         "mfa-dev": lambda: mfa_dev_cases(seed),
+        "allison-dev-long": lambda: allison_dev_cases(seed, join_s=LONG_S),
+        "mfa-dev-long": lambda: mfa_dev_cases(seed, join_s=LONG_S),
         "langs-dev": lambda: languages_dev_cases(seed),
     }
     out = {}
