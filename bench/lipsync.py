@@ -26,7 +26,7 @@ with its provenance entry; a set an engine trained on is marked 'seen' in the ta
   mfa-dev  a second real-speech dev set: the Montreal Forced Aligner's recordings of its author and
            its test clips (spontaneous and read speech, falsetto, whispers; bench/fetch_speech.sh),
            aligned to their text; never trained on
-  allison-dev-long, mfa-dev-long  the two dev sets' clips joined, per voice, into recordings of
+  allison-dev-long, mfa-dev-long  the two dev sets' clips joined, in order, into recordings of
            about a minute (0.4 s of silence between clips): long-form speech, where the recognisers'
            chunk boundaries fall inside the talk (a clip under 18 s is one chunk on its own)
 
@@ -147,9 +147,10 @@ def degrade(audio: Audio, rng: np.random.Generator) -> Audio:
 
 
 def joined(cases: list[Case], seconds: float, gap_s: float = 0.4) -> list[Case]:
-    """Consecutive clean ``cases`` of one voice joined into recordings of at least ``seconds`` (a
-    voice's last may be shorter), ``gap_s`` of silence (a SIL phone) between them, each set named
-    SET-long: long-form speech, in which a recogniser's chunk boundaries fall inside the talk."""
+    """Consecutive clean ``cases`` (of one sample rate) joined, in order, into recordings of at least
+    ``seconds`` (the last may be shorter), ``gap_s`` of silence (a SIL phone) between them, set
+    SET-long, voice the first clip's: long-form speech, where a recogniser's chunk boundaries fall
+    inside the talk."""
     out, group = [], []
 
     def close() -> None:
@@ -172,7 +173,7 @@ def joined(cases: list[Case], seconds: float, gap_s: float = 0.4) -> list[Case]:
         group.clear()
 
     for c in cases:
-        if group and (c.voice != group[0].voice or c.audio.sample_rate != group[0].audio.sample_rate):
+        if group and c.audio.sample_rate != group[0].audio.sample_rate:
             close()
         group.append(c)
         if sum(g.audio.duration for g in group) + gap_s * (len(group) - 1) >= seconds:

@@ -279,3 +279,24 @@ def test_false_seals_count_lips_meeting_away_from_p_b_m_and_silence(tmp_path, mo
     oracle, sealer = bench.score(cases, _Closing(), model), bench.score(cases, _VowelSealer(), model)
     assert oracle["false_per_min"] == 0.0 and oracle["closure"] == sealer["closure"] == 1.0
     assert sealer["false_per_min"] > 10.0
+
+
+def test_dev_clips_join_into_long_recordings_with_their_phones_in_place():
+    from talkface.core.audio.loading import from_array
+
+    def clip(k, seconds):
+        x = np.full(int(seconds * 16000), 0.01 * (k + 1), np.float32)
+        return bench.Case("mfa-dev", f"v{k}", from_array(x, 16000, 16000), [("M", 0.1, 0.2), ("AA1", 0.2, 0.5)],
+                          True, None, {"text": f"clip {k}"})
+
+    cases = [clip(0, 1.0), clip(1, 2.0), clip(2, 1.5)]
+    long = bench.joined(cases, 2.5, gap_s=0.5)
+    assert [c.set for c in long] == ["mfa-dev-long"] * 2 and [c.voice for c in long] == ["v0", "v2"]
+    first = long[0]
+    assert abs(first.audio.duration - 3.5) < 1e-3 and first.extra["text"] == "clip 0 clip 1"
+    assert first.phones == [("M", 0.1, 0.2), ("AA1", 0.2, 0.5), ("SIL", 1.0, 1.5), ("M", 1.6, 1.7),
+                            ("AA1", 1.7, 2.0)]
+    samples = first.audio.samples
+    assert np.allclose(samples[16000:24000], 0) and np.allclose(samples[24000:], 0.02)   # the gap, then clip 1
+    assert first.reference.shape[0] == round(3.5 * bench.REF_FPS)
+    assert long[1].phones == [("M", 0.1, 0.2), ("AA1", 0.2, 0.5)] and long[1].extra["text"] == "clip 2"
