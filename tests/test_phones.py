@@ -230,11 +230,3 @@ def test_a_closure_is_heard_where_the_best_path_takes_another_phone(monkeypatch)
     silent[10:20, m] = -30.0
     assert phone_loop.closures(1.0, silent, model, follow=flat) == []
 
-
-def test_chunks_may_be_longer_and_odd_in_number():
-    x = np.random.default_rng(1).standard_normal(41 * 16000).astype(np.float32)
-    bounds = phones.chunk_bounds(x, 16000, 28.0, even=False)
-    assert len(bounds) == 2 and bounds[0][0] == 0 and bounds[-1][1] == len(x)
-    assert all(b - a <= 28 * 16000 for a, b in bounds)
-    assert len(phones.chunk_bounds(np.tile(x, 2)[: 60 * 16000], 16000, 28.0, even=False)) == 3
-    assert len(phones.chunk_bounds(np.tile(x, 2)[: 60 * 16000], 16000)) == 4     # 20 s, an even count

@@ -85,19 +85,16 @@ def to_pcm16(samples: np.ndarray) -> np.ndarray:
     return (np.clip(np.asarray(samples, np.float32) + noise, -1.0, 1.0) * 32767.0).astype("<i2")
 
 
-def chunk_bounds(samples: np.ndarray, sr: int, chunk_s: float | None = None,
-                 even: bool = True) -> list[tuple[int, int]]:
-    """Cut points that split the recording into an even (``even``) number of near-equal chunks of
-    at most ``chunk_s`` (None: CHUNK_S), each at the quietest 10 ms frame within SEARCH_S around
-    its equal share; a recording of up to ``chunk_s`` - SEARCH_S is one chunk. (Even: two helper
-    processes once shared them; the network's phone posteriors, each chunk's cepstral mean its
-    own, were trained on these cuts.)"""
-    n, chunk, search, hop = len(samples), int((chunk_s or CHUNK_S) * sr), int(SEARCH_S * sr), int(FRAME_S * sr)
+def chunk_bounds(samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
+    """Cut points that split the recording into an even number of near-equal chunks of at most
+    CHUNK_S, each at the quietest 10 ms frame within SEARCH_S around its equal share; a recording
+    of up to CHUNK_S - SEARCH_S is one chunk. (Even: two helper processes once shared them; the
+    network's phone posteriors, each chunk's cepstral mean its own, were trained on these cuts.)"""
+    n, chunk, search, hop = len(samples), int(CHUNK_S * sr), int(SEARCH_S * sr), int(FRAME_S * sr)
     parts = -(-n // max(chunk - search, hop))
     if parts <= 1:
         return [(0, n)]
-    if even:
-        parts += parts % 2
+    parts += parts % 2
     bounds, start = [], 0
     for k in range(1, parts):
         target = k * n // parts

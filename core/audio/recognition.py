@@ -89,10 +89,6 @@ ENGLISH_FLOOR = 0.1
 #: own no_speech_threshold) and the phone loop heard under MIN_SOUNDING_S of phones in it.
 NO_SPEECH = 0.6
 MIN_SOUNDING_S = 0.2
-#: Whisper hears each chunk of at most this long (``chunk_bounds`` with no even count) and its words
-#: are aligned chunk by chunk: every chunk is padded to Whisper's 30 s window and encoded whole, so
-#: fewer, fuller chunks cost fewer encoder passes (rule whisper_windows_rule_2026_12_06).
-WHISPER_CHUNK_S = 28.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,15 +180,15 @@ def _sounding(phones: list, t0: float, t1: float) -> float:
 
 def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None:
     """``recognise`` with Whisper's words (``WORD_SOURCE`` "whisper"): each chunk of
-    ``phones.chunk_bounds`` at ``WHISPER_CHUNK_S`` (one Whisper window; a line is not split)
-    transcribed in this process, then its words aligned to it by the helpers (``phones``: the phone loop's, which
+    ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split) transcribed in
+    this process, then its words aligned to it by the helpers (``phones``: the phone loop's, which
     tell a silent chunk). A chunk Whisper thinks holds no speech (``NO_SPEECH``, its own threshold)
     and in which the phone loop heard under ``MIN_SOUNDING_S`` of phones gives no words: on silence
     and noise Whisper writes "you". None when Whisper gives the first
     chunk less than ``ENGLISH_FLOOR`` odds of being English: its English words for another language
     are a guess at a translation, and PocketSphinx's word search, which hears sounds as English
     words, takes the take as before."""
-    bounds = chunk_bounds(x, SAMPLE_RATE, WHISPER_CHUNK_S, even=False)
+    bounds = chunk_bounds(x, SAMPLE_RATE)
     model = whisper.model()
     texts = []
     for i, (a, b) in enumerate(bounds):

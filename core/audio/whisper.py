@@ -12,7 +12,7 @@ CTranslate2 (``ctranslate2``, MIT), int8 on the CPU, CUDA where present.
 Whisper gives words, not their timing: ``core.audio.recognition`` aligns each chunk's words to it
 with the transcript aligner's passes, so the phones are timed by PocketSphinx's acoustic model.
 
-Only what the words mode needs is here: each chunk (at most 28 s; Whisper hears 30 s windows, a
+Only what the words mode needs is here: each chunk (at most 20 s; Whisper hears 30 s windows, a
 shorter chunk padded with silence) as Whisper's log-mel spectrogram, English, transcription, no
 timestamps, greedy decoding; the tokens back to text with the model's byte-level vocabulary.
 """
