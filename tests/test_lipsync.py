@@ -292,13 +292,12 @@ def test_take_smoothing_keeps_every_closure_and_is_fps_independent(net, face):
     assert np.ptp(a25.values[:, jaw]) < np.ptp(sine(25.0, 100).values[:, jaw])
 
 
-@pytest.mark.parametrize("told_as", ["recognised", "whisper", "timed_phones"])
+@pytest.mark.parametrize("told_as", ["recognised", "timed_phones"])
 def test_a_phone_mouth_brings_the_take_nearer_to_the_phones(net, face, told_as):
     """The phones give ``PHONE_MOUTH`` of the mouth: told a flite line's own phones as a transcript
-    or as words Whisper heard (by default) or as words another recogniser heard (when asked:
-    ``heard_phone_mouth``), the gap curve follows those phones' visemes more closely than the
-    network's mouth does, and every /p b m/ still closes. Other heard phones are not used unless
-    asked."""
+    (by default) or as the words heard (when asked: ``heard_phone_mouth``), the gap curve follows
+    those phones' visemes more closely than the network's mouth does, and every /p b m/ still
+    closes. Heard phones are not used unless asked."""
     from talkface.bench.lipsync import bilabial_closed, viseme_reference
     from talkface.core.audio.inference import PHONE_MOUTH
     from talkface.training.corpus import flite
@@ -309,11 +308,9 @@ def test_a_phone_mouth_brings_the_take_nearer_to_the_phones(net, face, told_as):
     reference = viseme_reference(phones_said, audio.duration)
     g_ref = inner_lip_gap(face, face.vertices(None, reference, None)) * 1000.0
     asked = {"heard_phone_mouth": True} if told_as == "recognised" else {}
-    told = ({"timed_phones": phones_said} if told_as == "timed_phones" else
-            {"recognised": phones_said, "words_heard_by": "whisper" if told_as == "whisper" else "pocketsphinx"})
-    takes = {"network": animate(audio, net, **told, phone_mouth=0.0),
-             "default": animate(audio, net, **told),
-             "phones": animate(audio, net, **told, **asked)}
+    takes = {"network": animate(audio, net, **{told_as: phones_said}, phone_mouth=0.0),
+             "default": animate(audio, net, **{told_as: phones_said}),
+             "phones": animate(audio, net, **{told_as: phones_said}, **asked)}
     r = {}
     for name, take in takes.items():
         g = gap_mm(face, take)

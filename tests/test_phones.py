@@ -229,4 +229,3 @@ def test_a_closure_is_heard_where_the_best_path_takes_another_phone(monkeypatch)
     silent = scores.copy()
     silent[10:20, m] = -30.0
     assert phone_loop.closures(1.0, silent, model, follow=flat) == []
-
