@@ -131,9 +131,11 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
+    if heard is None:
+        def heard() -> list:                                   # the phone loop, here
+            return [(p.phone, p.start, p.end) for p in phone_loop.hear(from_array(x, SAMPLE_RATE, SAMPLE_RATE)).phones]
     if WORD_SOURCE == "whisper" and whisper.available():
-        listened = heard() if heard is not None else [       # the caller's listening, first as always
-            (p.phone, p.start, p.end) for p in phone_loop.hear(from_array(x, SAMPLE_RATE, SAMPLE_RATE)).phones]
+        listened = heard()                                     # the caller's listening, first as always
         found = _recognise_with_whisper(x, listened, cancelled, progress)
         if found is not None:
             return found
@@ -143,8 +145,7 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
     with sphinx_pool.RECOGNITION.use(decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
         mllr = ""
         if adapt:
-            phones = heard() if heard is not None else [
-                (p.phone, p.start, p.end) for p in phone_loop.hear(from_array(x, SAMPLE_RATE, SAMPLE_RATE)).phones]
+            phones = heard()
             if cancelled is not None and cancelled():
                 raise InterruptedError("word recognition cancelled")
             mllr = adaptation.mllr_text(adaptation.estimate(x, SAMPLE_RATE, phones))

@@ -164,7 +164,7 @@ class Whisper:
         chars = "".join(self.vocabulary[i] for i in ids if i < FIRST_SPECIAL)
         return bytes(decoder[c] for c in chars if c in decoder).decode("utf-8", errors="replace").strip()
 
-    def transcribe(self, x: np.ndarray, language: bool = False) -> "Heard":
+    def transcribe(self, x: np.ndarray, language: bool = False) -> Heard:
         """One chunk's words (16 kHz samples, at most 30 s) as English text, with ``language`` the
         probability Whisper gives it of being English (else 1.0), and its probability that the
         chunk holds no speech: the chunk is encoded once for all three."""
