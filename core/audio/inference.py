@@ -329,7 +329,8 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     """``values`` with ``share`` of every mouth and jaw channel from the viseme model driven by
     ``timed_phones`` (ARPAbet, start_s, end_s: a transcript's, or what a recogniser heard) and the
     rest from the network; each run of the network's frames at or under ``NEAR_SEALED`` keeps a
-    sealed frame (its most closed one), so the closures the network made stay made. ``guessed``:
+    sealed frame (its most closed one), so the closures the network made stay made -- with a
+    transcript only where the text lets the lips close (``closed_lips_allowed``). ``guessed``:
     the phones are what a recogniser heard, not a transcript's, and every frame the network sealed
     (opening at or under ``SEALED``) stays sealed too: a near-sealed run can hold two closures, and
     a guessed vowel must not open either (with a transcript its /p b m/ seal the lips exactly, and
@@ -342,9 +343,25 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     _close_within_jaw(out)
     opening = _opening(model, values)
     kept = opening <= SEALED if guessed else np.zeros(len(opening), bool)
-    kept[[a + int(np.argmin(opening[a:b])) for a, b in zip(*_runs(opening <= NEAR_SEALED))]] = True
+    may_close = np.ones(len(opening), bool) if guessed else closed_lips_allowed(timed_phones, fps, len(opening))
+    kept[[a + int(np.argmin(opening[a:b])) for a, b in zip(*_runs(opening <= NEAR_SEALED))
+          if may_close[a:b].any()]] = True
     _seal(model, out, kept)
     return out
+
+
+def closed_lips_allowed(timed_phones: list, fps: float, n: int) -> np.ndarray:
+    """Per frame (``n`` at ``fps``): whether the phones let the lips be closed there, on a /p b m/
+    (a frame wider each side) or a pause. With a transcript a closure the network made anywhere else
+    is on a sound the text says keeps the lips apart (/n t l/, /f/, a vowel), and is not kept."""
+    mask = np.zeros(n, bool)
+    for phone, start, end in timed_phones:
+        kind = phones.phone_class(phone)
+        if kind in ("bilabial", "silence"):
+            wide = kind == "bilabial"
+            a = max(int(np.floor(start * fps)) - wide, 0)
+            mask[a:max(int(np.ceil(end * fps)) + wide, a + 1)] = True
+    return mask
 
 
 def smooth_keeping_closures(model: Animator, values: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
