@@ -187,7 +187,8 @@ def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
     take's phones, the rest the network's; brows, eyes and head untouched; a run of frames the
     network brought near sealed keeps a sealed frame even where the phones say "ah"; with phones a
     recogniser guessed (``guessed``) every frame the network sealed stays sealed (one run can hold two
-    closures: "mom"), with a transcript's only the run's most closed one."""
+    closures: "mom"); with a transcript's only the run's most closed one, and only where the text lets
+    the lips close (a /p b m/ with a little slack either side, or a pause)."""
     from talkface.core.audio import visemes
     from talkface.core.audio.inference import CHANNELS, NEAR_SEALED, SEALED, _opening, mix_phone_mouth
 
@@ -221,9 +222,15 @@ def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
     assert _opening(net, mixed)[42] == 0.0                       # the network's closure stays made
     assert _opening(net, mixed)[71] == _opening(net, mixed)[77] == 0.0   # both of the run's closures
     assert _opening(net, mixed[[72, 73, 74, 75, 76]]).min() > SEALED
-    told = mix_phone_mouth(net, values, heard, fps, share)          # a transcript's phones
-    assert _opening(net, told)[71] == 0.0 and _opening(net, told)[77] > SEALED
-    assert np.array_equal(np.delete(told, 77, 0), np.delete(mixed, 77, 0))
+    # a transcript's phones: its /m/ at 1.42-1.46 s lets the second run close, nothing lets the first
+    text = [("SIL", 0.0, 0.3), ("AA", 0.3, 1.42), ("M", 1.42, 1.46), ("AA", 1.46, 1.6), ("SIL", 1.6, 2.0)]
+    told = mix_phone_mouth(net, values, text, fps, share)
+    assert _opening(net, told)[71] == 0.0 and _opening(net, told)[77] > SEALED   # its most closed frame only
+    assert _opening(net, told)[42] > SEALED        # a closure on "ah" the text does not allow is opened
+    text_shapes = visemes.mouth_weights(visemes.arpabet_events(text), fps, n)
+    expected[:, mouth] = (1 - share) * values[:, mouth] + share * text_shapes[:, mouth]
+    expected[:, col["mouthClose"]] = np.minimum(expected[:, col["mouthClose"]], expected[:, col["jawOpen"]])
+    assert np.allclose(np.delete(told, 71, 0), np.delete(expected, 71, 0), atol=1e-6)
     assert np.array_equal(mix_phone_mouth(net, values, heard, fps, 0.0), values)
     assert np.array_equal(mix_phone_mouth(net, values, [], fps, share), values)
 

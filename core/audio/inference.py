@@ -350,17 +350,24 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     return out
 
 
+#: Seconds either side of an aligned /p b m/ where a closure the network made is kept with a
+#: transcript (``closed_lips_allowed``): in degraded audio the aligner can place a /b/ a frame or
+#: two before the lips meet.
+TEXT_CLOSURE_SLACK_S = 0.06
+
+
 def closed_lips_allowed(timed_phones: list, fps: float, n: int) -> np.ndarray:
     """Per frame (``n`` at ``fps``): whether the phones let the lips be closed there, on a /p b m/
-    (a frame wider each side) or a pause. With a transcript a closure the network made anywhere else
-    is on a sound the text says keeps the lips apart (/n t l/, /f/, a vowel), and is not kept."""
+    (``TEXT_CLOSURE_SLACK_S`` wider each side) or a pause. With a transcript a closure the network
+    made anywhere else is on a sound the text says keeps the lips apart (/n t l/, /f/, a vowel), and
+    is not kept."""
     mask = np.zeros(n, bool)
     for phone, start, end in timed_phones:
         kind = phones.phone_class(phone)
         if kind in ("bilabial", "silence"):
-            wide = kind == "bilabial"
-            a = max(int(np.floor(start * fps)) - wide, 0)
-            mask[a:max(int(np.ceil(end * fps)) + wide, a + 1)] = True
+            slack = TEXT_CLOSURE_SLACK_S if kind == "bilabial" else 0.0
+            a = max(int(np.floor((start - slack) * fps)), 0)
+            mask[a:max(int(np.ceil((end + slack) * fps)), a + 1)] = True
     return mask
 
 
