@@ -140,8 +140,7 @@ def unadapted_words_mode():
         def predict(self, case):
             listened = inference.listen_to(case.audio, self.net, hear=True)
             found = recognition.recognise(case.audio, adapt=False)
-            return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=found.phones,
-                                     words_heard_by=found.source)
+            return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=found.phones)
 
     return UnadaptedWords()
 

@@ -552,26 +552,22 @@ class NetworkWithWords(Network):
     heard: dict = {}
 
     def __init__(self, path: str, phone_mouth: float | None = None, seal_bias: float | None = None,
-                 language_weight: float | None = None, source: str | None = None, whisper_mouth: bool | None = None):
+                 language_weight: float | None = None, source: str | None = None):
         super().__init__(path, phone_mouth=phone_mouth, seal_bias=seal_bias)
         self.name += (" +words" + ("" if language_weight is None else f" lw{language_weight:g}")
-                      + ("" if source is None else f" {source}")
-                      + ("" if whisper_mouth is None else f" wmouth {'on' if whisper_mouth else 'off'}"))
-        self.whisper_mouth = whisper_mouth
+                      + ("" if source is None else f" {source}"))
         # a language weight is PocketSphinx's word search's: such a row is heard by PocketSphinx
         self.language_weight = language_weight
         self.source = "pocketsphinx" if source is None and language_weight is not None else source
 
     @contextlib.contextmanager
     def inference_settings(self):
-        """The seal bias, the word search's language weight (``recognition.LANGUAGE_WEIGHT``), who
-        hears the words (``recognition.WORD_SOURCE``) and whether Whisper's words shape the mouth
-        unasked (``inference.WHISPER_PHONE_MOUTH``)."""
+        """The seal bias, the word search's language weight (``recognition.LANGUAGE_WEIGHT``) and
+        who hears the words (``recognition.WORD_SOURCE``)."""
         from talkface.core.audio import recognition
 
         with (super().inference_settings(),
-              settings(recognition, LANGUAGE_WEIGHT=self.language_weight, WORD_SOURCE=self.source),
-              settings(inference, WHISPER_PHONE_MOUTH=self.whisper_mouth)):
+              settings(recognition, LANGUAGE_WEIGHT=self.language_weight, WORD_SOURCE=self.source)):
             yield
 
     def predict(self, case: Case):
@@ -582,8 +578,7 @@ class NetworkWithWords(Network):
                 self.heard[key] = (case.audio, kept_recognition(case.audio, self.net, searched))
             recognised, listened = self.heard[key][1]
             return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
-                                     phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth,
-                                     words_heard_by=recognised.source)
+                                     phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)
 
 
 class Baseline:
@@ -724,8 +719,7 @@ def speed_child(seconds: float, weights: str, words: bool = False, takes: int = 
         aligned, listened = inference.align_and_listen(audio, net, text) if text else (None, None)
         recognised, listened = inference.recognise_and_listen(audio, net) if words else (None, listened)
         anim = inference.animate(audio, net, "Neutral", timed_phones=aligned.phones if text else None,
-                                 listened=listened, recognised=recognised.phones if words else None,
-                                 words_heard_by=recognised.source if words else "")
+                                 listened=listened, recognised=recognised.phones if words else None)
         walls.append(time.perf_counter() - t0)
         if len(walls) == 1:         # the first take's peak
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -828,15 +822,6 @@ def speed_table(weights: list[str], hours: float, repeat: int = 1, sources: tupl
                   f"{float(np.median(walls[1:])):13.2f}")
 
 
-def parse_switches(text: str) -> list[bool]:
-    """'on,off' -> [True, False]."""
-    values = {"on": True, "off": False}
-    try:
-        return [values[v.strip()] for v in text.split(",") if v.strip()]
-    except KeyError:
-        raise SystemExit(f"expected on and/or off, not {text!r}") from None
-
-
 def parse_detectors(text: str) -> list[tuple[float, float]]:
     """'0.5>0.15,1>0.3' -> [(0.5, 0.15), (1.0, 0.3)]."""
     out = []
@@ -879,9 +864,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--words-source", default="",
                     help="also score each weights file in the 'words' mode with these recognisers hearing the "
                          "words, comma-separated (core.audio.recognition.WORD_SOURCE: pocketsphinx, whisper)")
-    ap.add_argument("--whisper-mouth", default="",
-                    help="with --words-source, also rows with Whisper's words shaping the mouth unasked "
-                         "(inference.WHISPER_PHONE_MOUTH) 'on', 'off' or 'on,off' (the default rows: as shipped)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=1, help="--speed: fresh processes per row (median and range)")
@@ -917,8 +899,6 @@ def main(argv: list[str] | None = None) -> int:
     predictors += [NetworkWithWords(w, language_weight=float(v)) for w in args.weights
                    for v in args.words_lw.split(",") if v]
     predictors += [NetworkWithWords(w, source=v) for w in args.weights for v in args.words_source.split(",") if v]
-    predictors += [NetworkWithWords(w, source=v, whisper_mouth=m) for w in args.weights
-                   for v in args.words_source.split(",") if v for m in parse_switches(args.whisper_mouth)]
     for pred in predictors:
         for name, cases in sets.items():
             if isinstance(pred, NetworkWithText) and not all("text" in case.extra for case in cases):

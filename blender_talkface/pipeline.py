@@ -271,7 +271,6 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
                              timed_phones=aligned.phones if aligned is not None else None, listened=listened,
                              recognised=recognised.phones if recognised is not None else None,
                              phone_mouth=options.phone_mouth, heard_phone_mouth=options.heard_phone_mouth,
-                             words_heard_by=recognised.source if recognised is not None else "",
                              progress=_listening(progress, listen_progress, 2, cancelled=cancelled))
     source = ("transcript" if aligned is not None else "word recogniser" if recognised is not None
               else "phone recogniser" if phones.available() else "audio features")

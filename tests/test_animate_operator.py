@@ -141,11 +141,8 @@ def test_dialog_text_times_the_lips(face, blender):
 def test_phone_mouth_moves_the_take_towards_its_phones_and_is_recorded(face, blender):
     """The scene's Phone Mouth reaches a take with Dialog Text (the aligned phones give that share of
     the mouth; 0: the network's mouth) and the take's Action records the share used; without the
-    text the words Whisper heard give it unasked, the phones another recogniser heard only with
-    From Heard Phones."""
+    text the phones heard give it only with From Heard Phones."""
     import numpy as np
-
-    from talkface.core.audio import whisper
 
     scene = blender.context.scene
     settings = scene.talkface
@@ -162,14 +159,8 @@ def test_phone_mouth_moves_the_take_towards_its_phones_and_is_recorded(face, ble
     assert not type(settings).bl_rna.properties["heard_phone_mouth"].default
     (used0, text0), (used5, text5) = take(SAMPLE_TEXT, 0.0), take(SAMPLE_TEXT, 0.5)
     assert (used0, used5) == (0.0, 0.5) and np.abs(text5 - text0).max() > 0.05
-    settings.listening = "PHONES"
-    try:
-        (used_n, net), (used_h, heard) = take("", 0.5), take("", 0.5, heard=True)
-    finally:
-        settings.listening = "WORDS"
+    (used_n, net), (used_h, heard) = take("", 0.5), take("", 0.5, heard=True)
     assert (used_n, used_h) == (0.0, 0.5) and np.abs(heard - net).max() > 0.05
-    used_w, _ = take("", 0.5)                   # the default listening: Whisper's words, when installed
-    assert used_w == (0.5 if whisper.available() else 0.0)
 
 
 def test_a_saved_listening_choice_survives_the_new_default(scene, blender):

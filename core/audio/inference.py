@@ -46,12 +46,6 @@ SEAL_BIAS = 1.5
 #: (``heard_phone_mouth``). Both by rules written before measuring (weights/provenance.json,
 #: ``phone_mouth_2026_12_05``).
 PHONE_MOUTH = 0.5
-#: Whisper's words (the words mode's recogniser when installed, ``recognition.WORD_SOURCE``) are
-#: heard well enough to shape the mouth unasked: their phones give ``PHONE_MOUTH`` of it, as a
-#: transcript's do, every frame the network sealed staying sealed and its near-closures kept only
-#: where the words let the lips close (rule whisper_mouth_rule_2026_12_06b in weights/provenance.json).
-#: A take Whisper hears as another language is PocketSphinx's, unchanged.
-WHISPER_PHONE_MOUTH = True
 #: Mouth opening (jawOpen - mouthClose + the most open lip-parting channel) at or under which a run
 #: of the network's frames counts as a closure it meant: with a phone mouth, its most closed frame
 #: takes the sealed form, so the phones' share does not pull it open.
@@ -335,8 +329,8 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     """``values`` with ``share`` of every mouth and jaw channel from the viseme model driven by
     ``timed_phones`` (ARPAbet, start_s, end_s: a transcript's, or what a recogniser heard) and the
     rest from the network; each run of the network's frames at or under ``NEAR_SEALED`` keeps a
-    sealed frame (its most closed one), so the closures the network made stay made -- only where
-    the phones let the lips close (``closed_lips_allowed``). ``guessed``:
+    sealed frame (its most closed one), so the closures the network made stay made -- with a
+    transcript only where the text lets the lips close (``closed_lips_allowed``). ``guessed``:
     the phones are what a recogniser heard, not a transcript's, and every frame the network sealed
     (opening at or under ``SEALED``) stays sealed too: a near-sealed run can hold two closures, and
     a guessed vowel must not open either (with a transcript its /p b m/ seal the lips exactly, and
@@ -349,7 +343,7 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     _close_within_jaw(out)
     opening = _opening(model, values)
     kept = opening <= SEALED if guessed else np.zeros(len(opening), bool)
-    may_close = closed_lips_allowed(timed_phones, fps, len(opening))
+    may_close = np.ones(len(opening), bool) if guessed else closed_lips_allowed(timed_phones, fps, len(opening))
     kept[[a + int(np.argmin(opening[a:b])) for a, b in zip(*_runs(opening <= NEAR_SEALED))
           if may_close[a:b].any()]] = True
     _seal(model, out, kept)
@@ -441,8 +435,7 @@ def heard_closures(audio: Audio) -> list | None:
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
             seed: int = 0, timed_phones: list | None = None, listen: bool = True,
             listened: Listened | None = None, recognised: list | None = None, progress=None,
-            phone_mouth: float = PHONE_MOUTH, heard_phone_mouth: bool = False,
-            words_heard_by: str = "") -> Animation:
+            phone_mouth: float = PHONE_MOUTH, heard_phone_mouth: bool = False) -> Animation:
     """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps.
 
     The lips seal on every /p b m/ of ``timed_phones`` -- a transcript aligned to this audio
@@ -456,9 +449,8 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     recognised in this audio (``core.audio.recognition``, the 'words' listening mode): without a
     transcript the lips also seal on their /p b m/. ``phone_mouth`` of the mouth comes from the
     transcript's phones (``mix_phone_mouth``); without one, with ``heard_phone_mouth``, from the
-    phones heard (the recognised words', else the phone loop's), and from the recognised words'
-    unasked when ``words_heard_by`` is "whisper" (``WHISPER_PHONE_MOUTH``; ``Recognised.source``).
-    ``progress``: ``listen_to``'s, when it listens here."""
+    phones heard (the recognised words', else the phone loop's). ``progress``: ``listen_to``'s,
+    when it listens here."""
     cfg = model.cfg
     need_phones = timed_phones is None and (listen or cfg.phone_evidence)
     if listened is None or (need_phones and listened.heard is None):
@@ -475,10 +467,8 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
     values = outputs_to_values(model, out)
     said = timed_phones
-    if said is None and listen and heard_phone_mouth:
+    if said is None and heard_phone_mouth and listen:
         said = recognised if recognised is not None else listened.heard
-    elif said is None and listen and recognised is not None and words_heard_by == "whisper" and WHISPER_PHONE_MOUTH:
-        said = recognised
     spoken = said is not None and any(phones.phone_class(p) != "silence" for p, _, _ in said)
     share = phone_mouth if spoken else 0.0
     values = mix_phone_mouth(model, values, said, cfg.fps, share, guessed=timed_phones is None)
