@@ -184,9 +184,9 @@ def test_every_sealed_closure_is_still_closed_as_keyed(net, face, scene_fps):
 
 def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
     """``mix_phone_mouth``: a share of every mouth and jaw channel from the viseme model on the
-    take's phones, the rest the network's; brows, eyes and head untouched; a run of frames the
-    network brought near sealed keeps a sealed frame even where the phones say "ah"; with phones a
-    recogniser guessed (``guessed``) every frame the network sealed stays sealed (one run can hold two
+    take's phones, the rest the network's; brows, eyes and head untouched; with phones a recogniser
+    guessed (``guessed``) a run of frames the network brought near sealed keeps a sealed frame even
+    where the phones say "ah", and every frame the network sealed stays sealed (one run can hold two
     closures: "mom"); with a transcript's only the run's most closed one, and only where the text lets
     the lips close (a /p b m/ with a little slack either side, or a pause)."""
     from talkface.core.audio import visemes
@@ -233,6 +233,25 @@ def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
     assert np.allclose(np.delete(told, 71, 0), np.delete(expected, 71, 0), atol=1e-6)
     assert np.array_equal(mix_phone_mouth(net, values, heard, fps, 0.0), values)
     assert np.array_equal(mix_phone_mouth(net, values, [], fps, share), values)
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 50.0])
+def test_the_text_lets_the_lips_close_on_its_bilabials_and_pauses_only(fps):
+    """``closed_lips_allowed``: the frames of a pause and of a /p b m/ with ``TEXT_CLOSURE_SLACK_S``
+    either side, at any frame rate; never a vowel or another consonant away from them."""
+    from talkface.core.audio.inference import TEXT_CLOSURE_SLACK_S, closed_lips_allowed
+
+    said = [("SIL", 0.0, 0.2), ("AH0", 0.2, 0.6), ("M", 0.6, 0.68), ("AA1", 0.68, 1.2), ("N", 1.2, 1.3),
+            ("sil", 1.3, 1.5)]
+    n = int(1.5 * fps)
+    allowed = closed_lips_allowed(said, fps, n)
+    t = np.arange(n) / fps
+    slack = TEXT_CLOSURE_SLACK_S
+    assert allowed[t < 0.2 - 1 / fps].all() and allowed[t >= 1.3].all()            # the pauses
+    assert allowed[(t >= 0.6 - slack) & (t < 0.68 + slack)].all()                   # the /m/ and its slack
+    assert not allowed[(t >= 0.2) & (t < 0.6 - slack - 1 / fps)].any()              # "ah" before it
+    assert not allowed[(t >= 0.68 + slack + 1 / fps) & (t < 1.3 - 1 / fps)].any()   # "aa n" after it
+    assert not closed_lips_allowed([], fps, n).any()
 
 
 def test_smoothing_calms_every_channel_and_keeps_every_sealed_frame(net):
