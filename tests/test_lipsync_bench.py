@@ -300,3 +300,22 @@ def test_dev_clips_join_into_long_recordings_with_their_phones_in_place():
     assert np.allclose(samples[16000:24000], 0) and np.allclose(samples[24000:], 0.02)   # the gap, then clip 1
     assert first.reference.shape[0] == round(3.5 * bench.REF_FPS)
     assert long[1].phones == [("M", 0.1, 0.2), ("AA1", 0.2, 0.5)] and long[1].extra["text"] == "clip 2"
+
+
+def test_the_silence_bench_makes_quiet_clips_at_their_levels():
+    """``bench/silence.py``'s clips: no speech at the stated levels over the whole clip, and the
+    sample line twice around a stretch of room tone that is its quiet span."""
+    from talkface.bench.silence import SR, clips
+
+    made = clips(2.0, 0)
+    assert len(made) == 7 and all(x.dtype == np.float32 for _, x, _ in made)
+    level = {name: 20 * np.log10(np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-12) for name, x, _ in made}
+    assert level["digital silence"] < -200
+    assert abs(level["hiss -60 dBFS"] + 60) < 0.5 and abs(level["room tone -45 dBFS (pink)"] + 45) < 0.5
+    assert abs(level["loud noise -25 dBFS (pink)"] + 25) < 0.5 and abs(level["mains hum -30 dBFS"] + 30) < 0.5
+    for name, x, (a, b) in made[:-1]:
+        assert (a, b) == (0.0, 2.0) and len(x) == 2 * SR, name
+    _, x, (a, b) = made[-1]
+    pause = x[int(a * SR):int(b * SR)]
+    assert abs(b - a - 2.0) < 1e-6 and abs(20 * np.log10(np.sqrt(np.mean(pause ** 2))) + 45) < 0.5
+    assert np.sqrt(np.mean(x[:int(a * SR)] ** 2)) > 10 * np.sqrt(np.mean(pause ** 2))   # speech before it
