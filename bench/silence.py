@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from talkface.bench.lipsync import settings
 from talkface.core.audio import inference, phones, recognition
 from talkface.core.audio.loading import from_array, load_audio
 from talkface.core.face.model import load_face_model
@@ -66,15 +67,13 @@ def clips(seconds: float, seed: int) -> list[tuple[str, np.ndarray, tuple[float,
     return out
 
 
-def run(name, x, quiet, net, face, no_speech: float) -> dict:
+def run(x, quiet, net, face, no_speech: float) -> dict:
+    """The words mode on samples ``x`` with the silence check at ``no_speech``: what it heard and
+    sealed inside ``quiet`` (start_s, end_s)."""
     a, b = quiet
-    before = recognition.NO_SPEECH
-    recognition.NO_SPEECH = no_speech
-    try:
-        audio = from_array(x, SR)
+    audio = from_array(x, SR)
+    with settings(recognition, NO_SPEECH=no_speech):
         recognised, listened = inference.recognise_and_listen(audio, net)
-    finally:
-        recognition.NO_SPEECH = before
     inside = [w for w in recognised.words if a - 0.05 <= w.start and w.end <= b + 0.05]
     closures = [p for p in recognised.phones if phones.phone_class(p[0]) == "bilabial" and a <= p[1] < b]
     anim = inference.animate(audio, net, "Neutral", listened=listened, recognised=recognised.phones)
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'clip':58s} {'silence check':14s} {'words':>5s} {'/p b m/':>7s} {'sealed/min':>10s}  text")
     for name, x, quiet in clips(args.seconds, args.seed):
         for label, threshold in (("on (shipped)", recognition.NO_SPEECH), ("off", 1.01)):
-            r = run(name, x, quiet, net, face, threshold)
+            r = run(x, quiet, net, face, threshold)
             print(f"{name:58s} {label:14s} {r['words']:5d} {r['pbm']:7d} {r['sealed']:10.1f}  {r['text'][:60]}",
                   flush=True)
     return 0
