@@ -80,41 +80,14 @@ def decode(decoders: Decoders, name: str, pcm: bytes):
     return dec
 
 
-#: The word pass's beams when it is tried again (``word_pass``): PocketSphinx's defaults (beam and
-#: pbeam 1e-48, wbeam 7e-29) lose every path through some voices far from the model (espeak-ng's
-#: made-up voices and accents: a third of their right texts found no path at all); these keep
-#: them. Only a pass that failed runs with them: a wide search over a text for other audio
-#: costs several times a narrow one.
-WIDE_BEAMS = {"beam": 1e-100, "pbeam": 1e-100, "wbeam": 1e-80}
-
-
-def word_pass(decoders: Decoders, text: str, pcm: bytes):
-    """The 'words' decoder's alignment of ``text`` (its words, space-separated) to one chunk, with
-    PocketSphinx's beams and, where no path survives them, once more with ``WIDE_BEAMS``: the
-    decoder with its result, or None when neither finds a path. The beams are read when the
-    alignment search is made (``set_align_text``), so the decoder's own stay as they were."""
-    dec = decoders("words")
-    for beams in ({}, WIDE_BEAMS):
-        before = {name: dec.config[name] for name in beams}
-        for name, value in beams.items():
-            dec.config[name] = value
-        try:
-            dec.set_align_text(text)
-        finally:
-            for name, value in before.items():
-                dec.config[name] = value
-        decode(decoders, "words", pcm)
-        if dec.hyp() is not None:
-            return dec
-    return None
-
-
 def align_chunk(decoders: Decoders, words: list[str], pcm: bytes) -> dict | None:
     """Word then state alignment of one chunk to ``words`` ('words' decoder). None when the word
-    pass (``word_pass``) or the state pass fails; else ``words``: [name, start, duration,
-    [[phone, start, duration], ...]] in frames."""
-    dec = word_pass(decoders, " ".join(words), pcm)
-    if dec is None:
+    or the state pass fails; else ``words``: [name, start, duration, [[phone, start, duration],
+    ...]] in frames."""
+    dec = decoders("words")
+    dec.set_align_text(" ".join(words))
+    decode(decoders, "words", pcm)
+    if dec.hyp() is None:
         return None
     dec.set_alignment()
     try:
