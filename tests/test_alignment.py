@@ -116,6 +116,43 @@ def test_too_long_refused():
         alignment.align(long, "hello")
 
 
+def test_a_recognisers_words_find_a_path_with_wider_beams_and_a_text_does_not():
+    """espeak-ng's Welsh-English accent with its 'travis' voice saying "Bob made a map of the moon.":
+    PocketSphinx's word pass with its own beams finds no path through the words, so a words-mode
+    chunk gave no /p b m/ at all. A recogniser's words (``wide``) are tried again with
+    ``WIDE_BEAMS``: each of the six /p b m/ then overlaps the one espeak-ng said (20 ms either
+    side), and the decoder's own beams are left as they were. A transcript keeps PocketSphinx's
+    beams: finding no path is part of how a text for other audio is refused."""
+    from talkface.core.audio.loading import from_array, resample
+    from talkface.core.audio.phones import to_pcm16
+    from talkface.training.corpus import espeak
+
+    if not espeak.available():
+        pytest.skip("libespeak-ng is not installed")
+    text = "Bob made a map of the moon."
+    words = alignment.normalise(text)
+    said = espeak.synthesize(text, "en-gb-x-gbcwmd+travis")
+    x = resample(said.samples, said.sample_rate, 16000)
+    pcm = to_pcm16(x).tobytes()
+    said_bilabials = [(e.start, e.end) for e in said.phonemes if e.phoneme.lower() in ("p", "b", "m")]
+    dictionary = alignment._dictionary_file(alignment.dictionary_entries(words))
+    try:
+        decoders = sphinx_helper.Decoders(alignment.decoder_settings(dictionary))
+        own = {name: decoders("words").config[name] for name in sphinx_helper.WIDE_BEAMS}
+        assert sphinx_helper.align_chunk(decoders, words, pcm) is None
+        answer = sphinx_helper.run_job(decoders, {"kind": "align", "words": words, "wide": True}, pcm)
+        assert {name: decoders("words").config[name] for name in own} == own
+    finally:
+        os.unlink(dictionary)
+    _, phones = alignment.timed_answer(answer["words"], 0.0)
+    found = [(s, e) for p, s, e in phones if p in ("P", "B", "M")]
+    assert len(found) == len(said_bilabials) == 6
+    for (s0, e0), (s1, e1) in zip(said_bilabials, found):
+        assert s1 < e0 + 0.02 and e1 > s0 - 0.02
+    with pytest.raises(InputError, match="cannot be fitted"):
+        alignment.align(from_array(x, 16000), text)
+
+
 def test_fallback_when_the_phone_pass_fails(speech, monkeypatch):
     """PocketSphinx's state alignment can die on real speech; the chunk is then cut at silences
     and timed by one-phone pseudo-words, whose fit is measured like any other."""

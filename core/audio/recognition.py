@@ -203,7 +203,7 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
         texts.append("" if silent else heard.text)
         if progress is not None:
             progress(i + 1, len(bounds))
-    headers = [{"kind": "align", "words": aligned_words(t)} for t in texts]
+    headers = [{"kind": "align", "words": aligned_words(t), "wide": True} for t in texts]
     with sphinx_pool.RECOGNITION.use(alignment.decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
         return dataclasses.replace(_recognise(x, bounds, pool, decoders, headers, texts, cancelled, None),
                                    source="whisper")

@@ -12,7 +12,8 @@ carries its noise estimate over from the previous utterance, and a result would 
 that process happened to decode before.
 
 Protocol, binary on stdin and text on stdout: each request is two 8-byte little-endian lengths,
-a JSON header (``{"kind": "align", "words": [...]}`` or ``{"kind": "recognise"}``, either with an
+a JSON header (``{"kind": "align", "words": [...]}``, with ``"wide": true`` for a recogniser's
+words, or ``{"kind": "recognise"}``, either with an
 optional ``"mllr"``: the text of the take's MLLR file, ``core.audio.adaptation``) and 16-bit mono
 PCM at 16 kHz; a header length of 0 ends the process. Each answer is one line of JSON, in the order
 of the requests. SETTINGS_JSON maps each decoder the jobs use ("words"; "recognise" too for
@@ -80,14 +81,42 @@ def decode(decoders: Decoders, name: str, pcm: bytes):
     return dec
 
 
-def align_chunk(decoders: Decoders, words: list[str], pcm: bytes) -> dict | None:
-    """Word then state alignment of one chunk to ``words`` ('words' decoder). None when the word
-    or the state pass fails; else ``words``: [name, start, duration, [[phone, start, duration],
-    ...]] in frames."""
+#: The word pass's beams when a recogniser's words find no path (``word_pass``): PocketSphinx's
+#: defaults (beam and pbeam 1e-48, wbeam 7e-29) lose every path through some voices far from the
+#: model, and then the words mode gets no /p b m/ from the whole chunk (espeak-ng's made-up voices
+#: and accents: 27 % of their /p b m/). A transcript keeps the defaults: finding no path is part of
+#: how a text for other audio is refused (weights/provenance.json, ``wide_word_pass_rule_2026_12_06``).
+WIDE_BEAMS = {"beam": 1e-100, "pbeam": 1e-100, "wbeam": 1e-80}
+
+
+def word_pass(decoders: Decoders, text: str, pcm: bytes, wide: bool = False):
+    """The 'words' decoder's alignment of ``text`` (space-separated words) to one chunk: the decoder
+    with its result, or None when no path survives PocketSphinx's beams -- with ``wide``, nor
+    ``WIDE_BEAMS`` tried after them (only a pass that failed runs wide: a wide search over misheard
+    words costs several times a narrow one). The beams are read when the alignment search is made
+    (``set_align_text``), so the decoder's own stay as they were."""
     dec = decoders("words")
-    dec.set_align_text(" ".join(words))
-    decode(decoders, "words", pcm)
-    if dec.hyp() is None:
+    for beams in ({}, WIDE_BEAMS) if wide else ({},):
+        before = {name: dec.config[name] for name in beams}
+        for name, value in beams.items():
+            dec.config[name] = value
+        try:
+            dec.set_align_text(text)
+        finally:
+            for name, value in before.items():
+                dec.config[name] = value
+        decode(decoders, "words", pcm)
+        if dec.hyp() is not None:
+            return dec
+    return None
+
+
+def align_chunk(decoders: Decoders, words: list[str], pcm: bytes, wide: bool = False) -> dict | None:
+    """Word then state alignment of one chunk to ``words`` ('words' decoder). None when the word
+    pass (``word_pass``; ``wide``: a recogniser's words, tried again with wider beams) or the state
+    pass fails; else ``words``: [name, start, duration, [[phone, start, duration], ...]] in frames."""
+    dec = word_pass(decoders, " ".join(words), pcm, wide)
+    if dec is None:
         return None
     dec.set_alignment()
     try:
@@ -105,7 +134,7 @@ def recognise_chunk(decoders: Decoders, pcm: bytes) -> dict:
     its passes fail)."""
     hyp = decode(decoders, "recognise", pcm).hyp()
     words = hyp.hypstr.split() if hyp is not None else []
-    aligned = align_chunk(decoders, words, pcm) if words else {"words": []}
+    aligned = align_chunk(decoders, words, pcm, wide=True) if words else {"words": []}
     return {"text": " ".join(words), "words": aligned["words"] if aligned is not None else None}
 
 
@@ -114,7 +143,7 @@ def run_job(decoders: Decoders, header: dict, pcm: bytes):
     decoders.adapt(header.get("mllr", ""))
     if header["kind"] == "recognise":
         return recognise_chunk(decoders, pcm)
-    return align_chunk(decoders, header["words"], pcm)
+    return align_chunk(decoders, header["words"], pcm, wide=header.get("wide", False))
 
 
 def _read_exactly(stream, n: int) -> bytes:
