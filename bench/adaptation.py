@@ -130,7 +130,7 @@ def unadapted_words_mode():
     """A ``bench/lipsync.py`` predictor: the words mode with the recogniser's model as shipped
     (``recognition.recognise(adapt=False)``), to set beside the words mode, which adapts it."""
     from talkface.bench import lipsync
-    from talkface.core.audio import inference
+    from talkface.core.audio import inference, listening
 
     class UnadaptedWords(lipsync.Network):
         def __init__(self):
@@ -138,7 +138,7 @@ def unadapted_words_mode():
             self.name += " +words, model not adapted"
 
         def predict(self, case):
-            listened = inference.listen_to(case.audio, self.net, hear=True)
+            listened = listening.listen_to(case.audio, self.net, hear=True)
             found = recognition.recognise(case.audio, adapt=False)
             return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=found.phones)
 
@@ -165,7 +165,7 @@ def adapted_phone_loop(tau: float = adaptation.TAU_FRAMES, rounds: int = 1, post
     from dataclasses import replace
 
     from talkface.bench import lipsync
-    from talkface.core.audio import inference, phone_loop
+    from talkface.core.audio import inference, listening, phone_loop
     from talkface.core.audio.loading import from_array
 
     class AdaptedLoop(lipsync.Network):
@@ -175,7 +175,7 @@ def adapted_phone_loop(tau: float = adaptation.TAU_FRAMES, rounds: int = 1, post
                           + (f" x{rounds}" if rounds > 1 else ""))
 
         def predict(self, case):
-            listened = inference.listen_to(case.audio, self.net, hear=True)
+            listened = listening.listen_to(case.audio, self.net, hear=True)
             x = samples_16k(case.audio)
             heard = listened.heard
             for _ in range(rounds):
@@ -185,7 +185,7 @@ def adapted_phone_loop(tau: float = adaptation.TAU_FRAMES, rounds: int = 1, post
             closures = [(p.phone, p.start, p.end) for p in found.closures]
             listened = replace(listened, closures=closures)
             if posteriors:
-                listened = replace(listened, posteriors=inference.posteriors_for(
+                listened = replace(listened, posteriors=listening.posteriors_for(
                     case.audio, len(listened.features), self.net.cfg.fps, found.logliks))
             return inference.animate(case.audio, self.net, "Neutral", listened=listened)
 

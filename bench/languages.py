@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lipsync import SCENE_FPS, Case, _with_degraded, score  # noqa: E402
 
-from talkface.core.audio import inference, phones  # noqa: E402
+from talkface.core.audio import inference, listening, phones  # noqa: E402
 from talkface.core.audio.loading import from_array, resample  # noqa: E402
 from talkface.core.face.model import load_face_model  # noqa: E402
 
@@ -98,7 +98,7 @@ class WordsPath(Path):
     """The 'words' listening mode (``bench/lipsync.py``'s ``NetworkWithWords``)."""
 
     def predict(self, case: Case):
-        recognised, listened = inference.recognise_and_listen(case.audio, self.net)
+        recognised, listened = listening.recognise_and_listen(case.audio, self.net)
         return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones)
 
 

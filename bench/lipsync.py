@@ -70,7 +70,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from talkface.core.animation import fit_keys, is_flat
-from talkface.core.audio import inference
+from talkface.core.audio import inference, listening
 from talkface.core.audio.loading import Audio, from_array, load_audio
 from talkface.core.audio.visemes import arpabet_events, mouth_weights
 from talkface.core.face.model import ARKIT_NAMES, load_face_model
@@ -480,16 +480,22 @@ class NetworkWithText(Network):
                                  phone_mouth=self.phone_mouth)
 
 
+#: core/audio's modules that make a take from what was heard (``core.audio.listening``'s docstring):
+#: the words cache does not hash them, so a change to how a take is made keeps what was heard
+TAKE_MAKING = ("inference.py", "visemes.py", "motion.py")
+
+
 @functools.lru_cache(maxsize=1)
 def recognition_version() -> str:
     """What the words mode's recognition depends on besides the audio: the listening and
-    recognition code (every module of core/audio), the recognition dictionary and PocketSphinx."""
+    recognition code (every module of core/audio but ``TAKE_MAKING``), the recognition dictionary
+    and PocketSphinx."""
     from importlib import metadata
 
     h = hashlib.sha256()
     audio_code = os.path.join("core", "audio")
     names = [os.path.join(audio_code, n) for n in sorted(os.listdir(os.path.join(ROOT, audio_code)))
-             if n.endswith(".py")]
+             if n.endswith(".py") and n not in TAKE_MAKING]
     for name in names + [os.path.join("weights", "recognition.dict")]:   # relative: any checkout shares a key
         with open(os.path.join(ROOT, name), "rb") as f:
             h.update(name.encode() + f.read())
@@ -520,7 +526,7 @@ def listens_to(net) -> tuple:
 
 
 def kept_recognition(audio: Audio, net, searched: str | None = None):
-    """``inference.recognise_and_listen(audio, net)``, kept in ``SYNTH_CACHE`` (words/) under a hash
+    """``listening.recognise_and_listen(audio, net)``, kept in ``SYNTH_CACHE`` (words/) under a hash
     of the samples, the features ``net`` reads, ``recognition_version()`` and the word search's
     settings: the words mode's recognition is most of a words-mode bench run, and a sweep over
     weights files or a later run of the same code then recognises each case once. ``searched``:
@@ -532,7 +538,7 @@ def kept_recognition(audio: Audio, net, searched: str | None = None):
     if os.path.exists(path):
         with open(path, "rb") as f:
             return pickle.load(f)
-    heard = inference.recognise_and_listen(audio, net)
+    heard = listening.recognise_and_listen(audio, net)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".part", "wb") as f:
         pickle.dump(heard, f)
@@ -716,8 +722,8 @@ def speed_child(seconds: float, weights: str, words: bool = False, takes: int = 
     walls = []
     for _ in range(takes):
         t0 = time.perf_counter()
-        aligned, listened = inference.align_and_listen(audio, net, text) if text else (None, None)
-        recognised, listened = inference.recognise_and_listen(audio, net) if words else (None, listened)
+        aligned, listened = listening.align_and_listen(audio, net, text) if text else (None, None)
+        recognised, listened = listening.recognise_and_listen(audio, net) if words else (None, listened)
         anim = inference.animate(audio, net, "Neutral", timed_phones=aligned.phones if text else None,
                                  listened=listened, recognised=recognised.phones if words else None)
         walls.append(time.perf_counter() - t0)

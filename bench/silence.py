@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 from talkface.bench.lipsync import settings
-from talkface.core.audio import inference, phones, recognition
+from talkface.core.audio import inference, listening, phones, recognition
 from talkface.core.audio.loading import from_array, load_audio
 from talkface.core.face.model import load_face_model
 from talkface.training.lip_metrics import gap_mm
@@ -73,7 +73,7 @@ def run(x, quiet, net, face, no_speech: float) -> dict:
     a, b = quiet
     audio = from_array(x, SR)
     with settings(recognition, NO_SPEECH=no_speech):
-        recognised, listened = inference.recognise_and_listen(audio, net)
+        recognised, listened = listening.recognise_and_listen(audio, net)
     inside = [w for w in recognised.words if a - 0.05 <= w.start and w.end <= b + 0.05]
     closures = [p for p in recognised.phones if phones.phone_class(p[0]) == "bilabial" and a <= p[1] < b]
     anim = inference.animate(audio, net, "Neutral", listened=listened, recognised=recognised.phones)

@@ -193,16 +193,16 @@ def too_long_to_align(audio_path: str | None) -> str | None:
 
 def align_transcript(audio, transcript: str, model=None, cancelled=None) -> tuple:
     """(the dialog text aligned to the audio (``core.audio.alignment``), or None without text;
-    with ``model``, the audio's ``inference.Listened``, computed while the aligner's helper
+    with ``model``, the audio's ``listening.Listened``, computed while the aligner's helper
     processes work, else None). Raises InputError for an empty, non-English or mismatching text
     before anything changes."""
     if not transcript.strip():
         return None, None
-    from ..core.audio import alignment, inference
+    from ..core.audio import alignment, listening
 
     if model is None:
         return alignment.align(audio, transcript, cancelled=cancelled), None
-    return inference.align_and_listen(audio, model, transcript, cancelled)
+    return listening.align_and_listen(audio, model, transcript, cancelled)
 
 
 @dataclass
@@ -250,7 +250,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     ``listen_progress``, ``words_progress``: as ``animate``'s; ``cancelled()`` True stops it between
     steps and listening chunks, and the word recognition between chunks (InterruptedError)."""
     from ..core.animation import apply_intensity
-    from ..core.audio import inference, phones
+    from ..core.audio import inference, listening, phones
     from ..core.audio.loading import load_audio
 
     step = _report(progress, ANIMATE_STEPS)
@@ -264,7 +264,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     recognised = None
     if aligned is None and options.listening == "words" and phones.available():
         listening = _listening(progress, listen_progress, 1, WORDS_LISTENING_SPAN, cancelled)
-        recognised, listened = inference.recognise_and_listen(audio, model, cancelled=cancelled,
+        recognised, listened = listening.recognise_and_listen(audio, model, cancelled=cancelled,
                                                               progress=words_progress, listening=listening)
     step(2)
     anim = inference.animate(audio, model, style, seed=options.seed,

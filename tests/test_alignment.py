@@ -196,7 +196,7 @@ def test_helper_processes_align_as_this_process_does(speech, monkeypatch, tmp_pa
 def test_features_are_computed_while_the_helpers_align(speech, monkeypatch):
     """``meanwhile`` runs once: while helpers align a long clip (True), after a short one's
     alignment (False); ``align_and_listen`` hears what ``listen_to`` hears."""
-    from talkface.core.audio import inference, senones, sphinx_pool
+    from talkface.core.audio import inference, listening, senones, sphinx_pool
     from talkface.core.audio.loading import from_array
 
     monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "2")
@@ -213,8 +213,8 @@ def test_features_are_computed_while_the_helpers_align(speech, monkeypatch):
     with pytest.raises(InputError, match="does not sound like"):
         alignment.align(long, text, meanwhile=lambda helped: np.roll(scores, 300, axis=0))
     net = inference.load_animator()
-    aligned, heard = inference.align_and_listen(long, net, " ".join([TEXT] * 3))
-    alone = inference.listen_to(long, net)
+    aligned, heard = listening.align_and_listen(long, net, " ".join([TEXT] * 3))
+    alone = listening.listen_to(long, net)
     assert np.allclose(heard.features, alone.features, atol=1e-5)
     assert np.allclose(heard.posteriors, alone.posteriors, atol=1e-5) and heard.logliks is None
     assert aligned.phones == alignment.align(long, " ".join([TEXT] * 3)).phones

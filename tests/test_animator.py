@@ -391,14 +391,14 @@ def test_a_take_from_an_ensemble_of_one_network_twice_is_that_network_s(tmp_path
     import copy
     import os
 
-    from talkface.core.audio import inference
+    from talkface.core.audio import inference, listening
     from talkface.core.audio.loading import load_audio
     from talkface.core.audio.network import Ensemble
     from talkface.core.errors import InputError
 
     audio = load_audio(os.path.join(os.path.dirname(os.path.dirname(__file__)), "samples", "speech.wav"))
     net = inference.load_animator()
-    listened = inference.listen_to(audio, net, hear=True)
+    listened = listening.listen_to(audio, net, hear=True)
     alone = inference.animate(audio, net, listened=listened)
     for seal in Ensemble.SEALS:
         twice = Ensemble([net, copy.deepcopy(net)], seal).eval()

@@ -145,7 +145,7 @@ def test_listening_seals_the_bilabials_the_recogniser_hears(net, face):
     is closed, the take closes at least as many of the spoken ones as the network alone, and
     sealing never opens a mouth."""
     from talkface.bench.lipsync import bilabial_closed
-    from talkface.core.audio.inference import heard_closures
+    from talkface.core.audio.listening import heard_closures
     from talkface.training.corpus import flite
 
     samples, timed = flite.synthesize("Bob made a map, pam. My mum put the pumpkin by the bamboo.", "awb")

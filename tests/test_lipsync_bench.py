@@ -158,11 +158,38 @@ def test_synthesized_bench_speech_is_kept_and_read_back(tmp_path):
     assert "flite" in bench.engine_version("flite") and "piper-tts" in bench.engine_version("piper")
 
 
+def test_what_was_heard_is_keyed_by_the_listening_code_not_the_take_making(tmp_path, monkeypatch):
+    """The words cache's key (``recognition_version``) hashes core/audio's listening and recognition
+    modules: an edit to one recognises every case anew; an edit to the modules that make a take
+    from what was heard (``TAKE_MAKING``: the mouth mix, the seals, visemes, motion) keeps it."""
+    import shutil
+
+    shutil.copytree(os.path.join(bench.ROOT, "core", "audio"), tmp_path / "core" / "audio")
+    (tmp_path / "weights").mkdir()
+    shutil.copy(os.path.join(bench.ROOT, "weights", "recognition.dict"), tmp_path / "weights")
+    monkeypatch.setattr(bench, "ROOT", str(tmp_path))
+
+    def key() -> str:
+        bench.recognition_version.cache_clear()
+        return bench.recognition_version()
+
+    first = key()
+    assert set(bench.TAKE_MAKING) <= set(os.listdir(tmp_path / "core" / "audio"))
+    for name in bench.TAKE_MAKING:
+        with open(tmp_path / "core" / "audio" / name, "a") as f:
+            f.write("\n# a change to how a take is made\n")
+    assert key() == first
+    with open(tmp_path / "core" / "audio" / "listening.py", "a") as f:
+        f.write("\n# a change to how the audio is heard\n")
+    assert key() != first
+    bench.recognition_version.cache_clear()
+
+
 def test_words_recognition_is_kept_and_read_back(tmp_path, monkeypatch):
     """The words mode's recognition (most of a words-mode run) is kept per case: the same samples,
     features and recogniser read it back; other samples, another recogniser or another setting of its
     word search (the language weight a bench row sets) recognise anew."""
-    from talkface.core.audio import inference
+    from talkface.core.audio import inference, listening
     from talkface.core.audio.loading import from_array
     from talkface.training.corpus import flite
 
@@ -173,7 +200,7 @@ def test_words_recognition_is_kept_and_read_back(tmp_path, monkeypatch):
     first = bench.kept_recognition(audio, net)
     assert any(p[0] in ("P", "B", "M") for p in first[0].phones)
     calls = []
-    monkeypatch.setattr(inference, "recognise_and_listen", lambda *a, **k: calls.append(a) or ("heard", None))
+    monkeypatch.setattr(listening, "recognise_and_listen", lambda *a, **k: calls.append(a) or ("heard", None))
     again = bench.kept_recognition(audio, net)
     assert not calls and again[0].phones == first[0].phones
     assert np.array_equal(again[1].features, first[1].features)

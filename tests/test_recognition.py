@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import SPEECH
 
-from talkface.core.audio import alignment, inference, phone_loop, phones, recognition
+from talkface.core.audio import alignment, inference, listening, phone_loop, phones, recognition
 from talkface.core.audio.loading import from_array, load_audio
 from talkface.core.face.model import inner_lip_gap, load_face_model
 
@@ -189,8 +189,8 @@ def test_recognised_bilabials_seal_the_lips_on_top_of_the_loop(net, speech):
 
 
 def test_recognise_and_listen_hears_what_listening_alone_hears(net, speech):
-    found, listened = inference.recognise_and_listen(speech, net)
-    alone = inference.listen_to(speech, net, hear=True)
+    found, listened = listening.recognise_and_listen(speech, net)
+    alone = listening.listen_to(speech, net, hear=True)
     assert found.text
     assert np.allclose(listened.features, alone.features) and listened.closures == alone.closures
 

@@ -32,7 +32,7 @@ How it works
    which re-scored each chunk with PocketSphinx's every-senone pass (``compallsen``), refused
    63, 53 and 55 and cost 60 % of the alignment time.
    The phone posteriors the animator reads come from the same scores, so with
-   ``inference.align_and_listen`` the check costs nothing extra. Short partial mismatches (a
+   ``listening.align_and_listen`` the check costs nothing extra. Short partial mismatches (a
    replaced phrase in a 3 s line) and single wrong words are NOT caught.
 4. PocketSphinx's phone pass needs ``bestpath=False`` (its own tests say so); if it still fails
    on a chunk, the chunk is cut at every silence, and a piece that still fails is timed by a word

@@ -1,13 +1,14 @@
 """Audio -> ``Animation`` with the trained animator: the inference side of the audio module.
 
-Loads the shipped weights (checksum-verified), computes features at the network's frame rate,
-runs the network in overlapping chunks, turns the blink hazard into blinks, and returns every
-ARKit channel plus head-pose offsets. Resampling to the scene's fps happens when keys are written.
+Loads the shipped weights (checksum-verified), takes what ``core.audio.listening`` heard of the
+audio (features at the network's frame rate, phone posteriors, the /p b m/ heard or aligned), runs
+the network in overlapping chunks, mixes in the phones' mouth and seals the lips where they say,
+turns the blink hazard into blinks, and returns every ARKit channel plus head-pose offsets.
+Resampling to the scene's fps happens when keys are written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from dataclasses import dataclass, replace
@@ -21,8 +22,9 @@ from ..animation import HEAD_CHANNELS, Animation
 from ..errors import InputError, MissingWeightsError
 from ..face.model import ARKIT_NAMES
 from ..weights import weights_path
-from . import alignment, motion, phone_loop, phones, recognition, senones, visemes
-from .features import FeatureConfig, compute_features
+from . import motion, phones, visemes
+from .features import FeatureConfig
+from .listening import Listened, listen_to
 from .loading import Audio
 from .network import Animator, AnimatorConfig, Ensemble, run_chunked
 
@@ -169,83 +171,6 @@ def sample_blinks(hazard_logit: np.ndarray, fps: float, seed: int = 0) -> np.nda
     inside = index < n
     np.maximum.at(curve, index[inside], np.broadcast_to(shape, index.shape)[inside])
     return curve
-
-
-def posteriors_for(audio: Audio, n_frames: int, fps: float, logliks: np.ndarray | None = None) -> np.ndarray:
-    """The phone posteriors the network reads (from ``logliks``, the recording's
-    ``senones.phone_logliks``, when at hand); without the pocketsphinx package (the 'audio
-    features' path) every frame reads as silence, as the weights saw on the training windows
-    whose evidence was hidden (--evidence-dropout), so the network listens for itself."""
-    if phones.available():
-        return senones.phone_posteriors(audio, n_frames, fps, logliks)
-    silent = np.zeros((n_frames, senones.N_COLUMNS), np.float32)
-    silent[:, 0] = 1.0
-    return silent
-
-
-@dataclass(frozen=True)
-class Listened:
-    """What the network hears of a recording: spectral and prosodic features at the network's frame
-    rate, and (for weights trained with them) phone posteriors; ``logliks``, the
-    ``senones.phone_logliks`` they came from, when asked for (the transcript's mismatch check reads
-    them); ``heard``, the phone loop's phones (ARPAbet, start_s, end_s), and ``closures``, the
-    /p b m/ it hears (``phone_loop.Heard``), when asked for and the recogniser is installed."""
-    features: np.ndarray
-    posteriors: np.ndarray | None
-    logliks: np.ndarray | None = None
-    heard: list | None = None
-    closures: list | None = None
-
-
-def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_logliks: bool = False,
-              hear: bool = False, progress=None) -> Listened:
-    """``Listened`` for ``audio`` (torch on ``threads`` meanwhile; None: unchanged); with ``hear``,
-    the phone loop decodes the same phone scores the posteriors come from. ``progress(done,
-    total)``: chunks scored by the acoustic model (the longest part of listening)."""
-    cfg = model.cfg
-    with _torch_threads(threads):
-        feats = compute_features(audio, FeatureConfig(kind=cfg.feature_kind, fps=cfg.fps)).values
-        logliks = heard = lips = None
-        if phones.available() and hear:
-            found = phone_loop.hear(audio, progress=progress)
-            logliks, heard, lips = found.logliks, _timed(found.phones), _timed(found.closures)
-        elif phones.available() and cfg.phone_posteriors:
-            logliks = senones.phone_logliks(audio, progress=progress)
-        posteriors = posteriors_for(audio, len(feats), cfg.fps, logliks) if cfg.phone_posteriors else None
-        return Listened(feats, posteriors, logliks if keep_logliks else None, heard, lips)
-
-
-def _timed(found: list[phones.Phone]) -> list[tuple[str, float, float]]:
-    return [(p.phone, p.start, p.end) for p in found]
-
-
-def align_and_listen(audio: Audio, model: Animator, transcript: str, cancelled=None):
-    """(``core.audio.alignment.align(audio, transcript)``, ``listen_to(audio, model)``): this process
-    listens while the aligner's helper processes align the chunks, and the aligner's mismatch
-    check reuses the phone scores heard. ``cancelled``: as ``alignment.align``'s."""
-    heard: list[Listened] = []
-
-    def listen(helped: bool) -> np.ndarray | None:
-        heard.append(listen_to(audio, model, threads=1 if helped else None, keep_logliks=True))
-        return heard[0].logliks
-
-    aligned = alignment.align(audio, transcript, meanwhile=listen, cancelled=cancelled)
-    return aligned, replace(heard[0], logliks=None)
-
-
-def recognise_and_listen(audio: Audio, model: Animator, cancelled=None, progress=None, listening=None):
-    """(``core.audio.recognition.recognise(audio)``, ``listen_to(audio, model, hear=True)``): this
-    process listens (features, phone scores, the phone loop) while the helper processes start, then
-    they recognise the words with the model adapted to the phones heard. ``cancelled``,
-    ``progress``: as ``recognition.recognise``'s; ``listening``: ``listen_to``'s ``progress``."""
-    heard: list[Listened] = []
-
-    def listen() -> list:
-        heard.append(listen_to(audio, model, hear=True, progress=listening))
-        return heard[0].heard
-
-    recognised = recognition.recognise(audio, heard=listen, cancelled=cancelled, progress=progress)
-    return recognised, heard[0]
 
 
 def _network_input(model: Animator, listened: Listened, heard: list | None) -> np.ndarray:
@@ -408,28 +333,6 @@ def seal_lips(model: Animator, values: np.ndarray, timed_phones: list, fps: floa
         b = max(int(np.ceil(end * fps - 0.5)), a + 1)
         _seal(model, out, slice(a, b))
     return out
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    """torch on ``n`` threads inside the block (None: unchanged): beside the aligner's helper
-    processes, more threads than one only wait for the CPUs the helpers hold."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n is not None:
-            torch.set_num_threads(before)
-
-
-def heard_closures(audio: Audio) -> list | None:
-    """The /p b m/ the real-speech phone loop hears (ARPAbet, start_s, end_s): where the lips seal
-    without a transcript; None without the recogniser."""
-    if not phones.available():
-        return None
-    return _timed(phone_loop.hear(audio).closures)
 
 
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",

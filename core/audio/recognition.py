@@ -26,7 +26,7 @@ It costs PocketSphinx's word search (22-25x real time on two cores, against the 
 100-135x, on 2026-12-04's machine; a quarter to a fifth of the phone loop's speed on any machine, 8-9x on
 a slower one; ``bench/lipsync.py --speed``): chunks run in helper processes (``core.audio.sphinx_pool``)
 once this process has computed the features, the phone scores and the loop, and the take's
-transform from them (``inference.recognise_and_listen``). The helper processes and this process's
+transform from them (``listening.recognise_and_listen``). The helper processes and this process's
 decoders are kept for the next take (``sphinx_pool.RECOGNITION``): starting a helper costs about
 as much as recognising a 3 s line; each take's decoders are built anew with its transform.
 
