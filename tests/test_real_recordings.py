@@ -41,7 +41,7 @@ def test_recording_loads_with_phones(name):
     assert all(abs(a[2] - b[1]) < 1e-9 for a, b in zip(phones, phones[1:]))
     _, al = real.aligned(name)
     assert [w.text for w in al.words] == alignment.normalise(real.spoken(name))
-    assert al.score < alignment.MAX_GAP
+    assert al.excess < alignment.MAX_EXCESS
     speech = sum(e - s for p, s, e in phones if p != alignment.SILENCE)
     assert 0.12 * len(al.words) < speech < dur    # (short test clips pause for seconds)
 

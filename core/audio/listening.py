@@ -85,15 +85,17 @@ def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_lo
 def align_and_listen(audio: Audio, model: Animator, transcript: str, cancelled=None):
     """(``core.audio.alignment.align(audio, transcript)``, ``listen_to(audio, model)``): this process
     listens while the aligner's helper processes align the chunks, and the aligner's mismatch
-    check reuses the phone scores heard. ``cancelled``: as ``alignment.align``'s."""
+    check reuses the phone scores and the phone loop's path heard. ``cancelled``: as
+    ``alignment.align``'s."""
     heard: list[Listened] = []
 
-    def listen(helped: bool) -> np.ndarray | None:
-        heard.append(listen_to(audio, model, threads=1 if helped else None, keep_logliks=True))
-        return heard[0].logliks
+    def listen(helped: bool) -> alignment.Heard | None:
+        heard.append(listen_to(audio, model, threads=1 if helped else None, keep_logliks=True, hear=True))
+        found = heard[0]
+        return alignment.Heard(found.logliks, found.heard) if found.logliks is not None else None
 
     aligned = alignment.align(audio, transcript, meanwhile=listen, cancelled=cancelled)
-    return aligned, replace(heard[0], logliks=None)
+    return aligned, replace(heard[0], logliks=None, heard=None, closures=None)
 
 
 def recognise_and_listen(audio: Audio, model: Animator, cancelled=None, progress=None, listening=None):
