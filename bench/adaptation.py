@@ -181,8 +181,8 @@ def adapted_phone_loop(tau: float = adaptation.TAU_FRAMES, rounds: int = 1, post
             for _ in range(rounds):
                 model = adapted_model(adaptation.estimate(x, recognition.SAMPLE_RATE, heard, tau))
                 found = phone_loop.hear(from_array(x, recognition.SAMPLE_RATE, recognition.SAMPLE_RATE), model)
-                heard = [(p.phone, p.start, p.end) for p in found.phones]
-            closures = [(p.phone, p.start, p.end) for p in found.closures]
+                heard = phone_loop.as_timed(found.phones)
+            closures = phone_loop.as_timed(found.closures)
             listened = replace(listened, closures=closures)
             if posteriors:
                 listened = replace(listened, posteriors=listening.posteriors_for(

@@ -235,12 +235,12 @@ def test_features_are_computed_while_the_helpers_align(speech, monkeypatch):
     text = " ".join([TEXT] * 3)
     own = alignment.align(long, text)
     found = phone_loop.hear(long)
-    heard = alignment.Heard(found.logliks, [(p.phone, p.start, p.end) for p in found.phones])
+    heard = alignment.Heard(found.logliks, phone_loop.as_timed(found.phones))
     assert alignment.align(long, text, meanwhile=lambda helped: heard) == own
     moved = phone_loop.hear(from_array(np.roll(long.samples, 300 * 160), 16000))     # what 3 s later sounds like
     with pytest.raises(InputError, match="does not sound like"):
-        alignment.align(long, text, meanwhile=lambda helped: alignment.Heard(
-            moved.logliks, [(p.phone, p.start, p.end) for p in moved.phones]))
+        alignment.align(long, text, meanwhile=lambda helped: alignment.Heard(moved.logliks,
+                                                                             phone_loop.as_timed(moved.phones)))
     net = inference.load_animator()
     aligned, heard = listening.align_and_listen(long, net, " ".join([TEXT] * 3))
     alone = listening.listen_to(long, net)

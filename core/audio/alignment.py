@@ -331,7 +331,7 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
 
     def own_scores() -> Heard:
         found = phone_loop.hear(from_array(x, SAMPLE_RATE))
-        return Heard(found.logliks, [(p.phone, p.start, p.end) for p in found.phones])
+        return Heard(found.logliks, phone_loop.as_timed(found.phones))
 
     def during(helped: bool) -> None:
         scored.append(meanwhile(helped) if meanwhile is not None else own_scores())

@@ -75,7 +75,7 @@ def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_lo
         logliks = heard = lips = None
         if phones.available() and hear:
             found = phone_loop.hear(audio, progress=progress)
-            logliks, heard, lips = found.logliks, timed(found.phones), timed(found.closures)
+            logliks, heard, lips = found.logliks, phone_loop.as_timed(found.phones), phone_loop.as_timed(found.closures)
         elif phones.available() and cfg.phone_posteriors:
             logliks = senones.phone_logliks(audio, progress=progress)
         posteriors = posteriors_for(audio, len(feats), cfg.fps, logliks) if cfg.phone_posteriors else None
@@ -113,14 +113,9 @@ def recognise_and_listen(audio: Audio, model: Animator, cancelled=None, progress
     return recognised, heard[0]
 
 
-def timed(found: list[phones.Phone]) -> list[tuple[str, float, float]]:
-    """``phones.Phone`` s as (ARPAbet, start_s, end_s)."""
-    return [(p.phone, p.start, p.end) for p in found]
-
-
 def heard_closures(audio: Audio) -> list | None:
     """The /p b m/ the real-speech phone loop hears (ARPAbet, start_s, end_s): where the lips seal
     without a transcript; None without the recogniser."""
     if not phones.available():
         return None
-    return timed(phone_loop.hear(audio).closures)
+    return phone_loop.as_timed(phone_loop.hear(audio).closures)

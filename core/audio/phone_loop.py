@@ -275,6 +275,11 @@ def hear(audio: Audio, model: senones.AcousticModel | None = None, progress=None
     return Heard(logliks, found, lips)
 
 
+def as_timed(found: list[Phone]) -> list[tuple[str, float, float]]:
+    """Phones as (ARPAbet, start_s, end_s), as the aligner and the take's phones are written."""
+    return [(p.phone, p.start, p.end) for p in found]
+
+
 def recognise_phones(audio: Audio) -> list[Phone]:
     """The phones of the whole recording (16 kHz), silence and noises as SIL."""
     return hear(audio).phones

@@ -137,7 +137,7 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
     if heard is None:
         def heard() -> list:                                   # the phone loop, here
-            return [(p.phone, p.start, p.end) for p in phone_loop.hear(from_array(x, SAMPLE_RATE, SAMPLE_RATE)).phones]
+            return phone_loop.as_timed(phone_loop.hear(from_array(x, SAMPLE_RATE, SAMPLE_RATE)).phones)
     if WORD_SOURCE == "whisper" and whisper.available():
         listened = heard()                                     # the caller's listening, first as always
         found = _recognise_with_whisper(x, listened, cancelled, progress)
