@@ -263,9 +263,9 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     _stop_if(cancelled)
     recognised = None
     if aligned is None and options.listening == "words" and phones.available():
-        listening = _listening(progress, listen_progress, 1, WORDS_LISTENING_SPAN, cancelled)
+        heard_progress = _listening(progress, listen_progress, 1, WORDS_LISTENING_SPAN, cancelled)
         recognised, listened = listening.recognise_and_listen(audio, model, cancelled=cancelled,
-                                                              progress=words_progress, listening=listening)
+                                                              progress=words_progress, listening=heard_progress)
     step(2)
     anim = inference.animate(audio, model, style, seed=options.seed,
                              timed_phones=aligned.phones if aligned is not None else None, listened=listened,
