@@ -93,10 +93,8 @@ def words_phones(x: np.ndarray, extra: dict, mllr: str = "") -> tuple[list, floa
         words = hyp.hypstr.split() if hyp is not None else []
         if not words:
             continue
-        dec = decoders("words")
-        dec.set_align_text(" ".join(words))
-        sphinx_helper.decode(decoders, "words", pcm)
-        if dec.hyp() is None:
+        dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm)
+        if dec is None:
             continue
         score += np.log(max(dec.hyp().score, 1e-300)) / np.log(1.0001)
         frames += (b - a) // senones.HOP

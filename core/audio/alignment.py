@@ -260,9 +260,7 @@ def _phone_words_pass(decoders: sphinx_helper.Decoders, words: list[str], pcm: b
     for ph in {p for pr in prons for p in pr}:
         if dec.lookup_word("ph_" + ph.lower()) is None:
             dec.add_word("ph_" + ph.lower(), ph, True)
-    dec.set_align_text(" ".join("ph_" + p.lower() for pr in prons for p in pr))
-    sphinx_helper.decode(decoders, "words", pcm)
-    if dec.hyp() is None:
+    if sphinx_helper.word_pass(decoders, " ".join("ph_" + p.lower() for pr in prons for p in pr), pcm) is None:
         return None
     segs = [(s.word[3:].upper(), s.start_frame, s.end_frame + 1) for s in dec.seg() if s.word.startswith("ph_")]
     if len(segs) != sum(len(pr) for pr in prons):
@@ -278,10 +276,8 @@ def _split_at_silences(decoders: sphinx_helper.Decoders, words: list[str], pcm: 
                        c0: int, c1: int) -> list[tuple[int, int, list[str]]]:
     """After a failed phone pass, cut [c0, c1) in the middle of every silence that the chunk's
     word pass finds (re-run so its segmentation is at hand)."""
-    dec = decoders("words")
-    dec.set_align_text(" ".join(words))
-    sphinx_helper.decode(decoders, "words", pcm)
-    segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()] if dec.hyp() is not None else []
+    dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm)
+    segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()] if dec is not None else []
     out, start, words = [], 0, []
     for name, s, e in segs:
         if _is_filler(name):
@@ -355,10 +351,8 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
 def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, pool, during, cancelled=None):
     """(words, phones, chunks (start_s, end_s)) of the transcript's ``words`` in ``pcm`` (16-bit)."""
     bpf = int(SAMPLE_RATE * FRAME_S)
-    dec = decoders("words")
-    dec.set_align_text(" ".join(words))
-    sphinx_helper.decode(decoders, "words", pcm.tobytes())
-    if dec.hyp() is None:
+    dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm.tobytes())
+    if dec is None:
         raise _mismatch("the words cannot be fitted to the speech at all (a text for other audio, "
                         "or speech buried in noise)")
     n_frames = dec.n_frames()
