@@ -253,26 +253,42 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
                     share: float, guessed: bool = False) -> np.ndarray:
     """``values`` with ``share`` of every mouth and jaw channel from the viseme model driven by
     ``timed_phones`` (ARPAbet, start_s, end_s: a transcript's, or what a recogniser heard) and the
-    rest from the network; each run of the network's frames at or under ``NEAR_SEALED`` keeps a
-    sealed frame (its most closed one), so the closures the network made stay made -- with a
-    transcript only where the text lets the lips close (``closed_lips_allowed``). ``guessed``:
-    the phones are what a recogniser heard, not a transcript's, and every frame the network sealed
-    (opening at or under ``SEALED``) stays sealed too: a near-sealed run can hold two closures, and
-    a guessed vowel must not open either (with a transcript its /p b m/ seal the lips exactly, and
-    keeping the network's other sealed frames only adds closures the text does not say)."""
+    rest from the network.
+
+    A transcript's phones (``guessed`` False) mix everywhere; each run of the network's frames at
+    or under ``NEAR_SEALED`` keeps a sealed frame (its most closed one) where the text lets the lips
+    close (``closed_lips_allowed``), so the closures the network made stay made.
+
+    Phones a recogniser heard (``guessed``) are guesses: they shape the mouth only where it is open
+    both in the network's take and in the phones' (``open_only_share``), so every closure and
+    near-closure is the network's own, none opened by a misheard vowel and none made by a misheard
+    /m/ or pause (the seals of the heard /p b m/ come after, from ``seal_lips``)."""
     if share <= 0.0 or not timed_phones:
         return values
     out = values.copy()
     shapes = visemes.mouth_weights(visemes.arpabet_events(timed_phones), fps, len(values))
+    opening = _opening(model, values)
+    if guessed:
+        w = open_only_share(opening, _opening(model, shapes), share)[:, None]
+        out[:, _MOUTH] = (1.0 - w) * values[:, _MOUTH] + w * shapes[:, _MOUTH]
+        _close_within_jaw(out)
+        return out
     out[:, _MOUTH] = (1.0 - share) * values[:, _MOUTH] + share * shapes[:, _MOUTH]
     _close_within_jaw(out)
-    opening = _opening(model, values)
-    kept = opening <= SEALED if guessed else np.zeros(len(opening), bool)
-    may_close = np.ones(len(opening), bool) if guessed else closed_lips_allowed(timed_phones, fps, len(opening))
+    may_close = closed_lips_allowed(timed_phones, fps, len(opening))
+    kept = np.zeros(len(opening), bool)
     kept[[a + int(np.argmin(opening[a:b])) for a, b in zip(*_runs(opening <= NEAR_SEALED))
           if may_close[a:b].any()]] = True
     _seal(model, out, kept)
     return out
+
+
+def open_only_share(network_opening: np.ndarray, phones_opening: np.ndarray, share: float) -> np.ndarray:
+    """Per frame, the share of the mouth heard phones give: none where either mouth is at or under
+    ``NEAR_SEALED`` open, all of ``share`` from twice that, a ramp between (no step where the mix
+    starts)."""
+    open_both = np.minimum(network_opening, phones_opening)
+    return share * np.clip((open_both - NEAR_SEALED) / NEAR_SEALED, 0.0, 1.0)
 
 
 #: Seconds either side of an aligned /p b m/ where a closure the network made is kept with a
