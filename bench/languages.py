@@ -99,7 +99,8 @@ class WordsPath(Path):
 
     def predict(self, case: Case):
         recognised, listened = listening.recognise_and_listen(case.audio, self.net)
-        return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones)
+        return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
+                                 recognised_by=recognised.source)
 
 
 @contextlib.contextmanager

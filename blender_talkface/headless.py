@@ -104,11 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     for part in INTENSITIES:
         take.add_argument(f"--{part}", default="1", help=f"{part} intensity, 0 to 2 (1: as the network says)")
     take.add_argument("--phone-mouth", default="0.5",
-                      help="share of the mouth and jaw that follows the transcript's phones, 0 to 1 (the network gives "
-                           "the rest)")
+                      help="share of the mouth and jaw that follows the transcript's phones, or without one the "
+                           "phones of the words Whisper heard (only where the mouth is open), 0 to 1 (the network "
+                           "gives the rest)")
     take.add_argument("--phone-mouth-heard", action="store_true",
-                      help="without --transcript, let the phones heard give that share too (English speech; every "
-                           "closure the network made is kept)")
+                      help="without --transcript, let the other recognisers' phones (PocketSphinx's words, the phone "
+                           "recogniser's) give that share too, only where the mouth is open (English speech)")
     take.add_argument("--smoothing", default="0",
                       help="Gaussian smoothing of the curves in seconds, 0 to 1 (closed lips stay closed)")
     take.add_argument("--tolerance", default="0.01",

@@ -64,10 +64,11 @@ class TALKFACE_PT_main(bpy.types.Panel):
                     row = body.row()
                     row.active = settings.reduce_keys
                     row.prop(settings, name)
-                elif name in ("phone_mouth", "heard_phone_mouth"):   # phones: the text's, or heard if asked
+                elif name in ("phone_mouth", "heard_phone_mouth"):   # the text's phones, Whisper's, or heard if asked
                     texted = bool(settings.dialog_text.strip())
                     row = body.row()
-                    row.active = (texted or settings.heard_phone_mouth) if name == "phone_mouth" else not texted
+                    row.active = ((texted or settings.listening == "WORDS" or settings.heard_phone_mouth)
+                                  if name == "phone_mouth" else not texted)
                     row.prop(settings, name)
                 else:
                     body.prop(settings, name)

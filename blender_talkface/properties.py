@@ -77,14 +77,16 @@ def take_properties() -> dict:
         "phone_mouth": bpy.props.FloatProperty(
             name="Phone Mouth", default=0.5, min=0.0, max=1.0, subtype="FACTOR",
             description="Share of the mouth and jaw that follows the phones of the Dialog Text (a mouth shape per "
-                        "phone, blended across neighbours); the network gives the rest. 0: the network's mouth",
+                        "phone, blended across neighbours), or without it those of the words Whisper heard (only "
+                        "where the mouth is open: every closure stays the network's); the network gives the rest. "
+                        "0: the network's mouth",
         ),
         "heard_phone_mouth": bpy.props.BoolProperty(
             name="From Heard Phones", default=False,
-            description="Without Dialog Text, let the phones the recognisers heard give the Phone Mouth share "
-                        "(every closure the network made is kept): mouth shapes nearer the sounds and more p, b, m "
-                        "closed, but on unusual voices and other languages, where the phones are guesses, the "
-                        "motion follows the speech less closely",
+            description="Without Dialog Text, let the phones PocketSphinx or the phone recogniser heard give the "
+                        "Phone Mouth share too, as Whisper's words always do (only where the mouth is open: every "
+                        "closure stays the network's): on unusual voices and other languages, where those phones "
+                        "are guesses, the motion follows the speech less closely",
         ),
         "mouth": _intensity("Mouth", "jaw and lip motion"),
         "brows": _intensity("Brows", "brow raises and frowns"),

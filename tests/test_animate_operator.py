@@ -141,7 +141,8 @@ def test_dialog_text_times_the_lips(face, blender):
 def test_phone_mouth_moves_the_take_towards_its_phones_and_is_recorded(face, blender):
     """The scene's Phone Mouth reaches a take with Dialog Text (the aligned phones give that share of
     the mouth; 0: the network's mouth) and the take's Action records the share used; without the
-    text the phones heard give it only with From Heard Phones."""
+    text the words Whisper heard give it (Listening Words), other phones heard only with From Heard
+    Phones."""
     import numpy as np
 
     scene = blender.context.scene
@@ -159,7 +160,15 @@ def test_phone_mouth_moves_the_take_towards_its_phones_and_is_recorded(face, ble
     assert not type(settings).bl_rna.properties["heard_phone_mouth"].default
     (used0, text0), (used5, text5) = take(SAMPLE_TEXT, 0.0), take(SAMPLE_TEXT, 0.5)
     assert (used0, used5) == (0.0, 0.5) and np.abs(text5 - text0).max() > 0.05
-    (used_n, net), (used_h, heard) = take("", 0.5), take("", 0.5, heard=True)
+    (used_w0, words0), (used_w, words) = take("", 0.0), take("", 0.5)     # Listening Words (the default)
+    by_whisper = face.data.shape_keys.animation_data.action["talkface_heard_by"] == "Whisper"
+    assert (used_w0, used_w) == (0.0, 0.5 if by_whisper else 0.0)
+    assert (np.abs(words - words0).max() > 0.05) == by_whisper
+    settings.listening = "PHONES"
+    try:
+        (used_n, net), (used_h, heard) = take("", 0.5), take("", 0.5, heard=True)
+    finally:
+        settings.listening = "WORDS"
     assert (used_n, used_h) == (0.0, 0.5) and np.abs(heard - net).max() > 0.05
 
 

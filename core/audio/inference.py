@@ -48,6 +48,12 @@ SEAL_BIAS = 1.5
 #: (``heard_phone_mouth``). Both by rules written before measuring (weights/provenance.json,
 #: ``phone_mouth_2026_12_05``).
 PHONE_MOUTH = 0.5
+#: Recognisers whose words give ``PHONE_MOUTH`` of the mouth unasked, only where the mouth is open
+#: (``mix_phone_mouth``'s guessed phones): Whisper's words, since 2026-12-06 (gap r on the real
+#: dev recordings 0.787 -> 0.833 and 0.767 -> 0.789, espeak-ng's held-out voices 0.788 -> 0.787,
+#: no closure lost or false seal added; weights/provenance.json, ``open_only_heard_mouth_rule_2026_12_06d``).
+#: PocketSphinx's words and the phone loop's phones stay opt-in (``heard_phone_mouth``).
+MOUTH_FROM_WORDS_OF = ("whisper",)
 #: Mouth opening (jawOpen - mouthClose + the most open lip-parting channel) at or under which a run
 #: of the network's frames counts as a closure it meant: with a phone mouth, its most closed frame
 #: takes the sealed form, so the phones' share does not pull it open.
@@ -354,7 +360,8 @@ def seal_lips(model: Animator, values: np.ndarray, timed_phones: list, fps: floa
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
             seed: int = 0, timed_phones: list | None = None, listen: bool = True,
             listened: Listened | None = None, recognised: list | None = None, progress=None,
-            phone_mouth: float = PHONE_MOUTH, heard_phone_mouth: bool = False) -> Animation:
+            phone_mouth: float = PHONE_MOUTH, heard_phone_mouth: bool = False,
+            recognised_by: str | None = None) -> Animation:
     """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps.
 
     The lips seal on every /p b m/ of ``timed_phones`` -- a transcript aligned to this audio
@@ -366,10 +373,12 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     decodes the same scores. ``listened``: this audio's ``Listened``, already computed
     (``align_and_listen``, ``recognise_and_listen``). ``recognised``: the phones of the words
     recognised in this audio (``core.audio.recognition``, the 'words' listening mode): without a
-    transcript the lips also seal on their /p b m/. ``phone_mouth`` of the mouth comes from the
-    transcript's phones (``mix_phone_mouth``); without one, with ``heard_phone_mouth``, from the
-    phones heard (the recognised words', else the phone loop's). ``progress``: ``listen_to``'s,
-    when it listens here."""
+    transcript the lips also seal on their /p b m/; ``recognised_by``: who heard those words
+    (``Recognised.source``). ``phone_mouth`` of the mouth comes from the transcript's phones
+    (``mix_phone_mouth``); without one, from the recognised words' phones when a recogniser of
+    ``MOUTH_FROM_WORDS_OF`` heard them, else with ``heard_phone_mouth`` from the phones heard (the
+    recognised words', else the phone loop's); heard phones shape the mouth only where it is open.
+    ``progress``: ``listen_to``'s, when it listens here."""
     cfg = model.cfg
     need_phones = timed_phones is None and (listen or cfg.phone_evidence)
     if listened is None or (need_phones and listened.heard is None):
@@ -386,7 +395,9 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
     values = outputs_to_values(model, out)
     said = timed_phones
-    if said is None and heard_phone_mouth and listen:
+    if said is None and recognised is not None and recognised_by in MOUTH_FROM_WORDS_OF:
+        said = recognised
+    elif said is None and heard_phone_mouth and listen:
         said = recognised if recognised is not None else listened.heard
     spoken = said is not None and any(phones.phone_class(p) != "silence" for p, _, _ in said)
     share = phone_mouth if spoken else 0.0
