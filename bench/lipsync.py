@@ -862,7 +862,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--phone-mouth", default="",
                     help="also score each path (and --transcript, --words) with these shares of the mouth from the "
                          "take's phones, comma-separated, the phones heard included (the default: "
-                         "core.audio.inference.PHONE_MOUTH of a transcript's phones, none of the phones heard)")
+                         "core.audio.inference.PHONE_MOUTH of a transcript's phones and of Whisper's words, "
+                         "none of the other phones heard)")
     ap.add_argument("--seal-bias", default="",
                     help="also score the default path (and --words) with these biases added to the seal head's "
                          "logit, comma-separated (core.audio.inference.SEAL_BIAS)")
@@ -884,6 +885,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.sets is None:
         args.sets = "" if args.speed else "espeak,flite,piper,real"
+    # the words cache's key from the listening code as this process imported it: a module edited on
+    # disk while a long run goes on must not key the run's words under code it never ran
+    recognition_version()
     sets = build_sets([s for s in args.sets.split(",") if s], args.data, args.sentences, args.seed)
     model = load_face_model()
     predictors = ([Network(w, listen=False) for w in args.weights] + [Network(w) for w in args.weights]
