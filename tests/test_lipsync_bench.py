@@ -185,6 +185,22 @@ def test_what_was_heard_is_keyed_by_the_listening_code_not_the_take_making(tmp_p
     bench.recognition_version.cache_clear()
 
 
+def test_the_words_cache_is_keyed_when_the_bench_starts(monkeypatch):
+    """A run keys its words by the listening code it imported, before it hears a case: a listening
+    module edited on disk during a long run does not key that run's words under code it never ran."""
+    bench.recognition_version.cache_clear()
+    keyed_before_sets = []
+
+    def no_sets(*args, **kwargs):
+        keyed_before_sets.append(bench.recognition_version.cache_info().currsize)
+        return {}
+
+    monkeypatch.setattr(bench, "build_sets", no_sets)
+    assert bench.main(["--sets", "espeak", "--no-baseline"]) == 0
+    assert keyed_before_sets == [1]
+    bench.recognition_version.cache_clear()
+
+
 def test_words_recognition_is_kept_and_read_back(tmp_path, monkeypatch):
     """The words mode's recognition (most of a words-mode run) is kept per case: the same samples,
     features and recogniser read it back; other samples, another recogniser or another setting of its
