@@ -45,8 +45,8 @@ SEAL_BIAS = 1.5
 #: closure lost). The phones a recogniser *heard* (no text) are guesses, in English: they helped on
 #: English voices (dev recordings r 0.78 -> 0.81) and hurt on other languages and espeak-ng's
 #: accents (0.534 -> 0.509, 0.744 -> 0.694), so those drive the mouth only when asked
-#: (``heard_phone_mouth``). Both by rules written before measuring (weights/provenance.json,
-#: ``phone_mouth_2026_12_05``).
+#: (``heard_phone_mouth``), Whisper's words excepted (``MOUTH_FROM_WORDS_OF``). Both by rules written
+#: before measuring (weights/provenance.json, ``phone_mouth_2026_12_05``).
 PHONE_MOUTH = 0.5
 #: Recognisers whose words give ``PHONE_MOUTH`` of the mouth unasked, only where the mouth is open
 #: (``mix_phone_mouth``'s guessed phones): Whisper's words, since 2026-12-06 (gap r on the real
@@ -55,8 +55,9 @@ PHONE_MOUTH = 0.5
 #: PocketSphinx's words and the phone loop's phones stay opt-in (``heard_phone_mouth``).
 MOUTH_FROM_WORDS_OF = ("whisper",)
 #: Mouth opening (jawOpen - mouthClose + the most open lip-parting channel) at or under which a run
-#: of the network's frames counts as a closure it meant: with a phone mouth, its most closed frame
-#: takes the sealed form, so the phones' share does not pull it open.
+#: of the network's frames counts as a closure it meant: with a transcript's phone mouth, its most
+#: closed frame takes the sealed form, so the phones' share does not pull it open; phones heard give
+#: no share at or under it (``open_only_share``).
 NEAR_SEALED = 0.15
 
 BLINK_PER_MINUTE = 17.0
