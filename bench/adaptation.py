@@ -138,7 +138,7 @@ def unadapted_words_mode():
         def predict(self, case):
             listened = listening.listen_to(case.audio, self.net, hear=True)
             found = recognition.recognise(case.audio, adapt=False)
-            return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=found.phones)
+            return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=found)
 
     return UnadaptedWords()
 

@@ -99,8 +99,7 @@ class WordsPath(Path):
 
     def predict(self, case: Case):
         recognised, listened = listening.recognise_and_listen(case.audio, self.net)
-        return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
-                                 recognised_by=recognised.source)
+        return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised)
 
 
 @contextlib.contextmanager

@@ -583,9 +583,8 @@ class NetworkWithWords(Network):
             if key not in self.heard:
                 self.heard[key] = (case.audio, kept_recognition(case.audio, self.net, searched))
             recognised, listened = self.heard[key][1]
-            return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised.phones,
-                                     recognised_by=recognised.source, phone_mouth=self.phone_mouth,
-                                     heard_phone_mouth=self.heard_phone_mouth)
+            return inference.animate(case.audio, self.net, "Neutral", listened=listened, recognised=recognised,
+                                     phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth)
 
 
 class Baseline:
@@ -726,8 +725,7 @@ def speed_child(seconds: float, weights: str, words: bool = False, takes: int = 
         aligned, listened = listening.align_and_listen(audio, net, text) if text else (None, None)
         recognised, listened = listening.recognise_and_listen(audio, net) if words else (None, listened)
         anim = inference.animate(audio, net, "Neutral", timed_phones=aligned.phones if text else None,
-                                 listened=listened, recognised=recognised.phones if words else None,
-                                 recognised_by=recognised.source if words else None)
+                                 listened=listened, recognised=recognised)
         walls.append(time.perf_counter() - t0)
         if len(walls) == 1:         # the first take's peak
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

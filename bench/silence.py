@@ -76,8 +76,7 @@ def run(x, quiet, net, face, no_speech: float) -> dict:
         recognised, listened = listening.recognise_and_listen(audio, net)
     inside = [w for w in recognised.words if a - 0.05 <= w.start and w.end <= b + 0.05]
     closures = [p for p in recognised.phones if phones.phone_class(p[0]) == "bilabial" and a <= p[1] < b]
-    anim = inference.animate(audio, net, "Neutral", listened=listened, recognised=recognised.phones,
-                             recognised_by=recognised.source)
+    anim = inference.animate(audio, net, "Neutral", listened=listened, recognised=recognised)
     g = gap_mm(face, anim.values[:, :52])
     frames = np.arange(len(g)) / anim.fps
     sealed = g <= 1.0

@@ -269,8 +269,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     step(2)
     anim = inference.animate(audio, model, style, seed=options.seed,
                              timed_phones=aligned.phones if aligned is not None else None, listened=listened,
-                             recognised=recognised.phones if recognised is not None else None,
-                             recognised_by=recognised.source if recognised is not None else None,
+                             recognised=recognised,
                              phone_mouth=options.phone_mouth, heard_phone_mouth=options.heard_phone_mouth,
                              progress=_listening(progress, listen_progress, 2, cancelled=cancelled))
     source = ("transcript" if aligned is not None else "word recogniser" if recognised is not None

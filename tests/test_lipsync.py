@@ -191,8 +191,7 @@ def test_the_phones_give_their_share_of_the_mouth_and_keep_its_closures(net):
     everywhere, a near-sealed run keeping its most closed frame sealed only where the text lets the
     lips close (a /p b m/ with a little slack either side, or a pause)."""
     from talkface.core.audio import visemes
-    from talkface.core.audio.inference import (CHANNELS, NEAR_SEALED, SEALED, _opening, mix_phone_mouth,
-                                               open_only_share)
+    from talkface.core.audio.inference import CHANNELS, NEAR_SEALED, SEALED, _opening, mix_phone_mouth, open_only_share
 
     fps, n = 50.0, 100
     rng = np.random.default_rng(0)
@@ -331,17 +330,20 @@ def test_a_phone_mouth_brings_the_take_nearer_to_the_phones(net, face, told_as):
     (``MOUTH_FROM_WORDS_OF``)."""
     from talkface.bench.lipsync import bilabial_closed, viseme_reference
     from talkface.core.audio.inference import PHONE_MOUTH
+    from talkface.core.audio.recognition import Recognised
     from talkface.training.corpus import flite
 
     samples, timed = flite.synthesize("Bob made a map, pam. My mum put the pumpkin by the bamboo.", "rms")
     audio = load_audio_array(samples)
     phones_said = [(p.upper(), s, e) for p, s, e in timed]
+    heard_by = {source: Recognised("", [], phones_said, [], source) for source in ("pocketsphinx", "whisper")}
+    said = heard_by["pocketsphinx"] if told_as == "recognised" else phones_said
     reference = viseme_reference(phones_said, audio.duration)
     g_ref = inner_lip_gap(face, face.vertices(None, reference, None)) * 1000.0
     asked = {"heard_phone_mouth": True} if told_as == "recognised" else {}
-    takes = {"network": animate(audio, net, **{told_as: phones_said}, phone_mouth=0.0),
-             "default": animate(audio, net, **{told_as: phones_said}),
-             "phones": animate(audio, net, **{told_as: phones_said}, **asked)}
+    takes = {"network": animate(audio, net, **{told_as: said}, phone_mouth=0.0),
+             "default": animate(audio, net, **{told_as: said}),
+             "phones": animate(audio, net, **{told_as: said}, **asked)}
     r = {}
     for name, take in takes.items():
         g = gap_mm(face, take)
@@ -351,8 +353,8 @@ def test_a_phone_mouth_brings_the_take_nearer_to_the_phones(net, face, told_as):
     assert PHONE_MOUTH > 0 and r["phones"] > r["network"] + 0.02, r
     if told_as == "recognised":           # heard phones only when asked, or when Whisper heard the words
         assert np.array_equal(takes["default"].values, takes["network"].values)
-        by_whisper = animate(audio, net, recognised=phones_said, recognised_by="whisper")
-        by_sphinx = animate(audio, net, recognised=phones_said, recognised_by="pocketsphinx")
+        by_whisper = animate(audio, net, recognised=heard_by["whisper"])
+        by_sphinx = animate(audio, net, recognised=heard_by["pocketsphinx"])
         assert np.array_equal(by_whisper.values, takes["phones"].values) and by_whisper.phone_mouth == PHONE_MOUTH
         assert np.array_equal(by_sphinx.values, takes["network"].values) and by_sphinx.phone_mouth == 0.0
     else:

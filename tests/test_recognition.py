@@ -177,14 +177,16 @@ def test_recognised_bilabials_seal_the_lips_on_top_of_the_loop(net, speech):
     widest = int(np.argmax(g))
     assert g[widest] > 5.0
     at = widest / heard.fps
-    told = inference.animate(speech, net, recognised=[("SIL", 0.0, at - 0.05), ("M", at - 0.01, at + 0.05)])
+    heard_m = [("SIL", 0.0, at - 0.05), ("M", at - 0.01, at + 0.05)]
+    told = inference.animate(speech, net, recognised=recognition.Recognised("", [], heard_m, []))
     g_told = gap(told)
     assert g_told[widest] <= 1.0
     away = np.abs(np.arange(len(g)) - widest) > 5
     assert np.allclose(g[away], g_told[away], atol=1e-4)
     # a transcript's phones decide alone
     timed = [("SIL", 0.0, speech.duration)]
-    both = inference.animate(speech, net, timed_phones=timed, recognised=[("M", at - 0.01, at + 0.05)])
+    heard = recognition.Recognised("", [], heard_m[1:], [])
+    both = inference.animate(speech, net, timed_phones=timed, recognised=heard)
     assert np.allclose(both.values, inference.animate(speech, net, timed_phones=timed).values)
 
 

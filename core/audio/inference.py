@@ -27,6 +27,7 @@ from .features import FeatureConfig
 from .listening import Listened, listen_to
 from .loading import Audio
 from .network import Animator, AnimatorConfig, Ensemble, run_chunked
+from .recognition import Recognised
 
 WEIGHTS_NAME = "animator.safetensors"
 
@@ -275,13 +276,11 @@ def mix_phone_mouth(model: Animator, values: np.ndarray, timed_phones: list, fps
     out = values.copy()
     shapes = visemes.mouth_weights(visemes.arpabet_events(timed_phones), fps, len(values))
     opening = _opening(model, values)
-    if guessed:
-        w = open_only_share(opening, _opening(model, shapes), share)[:, None]
-        out[:, _MOUTH] = (1.0 - w) * values[:, _MOUTH] + w * shapes[:, _MOUTH]
-        _close_within_jaw(out)
-        return out
-    out[:, _MOUTH] = (1.0 - share) * values[:, _MOUTH] + share * shapes[:, _MOUTH]
+    w = open_only_share(opening, _opening(model, shapes), share)[:, None] if guessed else share
+    out[:, _MOUTH] = (1.0 - w) * values[:, _MOUTH] + w * shapes[:, _MOUTH]
     _close_within_jaw(out)
+    if guessed:
+        return out
     may_close = closed_lips_allowed(timed_phones, fps, len(opening))
     kept = np.zeros(len(opening), bool)
     kept[[a + int(np.argmin(opening[a:b])) for a, b in zip(*_runs(opening <= NEAR_SEALED))
@@ -360,9 +359,8 @@ def seal_lips(model: Animator, values: np.ndarray, timed_phones: list, fps: floa
 
 def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral",
             seed: int = 0, timed_phones: list | None = None, listen: bool = True,
-            listened: Listened | None = None, recognised: list | None = None, progress=None,
-            phone_mouth: float = PHONE_MOUTH, heard_phone_mouth: bool = False,
-            recognised_by: str | None = None) -> Animation:
+            listened: Listened | None = None, recognised: Recognised | None = None, progress=None,
+            phone_mouth: float = PHONE_MOUTH, heard_phone_mouth: bool = False) -> Animation:
     """Speech -> every ARKit channel (unused ones stay 0) + head offsets at the network fps.
 
     The lips seal on every /p b m/ of ``timed_phones`` -- a transcript aligned to this audio
@@ -372,13 +370,13 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     Weights trained with phone evidence also read those phones as input; weights trained with
     phone posteriors read those (``core.audio.senones``): the phone loop (``core.audio.phone_loop``)
     decodes the same scores. ``listened``: this audio's ``Listened``, already computed
-    (``align_and_listen``, ``recognise_and_listen``). ``recognised``: the phones of the words
-    recognised in this audio (``core.audio.recognition``, the 'words' listening mode): without a
-    transcript the lips also seal on their /p b m/; ``recognised_by``: who heard those words
-    (``Recognised.source``). ``phone_mouth`` of the mouth comes from the transcript's phones
-    (``mix_phone_mouth``); without one, from the recognised words' phones when a recogniser of
-    ``MOUTH_FROM_WORDS_OF`` heard them, else with ``heard_phone_mouth`` from the phones heard (the
-    recognised words', else the phone loop's); heard phones shape the mouth only where it is open.
+    (``align_and_listen``, ``recognise_and_listen``). ``recognised``: the words recognised in this
+    audio (``core.audio.recognition``, the 'words' listening mode): without a transcript the lips
+    also seal on their phones' /p b m/. ``phone_mouth`` of the mouth comes from the transcript's
+    phones (``mix_phone_mouth``); without one, from the recognised words' phones when a recogniser
+    of ``MOUTH_FROM_WORDS_OF`` heard them (``Recognised.source``), else with ``heard_phone_mouth``
+    from the phones heard (the recognised words', else the phone loop's); heard phones shape the
+    mouth only where it is open.
     ``progress``: ``listen_to``'s, when it listens here."""
     cfg = model.cfg
     need_phones = timed_phones is None and (listen or cfg.phone_evidence)
@@ -386,8 +384,9 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
         listened = listen_to(audio, model, hear=need_phones, progress=progress)
     feats = _network_input(model, listened, listened.heard if timed_phones is None else timed_phones)
     cues = timed_phones if timed_phones is not None else listened.closures if listen else None
-    if timed_phones is None and recognised is not None:
-        cues = list(cues or []) + [p for p in recognised if phones.phone_class(p[0]) == "bilabial"]
+    words = recognised.phones if recognised is not None else None
+    if timed_phones is None and words is not None:
+        cues = list(cues or []) + [p for p in words if phones.phone_class(p[0]) == "bilabial"]
     code = style if isinstance(style, torch.Tensor) else resolve_style(model, style)
     if code.shape[-1] != model.style_dim:
         raise InputError(f"The learned style has {code.shape[-1]} numbers but these animator weights take "
@@ -396,10 +395,10 @@ def animate(audio: Audio, model: Animator, style: str | torch.Tensor = "Neutral"
     out = run_chunked(model, feats, code.to(model.feat_mean.device))
     values = outputs_to_values(model, out)
     said = timed_phones
-    if said is None and recognised is not None and recognised_by in MOUTH_FROM_WORDS_OF:
-        said = recognised
+    if said is None and recognised is not None and recognised.source in MOUTH_FROM_WORDS_OF:
+        said = words
     elif said is None and heard_phone_mouth and listen:
-        said = recognised if recognised is not None else listened.heard
+        said = words if words is not None else listened.heard
     spoken = said is not None and any(phones.phone_class(p) != "silence" for p, _, _ in said)
     share = phone_mouth if spoken else 0.0
     values = mix_phone_mouth(model, values, said, cfg.fps, share, guessed=timed_phones is None)
