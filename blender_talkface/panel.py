@@ -67,7 +67,7 @@ class TALKFACE_PT_main(bpy.types.Panel):
                 elif name in ("phone_mouth", "heard_phone_mouth"):   # the text's phones, Whisper's, or heard if asked
                     texted = bool(settings.dialog_text.strip())
                     row = body.row()
-                    row.active = ((texted or settings.listening == "WORDS" or settings.heard_phone_mouth)
+                    row.active = ((texted or settings.heard_phone_mouth or whisper_words(settings))
                                   if name == "phone_mouth" else not texted)
                     row.prop(settings, name)
                 else:
@@ -90,6 +90,15 @@ class TALKFACE_PT_main(bpy.types.Panel):
         box.prop(settings, "output_dir")
         op = box.operator("talkface.bake_frames", icon="SEQUENCE")
         op.directory = settings.output_dir
+
+
+def whisper_words(settings) -> bool:
+    """Whether a take animated now would have its words heard by Whisper (Words listening, Whisper
+    installed and not turned off by ``TALKFACE_WORD_SOURCE``): only then does Phone Mouth apply
+    without a text or *From Heard Phones*."""
+    from ..core.audio import whisper
+
+    return settings.listening == "WORDS" and whisper.hears_words(whisper.chosen_source())
 
 
 def draw_add_face(self, context):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -72,7 +73,8 @@ def test_animate_and_bake_refuse_without_face(scene, blender, tmp_path):
 
 WITHOUT_HEAVY_PACKAGES = r"""
 import importlib.abc, sys, zipfile
-BLOCKED = ("torch", "mediapipe", "librosa", "scipy", "soundfile", "soxr", "PIL", "safetensors", "trimesh")
+BLOCKED = ("torch", "mediapipe", "librosa", "scipy", "soundfile", "soxr", "PIL", "safetensors", "trimesh",
+           "ctranslate2")
 
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
@@ -97,13 +99,33 @@ for op, expected in (("fit_face", "MediaPipe"), ("animate_audio", "PyTorch")):
     else:
         raise AssertionError(op + " ran without its packages")
 print("greyed out")
+
+sys.path.insert(0, sys.argv[3])
+from conftest import LayoutRecorder
+
+class Panel:
+    layout = LayoutRecorder([])
+
+# the sidebar and the preferences draw whole: Words listening without Whisper (installed beside PyTorch)
+# gives Phone Mouth no share, and the preferences reach their last settings
+bpy.types.TALKFACE_PT_main.draw(Panel, bpy.context)
+assert ("phone_mouth", False) in Panel.layout.log and ("phone_mouth", True) not in Panel.layout.log, Panel.layout.log
+from talkface_zip.blender_talkface import preferences
+
+class Prefs(preferences.Defaults):
+    layout = LayoutRecorder([])
+
+preferences.TALKFACE_AP_preferences.draw(Prefs, bpy.context)
+assert [n for n, _ in Prefs.layout.log][-3:] == ["device", "weights_dir", "output_dir"], Prefs.layout.log
+print("drawn")
 """
 
 
 def test_extension_enables_without_its_heavy_packages(extension_zip, tmp_path):
     """The add-on always enables: torch, MediaPipe, scipy & co. load only when an operator runs."""
     done = subprocess.run(
-        [sys.executable, "-c", WITHOUT_HEAVY_PACKAGES, extension_zip, str(tmp_path)],
+        [sys.executable, "-c", WITHOUT_HEAVY_PACKAGES, extension_zip, str(tmp_path), os.path.dirname(__file__)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert done.returncode == 0 and "registered" in done.stdout and "greyed out" in done.stdout, done.stderr
+    assert "drawn" in done.stdout, done.stderr

@@ -158,3 +158,24 @@ def test_listening_is_drawn_under_dialog_text_and_greys_out_with_a_text(scene, b
     assert names.count("listening") == 1 and names[names.index("dialog_text") + 1] == "listening"
     assert ("listening", True) in drawn[""] and ("listening", False) in drawn["Bob made a map."]
     assert set(TAKE_SETTINGS) - {"listening"} <= set(names)      # the take settings are all there
+
+
+def test_phone_mouth_is_active_where_it_gives_a_share(scene, blender, monkeypatch):
+    """Without a text, Phone Mouth applies to words Whisper hears (installed here), or with *From
+    Heard Phones*: the row is greyed out in Phones listening, or when the environment has the words
+    heard by PocketSphinx (the without-Whisper case is test_extension's)."""
+    settings = scene.talkface
+
+    def active() -> bool:
+        return dict(draw_panel(blender, blender.types.TALKFACE_PT_main.draw))["phone_mouth"]
+
+    assert settings.listening == "WORDS" and active()
+    settings.listening = "PHONES"
+    assert not active()
+    settings.heard_phone_mouth = True
+    assert active()
+    settings.listening, settings.heard_phone_mouth = "WORDS", False
+    monkeypatch.setenv("TALKFACE_WORD_SOURCE", "pocketsphinx")
+    assert not active()
+    settings.dialog_text = "Bob made a map."
+    assert active()

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import re
 from typing import Callable
 
@@ -83,7 +82,7 @@ LANGUAGE_MODEL = "en-us.lm.bin"    # the wheel's US-English language model (its 
 #: "pocketsphinx" (its word search with the language model above; without Whisper, and for a take
 #: Whisper hears in another language). ``TALKFACE_WORD_SOURCE=pocketsphinx`` in the environment
 #: chooses PocketSphinx with Whisper installed (about twice as fast: a farm's choice).
-WORD_SOURCE = os.environ.get("TALKFACE_WORD_SOURCE", "whisper")
+WORD_SOURCE = whisper.chosen_source()
 #: Whisper's words are used unless it gives a take's first chunk less than this probability of being
 #: English. A loose floor: its language guess is unsure on short and synthetic lines (it gives the
 #: tests' 2 s espeak-ng line "Bob made a map of the moon" 67 % Thai, 17 % English, and writes it
@@ -138,7 +137,7 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
     if heard is None:
         def heard() -> list:                                   # the phone loop, here
             return phone_loop.as_timed(phone_loop.hear(from_array(x, SAMPLE_RATE, SAMPLE_RATE)).phones)
-    if WORD_SOURCE == "whisper" and whisper.available():
+    if whisper.hears_words(WORD_SOURCE):
         listened = heard()                                     # the caller's listening, first as always
         found = _recognise_with_whisper(x, listened, cancelled, progress)
         if found is not None:

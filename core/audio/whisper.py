@@ -29,8 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import _mel_basis
-
 SAMPLE_RATE = 16000
 WINDOW_S = 30                    # Whisper hears 30 s: 3000 frames of 10 ms
 N_FFT, HOP, N_MELS = 400, 160, 80
@@ -45,8 +43,17 @@ PROMPT = ("<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>
 FIRST_SPECIAL = 50257            # ids from here on are Whisper's special tokens (<|endoftext|> ...)
 
 
+def _spec(package: str):
+    """The installed package's import spec, or None: missing, or a finder that cannot look it up (a
+    broken install, or an environment that hides it) counts as not installed."""
+    try:
+        return importlib.util.find_spec(package)
+    except ImportError:
+        return None
+
+
 def _data_dir(package: str) -> str | None:
-    spec = importlib.util.find_spec(package)
+    spec = _spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
     return os.path.join(list(spec.submodule_search_locations)[0], "data")
@@ -54,8 +61,25 @@ def _data_dir(package: str) -> str | None:
 
 def available() -> bool:
     """Whether the model's packages and CTranslate2 are installed (nothing is downloaded)."""
-    return (all(_data_dir(p) is not None for p in PACKAGES)
-            and importlib.util.find_spec("ctranslate2") is not None)
+    return all(_data_dir(p) is not None for p in PACKAGES) and _spec("ctranslate2") is not None
+
+
+#: The environment variable a farm sets to "pocketsphinx" to have the words mode hear with PocketSphinx
+#: with Whisper installed (``core.audio.recognition.WORD_SOURCE`` reads it).
+SOURCE_VARIABLE = "TALKFACE_WORD_SOURCE"
+
+
+def chosen_source() -> str:
+    """Who the environment asks to hear the words mode's words: "whisper" unless ``SOURCE_VARIABLE``
+    says otherwise."""
+    return os.environ.get(SOURCE_VARIABLE, "whisper")
+
+
+def hears_words(source: str) -> bool:
+    """Whether Whisper hears a words-mode take's words when ``source`` names who should: asked for and
+    installed (a take Whisper hears in another language still goes to PocketSphinx). No PyTorch
+    needed, so the panel can ask it while it draws (about 0.1 ms)."""
+    return source == "whisper" and available()
 
 
 def missing_message() -> str:
@@ -119,6 +143,8 @@ class Whisper:
 
     def __init__(self, device: str | None = None, threads: int | None = None):
         import ctranslate2
+
+        from .features import _mel_basis  # here: the module itself imports no PyTorch (the panel asks it)
 
         first, second = (_data_dir(p) for p in PACKAGES)
         if first is None or second is None:
