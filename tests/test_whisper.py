@@ -96,6 +96,28 @@ def test_silence_and_noise_give_no_words():
         assert found.text == "" and found.words == [] and found.source == "whisper"
 
 
+def test_a_time_whisper_writes_in_digits_keeps_its_chunks_words(monkeypatch):
+    """Whisper writes "three thirty" as "3:30": until 2026-12-06 such a token lost the chunk's words
+    (none aligned, no /p b m/ to seal on). Read as it is said, the chunk's words are timed and the
+    /b/ of "Bob" lands on espeak-ng's."""
+    from talkface.core.audio.loading import resample
+    from talkface.training.corpus import espeak
+
+    if not espeak.available():
+        pytest.skip("libespeak-ng is not installed")
+    said = espeak.synthesize("Meet Bob at three thirty.", "en-us")
+    x = resample(said.samples, said.sample_rate, 16000)
+    monkeypatch.setattr(whisper.Whisper, "transcribe",
+                        lambda self, x, language=False: whisper.Heard("Meet Bob at 3:30.", 1.0, 0.0))
+    monkeypatch.setattr(recognition, "WORD_SOURCE", "whisper")
+    found = recognition.recognise(from_array(x, 16000))
+    assert [w.text for w in found.words] == "meet bob at three thirty".split() and not found.unaligned
+    b = [(e.start, e.end) for e in said.phonemes if e.phoneme.lower() == "b"]
+    lips = [(s, e) for p, s, e in found.phones if p == "B"]
+    assert len(b) == len(lips) == 2, (b, lips)
+    assert all(s < e1 + 0.03 and e > s1 - 0.03 for (s, e), (s1, e1) in zip(lips, b)), (b, lips)
+
+
 def test_what_the_aligner_cannot_time_is_left_out():
     assert recognition.aligned_words("[Music] Bob's MP3 map, (laughs) 12 qzxv!") == ["bob's", "map", "twelve"]
     assert recognition.aligned_words("Привет, мир") == [] and recognition.aligned_words("") == []

@@ -7,10 +7,11 @@ functions, so the add-on loads without it.
 
 How it works
 ------------
-1. The transcript is normalised (case, curly quotes, punctuation, hyphens; whole numbers below a
-   million are spelled out) and every word is looked up in the dictionary. Words that are not in it
-   raise ``InputError`` naming them: there is no letter-to-sound fallback (PocketSphinx has none
-   built in, and a guessed pronunciation would only hide a typo). Text that is mostly non-ASCII
+1. The transcript is normalised (case, curly quotes, punctuation, hyphens; numbers written in
+   digits as they are said, ``core.audio.spoken_numbers``) and every word is looked up in the
+   dictionary. Words that are not in it raise ``InputError`` naming them: there is no
+   letter-to-sound fallback (PocketSphinx has none built in, and a guessed pronunciation would
+   only hide a typo). Text that is mostly non-ASCII
    letters, or mostly unknown words, is refused as not English.
 2. A word-level alignment of the whole clip finds the silences; the clip is cut in the middle of
    silences into chunks of at least ``CHUNK_S`` seconds, and each chunk is aligned again at the
@@ -57,7 +58,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from . import phone_loop, senones, sphinx_helper, sphinx_pool
+from . import phone_loop, senones, sphinx_helper, sphinx_pool, spoken_numbers
 from .loading import Audio, from_array, resample
 from .phones import available, model_dir, to_pcm16  # noqa: F401  (available: re-exported)
 
@@ -118,24 +119,6 @@ class Heard:
 # ---------------------------------------------------------------------------------------------
 # text normalisation
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def spell_number(n: int) -> list[str]:
-    """0 <= n < 1_000_000 as English words (American style, no 'and')."""
-    if n < 20:
-        return [_ONES[n]]
-    if n < 100:
-        return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
-    if n < 1000:
-        return [_ONES[n // 100], "hundred"] + (spell_number(n % 100) if n % 100 else [])
-    if n < 1_000_000:
-        return spell_number(n // 1000) + ["thousand"] + (spell_number(n % 1000) if n % 1000 else [])
-    raise ValueError(n)
-
-
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'",
                          "\u2013": " ", "\u2014": " ", "-": " ", "/": " "})
 
@@ -144,9 +127,12 @@ def _strip_accents(s: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
 
 
-def normalise(transcript: str) -> list[str]:
-    """Transcript -> lower-case dictionary words. Raises InputError for empty or non-English text
-    and for tokens mixing digits and letters."""
+def normalise(transcript: str, unread: str = "raise") -> list[str]:
+    """Transcript -> lower-case dictionary words, numbers in digits as they are said
+    (``core.audio.spoken_numbers``: "$5" five dollars, "5:30" five thirty, "1999" nineteen ninety-nine).
+    Raises InputError for empty or non-English text, and for a token with digits that is not such a
+    number ("5pm", "MP3"), unless ``unread`` is "skip": that token is left out (a recogniser's
+    text, ``recognition.aligned_words``)."""
     if transcript is None or not transcript.strip():
         raise InputError("The transcript is empty: type the words that are spoken in the audio.")
     letters = [c for c in transcript if c.isalpha()]
@@ -157,16 +143,13 @@ def normalise(transcript: str) -> list[str]:
     text = _strip_accents(transcript).translate(_QUOTES).lower()
     words: list[str] = []
     for tok in text.split():
-        tok = re.sub(r"^[^a-z0-9]+|[^a-z0-9]+$", "", tok)      # edge punctuation, quotes
-        tok = tok.replace(",", "") if re.fullmatch(r"\d{1,3}(,\d{3})+", tok) else tok
-        if not tok:
-            continue
-        if tok.isdigit():
-            n = int(tok)
-            words += spell_number(n) if n < 1_000_000 else [_ONES[int(d)] for d in tok]
-            continue
+        tok = re.sub(r"^[^a-z0-9$£€]+|[^a-z0-9%]+$", "", tok)   # edge punctuation, quotes (not "$5", "50%")
         if any(c.isdigit() for c in tok):
-            raise InputError(f"Please write '{tok}' in words in the transcript.")
+            spoken = spoken_numbers.said(tok)
+            if spoken is None and unread != "skip":
+                raise InputError(f"Please write '{tok}' in words in the transcript.")
+            words += spoken or []
+            continue
         for part in re.split(r"[^a-z']+", tok):                # inner punctuation splits words
             part = part.strip("'")
             if part:

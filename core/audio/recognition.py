@@ -164,13 +164,13 @@ def _pronounced() -> frozenset:
 
 
 def aligned_words(text: str) -> list[str]:
-    """A recogniser's text -> the words the aligner can time: normalised as a transcript is, what
-    it writes between brackets ([Music], (laughs)), tokens of letters and digits ("MP3", "1990s") and
-    words the dictionary lacks left out."""
+    """A recogniser's text -> the words the aligner can time: normalised as a transcript is (its
+    numbers as they are said: Whisper writes "$5", "5:30", "11th"), what it writes between brackets
+    ([Music], (laughs)), tokens with digits that are no number ("MP3", "5pm") and words the
+    dictionary lacks left out."""
     text = re.sub(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*", " ", text)
-    text = " ".join(t for t in text.split() if not (re.search(r"\d", t) and re.search(r"[^\W\d_]", t)))  # "MP3"
     try:
-        words = alignment.normalise(text)
+        words = alignment.normalise(text, unread="skip")
     except InputError:
         return []
     known = _pronounced()
