@@ -85,12 +85,15 @@ def to_pcm16(samples: np.ndarray) -> np.ndarray:
     return (np.clip(np.asarray(samples, np.float32) + noise, -1.0, 1.0) * 32767.0).astype("<i2")
 
 
-def chunk_bounds(samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
+def chunk_bounds(samples: np.ndarray, sr: int, pause_s: float = FRAME_S) -> list[tuple[int, int]]:
     """Cut points that split the recording into an even number of near-equal chunks of at most
     CHUNK_S, each at the quietest 10 ms frame within SEARCH_S around its equal share; a recording
     of up to CHUNK_S - SEARCH_S is one chunk. (Even: two helper processes once shared them; the
-    network's phone posteriors, each chunk's cepstral mean its own, were trained on these cuts.)"""
+    network's phone posteriors, each chunk's cepstral mean its own, were trained on these cuts.)
+    ``pause_s`` longer than a frame: each cut at the middle of the quietest ``pause_s`` there
+    instead, a pause between words rather than a stop's closure inside one (Whisper's chunks)."""
     n, chunk, search, hop = len(samples), int(CHUNK_S * sr), int(SEARCH_S * sr), int(FRAME_S * sr)
+    width = max(int(round(pause_s / FRAME_S)), 1)
     parts = -(-n // max(chunk - search, hop))
     if parts <= 1:
         return [(0, n)]
@@ -101,7 +104,7 @@ def chunk_bounds(samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
         lo, hi = max(target - search // 2, start + hop), min(target + search // 2, n - hop)
         if hi <= lo:
             continue
-        cut = quietest_cut(samples, lo, hi, hop)
+        cut = quietest_cut(samples, lo, hi, hop, width if hi - lo >= width * hop else 1)
         bounds.append((start, cut))
         start = cut
     bounds.append((start, n))

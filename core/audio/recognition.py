@@ -184,7 +184,9 @@ def _sounding(phones: list, t0: float, t1: float) -> float:
 
 def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None:
     """``recognise`` with Whisper's words (``WORD_SOURCE`` "whisper"): each chunk of
-    ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split) transcribed in
+    ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split; cut in the
+    quietest ``PAUSE_S``, not inside a word, where Whisper would mishear both halves: rule
+    ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed in
     this process, then its words aligned to it by the helpers (``phones``: the phone loop's, which
     tell a silent chunk). A chunk Whisper thinks holds no speech (``NO_SPEECH``, its own threshold)
     and in which the phone loop heard under ``MIN_SOUNDING_S`` of phones gives no words: on silence
@@ -192,7 +194,7 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
     chunk less than ``ENGLISH_FLOOR`` odds of being English: its English words for another language
     are a guess at a translation, and PocketSphinx's word search, which hears sounds as English
     words, takes the take as before."""
-    bounds = chunk_bounds(x, SAMPLE_RATE)
+    bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S)
     model = whisper.model()
     texts = []
     for i, (a, b) in enumerate(bounds):
