@@ -49,6 +49,21 @@ def test_recogniser_hears_the_samples_bilabials_where_espeak_said_them(speech):
     assert len(heard) <= len(truth) + 3          # not a recogniser that says /m/ everywhere
 
 
+def test_a_cut_can_be_asked_to_fall_in_a_pause_not_a_closure():
+    """Loud noise 25 s long with 30 ms of silence where the cut is due (a stop's closure inside a
+    word) and a 300 ms quiet run 0.7 s away (a pause between words): the quietest frame is the
+    closure; with ``pause_s`` the cut lands in the middle of the pause (Whisper's chunks)."""
+    sr = 16000
+    x = np.random.default_rng(0).normal(0, 0.3, 25 * sr).astype(np.float32)
+    due = len(x) // 2
+    x[due - 240:due + 240] = 0.0                                 # a 30 ms closure
+    x[due + int(0.7 * sr):due + int(1.0 * sr)] *= 0.01           # a 300 ms pause
+    (_, frame_cut), _ = phones.chunk_bounds(x, sr)
+    (_, pause_cut), _ = phones.chunk_bounds(x, sr, pause_s=0.2)
+    assert abs(frame_cut - due) <= 240
+    assert due + 0.7 * sr + 0.1 * sr - 160 <= pause_cut <= due + 1.0 * sr - 0.1 * sr + 160
+
+
 def test_long_audio_is_decoded_in_chunks_cut_at_quiet_frames(speech, monkeypatch):
     monkeypatch.setattr(phones, "CHUNK_S", 6.0)
     monkeypatch.setattr(phones, "SEARCH_S", 1.5)

@@ -136,8 +136,8 @@ def test_packages_and_model_file_are_checked(monkeypatch):
 
 
 def test_a_long_take_is_heard_chunk_by_chunk(speech, monkeypatch):
-    """Whisper hears a long take in the phone recogniser's chunks (each padded to one 30 s window),
-    and each chunk's words are timed inside it."""
+    """Whisper hears a long take in the phone recogniser's chunks cut in pauses (each padded to one
+    30 s window), and each chunk's words are timed inside it."""
     gap = np.zeros(8000, np.float32)
     long = from_array(np.concatenate([speech.samples, gap] * 5), 16000)          # about 40 s
     heard, transcribe = [], whisper.Whisper.transcribe
@@ -149,7 +149,8 @@ def test_a_long_take_is_heard_chunk_by_chunk(speech, monkeypatch):
     monkeypatch.setattr(whisper.Whisper, "transcribe", spy)
     found = recognition.recognise(long)
     assert found.source == "whisper" and not found.unaligned
-    assert heard == [b - a for a, b in phones.chunk_bounds(long.samples, 16000)] and len(heard) > 1
+    assert heard == [b - a for a, b in phones.chunk_bounds(long.samples, 16000, recognition.PAUSE_S)]
+    assert len(heard) > 1
     assert max(heard) <= whisper.WINDOW_S * 16000
     assert found.text.lower().count("my name is emma") == 5, found.text
     assert all(0 <= s and e <= long.duration + 0.02 for _, s, e in found.phones)
