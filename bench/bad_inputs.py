@@ -181,6 +181,8 @@ def cases() -> list[Case]:
         Case("transcript wrong text", (2,), base + keys + ["--transcript", "The quick brown fox jumps over the "
                                                             "lazy dog by the river bank on Sunday."]),
         Case("transcript German", (2,), base + keys + ["--transcript", "Der schnelle braune Fuchs springt."]),
+        Case("transcript with 5pm", (2,), base + keys + ["--transcript", "Hello, my name is Emma, see you at 5pm."],
+             must_say="'5pm' in words"),
         Case("listen unknown", (2,), base + keys + ["--listen", "closely"], must_say="listening mode"),
         Case("listen words, silence", (0,), base + keys + ["--listen", "words"],
              prepare=audio("silent.wav", lambda: np.zeros(32000, np.float32))),
