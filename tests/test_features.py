@@ -134,12 +134,13 @@ def test_mel_filter_bank_matches_librosa():
     """The add-on's own Slaney mel filters (so it ships without librosa) are librosa's, to float32."""
     import librosa
 
-    from talkface.core.audio.features import FeatureConfig, _mel_basis, mel_frequencies
+    from talkface.core.audio.features import FeatureConfig
+    from talkface.core.audio.mel import mel_basis, mel_frequencies
 
     cfg = FeatureConfig(kind="logmel")
     for sr, n_fft, n_mels, fmin, fmax in ((cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax),
                                           (22050, 1024, 80, 0.0, 11025.0), (16000, 400, 40, 300.0, 900.0)):
-        ours = _mel_basis(sr, n_fft, n_mels, fmin, fmax)
+        ours = mel_basis(sr, n_fft, n_mels, fmin, fmax)
         theirs = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).T
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-7)
         np.testing.assert_allclose(mel_frequencies(n_mels, fmin, fmax),

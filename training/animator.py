@@ -25,8 +25,9 @@ import torch.nn.functional as F
 
 from ..core.animation import HEAD_CHANNELS
 from ..core.audio import phones, senones
-from ..core.audio.features import FeatureConfig, Features, mel_frequencies, mfcc_from_logmel
+from ..core.audio.features import FeatureConfig, Features, mfcc_from_logmel
 from ..core.audio.inference import outputs_to_values, save_animator
+from ..core.audio.mel import mel_frequencies
 from ..core.audio.network import NETWORK_FPS, Animator, AnimatorConfig, make_presets, run_chunked
 from ..core.face.model import ARKIT_NAMES, load_face_model
 from . import distributed, loop

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .mel import mel_basis
+
 SAMPLE_RATE = 16000
 WINDOW_S = 30                    # Whisper hears 30 s: 3000 frames of 10 ms
 N_FFT, HOP, N_MELS = 400, 160, 80
@@ -144,8 +146,6 @@ class Whisper:
     def __init__(self, device: str | None = None, threads: int | None = None):
         import ctranslate2
 
-        from .features import _mel_basis  # here: the module itself imports no PyTorch (the panel asks it)
-
         first, second = (_data_dir(p) for p in PACKAGES)
         if first is None or second is None:
             raise ImportError(missing_message())
@@ -168,7 +168,7 @@ class Whisper:
             intra_threads=threads or min(os.cpu_count() or 1, 4), files=files)
         ids = {t: i for i, t in enumerate(self.vocabulary) if t.startswith("<|")}
         self.prompt = [ids[t] for t in PROMPT]
-        self.mel = np.ascontiguousarray(_mel_basis(SAMPLE_RATE, N_FFT, N_MELS, 0.0, SAMPLE_RATE / 2).T)
+        self.mel = np.ascontiguousarray(mel_basis(SAMPLE_RATE, N_FFT, N_MELS, 0.0, SAMPLE_RATE / 2).T)
         self.lock = threading.Lock()
 
     def log_mel(self, x: np.ndarray) -> np.ndarray:
