@@ -127,11 +127,11 @@ def _strip_accents(s: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
 
 
-def normalise(transcript: str, unread: str = "raise") -> list[str]:
+def normalise(transcript: str, skip_unread: bool = False) -> list[str]:
     """Transcript -> lower-case dictionary words, numbers in digits as they are said
     (``core.audio.spoken_numbers``: "$5" five dollars, "5:30" five thirty, "1999" nineteen ninety-nine).
     Raises InputError for empty or non-English text, and for a token with digits that is not such a
-    number ("5pm", "MP3"), unless ``unread`` is "skip": that token is left out (a recogniser's
+    number ("5pm", "MP3"), unless ``skip_unread``: then that token is left out (a recogniser's
     text, ``recognition.aligned_words``)."""
     if transcript is None or not transcript.strip():
         raise InputError("The transcript is empty: type the words that are spoken in the audio.")
@@ -146,7 +146,7 @@ def normalise(transcript: str, unread: str = "raise") -> list[str]:
         tok = re.sub(r"^[^a-z0-9$£€]+|[^a-z0-9%]+$", "", tok)   # edge punctuation, quotes (not "$5", "50%")
         if any(c.isdigit() for c in tok):
             spoken = spoken_numbers.said(tok)
-            if spoken is None and unread != "skip":
+            if spoken is None and not skip_unread:
                 raise InputError(f"Please write '{tok}' in words in the transcript.")
             words += spoken or []
             continue

@@ -170,7 +170,7 @@ def aligned_words(text: str) -> list[str]:
     dictionary lacks left out."""
     text = re.sub(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*", " ", text)
     try:
-        words = alignment.normalise(text, unread="skip")
+        words = alignment.normalise(text, skip_unread=True)
     except InputError:
         return []
     known = _pronounced()
