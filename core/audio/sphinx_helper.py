@@ -81,18 +81,22 @@ def decode(decoders: Decoders, name: str, pcm: bytes):
     return dec
 
 
-#: The word pass's beams when a recogniser's words find no path (``word_pass``): PocketSphinx's
-#: defaults (beam and pbeam 1e-48, wbeam 7e-29) lose every path through some voices far from the
-#: model, and then the words mode gets no /p b m/ from the whole chunk (espeak-ng's made-up voices
-#: and accents: 27 % of their /p b m/). A transcript keeps the defaults: finding no path is part of
-#: how a text for other audio is refused (weights/provenance.json, ``wide_word_pass_rule_2026_12_06``).
-WIDE_BEAMS = {"beam": 1e-100, "pbeam": 1e-100, "wbeam": 1e-80}
+#: The word pass's beams when a recogniser's words find no path (``word_pass``): none, every path
+#: kept. PocketSphinx's defaults (beam and pbeam 1e-48, wbeam 7e-29) lose every path through some
+#: voices far from the model, and then the words mode gets no /p b m/ from the whole chunk (espeak-ng's
+#: made-up voices and accents: 27 % of their /p b m/; ``wide_word_pass_rule_2026_12_06``); beams of
+#: 1e-100 still lost Whisper's slightly misheard words on 29 of 380 of their lines (a quarter of the
+#: /p b m/ missed there), where no pruning aligns 26. A line of words is a single path of a few
+#: hundred HMMs at most, small enough to search whole (weights/provenance.json,
+#: ``word_recognition.unpruned_word_pass_rule_2026_12_06i``). A transcript keeps the defaults: finding
+#: no path is part of how a text for other audio is refused.
+WIDE_BEAMS = {"beam": 0.0, "pbeam": 0.0, "wbeam": 0.0}
 
 
 def word_pass(decoders: Decoders, text: str, pcm: bytes, wide: bool = False):
     """The 'words' decoder's alignment of ``text`` (space-separated words) to one chunk: the decoder
     with its result, or None when no path survives PocketSphinx's beams -- with ``wide``, nor
-    ``WIDE_BEAMS`` tried after them (only a pass that failed runs wide: a wide search over misheard
+    ``WIDE_BEAMS`` tried after them (only a pass that failed runs wide: an unpruned search over misheard
     words costs several times a narrow one). The beams are read when the alignment search is made
     (``set_align_text``), so the decoder's own stay as they were."""
     dec = decoders("words")
