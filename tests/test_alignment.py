@@ -262,3 +262,36 @@ def test_alignment_can_be_cancelled_between_chunks(speech, monkeypatch, helpers)
     with pytest.raises(InterruptedError):
         alignment.align(long, " ".join([TEXT] * 3), cancelled=lambda: asked.append(1) or True)
     assert asked
+
+
+def test_a_recognisers_misheard_words_find_a_path_without_pruning():
+    """espeak-ng's Scottish voice saying "Have you seen the muddy bicycle that Sophie borrowed?",
+    heard by Whisper as "Have you seen the mother my second husband, Marion": no path survives
+    beams of 1e-100 (what ``WIDE_BEAMS`` were), so the words mode gave the line's three /m b/ nothing.
+    Searched without pruning the words fit, and "mother" and "my" seal the lips where "muddy" and
+    "bicycle" open them."""
+    from talkface.core.audio.loading import resample
+    from talkface.core.audio.phones import to_pcm16
+    from talkface.training.corpus import espeak
+
+    if not espeak.available():
+        pytest.skip("libespeak-ng is not installed")
+    said = espeak.synthesize("Have you seen the muddy bicycle that Sophie borrowed?", "en-gb-scotland")
+    pcm = to_pcm16(resample(said.samples, said.sample_rate, 16000)).tobytes()
+    words = alignment.normalise("Have you seen the mother my second husband, Marion")
+    decoders = sphinx_helper.Decoders(alignment.decoder_settings())
+    assert sphinx_helper.WIDE_BEAMS == {"beam": 0.0, "pbeam": 0.0, "wbeam": 0.0}
+    before = sphinx_helper.WIDE_BEAMS
+    try:
+        sphinx_helper.WIDE_BEAMS = {"beam": 1e-100, "pbeam": 1e-100, "wbeam": 1e-80}
+        assert sphinx_helper.align_chunk(decoders, words, pcm, wide=True) is None
+    finally:
+        sphinx_helper.WIDE_BEAMS = before
+    answer = sphinx_helper.align_chunk(decoders, words, pcm, wide=True)
+    assert answer is not None
+    timed_words, phones = alignment.timed_answer(answer["words"], 0.0)
+    assert [w.text for w in timed_words] == words
+    found = [(s, e) for p, s, e in phones if p in ("P", "B", "M")]
+    muddy, bicycle = [(e.start, e.end) for e in said.phonemes if e.phoneme.lower() in ("m", "b")][:2]
+    for s0, e0 in (muddy, bicycle):
+        assert any(s1 < e0 + 0.03 and e1 > s0 - 0.03 for s1, e1 in found), (s0, found)
