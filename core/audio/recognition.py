@@ -16,10 +16,11 @@ Whisper hears in another language, PocketSphinx's US-English language model and 
 in the ``pocketsphinx`` wheel), as described below.
 A word the recogniser mishears still closes the lips where it has a /p b m/, so this mode trades
 a few false closures for many more found; a chunk whose words cannot be aligned gives none. A
-recogniser's words that find no path under PocketSphinx's beams are aligned again with wider ones
+recogniser's words that find no path under PocketSphinx's beams are aligned again without pruning
 (``sphinx_helper.WIDE_BEAMS``; since 2026-12-06: on voices far from the model a whole chunk's
-/p b m/ were lost; weights/provenance.json, ``wide_word_pass_words_rule_2026_12_06b``). Whisper's
-words written twice over for one chunk still find no path, and give none.
+/p b m/ were lost; weights/provenance.json, ``wide_word_pass_words_rule_2026_12_06b`` and
+``word_recognition.unpruned_word_pass_rule_2026_12_06i``). Words that need more phones than the
+chunk has frames (Whisper's words written twice over) still find no path, and give none.
 
 The recogniser's model is first adapted to the take's voice (``core.audio.adaptation``: a mean
 transform estimated from the phone loop's phones, which this mode computes anyway): on the dev
