@@ -281,12 +281,9 @@ def test_a_recognisers_misheard_words_find_a_path_without_pruning():
     words = alignment.normalise("Have you seen the mother my second husband, Marion")
     decoders = sphinx_helper.Decoders(alignment.decoder_settings())
     assert sphinx_helper.WIDE_BEAMS == {"beam": 0.0, "pbeam": 0.0, "wbeam": 0.0}
-    before = sphinx_helper.WIDE_BEAMS
-    try:
-        sphinx_helper.WIDE_BEAMS = {"beam": 1e-100, "pbeam": 1e-100, "wbeam": 1e-80}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sphinx_helper, "WIDE_BEAMS", {"beam": 1e-100, "pbeam": 1e-100, "wbeam": 1e-80})
         assert sphinx_helper.align_chunk(decoders, words, pcm, wide=True) is None
-    finally:
-        sphinx_helper.WIDE_BEAMS = before
     answer = sphinx_helper.align_chunk(decoders, words, pcm, wide=True)
     assert answer is not None
     timed_words, phones = alignment.timed_answer(answer["words"], 0.0)
