@@ -3,14 +3,23 @@ user folder and drive TalkFace through its operators, as a user would."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Must be set before bpy is first imported anywhere in this process.
-os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="talkface-user-"))
+# Must be set before bpy is first imported anywhere in this process. Each test process gets its own
+# user folder (pytest-xdist's workers inherit the controller's environment: sharing one, two workers
+# installing the extension at once found the repository locked), gone when the process ends; a
+# BLENDER_USER_RESOURCES set before pytest started is used as it is.
+_OURS = "TALKFACE_TESTS_USER_RESOURCES"
+if os.environ.get("BLENDER_USER_RESOURCES", os.environ.get(_OURS)) == os.environ.get(_OURS):
+    os.environ["BLENDER_USER_RESOURCES"] = os.environ[_OURS] = tempfile.mkdtemp(prefix="talkface-user-")
+    atexit.register(functools.partial(shutil.rmtree, os.environ[_OURS], ignore_errors=True))
 
 SAMPLES = os.path.join(ROOT, "samples")
 PORTRAIT = os.path.join(SAMPLES, "portrait.png")
