@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # installing the extension at once found the repository locked), gone when the process ends; a
 # BLENDER_USER_RESOURCES set before pytest started is used as it is.
 _OURS = "TALKFACE_TESTS_USER_RESOURCES"
-if os.environ.get("BLENDER_USER_RESOURCES", os.environ.get(_OURS)) == os.environ.get(_OURS):
+if os.environ.get("BLENDER_USER_RESOURCES") in (None, os.environ.get(_OURS)):     # unset, or made here
     os.environ["BLENDER_USER_RESOURCES"] = os.environ[_OURS] = tempfile.mkdtemp(prefix="talkface-user-")
     atexit.register(functools.partial(shutil.rmtree, os.environ[_OURS], ignore_errors=True))
 
