@@ -263,6 +263,39 @@ def test_other_engines_speak_training_utterances_only_with_their_own_phone_times
     assert not (tmp_path / "x").exists()
 
 
+def test_engine_speed_makes_more_vocal_tracts_whose_lips_close_on_the_sped_up_phones(tmp_path):
+    """--engine-speed: each engine utterance at its own speed within 1 +- S (pitch, formants and phone
+    times move together), the lips still shut on every /p b m/; a bad S is refused before any work."""
+    m = generate(tmp_path / "c", hours=0.008, seed=5, fps=50.0, heldout_fraction=0.0, shard_minutes=1.0,
+                 engines=("flite:awb",), engine_share=1.0, engine_speed=0.15, silence_fraction=0.0,
+                 log=lambda *_: None)
+    assert m["engine_speed"] == 0.15
+    speeds, n_checked = [], 0
+    for z in shards(tmp_path / "c", "train"):
+        for i, settings in enumerate(z["settings"]):
+            speed = json.loads(settings)["speed"]
+            speeds.append(speed)
+            a, b = z["frame_offsets"][i], z["frame_offsets"][i + 1]
+            p0, p1 = z["phoneme_offsets"][i], z["phoneme_offsets"][i + 1]
+            ends = z["phoneme_end"][p0:p1]
+            # the phone times were scaled with the audio: the last phone ends where the audio does
+            assert abs(ends.max() - (z["audio_offsets"][i + 1] - z["audio_offsets"][i]) / 16000) < 0.05
+            gap = lip_gap(z["targets"][a:b, :len(ARKIT_NAMES)])
+            for ph, s, e in zip(z["phoneme"][p0:p1], z["phoneme_start"][p0:p1], ends):
+                if ph in ("p", "b", "m"):
+                    assert gap[min(int(round((s + e) / 2 * 50)), len(gap) - 1)] < 0.02 < gap.max()
+                    n_checked += 1
+    assert len(speeds) >= 3 and len(set(speeds)) == len(speeds) and all(0.85 <= f <= 1.15 for f in speeds)
+    assert n_checked >= 3
+    plain = generate(tmp_path / "p", hours=0.001, seed=5, fps=50.0, engines=("flite:awb",), engine_share=1.0,
+                     log=lambda *_: None)
+    assert plain["engine_speed"] == 0.0
+    assert "speed" not in json.loads(next(iter(shards(tmp_path / "p", "train")))["settings"][0])
+    with pytest.raises(ValueError, match="engine speed"):
+        generate(tmp_path / "x", hours=1.0, engines=("flite:awb",), engine_speed=0.5, log=lambda *_: None)
+    assert not (tmp_path / "x").exists()
+
+
 def test_phone_evidence_is_added_to_every_shard_and_read_by_the_trainer(tmp_path):
     """training.corpus.evidence: one row per target frame (class shares summing to 1), computed from
     the stored audio, skipped on a second run; the trainer's loader appends it or says what to run."""

@@ -387,13 +387,20 @@ def engine_speaker(engine_voice: str) -> tuple[str, str]:
 
 
 def make_engine_utterance(engine: str, voice: str, rng: np.random.Generator, fps: float,
-                          reverb_p: float = REVERB_P) -> Utterance:
-    """An utterance in another engine's voice, with that engine's (or an aligner's) phone times."""
+                          reverb_p: float = REVERB_P, speed: float = 0.0) -> Utterance:
+    """An utterance in another engine's voice, with that engine's (or an aligner's) phone times.
+    ``speed`` > 0: played at a speed drawn uniformly within 1 +- ``speed`` (``change_speed``), so an
+    engine's few voices sound like many vocal tracts, as espeak-ng's made-up voices do."""
     module = importlib.import_module(f".{engine}", __package__)
     text = make_sentence(rng)
     samples, phones = module.synthesize(text, voice)
+    settings = dict(engine=engine)
+    if speed > 0:           # drawn only when asked for, so corpora built without it keep their random stream
+        factor = float(rng.uniform(1.0 - speed, 1.0 + speed))
+        samples, phones = change_speed(samples, phones, factor)
+        settings["speed"] = round(factor, 4)
     return _utterance(f"{engine}-{voice}", engine, voice, text, samples, arpabet_events(phones), rng, fps,
-                      reverb_p, dict(engine=engine))
+                      reverb_p, settings)
 
 
 def change_speed(samples: np.ndarray, phones: list, factor: float, sr: int = DEFAULT_SR):
@@ -410,10 +417,11 @@ def change_speed(samples: np.ndarray, phones: list, factor: float, sr: int = DEF
     return resample(samples, rate, sr), [(phone, start / factor, end / factor) for phone, start, end in phones]
 
 
-def check_recording_speed(speed: float) -> float:
-    """``speed`` if it is a usable ``--recording-speed`` (0 <= speed < 0.5), else ValueError."""
+def check_speed(speed: float, what: str = "recording") -> float:
+    """``speed`` if it is a usable ``--recording-speed`` or ``--engine-speed`` (0 <= speed < 0.5),
+    else ValueError naming ``what``."""
     if not 0.0 <= speed < 0.5:
-        raise ValueError(f"recording speed change must be in [0, 0.5), not {speed}")
+        raise ValueError(f"{what} speed change must be in [0, 0.5), not {speed}")
     return speed
 
 
@@ -425,7 +433,7 @@ def recorded_utterances(recording: str, copies: int, rng: np.random.Generator, f
     within 1 +- ``speed`` (``change_speed``), so a few people sound like more people."""
     if recording not in RECORDINGS:
         raise ValueError(f"unknown recordings {recording!r}: choose from {', '.join(RECORDINGS)}")
-    check_recording_speed(speed)
+    check_speed(speed)
     speaker, prompts = _recorded(recording, log, codec)
     for copy in range(copies):
         for prompt, samples, phones in prompts:
@@ -517,7 +525,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
              random_voices: int = 0, random_voice_share: float = 0.5, train_reverb_p: float = REVERB_P,
              heldout_from: str | Path | None = None, engines: tuple[str, ...] = (), engine_share: float = 0.0,
              recordings: tuple[str, ...] = (), recording_copies: int = 4, recording_codec: str = "wav",
-             recording_speed: float = 0.0, log=print) -> dict:
+             recording_speed: float = 0.0, engine_speed: float = 0.0, log=print) -> dict:
     """Write train/ and heldout/ shards plus manifest.json under ``out``; returns the manifest.
 
     ``random_voices`` made-up speakers (random_variant) join the training pool and speak
@@ -534,12 +542,15 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
     ``recording_codec``: 'wav' (8 kHz telephone band) or 'g722' (the same prompts, wideband).
     ``recording_speed``: each copy after a prompt's first played at a speed within 1 +- this
     (``recorded_utterances``); 0 none.
+    ``engine_speed``: each ``engines`` utterance played at a speed within 1 +- this
+    (``make_engine_utterance``); 0 none.
 
     Bit-exact for a seed only in a fresh process: libespeak-ng keeps hidden state between calls
     that shifts its output by a millisecond or two.
     """
     out = Path(out)
-    check_recording_speed(recording_speed)          # before any speech is made
+    check_speed(recording_speed)          # before any speech is made
+    check_speed(engine_speed, "engine")
     source = _heldout_source(Path(heldout_from), fps) if heldout_from else None
     if source:
         heldout_fraction = 0.0
@@ -593,7 +604,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
             utt = make_silence(accent, variant, rng, fps)
         elif split == "train" and engine_pool and rng.uniform() < engine_share:
             engine, voice = engine_pool[int(rng.integers(len(engine_pool)))]
-            utt = make_engine_utterance(engine, voice, rng, fps, train_reverb_p)
+            utt = make_engine_utterance(engine, voice, rng, fps, train_reverb_p, engine_speed)
         else:
             utt = make_utterance(accent, variant, rng, fps, train_reverb_p if split == "train" else REVERB_P)
         add(split, utt)
@@ -616,6 +627,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         random_voice_share=random_voice_share if made_up else 0.0, train_reverb_p=train_reverb_p,
         splits=splits, heldout_from=source["folder"] if source else None,
         engines=list(engines), engine_share=engine_share if engines else 0.0,
+        engine_speed=engine_speed if engines else 0.0,
         recordings=list(recordings), recording_copies=recording_copies if recordings else 0,
         recording_codec=recording_codec if recordings else None,
         recording_speed=recording_speed if recordings else 0.0,
@@ -671,13 +683,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--recording-speed", type=float, default=0.0,
                     help="play each copy of a recorded prompt after its first at a speed within 1 +- this "
                          "(pitch and formants move with it: more voices from few people); 0 none")
+    ap.add_argument("--engine-speed", type=float, default=0.0,
+                    help="play each --engines utterance at a speed within 1 +- this (pitch and formants "
+                         "move with it: more vocal tracts from an engine's few voices); 0 none")
     a = ap.parse_args(argv)
     m = generate(a.out, a.hours, a.seed, a.fps, a.heldout_fraction, a.shard_minutes, not a.no_audio,
                  random_voices=a.random_voices, random_voice_share=a.random_voice_share,
                  train_reverb_p=a.train_reverb_p, heldout_from=a.heldout_from,
                  engines=tuple(e for e in a.engines.split(",") if e), engine_share=a.engine_share,
                  recordings=tuple(r for r in a.recordings.split(",") if r), recording_copies=a.recording_copies,
-                 recording_codec=a.recording_codec, recording_speed=a.recording_speed)
+                 recording_codec=a.recording_codec, recording_speed=a.recording_speed,
+                 engine_speed=a.engine_speed)
     for split, c in m["splits"].items():
         print(f"{split}: {c['utterances']} utterances, {c['seconds'] / 60:.1f} min, {len(c['speakers'])} speakers, "
               f"{c['shards']} shards")
