@@ -107,8 +107,8 @@ def test_a_time_whisper_writes_in_digits_keeps_its_chunks_words(monkeypatch):
         pytest.skip("libespeak-ng is not installed")
     said = espeak.synthesize("Meet Bob at three thirty.", "en-us")
     x = resample(said.samples, said.sample_rate, 16000)
-    monkeypatch.setattr(whisper.Whisper, "transcribe",
-                        lambda self, x, language=False: whisper.Heard("Meet Bob at 3:30.", 1.0, 0.0))
+    monkeypatch.setattr(whisper.Whisper, "transcribe_many",
+                        lambda self, xs, language=False: [whisper.Heard("Meet Bob at 3:30.", 1.0, 0.0)] * len(xs))
     monkeypatch.setattr(recognition, "WORD_SOURCE", "whisper")
     found = recognition.recognise(from_array(x, 16000))
     assert [w.text for w in found.words] == "meet bob at three thirty".split() and not found.unaligned
@@ -140,17 +140,19 @@ def test_a_long_take_is_heard_chunk_by_chunk(speech, monkeypatch):
     30 s window), and each chunk's words are timed inside it."""
     gap = np.zeros(8000, np.float32)
     long = from_array(np.concatenate([speech.samples, gap] * 5), 16000)          # about 40 s
-    heard, transcribe = [], whisper.Whisper.transcribe
+    heard, batches, transcribe_many = [], [], whisper.Whisper.transcribe_many
 
-    def spy(self, x, language=False):
-        heard.append(len(x))
-        return transcribe(self, x, language)
+    def spy(self, xs, language=False):
+        heard.extend(len(x) for x in xs)
+        batches.append(len(xs))
+        return transcribe_many(self, xs, language)
 
-    monkeypatch.setattr(whisper.Whisper, "transcribe", spy)
+    monkeypatch.setattr(whisper.Whisper, "transcribe_many", spy)
     found = recognition.recognise(long)
     assert found.source == "whisper" and not found.unaligned
     assert heard == [b - a for a, b in phones.chunk_bounds(long.samples, 16000, recognition.PAUSE_S)]
     assert len(heard) > 1
+    assert batches[0] == 1 and max(batches) <= whisper.BATCH and (len(heard) < 3 or max(batches) > 1)
     assert max(heard) <= whisper.WINDOW_S * 16000
     assert found.text.lower().count("my name is emma") == 5, found.text
     assert all(0 <= s and e <= long.duration + 0.02 for _, s, e in found.phones)

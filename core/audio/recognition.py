@@ -188,7 +188,7 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
     ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split; cut in the
     quietest ``PAUSE_S``, not inside a word, where Whisper would mishear both halves: rule
     ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed in
-    this process, then its words aligned to it by the helpers (``phones``: the phone loop's, which
+    this process (the first alone, the rest ``whisper.BATCH`` at a time), then its words aligned to it by the helpers (``phones``: the phone loop's, which
     tell a silent chunk). A chunk Whisper thinks holds no speech (``NO_SPEECH``, its own threshold)
     and in which the phone loop heard under ``MIN_SOUNDING_S`` of phones gives no words: on silence
     and noise Whisper writes "you". None when Whisper gives the first
@@ -198,17 +198,22 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
     bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S)
     model = whisper.model()
     texts = []
-    for i, (a, b) in enumerate(bounds):
+    # the first chunk alone (its language decides whether Whisper hears the take), then the rest in batches
+    groups = [range(0, min(1, len(bounds)))] + [range(k, min(k + whisper.BATCH, len(bounds)))
+                                                for k in range(1, len(bounds), whisper.BATCH)]
+    for group in (g for g in groups if len(g)):
         if cancelled is not None and cancelled():
             raise InterruptedError("word recognition cancelled")
-        heard = model.transcribe(x[a:b], language=i == 0)
-        if heard.english < ENGLISH_FLOOR:
+        found = model.transcribe_many([x[slice(*bounds[i])] for i in group], language=group[0] == 0)
+        if found[0].english < ENGLISH_FLOOR:
             return None
-        silent = (heard.no_speech > NO_SPEECH
-                  and _sounding(phones, a / SAMPLE_RATE, b / SAMPLE_RATE) < MIN_SOUNDING_S)
-        texts.append("" if silent else heard.text)
+        for i, heard in zip(group, found):
+            a, b = bounds[i]
+            silent = (heard.no_speech > NO_SPEECH
+                      and _sounding(phones, a / SAMPLE_RATE, b / SAMPLE_RATE) < MIN_SOUNDING_S)
+            texts.append("" if silent else heard.text)
         if progress is not None:
-            progress(i + 1, len(bounds))
+            progress(group[-1] + 1, len(bounds))
     headers = [{"kind": "align", "words": aligned_words(t), "wide": True} for t in texts]
     with sphinx_pool.RECOGNITION.use(alignment.decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
         return dataclasses.replace(_recognise(x, bounds, pool, decoders, headers, texts, cancelled, None),
