@@ -135,6 +135,19 @@ def test_packages_and_model_file_are_checked(monkeypatch):
         whisper.Whisper()
 
 
+def test_chunks_decoded_together_hear_what_each_hears_alone(speech):
+    """Decoding a batch of chunks gives each the words, and the no-speech odds, it gets alone; only the
+    first chunk's language is asked."""
+    x = speech.samples
+    chunks = [x, x[: len(x) // 2], np.zeros(16000, np.float32)]
+    model = whisper.model()
+    together = model.transcribe_many(chunks, language=True)
+    alone = [model.transcribe(c, language=i == 0) for i, c in enumerate(chunks)]
+    assert [h.text for h in together] == [h.text for h in alone] and "emma" in together[0].text.lower()
+    assert np.allclose([h.no_speech for h in together], [h.no_speech for h in alone], atol=1e-3)
+    assert together[0].english == pytest.approx(alone[0].english, abs=1e-3) and together[1].english == 1.0
+
+
 def test_a_long_take_is_heard_chunk_by_chunk(speech, monkeypatch):
     """Whisper hears a long take in the phone recogniser's chunks cut in pauses (each padded to one
     30 s window), and each chunk's words are timed inside it."""

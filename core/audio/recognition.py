@@ -187,9 +187,9 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
     """``recognise`` with Whisper's words (``WORD_SOURCE`` "whisper"): each chunk of
     ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split; cut in the
     quietest ``PAUSE_S``, not inside a word, where Whisper would mishear both halves: rule
-    ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed in
-    this process (the first alone, the rest ``whisper.BATCH`` at a time), then its words aligned to it by the helpers (``phones``: the phone loop's, which
-    tell a silent chunk). A chunk Whisper thinks holds no speech (``NO_SPEECH``, its own threshold)
+    ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed in this process (the
+    first alone, the rest ``whisper.BATCH`` at a time), then its words aligned to it by the helpers
+    (``phones``: the phone loop's, which tell a silent chunk). A chunk Whisper thinks holds no speech (``NO_SPEECH``, its own threshold)
     and in which the phone loop heard under ``MIN_SOUNDING_S`` of phones gives no words: on silence
     and noise Whisper writes "you". None when Whisper gives the first
     chunk less than ``ENGLISH_FLOOR`` odds of being English: its English words for another language
