@@ -189,9 +189,9 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
     quietest ``PAUSE_S``, not inside a word, where Whisper would mishear both halves: rule
     ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed in this process (the
     first alone, the rest ``whisper.BATCH`` at a time), then its words aligned to it by the helpers
-    (``phones``: the phone loop's, which tell a silent chunk). A chunk Whisper thinks holds no speech (``NO_SPEECH``, its own threshold)
-    and in which the phone loop heard under ``MIN_SOUNDING_S`` of phones gives no words: on silence
-    and noise Whisper writes "you". None when Whisper gives the first
+    (``phones``: the phone loop's, which tell a silent chunk). A chunk Whisper thinks holds no
+    speech (``NO_SPEECH``, its own threshold) and in which the phone loop heard under
+    ``MIN_SOUNDING_S`` of phones gives no words: on silence and noise Whisper writes "you". None when Whisper gives the first
     chunk less than ``ENGLISH_FLOOR`` odds of being English: its English words for another language
     are a guess at a translation, and PocketSphinx's word search, which hears sounds as English
     words, takes the take as before."""
@@ -199,9 +199,8 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
     model = whisper.model()
     texts = []
     # the first chunk alone (its language decides whether Whisper hears the take), then the rest in batches
-    groups = [range(0, min(1, len(bounds)))] + [range(k, min(k + whisper.BATCH, len(bounds)))
-                                                for k in range(1, len(bounds), whisper.BATCH)]
-    for group in (g for g in groups if len(g)):
+    edges = [0, *range(1, len(bounds), whisper.BATCH), len(bounds)] if bounds else []
+    for group in (range(a, b) for a, b in zip(edges, edges[1:])):
         if cancelled is not None and cancelled():
             raise InterruptedError("word recognition cancelled")
         found = model.transcribe_many([x[slice(*bounds[i])] for i in group], language=group[0] == 0)

@@ -205,12 +205,15 @@ class Whisper:
         chunk's odds of being English; the others' are 1.0."""
         import ctranslate2
 
+        def encode(x: np.ndarray):
+            return self.model.encode(ctranslate2.StorageView.from_array(self.log_mel(x)[None]), to_cpu=True)
+
         with self.lock:
-            # encoded one by one (its self-attention for four windows at once would hold 290 MB; the
-            # encoder is compute-bound, so a batch would not be faster), decoded together
-            encoded = ctranslate2.StorageView.from_array(np.concatenate([np.asarray(self.model.encode(
-                ctranslate2.StorageView.from_array(self.log_mel(x)[None]), to_cpu=True)) for x in xs]))
-            odds = dict(self.model.detect_language(encoded)[0]) if language else {}
+            # each window encoded alone (four windows' self-attention at once would hold 290 MB, and the
+            # encoder is compute-bound: a batch would not be faster), then decoded together
+            windows = [encode(x) for x in xs]
+            odds = dict(self.model.detect_language(windows[0])[0]) if language else {}
+            encoded = ctranslate2.StorageView.from_array(np.concatenate([np.asarray(w) for w in windows]))
             results = self.model.generate(encoded, [self.prompt] * len(xs), beam_size=1, max_length=MAX_TOKENS,
                                           return_no_speech_prob=True)
         english = odds.get("<|en|>", 0.0) if language else 1.0
