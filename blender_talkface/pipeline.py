@@ -198,10 +198,11 @@ def align_transcript(audio, transcript: str, model=None, cancelled=None) -> tupl
     before anything changes."""
     if not transcript.strip():
         return None, None
-    from ..core.audio import alignment, listening
+    from ..core.audio import alignment, listening, recognition
 
     if model is None:
-        return alignment.align(audio, transcript, cancelled=cancelled), None
+        return alignment.align(audio, transcript, cancelled=cancelled,
+                               second_opinion=recognition.second_opinion), None
     return listening.align_and_listen(audio, model, transcript, cancelled)
 
 

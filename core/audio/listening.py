@@ -94,7 +94,8 @@ def align_and_listen(audio: Audio, model: Animator, transcript: str, cancelled=N
         found = heard[0]
         return alignment.Heard(found.logliks, found.heard) if found.logliks is not None else None
 
-    aligned = alignment.align(audio, transcript, meanwhile=listen, cancelled=cancelled)
+    aligned = alignment.align(audio, transcript, meanwhile=listen, cancelled=cancelled,
+                              second_opinion=recognition.second_opinion)
     return aligned, replace(heard[0], logliks=None, heard=None, closures=None)
 
 

@@ -60,7 +60,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..weights import weights_path
-from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool, whisper
+from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool, whisper, word_match
 from .loading import Audio, from_array, resample
 from .phones import FRAME_S, SEARCH_S, chunk_bounds, model_dir, quietest_cut, to_pcm16
 
@@ -196,6 +196,18 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
     are a guess at a translation, and PocketSphinx's word search, which hears sounds as English
     words, takes the take as before."""
     bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S)
+    texts = _whisper_texts(x, bounds, phones, cancelled, progress)
+    if texts is None:
+        return None
+    headers = [{"kind": "align", "words": aligned_words(t), "wide": True} for t in texts]
+    with sphinx_pool.RECOGNITION.use(alignment.decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
+        return dataclasses.replace(_recognise(x, bounds, pool, decoders, headers, texts, cancelled, None),
+                                   source="whisper")
+
+
+def _whisper_texts(x, bounds, phones, cancelled, progress) -> list[str] | None:
+    """What Whisper hears in each chunk ``bounds`` of ``x`` ('' for a silent one: see
+    ``_recognise_with_whisper``), or None for a take it hears in another language."""
     model = whisper.model()
     texts = []
     # the first chunk alone (its language decides whether Whisper hears the take), then the rest in batches
@@ -213,10 +225,37 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
             texts.append("" if silent else heard.text)
         if progress is not None:
             progress(group[-1] + 1, len(bounds))
-    headers = [{"kind": "align", "words": aligned_words(t), "wide": True} for t in texts]
-    with sphinx_pool.RECOGNITION.use(alignment.decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
-        return dataclasses.replace(_recognise(x, bounds, pool, decoders, headers, texts, cancelled, None),
-                                   source="whisper")
+    return texts
+
+
+#: When Whisper's words vouch for a text the acoustic mismatch check refuses (``second_opinion``).
+TEXT_VOUCHED = word_match.Limits(share=0.7, run=3)
+
+
+def second_opinion(x: np.ndarray, said: list[str], phones: list,
+                   cancelled: Callable[[], bool] | None = None) -> alignment.Opinion | None:
+    """Whisper's opinion of a text (``said``: its normalised words) the acoustic check refused for
+    16 kHz samples ``x`` (``phones``: the phone loop's, which tell a silent chunk): whether the words
+    it hears agree with the text (``TEXT_VOUCHED``, ``core.audio.word_match``), and what it heard.
+    None when nobody can give one: Whisper not installed or not chosen (``WORD_SOURCE``), or the take
+    heard in another language."""
+    heard = whisper_heard(x, phones, cancelled)
+    return None if heard is None else opinion_of(said, heard)
+
+
+def whisper_heard(x: np.ndarray, phones: list, cancelled: Callable[[], bool] | None = None) -> str | None:
+    """The words Whisper hears in 16 kHz samples ``x``, chunk by chunk as the words mode hears them,
+    or None: Whisper not installed or not chosen, or the take heard in another language."""
+    if not whisper.hears_words(WORD_SOURCE):
+        return None
+    texts = _whisper_texts(x, chunk_bounds(x, SAMPLE_RATE, PAUSE_S), phones, cancelled, None)
+    return None if texts is None else " ".join(t for t in texts if t)
+
+
+def opinion_of(said: list[str], heard: str, limits: word_match.Limits = TEXT_VOUCHED) -> alignment.Opinion:
+    """Whisper's ``heard`` text against a text's normalised words ``said``."""
+    found = word_match.agreement(said, aligned_words(heard))
+    return alignment.Opinion(limits.agree(found), heard, "Whisper", found)
 
 
 def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
