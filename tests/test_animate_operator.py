@@ -287,6 +287,26 @@ def test_a_background_job_returns_raises_and_stops_when_asked(blender):
     assert not Background.running
 
 
+def test_a_text_kept_on_whispers_word_says_so_in_the_takes_notes(face, blender):
+    """A dialog text the acoustic check alone refused and Whisper's words kept
+    (``Alignment.vouched_by``) times the lips, and the take's notes (the operator's report, the
+    headless lines) tell the animator to check the lips; a text the check accepted adds no note."""
+    from dataclasses import replace
+
+    from talkface.core.audio import alignment
+    from talkface.core.audio.loading import load_audio
+    from talkface.scripts.make_sample_audio import TEXT
+
+    pipeline = _module("pipeline")
+    aligned = alignment.align(load_audio(SPEECH), TEXT)
+    plain = pipeline.hear_take(SPEECH, "Neutral", pipeline.AnimateOptions(transcript=TEXT, alignment=aligned))
+    kept = pipeline.hear_take(SPEECH, "Neutral", pipeline.AnimateOptions(
+        transcript=TEXT, alignment=replace(aligned, vouched_by="Whisper")))
+    assert plain.lipsync == kept.lipsync == "transcript"
+    assert not any("Whisper" in n for n in plain.notes)
+    assert [n for n in kept.notes if "Whisper heard the same words" in n]
+
+
 def test_hearing_a_take_changes_nothing_and_stops_when_cancelled(face, blender):
     pipeline = _module("pipeline")
     actions = set(blender.data.actions.keys())

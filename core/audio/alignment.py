@@ -37,6 +37,13 @@ How it works
    The phone posteriors the animator reads come from the same scores, so with
    ``listening.align_and_listen`` the check costs nothing extra. Short partial mismatches (a
    replaced phrase in a 3 s line) and single wrong words are NOT caught.
+   A text the check refuses gets a second opinion where the caller gives one (``align``'s
+   ``second_opinion``; ``listening.align_and_listen`` and the add-on give Whisper's, where it is
+   installed: ``core.audio.recognition.second_opinion``): a recogniser trained on real speech hears
+   the take, and when its words agree with the text (``core.audio.word_match``: most words of
+   each found in the other, no run of unmatched words) the text is kept, aligned again with the
+   beams opened where it found no path (``Alignment.vouched_by``); otherwise the refusal quotes
+   what it heard. Accepted texts never ask it.
 4. PocketSphinx's phone pass needs ``bestpath=False`` (its own tests say so); if it still fails
    on a chunk, the chunk is cut at every silence, and a piece that still fails is timed by a word
    pass over one-phone pseudo-words.
