@@ -11,10 +11,13 @@ noise, rooms, band limits, codecs),
   other        another line's text (a transcript for other audio)
   half         the first half of the line's words
   replaced     the middle third of the words replaced by another line's
-and the table prints, per voice and kind, how many were refused and the excess (how much worse the
-text's phones fit than the phone loop's own; mean over the clip / worst 2 s window) of those
-accepted. The right texts should all be accepted, the rest refused; the limits (MAX_EXCESS,
-MAX_LOCAL_EXCESS) were set from this table at seed 99. Synthetic lines are made fresh
+and the table prints, per voice and kind, how many were refused -- by the acoustic check alone, and
+with Whisper's words vouching for a text the check refuses (``recognition.second_opinion``, at
+``recognition.TEXT_VOUCHED``) -- and the excess (how much worse the text's phones fit than the
+phone loop's own; mean over the clip / worst 2 s window) of those the check accepted. The right
+texts should all be accepted, the rest refused; the limits (MAX_EXCESS, MAX_LOCAL_EXCESS) were set
+from this table at seed 99, and so were Whisper's (the last lines: right texts refused and wrong
+texts accepted at other limits). Synthetic lines are made fresh
 (corpus-style sentences at --seed, not the lip-sync bench's seed); reserved voices are never used.
 The last lines time the alignment of the 44 s real recording (x real time, decoders built).
 """

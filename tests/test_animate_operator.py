@@ -235,7 +235,9 @@ def test_words_listening_times_the_lips_by_recognised_words(face, blender):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("The quick brown fox jumps over the lazy dog by the river bank on Sunday.", "does not match"),
+    # the refusal quotes what Whisper heard (its second opinion, core.audio.recognition.second_opinion)
+    ("The quick brown fox jumps over the lazy dog by the river bank on Sunday.",
+     "does not match.*Whisper heard instead: .Hello, my name is Emma"),
     ("Der schnelle braune Fuchs springt über den faulen Hund am Flussufer.", "English"),
 ])
 def test_dialog_text_that_cannot_be_used_is_reported_and_changes_nothing(face, blender, text, message):

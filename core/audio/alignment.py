@@ -368,7 +368,8 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
         if opinion is None:
             raise refusal
         if not opinion.agrees:
-            shown = opinion.heard if len(opinion.heard) <= 120 else opinion.heard[:117] + "..."
+            shown = " ".join(opinion.heard.split())          # one line, at most 120 characters
+            shown = shown if len(shown) <= 120 else shown[:117] + "..."
             raise InputError(f"{refusal} {opinion.by} heard instead: \"{shown}\"") from refusal
         if found is None:
             found = _align(decoders, text, pcm, pool, None, cancelled, wide=True)
