@@ -458,30 +458,24 @@ def closure_detector(setting: tuple[float, float] | None):
 
 
 class NetworkWithText(Network):
-    """The same weights given the line's text, as a user's Dialog Text: aligned as the add-on aligns
-    it (the acoustic check, and Whisper's second opinion on a text it refuses), then animated."""
+    """The same weights given the line's text, as a user's Dialog Text: aligned, then animated."""
 
     def __init__(self, path: str, phone_mouth: float | None = None):
         super().__init__(path, phone_mouth=phone_mouth)
         self.name += " +text"
-        self.refused = self.vouched = 0
+        self.refused = 0
 
     def predict(self, case: Case):
-        """A text the aligner refuses (a false 'does not match') is counted and animated without it;
-        one kept on Whisper's word is counted too."""
-        from talkface.core.audio import alignment, recognition
+        """A text the aligner refuses (a false 'does not match') is counted and animated without it."""
+        from talkface.core.audio import alignment
         from talkface.core.errors import InputError
 
-        where = f"{case.voice} ({'clean' if case.clean else 'degraded'})"
         try:
-            aligned = alignment.align(case.audio, case.extra["text"], second_opinion=recognition.second_opinion)
+            aligned = alignment.align(case.audio, case.extra["text"])
         except InputError as exc:
             self.refused += 1
-            print(f"[bench] {where}: text refused: {exc}", file=sys.stderr)
+            print(f"[bench] {case.voice} ({'clean' if case.clean else 'degraded'}): text refused: {exc}", file=sys.stderr)
             return inference.animate(case.audio, self.net, "Neutral")
-        if aligned.vouched_by:
-            self.vouched += 1
-            print(f"[bench] {where}: text kept on {aligned.vouched_by}'s word", file=sys.stderr)
         return inference.animate(case.audio, self.net, "Neutral", timed_phones=aligned.phones,
                                  phone_mouth=self.phone_mouth)
 
@@ -924,8 +918,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table(results)
     for pred in predictors:
         if isinstance(pred, NetworkWithText):
-            print(f"{pred.name}: {pred.refused} texts refused (animated without them), "
-                  f"{pred.vouched} kept on Whisper's word, over every set")
+            print(f"{pred.name}: {pred.refused} texts refused (animated without them), over every set")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump([{"weights": w, "set": s, "seen": seen, **q} for w, s, seen, q in results], fh, indent=1,

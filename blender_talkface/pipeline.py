@@ -202,7 +202,7 @@ def align_transcript(audio, transcript: str, model=None, cancelled=None) -> tupl
 
     if model is None:
         return alignment.align(audio, transcript, cancelled=cancelled,
-                               second_opinion=recognition.second_opinion), None
+                               heard_instead=recognition.heard_instead), None
     return listening.align_and_listen(audio, model, transcript, cancelled)
 
 
@@ -280,18 +280,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     anim = inference.smooth_take(model, anim, options.smoothing)
     step(3)
     _stop_if(cancelled)
-    return HeardTake(audio, anim, source, aligned, recognised,
-                     tuple(audio.notes) + tuple(anim.notes) + vouched_note(aligned))
-
-
-def vouched_note(aligned) -> tuple:
-    """A note for a dialog text the acoustic check alone refused and a recogniser's words kept
-    (``core.audio.alignment.Alignment.vouched_by``), else nothing."""
-    if aligned is None or not aligned.vouched_by:
-        return ()
-    return (f"The dialog text fits the voice's sounds poorly (a voice far from the aligner's model), "
-            f"but {aligned.vouched_by} heard the same words, so it was kept: check the lips where the "
-            f"text and the voice differ",)
+    return HeardTake(audio, anim, source, aligned, recognised, tuple(audio.notes) + tuple(anim.notes))
 
 
 def write_take(context, face_obj, audio_path: str, options: AnimateOptions, heard: HeardTake,

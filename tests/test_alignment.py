@@ -294,57 +294,37 @@ def test_a_recognisers_misheard_words_find_a_path_without_pruning():
         assert any(s1 < e0 + 0.03 and e1 > s0 - 0.03 for s1, e1 in found), (s0, found)
 
 
-def _whisper_chosen(monkeypatch):
+def test_a_refused_text_says_what_whisper_heard(speech, monkeypatch):
+    """A text refused as not matching ends with what Whisper heard (``heard_instead``), so a text
+    given for another take's audio shows as such; a text the check accepts never wakes Whisper, a
+    text refused for other reasons (unknown words) is not heard, and a farm that chose PocketSphinx
+    gets the refusal alone."""
     from talkface.core.audio import recognition, whisper
 
     if not whisper.available():
         pytest.skip("Whisper's packages are not installed")
     monkeypatch.setattr(recognition, "WORD_SOURCE", "whisper")
-    return recognition
-
-
-def test_whisper_vouches_for_a_right_text_that_finds_no_path(speech, result, monkeypatch):
-    """A right text whose word pass finds no path under PocketSphinx's beams (as on voices far from
-    its model: here the narrow pass made to fail) is kept when Whisper hears its words: aligned again
-    with the beams opened, the same words and phones as the text aligned plainly, and the Alignment
-    says who vouched for it. A farm that chose PocketSphinx gets the refusal as before."""
-    recognition = _whisper_chosen(monkeypatch)
-    own = sphinx_helper.word_pass
-    passes = []
-
-    def narrow_fails(decoders, text, pcm, wide=False):
-        passes.append(wide)
-        return own(decoders, text, pcm, wide) if wide else None
-
-    monkeypatch.setattr(sphinx_helper, "word_pass", narrow_fails)
-    kept = alignment.align(speech, TEXT, second_opinion=recognition.second_opinion)
-    assert kept.vouched_by == "Whisper" and passes[:2] == [False, True]
-    assert kept.words == result.words and kept.phones == result.phones
-    monkeypatch.setattr(recognition, "WORD_SOURCE", "pocketsphinx")
-    with pytest.raises(InputError, match="cannot be fitted") as refused:
-        alignment.align(speech, TEXT, second_opinion=recognition.second_opinion)
-    assert "heard instead" not in str(refused.value)
-
-
-def test_a_text_whisper_does_not_vouch_for_is_refused_with_what_it_heard(speech, monkeypatch):
-    """With the acoustic limits at nothing every text is refused by the check: the sample's own text
-    is kept on Whisper's word; a third of it replaced, or half of it, is not, and the refusal
-    quotes what Whisper heard. A text the check accepts never wakes the second opinion."""
-    recognition = _whisper_chosen(monkeypatch)
     asked = []
 
-    def counted(*args):
-        asked.append(args[1])
-        return recognition.second_opinion(*args)
+    def counted(x, cancelled=None):
+        asked.append(len(x))
+        return recognition.heard_instead(x, cancelled)
 
-    assert alignment.align(speech, TEXT, second_opinion=counted).vouched_by == "" and not asked
-    monkeypatch.setattr(alignment, "MAX_EXCESS", -10.0)
-    kept = alignment.align(speech, TEXT, second_opinion=counted)
-    assert kept.vouched_by == "Whisper" and kept.excess > alignment.MAX_EXCESS and len(asked) == 1
+    assert alignment.align(speech, TEXT, heard_instead=counted).words and not asked
+    with pytest.raises(InputError, match="'zxqvbn'"):
+        alignment.align(speech, "Hello! My name is zxqvbn.", heard_instead=counted)
+    assert not asked
     words = TEXT.split()
     n = len(words)
-    replaced = " ".join(words[: n // 3] + "the weather will be cool and windy up north".split() + words[2 * n // 3:])
-    for text in (replaced, " ".join(words[: n // 2])):
-        with pytest.raises(InputError, match="does not match the audio") as refused:
-            alignment.align(speech, text, second_opinion=counted)
-        assert "Whisper heard instead" in str(refused.value) and "happy to meet you" in str(refused.value)
+    for wrong in ("The quick brown fox jumps over the lazy dog by the river bank on Sunday.",
+                  " ".join(words[: n // 2])):
+        with pytest.raises(alignment.TextMismatch, match="does not match the audio") as refused:
+            alignment.align(speech, wrong, heard_instead=counted)
+        message = str(refused.value)
+        assert message.endswith('"') and "\n" not in message
+        assert 'Whisper heard instead: "Hello, my name is Emma and I\'m very happy to meet you.' in message
+    assert len(asked) == 2
+    monkeypatch.setattr(recognition, "WORD_SOURCE", "pocketsphinx")
+    with pytest.raises(InputError, match="does not match the audio") as refused:
+        alignment.align(speech, "The quick brown fox jumps over the lazy dog.", heard_instead=recognition.heard_instead)
+    assert "Whisper" not in str(refused.value)

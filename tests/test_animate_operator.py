@@ -235,7 +235,7 @@ def test_words_listening_times_the_lips_by_recognised_words(face, blender):
 
 
 @pytest.mark.parametrize("text, message", [
-    # the refusal quotes what Whisper heard (its second opinion, core.audio.recognition.second_opinion)
+    # the refusal ends with what Whisper heard (core.audio.recognition.heard_instead)
     ("The quick brown fox jumps over the lazy dog by the river bank on Sunday.",
      "does not match.*Whisper heard instead: .Hello, my name is Emma"),
     ("Der schnelle braune Fuchs springt über den faulen Hund am Flussufer.", "English"),
@@ -287,26 +287,6 @@ def test_a_background_job_returns_raises_and_stops_when_asked(blender):
     with pytest.raises(InterruptedError):
         running.result()
     assert not Background.running
-
-
-def test_a_text_kept_on_whispers_word_says_so_in_the_takes_notes(face, blender):
-    """A dialog text the acoustic check alone refused and Whisper's words kept
-    (``Alignment.vouched_by``) times the lips, and the take's notes (the operator's report, the
-    headless lines) tell the animator to check the lips; a text the check accepted adds no note."""
-    from dataclasses import replace
-
-    from talkface.core.audio import alignment
-    from talkface.core.audio.loading import load_audio
-    from talkface.scripts.make_sample_audio import TEXT
-
-    pipeline = _module("pipeline")
-    aligned = alignment.align(load_audio(SPEECH), TEXT)
-    plain = pipeline.hear_take(SPEECH, "Neutral", pipeline.AnimateOptions(transcript=TEXT, alignment=aligned))
-    kept = pipeline.hear_take(SPEECH, "Neutral", pipeline.AnimateOptions(
-        transcript=TEXT, alignment=replace(aligned, vouched_by="Whisper")))
-    assert plain.lipsync == kept.lipsync == "transcript"
-    assert not any("Whisper" in n for n in plain.notes)
-    assert [n for n in kept.notes if "Whisper heard the same words" in n]
 
 
 def test_hearing_a_take_changes_nothing_and_stops_when_cancelled(face, blender):

@@ -172,7 +172,7 @@ def test_empty_transcript(tmp_path, sample_speech):
 
 
 @pytest.mark.parametrize("text, message", [
-    # the refusal quotes what Whisper heard (its second opinion, core.audio.recognition.second_opinion)
+    # the refusal ends with what Whisper heard (core.audio.recognition.heard_instead)
     ("The quick brown fox jumps over the lazy dog by the river bank on Sunday.",
      ("does not match the audio", 'Whisper heard instead: "Hello, my name is Emma')),
     ("Der schnelle braune Fuchs springt über den faulen Hund am Flussufer.", ("English",)),

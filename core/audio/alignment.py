@@ -36,14 +36,10 @@ How it works
    accent they refused a third of the right texts.
    The phone posteriors the animator reads come from the same scores, so with
    ``listening.align_and_listen`` the check costs nothing extra. Short partial mismatches (a
-   replaced phrase in a 3 s line) and single wrong words are NOT caught.
-   A text the check refuses gets a second opinion where the caller gives one (``align``'s
-   ``second_opinion``; ``listening.align_and_listen`` and the add-on give Whisper's, where it is
-   installed: ``core.audio.recognition.second_opinion``): a recogniser trained on real speech hears
-   the take, and when its words agree with the text (``core.audio.word_match``: most words of
-   each found in the other, no run of unmatched words) the text is kept, aligned again with the
-   beams opened where it found no path (``Alignment.vouched_by``); otherwise the refusal quotes
-   what it heard. Accepted texts never ask it.
+   replaced phrase in a 3 s line) and single wrong words are NOT caught. A refusal ends with what
+   a recogniser trained on real speech heard where the caller asks (``align``'s ``heard_instead``;
+   the add-on asks Whisper where it is installed: ``core.audio.recognition.heard_instead``), so a
+   text given for another take's audio shows as such.
 4. PocketSphinx's phone pass needs ``bestpath=False`` (its own tests say so); if it still fails
    on a chunk, the chunk is cut at every silence, and a piece that still fails is timed by a word
    pass over one-phone pseudo-words.
@@ -59,7 +55,7 @@ import os
 import re
 import tempfile
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -112,9 +108,6 @@ class Alignment:
     duration: float = 0.0
     worst_window: float = float("nan")     # the excess's worst LOCAL_WINDOW_FRAMES mean (clips that long)
     excess: float = float("nan")           # mean per-frame gap less the phone loop's best path's
-    #: who vouched for a text the acoustic check refused ('': the check accepted it; "Whisper": its
-    #: words agreed, ``align``'s ``second_opinion``)
-    vouched_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,18 +117,6 @@ class Heard:
 
     logliks: np.ndarray
     phones: list
-
-
-@dataclass(frozen=True)
-class Opinion:
-    """A recogniser's opinion of a text the acoustic check refused (``align``'s ``second_opinion``):
-    whether the words it heard agree with the text, what it heard, who heard it, and how they
-    agreed (``core.audio.word_match.Agreement``)."""
-
-    agrees: bool
-    heard: str
-    by: str
-    agreement: object = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,13 +282,17 @@ def _split_at_silences(decoders: sphinx_helper.Decoders, words: list[str], pcm: 
     return out
 
 
-def _mismatch(detail: str) -> InputError:
-    return InputError(f"The transcript does not match the audio: {detail}.")
+class TextMismatch(InputError):
+    """A transcript that does not fit the audio (``align``'s refusal after the passes or the check)."""
+
+
+def _mismatch(detail: str) -> TextMismatch:
+    return TextMismatch(f"The transcript does not match the audio: {detail}.")
 
 
 def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | None] | None = None,
           cancelled: Callable[[], bool] | None = None,
-          second_opinion: Callable[..., Opinion | None] | None = None) -> Alignment:
+          heard_instead: Callable[[np.ndarray, Callable[[], bool] | None], str | None] | None = None) -> Alignment:
     """Align ``transcript`` (English) to ``audio``; see the module docstring. Raises InputError for
     empty, non-English or unknown-word transcripts, audio over 10 minutes, and transcripts that
     do not match the audio. ``meanwhile(helped)`` runs once, while helper processes align the
@@ -316,16 +301,23 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
     path (``Heard``), which the mismatch check then uses instead of hearing the audio again.
     ``cancelled()``, asked between chunks (and while the helpers work), stops it
     (InterruptedError); the first pass over the whole clip runs to its end.
-
-    ``second_opinion(samples, words, phones, cancelled)``, asked only when the acoustic check
-    refuses the text (16 kHz samples, the text's normalised words, the phone loop's phones): an
-    ``Opinion`` (``core.audio.recognition.second_opinion``: Whisper's words) or None for none. A
-    text it vouches for is aligned again with PocketSphinx's beams opened (``sphinx_helper.WIDE_BEAMS``)
-    where they found no path, and kept (``Alignment.vouched_by``); otherwise the refusal says what
-    it heard."""
+    ``heard_instead(samples, cancelled)``, asked only when the text is refused as not matching
+    (16 kHz samples): a sentence saying what a recogniser heard, which the refusal ends with
+    (``core.audio.recognition.heard_instead``: Whisper's words), or None."""
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
+    try:
+        return _aligned(x, transcript, meanwhile, cancelled)
+    except TextMismatch as refused:
+        said = heard_instead(x, cancelled) if heard_instead is not None else None
+        if said is None:
+            raise
+        raise TextMismatch(f"{refused} {said}") from refused
+
+
+def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled) -> Alignment:
+    """``align`` on 16 kHz samples ``x``."""
     duration = len(x) / SAMPLE_RATE
     if duration > MAX_DURATION_S:
         raise InputError(f"The audio is {duration / 60:.1f} minutes long: transcript alignment takes at most "
@@ -348,45 +340,23 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
     pool = None
     try:
         settings = decoder_settings(dictionary)
-        decoders, pcm = sphinx_helper.Decoders(settings), to_pcm16(x)
         pool = sphinx_pool.Pool(settings, helpers) if helpers else None
-        try:
-            found = _align(decoders, text, pcm, pool, during if pool is not None else None, cancelled)
-        except InputError as refused:           # no path: nothing to check, a second opinion to ask
-            if second_opinion is None:
-                raise
-            found, refusal = None, refused
-        if not scored:
-            during(False)
-        heard = scored[0] if scored[0] is not None else own_scores()
-        if found is not None:
-            try:
-                return _checked(found[0], _cover(found[1], duration), found[2], heard, duration)
-            except InputError as refused:
-                refusal = refused
-        opinion = second_opinion(x, text, heard.phones, cancelled) if second_opinion is not None else None
-        if opinion is None:
-            raise refusal
-        if not opinion.agrees:
-            shown = " ".join(opinion.heard.split())          # one line, at most 120 characters
-            shown = shown if len(shown) <= 120 else shown[:117] + "..."
-            raise InputError(f"{refusal} {opinion.by} heard instead: \"{shown}\"") from refusal
-        if found is None:
-            found = _align(decoders, text, pcm, pool, None, cancelled, wide=True)
-        return replace(_checked(found[0], _cover(found[1], duration), found[2], heard, duration, limits=False),
-                       vouched_by=opinion.by)
+        words, phones, chunks = _align(sphinx_helper.Decoders(settings), text, to_pcm16(x), pool,
+                                       during if pool is not None else None, cancelled)
     finally:
         if pool is not None:
             pool.close()
         os.unlink(dictionary)
+    if pool is None:
+        during(False)
+    heard = scored[0] if scored[0] is not None else own_scores()
+    return _checked(words, _cover(phones, duration), chunks, heard, duration)
 
 
-def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, pool, during, cancelled=None,
-           wide: bool = False):
-    """(words, phones, chunks (start_s, end_s)) of the transcript's ``words`` in ``pcm`` (16-bit);
-    ``wide``: word passes that find no path tried again with PocketSphinx's beams opened."""
+def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, pool, during, cancelled=None):
+    """(words, phones, chunks (start_s, end_s)) of the transcript's ``words`` in ``pcm`` (16-bit)."""
     bpf = int(SAMPLE_RATE * FRAME_S)
-    dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm.tobytes(), wide)
+    dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm.tobytes())
     if dec is None:
         raise _mismatch("the words cannot be fitted to the speech at all (a text for other audio, "
                         "or speech buried in noise)")
@@ -396,7 +366,7 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
     def chunk_pcm(c0: int, c1: int) -> bytes:
         return pcm[c0 * bpf:c1 * bpf].tobytes()
 
-    batch = pool.submit([({"kind": "align", "words": cw, "wide": wide}, functools.partial(chunk_pcm, c0, c1))
+    batch = pool.submit([({"kind": "align", "words": cw}, functools.partial(chunk_pcm, c0, c1))
                          for c0, c1, cw in chunks if cw]) if pool is not None else None
     try:
         if batch is not None and during is not None:
@@ -417,7 +387,7 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
             cpcm = chunk_pcm(c0, c1)
             answer = next(answers) if from_helper else sphinx_pool.NOT_RUN
             if answer is sphinx_pool.NOT_RUN:           # no helper ran it: here
-                answer = sphinx_helper.align_chunk(decoders, cwords, cpcm, wide)
+                answer = sphinx_helper.align_chunk(decoders, cwords, cpcm)
             spans.append((t0, c1 * FRAME_S))
             if answer is None:
                 # PocketSphinx's state alignment sometimes dies mid-chunk on real speech; cut the
@@ -473,10 +443,10 @@ def frame_gaps(logliks: np.ndarray, phones: list[tuple[str, float, float]]) -> n
 
 
 def _checked(words: list[Word], phones: list[tuple[str, float, float]], spans: list[tuple[float, float]],
-             heard: Heard, duration: float, limits: bool = True) -> Alignment:
+             heard: Heard, duration: float) -> Alignment:
     """The Alignment, or InputError when its excess (``frame_gaps`` of the text's phones less that of
     the phone loop's own best path, ``heard.phones``) passes MAX_EXCESS over the clip or
-    MAX_LOCAL_EXCESS over any 2 s (``limits`` False: measured, never refused)."""
+    MAX_LOCAL_EXCESS over any 2 s."""
     gap = frame_gaps(heard.logliks, phones)
     excess = gap - frame_gaps(heard.logliks, heard.phones)
     scored = ~np.isnan(excess)
@@ -494,13 +464,13 @@ def _checked(words: list[Word], phones: list[tuple[str, float, float]], spans: l
              / np.maximum(np.convolve(scored.astype(float), box, mode="valid"), 1.0))
         i = int(np.argmax(m))
         worst = float(m[i])
-        if limits and worst > MAX_LOCAL_EXCESS:
+        if worst > MAX_LOCAL_EXCESS:
             w0, w1 = i * FRAME_S, (i + LOCAL_WINDOW_FRAMES) * FRAME_S
             said = [w.text for w in words if w.end > w0 and w.start < w1]
             raise _mismatch(f"the speech between {w0:.1f} s and {w1:.1f} s does not sound like "
                             f"'{' '.join(said)}' (it fits {worst:.1f} per frame worse than the phones heard there "
                             f"over {LOCAL_WINDOW_FRAMES * FRAME_S:.0f} s, at most {MAX_LOCAL_EXCESS:.1f} is accepted)")
-    if limits and mean_excess > MAX_EXCESS:
+    if mean_excess > MAX_EXCESS:
         raise _mismatch(f"the speech does not sound like the words given (they fit {mean_excess:.1f} per frame "
                         f"worse than the phones heard, at most {MAX_EXCESS:.1f} is accepted)")
     return Alignment(words, phones, score, [(a, b, mean_over(a, b)) for a, b in spans], duration, worst, mean_excess)

@@ -95,7 +95,7 @@ def align_and_listen(audio: Audio, model: Animator, transcript: str, cancelled=N
         return alignment.Heard(found.logliks, found.heard) if found.logliks is not None else None
 
     aligned = alignment.align(audio, transcript, meanwhile=listen, cancelled=cancelled,
-                              second_opinion=recognition.second_opinion)
+                              heard_instead=recognition.heard_instead)
     return aligned, replace(heard[0], logliks=None, heard=None, closures=None)
 
 

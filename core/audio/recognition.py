@@ -60,7 +60,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..weights import weights_path
-from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool, whisper, word_match
+from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool, whisper
 from .loading import Audio, from_array, resample
 from .phones import FRAME_S, SEARCH_S, chunk_bounds, model_dir, quietest_cut, to_pcm16
 
@@ -228,35 +228,20 @@ def _whisper_texts(x, bounds, phones, cancelled, progress) -> list[str] | None:
     return texts
 
 
-#: When Whisper's words vouch for a text the acoustic mismatch check refuses (``second_opinion``):
-#: chosen on ``bench/alignment.py --seed 99`` (weights/provenance.json, ``whisper_vouches_rule_2026_12_07``).
-TEXT_VOUCHED = word_match.Limits(share=0.6, run=3)
-
-
-def second_opinion(x: np.ndarray, said: list[str], phones: list,
-                   cancelled: Callable[[], bool] | None = None) -> alignment.Opinion | None:
-    """Whisper's opinion of a text (``said``: its normalised words) the acoustic check refused for
-    16 kHz samples ``x`` (``phones``: the phone loop's, which tell a silent chunk): whether the words
-    it hears agree with the text (``TEXT_VOUCHED``, ``core.audio.word_match``), and what it heard.
-    None when nobody can give one: Whisper not installed or not chosen (``WORD_SOURCE``), or the take
-    heard in another language."""
-    heard = whisper_heard(x, phones, cancelled)
-    return None if heard is None else opinion_of(said, heard)
-
-
-def whisper_heard(x: np.ndarray, phones: list, cancelled: Callable[[], bool] | None = None) -> str | None:
-    """The words Whisper hears in 16 kHz samples ``x``, chunk by chunk as the words mode hears them,
-    or None: Whisper not installed or not chosen, or the take heard in another language."""
+def heard_instead(x: np.ndarray, cancelled: Callable[[], bool] | None = None) -> str | None:
+    """For a refused transcript's message: what Whisper hears in 16 kHz samples ``x``, chunk by chunk
+    as the words mode hears them (a chunk it gives over ``NO_SPEECH`` odds of holding none is left
+    out), at most 120 characters on one line; None when Whisper is not installed or not chosen
+    (``WORD_SOURCE``), or hears another language."""
     if not whisper.hears_words(WORD_SOURCE):
         return None
-    texts = _whisper_texts(x, chunk_bounds(x, SAMPLE_RATE, PAUSE_S), phones, cancelled, None)
-    return None if texts is None else " ".join(t for t in texts if t)
-
-
-def opinion_of(said: list[str], heard: str, limits: word_match.Limits = TEXT_VOUCHED) -> alignment.Opinion:
-    """Whisper's ``heard`` text against a text's normalised words ``said``."""
-    found = word_match.agreement(said, aligned_words(heard))
-    return alignment.Opinion(limits.agree(found), heard, "Whisper", found)
+    texts = _whisper_texts(x, chunk_bounds(x, SAMPLE_RATE, PAUSE_S), [], cancelled, None)
+    if texts is None:
+        return None
+    heard = " ".join(" ".join(texts).split())
+    if not heard:
+        return "Whisper heard no words in it."
+    return f'Whisper heard instead: "{heard if len(heard) <= 120 else heard[:117] + "..."}"'
 
 
 def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
