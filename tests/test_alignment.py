@@ -306,9 +306,9 @@ def test_a_refused_text_says_what_whisper_heard(speech, monkeypatch):
     monkeypatch.setattr(recognition, "WORD_SOURCE", "whisper")
     asked = []
 
-    def counted(x, cancelled=None):
-        asked.append(len(x))
-        return recognition.heard_instead(x, cancelled)
+    def counted(x, said, cancelled=None):
+        asked.append(said)
+        return recognition.heard_instead(x, said, cancelled)
 
     assert alignment.align(speech, TEXT, heard_instead=counted).words and not asked
     with pytest.raises(InputError, match="'zxqvbn'"):
@@ -323,7 +323,13 @@ def test_a_refused_text_says_what_whisper_heard(speech, monkeypatch):
         message = str(refused.value)
         assert message.endswith('"') and "\n" not in message
         assert 'Whisper heard instead: "Hello, my name is Emma and I\'m very happy to meet you.' in message
-    assert len(asked) == 2
+    assert asked == [alignment.normalise(wrong) for wrong in (
+        "The quick brown fox jumps over the lazy dog by the river bank on Sunday.", " ".join(words[: n // 2]))]
+    # a right text the check refuses (here: its limits at nothing), heard word for word by Whisper
+    monkeypatch.setattr(alignment, "MAX_EXCESS", -10.0)
+    heard = "Hello, my name is Emma and I'm very happy to meet you. Today this photo will speak in time with my voice."
+    with pytest.raises(alignment.TextMismatch, match="Whisper heard exactly these words, so the voice is too far"):
+        alignment.align(speech, heard, heard_instead=counted)
     monkeypatch.setattr(recognition, "WORD_SOURCE", "pocketsphinx")
     with pytest.raises(InputError, match="does not match the audio") as refused:
         alignment.align(speech, "The quick brown fox jumps over the lazy dog.", heard_instead=recognition.heard_instead)

@@ -39,7 +39,8 @@ How it works
    replaced phrase in a 3 s line) and single wrong words are NOT caught. A refusal ends with what
    a recogniser trained on real speech heard where the caller asks (``align``'s ``heard_instead``;
    the add-on asks Whisper where it is installed: ``core.audio.recognition.heard_instead``), so a
-   text given for another take's audio shows as such.
+   text given for another take's audio shows as such, and a right text on a voice the aligner
+   cannot fit (Whisper hears exactly its words) is told apart from a wrong one.
 4. PocketSphinx's phone pass needs ``bestpath=False`` (its own tests say so); if it still fails
    on a chunk, the chunk is cut at every silence, and a piece that still fails is timed by a word
    pass over one-phone pseudo-words.
@@ -292,7 +293,8 @@ def _mismatch(detail: str) -> TextMismatch:
 
 def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | None] | None = None,
           cancelled: Callable[[], bool] | None = None,
-          heard_instead: Callable[[np.ndarray, Callable[[], bool] | None], str | None] | None = None) -> Alignment:
+          heard_instead: Callable[[np.ndarray, list[str], Callable[[], bool] | None], str | None] | None = None
+          ) -> Alignment:
     """Align ``transcript`` (English) to ``audio``; see the module docstring. Raises InputError for
     empty, non-English or unknown-word transcripts, audio over 10 minutes, and transcripts that
     do not match the audio. ``meanwhile(helped)`` runs once, while helper processes align the
@@ -301,16 +303,16 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
     path (``Heard``), which the mismatch check then uses instead of hearing the audio again.
     ``cancelled()``, asked between chunks (and while the helpers work), stops it
     (InterruptedError); the first pass over the whole clip runs to its end.
-    ``heard_instead(samples, cancelled)``, asked only when the text is refused as not matching
-    (16 kHz samples): a sentence saying what a recogniser heard, which the refusal ends with
-    (``core.audio.recognition.heard_instead``: Whisper's words), or None."""
+    ``heard_instead(samples, words, cancelled)``, asked only when the text is refused as not matching
+    (16 kHz samples, the text's normalised words): a sentence saying what a recogniser heard, which
+    the refusal ends with (``core.audio.recognition.heard_instead``: Whisper's words), or None."""
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
     try:
         return _aligned(x, transcript, meanwhile, cancelled)
     except TextMismatch as refused:
-        said = heard_instead(x, cancelled) if heard_instead is not None else None
+        said = heard_instead(x, normalise(transcript), cancelled) if heard_instead is not None else None
         if said is None:
             raise
         raise TextMismatch(f"{refused} {said}") from refused

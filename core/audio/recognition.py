@@ -228,11 +228,12 @@ def _whisper_texts(x, bounds, phones, cancelled, progress) -> list[str] | None:
     return texts
 
 
-def heard_instead(x: np.ndarray, cancelled: Callable[[], bool] | None = None) -> str | None:
+def heard_instead(x: np.ndarray, said: list[str], cancelled: Callable[[], bool] | None = None) -> str | None:
     """For a refused transcript's message: what Whisper hears in 16 kHz samples ``x``, chunk by chunk
-    as the words mode hears them (a chunk it gives over ``NO_SPEECH`` odds of holding none is left
-    out), at most 120 characters on one line; None when Whisper is not installed or not chosen
-    (``WORD_SOURCE``), or hears another language."""
+    as the words mode hears them (a chunk it gives over ``NO_SPEECH`` odds of holding none left
+    out), at most 120 characters on one line; when its words are the text's own (``said``, normalised),
+    that the voice, not the text, is what the aligner cannot fit. None when Whisper is not installed
+    or not chosen (``WORD_SOURCE``), or hears another language."""
     if not whisper.hears_words(WORD_SOURCE):
         return None
     texts = _whisper_texts(x, chunk_bounds(x, SAMPLE_RATE, PAUSE_S), [], cancelled, None)
@@ -241,6 +242,9 @@ def heard_instead(x: np.ndarray, cancelled: Callable[[], bool] | None = None) ->
     heard = " ".join(" ".join(texts).split())
     if not heard:
         return "Whisper heard no words in it."
+    if aligned_words(heard) == said:
+        return ("Whisper heard exactly these words, so the voice is too far from the aligner's model to time "
+                "them: animate without the text (the words mode times the words Whisper hears).")
     return f'Whisper heard instead: "{heard if len(heard) <= 120 else heard[:117] + "..."}"'
 
 
