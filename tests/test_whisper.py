@@ -70,7 +70,11 @@ def test_a_take_in_another_language_is_heard_by_pocketsphinx(speech):
                                "aujourd'hui de mon petit bateau bleu.", "fr")
     audio = from_array(french.samples, french.sample_rate, 16000)
     assert recognition.WORD_SOURCE == "whisper"          # the default
-    assert whisper.model().transcribe(audio.samples, language=True).english < recognition.ENGLISH_FLOOR
+    model = whisper.model()
+    assert model.transcribe(audio.samples, language=True).english < recognition.ENGLISH_FLOOR
+    # under the floor nothing more is done: no other window encoded, no words decoded
+    short = model.transcribe_many([audio.samples, speech.samples], language=True, floor=recognition.ENGLISH_FLOOR)
+    assert len(short) == 1 and short[0].text == "" and short[0].english < recognition.ENGLISH_FLOOR
     assert recognition.recognise(audio).source == "pocketsphinx"
     assert recognition.recognise(speech).source == "whisper"
 
@@ -108,7 +112,7 @@ def test_a_time_whisper_writes_in_digits_keeps_its_chunks_words(monkeypatch):
     said = espeak.synthesize("Meet Bob at three thirty.", "en-us")
     x = resample(said.samples, said.sample_rate, 16000)
     monkeypatch.setattr(whisper.Whisper, "transcribe_many",
-                        lambda self, xs, language=False: [whisper.Heard("Meet Bob at 3:30.", 1.0, 0.0)] * len(xs))
+                        lambda self, xs, language=False, floor=0.0: [whisper.Heard("Meet Bob at 3:30.", 1.0, 0.0)] * len(xs))
     monkeypatch.setattr(recognition, "WORD_SOURCE", "whisper")
     found = recognition.recognise(from_array(x, 16000))
     assert [w.text for w in found.words] == "meet bob at three thirty".split() and not found.unaligned
@@ -155,17 +159,17 @@ def test_a_long_take_is_heard_chunk_by_chunk(speech, monkeypatch):
     long = from_array(np.concatenate([speech.samples, gap] * 5), 16000)          # about 40 s
     heard, batches, transcribe_many = [], [], whisper.Whisper.transcribe_many
 
-    def spy(self, xs, language=False):
+    def spy(self, xs, language=False, floor=0.0):
         heard.extend(len(x) for x in xs)
         batches.append(len(xs))
-        return transcribe_many(self, xs, language)
+        return transcribe_many(self, xs, language, floor)
 
     monkeypatch.setattr(whisper.Whisper, "transcribe_many", spy)
     found = recognition.recognise(long)
     assert found.source == "whisper" and not found.unaligned
     assert heard == [b - a for a, b in phones.chunk_bounds(long.samples, 16000, recognition.PAUSE_S)]
     assert len(heard) > 1
-    assert batches[0] == 1 and max(batches) <= whisper.BATCH and (len(heard) < 3 or max(batches) > 1)
+    assert batches == [min(whisper.BATCH, len(heard) - i) for i in range(0, len(heard), whisper.BATCH)]
     assert max(heard) <= whisper.WINDOW_S * 16000
     assert found.text.lower().count("my name is emma") == 5, found.text
     assert all(0 <= s and e <= long.duration + 0.02 for _, s, e in found.phones)

@@ -187,8 +187,8 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
     """``recognise`` with Whisper's words (``WORD_SOURCE`` "whisper"): each chunk of
     ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split; cut in the
     quietest ``PAUSE_S``, not inside a word, where Whisper would mishear both halves: rule
-    ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed in this process (the
-    first alone, the rest ``whisper.BATCH`` at a time), then its words aligned to it by the helpers
+    ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed in this process
+    (``whisper.BATCH`` at a time; the first chunk's language asked as soon as it is encoded), then its words aligned to it by the helpers
     (``phones``: the phone loop's, which tell a silent chunk). A chunk Whisper thinks holds no
     speech (``NO_SPEECH``, its own threshold) and in which the phone loop heard under
     ``MIN_SOUNDING_S`` of phones gives no words: on silence and noise Whisper writes "you". None when Whisper gives the first
@@ -210,12 +210,12 @@ def _whisper_texts(x, bounds, phones, cancelled, progress) -> list[str] | None:
     ``_recognise_with_whisper``), or None for a take it hears in another language."""
     model = whisper.model()
     texts = []
-    # the first chunk alone (its language decides whether Whisper hears the take), then the rest in batches
-    edges = [0, *range(1, len(bounds), whisper.BATCH), len(bounds)] if bounds else []
-    for group in (range(a, b) for a, b in zip(edges, edges[1:])):
+    # in batches; the first chunk's language, asked as soon as it is encoded, decides whether Whisper hears the take
+    for group in (range(a, min(a + whisper.BATCH, len(bounds))) for a in range(0, len(bounds), whisper.BATCH)):
         if cancelled is not None and cancelled():
             raise InterruptedError("word recognition cancelled")
-        found = model.transcribe_many([x[slice(*bounds[i])] for i in group], language=group[0] == 0)
+        found = model.transcribe_many([x[slice(*bounds[i])] for i in group], language=group[0] == 0,
+                                      floor=ENGLISH_FLOOR if group[0] == 0 else 0.0)
         if found[0].english < ENGLISH_FLOOR:
             return None
         for i, heard in zip(group, found):

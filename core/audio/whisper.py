@@ -197,12 +197,13 @@ class Whisper:
         chunk holds no speech: the chunk is encoded once for all three."""
         return self.transcribe_many([x], language)[0]
 
-    def transcribe_many(self, xs: list[np.ndarray], language: bool = False) -> list[Heard]:
+    def transcribe_many(self, xs: list[np.ndarray], language: bool = False, floor: float = 0.0) -> list[Heard]:
         """``transcribe`` for several chunks at once (at most ``BATCH``, for memory flat in the take's
         length), decoded as one batch: a decoder step costs about as much for four chunks as for one,
         and greedy decoding gives each chunk the words it gets alone (the same words and phones on the
         twelve recordings of allison-dev-long and mfa-dev-long, 11 minutes). ``language``: the first
-        chunk's odds of being English; the others' are 1.0."""
+        chunk's odds of being English, asked as soon as it is encoded (the others' are 1.0); under
+        ``floor``, nothing more is done: only the first chunk's ``Heard`` comes back, without words."""
         import ctranslate2
 
         def encode(x: np.ndarray):
@@ -211,12 +212,15 @@ class Whisper:
         with self.lock:
             # each window encoded alone (four windows' self-attention at once would hold 290 MB, and the
             # encoder is compute-bound: a batch would not be faster), then decoded together
-            windows = [encode(x) for x in xs]
+            windows = [encode(xs[0])]
             odds = dict(self.model.detect_language(windows[0])[0]) if language else {}
+            english = odds.get("<|en|>", 0.0) if language else 1.0
+            if english < floor:
+                return [Heard("", english, 0.0)]
+            windows += [encode(x) for x in xs[1:]]
             encoded = ctranslate2.StorageView.from_array(np.concatenate([np.asarray(w) for w in windows]))
             results = self.model.generate(encoded, [self.prompt] * len(xs), beam_size=1, max_length=MAX_TOKENS,
                                           return_no_speech_prob=True)
-        english = odds.get("<|en|>", 0.0) if language else 1.0
         return [Heard(self.text(r.sequences_ids[0]), english if i == 0 else 1.0, r.no_speech_prob)
                 for i, r in enumerate(results)]
 
