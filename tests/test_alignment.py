@@ -325,6 +325,17 @@ def test_a_refused_text_says_what_whisper_heard(speech, monkeypatch):
         assert 'Whisper heard instead: "Hello, my name is Emma and I\'m very happy to meet you.' in message
     assert asked == [alignment.normalise(wrong) for wrong in (
         "The quick brown fox jumps over the lazy dog by the river bank on Sunday.", " ".join(words[: n // 2]))]
+
+    # a Whisper that cannot run (a damaged install) leaves the refusal as it was
+    def damaged():
+        raise ValueError("The Whisper model's packages do not make the expected model file")
+
+    own_model = whisper.model
+    monkeypatch.setattr(whisper, "model", damaged)
+    with pytest.raises(alignment.TextMismatch) as refused:
+        alignment.align(speech, " ".join(words[: n // 2]), heard_instead=recognition.heard_instead)
+    assert "Whisper" not in str(refused.value)
+    monkeypatch.setattr(whisper, "model", own_model)
     # a right text the check refuses (here: its limits at nothing), heard word for word by Whisper
     monkeypatch.setattr(alignment, "MAX_EXCESS", -10.0)
     heard = "Hello, my name is Emma and I'm very happy to meet you. Today this photo will speak in time with my voice."

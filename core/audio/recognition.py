@@ -188,8 +188,8 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
     ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split; cut in the
     quietest ``PAUSE_S``, not inside a word, where Whisper would mishear both halves: rule
     ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed in this process
-    (``whisper.BATCH`` at a time; the first chunk's language asked as soon as it is encoded), then its words aligned to it by the helpers
-    (``phones``: the phone loop's, which tell a silent chunk). A chunk Whisper thinks holds no
+    (``whisper.BATCH`` at a time; the first chunk's language asked as soon as it is encoded), then
+    its words aligned to it by the helpers (``phones``: the phone loop's, which tell a silent chunk). A chunk Whisper thinks holds no
     speech (``NO_SPEECH``, its own threshold) and in which the phone loop heard under
     ``MIN_SOUNDING_S`` of phones gives no words: on silence and noise Whisper writes "you". None when Whisper gives the first
     chunk less than ``ENGLISH_FLOOR`` odds of being English: its English words for another language
@@ -233,10 +233,14 @@ def heard_instead(x: np.ndarray, said: list[str], cancelled: Callable[[], bool] 
     as the words mode hears them (a chunk it gives over ``NO_SPEECH`` odds of holding none left
     out), at most 120 characters on one line; when its words are the text's own (``said``, normalised),
     that the voice, not the text, is what the aligner cannot fit. None when Whisper is not installed
-    or not chosen (``WORD_SOURCE``), or hears another language."""
+    or not chosen (``WORD_SOURCE``), cannot run (a damaged install: the refusal is said without it),
+    or hears another language."""
     if not whisper.hears_words(WORD_SOURCE):
         return None
-    texts = _whisper_texts(x, chunk_bounds(x, SAMPLE_RATE, PAUSE_S), [], cancelled, None)
+    try:
+        texts = _whisper_texts(x, chunk_bounds(x, SAMPLE_RATE, PAUSE_S), [], cancelled, None)
+    except (ImportError, OSError, ValueError, RuntimeError):
+        return None
     if texts is None:
         return None
     heard = " ".join(" ".join(texts).split())
