@@ -84,6 +84,13 @@ def test_wrong_transcript_refused(speech, wrong):
         alignment.align(speech, wrong)
 
 
+def test_speech_past_a_short_text_is_named_as_such(speech):
+    """A text for the first words only: the speech after them is said to hold none of its words
+    (not that it 'does not sound like' nothing)."""
+    with pytest.raises(alignment.TextMismatch, match=r"between \d+\.\d s and \d+\.\d s holds none of the text's words"):
+        alignment.align(speech, "Hello, my name is Emma.")
+
+
 @pytest.mark.parametrize("text", ["", "   ", "?!"])
 def test_empty_refused(speech, text):
     with pytest.raises(InputError, match="empty|no words"):

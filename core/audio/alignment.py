@@ -469,9 +469,10 @@ def _checked(words: list[Word], phones: list[tuple[str, float, float]], spans: l
         if worst > MAX_LOCAL_EXCESS:
             w0, w1 = i * FRAME_S, (i + LOCAL_WINDOW_FRAMES) * FRAME_S
             said = [w.text for w in words if w.end > w0 and w.start < w1]
-            raise _mismatch(f"the speech between {w0:.1f} s and {w1:.1f} s does not sound like "
-                            f"'{' '.join(said)}' (it fits {worst:.1f} per frame worse than the phones heard there "
-                            f"over {LOCAL_WINDOW_FRAMES * FRAME_S:.0f} s, at most {MAX_LOCAL_EXCESS:.1f} is accepted)")
+            what = f"does not sound like '{' '.join(said)}'" if said else "holds none of the text's words"
+            raise _mismatch(f"the speech between {w0:.1f} s and {w1:.1f} s {what} (it fits {worst:.1f} per frame "
+                            f"worse than the phones heard there over {LOCAL_WINDOW_FRAMES * FRAME_S:.0f} s, "
+                            f"at most {MAX_LOCAL_EXCESS:.1f} is accepted)")
     if mean_excess > MAX_EXCESS:
         raise _mismatch(f"the speech does not sound like the words given (they fit {mean_excess:.1f} per frame "
                         f"worse than the phones heard, at most {MAX_EXCESS:.1f} is accepted)")
