@@ -463,13 +463,18 @@ class NetworkWithText(Network):
     def __init__(self, path: str, phone_mouth: float | None = None):
         super().__init__(path, phone_mouth=phone_mouth)
         self.name += " +text"
-        self.refused = 0
+        self.refused = self.wordless = 0
 
     def predict(self, case: Case):
-        """A text the aligner refuses (a false 'does not match') is counted and animated without it."""
+        """A text the aligner refuses (a false 'does not match') is counted and animated without it;
+        a clip without words (the espeak set's held-out silences and noises) is animated without
+        one and counted apart."""
         from talkface.core.audio import alignment
         from talkface.core.errors import InputError
 
+        if not case.extra["text"].strip():
+            self.wordless += 1
+            return inference.animate(case.audio, self.net, "Neutral")
         try:
             aligned = alignment.align(case.audio, case.extra["text"])
         except InputError as exc:
@@ -918,7 +923,8 @@ def main(argv: list[str] | None = None) -> int:
         print_table(results)
     for pred in predictors:
         if isinstance(pred, NetworkWithText):
-            print(f"{pred.name}: {pred.refused} texts refused (animated without them), over every set")
+            print(f"{pred.name}: {pred.refused} texts refused (animated without them), over every set; "
+                  f"{pred.wordless} clips without words (no text to give)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump([{"weights": w, "set": s, "seen": seen, **q} for w, s, seen, q in results], fh, indent=1,
