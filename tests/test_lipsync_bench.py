@@ -362,3 +362,18 @@ def test_the_silence_bench_makes_quiet_clips_at_their_levels():
     pause = x[int(a * SR):int(b * SR)]
     assert abs(b - a - 2.0) < 1e-6 and abs(20 * np.log10(np.sqrt(np.mean(pause ** 2))) + 45) < 0.5
     assert np.sqrt(np.mean(x[:int(a * SR)] ** 2)) > 10 * np.sqrt(np.mean(pause ** 2))   # speech before it
+
+
+def test_the_text_row_counts_refused_texts_and_wordless_clips_apart():
+    """The '+text' row animates a clip whose text the aligner refuses, and a clip with no words (the
+    espeak set's held-out silences), without a text; only the first counts as a refused right text."""
+    from talkface.core.audio.loading import load_audio
+    from talkface.scripts.make_sample_audio import TEXT
+
+    audio = load_audio(os.path.join(ROOT, "samples", "speech.wav"))
+    row = bench.NetworkWithText("shipped")
+    cases = [bench.Case("espeak", "x", audio, [], True, extra={"text": text})
+             for text in (TEXT, "", "The quick brown fox jumps over the lazy dog by the river bank on Sunday.")]
+    takes = [row.predict(case) for case in cases]
+    assert all(t.n_frames == takes[0].n_frames for t in takes)
+    assert (row.refused, row.wordless) == (1, 1)
