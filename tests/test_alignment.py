@@ -343,6 +343,8 @@ def test_a_refused_text_says_what_whisper_heard(speech, monkeypatch):
         alignment.align(speech, " ".join(words[: n // 2]), heard_instead=recognition.heard_instead)
     assert "Whisper" not in str(refused.value)
     monkeypatch.setattr(whisper, "model", own_model)
+    with pytest.raises(InterruptedError):                 # a cancel while Whisper listens is a cancel
+        recognition.heard_instead(speech.samples, words, cancelled=lambda: True)
     # a right text the check refuses (here: its limits at nothing), heard word for word by Whisper
     monkeypatch.setattr(alignment, "MAX_EXCESS", -10.0)
     heard = "Hello, my name is Emma and I'm very happy to meet you. Today this photo will speak in time with my voice."

@@ -189,12 +189,12 @@ def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None
     quietest ``PAUSE_S``, not inside a word, where Whisper would mishear both halves: rule
     ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed in this process
     (``whisper.BATCH`` at a time; the first chunk's language asked as soon as it is encoded), then
-    its words aligned to it by the helpers (``phones``: the phone loop's, which tell a silent chunk). A chunk Whisper thinks holds no
-    speech (``NO_SPEECH``, its own threshold) and in which the phone loop heard under
-    ``MIN_SOUNDING_S`` of phones gives no words: on silence and noise Whisper writes "you". None when Whisper gives the first
-    chunk less than ``ENGLISH_FLOOR`` odds of being English: its English words for another language
-    are a guess at a translation, and PocketSphinx's word search, which hears sounds as English
-    words, takes the take as before."""
+    its words aligned to it by the helpers (``phones``: the phone loop's, which tell a silent
+    chunk). A chunk Whisper thinks holds no speech (``NO_SPEECH``, its own threshold) and in which
+    the phone loop heard under ``MIN_SOUNDING_S`` of phones gives no words: on silence and noise
+    Whisper writes "you". None when Whisper gives the first chunk less than ``ENGLISH_FLOOR`` odds
+    of being English: its English words for another language are a guess at a translation, and
+    PocketSphinx's word search, which hears sounds as English words, takes the take as before."""
     bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S)
     texts = _whisper_texts(x, bounds, phones, cancelled, progress)
     if texts is None:
@@ -239,6 +239,8 @@ def heard_instead(x: np.ndarray, said: list[str], cancelled: Callable[[], bool] 
         return None
     try:
         texts = _whisper_texts(x, chunk_bounds(x, SAMPLE_RATE, PAUSE_S), [], cancelled, None)
+    except InterruptedError:            # an OSError, but the user's cancel: not a damaged install
+        raise
     except (ImportError, OSError, ValueError, RuntimeError):
         return None
     if texts is None:
