@@ -27,6 +27,7 @@ REQUIRED = ("photo", "audio", "out")
 #: headless flags a line may set: column -> kind ('value', 'path', 'text_or_path' or 'switch')
 OPTIONS = {
     "resolution": "value", "device": "value", "fps": "value", "transcript": "text_or_path",
+    "trust_transcript": "switch",
     "listen": "value", "phone_mouth": "value", "phone_mouth_heard": "switch",
     "style": "value", "mouth": "value", "brows": "value", "head": "value", "blinks": "value",
     "smoothing": "value", "tolerance": "value", "no_reduce_keys": "switch", "start_frame": "value",

@@ -14,7 +14,10 @@ noise, rooms, band limits, codecs),
 and the table prints, per voice and kind, how many were refused and the excess (how much worse the
 text's phones fit than the phone loop's own; mean over the clip / worst 2 s window) of those
 accepted. The right texts should all be accepted, the rest refused; the limits (MAX_EXCESS,
-MAX_LOCAL_EXCESS) were set from this table at seed 99. Synthetic lines are made fresh
+MAX_LOCAL_EXCESS) were set from this table at seed 99. The last column, ``trusted``: each right
+text refused, aligned again as the user's *Trust Text* does (``align(..., trusted=True)``): how
+many then align, and on voices whose engine gives its own phone times (espeak-ng, flite) how many
+of their /p b m/ the aligned /P B M/ overlap within 30 ms. Synthetic lines are made fresh
 (corpus-style sentences at --seed, not the lip-sync bench's seed); reserved voices are never used.
 The last lines time the alignment of the 44 s real recording (x real time, decoders built).
 """
@@ -51,27 +54,41 @@ def wrong_texts(text: str, other: str) -> dict[str, str]:
     return out
 
 
-def lines(sentences: int, seed: int) -> list[tuple[str, np.ndarray, str, str]]:
-    """(voice, 16 kHz samples, text, another text)."""
+BILABIALS = ("p", "b", "m")          # espeak-ng's and flite's names for /p b m/
+NEAR_S = 0.03
+
+
+def lines(sentences: int, seed: int) -> list[tuple[str, np.ndarray, str, str, list | None]]:
+    """(voice, 16 kHz samples, text, another text, the engine's own (start_s, end_s) of each /p b m/
+    or None where no engine says: the recordings, and piper, whose phone times are the aligner's)."""
     from talkface.scripts.make_sample_audio import TEXT
     from talkface.training.corpus import espeak, flite, piper, real
 
     rng = np.random.default_rng(seed)
     texts = [make_sentence(rng) for _ in range(max(2, sentences))]      # 'other' is never the line's own
-    out = [("sample (espeak)", load_audio(os.path.join(ROOT, "samples", "speech.wav"), sr=16000).samples, TEXT, texts[0])]
+    out = [("sample (espeak)", load_audio(os.path.join(ROOT, "samples", "speech.wav"), sr=16000).samples, TEXT,
+            texts[0], None)]
     if real.available():
         tc = load_audio(real.path("two_cities"), sr=16000).samples
-        out.append(("real two_cities", tc, real.transcript("two_cities"), TEXT))
+        out.append(("real two_cities", tc, real.transcript("two_cities"), TEXT, None))
     for i, text in enumerate(texts[:sentences]):
         other = texts[(i + 1) % len(texts)]
         for v in ("awb", "rms"):
-            out.append((f"flite {v}", flite.synthesize(text, v)[0], text, other))
+            x, phones = flite.synthesize(text, v)
+            out.append((f"flite {v}", x, text, other, [(s, e) for p, s, e in phones if p in BILABIALS]))
         if piper.available():
-            out.append(("piper joe", piper.synthesize(text, "joe")[0], text, other))
+            out.append(("piper joe", piper.synthesize(text, "joe")[0], text, other, None))
         for v in ("en-us", "en+f3") + TRAINING_SIDE_ESPEAK:
             u = espeak.synthesize(text, v)
-            out.append((f"espeak {v}", resample(u.samples, u.sample_rate, 16000), text, other))
+            out.append((f"espeak {v}", resample(u.samples, u.sample_rate, 16000), text, other,
+                        [(e.start, e.end) for e in u.phonemes if e.phoneme in BILABIALS]))
     return out
+
+
+def near(said: list, phones: list) -> int:
+    """How many of the engine's /p b m/ ``said`` an aligned /P B M/ overlaps within NEAR_S."""
+    found = [(s, e) for p, s, e in phones if p in ("P", "B", "M")]
+    return sum(any(s1 < e0 + NEAR_S and e1 > s0 - NEAR_S for s1, e1 in found) for s0, e0 in said)
 
 
 def main() -> None:
@@ -80,7 +97,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=99)
     args = ap.parse_args()
     table: dict[tuple[str, str], list] = {}
-    for i, (voice, x, text, other) in enumerate(lines(args.sentences, args.seed)):
+    trusted: dict[str, list] = {}        # voice -> per refused right text: (aligned, /p b m/ near, /p b m/)
+    for i, (voice, x, text, other, said) in enumerate(lines(args.sentences, args.seed)):
         # each line's own degradation stream: piper's voice is sampled (not the same audio every
         # run), and a shared stream would change every later line's noise with its length
         rng = np.random.default_rng([args.seed + 1, i])
@@ -94,11 +112,17 @@ def main() -> None:
                     got = (a.excess, a.worst_window)
                 except InputError:
                     got = None
+                    if kind == "right":
+                        try:
+                            a = alignment.align(audio, t, trusted=True)
+                            trusted.setdefault(voice, []).append((1, near(said or [], a.phones), len(said or [])))
+                        except InputError:
+                            trusted.setdefault(voice, []).append((0, 0, len(said or [])))
                 table.setdefault((voice, kind), []).append(got)
     print(f"limits: mean excess {alignment.MAX_EXCESS:.1f}, worst 2 s window {alignment.MAX_LOCAL_EXCESS:.1f} "
           "(nats per 10 ms frame)")
-    print(f"{'':<30}" + "".join(f"{k:^24}" for k in KINDS))
-    print(f"{'voice':<30}" + f"{'refused':>9}{'max excess':>15}" * len(KINDS))
+    print(f"{'':<30}" + "".join(f"{k:^24}" for k in KINDS) + f"{'trusted':>16}")
+    print(f"{'voice':<30}" + f"{'refused':>9}{'max excess':>15}" * len(KINDS) + f"{'aligned':>9}{'p b m':>9}")
     for voice in dict.fromkeys(v for v, _ in table):
         row = f"{voice:<30}"
         for kind in KINDS:
@@ -106,7 +130,15 @@ def main() -> None:
             ok = [g for g in got if g is not None]
             gap = (f"{max(g[0] for g in ok):.1f} / {np.nanmax([g[1] for g in ok] + [np.nan]):.1f}" if ok else "-")
             row += f"{f'{len(got) - len(ok)}/{len(got)}':>9}{gap:>15}"
+        kept = trusted.get(voice, [])
+        total = sum(k[2] for k in kept)
+        row += (f"{f'{sum(k[0] for k in kept)}/{len(kept)}':>9}{f'{sum(k[1] for k in kept)}/{total}' if total else '-':>9}"
+                if kept else f"{'-':>9}{'-':>9}")
         print(row)
+    kept = [k for v in trusted.values() for k in v]
+    print(f"\nright texts refused, then trusted (Trust Text): {sum(k[0] for k in kept)} of {len(kept)} aligned; "
+          f"{sum(k[1] for k in kept)} of {sum(k[2] for k in kept)} of the engine's /p b m/ within "
+          f"{NEAR_S * 1000:.0f} ms (voices whose engine times them)")
     from talkface.training.corpus import real
 
     if real.available():

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
              "to it and the lips close exactly on its p, b and m",
     )
     parser.add_argument(
+        "--trust-transcript", action="store_true",
+        help="use the --transcript even where the aligner's check says it does not fit the audio (a right "
+             "text on a stylised or synthetic voice, a strong accent): the lips follow it as given",
+    )
+    parser.add_argument(
         "--listen", default="words",
         help="without --transcript, how the lips find p, b and m: 'words' (the default: English words heard "
              "by Whisper when it is installed, else by PocketSphinx, aligned to the audio, with the phone "
@@ -231,6 +236,8 @@ def validate(ns: argparse.Namespace) -> argparse.Namespace:
     if ns.listen not in LISTENING:
         raise UsageError(f"unknown listening mode {ns.listen!r}: use {' or '.join(LISTENING)}")
     ns.transcript = _transcript_text(ns.transcript)
+    if ns.trust_transcript and not ns.transcript:
+        raise UsageError("--trust-transcript trusts the --transcript: give the line's text with it")
     ns.out = _writable_dir(ns.out)
     found = run_record.existing_outputs(ns.out) if os.path.isdir(ns.out) else []
     if found and not ns.overwrite:
@@ -268,7 +275,8 @@ def _load_inputs(ns) -> None:
             plan_batch(size, 1, free_memory(device), device.type)
         audio = load_audio(ns.audio)
         # the transcript is aligned now: a text for other audio fails before any stage runs
-        ns.alignment, ns.listened = pipeline.align_transcript(audio, ns.transcript, model)
+        ns.alignment, ns.listened = pipeline.align_transcript(audio, ns.transcript, model,
+                                                              trusted=ns.trust_transcript)
     except (DeviceError, InputError) as exc:
         raise UsageError(str(exc)) from None
     # every weights file a requested stage reads is checked now: a damaged one (DamagedFileError,
@@ -359,7 +367,8 @@ def run(ns, handoff: str | None = None) -> int:
     options = pipeline.AnimateOptions(
         style=ns.style, mouth=ns.mouth, brows=ns.brows, head=ns.head, blinks=ns.blinks,
         smoothing=ns.smoothing, reduce_keys=not ns.no_reduce_keys, tolerance=ns.tolerance,
-        start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, alignment=ns.alignment,
+        start_frame=ns.start_frame, seed=ns.seed, transcript=ns.transcript, trust_text=ns.trust_transcript,
+        alignment=ns.alignment,
         listened=ns.listened, listening=ns.listen, phone_mouth=ns.phone_mouth,
         heard_phone_mouth=ns.phone_mouth_heard, fit_range=own_scene)
     words = Progress("animate: words", 0, unit="chunks") if ns.listen == "words" else None

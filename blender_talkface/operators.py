@@ -170,7 +170,8 @@ class TALKFACE_OT_animate_audio(bpy.types.Operator, ImportHelper):
             blinks=self.blinks, smoothing=self.smoothing, reduce_keys=self.reduce_keys,
             tolerance=self.tolerance,
             start_frame=self.start_frame if self.use_start_frame else None,
-            transcript=context.scene.talkface.dialog_text, listening=self.listening.lower(),
+            transcript=context.scene.talkface.dialog_text, trust_text=context.scene.talkface.trust_text,
+            listening=self.listening.lower(),
             phone_mouth=self.phone_mouth, heard_phone_mouth=self.heard_phone_mouth,
         )
 

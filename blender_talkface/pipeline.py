@@ -96,6 +96,7 @@ class AnimateOptions:
     start_frame: int | None = None
     seed: int = 0
     transcript: str = ""         # the line's text: aligned to the audio, the lips close on its p b m
+    trust_text: bool = False     # the user vouches for it: aligned even where the check would refuse it
     listening: str = "words"     # without text: "words" (word recognition and the phone loop) or "phones" (fast)
     phone_mouth: float = 0.5     # share of the mouth from the transcript's phones (inference.mix_phone_mouth)
     heard_phone_mouth: bool = False   # without a transcript, from the phones heard too
@@ -191,19 +192,20 @@ def too_long_to_align(audio_path: str | None) -> str | None:
             f"{MAX_DURATION_S / 60:.0f} minutes at a time: split the recording to animate it with the corrected text")
 
 
-def align_transcript(audio, transcript: str, model=None, cancelled=None) -> tuple:
+def align_transcript(audio, transcript: str, model=None, cancelled=None, trusted: bool = False) -> tuple:
     """(the dialog text aligned to the audio (``core.audio.alignment``), or None without text;
     with ``model``, the audio's ``listening.Listened``, computed while the aligner's helper
     processes work, else None). Raises InputError for an empty, non-English or mismatching text
-    before anything changes."""
+    before anything changes; ``trusted`` (*Trust Text*): a text the check would refuse is aligned
+    (``Alignment.check`` says why it would have been refused)."""
     if not transcript.strip():
         return None, None
     from ..core.audio import alignment, listening, recognition
 
     if model is None:
         return alignment.align(audio, transcript, cancelled=cancelled,
-                               heard_instead=recognition.heard_instead), None
-    return listening.align_and_listen(audio, model, transcript, cancelled)
+                               heard_instead=recognition.heard_instead, trusted=trusted), None
+    return listening.align_and_listen(audio, model, transcript, cancelled, trusted)
 
 
 @dataclass
@@ -260,7 +262,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     step(1)
     _stop_if(cancelled)
     aligned, listened = ((options.alignment, options.listened) if options.alignment is not None
-                         else align_transcript(audio, options.transcript, model, cancelled))
+                         else align_transcript(audio, options.transcript, model, cancelled, options.trust_text))
     _stop_if(cancelled)
     recognised = None
     if aligned is None and options.listening == "words" and phones.available():
@@ -273,14 +275,17 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
                              recognised=recognised,
                              phone_mouth=options.phone_mouth, heard_phone_mouth=options.heard_phone_mouth,
                              progress=_listening(progress, listen_progress, 2, cancelled=cancelled))
-    source = ("transcript" if aligned is not None else "word recogniser" if recognised is not None
+    source = ("trusted transcript" if aligned is not None and aligned.trusted else "transcript" if aligned is not None
+              else "word recogniser" if recognised is not None
               else "phone recogniser" if phones.available() else "audio features")
     anim = apply_intensity(anim, mouth=options.mouth, brows=options.brows, head=options.head,
                            blinks=options.blinks)
     anim = inference.smooth_take(model, anim, options.smoothing)
     step(3)
     _stop_if(cancelled)
-    return HeardTake(audio, anim, source, aligned, recognised, tuple(audio.notes) + tuple(anim.notes))
+    spared = ((f"Trust Text: the aligner's check would have refused this text, and the lips follow it as given "
+               f"({aligned.check})",) if aligned is not None and aligned.check else ())
+    return HeardTake(audio, anim, source, aligned, recognised, tuple(audio.notes) + tuple(anim.notes) + spared)
 
 
 def write_take(context, face_obj, audio_path: str, options: AnimateOptions, heard: HeardTake,

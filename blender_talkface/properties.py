@@ -139,6 +139,12 @@ class TalkFaceSceneSettings(bpy.types.PropertyGroup):
             description="What the line says, in English (optional). Animate from Audio aligns the recording "
                         "to it and closes the lips exactly on its p, b and m; empty: the audio alone is used",
         ),
+        "trust_text": bpy.props.BoolProperty(
+            name="Trust Text", default=False,
+            description="Use the Dialog Text even where the aligner's check says it does not fit the recording "
+                        "(a right text on a stylised or synthetic voice, a strong accent): the lips follow it as "
+                        "given, and the report says what the check found. Off: such a text is refused",
+        ),
         "bake_mode": bpy.props.EnumProperty(
             name="Mode", items=BAKE_MODES, default="AUTO",
             description="How the photoreal frames are drawn",

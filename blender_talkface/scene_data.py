@@ -68,7 +68,9 @@ RETARGET_OF = "talkface_retarget_of"
 RETARGET_HASH = "talkface_retarget_hash"
 #: How a take's lips were timed: aligned to the dialog text, from the real-speech phone
 #: recogniser plus the network's own hearing, or from the network's spectral features alone.
-LIPSYNC_SOURCES = ("transcript", "word recogniser", "phone recogniser", "audio features")
+#: "trusted transcript": a text the user vouched for (Trust Text), aligned even where the aligner's
+#: mismatch check would have refused it
+LIPSYNC_SOURCES = ("transcript", "trusted transcript", "word recogniser", "phone recogniser", "audio features")
 
 # -- keys of older files: the head and camera by name (read, then upgraded to HEAD / CAMERA)
 LEGACY_HEAD_NAME = "talkface_head"

@@ -157,8 +157,44 @@ def test_a_recognisers_words_find_a_path_with_wider_beams_and_a_text_does_not():
     assert len(found) == len(said_bilabials) == 6
     for (s0, e0), (s1, e1) in zip(said_bilabials, found):
         assert s1 < e0 + 0.02 and e1 > s0 - 0.02
-    with pytest.raises(InputError, match="cannot be fitted"):
+    with pytest.raises(InputError, match="cannot be fitted.*Trust Text"):
         alignment.align(from_array(x, 16000), text)
+
+
+def test_a_trusted_text_is_aligned_where_the_beams_and_the_check_refuse_it(speech, monkeypatch):
+    """The same travis line with its text trusted (*Trust Text*, ``--trust-transcript``): the word
+    passes are tried again unpruned, and each of the six /p b m/ lands on the one espeak-ng said
+    (30 ms either side); the check still measures the fit and says what it would have refused
+    (``Alignment.check``) instead of refusing. An untrusted refusal ends with how to trust it. Over
+    ``TRUSTED_WIDE_S`` the whole clip is not searched unpruned: the refusal says to split it."""
+    from talkface.core.audio.loading import from_array, resample
+    from talkface.training.corpus import espeak
+
+    if not espeak.available():
+        pytest.skip("libespeak-ng is not installed")
+    text = "Bob made a map of the moon."
+    said = espeak.synthesize(text, "en-gb-x-gbcwmd+travis")
+    audio = from_array(resample(said.samples, said.sample_rate, 16000), 16000)
+    aligned = alignment.align(audio, text, trusted=True)
+    assert aligned.trusted and [w.text for w in aligned.words] == alignment.normalise(text)
+    said_bilabials = [(e.start, e.end) for e in said.phonemes if e.phoneme.lower() in ("p", "b", "m")]
+    found = [(s, e) for p, s, e in aligned.phones if p in ("P", "B", "M")]
+    assert len(found) == len(said_bilabials) == 6
+    for (s0, e0), (s1, e1) in zip(said_bilabials, found):
+        assert s1 < e0 + 0.03 and e1 > s0 - 0.03
+    assert not alignment.align(speech, TEXT).trusted
+    # a text the check refuses, trusted: aligned, the refusal kept as what the check said
+    half = " ".join(TEXT.split()[: len(TEXT.split()) // 2])
+    with pytest.raises(alignment.TextMismatch) as refused:
+        alignment.align(speech, half)
+    assert str(refused.value).endswith(alignment.TRUST_ADVICE)
+    kept = alignment.align(speech, half, trusted=True)
+    assert kept.trusted and kept.check == str(refused.value)[: -len(alignment.TRUST_ADVICE) - 1]
+    assert [w.text for w in kept.words] == alignment.normalise(half)
+    monkeypatch.setattr(alignment, "TRUSTED_WIDE_S", 1.0)
+    with pytest.raises(alignment.TextMismatch, match="split the recording") as refused:
+        alignment.align(audio, text, trusted=True)
+    assert alignment.TRUST_ADVICE not in str(refused.value)
 
 
 def test_a_voice_far_from_the_model_keeps_its_right_text():
@@ -328,7 +364,7 @@ def test_a_refused_text_says_what_whisper_heard(speech, monkeypatch):
         with pytest.raises(alignment.TextMismatch, match="does not match the audio") as refused:
             alignment.align(speech, wrong, heard_instead=counted)
         message = str(refused.value)
-        assert message.endswith('"') and "\n" not in message
+        assert message.endswith('" ' + alignment.TRUST_ADVICE) and "\n" not in message
         assert 'Whisper heard instead: "Hello, my name is Emma and I\'m very happy to meet you.' in message
     assert asked == [alignment.normalise(wrong) for wrong in (
         "The quick brown fox jumps over the lazy dog by the river bank on Sunday.", " ".join(words[: n // 2]))]
@@ -348,8 +384,12 @@ def test_a_refused_text_says_what_whisper_heard(speech, monkeypatch):
     # a right text the check refuses (here: its limits at nothing), heard word for word by Whisper
     monkeypatch.setattr(alignment, "MAX_EXCESS", -10.0)
     heard = "Hello, my name is Emma and I'm very happy to meet you. Today this photo will speak in time with my voice."
-    with pytest.raises(alignment.TextMismatch, match="Whisper heard exactly these words, so the voice is too far"):
+    with pytest.raises(alignment.TextMismatch, match="Whisper heard exactly these words, so the voice, not the text, "
+                       "is what the aligner cannot fit. If the text is right .* Trust Text"):
         alignment.align(speech, heard, heard_instead=counted)
+    n_asked = len(asked)
+    trusted = alignment.align(speech, heard, heard_instead=counted, trusted=True)    # the user vouches for it
+    assert trusted.trusted and "does not match" in trusted.check and len(asked) == n_asked
     monkeypatch.setattr(recognition, "WORD_SOURCE", "pocketsphinx")
     with pytest.raises(InputError, match="does not match the audio") as refused:
         alignment.align(speech, "The quick brown fox jumps over the lazy dog.", heard_instead=recognition.heard_instead)

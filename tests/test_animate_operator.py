@@ -253,6 +253,25 @@ def test_dialog_text_that_cannot_be_used_is_reported_and_changes_nothing(face, b
     assert len(blender.data.actions) == n_actions and scene.frame_end == frame_end
 
 
+def test_trust_text_animates_a_text_the_check_refuses(face, blender):
+    """*Trust Text*: the refused text above (one for other audio) times the lips as given; the take
+    records a trusted transcript. Off again, the same text is refused with how to trust it."""
+    scene = blender.context.scene
+    text = "The quick brown fox jumps over the lazy dog by the river bank on Sunday."
+    scene.talkface.dialog_text, scene.talkface.trust_text = text, True
+    try:
+        assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
+        action = face.data.shape_keys.animation_data.action
+        assert action["talkface_lipsync"] == "trusted transcript" and action["talkface_transcript"] == text
+        scene.talkface.trust_text = False
+        n_actions = len(blender.data.actions)
+        with pytest.raises(RuntimeError, match="does not match.*If the text is right.*Trust Text"):
+            blender.ops.talkface.animate_audio(filepath=SPEECH)
+        assert len(blender.data.actions) == n_actions and face.data.shape_keys.animation_data.action == action
+    finally:
+        scene.talkface.dialog_text, scene.talkface.trust_text = "", False
+
+
 # --- hearing a take on a worker thread (the file browser's path in a window) -------------------
 
 def _module(name: str):

@@ -174,7 +174,7 @@ def test_empty_transcript(tmp_path, sample_speech):
 @pytest.mark.parametrize("text, message", [
     # the refusal ends with what Whisper heard (core.audio.recognition.heard_instead)
     ("The quick brown fox jumps over the lazy dog by the river bank on Sunday.",
-     ("does not match the audio", 'Whisper heard instead: "Hello, my name is Emma')),
+     ("does not match the audio", 'Whisper heard instead: "Hello, my name is Emma', "--trust-transcript")),
     ("Der schnelle braune Fuchs springt über den faulen Hund am Flussufer.", ("English",)),
 ])
 def test_transcript_that_cannot_be_used(tmp_path, sample_speech, text, message):
@@ -206,6 +206,7 @@ def test_list_styles():
     (["--start-frame", "0"], "before the scene's first frame (1)"),
     (["--mode", "fancy"], "unknown mode 'fancy'"),
     (["--listen", "closely"], "unknown listening mode 'closely': use words or phones"),
+    (["--trust-transcript"], "--trust-transcript trusts the --transcript: give the line's text with it"),
 ])
 def test_bad_take_options(tmp_path, good_audio, flags, message):
     out = tmp_path / "out"

@@ -135,6 +135,26 @@ def test_keys_only_with_a_transcript_times_the_lips_by_it(tmp_path, speech):
     assert info["transcript"] == "Bob made a map of the moon." and info["lipsync"] == "transcript"
 
 
+def test_keys_only_with_a_trusted_transcript_uses_what_the_check_refuses(tmp_path, speech):
+    """--trust-transcript: a text the aligner's check refuses (here one for other audio) is used as
+    given; the log says what the check found, and the take records a trusted transcript. Without it
+    the same text is refused (exit 2) with how to trust it."""
+    text = "The weather will be cool and windy."
+    refused = run("--photo", PORTRAIT, "--audio", speech, "--out", str(tmp_path / "no"), "--keys-only",
+                  "--transcript", text)
+    assert refused.returncode == 2 and "does not match the audio" in refused.stderr
+    assert "--trust-transcript" in refused.stderr and not (tmp_path / "no" / "scene.blend").exists()
+    out = tmp_path / "out"
+    done = run("--photo", PORTRAIT, "--audio", speech, "--out", str(out), "--keys-only", "--transcript", text,
+               "--trust-transcript", "--export-json", "take.json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "lips timed by the trusted transcript" in done.stderr
+    assert "animate: warning: Trust Text: the aligner's check would have refused this text" in done.stderr
+    assert json.loads((out / "take.json").read_text())["take"]["lipsync"] == "trusted transcript"
+    info = inspect_blend(str(out / "scene.blend"))
+    assert info["transcript"] == text and info["lipsync"] == "trusted transcript"
+
+
 def test_keys_only_listening_for_words(tmp_path, speech):
     """--listen words: the lips are timed by the recognised words (and the phone loop); with
     --phone-mouth-heard their phones give --phone-mouth of the mouth, as the take records."""

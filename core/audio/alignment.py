@@ -41,7 +41,17 @@ How it works
    the add-on asks Whisper where it is installed: ``core.audio.recognition.heard_instead``), so a
    text given for another take's audio shows as such, and a right text on a voice the aligner
    cannot fit (Whisper hears exactly its words) is told apart from a wrong one.
-4. PocketSphinx's phone pass needs ``bestpath=False`` (its own tests say so); if it still fails
+4. A *trusted* text (``align(..., trusted=True)``: the panel's *Trust Text*, ``--trust-transcript``)
+   is one the user vouches for: a right text on a voice far from the model's speakers (a stylised
+   or synthetic voice) is refused by the check above or finds no path under PocketSphinx's beams
+   (espeak-ng's made-up voices en+Annie and gbcwmd+travis: half their right texts). Every word pass
+   of a trusted text is tried again with every path kept (``sphinx_helper.WIDE_BEAMS``) when it
+   finds none, and the check is measured but refuses nothing: ``Alignment.check`` says what it
+   would have refused. On training-side espeak-ng voices the right texts the default refuses, so
+   aligned, put 128 of their 136 /p b m/ within 30 ms of the engine's own (``bench/alignment.py``'s
+   ``trusted`` column). The whole clip's pass runs unpruned only up to ``TRUSTED_WIDE_S``: its cost
+   grows with the square of the clip's length.
+5. PocketSphinx's phone pass needs ``bestpath=False`` (its own tests say so); if it still fails
    on a chunk, the chunk is cut at every silence, and a piece that still fails is timed by a word
    pass over one-phone pseudo-words.
 
@@ -80,6 +90,10 @@ MIN_CUT_SIL_FRAMES = 12        # a silence must be at least 0.12 s to cut there
 MAX_EXCESS = 2.6               # mean over the clip
 MAX_LOCAL_EXCESS = 3.4         # the same averaged over any LOCAL_WINDOW_FRAMES (a wrong sentence)
 LOCAL_WINDOW_FRAMES = 200      # 2 s
+#: A trusted text's word pass over the whole clip is tried unpruned (after a failure) only this long:
+#: the unpruned search grows with the square of the length (44 s: 1.7 s and 100 MB more; 133 s: 11 s
+#: and 900 MB more, on two cores); its chunks are always short enough.
+TRUSTED_WIDE_S = 60.0
 SILENCE = "SIL"
 CMU_DICTIONARY = "cmudict-en-us.dict"   # the wheel's whole pronouncing dictionary (its model folder)
 
@@ -100,7 +114,9 @@ class Alignment:
     aligned phone and the best-scoring phone of the model, in nats (0 = every frame on its best
     phone; larger = worse); ``chunk_scores`` the same per aligned chunk as (start_s, end_s, gap);
     ``excess`` the mean of that gap less the phone loop's best path's (refused above MAX_EXCESS)
-    and ``worst_window`` its worst 2 s (refused above MAX_LOCAL_EXCESS)."""
+    and ``worst_window`` its worst 2 s (refused above MAX_LOCAL_EXCESS). ``trusted``: the text was
+    aligned as one the user vouches for (see the module's step 4), and ``check`` is the check's
+    refusal it was spared ('' when it passed)."""
 
     words: list[Word]
     phones: list[tuple[str, float, float]]
@@ -109,6 +125,8 @@ class Alignment:
     duration: float = 0.0
     worst_window: float = float("nan")     # the excess's worst LOCAL_WINDOW_FRAMES mean (clips that long)
     excess: float = float("nan")           # mean per-frame gap less the phone loop's best path's
+    trusted: bool = False                  # the user vouched for the text: the check refused nothing
+    check: str = ""                        # (trusted) what the check would have refused it for; '' it passed
 
 
 @dataclass(frozen=True)
@@ -238,7 +256,7 @@ def _chunks(segs: list[tuple[str, int, int]], n_frames: int) -> list[tuple[int, 
     return out
 
 
-def _phone_words_pass(decoders: sphinx_helper.Decoders, words: list[str], pcm: bytes):
+def _phone_words_pass(decoders: sphinx_helper.Decoders, words: list[str], pcm: bytes, wide: bool = False):
     """Fallback for a piece whose state alignment fails: align a string of one-phone pseudo-words
     with the (robust) word pass, which times every phone directly. Returns (words, phones) in
     frames, or None when even that fails."""
@@ -247,7 +265,7 @@ def _phone_words_pass(decoders: sphinx_helper.Decoders, words: list[str], pcm: b
     for ph in {p for pr in prons for p in pr}:
         if dec.lookup_word("ph_" + ph.lower()) is None:
             dec.add_word("ph_" + ph.lower(), ph, True)
-    if sphinx_helper.word_pass(decoders, " ".join("ph_" + p.lower() for pr in prons for p in pr), pcm) is None:
+    if sphinx_helper.word_pass(decoders, " ".join("ph_" + p.lower() for pr in prons for p in pr), pcm, wide) is None:
         return None
     segs = [(s.word[3:].upper(), s.start_frame, s.end_frame + 1) for s in dec.seg() if s.word.startswith("ph_")]
     if len(segs) != sum(len(pr) for pr in prons):
@@ -260,10 +278,10 @@ def _phone_words_pass(decoders: sphinx_helper.Decoders, words: list[str], pcm: b
 
 
 def _split_at_silences(decoders: sphinx_helper.Decoders, words: list[str], pcm: bytes,
-                       c0: int, c1: int) -> list[tuple[int, int, list[str]]]:
+                       c0: int, c1: int, wide: bool = False) -> list[tuple[int, int, list[str]]]:
     """After a failed phone pass, cut [c0, c1) in the middle of every silence that the chunk's
     word pass finds (re-run so its segmentation is at hand)."""
-    dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm)
+    dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm, wide)
     segs = [(s.word, s.start_frame, s.end_frame) for s in dec.seg()] if dec is not None else []
     out, start, words = [], 0, []
     for name, s, e in segs:
@@ -287,14 +305,20 @@ class TextMismatch(InputError):
     """A transcript that does not fit the audio (``align``'s refusal after the passes or the check)."""
 
 
+#: The end of a mismatch refusal (not for a trusted text): where a right text is refused, the voice
+#: is what the aligner cannot fit, and the user can say so.
+TRUST_ADVICE = ("If the text is right (a stylised or synthetic voice, a strong accent), Trust Text "
+                "(headless: --trust-transcript) times the lips by it anyway.")
+
+
 def _mismatch(detail: str) -> TextMismatch:
     return TextMismatch(f"The transcript does not match the audio: {detail}.")
 
 
 def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | None] | None = None,
           cancelled: Callable[[], bool] | None = None,
-          heard_instead: Callable[[np.ndarray, list[str], Callable[[], bool] | None], str | None] | None = None
-          ) -> Alignment:
+          heard_instead: Callable[[np.ndarray, list[str], Callable[[], bool] | None], str | None] | None = None,
+          trusted: bool = False) -> Alignment:
     """Align ``transcript`` (English) to ``audio``; see the module docstring. Raises InputError for
     empty, non-English or unknown-word transcripts, audio over 10 minutes, and transcripts that
     do not match the audio. ``meanwhile(helped)`` runs once, while helper processes align the
@@ -305,20 +329,23 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
     (InterruptedError); the first pass over the whole clip runs to its end.
     ``heard_instead(samples, words, cancelled)``, asked only when the text is refused as not matching
     (16 kHz samples, the text's normalised words): a sentence saying what a recogniser heard, which
-    the refusal ends with (``core.audio.recognition.heard_instead``: Whisper's words), or None."""
+    the refusal ends with (``core.audio.recognition.heard_instead``: Whisper's words), or None.
+    ``trusted``: the user vouches for the text (module docstring, step 4): no path under the beams
+    is tried again unpruned, and the mismatch check refuses nothing (``Alignment.check``)."""
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
     try:
-        return _aligned(x, transcript, meanwhile, cancelled)
+        return _aligned(x, transcript, meanwhile, cancelled, trusted)
     except TextMismatch as refused:
         said = heard_instead(x, normalise(transcript), cancelled) if heard_instead is not None else None
-        if said is None:
+        advice = "" if trusted else f" {TRUST_ADVICE}"
+        if said is None and not advice:
             raise
-        raise TextMismatch(f"{refused} {said}") from refused
+        raise TextMismatch(" ".join(filter(None, (str(refused), said))) + advice) from refused
 
 
-def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled) -> Alignment:
+def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool = False) -> Alignment:
     """``align`` on 16 kHz samples ``x``."""
     duration = len(x) / SAMPLE_RATE
     if duration > MAX_DURATION_S:
@@ -344,7 +371,7 @@ def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled) -> Alignment:
         settings = decoder_settings(dictionary)
         pool = sphinx_pool.Pool(settings, helpers) if helpers else None
         words, phones, chunks = _align(sphinx_helper.Decoders(settings), text, to_pcm16(x), pool,
-                                       during if pool is not None else None, cancelled)
+                                       during if pool is not None else None, cancelled, trusted)
     finally:
         if pool is not None:
             pool.close()
@@ -352,23 +379,33 @@ def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled) -> Alignment:
     if pool is None:
         during(False)
     heard = scored[0] if scored[0] is not None else own_scores()
-    return _checked(words, _cover(phones, duration), chunks, heard, duration)
+    return _checked(words, _cover(phones, duration), chunks, heard, duration, trusted)
 
 
-def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, pool, during, cancelled=None):
-    """(words, phones, chunks (start_s, end_s)) of the transcript's ``words`` in ``pcm`` (16-bit)."""
+def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, pool, during, cancelled=None,
+           wide: bool = False):
+    """(words, phones, chunks (start_s, end_s)) of the transcript's ``words`` in ``pcm`` (16-bit).
+    ``wide`` (a trusted text): every word pass that finds no path is tried again unpruned, the
+    whole clip's only up to ``TRUSTED_WIDE_S``."""
     bpf = int(SAMPLE_RATE * FRAME_S)
-    dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm.tobytes())
+    seconds = len(pcm) / SAMPLE_RATE
+    dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm.tobytes(), wide and seconds <= TRUSTED_WIDE_S)
+    if dec is None and wide and seconds > TRUSTED_WIDE_S:
+        raise _mismatch(f"the words cannot be fitted to the speech at all, and a trusted text is searched "
+                        f"without pruning only in recordings of up to {TRUSTED_WIDE_S:.0f} s: split the "
+                        f"recording into lines of at most a minute")
     if dec is None:
         raise _mismatch("the words cannot be fitted to the speech at all (a text for other audio, "
-                        "or speech buried in noise)")
+                        "or speech buried in noise)" if not wide else
+                        "the words cannot be fitted to the speech even with every path searched (a text for "
+                        "other audio, or speech buried in noise)")
     n_frames = dec.n_frames()
     chunks = _chunks([(s.word, s.start_frame, s.end_frame) for s in dec.seg()], n_frames)
 
     def chunk_pcm(c0: int, c1: int) -> bytes:
         return pcm[c0 * bpf:c1 * bpf].tobytes()
 
-    batch = pool.submit([({"kind": "align", "words": cw}, functools.partial(chunk_pcm, c0, c1))
+    batch = pool.submit([({"kind": "align", "words": cw, "wide": wide}, functools.partial(chunk_pcm, c0, c1))
                          for c0, c1, cw in chunks if cw]) if pool is not None else None
     try:
         if batch is not None and during is not None:
@@ -389,17 +426,17 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
             cpcm = chunk_pcm(c0, c1)
             answer = next(answers) if from_helper else sphinx_pool.NOT_RUN
             if answer is sphinx_pool.NOT_RUN:           # no helper ran it: here
-                answer = sphinx_helper.align_chunk(decoders, cwords, cpcm)
+                answer = sphinx_helper.align_chunk(decoders, cwords, cpcm, wide)
             spans.append((t0, c1 * FRAME_S))
             if answer is None:
                 # PocketSphinx's state alignment sometimes dies mid-chunk on real speech; cut the
                 # chunk at every silence and queue the pieces (a piece that still fails is refused).
-                pieces = _split_at_silences(decoders, cwords, cpcm, c0, c1)
+                pieces = _split_at_silences(decoders, cwords, cpcm, c0, c1, wide)
                 if len(pieces) > 1:
                     spans.pop()
                     pending[:0] = [(a, b, w, False) for a, b, w in pieces]
                     continue
-                timed = _phone_words_pass(decoders, cwords, cpcm)
+                timed = _phone_words_pass(decoders, cwords, cpcm, wide)
                 if timed is None:
                     raise _mismatch(f"the phones cannot be fitted to the speech near {t0:.1f} s")
                 for w, ws, we in timed[0]:
@@ -445,10 +482,10 @@ def frame_gaps(logliks: np.ndarray, phones: list[tuple[str, float, float]]) -> n
 
 
 def _checked(words: list[Word], phones: list[tuple[str, float, float]], spans: list[tuple[float, float]],
-             heard: Heard, duration: float) -> Alignment:
+             heard: Heard, duration: float, trusted: bool = False) -> Alignment:
     """The Alignment, or InputError when its excess (``frame_gaps`` of the text's phones less that of
     the phone loop's own best path, ``heard.phones``) passes MAX_EXCESS over the clip or
-    MAX_LOCAL_EXCESS over any 2 s."""
+    MAX_LOCAL_EXCESS over any 2 s; ``trusted``: never, the refusal kept as ``Alignment.check``."""
     gap = frame_gaps(heard.logliks, phones)
     excess = gap - frame_gaps(heard.logliks, heard.phones)
     scored = ~np.isnan(excess)
@@ -459,7 +496,7 @@ def _checked(words: list[Word], phones: list[tuple[str, float, float]], spans: l
         g = gap[int(round(t0 / FRAME_S)):int(round(t1 / FRAME_S))]
         return float(np.nanmean(g)) if (~np.isnan(g)).any() else float("nan")
 
-    worst = float("nan")
+    worst, refusal = float("nan"), None
     if len(excess) >= LOCAL_WINDOW_FRAMES:
         box = np.ones(LOCAL_WINDOW_FRAMES)
         m = (np.convolve(np.where(scored, excess, 0.0), box, mode="valid")
@@ -470,13 +507,16 @@ def _checked(words: list[Word], phones: list[tuple[str, float, float]], spans: l
             w0, w1 = i * FRAME_S, (i + LOCAL_WINDOW_FRAMES) * FRAME_S
             said = [w.text for w in words if w.end > w0 and w.start < w1]
             what = f"does not sound like '{' '.join(said)}'" if said else "holds none of the text's words"
-            raise _mismatch(f"the speech between {w0:.1f} s and {w1:.1f} s {what} (it fits {worst:.1f} per frame "
-                            f"worse than the phones heard there over {LOCAL_WINDOW_FRAMES * FRAME_S:.0f} s, "
-                            f"at most {MAX_LOCAL_EXCESS:.1f} is accepted)")
-    if mean_excess > MAX_EXCESS:
-        raise _mismatch(f"the speech does not sound like the words given (they fit {mean_excess:.1f} per frame "
-                        f"worse than the phones heard, at most {MAX_EXCESS:.1f} is accepted)")
-    return Alignment(words, phones, score, [(a, b, mean_over(a, b)) for a, b in spans], duration, worst, mean_excess)
+            refusal = _mismatch(f"the speech between {w0:.1f} s and {w1:.1f} s {what} (it fits {worst:.1f} per "
+                                f"frame worse than the phones heard there over {LOCAL_WINDOW_FRAMES * FRAME_S:.0f} s, "
+                                f"at most {MAX_LOCAL_EXCESS:.1f} is accepted)")
+    if refusal is None and mean_excess > MAX_EXCESS:
+        refusal = _mismatch(f"the speech does not sound like the words given (they fit {mean_excess:.1f} per frame "
+                            f"worse than the phones heard, at most {MAX_EXCESS:.1f} is accepted)")
+    if refusal is not None and not trusted:
+        raise refusal
+    return Alignment(words, phones, score, [(a, b, mean_over(a, b)) for a, b in spans], duration, worst, mean_excess,
+                     trusted, str(refusal) if refusal is not None else "")
 
 
 def _cover(phones: list[tuple[str, float, float]], duration: float) -> list[tuple[str, float, float]]:

@@ -82,10 +82,10 @@ def listen_to(audio: Audio, model: Animator, threads: int | None = None, keep_lo
         return Listened(feats, posteriors, logliks if keep_logliks else None, heard, lips)
 
 
-def align_and_listen(audio: Audio, model: Animator, transcript: str, cancelled=None):
+def align_and_listen(audio: Audio, model: Animator, transcript: str, cancelled=None, trusted: bool = False):
     """(``core.audio.alignment.align(audio, transcript)``, ``listen_to(audio, model)``): this process
     listens while the aligner's helper processes align the chunks, and the aligner's mismatch
-    check reuses the phone scores and the phone loop's path heard. ``cancelled``: as
+    check reuses the phone scores and the phone loop's path heard. ``cancelled``, ``trusted``: as
     ``alignment.align``'s."""
     heard: list[Listened] = []
 
@@ -95,7 +95,7 @@ def align_and_listen(audio: Audio, model: Animator, transcript: str, cancelled=N
         return alignment.Heard(found.logliks, found.heard) if found.logliks is not None else None
 
     aligned = alignment.align(audio, transcript, meanwhile=listen, cancelled=cancelled,
-                              heard_instead=recognition.heard_instead)
+                              heard_instead=recognition.heard_instead, trusted=trusted)
     return aligned, replace(heard[0], logliks=None, heard=None, closures=None)
 
 
