@@ -132,8 +132,8 @@ def main() -> None:
             row += f"{f'{len(got) - len(ok)}/{len(got)}':>9}{gap:>15}"
         kept = trusted.get(voice, [])
         total = sum(k[2] for k in kept)
-        row += (f"{f'{sum(k[0] for k in kept)}/{len(kept)}':>9}{f'{sum(k[1] for k in kept)}/{total}' if total else '-':>9}"
-                if kept else f"{'-':>9}{'-':>9}")
+        aligned, near_total = f"{sum(k[0] for k in kept)}/{len(kept)}", f"{sum(k[1] for k in kept)}/{total}"
+        row += f"{aligned:>9}{near_total if total else '-':>9}" if kept else f"{'-':>9}{'-':>9}"
         print(row)
     kept = [k for v in trusted.values() for k in v]
     print(f"\nright texts refused, then trusted (Trust Text): {sum(k[0] for k in kept)} of {len(kept)} aligned; "

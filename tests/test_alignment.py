@@ -191,9 +191,20 @@ def test_a_trusted_text_is_aligned_where_the_beams_and_the_check_refuse_it(speec
     kept = alignment.align(speech, half, trusted=True)
     assert kept.trusted and kept.check == str(refused.value)[: -len(alignment.TRUST_ADVICE) - 1]
     assert [w.text for w in kept.words] == alignment.normalise(half)
+    # a chunk longer than TRUSTED_WIDE_S (no pause to cut at) is not searched unpruned either
+    asked = []
+    own = sphinx_helper.align_chunk
+    monkeypatch.setattr(sphinx_helper, "align_chunk",
+                        lambda d, w, p, wide=False: asked.append(wide) or own(d, w, p, wide))
+    alignment.align(speech, TEXT, trusted=True)
+    assert asked and all(asked)
+    monkeypatch.setattr(alignment, "TRUSTED_WIDE_S", 2.0)
+    asked.clear()
+    alignment.align(speech, TEXT, trusted=True)             # one chunk of 7.4 s: not unpruned
+    assert asked and not any(asked)
     monkeypatch.setattr(alignment, "TRUSTED_WIDE_S", 1.0)
     with pytest.raises(alignment.TextMismatch, match="split the recording") as refused:
-        alignment.align(audio, text, trusted=True)
+        alignment.align(audio, text, trusted=True)          # the travis line is 1.6 s long
     assert alignment.TRUST_ADVICE not in str(refused.value)
 
 

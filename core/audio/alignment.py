@@ -385,8 +385,8 @@ def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool
 def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, pool, during, cancelled=None,
            wide: bool = False):
     """(words, phones, chunks (start_s, end_s)) of the transcript's ``words`` in ``pcm`` (16-bit).
-    ``wide`` (a trusted text): every word pass that finds no path is tried again unpruned, the
-    whole clip's only up to ``TRUSTED_WIDE_S``."""
+    ``wide`` (a trusted text): every word pass that finds no path is tried again unpruned, over at
+    most ``TRUSTED_WIDE_S`` of audio (the whole clip, or a chunk)."""
     bpf = int(SAMPLE_RATE * FRAME_S)
     seconds = len(pcm) / SAMPLE_RATE
     dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm.tobytes(), wide and seconds <= TRUSTED_WIDE_S)
@@ -405,8 +405,12 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
     def chunk_pcm(c0: int, c1: int) -> bytes:
         return pcm[c0 * bpf:c1 * bpf].tobytes()
 
-    batch = pool.submit([({"kind": "align", "words": cw, "wide": wide}, functools.partial(chunk_pcm, c0, c1))
-                         for c0, c1, cw in chunks if cw]) if pool is not None else None
+    def chunk_wide(c0: int, c1: int) -> bool:         # a chunk with no pause to cut at can be long
+        return wide and (c1 - c0) * FRAME_S <= TRUSTED_WIDE_S
+
+    jobs = [({"kind": "align", "words": cw, "wide": chunk_wide(c0, c1)}, functools.partial(chunk_pcm, c0, c1))
+            for c0, c1, cw in chunks if cw]
+    batch = pool.submit(jobs) if pool is not None else None
     try:
         if batch is not None and during is not None:
             during(True)
@@ -426,17 +430,17 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
             cpcm = chunk_pcm(c0, c1)
             answer = next(answers) if from_helper else sphinx_pool.NOT_RUN
             if answer is sphinx_pool.NOT_RUN:           # no helper ran it: here
-                answer = sphinx_helper.align_chunk(decoders, cwords, cpcm, wide)
+                answer = sphinx_helper.align_chunk(decoders, cwords, cpcm, chunk_wide(c0, c1))
             spans.append((t0, c1 * FRAME_S))
             if answer is None:
                 # PocketSphinx's state alignment sometimes dies mid-chunk on real speech; cut the
                 # chunk at every silence and queue the pieces (a piece that still fails is refused).
-                pieces = _split_at_silences(decoders, cwords, cpcm, c0, c1, wide)
+                pieces = _split_at_silences(decoders, cwords, cpcm, c0, c1, chunk_wide(c0, c1))
                 if len(pieces) > 1:
                     spans.pop()
                     pending[:0] = [(a, b, w, False) for a, b, w in pieces]
                     continue
-                timed = _phone_words_pass(decoders, cwords, cpcm, wide)
+                timed = _phone_words_pass(decoders, cwords, cpcm, chunk_wide(c0, c1))
                 if timed is None:
                     raise _mismatch(f"the phones cannot be fitted to the speech near {t0:.1f} s")
                 for w, ws, we in timed[0]:
