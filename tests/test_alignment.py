@@ -183,6 +183,10 @@ def test_a_trusted_text_is_aligned_where_the_beams_and_the_check_refuse_it(speec
     for (s0, e0), (s1, e1) in zip(said_bilabials, found):
         assert s1 < e0 + 0.03 and e1 > s0 - 0.03
     assert not alignment.align(speech, TEXT).trusted
+    # unpruned, any text fits silence or noise: even a trusted text needs speech under its words
+    for quiet in (np.zeros(32000, np.float32), np.random.default_rng(0).normal(0, 0.05, 32000).astype(np.float32)):
+        with pytest.raises(alignment.TextMismatch, match="almost no speech"):
+            alignment.align(from_array(quiet, 16000), text, trusted=True)
     # a text the check refuses, trusted: aligned, the refusal kept as what the check said
     half = " ".join(TEXT.split()[: len(TEXT.split()) // 2])
     with pytest.raises(alignment.TextMismatch) as refused:

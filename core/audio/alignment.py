@@ -94,6 +94,11 @@ LOCAL_WINDOW_FRAMES = 200      # 2 s
 #: the unpruned search grows with the square of the length (44 s: 1.7 s and 100 MB more; 133 s: 11 s
 #: and 900 MB more, on two cores); its chunks are always short enough.
 TRUSTED_WIDE_S = 60.0
+#: Even a trusted text needs speech to time: it is refused when the phone loop hears a phone (not
+#: silence) under less than this share of the frames its words are aligned to. Unpruned, any text fits
+#: silence or noise; there the share is 0.0 (silence, hiss, loud white noise, a tone), on right texts
+#: 0.78-1.0 (espeak-ng's en-us, en+Annie and gbcwmd+travis, clean and degraded; ``/tmp`` script, 2026-12-07).
+MIN_TRUSTED_SPEECH = 0.5
 SILENCE = "SIL"
 CMU_DICTIONARY = "cmudict-en-us.dict"   # the wheel's whole pronouncing dictionary (its model folder)
 
@@ -519,8 +524,28 @@ def _checked(words: list[Word], phones: list[tuple[str, float, float]], spans: l
                             f"worse than the phones heard, at most {MAX_EXCESS:.1f} is accepted)")
     if refusal is not None and not trusted:
         raise refusal
+    if trusted:
+        spoken = _spoken_share(phones, heard.phones, len(gap))
+        if spoken < MIN_TRUSTED_SPEECH:
+            raise _mismatch(f"the phone recogniser hears speech under only {spoken:.0%} of the text's words (a trusted "
+                            f"text needs at least {MIN_TRUSTED_SPEECH:.0%}): the recording holds almost no speech "
+                            f"where they would be")
     return Alignment(words, phones, score, [(a, b, mean_over(a, b)) for a, b in spans], duration, worst, mean_excess,
                      trusted, str(refusal) if refusal is not None else "")
+
+
+def _spoken_share(phones: list[tuple[str, float, float]], heard: list[tuple[str, float, float]], n: int) -> float:
+    """The share of the 10 ms frames ``phones`` gives a phone (not silence) on which ``heard`` (the
+    phone loop's path) hears a phone too (1.0 when the text gives none)."""
+    def sounding(timed) -> np.ndarray:
+        mask = np.zeros(n, bool)
+        for ph, s, e in timed:
+            if ph != SILENCE:
+                mask[int(round(s / FRAME_S)):int(round(e / FRAME_S))] = True
+        return mask
+
+    said = sounding(phones)
+    return float((said & sounding(heard)).sum() / said.sum()) if said.any() else 1.0
 
 
 def _cover(phones: list[tuple[str, float, float]], duration: float) -> list[tuple[str, float, float]]:
