@@ -90,15 +90,17 @@ MIN_CUT_SIL_FRAMES = 12        # a silence must be at least 0.12 s to cut there
 MAX_EXCESS = 2.6               # mean over the clip
 MAX_LOCAL_EXCESS = 3.4         # the same averaged over any LOCAL_WINDOW_FRAMES (a wrong sentence)
 LOCAL_WINDOW_FRAMES = 200      # 2 s
-#: A trusted text's word pass over the whole clip is tried unpruned (after a failure) only this long:
-#: the unpruned search grows with the square of the length (44 s: 1.7 s and 100 MB more; 133 s: 11 s
-#: and 900 MB more, on two cores); its chunks are always short enough.
+#: A trusted text's word pass that finds no path is tried unpruned over at most this much audio (the
+#: whole clip, or one chunk: a chunk with no pause to cut at can be long): the unpruned search grows
+#: with the square of the length (44 s: 1.7 s and 100 MB more; 133 s: 11 s and 900 MB more, two cores).
 TRUSTED_WIDE_S = 60.0
 #: Even a trusted text needs speech to time: it is refused when the phone loop hears a phone (not
 #: silence) under less than this share of the frames its words are aligned to. Unpruned, any text fits
-#: silence or noise; there the share is 0.0 (silence, hiss, loud white noise, a tone), on right texts
-#: 0.78-1.0 (espeak-ng's en-us, en+Annie and gbcwmd+travis, clean and degraded; ``/tmp`` script, 2026-12-07).
-MIN_TRUSTED_SPEECH = 0.5
+#: silence or noise; there the share is 0.0-0.014 (``bench/silence.py``'s silence, hiss, room tone, loud
+#: pink noise, mains hum, taps and clicks; white noise, a tone), on right texts 0.78-1.0 in clean speech
+#: and down to 0.19 in the bench's loudest degradations (flite and piper lines of ``bench/alignment.py
+#: --seed 11`` the default refuses; 0.5 at first refused five of them). ``/tmp`` scripts, 2026-12-07.
+MIN_TRUSTED_SPEECH = 0.1
 SILENCE = "SIL"
 CMU_DICTIONARY = "cmudict-en-us.dict"   # the wheel's whole pronouncing dictionary (its model folder)
 
@@ -398,7 +400,7 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
     if dec is None and wide and seconds > TRUSTED_WIDE_S:
         raise _mismatch(f"the words cannot be fitted to the speech at all, and a trusted text is searched "
                         f"without pruning only in recordings of up to {TRUSTED_WIDE_S:.0f} s: split the "
-                        f"recording into lines of at most a minute")
+                        f"recording into lines that long")
     if dec is None:
         raise _mismatch("the words cannot be fitted to the speech at all (a text for other audio, "
                         "or speech buried in noise)" if not wide else

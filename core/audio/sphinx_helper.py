@@ -89,7 +89,8 @@ def decode(decoders: Decoders, name: str, pcm: bytes):
 #: /p b m/ missed there), where no pruning aligns 26. A line of words is a single path of a few
 #: hundred HMMs at most, small enough to search whole (weights/provenance.json,
 #: ``word_recognition.unpruned_word_pass_rule_2026_12_06i``). A transcript keeps the defaults: finding
-#: no path is part of how a text for other audio is refused.
+#: no path is part of how a text for other audio is refused; a text the user trusts (*Trust Text*) is
+#: searched unpruned too, over at most ``alignment.TRUSTED_WIDE_S`` of audio at a time.
 WIDE_BEAMS = {"beam": 0.0, "pbeam": 0.0, "wbeam": 0.0}
 
 
