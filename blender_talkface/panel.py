@@ -43,11 +43,11 @@ class TALKFACE_PT_main(bpy.types.Panel):
         box = layout.box()
         box.label(text="2. Animation", icon="SOUND")
         box.prop(settings, "dialog_text", icon="TEXT")
+        if scene_data.heard_in_take(face):          # a words-mode take: the text can start from it
+            box.operator("talkface.use_heard_words", icon="PASTEDOWN")
         row = box.row()
         row.active = bool(settings.dialog_text.strip())    # trusts the text: nothing without one
         row.prop(settings, "trust_text")
-        if scene_data.heard_in_take(face):          # a words-mode take: the text can start from it
-            box.operator("talkface.use_heard_words", icon="PASTEDOWN")
         row = box.row()
         row.active = not settings.dialog_text.strip()       # with the text, the text decides
         row.prop(settings, "listening")

@@ -258,7 +258,9 @@ def test_trust_text_animates_a_text_the_check_refuses(face, blender):
     records a trusted transcript. Off again, the same text is refused with how to trust it."""
     scene = blender.context.scene
     text = "The quick brown fox jumps over the lazy dog by the river bank on Sunday."
+    assert ("trust_text", False) in draw_panel(blender, blender.types.TALKFACE_PT_main.draw)    # no text: greyed
     scene.talkface.dialog_text, scene.talkface.trust_text = text, True
+    assert ("trust_text", True) in draw_panel(blender, blender.types.TALKFACE_PT_main.draw)
     try:
         assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
         action = face.data.shape_keys.animation_data.action
