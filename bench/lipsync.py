@@ -1,7 +1,8 @@
 """Lip-sync on speech the network never trained on: held-out voices, held-out engines, real people.
 
     .venv/bin/python bench/lipsync.py [--weights shipped PATH ...] [--sets espeak,flite,piper,real]
-        [--data corpus/v3] [--sentences 30] [--detector 0.5>0.15,1>0.3] [--words] [--phone-mouth 0.5]
+        [--data corpus/v3] [--sentences 30] [--detector 0.5>0.15,1>0.3] [--transcript] [--trusted] [--words]
+        [--phone-mouth 0.5]
         [--speed] [--hours 1.0]
 
 A bench that tests on the source it trained on measures memory, so every test set here is
@@ -458,11 +459,13 @@ def closure_detector(setting: tuple[float, float] | None):
 
 
 class NetworkWithText(Network):
-    """The same weights given the line's text, as a user's Dialog Text: aligned, then animated."""
+    """The same weights given the line's text, as a user's Dialog Text: aligned, then animated;
+    ``trusted``: with *Trust Text* on (``alignment.align(..., trusted=True)``)."""
 
-    def __init__(self, path: str, phone_mouth: float | None = None):
+    def __init__(self, path: str, phone_mouth: float | None = None, trusted: bool = False):
         super().__init__(path, phone_mouth=phone_mouth)
-        self.name += " +text"
+        self.name += " +text" + (" trusted" if trusted else "")
+        self.trusted = trusted
         self.refused = self.wordless = 0
 
     def predict(self, case: Case):
@@ -476,7 +479,7 @@ class NetworkWithText(Network):
             self.wordless += 1
             return inference.animate(case.audio, self.net, "Neutral")
         try:
-            aligned = alignment.align(case.audio, case.extra["text"])
+            aligned = alignment.align(case.audio, case.extra["text"], trusted=self.trusted)
         except InputError as exc:
             self.refused += 1
             print(f"[bench] {case.voice} ({'clean' if case.clean else 'degraded'}): text refused: {exc}", file=sys.stderr)
@@ -856,6 +859,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transcript", action="store_true",
                     help="also score each weights file given the line's text (on the espeak set its 45 minutes "
                          "take about 4 minutes to align)")
+    ap.add_argument("--trusted", action="store_true",
+                    help="also score each weights file given the line's text with Trust Text on (a text the "
+                         "aligner's check refuses is used as given)")
     ap.add_argument("--words", action="store_true",
                     help="also score each weights file in the 'words' listening mode (word recognition, no text)")
     ap.add_argument("--detector", default="",
@@ -899,6 +905,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     if args.transcript:
         predictors += [NetworkWithText(w) for w in args.weights]
+    if args.trusted:
+        predictors += [NetworkWithText(w, trusted=True) for w in args.weights]
     if args.words:
         predictors += [NetworkWithWords(w) for w in args.weights]
     shares = [float(v) for v in args.phone_mouth.split(",") if v]

@@ -377,3 +377,8 @@ def test_the_text_row_counts_refused_texts_and_wordless_clips_apart():
     takes = [row.predict(case) for case in cases]
     assert all(t.n_frames == takes[0].n_frames for t in takes)
     assert (row.refused, row.wordless) == (1, 1)
+    # '+text trusted' (Trust Text): the text the check refused is used as given
+    trusted = bench.NetworkWithText("shipped", trusted=True)
+    assert trusted.name == "shipped +text trusted"
+    trusted.predict(cases[2])
+    assert (trusted.refused, trusted.wordless) == (0, 0)

@@ -155,7 +155,8 @@ def test_listening_is_drawn_under_dialog_text_and_greys_out_with_a_text(scene, b
         drawn[text] = draw_panel(blender, blender.types.TALKFACE_PT_main.draw)
     scene.talkface.dialog_text = ""
     names = [name for name, _ in drawn[""]]
-    assert names.count("listening") == 1 and names[names.index("dialog_text") + 1] == "listening"
+    # under the text, its Trust Text, then how to listen without one
+    assert names.count("listening") == 1 and names[names.index("dialog_text") + 1:][:2] == ["trust_text", "listening"]
     assert ("listening", True) in drawn[""] and ("listening", False) in drawn["Bob made a map."]
     assert set(TAKE_SETTINGS) - {"listening"} <= set(names)      # the take settings are all there
 
