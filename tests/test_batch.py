@@ -78,6 +78,12 @@ def test_manifest_csv_and_json_lines_give_the_same_clips(tmp_path):
     assert second.keys_only and "--keys-only" in second.args and second.out == "/abs/b"
     assert second.args[second.args.index("--transcript") + 1] == "just words"   # text, not a file
     assert (first.name, second.name) == ("a", "b")
+    # a switch column: Trust Text for one line's transcript
+    trusting = tmp_path / "t.csv"
+    trusting.write_text("photo,audio,out,transcript,trust_transcript\na.png,a.wav,out/a,said.txt,yes\n"
+                        "a.png,b.wav,out/b,said.txt,\n")
+    on, off = read_manifest(str(trusting))
+    assert "--trust-transcript" in on.args and "--trust-transcript" not in off.args
 
 
 @pytest.mark.parametrize("text, message", [
