@@ -232,9 +232,9 @@ def heard_instead(x: np.ndarray, said: list[str], cancelled: Callable[[], bool] 
     """For a refused transcript's message: what Whisper hears in 16 kHz samples ``x``, chunk by chunk
     as the words mode hears them (a chunk it gives over ``NO_SPEECH`` odds of holding none left
     out), at most 120 characters on one line; when its words are the text's own (``said``, normalised),
-    that the voice, not the text, is what the aligner cannot fit (``alignment.TRUST_ADVICE`` follows). None when Whisper is not installed
-    or not chosen (``WORD_SOURCE``), cannot run (a damaged install: the refusal is said without it),
-    or hears another language."""
+    that the voice, not the text, is what the aligner cannot fit (``alignment.TRUST_ADVICE`` follows).
+    None when Whisper is not installed or not chosen (``WORD_SOURCE``), cannot run (a damaged install:
+    the refusal is said without it), or hears another language."""
     if not whisper.hears_words(WORD_SOURCE):
         return None
     try:
