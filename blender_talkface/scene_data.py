@@ -68,9 +68,9 @@ RETARGET_OF = "talkface_retarget_of"
 RETARGET_HASH = "talkface_retarget_hash"
 #: How a take's lips were timed: aligned to the dialog text, from the real-speech phone
 #: recogniser plus the network's own hearing, or from the network's spectral features alone.
-#: "trusted transcript": the dialog text aligned with Trust Text on (the user vouched for it: no path
-#: under the beams was searched again unpruned, and the mismatch check refused nothing; the take's
-#: report said what the check would have refused, if anything)
+#: "trusted transcript": the dialog text aligned with Trust Text on (the user vouched for it: a word
+#: pass that found no path under the beams was searched again unpruned, and the mismatch check
+#: refused nothing; the take's report said what the check would have refused, if anything)
 LIPSYNC_SOURCES = ("transcript", "trusted transcript", "word recogniser", "phone recogniser", "audio features")
 
 # -- keys of older files: the head and camera by name (read, then upgraded to HEAD / CAMERA)
