@@ -19,7 +19,7 @@ def test_zip_contains_extension_sources_only(extension_zip):
     assert "blender_manifest.toml" in names and "__init__.py" in names
     assert any(n.startswith("blender_talkface/") for n in names)
     assert any(n.startswith("core/") for n in names)
-    for excluded in ("tests/", "bench/", ".ci/", "scripts/", ".venv/", "samples/"):
+    for excluded in ("tests/", "bench/", ".ci/", "scripts/", ".venv/", "samples/", "docs/"):
         assert not any(n.startswith(excluded) for n in names), excluded
 
 
