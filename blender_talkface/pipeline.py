@@ -307,6 +307,7 @@ def write_take(context, face_obj, audio_path: str, options: AnimateOptions, hear
     scene_data.set_take_audio(take.action, audio_path)
     scene_data.set_take_transcript(take.action, options.transcript.strip())
     scene_data.set_take_lipsync(take.action, heard.lipsync)
+    scene_data.set_take_text_check(take.action, aligned.check if aligned is not None else "")
     scene_data.set_take_heard(take.action, recognised.text if recognised is not None else "")
     scene_data.set_take_heard_by(take.action, heard_by(recognised))
     scene_data.set_take_phone_mouth(take.action, heard.anim.phone_mouth)
@@ -379,6 +380,7 @@ def export_take(context, face_obj, path: str, kind: str) -> str:
         else:
             action = scene_data.current_take(face_obj)
             about = {"lipsync": scene_data.take_lipsync(action), "transcript": scene_data.take_transcript(action),
+                     "text_check": scene_data.take_text_check(action),
                      "heard": scene_data.take_heard(action), "heard_by": scene_data.take_heard_by(action),
                      "phone_mouth": scene_data.take_phone_mouth(action)}
             take_files.write_json(anim, partial, start_frame=first, about=about)

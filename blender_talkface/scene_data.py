@@ -21,6 +21,8 @@ On a take's Action (one per 'Animate from Audio'):
 ``talkface_start_frame``       int         the scene frame where that recording starts
 ``talkface_transcript``        str         the dialog text the take was aligned to ('' none)
 ``talkface_lipsync``           str         which lip-sync path made it (``LIPSYNC_SOURCES``)
+``talkface_text_check``        str         (trusted transcript) what the aligner's check would
+                                           have refused the text for ('' it passed)
 ``talkface_heard``             str         (word recogniser) the words it heard: a start for
                                            the dialog text
 ``talkface_heard_by``          str         (word recogniser) which heard them: Whisper or
@@ -62,6 +64,7 @@ TAKE_TRANSCRIPT = "talkface_transcript"
 TAKE_LIPSYNC = "talkface_lipsync"
 TAKE_HEARD = "talkface_heard"
 TAKE_HEARD_BY = "talkface_heard_by"
+TAKE_TEXT_CHECK = "talkface_text_check"
 TAKE_PHONE_MOUTH = "talkface_phone_mouth"
 TAKE_SOUND_STRIP = "talkface_sound_strip"
 RETARGET_OF = "talkface_retarget_of"
@@ -78,7 +81,7 @@ LEGACY_HEAD_NAME = "talkface_head"
 LEGACY_CAMERA_NAME = "talkface_camera"
 
 FACE_KEYS = (FIT, PHOTO, HEAD, CAMERA, STYLE_CODE)
-TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC, TAKE_HEARD, TAKE_HEARD_BY,
+TAKE_KEYS = (TAKE_AUDIO, TAKE_START_FRAME, TAKE_TRANSCRIPT, TAKE_LIPSYNC, TAKE_TEXT_CHECK, TAKE_HEARD, TAKE_HEARD_BY,
              TAKE_PHONE_MOUTH, TAKE_SOUND_STRIP, RETARGET_OF, RETARGET_HASH)
 
 # -- keys on a scene
@@ -233,6 +236,16 @@ def take_heard_by(action) -> str:
 
 def set_take_heard_by(action, name: str) -> None:
     action[TAKE_HEARD_BY] = str(name)
+
+
+def take_text_check(action) -> str:
+    """For a trusted transcript's take, what the aligner's check would have refused the text for
+    ('' when it passed, or for other takes)."""
+    return _text(action, TAKE_TEXT_CHECK)
+
+
+def set_take_text_check(action, verdict: str) -> None:
+    action[TAKE_TEXT_CHECK] = str(verdict)
 
 
 def take_phone_mouth(action) -> float:

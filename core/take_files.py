@@ -14,7 +14,8 @@ Two formats, both written from an ``Animation`` (52 ARKit weights, head offsets)
   with TalkFace's own channel names (ARKit camelCase, ``head_rx .. head_tz`` in radians/metres),
   and ``"take"``: how the take was made, when known (``{"lipsync", "transcript", "heard"}``: what
   timed the lips, the dialog text it was aligned to, the words the word recogniser heard; a
-  pipeline can correct ``heard`` and run the clip again with it as ``--transcript``).
+  pipeline can correct ``heard`` and run the clip again with it as ``--transcript``; for a
+  ``trusted transcript``, ``text_check``: what the aligner's check would have refused it for).
 """
 
 from __future__ import annotations

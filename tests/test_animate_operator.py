@@ -265,6 +265,7 @@ def test_trust_text_animates_a_text_the_check_refuses(face, blender):
         assert blender.ops.talkface.animate_audio(filepath=SPEECH) == {"FINISHED"}
         action = face.data.shape_keys.animation_data.action
         assert action["talkface_lipsync"] == "trusted transcript" and action["talkface_transcript"] == text
+        assert "does not match" in action["talkface_text_check"]        # what the check would have said
         scene.talkface.trust_text = False
         n_actions = len(blender.data.actions)
         with pytest.raises(RuntimeError, match="does not match.*If the text is right.*Trust Text"):
