@@ -27,6 +27,7 @@ def test_keys_are_the_ones_files_already_hold(sd):
         "talkface_fit", "talkface_photo", "talkface_head_object", "talkface_camera_object",
         "talkface_style_code")
     assert (sd.TAKE_AUDIO, sd.TAKE_START_FRAME) == ("talkface_audio", "talkface_start_frame")
+    assert (sd.TAKE_LIPSYNC, sd.TAKE_TEXT_CHECK) == ("talkface_lipsync", "talkface_text_check")
     assert (sd.LEGACY_HEAD_NAME, sd.LEGACY_CAMERA_NAME) == ("talkface_head", "talkface_camera")
 
 
@@ -37,7 +38,7 @@ def test_every_key_has_one_kind_of_owner(sd):
     defined = sorted(v for k, v in vars(sd).items()
                      if k.isupper() and isinstance(v, str) and v.startswith("talkface_"))
     grouped = sd.FACE_KEYS + sd.TAKE_KEYS + sd.SCENE_KEYS + sd.LEGACY_KEYS
-    assert sorted(grouped) == defined and len(defined) == 18
+    assert sorted(grouped) == defined and len(defined) == 19
 
 
 def test_accessors_round_trip_through_a_saved_file(scene, blender, sd, tmp_path):
@@ -67,6 +68,9 @@ def test_accessors_round_trip_through_a_saved_file(scene, blender, sd, tmp_path)
     sd.set_take_start_frame(action, 12)
     assert sd.take_heard_by(action) == "" and sd.take_heard_by(None) == ""
     sd.set_take_heard_by(action, "Whisper")
+    assert sd.take_text_check(action) == ""
+    sd.set_take_lipsync(action, "trusted transcript")
+    sd.set_take_text_check(action, "The transcript does not match the audio: ...")
 
     path = str(tmp_path / "schema.blend")
     bpy.ops.wm.save_as_mainfile(filepath=path, check_existing=False)
@@ -84,6 +88,8 @@ def test_accessors_round_trip_through_a_saved_file(scene, blender, sd, tmp_path)
     assert sd.take_audio(action) == "/audio/hello.wav"
     assert sd.take_start_frame(action, 1) == 12
     assert sd.take_heard_by(action) == "Whisper"
+    assert sd.take_lipsync(action) == "trusted transcript"
+    assert sd.take_text_check(action) == "The transcript does not match the audio: ..."
 
 
 @pytest.fixture
