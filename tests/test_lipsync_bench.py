@@ -382,3 +382,16 @@ def test_the_text_row_counts_refused_texts_and_wordless_clips_apart():
     assert trusted.name == "shipped +text trusted"
     trusted.predict(cases[2])
     assert (trusted.refused, trusted.wordless) == (0, 0)
+
+
+def test_the_alignment_bench_counts_pbm_near_the_engines_own():
+    """bench/alignment.py's ``trusted`` column: an engine's /p b m/ counts when an aligned /P B M/
+    overlaps it within 30 ms; other phones, and /p b m/ further off, do not."""
+    from talkface.bench import alignment as align_bench
+
+    said = [(1.00, 1.08), (2.00, 2.10), (3.00, 3.05), (4.00, 4.05)]
+    phones = [("SIL", 0.0, 0.9), ("M", 1.05, 1.12), ("AH", 1.12, 1.9), ("P", 2.125, 2.2),
+              ("N", 2.98, 3.06), ("B", 4.085, 4.2)]
+    # the M overlaps, the P starts 25 ms after; at 3 s only an N, and the B starts 35 ms after
+    assert align_bench.near(said, phones) == 2
+    assert align_bench.near([], phones) == 0
