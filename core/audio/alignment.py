@@ -337,8 +337,9 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
     ``heard_instead(samples, words, cancelled)``, asked only when the text is refused as not matching
     (16 kHz samples, the text's normalised words): a sentence saying what a recogniser heard, which
     the refusal ends with (``core.audio.recognition.heard_instead``: Whisper's words), or None.
-    ``trusted``: the user vouches for the text (module docstring, step 4): no path under the beams
-    is tried again unpruned, and the mismatch check refuses nothing (``Alignment.check``)."""
+    ``trusted``: the user vouches for the text (module docstring, step 4): a word pass that finds no
+    path under the beams is tried again unpruned, and the mismatch check refuses nothing
+    (``Alignment.check``)."""
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
@@ -395,9 +396,13 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
     ``wide`` (a trusted text): every word pass that finds no path is tried again unpruned, over at
     most ``TRUSTED_WIDE_S`` of audio (the whole clip, or a chunk)."""
     bpf = int(SAMPLE_RATE * FRAME_S)
+
+    def unpruned(seconds: float) -> bool:    # a trusted text's pass over this much audio may run unpruned
+        return wide and seconds <= TRUSTED_WIDE_S
+
     seconds = len(pcm) / SAMPLE_RATE
-    dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm.tobytes(), wide and seconds <= TRUSTED_WIDE_S)
-    if dec is None and wide and seconds > TRUSTED_WIDE_S:
+    dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm.tobytes(), unpruned(seconds))
+    if dec is None and wide and not unpruned(seconds):
         raise _mismatch(f"the words cannot be fitted to the speech at all, and a trusted text is searched "
                         f"without pruning only in recordings of up to {TRUSTED_WIDE_S:.0f} s: split the "
                         f"recording into lines that long")
@@ -412,11 +417,9 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
     def chunk_pcm(c0: int, c1: int) -> bytes:
         return pcm[c0 * bpf:c1 * bpf].tobytes()
 
-    def chunk_wide(c0: int, c1: int) -> bool:         # a chunk with no pause to cut at can be long
-        return wide and (c1 - c0) * FRAME_S <= TRUSTED_WIDE_S
-
-    jobs = [({"kind": "align", "words": cw, "wide": chunk_wide(c0, c1)}, functools.partial(chunk_pcm, c0, c1))
-            for c0, c1, cw in chunks if cw]
+    # a chunk with no pause to cut at can be long: it runs unpruned under the same bound
+    jobs = [({"kind": "align", "words": cw, "wide": unpruned((c1 - c0) * FRAME_S)},
+             functools.partial(chunk_pcm, c0, c1)) for c0, c1, cw in chunks if cw]
     batch = pool.submit(jobs) if pool is not None else None
     try:
         if batch is not None and during is not None:
@@ -434,20 +437,20 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
             if not cwords:
                 phones.append((SILENCE, t0, c1 * FRAME_S))
                 continue
-            cpcm = chunk_pcm(c0, c1)
+            cpcm, chunk_wide = chunk_pcm(c0, c1), unpruned((c1 - c0) * FRAME_S)
             answer = next(answers) if from_helper else sphinx_pool.NOT_RUN
             if answer is sphinx_pool.NOT_RUN:           # no helper ran it: here
-                answer = sphinx_helper.align_chunk(decoders, cwords, cpcm, chunk_wide(c0, c1))
+                answer = sphinx_helper.align_chunk(decoders, cwords, cpcm, chunk_wide)
             spans.append((t0, c1 * FRAME_S))
             if answer is None:
                 # PocketSphinx's state alignment sometimes dies mid-chunk on real speech; cut the
                 # chunk at every silence and queue the pieces (a piece that still fails is refused).
-                pieces = _split_at_silences(decoders, cwords, cpcm, c0, c1, chunk_wide(c0, c1))
+                pieces = _split_at_silences(decoders, cwords, cpcm, c0, c1, chunk_wide)
                 if len(pieces) > 1:
                     spans.pop()
                     pending[:0] = [(a, b, w, False) for a, b, w in pieces]
                     continue
-                timed = _phone_words_pass(decoders, cwords, cpcm, chunk_wide(c0, c1))
+                timed = _phone_words_pass(decoders, cwords, cpcm, chunk_wide)
                 if timed is None:
                     raise _mismatch(f"the phones cannot be fitted to the speech near {t0:.1f} s")
                 for w, ws, we in timed[0]:
