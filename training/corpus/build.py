@@ -323,7 +323,7 @@ def make_utterance(accent: str, variant: str, rng: np.random.Generator, fps: flo
 
 #: Synthesis engines besides espeak-ng: ``training/corpus/ENGINE.py`` with
 #: ``synthesize(text, voice) -> (16 kHz samples, [(ARPAbet phone, start_s, end_s)])``.
-OTHER_ENGINES = ("flite", "piper")
+OTHER_ENGINES = ("flite", "piper", "kokoro")
 #: Recordings of people: ``training/corpus/NAME.py`` with ``SPEAKER`` and ``aligned('train')
 #: -> [(prompt with .name and .text, 16 kHz samples, [(ARPAbet phone, start_s, end_s)])]``;
 #: their style is 'NAME-SPEAKER'.
