@@ -409,3 +409,76 @@ def test_a_refused_text_says_what_whisper_heard(speech, monkeypatch):
     with pytest.raises(InputError, match="does not match the audio") as refused:
         alignment.align(speech, "The quick brown fox jumps over the lazy dog.", heard_instead=recognition.heard_instead)
     assert "Whisper" not in str(refused.value)
+
+
+def test_a_long_text_is_cut_where_the_heard_words_pin_it():
+    """``anchor_pieces``: the text is cut where a stretch of what was heard starts, between runs of
+    at least ``ANCHOR_RUN`` words heard as written; into pieces of at most ``limit``, the farthest
+    cut each time; a sentence start between the two pins is where it is cut; a stretch whose
+    words near the cut were misheard gives no cut, and a text with no cut within the limit None."""
+    text = ("the cat sat on the mat . a dog ran up the hill . we all went home for tea . "
+            "then the rain came down hard . the end of the day was near").split(" ")
+    words = [w for w in text if w != "."]
+    starts = alignment.sentence_starts(" ".join(text), words)
+    assert sorted(starts) == [0, 6, 12, 18, 24]
+    heard = [(0.0, 20.0, words[:12]), (20.0, 40.0, words[12:18]), (40.0, 60.0, words[18:])]
+    pieces = alignment.anchor_pieces(words, heard, 60.0, limit=45.0)
+    assert pieces == [(0.0, 40.0, words[:18]), (40.0, 60.0, words[18:])]
+    assert alignment.anchor_pieces(words, heard, 60.0, limit=60.0) == [(0.0, 60.0, words)]
+    # the cut's neighbours misheard: pinned 2 words before and 1 after, the sentence start between wins
+    misheard = [(0.0, 20.0, words[:10] + ["fur", "tee"]), (20.0, 40.0, ["them"] + words[13:18]),
+                (40.0, 60.0, words[18:])]
+    assert alignment.anchor_pieces(words, misheard, 60.0, 45.0, starts)[0] == (0.0, 40.0, words[:18])
+    cut = alignment.anchor_pieces(words, misheard, 60.0, 25.0, starts)
+    assert cut[0] == (0.0, 20.0, words[:12]) and cut[1][2][0] == "we"
+    # without the sentence starts the unpinned words are shared as the heard ones were (2 : 1)
+    assert alignment.anchor_pieces(words, misheard, 60.0, 25.0)[0] == (0.0, 20.0, words[:12])
+    # a stretch heard as other words pins nothing: no cut within 25 s of the start
+    lost = [(0.0, 20.0, words[:6] + ["x"] * 6), (20.0, 40.0, ["y"] * 6), (40.0, 60.0, words[18:])]
+    assert alignment.anchor_pieces(words, lost, 60.0, 25.0, starts) is None
+    # one common word heard alike is no pin
+    chance = [(0.0, 20.0, ["x", "the", "y"]), (20.0, 40.0, ["the", "z"]), (40.0, 60.0, ["w"])]
+    assert alignment.anchor_pieces(words, chance, 60.0, 25.0) is None
+    assert alignment.sentence_starts("It cost 3.5 dollars. Then more.", alignment.normalise(
+        "It cost 3.5 dollars. Then more.")) == frozenset()                   # a decimal point: none
+
+
+def test_a_trusted_text_too_long_to_search_whole_is_aligned_in_pinned_pieces(monkeypatch):
+    """A trusted text whose whole-clip pass finds no path, on a recording over ``TRUSTED_WIDE_S``:
+    Whisper hears it in chunks, its words pin the text, and each piece is aligned on its own. Here
+    the real two_cities reading (44 s) with the limit at 20 s and the whole-clip pass made to
+    fail: the words land where the ordinary alignment puts them. Without a recogniser's words
+    it is refused as before."""
+    from talkface.core.audio import recognition, whisper
+    from talkface.training.corpus import real
+
+    if not whisper.hears_words(recognition.WORD_SOURCE):
+        pytest.skip("Whisper is not installed")
+    audio = load_audio(real.path("two_cities"))
+    text = real.transcript("two_cities")
+    plain = alignment.align(audio, text)
+    own = sphinx_helper.word_pass
+    whole = " ".join(alignment.normalise(text))
+
+    def fails_whole(decoders, words, pcm, wide=False):        # the beams lose the whole clip's path
+        return None if words == whole else own(decoders, words, pcm, wide)
+
+    monkeypatch.setattr(sphinx_helper, "word_pass", fails_whole)
+    monkeypatch.setattr(alignment, "TRUSTED_WIDE_S", 20.0)
+    with pytest.raises(alignment.TextMismatch, match="split the recording"):
+        alignment.align(audio, text, trusted=True)
+    asked = []
+    pieces = alignment.align(audio, text, trusted=True,
+                             anchors=lambda x, cancelled: asked.append(len(x)) or recognition.heard_stretches(x))
+    assert asked == [len(audio.samples)] and pieces.trusted
+    assert [w.text for w in pieces.words] == [w.text for w in plain.words]
+    off = np.array([abs(a.start - b.start) for a, b in zip(pieces.words, plain.words)])
+    assert np.median(off) < 0.015 and np.mean(off < 0.05) > 0.9, off
+    ph = pieces.phones
+    assert ph[0][1] == 0.0 and abs(ph[-1][2] - audio.duration) < 1e-6
+    assert all(abs(a[2] - b[1]) < 1e-9 for a, b in zip(ph, ph[1:]))
+    # the take's path (Animate from Audio, headless) hands Whisper's stretches to the aligner
+    from talkface.core.audio import inference, listening
+
+    aligned, _ = listening.align_and_listen(audio, inference.load_animator(), text, trusted=True)
+    assert [w.text for w in aligned.words] == [w.text for w in plain.words]

@@ -51,6 +51,12 @@ How it works
    default refuses (37 of 268) aligns when trusted, and 197 of the 208 /p b m/ their engines timed
    get an aligned /P B M/ within 30 ms (en+Annie 73 of 74, gbcwmd+travis 98 of 102). A pass runs
    unpruned over at most ``TRUSTED_WIDE_S`` of audio: its cost grows with the square of the length.
+   A longer recording whose whole-clip pass finds no path is cut into pieces of at most that
+   length where the words a recogniser hears pin the text (``align``'s ``anchors``; the add-on
+   asks Whisper: ``core.audio.recognition.heard_stretches``; ``anchor_pieces``), each aligned on its
+   own; without them, or where they pin the text too seldom, it is refused (split it into lines).
+   An espeak-ng en+Annie monologue of 25 lines (155 s): 161 of its 163 /p b m/ within 30 ms of
+   espeak-ng's; the same in gbcwmd+travis (159 s), which Whisper mishears, is refused.
 5. PocketSphinx's phone pass needs ``bestpath=False`` (its own tests say so); if it still fails
    on a chunk, the chunk is cut at every silence, and a piece that still fails is timed by a word
    pass over one-phone pseudo-words.
@@ -61,6 +67,7 @@ Limits: at most ``MAX_DURATION_S`` (10 minutes) of audio per call (longer input 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 import re
@@ -101,6 +108,11 @@ TRUSTED_WIDE_S = 60.0
 #: and down to 0.19 in the bench's loudest degradations (flite and piper lines of ``bench/alignment.py
 #: --seed 11`` the default refuses; 0.5 at first refused five of them). ``/tmp`` scripts, 2026-12-07.
 MIN_TRUSTED_SPEECH = 0.1
+#: a trusted text too long to search whole is cut only between runs of this many of its words that a
+#: recogniser heard in the same order (``anchor_pieces``)
+ANCHOR_RUN = 3
+#: ... and only where at most this many heard words either side of the cut are not so pinned
+ANCHOR_GAP = 4
 SILENCE = "SIL"
 CMU_DICTIONARY = "cmudict-en-us.dict"   # the wheel's whole pronouncing dictionary (its model folder)
 
@@ -322,10 +334,17 @@ def _mismatch(detail: str) -> TextMismatch:
     return TextMismatch(f"The transcript does not match the audio: {detail}.")
 
 
+class _Unsearched(TextMismatch):
+    """A trusted text's whole-clip word pass found no path and the clip is too long to search
+    unpruned (over ``TRUSTED_WIDE_S``): ``_aligned`` cuts it where a recogniser's words anchor the
+    text (``anchor_pieces``), or refuses with this message."""
+
+
 def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | None] | None = None,
           cancelled: Callable[[], bool] | None = None,
           heard_instead: Callable[[np.ndarray, list[str], Callable[[], bool] | None], str | None] | None = None,
-          trusted: bool = False) -> Alignment:
+          trusted: bool = False,
+          anchors: Callable[[np.ndarray, Callable[[], bool] | None], list | None] | None = None) -> Alignment:
     """Align ``transcript`` (English) to ``audio``; see the module docstring. Raises InputError for
     empty, non-English or unknown-word transcripts, audio over 10 minutes, and transcripts that
     do not match the audio. ``meanwhile(helped)`` runs once, while helper processes align the
@@ -339,12 +358,17 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
     the refusal ends with (``core.audio.recognition.heard_instead``: Whisper's words), or None.
     ``trusted``: the user vouches for the text (module docstring, step 4): a word pass that finds no
     path under the beams is tried again unpruned, and the mismatch check refuses nothing
-    (``Alignment.check``)."""
+    (``Alignment.check``). ``anchors(samples, cancelled)``, asked only for a trusted text over
+    ``TRUSTED_WIDE_S`` whose whole-clip pass finds no path: what a recogniser heard, as
+    [(start_s, end_s, words)] for consecutive stretches cut in pauses
+    (``core.audio.recognition.heard_stretches``: Whisper's chunks), or None; the clip is then
+    aligned in pieces of at most ``TRUSTED_WIDE_S`` cut where the heard words pin the text
+    (``anchor_pieces``)."""
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
     try:
-        return _aligned(x, transcript, meanwhile, cancelled, trusted)
+        return _aligned(x, transcript, meanwhile, cancelled, trusted, anchors)
     except TextMismatch as refused:
         said = heard_instead(x, normalise(transcript), cancelled) if heard_instead is not None else None
         advice = "" if trusted else f" {TRUST_ADVICE}"
@@ -353,7 +377,7 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
         raise TextMismatch(" ".join(filter(None, (str(refused), said))) + advice) from refused
 
 
-def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool = False) -> Alignment:
+def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool = False, anchors=None) -> Alignment:
     """``align`` on 16 kHz samples ``x``."""
     duration = len(x) / SAMPLE_RATE
     if duration > MAX_DURATION_S:
@@ -378,8 +402,22 @@ def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool
     try:
         settings = decoder_settings(dictionary)
         pool = sphinx_pool.Pool(settings, helpers) if helpers else None
-        words, phones, chunks = _align(sphinx_helper.Decoders(settings), text, to_pcm16(x), pool,
-                                       during if pool is not None else None, cancelled, trusted)
+        decoders, pcm = sphinx_helper.Decoders(settings), to_pcm16(x)
+        try:
+            words, phones, chunks = _align(decoders, text, pcm, pool, during if pool is not None else None,
+                                           cancelled, trusted)
+        except _Unsearched:
+            heard = anchors(x, cancelled) if anchors is not None else None
+            if heard is None:
+                raise
+            pieces = anchor_pieces(text, heard, duration, TRUSTED_WIDE_S, sentence_starts(transcript, text))
+            if pieces is None:
+                raise _mismatch(f"the words cannot be fitted to the speech at all, and what Whisper heard pins "
+                                f"the text to the audio too seldom to cut it into pieces of at most "
+                                f"{TRUSTED_WIDE_S:.0f} s, each searched without pruning: split the recording "
+                                f"into lines that long") from None
+            words, phones, chunks = _align_pieces(decoders, pieces, pcm, pool,
+                                                  during if pool is not None else None, cancelled)
     finally:
         if pool is not None:
             pool.close()
@@ -403,9 +441,9 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
     seconds = len(pcm) / SAMPLE_RATE
     dec = sphinx_helper.word_pass(decoders, " ".join(words), pcm.tobytes(), unpruned(seconds))
     if dec is None and wide and not unpruned(seconds):
-        raise _mismatch(f"the words cannot be fitted to the speech at all, and a trusted text is searched "
-                        f"without pruning only in recordings of up to {TRUSTED_WIDE_S:.0f} s: split the "
-                        f"recording into lines that long")
+        raise _Unsearched(_mismatch(f"the words cannot be fitted to the speech at all, and a trusted text is "
+                                    f"searched without pruning only in recordings of up to {TRUSTED_WIDE_S:.0f} "
+                                    f"s: split the recording into lines that long"))
     if dec is None:
         raise _mismatch("the words cannot be fitted to the speech at all (a text for other audio, "
                         "or speech buried in noise)" if not wide else
@@ -464,6 +502,94 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
         if batch is not None:
             batch.cancel()
         raise
+    return out_words, phones, spans
+
+
+def anchor_pieces(words: list[str], heard: list[tuple[float, float, list[str]]], duration: float,
+                  limit: float = TRUSTED_WIDE_S, sentence_starts: frozenset = frozenset()
+                  ) -> list[tuple[float, float, list[str]]] | None:
+    """A long text cut to go with the audio in pieces of at most ``limit`` seconds:
+    [(start_s, end_s, the piece's words)], consecutive from 0 to ``duration``, or None where that
+    cannot be done. ``heard``: what a recogniser heard in consecutive stretches cut in pauses,
+    [(start_s, end_s, words)] (normalised as the text is). The text's words are lined up with the
+    heard ones (longest common runs, ``difflib``; only runs of at least ``ANCHOR_RUN`` words
+    count, so a common word matched by chance pins nothing). Where a stretch starts, the text may
+    be cut between the last pinned word heard before it and the first pinned word heard in it,
+    when both are at most ``ANCHOR_GAP`` heard words from the start (one pin alone misleads: Whisper
+    leaves out stretches of speech it cannot make out): at the one sentence start between them
+    (``sentence_starts``, indices of ``words``), else sharing the text's words between them as the
+    heard words are shared. A word or two may so land in the wrong piece where the recogniser
+    misheard the words next to a cut. From the start the farthest cut within ``limit`` is taken,
+    and so on."""
+    import difflib
+
+    heard_words = [w for _, _, ws in heard for w in ws]
+    matcher = difflib.SequenceMatcher(None, words, heard_words, autojunk=False)
+    text_of = {block.b + k: block.a + k for block in matcher.get_matching_blocks()
+               if block.size >= ANCHOR_RUN for k in range(block.size)}    # heard word -> the text's
+    pinned = sorted(text_of)
+    cuts = [(0.0, 0)]                                 # (time, text index) where a piece may start
+    first = 0                                         # the stretch's first word in heard_words
+    for k, (start, _, stretch) in enumerate(heard):
+        at = bisect.bisect_left(pinned, first)
+        if k and 0 < at < len(pinned):
+            j1, j2 = pinned[at - 1], pinned[at]
+            before, after = first - 1 - j1, j2 - first         # unpinned heard words either side
+            i1, i2 = text_of[j1], text_of[j2]
+            # both pins near the cut: a recogniser that left speech out (as Whisper does) cannot move it far
+            if before <= ANCHOR_GAP and after <= ANCHOR_GAP and i2 - i1 - 1 <= 2 * ANCHOR_GAP:
+                share = before / (before + after) if before + after else 0.5
+                starts = [i for i in range(i1 + 1, i2 + 1) if i in sentence_starts]
+                cut = starts[0] if len(starts) == 1 else i1 + 1 + round((i2 - i1 - 1) * share)
+                if cut > cuts[-1][1]:
+                    cuts.append((start, cut))
+        first += len(stretch)
+    pieces, at = [], 0
+    while cuts[at][0] + limit < duration:
+        reach = [k for k in range(at + 1, len(cuts)) if cuts[k][0] - cuts[at][0] <= limit]
+        if not reach:
+            return None
+        nxt = reach[-1]
+        pieces.append((cuts[at][0], cuts[nxt][0], words[cuts[at][1]:cuts[nxt][1]]))
+        at = nxt
+    pieces.append((cuts[at][0], duration, words[cuts[at][1]:]))
+    return pieces
+
+
+def sentence_starts(transcript: str, words: list[str]) -> frozenset:
+    """Indices of ``words`` (``normalise(transcript)``) that begin a sentence of ``transcript``
+    (after . ! ? or ;), or none where the sentences' words do not add up to ``words`` (a decimal point)."""
+    starts, count = set(), 0
+    for sentence in re.split(r"[.!?;]+", transcript):
+        try:
+            n = len(normalise(sentence))
+        except InputError:
+            n = 0
+        if n:
+            starts.add(count)
+            count += n
+    return frozenset(starts) if count == len(words) else frozenset()
+
+
+def _align_pieces(decoders: sphinx_helper.Decoders, pieces, pcm: np.ndarray, pool, during, cancelled):
+    """``_align``'s (words, phones, chunks) of a trusted text aligned piece by piece (``anchor_pieces``),
+    each piece's passes searched unpruned where they find no path; ``during`` runs with the first."""
+    out_words: list[Word] = []
+    phones: list[tuple[str, float, float]] = []
+    spans: list[tuple[float, float]] = []
+    for t0, t1, piece in pieces:
+        if cancelled is not None and cancelled():
+            raise InterruptedError("alignment cancelled")
+        a, b = int(round(t0 * SAMPLE_RATE)), int(round(t1 * SAMPLE_RATE))
+        t0 = a / SAMPLE_RATE
+        if not piece:
+            phones.append((SILENCE, t0, b / SAMPLE_RATE))
+            continue
+        w, p, c = _align(decoders, piece, pcm[a:b], pool, during, cancelled, True)
+        during = None
+        out_words += [Word(x.text, x.start + t0, x.end + t0) for x in w]
+        phones += [(ph, s + t0, e + t0) for ph, s, e in p]
+        spans += [(s + t0, e + t0) for s, e in c]
     return out_words, phones, spans
 
 

@@ -95,7 +95,8 @@ def align_and_listen(audio: Audio, model: Animator, transcript: str, cancelled=N
         return alignment.Heard(found.logliks, found.heard) if found.logliks is not None else None
 
     aligned = alignment.align(audio, transcript, meanwhile=listen, cancelled=cancelled,
-                              heard_instead=recognition.heard_instead, trusted=trusted)
+                              heard_instead=recognition.heard_instead, trusted=trusted,
+                              anchors=recognition.heard_stretches)
     return aligned, replace(heard[0], logliks=None, heard=None, closures=None)
 
 

@@ -235,22 +235,43 @@ def heard_instead(x: np.ndarray, said: list[str], cancelled: Callable[[], bool] 
     that the voice, not the text, is what the aligner cannot fit (``alignment.TRUST_ADVICE`` follows).
     None when Whisper is not installed or not chosen (``WORD_SOURCE``), cannot run (a damaged install:
     the refusal is said without it), or hears another language."""
-    if not whisper.hears_words(WORD_SOURCE):
+    found = _heard_chunks(x, cancelled)
+    if found is None:
         return None
-    try:
-        texts = _whisper_texts(x, chunk_bounds(x, SAMPLE_RATE, PAUSE_S), [], cancelled, None)
-    except InterruptedError:            # an OSError, but the user's cancel: not a damaged install
-        raise
-    except (ImportError, OSError, ValueError, RuntimeError):
-        return None
-    if texts is None:
-        return None
-    heard = " ".join(" ".join(texts).split())
+    heard = " ".join(" ".join(text for _, text in found).split())
     if not heard:
         return "Whisper heard no words in it."
     if aligned_words(heard) == said:
         return "Whisper heard exactly these words, so the voice, not the text, is what the aligner cannot fit."
     return f'Whisper heard instead: "{heard if len(heard) <= 120 else heard[:117] + "..."}"'
+
+
+def heard_stretches(x: np.ndarray, cancelled: Callable[[], bool] | None = None) -> list | None:
+    """What Whisper hears in 16 kHz samples ``x``, chunk by chunk as the words mode hears them (cut
+    in pauses), as [(start_s, end_s, words the aligner can time)], for ``alignment.align``'s
+    ``anchors`` (a trusted text too long to search whole, cut where these words pin it). None where
+    ``heard_instead`` would give none: Whisper not installed or not chosen, failing, or hearing
+    another language."""
+    found = _heard_chunks(x, cancelled)
+    if found is None:
+        return None
+    return [(a / SAMPLE_RATE, b / SAMPLE_RATE, aligned_words(text)) for (a, b), text in found]
+
+
+def _heard_chunks(x: np.ndarray, cancelled) -> list[tuple[tuple[int, int], str]] | None:
+    """[((start, end) in samples, Whisper's text)] for each chunk of ``x`` the words mode would hear
+    (silent chunks not told apart: no phones are given), or None: Whisper not installed or not
+    chosen (``WORD_SOURCE``), failing to run (a damaged install), or hearing another language."""
+    if not whisper.hears_words(WORD_SOURCE):
+        return None
+    bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S)
+    try:
+        texts = _whisper_texts(x, bounds, [], cancelled, None)
+    except InterruptedError:            # an OSError, but the user's cancel: not a damaged install
+        raise
+    except (ImportError, OSError, ValueError, RuntimeError):
+        return None
+    return None if texts is None else list(zip(bounds, texts))
 
 
 def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
