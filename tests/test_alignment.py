@@ -467,6 +467,12 @@ def test_a_trusted_text_too_long_to_search_whole_is_aligned_in_pinned_pieces(mon
     monkeypatch.setattr(alignment, "TRUSTED_WIDE_S", 20.0)
     with pytest.raises(alignment.TextMismatch, match="split the recording"):
         alignment.align(audio, text, trusted=True)
+    # heard words that pin nothing: refused, and Whisper is not asked a second time for the message
+    said = []
+    with pytest.raises(alignment.TextMismatch, match="pins the text to the audio too seldom"):
+        alignment.align(audio, text, trusted=True, anchors=lambda x, cancelled: [(0.0, audio.duration, ["hmm"])],
+                        heard_instead=lambda *args: said.append(args) or "Whisper heard instead: ...")
+    assert not said
     asked = []
     pieces = alignment.align(audio, text, trusted=True,
                              anchors=lambda x, cancelled: asked.append(len(x)) or recognition.heard_stretches(x))

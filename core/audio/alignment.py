@@ -334,6 +334,11 @@ def _mismatch(detail: str) -> TextMismatch:
     return TextMismatch(f"The transcript does not match the audio: {detail}.")
 
 
+class _Unpinned(TextMismatch):
+    """``_Unsearched``, and a recogniser's words (``anchors``) pinned the text too seldom to cut it:
+    the refusal says so, and what the recogniser heard is not asked for again (``heard_instead``)."""
+
+
 class _Unsearched(TextMismatch):
     """A trusted text's whole-clip word pass found no path and the clip is too long to search
     unpruned (over ``TRUSTED_WIDE_S``): ``_aligned`` cuts it where a recogniser's words anchor the
@@ -370,7 +375,8 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
     try:
         return _aligned(x, transcript, meanwhile, cancelled, trusted, anchors)
     except TextMismatch as refused:
-        said = heard_instead(x, normalise(transcript), cancelled) if heard_instead is not None else None
+        asked = heard_instead is not None and not isinstance(refused, _Unpinned)
+        said = heard_instead(x, normalise(transcript), cancelled) if asked else None
         advice = "" if trusted else f" {TRUST_ADVICE}"
         if said is None and not advice:
             raise
@@ -412,10 +418,10 @@ def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool
                 raise
             pieces = anchor_pieces(text, heard, duration, TRUSTED_WIDE_S, sentence_starts(transcript, text))
             if pieces is None:
-                raise _mismatch(f"the words cannot be fitted to the speech at all, and what Whisper heard pins "
-                                f"the text to the audio too seldom to cut it into pieces of at most "
-                                f"{TRUSTED_WIDE_S:.0f} s, each searched without pruning: split the recording "
-                                f"into lines that long") from None
+                raise _Unpinned(_mismatch(
+                    f"the words cannot be fitted to the speech at all, and what Whisper heard pins the text to "
+                    f"the audio too seldom to cut it into pieces of at most {TRUSTED_WIDE_S:.0f} s, each searched "
+                    f"without pruning: split the recording into lines that long")) from None
             words, phones, chunks = _align_pieces(decoders, pieces, pcm, pool,
                                                   during if pool is not None else None, cancelled)
     finally:
