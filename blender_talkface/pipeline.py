@@ -286,6 +286,9 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     _stop_if(cancelled)
     spared = ((f"Trust Text: the aligner's check would have refused this text, and the lips follow it as given "
                f"({aligned.check})",) if aligned is not None and aligned.check else ())
+    if aligned is not None and aligned.pieces > 1:
+        spared += (f"Trust Text: too long to search whole, the text was aligned in {aligned.pieces} pieces cut where "
+                   f"the words Whisper heard pin it",)
     return HeardTake(audio, anim, source, aligned, recognised, tuple(audio.notes) + tuple(anim.notes) + spared)
 
 

@@ -73,7 +73,7 @@ import os
 import re
 import tempfile
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -135,7 +135,8 @@ class Alignment:
     ``excess`` the mean of that gap less the phone loop's best path's (refused above MAX_EXCESS)
     and ``worst_window`` its worst 2 s (refused above MAX_LOCAL_EXCESS). ``trusted``: the text was
     aligned as one the user vouches for (see the module's step 4), and ``check`` is the check's
-    refusal it was spared ('' when it passed)."""
+    refusal it was spared ('' when it passed); ``pieces`` > 1: a trusted text too long to search
+    whole, aligned in that many pieces cut where a recogniser's words pin it (``anchor_pieces``)."""
 
     words: list[Word]
     phones: list[tuple[str, float, float]]
@@ -146,6 +147,7 @@ class Alignment:
     excess: float = float("nan")           # mean per-frame gap less the phone loop's best path's
     trusted: bool = False                  # the user vouched for the text: the check refused nothing
     check: str = ""                        # (trusted) what the check would have refused it for; '' it passed
+    pieces: int = 1                        # (trusted) aligned in this many pieces cut where heard words pin it
 
 
 @dataclass(frozen=True)
@@ -404,7 +406,7 @@ def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool
     def during(helped: bool) -> None:
         scored.append(meanwhile(helped) if meanwhile is not None else own_scores())
 
-    pool = None
+    pool, pieces = None, None
     try:
         settings = decoder_settings(dictionary)
         pool = sphinx_pool.Pool(settings, helpers) if helpers else None
@@ -431,7 +433,8 @@ def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool
     if pool is None:
         during(False)
     heard = scored[0] if scored[0] is not None else own_scores()
-    return _checked(words, _cover(phones, duration), chunks, heard, duration, trusted)
+    result = _checked(words, _cover(phones, duration), chunks, heard, duration, trusted)
+    return replace(result, pieces=len(pieces)) if pieces else result
 
 
 def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, pool, during, cancelled=None,
