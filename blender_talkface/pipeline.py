@@ -284,12 +284,21 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     anim = inference.smooth_take(model, anim, options.smoothing)
     step(3)
     _stop_if(cancelled)
-    spared = ((f"Trust Text: the aligner's check would have refused this text, and the lips follow it as given "
-               f"({aligned.check})",) if aligned is not None and aligned.check else ())
-    if aligned is not None and aligned.pieces > 1:
-        spared += (f"Trust Text: too long to search whole, the text was aligned in {aligned.pieces} pieces cut where "
-                   f"the words Whisper heard pin it",)
-    return HeardTake(audio, anim, source, aligned, recognised, tuple(audio.notes) + tuple(anim.notes) + spared)
+    return HeardTake(audio, anim, source, aligned, recognised,
+                     tuple(audio.notes) + tuple(anim.notes) + trust_notes(aligned))
+
+
+def trust_notes(aligned) -> tuple[str, ...]:
+    """The report's warnings for a trusted text (``core.audio.alignment.Alignment``, or None): what
+    the check would have refused, and how many pieces a text too long to search whole was cut into."""
+    if aligned is None:
+        return ()
+    notes = ((f"Trust Text: the aligner's check would have refused this text, and the lips follow it as given "
+              f"({aligned.check})",) if aligned.check else ())
+    if aligned.pieces > 1:
+        notes += (f"Trust Text: too long to search whole, the text was aligned in {aligned.pieces} pieces cut where "
+                  f"the words Whisper heard pin it",)
+    return notes
 
 
 def write_take(context, face_obj, audio_path: str, options: AnimateOptions, heard: HeardTake,

@@ -202,3 +202,19 @@ def test_intensities_and_tolerance_change_the_take(tmp_path, speech):
     default = infos["default"]
     assert default["brow_max"] > 0.0 and default["head_range"] > 1e-4
     assert infos["coarse"]["n_keys"] < default["n_keys"]
+
+
+def test_a_trusted_take_reports_what_the_check_said_and_the_pieces():
+    """The take's report (headless log, operator report) for a trusted text: the refusal the check
+    would have made, and, for a text too long to search whole, how many pieces it was aligned in."""
+    from talkface.blender_talkface.pipeline import trust_notes
+    from talkface.core.audio.alignment import Alignment
+
+    plain = Alignment(words=[], phones=[], score=0.0)
+    assert trust_notes(None) == () and trust_notes(plain) == ()
+    spared = Alignment(words=[], phones=[], score=0.0, trusted=True, check="The transcript does not match ...")
+    assert trust_notes(spared) == ("Trust Text: the aligner's check would have refused this text, and the lips "
+                                   "follow it as given (The transcript does not match ...)",)
+    cut = Alignment(words=[], phones=[], score=0.0, trusted=True, pieces=4)
+    assert trust_notes(cut) == ("Trust Text: too long to search whole, the text was aligned in 4 pieces cut where "
+                                "the words Whisper heard pin it",)
