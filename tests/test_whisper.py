@@ -9,7 +9,7 @@ import pytest
 from conftest import SPEECH
 from test_recognition import hits, truth  # noqa: F401  (fixture)
 
-from talkface.core.audio import phones, recognition, whisper
+from talkface.core.audio import phone_loop, phones, recognition, whisper
 from talkface.core.audio.loading import from_array, load_audio
 
 
@@ -111,8 +111,8 @@ def test_a_time_whisper_writes_in_digits_keeps_its_chunks_words(monkeypatch):
         pytest.skip("libespeak-ng is not installed")
     said = espeak.synthesize("Meet Bob at three thirty.", "en-us")
     x = resample(said.samples, said.sample_rate, 16000)
-    monkeypatch.setattr(whisper.Whisper, "transcribe_many",
-                        lambda self, xs, language=False, floor=0.0: [whisper.Heard("Meet Bob at 3:30.", 1.0, 0.0)] * len(xs))
+    monkeypatch.setattr(whisper.Whisper, "transcribe_many", lambda self, xs, language=False, floor=0.0:
+                        [whisper.Heard("Meet Bob at 3:30.", 1.0, 0.0)] * len(xs))
     monkeypatch.setattr(recognition, "WORD_SOURCE", "whisper")
     found = recognition.recognise(from_array(x, 16000))
     assert [w.text for w in found.words] == "meet bob at three thirty".split() and not found.unaligned
@@ -173,3 +173,78 @@ def test_a_long_take_is_heard_chunk_by_chunk(speech, monkeypatch):
     assert max(heard) <= whisper.WINDOW_S * 16000
     assert found.text.lower().count("my name is emma") == 5, found.text
     assert all(0 <= s and e <= long.duration + 0.02 for _, s, e in found.phones)
+
+
+def test_a_long_takes_words_are_aligned_while_whisper_hears_on(speech, monkeypatch):
+    """Each batch of chunks goes to the aligner's helpers as soon as Whisper has heard it (here one
+    chunk a batch): Whisper's second batch waits until the first was sent, which it could not do if
+    the words were aligned only once all were heard; the take is heard whole."""
+    import threading
+
+    from talkface.core.audio import sphinx_pool
+
+    gap = np.zeros(8000, np.float32)
+    long = from_array(np.concatenate([speech.samples, gap] * 3), 16000)          # about 24 s: 2 chunks
+    sent_first, calls = threading.Event(), []
+    transcribe_many, submit = whisper.Whisper.transcribe_many, sphinx_pool.Pool.submit
+
+    def heard(self, xs, language=False, floor=0.0):
+        calls.append(len(xs))
+        if len(calls) > 1:
+            assert sent_first.wait(60), "the first batch's words were not sent while Whisper heard on"
+        return transcribe_many(self, xs, language, floor)
+
+    def sent(self, jobs, on_done=None):
+        sent_first.set()
+        return submit(self, jobs, on_done)
+
+    monkeypatch.setattr(whisper, "BATCH", 1)
+    monkeypatch.setattr(whisper.Whisper, "transcribe_many", heard)
+    monkeypatch.setattr(sphinx_pool.Pool, "submit", sent)
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "2")
+    found = recognition.recognise(long)
+    assert calls == [1] * len(phones.chunk_bounds(long.samples, 16000, recognition.PAUSE_S)) and len(calls) >= 2
+    assert found.source == "whisper" and not found.unaligned
+    assert found.text.lower().count("my name is emma") == 3, found.text
+
+
+def test_whispers_model_loads_while_the_take_is_listened_to(speech, monkeypatch):
+    """The model is read in Whisper's thread while this process listens (here the listening waits
+    until it is loaded, which it could not if the load came after it), and Whisper hears only once
+    the listening is done (side by side on two cores they take longer); the take is heard as before."""
+    import threading
+
+    loaded, listened, own_model = threading.Event(), threading.Event(), whisper.model
+
+    def model():
+        found = own_model()
+        loaded.set()
+        return found
+
+    transcribe_many = whisper.Whisper.transcribe_many
+
+    def heard(self, xs, language=False, floor=0.0):
+        assert listened.is_set(), "Whisper heard before the take was listened to"
+        return transcribe_many(self, xs, language, floor)
+
+    def listening() -> list:
+        assert loaded.wait(60), "Whisper's model was not loaded while the take was listened to"
+        found = phone_loop.as_timed(phone_loop.hear(speech).phones)
+        listened.set()
+        return found
+
+    monkeypatch.setattr(whisper, "model", model)
+    monkeypatch.setattr(whisper.Whisper, "transcribe_many", heard)
+    found = recognition.recognise(speech, heard=listening)
+    assert found.source == "whisper" and "my name is emma" in found.text.lower() and not found.unaligned
+
+
+def test_a_load_that_fails_in_whispers_thread_is_raised_where_the_take_is_made(speech, monkeypatch):
+    """A damaged install: the error raised in the thread where Whisper hears reaches the caller
+    with its message, and the thread stops."""
+    def damaged():
+        raise ValueError("The Whisper model's packages do not make the expected model file")
+
+    monkeypatch.setattr(whisper, "model", damaged)
+    with pytest.raises(ValueError, match="expected model file"):
+        recognition.recognise(speech)

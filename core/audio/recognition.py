@@ -53,7 +53,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
+import queue
 import re
+import threading
 from typing import Callable
 
 import numpy as np
@@ -139,8 +142,9 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
         def heard() -> list:                                   # the phone loop, here
             return phone_loop.as_timed(phone_loop.hear(from_array(x, SAMPLE_RATE, SAMPLE_RATE)).phones)
     if whisper.hears_words(WORD_SOURCE):
-        listened = heard()                                     # the caller's listening, first as always
-        found = _recognise_with_whisper(x, listened, cancelled, progress)
+        with _Hearing(x, chunk_bounds(x, SAMPLE_RATE, PAUSE_S)) as hearing:     # its model loads meanwhile
+            listened = heard()                                 # the caller's listening, first as always
+            found = _recognise_with_whisper(x, hearing.go(), listened, cancelled, progress)
         if found is not None:
             return found
         heard = lambda: listened                               # noqa: E731  (another language: PocketSphinx)
@@ -154,7 +158,8 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
                 raise InterruptedError("word recognition cancelled")
             mllr = adaptation.mllr_text(adaptation.estimate(x, SAMPLE_RATE, phones))
         header = {"kind": "recognise", "mllr": mllr}
-        return _recognise(x, bounds, pool, decoders, [header] * len(bounds), None, cancelled, progress)
+        return _recognise(x, bounds, pool, decoders, [[(i, header, "") for i in range(len(bounds))]],
+                          cancelled, progress)
 
 
 @functools.lru_cache(maxsize=1)
@@ -183,49 +188,103 @@ def _sounding(phones: list, t0: float, t1: float) -> float:
     return sum(max(0.0, min(e, t1) - max(s, t0)) for p, s, e in phones if p.upper() != "SIL")
 
 
-def _recognise_with_whisper(x, phones, cancelled, progress) -> Recognised | None:
+class _Hearing:
+    """Whisper hearing the chunks ``bounds`` of 16 kHz samples ``x`` in a thread, ``whisper.BATCH``
+    chunks at a time, while the helpers align the words of the batches heard so far. The thread
+    loads the model at once and hears from ``go()`` on: this process's listening (features, phone
+    scores, the phone loop) comes first, since listening and Whisper side by side on two cores take
+    longer than one after the other (a minute: 4.6 s against 4.2 s). A context manager: leaving it
+    stops the thread after the batch it is hearing (a cancelled or failed take)."""
+
+    def __init__(self, x: np.ndarray, bounds: list[tuple[int, int]]):
+        self.x, self.bounds = x, bounds
+        self.groups = [range(a, min(a + whisper.BATCH, len(bounds))) for a in range(0, len(bounds), whisper.BATCH)]
+        self.found: queue.Queue = queue.Queue()
+        self.going, self.stopped = threading.Event(), threading.Event()
+        threading.Thread(target=self._hear, name="whisper-hearing", daemon=True).start()
+
+    def go(self) -> "_Hearing":
+        self.going.set()
+        return self
+
+    def __enter__(self) -> "_Hearing":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.going.set()
+
+    def _hear(self) -> None:
+        try:
+            model = whisper.model()
+            self.going.wait()
+            # the first chunk's language, asked as soon as it is encoded, decides whether Whisper hears the take
+            for group in self.groups:
+                if self.stopped.is_set():
+                    return
+                found = model.transcribe_many([self.x[slice(*self.bounds[i])] for i in group], language=group[0] == 0,
+                                              floor=ENGLISH_FLOOR if group[0] == 0 else 0.0)
+                self.found.put(found)
+                if found[0].english < ENGLISH_FLOOR:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised again where the batches are read
+            self.found.put(exc)
+
+    def batches(self, phones, cancelled, progress):
+        """What Whisper heard, batch by batch as soon as it is heard, as [(chunk index, text)] ('' for a
+        silent chunk: see ``_recognise_with_whisper``; ``phones``, the phone loop's, tell one); a single
+        None, and nothing more, for a take it hears in another language. ``cancelled()`` is asked
+        about four times a second while waiting (InterruptedError); Whisper's error is raised here."""
+        for group in self.groups:
+            while True:
+                if cancelled is not None and cancelled():
+                    raise InterruptedError("word recognition cancelled")
+                try:
+                    found = self.found.get(timeout=0.25)
+                    break
+                except queue.Empty:
+                    continue
+            if isinstance(found, BaseException):
+                raise found
+            if found[0].english < ENGLISH_FLOOR:
+                yield None
+                return
+            texts = []
+            for i, heard in zip(group, found):
+                a, b = self.bounds[i]
+                silent = (heard.no_speech > NO_SPEECH
+                          and _sounding(phones, a / SAMPLE_RATE, b / SAMPLE_RATE) < MIN_SOUNDING_S)
+                texts.append((i, "" if silent else heard.text))
+            if progress is not None:
+                progress(group[-1] + 1, len(self.bounds))
+            yield texts
+
+
+def _recognise_with_whisper(x, hearing: _Hearing, phones, cancelled, progress) -> Recognised | None:
     """``recognise`` with Whisper's words (``WORD_SOURCE`` "whisper"): each chunk of
     ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split; cut in the
     quietest ``PAUSE_S``, not inside a word, where Whisper would mishear both halves: rule
-    ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed in this process
-    (``whisper.BATCH`` at a time; the first chunk's language asked as soon as it is encoded), then
-    its words aligned to it by the helpers (``phones``: the phone loop's, which tell a silent
-    chunk). A chunk Whisper thinks holds no speech (``NO_SPEECH``, its own threshold) and in which
+    ``word_recognition.whisper_pause_cuts_rule_2026_12_06h``) transcribed by ``hearing`` (in a
+    thread, its model loaded while this process listened; ``whisper.BATCH`` at a time; the first chunk's
+    language asked as soon as it is encoded), then its words aligned to it by the helpers
+    (``phones``: the phone loop's, which tell a silent chunk). The helpers start while Whisper
+    hears, and each batch's words go to them as soon as it is heard. A chunk Whisper
+    thinks holds no speech (``NO_SPEECH``, its own threshold) and in which
     the phone loop heard under ``MIN_SOUNDING_S`` of phones gives no words: on silence and noise
     Whisper writes "you". None when Whisper gives the first chunk less than ``ENGLISH_FLOOR`` odds
     of being English: its English words for another language are a guess at a translation, and
     PocketSphinx's word search, which hears sounds as English words, takes the take as before."""
-    bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S)
-    texts = _whisper_texts(x, bounds, phones, cancelled, progress)
-    if texts is None:
-        return None
-    headers = [{"kind": "align", "words": aligned_words(t), "wide": True} for t in texts]
-    with sphinx_pool.RECOGNITION.use(alignment.decoder_settings(), sphinx_pool.helper_count()) as (pool, decoders):
-        return dataclasses.replace(_recognise(x, bounds, pool, decoders, headers, texts, cancelled, None),
-                                   source="whisper")
-
-
-def _whisper_texts(x, bounds, phones, cancelled, progress) -> list[str] | None:
-    """What Whisper hears in each chunk ``bounds`` of ``x`` ('' for a silent one: see
-    ``_recognise_with_whisper``), or None for a take it hears in another language."""
-    model = whisper.model()
-    texts = []
-    # in batches; the first chunk's language, asked as soon as it is encoded, decides whether Whisper hears the take
-    for group in (range(a, min(a + whisper.BATCH, len(bounds))) for a in range(0, len(bounds), whisper.BATCH)):
-        if cancelled is not None and cancelled():
-            raise InterruptedError("word recognition cancelled")
-        found = model.transcribe_many([x[slice(*bounds[i])] for i in group], language=group[0] == 0,
-                                      floor=ENGLISH_FLOOR if group[0] == 0 else 0.0)
-        if found[0].english < ENGLISH_FLOOR:
+    groups = hearing.batches(phones, cancelled, progress)
+    # the align jobs bring no transform: the helpers build their decoders as they start
+    with sphinx_pool.RECOGNITION.use(alignment.decoder_settings(), sphinx_pool.helper_count(),
+                                     lazy=False) as (pool, decoders):
+        first = next(groups, [])
+        if first is None:                                      # another language
             return None
-        for i, heard in zip(group, found):
-            a, b = bounds[i]
-            silent = (heard.no_speech > NO_SPEECH
-                      and _sounding(phones, a / SAMPLE_RATE, b / SAMPLE_RATE) < MIN_SOUNDING_S)
-            texts.append("" if silent else heard.text)
-        if progress is not None:
-            progress(group[-1] + 1, len(bounds))
-    return texts
+        jobs = ([(i, {"kind": "align", "words": aligned_words(text), "wide": True}, text) for i, text in group]
+                for group in itertools.chain([first], groups))
+        return dataclasses.replace(_recognise(x, hearing.bounds, pool, decoders, jobs, cancelled, None),
+                                   source="whisper")
 
 
 def heard_instead(x: np.ndarray, said: list[str], cancelled: Callable[[], bool] | None = None) -> str | None:
@@ -265,13 +324,18 @@ def _heard_chunks(x: np.ndarray, cancelled) -> list[tuple[tuple[int, int], str]]
     if not whisper.hears_words(WORD_SOURCE):
         return None
     bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S)
+    found = []
     try:
-        texts = _whisper_texts(x, bounds, [], cancelled, None)
+        with _Hearing(x, bounds) as hearing:
+            for group in hearing.go().batches([], cancelled, None):
+                if group is None:                              # another language
+                    return None
+                found += [(bounds[i], text) for i, text in group]
     except InterruptedError:            # an OSError, but the user's cancel: not a damaged install
         raise
     except (ImportError, OSError, ValueError, RuntimeError):
         return None
-    return None if texts is None else list(zip(bounds, texts))
+    return found
 
 
 def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
@@ -288,11 +352,13 @@ def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
     return [(0, cut), (cut, n)]
 
 
-def _recognise(x, bounds, pool, decoders, headers, texts, cancelled, progress) -> Recognised:
-    """``recognise`` on 16 kHz samples ``x`` cut at ``bounds``, chunk i by the job ``headers[i]``
-    (``sphinx_helper.run_job``'s: "recognise", with the model's means transformed by its "mllr", an
-    MLLR file's text, '' none; or "align" to the words ``texts[i]`` gave): the chunks go to ``pool``'s
-    helpers (None: none), and this process runs with ``decoders`` any chunk no helper ran."""
+def _recognise(x, bounds, pool, decoders, jobs, cancelled, progress) -> Recognised:
+    """``recognise`` on 16 kHz samples ``x`` cut at ``bounds``: ``jobs`` gives groups of (chunk
+    index, ``sphinx_helper.run_job``'s header, the text its words came from), every chunk once;
+    each group goes to ``pool``'s helpers (None: none) as soon as it comes, and this process runs
+    with ``decoders`` any chunk no helper ran. A header is "recognise", with the model's means
+    transformed by its "mllr", an MLLR file's text, '' none; or "align" to the words a recogniser
+    heard (its text). ``progress`` counts the chunks of a single group."""
 
     def chunk_pcm(a: int, b: int) -> bytes:
         # each chunk dithered as on its own, so helper and main process hear the same samples
@@ -306,19 +372,28 @@ def _recognise(x, bounds, pool, decoders, headers, texts, cancelled, progress) -
             reported = done
             progress(done, total)
 
+    headers, texts = [None] * len(bounds), [""] * len(bounds)
+
     def with_text(i: int, answer):      # an "align" job's answer as a "recognise" job's
         if headers[i]["kind"] == "recognise":
             return answer
         return {"text": texts[i], "words": None if answer is None else answer["words"]}
 
-    batch, todo = None, [i for i, h in enumerate(headers) if h["kind"] == "recognise" or h["words"]]
+    batches, answers = [], [None] * len(bounds)
     try:
-        if pool is not None and todo:
-            batch = pool.submit([(headers[i], functools.partial(chunk_pcm, *bounds[i])) for i in todo], on_done=report)
-        answers = [{"text": texts[i] if texts else "", "words": []} for i in range(len(bounds))]
-        ran = batch.results(cancelled) if batch is not None else [sphinx_pool.NOT_RUN] * len(todo)
-        for i, answer in zip(todo, ran):
-            answers[i] = answer if answer is sphinx_pool.NOT_RUN else with_text(i, answer)
+        for group in jobs:
+            for i, header, text in group:
+                headers[i], texts[i], answers[i] = header, text, {"text": text, "words": []}
+            todo = [i for i, header, _ in group if header["kind"] == "recognise" or header["words"]]
+            if pool is not None and todo:
+                batches.append((todo, pool.submit([(headers[i], functools.partial(chunk_pcm, *bounds[i]))
+                                                   for i in todo], on_done=report)))
+            else:
+                batches.append((todo, None))
+        for todo, batch in batches:
+            ran = batch.results(cancelled) if batch is not None else [sphinx_pool.NOT_RUN] * len(todo)
+            for i, answer in zip(todo, ran):
+                answers[i] = answer if answer is sphinx_pool.NOT_RUN else with_text(i, answer)
         heard, words, phones, unaligned = [], [], [], []
         for i, ((a, b), answer) in enumerate(zip(bounds, answers)):
             if cancelled is not None and cancelled():
@@ -336,8 +411,9 @@ def _recognise(x, bounds, pool, decoders, headers, texts, cancelled, progress) -
             words += timed_words
             phones += timed_phones
     except BaseException:
-        if batch is not None:
-            batch.cancel()
+        for _, batch in batches:
+            if batch is not None:
+                batch.cancel()
         raise
     report(len(bounds), len(bounds))
     return Recognised(" ".join(heard), words, phones, unaligned)

@@ -195,7 +195,7 @@ class Kept:
     the count are unchanged and every helper is alive, else it starts new ones (closing the old).
     ``KEEP_S`` after the last use ends, a timer lets both go. A use that comes while another is
     under way (another thread) gets its own, closed when it ends. ``lazy``: the helpers build their
-    decoders on their first job (``Pool``)."""
+    decoders on their first job (``Pool``), unless a use says otherwise."""
 
     def __init__(self, lazy: bool = False):
         self.lazy = lazy
@@ -204,7 +204,10 @@ class Kept:
         self.busy = False
 
     @contextlib.contextmanager
-    def use(self, settings: dict, count: int):
+    def use(self, settings: dict, count: int, lazy: bool | None = None):
+        """``lazy``: for helpers this use starts (None: the ``Kept``'s own): False where its jobs bring
+        no transform, so the helpers build their decoders while this process does other work."""
+        lazy = self.lazy if lazy is None else lazy
         key = (json.dumps(settings, sort_keys=True), count)
         with self.lock:
             mine = not self.busy
@@ -218,11 +221,11 @@ class Kept:
                 if key != self.key or not healthy:
                     self._let_go()
                     self.key = key
-                    self.pool = Pool(settings, count, self.lazy) if count else None
+                    self.pool = Pool(settings, count, lazy) if count else None
                     self.decoders = Decoders(settings)
                 pool, decoders = self.pool, self.decoders
         if not mine:
-            pool, decoders = (Pool(settings, count, self.lazy) if count else None), Decoders(settings)
+            pool, decoders = (Pool(settings, count, lazy) if count else None), Decoders(settings)
         try:
             yield pool, decoders
         finally:
@@ -250,7 +253,8 @@ class Kept:
             pool.close()
 
 
-#: the 'words' mode's pool and decoders (``core.audio.recognition``); each take's jobs bring the
-#: take's transform, so nothing is built before them
+#: the 'words' mode's pool and decoders (``core.audio.recognition``); PocketSphinx's word search jobs
+#: bring the take's transform, so nothing is built before them (Whisper's align jobs bring none: that
+#: use builds as the helpers start)
 RECOGNITION = Kept(lazy=True)
 atexit.register(RECOGNITION.let_go)
