@@ -61,9 +61,11 @@ def test_it_hears_the_sample_line_and_its_words_time_the_bilabials(speech, truth
     assert "my name" in short.text.lower()
 
 
-def test_a_take_in_another_language_is_heard_by_pocketsphinx(speech):
+def test_a_take_in_another_language_is_heard_by_pocketsphinx(speech, monkeypatch):
     """Whisper would write its guess at an English translation: a take whose first chunk it hears in
-    another language goes to PocketSphinx's word search, as without Whisper."""
+    another language goes to PocketSphinx's word search, as without Whisper, and no helpers are
+    started to align Whisper's words (the odds are handed over before anything is decoded)."""
+    from talkface.core.audio import alignment, sphinx_pool
     from talkface.training.corpus import espeak
 
     french = espeak.synthesize("Bonjour, je m'appelle Marie et je suis très heureuse de vous parler "
@@ -73,10 +75,24 @@ def test_a_take_in_another_language_is_heard_by_pocketsphinx(speech):
     model = whisper.model()
     assert model.transcribe(audio.samples, language=True).english < recognition.ENGLISH_FLOOR
     # under the floor nothing more is done: no other window encoded, no words decoded
-    short = model.transcribe_many([audio.samples, speech.samples], language=True, floor=recognition.ENGLISH_FLOOR)
+    told = []
+    short = model.transcribe_many([audio.samples, speech.samples], language=True, floor=recognition.ENGLISH_FLOOR,
+                                  on_language=told.append)
     assert len(short) == 1 and short[0].text == "" and short[0].english < recognition.ENGLISH_FLOOR
+    assert told == [short[0].english]
+    started, pool_init = [], sphinx_pool.Pool.__init__
+
+    def starting(self, settings, count, lazy=False):
+        started.append(settings)
+        pool_init(self, settings, count, lazy)
+
+    monkeypatch.setattr(sphinx_pool.Pool, "__init__", starting)
+    monkeypatch.setenv(sphinx_pool.HELPERS_ENV, "2")
+    sphinx_pool.RECOGNITION.let_go()
     assert recognition.recognise(audio).source == "pocketsphinx"
+    assert started and alignment.decoder_settings() not in started, started
     assert recognition.recognise(speech).source == "whisper"
+    assert alignment.decoder_settings() in started
 
 
 def test_the_environment_can_choose_pocketsphinx(monkeypatch):
@@ -111,7 +127,7 @@ def test_a_time_whisper_writes_in_digits_keeps_its_chunks_words(monkeypatch):
         pytest.skip("libespeak-ng is not installed")
     said = espeak.synthesize("Meet Bob at three thirty.", "en-us")
     x = resample(said.samples, said.sample_rate, 16000)
-    monkeypatch.setattr(whisper.Whisper, "transcribe_many", lambda self, xs, language=False, floor=0.0:
+    monkeypatch.setattr(whisper.Whisper, "transcribe_many", lambda self, xs, *_, **__:
                         [whisper.Heard("Meet Bob at 3:30.", 1.0, 0.0)] * len(xs))
     monkeypatch.setattr(recognition, "WORD_SOURCE", "whisper")
     found = recognition.recognise(from_array(x, 16000))
@@ -159,10 +175,10 @@ def test_a_long_take_is_heard_chunk_by_chunk(speech, monkeypatch):
     long = from_array(np.concatenate([speech.samples, gap] * 5), 16000)          # about 40 s
     heard, batches, transcribe_many = [], [], whisper.Whisper.transcribe_many
 
-    def spy(self, xs, language=False, floor=0.0):
+    def spy(self, xs, language=False, floor=0.0, on_language=None):
         heard.extend(len(x) for x in xs)
         batches.append(len(xs))
-        return transcribe_many(self, xs, language, floor)
+        return transcribe_many(self, xs, language, floor, on_language)
 
     monkeypatch.setattr(whisper.Whisper, "transcribe_many", spy)
     found = recognition.recognise(long)
@@ -188,11 +204,11 @@ def test_a_long_takes_words_are_aligned_while_whisper_hears_on(speech, monkeypat
     sent_first, calls = threading.Event(), []
     transcribe_many, submit = whisper.Whisper.transcribe_many, sphinx_pool.Pool.submit
 
-    def heard(self, xs, language=False, floor=0.0):
+    def heard(self, xs, language=False, floor=0.0, on_language=None):
         calls.append(len(xs))
         if len(calls) > 1:
             assert sent_first.wait(60), "the first batch's words were not sent while Whisper heard on"
-        return transcribe_many(self, xs, language, floor)
+        return transcribe_many(self, xs, language, floor, on_language)
 
     def sent(self, jobs, on_done=None):
         sent_first.set()
@@ -223,9 +239,9 @@ def test_whispers_model_loads_while_the_take_is_listened_to(speech, monkeypatch)
 
     transcribe_many = whisper.Whisper.transcribe_many
 
-    def heard(self, xs, language=False, floor=0.0):
+    def heard(self, xs, language=False, floor=0.0, on_language=None):
         assert listened.is_set(), "Whisper heard before the take was listened to"
-        return transcribe_many(self, xs, language, floor)
+        return transcribe_many(self, xs, language, floor, on_language)
 
     def listening() -> list:
         assert loaded.wait(60), "Whisper's model was not loaded while the take was listened to"

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import queue
 import re
 import threading
@@ -193,13 +192,15 @@ class _Hearing:
     chunks at a time, while the helpers align the words of the batches heard so far. The thread
     loads the model at once and hears from ``go()`` on: this process's listening (features, phone
     scores, the phone loop) comes first, since listening and Whisper side by side on two cores take
-    longer than one after the other (a minute: 4.6 s against 4.2 s). A context manager: leaving it
-    stops the thread after the batch it is hearing (a cancelled or failed take)."""
+    longer than one after the other (a minute: 4.6 s against 4.2 s). ``english`` tells as soon as
+    the first chunk is encoded whether Whisper hears the take. A context manager: leaving it stops
+    the thread after the batch it is hearing (a cancelled or failed take)."""
 
     def __init__(self, x: np.ndarray, bounds: list[tuple[int, int]]):
         self.x, self.bounds = x, bounds
         self.groups = [range(a, min(a + whisper.BATCH, len(bounds))) for a in range(0, len(bounds), whisper.BATCH)]
         self.found: queue.Queue = queue.Queue()
+        self.language: queue.Queue = queue.Queue()      # the first chunk's English odds; None: none will come
         self.going, self.stopped = threading.Event(), threading.Event()
         threading.Thread(target=self._hear, name="whisper-hearing", daemon=True).start()
 
@@ -223,12 +224,21 @@ class _Hearing:
                 if self.stopped.is_set():
                     return
                 found = model.transcribe_many([self.x[slice(*self.bounds[i])] for i in group], language=group[0] == 0,
-                                              floor=ENGLISH_FLOOR if group[0] == 0 else 0.0)
+                                              floor=ENGLISH_FLOOR if group[0] == 0 else 0.0,
+                                              on_language=self.language.put)
                 self.found.put(found)
                 if found[0].english < ENGLISH_FLOOR:
                     return
         except BaseException as exc:  # noqa: BLE001 - raised again where the batches are read
             self.found.put(exc)
+        finally:
+            self.language.put(None)       # no chunks, or an error (``batches`` raises it): nobody waits on
+
+    def english(self, cancelled) -> bool:
+        """Whether Whisper hears the take (its first chunk at least ``ENGLISH_FLOOR`` English), as soon
+        as that chunk is encoded; True where it will not tell (no chunks, or an error ``batches`` raises)."""
+        odds = _next(self.language, cancelled)
+        return odds is None or odds >= ENGLISH_FLOOR
 
     def batches(self, phones, cancelled, progress):
         """What Whisper heard, batch by batch as soon as it is heard, as [(chunk index, text)] ('' for a
@@ -236,14 +246,7 @@ class _Hearing:
         None, and nothing more, for a take it hears in another language. ``cancelled()`` is asked
         about four times a second while waiting (InterruptedError); Whisper's error is raised here."""
         for group in self.groups:
-            while True:
-                if cancelled is not None and cancelled():
-                    raise InterruptedError("word recognition cancelled")
-                try:
-                    found = self.found.get(timeout=0.25)
-                    break
-                except queue.Empty:
-                    continue
+            found = _next(self.found, cancelled)
             if isinstance(found, BaseException):
                 raise found
             if found[0].english < ENGLISH_FLOOR:
@@ -260,6 +263,18 @@ class _Hearing:
             yield texts
 
 
+def _next(items: queue.Queue, cancelled):
+    """The next of ``items`` from Whisper's thread, asking ``cancelled()`` about four times a second
+    while waiting (InterruptedError)."""
+    while True:
+        if cancelled is not None and cancelled():
+            raise InterruptedError("word recognition cancelled")
+        try:
+            return items.get(timeout=0.25)
+        except queue.Empty:
+            continue
+
+
 def _recognise_with_whisper(x, hearing: _Hearing, phones, cancelled, progress) -> Recognised | None:
     """``recognise`` with Whisper's words (``WORD_SOURCE`` "whisper"): each chunk of
     ``phones.chunk_bounds`` (at most 20 s, one Whisper window; a line is not split; cut in the
@@ -268,21 +283,20 @@ def _recognise_with_whisper(x, hearing: _Hearing, phones, cancelled, progress) -
     thread, its model loaded while this process listened; ``whisper.BATCH`` at a time; the first chunk's
     language asked as soon as it is encoded), then its words aligned to it by the helpers
     (``phones``: the phone loop's, which tell a silent chunk). The helpers start while Whisper
-    hears, and each batch's words go to them as soon as it is heard. A chunk Whisper
+    hears, once its first chunk is encoded and heard as English (for another language none start),
+    and each batch's words go to them as soon as it is heard. A chunk Whisper
     thinks holds no speech (``NO_SPEECH``, its own threshold) and in which
     the phone loop heard under ``MIN_SOUNDING_S`` of phones gives no words: on silence and noise
     Whisper writes "you". None when Whisper gives the first chunk less than ``ENGLISH_FLOOR`` odds
     of being English: its English words for another language are a guess at a translation, and
     PocketSphinx's word search, which hears sounds as English words, takes the take as before."""
-    groups = hearing.batches(phones, cancelled, progress)
+    if not hearing.english(cancelled):                          # another language: no helpers started
+        return None
     # the align jobs bring no transform: the helpers build their decoders as they start
     with sphinx_pool.RECOGNITION.use(alignment.decoder_settings(), sphinx_pool.helper_count(),
                                      lazy=False) as (pool, decoders):
-        first = next(groups, [])
-        if first is None:                                      # another language
-            return None
         jobs = ([(i, {"kind": "align", "words": aligned_words(text), "wide": True}, text) for i, text in group]
-                for group in itertools.chain([first], groups))
+                for group in hearing.batches(phones, cancelled, progress))
         return dataclasses.replace(_recognise(x, hearing.bounds, pool, decoders, jobs, cancelled, None),
                                    source="whisper")
 

@@ -27,6 +27,7 @@ import io
 import os
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -204,14 +205,16 @@ class Whisper:
         chunk holds no speech: the chunk is encoded once for all three."""
         return self.transcribe_many([x], language)[0]
 
-    def transcribe_many(self, xs: list[np.ndarray], language: bool = False, floor: float = 0.0) -> list[Heard]:
+    def transcribe_many(self, xs: list[np.ndarray], language: bool = False, floor: float = 0.0,
+                        on_language: Callable[[float], None] | None = None) -> list[Heard]:
         """``transcribe`` for several chunks at once (at most ``BATCH``, for memory flat in the take's
         length): encoded ``workers`` at a time, then decoded in ``workers`` batches side by side: a
         decoder step costs about as much for two chunks as for one, and greedy decoding gives each
         chunk the words it gets alone (the same words and phones on the twelve recordings of
         allison-dev-long and mfa-dev-long, 11 minutes). ``language``: the first chunk's odds of being
-        English, asked as soon as the first chunks are encoded (the others' are 1.0); under ``floor``,
-        nothing more is done: only the first chunk's ``Heard`` comes back, without words."""
+        English, asked as soon as the first chunks are encoded (the others' are 1.0), and handed to
+        ``on_language`` then, before any decoding; under ``floor``, nothing more is done: only the first
+        chunk's ``Heard`` comes back, without words."""
         import ctranslate2
 
         def encode(x: np.ndarray) -> np.ndarray:
@@ -229,6 +232,8 @@ class Whisper:
             odds = dict(self.model.detect_language(ctranslate2.StorageView.from_array(windows[0]))[0]) \
                 if language else {}
             english = odds.get("<|en|>", 0.0) if language else 1.0
+            if language and on_language is not None:
+                on_language(english)
             if english < floor:
                 return [Heard("", english, 0.0)]
             windows += list(run.map(encode, xs[self.workers:]))
