@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..core.errors import InputError, stop_if
 from ..core.face.image_io import load_photo
 from ..core.face.landmarks import detect_landmarks
 from ..core.face.model import load_face_model
@@ -36,12 +36,6 @@ def _report(progress: ProgressCallback | None, total: int):
     return (lambda done: progress(done, total)) if progress is not None else (lambda done: None)
 
 
-def _stop_if(cancelled) -> None:
-    """InterruptedError when ``cancelled`` (None: never) says so."""
-    if cancelled is not None and cancelled():
-        raise InterruptedError("animate cancelled")
-
-
 def _listening(progress: ProgressCallback | None, listen_progress: ProgressCallback | None, step: float,
                span: float = 1.0, cancelled=None):
     """A ``listen_to`` progress (chunks scored) for ``listen_progress`` as it is and for the steps'
@@ -56,7 +50,7 @@ def _listening(progress: ProgressCallback | None, listen_progress: ProgressCallb
             listen_progress(done, total)
         if progress is not None and done < total:
             progress(step + span * done / total, ANIMATE_STEPS)
-        _stop_if(cancelled)
+        stop_if(cancelled, "animate")
     return report
 
 
@@ -261,10 +255,10 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
     audio = load_audio(audio_path)
     model = inference.load_animator(weights_dir or None)
     step(1)
-    _stop_if(cancelled)
+    stop_if(cancelled, "animate")
     aligned, listened = ((options.alignment, options.listened) if options.alignment is not None
                          else align_transcript(audio, options.transcript, model, cancelled, options.trust_text))
-    _stop_if(cancelled)
+    stop_if(cancelled, "animate")
     recognised = None
     if aligned is None and options.listening == "words" and phones.available():
         heard_progress = _listening(progress, listen_progress, 1, WORDS_LISTENING_SPAN, cancelled)
@@ -283,7 +277,7 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
                            blinks=options.blinks)
     anim = inference.smooth_take(model, anim, options.smoothing)
     step(3)
-    _stop_if(cancelled)
+    stop_if(cancelled, "animate")
     return HeardTake(audio, anim, source, aligned, recognised,
                      tuple(audio.notes) + tuple(anim.notes) + trust_notes(aligned))
 

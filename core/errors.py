@@ -29,3 +29,10 @@ class DamagedFileError(TalkFaceError):
 
 class OutputError(TalkFaceError):
     """An output could not be written completely (disk full, permissions): earlier outputs stay."""
+
+
+def stop_if(cancelled, what: str) -> None:
+    """Raise InterruptedError("<what> cancelled") when ``cancelled()`` says so (None: never): the
+    user's cancel, asked between steps of a long job."""
+    if cancelled is not None and cancelled():
+        raise InterruptedError(f"{what} cancelled")

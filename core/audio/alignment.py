@@ -78,7 +78,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, stop_if
 from . import phone_loop, senones, sphinx_helper, sphinx_pool, spoken_numbers
 from .loading import Audio, from_array, resample
 from .phones import available, model_dir, to_pcm16  # noqa: F401  (available: re-exported)
@@ -476,8 +476,7 @@ def _align(decoders: sphinx_helper.Decoders, words: list[str], pcm: np.ndarray, 
         spans: list[tuple[float, float]] = []
         pending = [(c0, c1, cw, answers is not None and bool(cw)) for c0, c1, cw in chunks]
         while pending:
-            if cancelled is not None and cancelled():
-                raise InterruptedError("alignment cancelled")
+            stop_if(cancelled, "alignment")
             c0, c1, cwords, from_helper = pending.pop(0)
             t0 = c0 * FRAME_S
             if not cwords:
@@ -586,8 +585,7 @@ def _align_pieces(decoders: sphinx_helper.Decoders, pieces, pcm: np.ndarray, poo
     phones: list[tuple[str, float, float]] = []
     spans: list[tuple[float, float]] = []
     for t0, t1, piece in pieces:
-        if cancelled is not None and cancelled():
-            raise InterruptedError("alignment cancelled")
+        stop_if(cancelled, "alignment")
         a, b = int(round(t0 * SAMPLE_RATE)), int(round(t1 * SAMPLE_RATE))
         t0 = a / SAMPLE_RATE
         if not piece:

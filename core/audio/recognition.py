@@ -60,7 +60,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, stop_if
 from ..weights import weights_path
 from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool, whisper
 from .loading import Audio, from_array, resample
@@ -153,8 +153,7 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
         mllr = ""
         if adapt:
             phones = heard()
-            if cancelled is not None and cancelled():
-                raise InterruptedError("word recognition cancelled")
+            stop_if(cancelled, "word recognition")
             mllr = adaptation.mllr_text(adaptation.estimate(x, SAMPLE_RATE, phones))
         header = {"kind": "recognise", "mllr": mllr}
         return _recognise(x, bounds, pool, decoders, [[(i, header, "") for i in range(len(bounds))]],
@@ -267,8 +266,7 @@ def _next(items: queue.Queue, cancelled):
     """The next of ``items`` from Whisper's thread, asking ``cancelled()`` about four times a second
     while waiting (InterruptedError)."""
     while True:
-        if cancelled is not None and cancelled():
-            raise InterruptedError("word recognition cancelled")
+        stop_if(cancelled, "word recognition")
         try:
             return items.get(timeout=0.25)
         except queue.Empty:
@@ -410,8 +408,7 @@ def _recognise(x, bounds, pool, decoders, jobs, cancelled, progress) -> Recognis
                 answers[i] = answer if answer is sphinx_pool.NOT_RUN else with_text(i, answer)
         heard, words, phones, unaligned = [], [], [], []
         for i, ((a, b), answer) in enumerate(zip(bounds, answers)):
-            if cancelled is not None and cancelled():
-                raise InterruptedError("word recognition cancelled")
+            stop_if(cancelled, "word recognition")
             if answer is sphinx_pool.NOT_RUN:          # no helper ran it: here
                 answer = with_text(i, sphinx_helper.run_job(decoders, headers[i], chunk_pcm(a, b)))
                 report(i + 1, len(bounds))
