@@ -13,13 +13,17 @@ noise, rooms, band limits, codecs),
   replaced     the middle third of the words replaced by another line's
 and the table prints, per voice and kind, how many were refused and the excess (how much worse the
 text's phones fit than the phone loop's own; mean over the clip / worst 2 s window) of those
-accepted. The right texts should all be accepted, the rest refused; the limits (MAX_EXCESS,
-MAX_LOCAL_EXCESS) were set from this table at seed 99. The last column, ``trusted``: each right
-text refused, aligned again as the user's *Trust Text* does (``align(..., trusted=True)``): how
-many then align, and on voices whose engine gives its own phone times (espeak-ng, flite) how many
-of their /p b m/ the aligned /P B M/ overlap within 30 ms. Synthetic lines are made fresh
-(corpus-style sentences at --seed, not the lip-sync bench's seed); reserved voices are never used.
-The last lines time the alignment of the 44 s real recording (x real time, decoders built).
+accepted. Where Whisper is installed it hears each clip once beside the aligner, as the add-on does
+(``recognition.second_hearing``), and a text the acoustic check accepts may be refused by its
+objection: "refused" counts both, "+W" how many of them Whisper's objection alone refused (the check
+alone would have accepted them), and the totals below the table give both ways. The right texts
+should all be accepted, the rest refused; the limits (MAX_EXCESS, MAX_LOCAL_EXCESS) were set from
+this table at seed 99. The last column, ``trusted``: each right text refused, aligned again as the
+user's *Trust Text* does (``align(..., trusted=True)``): how many then align, and on voices whose
+engine gives its own phone times (espeak-ng, flite) how many of their /p b m/ the aligned /P B M/
+overlap within 30 ms. Synthetic lines are made fresh (corpus-style sentences at --seed, not the
+lip-sync bench's seed); reserved voices are never used. The last lines time the alignment of the
+44 s real recording (x real time, decoders built), without and with Whisper's second hearing.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import time
 
 import numpy as np
 
-from talkface.core.audio import alignment
+from talkface.core.audio import alignment, recognition
 from talkface.core.audio.loading import from_array, load_audio, resample
 from talkface.core.errors import InputError
 from talkface.training.corpus.build import apply_augmentation, draw_augmentation, make_sentence
@@ -98,6 +102,7 @@ def main() -> None:
     args = ap.parse_args()
     table: dict[tuple[str, str], list] = {}
     trusted: dict[str, list] = {}        # voice -> per refused right text: (aligned, /p b m/ near, /p b m/)
+    objected: dict[tuple[str, str], int] = {}     # (voice, kind) -> refused by Whisper's objection alone
     for i, (voice, x, text, other, said) in enumerate(lines(args.sentences, args.seed)):
         # each line's own degradation stream: piper's voice is sampled (not the same audio every
         # run), and a shared stream would change every later line's noise with its length
@@ -106,10 +111,16 @@ def main() -> None:
         for cond in ("clean", "degraded"):
             y = x if cond == "clean" else apply_augmentation(x, 16000, draw_augmentation(rng, clean_p=0.0), rng)
             audio = from_array(np.asarray(y, np.float32), 16000)
+            hearing = recognition.second_hearing(np.asarray(y, np.float32))     # heard once for the four texts
+            if hearing is not None:
+                hearing.found()
             for kind, t in wrong_texts(text, other).items():
                 try:
-                    a = alignment.align(audio, t)
+                    a = alignment.align(audio, t, second_hearing=lambda *_: hearing)
                     got = (a.excess, a.worst_window)
+                except alignment.Objected:
+                    got = None
+                    objected[(voice, kind)] = objected.get((voice, kind), 0) + 1
                 except InputError:
                     got = None
                     if kind == "right":
@@ -122,19 +133,30 @@ def main() -> None:
     print(f"limits: mean excess {alignment.MAX_EXCESS:.1f}, worst 2 s window {alignment.MAX_LOCAL_EXCESS:.1f} "
           "(nats per 10 ms frame)")
     print(f"{'':<30}" + "".join(f"{k:^24}" for k in KINDS) + f"{'trusted':>16}")
-    print(f"{'voice':<30}" + f"{'refused':>9}{'max excess':>15}" * len(KINDS) + f"{'aligned':>9}{'p b m':>9}")
+    print(f"{'voice':<30}" + f"{'refused':>12}{'max excess':>12}" * len(KINDS) + f"{'aligned':>9}{'p b m':>9}")
     for voice in dict.fromkeys(v for v, _ in table):
         row = f"{voice:<30}"
         for kind in KINDS:
             got = table.get((voice, kind), [])
             ok = [g for g in got if g is not None]
             gap = (f"{max(g[0] for g in ok):.1f} / {np.nanmax([g[1] for g in ok] + [np.nan]):.1f}" if ok else "-")
-            row += f"{f'{len(got) - len(ok)}/{len(got)}':>9}{gap:>15}"
+            w = objected.get((voice, kind), 0)
+            row += f"{f'{len(got) - len(ok)}/{len(got)}' + (f' +W{w}' if w else ''):>12}{gap:>12}"
         kept = trusted.get(voice, [])
         total = sum(k[2] for k in kept)
         aligned, near_total = f"{sum(k[0] for k in kept)}/{len(kept)}", f"{sum(k[1] for k in kept)}/{total}"
         row += f"{aligned:>9}{near_total if total else '-':>9}" if kept else f"{'-':>9}{'-':>9}"
         print(row)
+    for way, counted in (("the acoustic check alone", False), ("with Whisper's objection", True)):
+        right = [(v, g) for (v, k), got in table.items() if k == "right" for g in got]
+        wrong = [(v, k, g) for (v, k), got in table.items() if k != "right" for g in got]
+        spared = {key: n for key, n in objected.items()} if not counted else {}
+        n_right = sum(g is None for _, g in right) - sum(n for (v, k), n in spared.items() if k == "right")
+        n_wrong = sum(g is not None for _, _, g in wrong) + sum(n for (v, k), n in spared.items() if k != "right")
+        by_kind = {k: sum(g is not None for _, kk, g in wrong if kk == k)
+                   + sum(n for (v, kk), n in spared.items() if kk == k) for k in KINDS[1:]}
+        print(f"{way}: right texts refused {n_right} of {len(right)}; wrong texts accepted {n_wrong} of "
+              f"{len(wrong)} (" + ", ".join(f"{k} {n}" for k, n in by_kind.items()) + ")")
     kept = [k for v in trusted.values() for k in v]
     print(f"\nright texts refused, then trusted (Trust Text): {sum(k[0] for k in kept)} of {len(kept)} aligned; "
           f"{sum(k[1] for k in kept)} of {sum(k[2] for k in kept)} of the engine's /p b m/ within "
@@ -143,11 +165,14 @@ def main() -> None:
 
     if real.available():
         audio = load_audio(real.path("two_cities"), sr=16000)
-        alignment.align(audio, real.transcript("two_cities"))
-        t = time.perf_counter()
-        alignment.align(audio, real.transcript("two_cities"))
-        el = time.perf_counter() - t
-        print(f"\nspeed: two_cities ({audio.duration:.1f} s) aligned in {el:.2f} s = {audio.duration / el:.1f}x real time")
+        ways = (("the acoustic check alone", None), ("with Whisper's objection", recognition.second_hearing))
+        for way, second in ways:
+            alignment.align(audio, real.transcript("two_cities"), second_hearing=second)
+            t = time.perf_counter()
+            alignment.align(audio, real.transcript("two_cities"), second_hearing=second)
+            el = time.perf_counter() - t
+            print(f"speed ({way}): two_cities ({audio.duration:.1f} s) aligned in {el:.2f} s = "
+                  f"{audio.duration / el:.1f}x real time")
 
 
 if __name__ == "__main__":

@@ -199,7 +199,8 @@ def align_transcript(audio, transcript: str, model=None, cancelled=None, trusted
     if model is None:
         return alignment.align(audio, transcript, cancelled=cancelled,
                                heard_instead=recognition.heard_instead, trusted=trusted,
-                               anchors=recognition.heard_stretches), None
+                               anchors=recognition.heard_stretches,
+                               second_hearing=recognition.second_hearing), None
     return listening.align_and_listen(audio, model, transcript, cancelled, trusted)
 
 

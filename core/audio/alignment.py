@@ -40,7 +40,12 @@ How it works
    a recogniser trained on real speech heard where the caller asks (``align``'s ``heard_instead``;
    the add-on asks Whisper where it is installed: ``core.audio.recognition.heard_instead``), so a
    text given for another take's audio shows as such, and a right text on a voice the aligner
-   cannot fit (Whisper hears exactly its words) is told apart from a wrong one.
+   cannot fit (Whisper hears exactly its words) is told apart from a wrong one. Where the caller
+   gives a ``second_hearing`` (the add-on: Whisper, ``core.audio.recognition.second_hearing``), it
+   hears the audio while the aligner works, and a text the check accepts is refused where that
+   recogniser, sure of a stretch's words, heard other sounds there than the text's
+   (``recognition.objection``: a replaced phrase, half a line, another line's text in a natural
+   voice; rule ``whisper_objects_rule_2026_12_07b``).
 4. A *trusted* text (``align(..., trusted=True)``: the panel's *Trust Text*, ``--trust-transcript``)
    is one the user vouches for: a right text on a voice far from the model's speakers (a stylised
    or synthetic voice) is refused by the check above or finds no path under PocketSphinx's beams
@@ -336,6 +341,10 @@ def _mismatch(detail: str) -> TextMismatch:
     return TextMismatch(f"The transcript does not match the audio: {detail}.")
 
 
+class Objected(TextMismatch):
+    """A text the acoustic check accepted, refused by ``align``'s ``second_hearing``."""
+
+
 class _Unpinned(TextMismatch):
     """``_Unsearched``, and a recogniser's words (``anchors``) pinned the text too seldom to cut it:
     the refusal says so, and what the recogniser heard is not asked for again (``heard_instead``)."""
@@ -351,7 +360,9 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
           cancelled: Callable[[], bool] | None = None,
           heard_instead: Callable[[np.ndarray, list[str], Callable[[], bool] | None], str | None] | None = None,
           trusted: bool = False,
-          anchors: Callable[[np.ndarray, Callable[[], bool] | None], list | None] | None = None) -> Alignment:
+          anchors: Callable[[np.ndarray, Callable[[], bool] | None], list | None] | None = None,
+          second_hearing: Callable[[np.ndarray, Callable[[], bool] | None], object | None] | None = None
+          ) -> Alignment:
     """Align ``transcript`` (English) to ``audio``; see the module docstring. Raises InputError for
     empty, non-English or unknown-word transcripts, audio over 10 minutes, and transcripts that
     do not match the audio. ``meanwhile(helped)`` runs once, while helper processes align the
@@ -370,19 +381,35 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
     [(start_s, end_s, words)] for consecutive stretches cut in pauses
     (``core.audio.recognition.heard_stretches``: Whisper's chunks), or None; the clip is then
     aligned in pieces of at most ``TRUSTED_WIDE_S`` cut where the heard words pin the text
-    (``anchor_pieces``)."""
+    (``anchor_pieces``). ``second_hearing(samples, cancelled)``, asked for a text not trusted before
+    the aligner starts: a recogniser starting to hear the audio beside it
+    (``core.audio.recognition.second_hearing``: Whisper), or None; its ``objection(words)`` to the
+    accepted text's aligned words refuses the text too (module docstring, step 3), and a refusal
+    ends with its ``instead(words)`` rather than asking ``heard_instead``."""
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
+    second = second_hearing(x, cancelled) if second_hearing is not None and not trusted else None
     try:
-        return _aligned(x, transcript, meanwhile, cancelled, trusted, anchors)
+        result = _aligned(x, transcript, meanwhile, cancelled, trusted, anchors)
+        objected = second.objection(result.words) if second is not None else None
     except TextMismatch as refused:
-        asked = heard_instead is not None and not isinstance(refused, _Unpinned)
-        said = heard_instead(x, normalise(transcript), cancelled) if asked else None
+        said = None
+        if not isinstance(refused, _Unpinned):
+            if second is not None:
+                said = second.instead(normalise(transcript))
+            elif heard_instead is not None:
+                said = heard_instead(x, normalise(transcript), cancelled)
         advice = "" if trusted else f" {TRUST_ADVICE}"
         if said is None and not advice:
             raise
         raise TextMismatch(" ".join(filter(None, (str(refused), said))) + advice) from refused
+    finally:
+        if second is not None:
+            second.__exit__()
+    if objected:
+        raise Objected(f"{_mismatch(objected)} {TRUST_ADVICE}")
+    return result
 
 
 def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool = False, anchors=None) -> Alignment:

@@ -96,7 +96,7 @@ def align_and_listen(audio: Audio, model: Animator, transcript: str, cancelled=N
 
     aligned = alignment.align(audio, transcript, meanwhile=listen, cancelled=cancelled,
                               heard_instead=recognition.heard_instead, trusted=trusted,
-                              anchors=recognition.heard_stretches)
+                              anchors=recognition.heard_stretches, second_hearing=recognition.second_hearing)
     return aligned, replace(heard[0], logliks=None, heard=None, closures=None)
 
 

@@ -85,14 +85,16 @@ def to_pcm16(samples: np.ndarray) -> np.ndarray:
     return (np.clip(np.asarray(samples, np.float32) + noise, -1.0, 1.0) * 32767.0).astype("<i2")
 
 
-def chunk_bounds(samples: np.ndarray, sr: int, pause_s: float = FRAME_S) -> list[tuple[int, int]]:
+def chunk_bounds(samples: np.ndarray, sr: int, pause_s: float = FRAME_S, chunk_s: float = CHUNK_S
+                 ) -> list[tuple[int, int]]:
     """Cut points that split the recording into an even number of near-equal chunks of at most
     CHUNK_S, each at the quietest 10 ms frame within SEARCH_S around its equal share; a recording
     of up to CHUNK_S - SEARCH_S is one chunk. (Even: two helper processes once shared them; the
     network's phone posteriors, each chunk's cepstral mean its own, were trained on these cuts.)
     ``pause_s`` longer than a frame: each cut at the middle of the quietest ``pause_s`` there
-    instead, a pause between words rather than a stop's closure inside one (Whisper's chunks)."""
-    n, chunk, search, hop = len(samples), int(CHUNK_S * sr), int(SEARCH_S * sr), int(FRAME_S * sr)
+    instead, a pause between words rather than a stop's closure inside one (Whisper's chunks).
+    ``chunk_s``: chunks of at most that instead of CHUNK_S."""
+    n, chunk, search, hop = len(samples), int(chunk_s * sr), int(SEARCH_S * sr), int(FRAME_S * sr)
     width = max(int(round(pause_s / FRAME_S)), 1)
     parts = -(-n // max(chunk - search, hop))
     if parts <= 1:

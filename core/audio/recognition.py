@@ -62,7 +62,7 @@ import numpy as np
 
 from ..errors import InputError, stop_if
 from ..weights import weights_path
-from . import adaptation, alignment, phone_loop, sphinx_helper, sphinx_pool, whisper
+from . import adaptation, alignment, phone_loop, phone_match, sphinx_helper, sphinx_pool, whisper
 from .loading import Audio, from_array, resample
 from .phones import FRAME_S, SEARCH_S, chunk_bounds, model_dir, quietest_cut, to_pcm16
 
@@ -95,6 +95,19 @@ ENGLISH_FLOOR = 0.1
 #: own no_speech_threshold) and the phone loop heard under MIN_SOUNDING_S of phones in it.
 NO_SPEECH = 0.6
 MIN_SOUNDING_S = 0.2
+#: A text the acoustic check accepts is refused where Whisper, sure of a chunk's words, heard other
+#: sounds than the text's words there (``objection``; rule ``whisper_objects_rule_2026_12_07b``):
+#: sure = its words' mean token log probability at least SURE_SCORE and their zlib compression ratio
+#: at most MAX_COMPRESSION (Whisper's own test for a looping hallucination); other sounds = the fewest
+#: phone edits between the two at least OBJECT_SHARE of the text's phones in the chunk and at least
+#: OBJECT_PHONES (one misheard short word is no wrong text).
+SURE_SCORE = -0.3
+MAX_COMPRESSION = 2.4
+#: The second hearing's chunks are longer than the words mode's (nothing is aligned per chunk): up
+#: to one Whisper window less the cut's search, so a 44 s line is two windows to encode, not four.
+SECOND_CHUNK_S = whisper.WINDOW_S - SEARCH_S
+OBJECT_SHARE = 0.25
+OBJECT_PHONES = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,13 +173,6 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
                           cancelled, progress)
 
 
-@functools.lru_cache(maxsize=1)
-def _pronounced() -> frozenset:
-    """The words the aligner's whole dictionary can pronounce."""
-    with open(f"{model_dir()}/{alignment.CMU_DICTIONARY}", encoding="utf-8") as fh:
-        return frozenset(alignment.headword(line) for line in fh)
-
-
 def aligned_words(text: str) -> list[str]:
     """A recogniser's text -> the words the aligner can time: normalised as a transcript is (its
     numbers as they are said: Whisper writes "$5", "5:30", "11th"), what it writes between brackets
@@ -177,7 +183,7 @@ def aligned_words(text: str) -> list[str]:
         words = alignment.normalise(text, skip_unread=True)
     except InputError:
         return []
-    known = _pronounced()
+    known = phone_match.known_words()
     return [w for w in words if w in known]
 
 
@@ -240,8 +246,9 @@ class _Hearing:
         return odds is None or odds >= ENGLISH_FLOOR
 
     def batches(self, phones, cancelled, progress):
-        """What Whisper heard, batch by batch as soon as it is heard, as [(chunk index, text)] ('' for a
-        silent chunk: see ``_recognise_with_whisper``; ``phones``, the phone loop's, tell one); a single
+        """What Whisper heard, batch by batch as soon as it is heard, as [(chunk index, text, its
+        ``whisper.Heard``)] (text '' for a silent chunk: see ``_recognise_with_whisper``; ``phones``,
+        the phone loop's, tell one); a single
         None, and nothing more, for a take it hears in another language. ``cancelled()`` is asked
         about four times a second while waiting (InterruptedError); Whisper's error is raised here."""
         for group in self.groups:
@@ -256,7 +263,7 @@ class _Hearing:
                 a, b = self.bounds[i]
                 silent = (heard.no_speech > NO_SPEECH
                           and _sounding(phones, a / SAMPLE_RATE, b / SAMPLE_RATE) < MIN_SOUNDING_S)
-                texts.append((i, "" if silent else heard.text))
+                texts.append((i, "" if silent else heard.text, heard))
             if progress is not None:
                 progress(group[-1] + 1, len(self.bounds))
             yield texts
@@ -293,7 +300,7 @@ def _recognise_with_whisper(x, hearing: _Hearing, phones, cancelled, progress) -
     # the align jobs bring no transform: the helpers build their decoders as they start
     with sphinx_pool.RECOGNITION.use(alignment.decoder_settings(), sphinx_pool.helper_count(),
                                      lazy=False) as (pool, decoders):
-        jobs = ([(i, {"kind": "align", "words": aligned_words(text), "wide": True}, text) for i, text in group]
+        jobs = ([(i, {"kind": "align", "words": aligned_words(text), "wide": True}, text) for i, text, _ in group]
                 for group in hearing.batches(phones, cancelled, progress))
         return dataclasses.replace(_recognise(x, hearing.bounds, pool, decoders, jobs, cancelled, None),
                                    source="whisper")
@@ -306,15 +313,11 @@ def heard_instead(x: np.ndarray, said: list[str], cancelled: Callable[[], bool] 
     that the voice, not the text, is what the aligner cannot fit (``alignment.TRUST_ADVICE`` follows).
     None when Whisper is not installed or not chosen (``WORD_SOURCE``), cannot run (a damaged install:
     the refusal is said without it), or hears another language."""
-    found = _heard_chunks(x, cancelled)
-    if found is None:
+    hearing = second_hearing(x, cancelled)
+    if hearing is None:
         return None
-    heard = " ".join(" ".join(text for _, text in found).split())
-    if not heard:
-        return "Whisper heard no words in it."
-    if aligned_words(heard) == said:
-        return "Whisper heard exactly these words, so the voice, not the text, is what the aligner cannot fit."
-    return f'Whisper heard instead: "{heard if len(heard) <= 120 else heard[:117] + "..."}"'
+    with hearing:
+        return hearing.instead(said)
 
 
 def heard_stretches(x: np.ndarray, cancelled: Callable[[], bool] | None = None) -> list | None:
@@ -323,31 +326,105 @@ def heard_stretches(x: np.ndarray, cancelled: Callable[[], bool] | None = None) 
     ``anchors`` (a trusted text too long to search whole, cut where these words pin it). None where
     ``heard_instead`` would give none: Whisper not installed or not chosen, failing, or hearing
     another language."""
-    found = _heard_chunks(x, cancelled)
+    hearing = second_hearing(x, cancelled)
+    if hearing is None:
+        return None
+    with hearing:
+        found = hearing.found()
     if found is None:
         return None
-    return [(a / SAMPLE_RATE, b / SAMPLE_RATE, aligned_words(text)) for (a, b), text in found]
+    return [(a / SAMPLE_RATE, b / SAMPLE_RATE, aligned_words(heard.text)) for (a, b), heard in found]
 
 
-def _heard_chunks(x: np.ndarray, cancelled) -> list[tuple[tuple[int, int], str]] | None:
-    """[((start, end) in samples, Whisper's text)] for each chunk of ``x`` the words mode would hear
-    (silent chunks not told apart: no phones are given), or None: Whisper not installed or not
-    chosen (``WORD_SOURCE``), failing to run (a damaged install), or hearing another language."""
-    if not whisper.hears_words(WORD_SOURCE):
-        return None
-    bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S)
-    found = []
-    try:
-        with _Hearing(x, bounds) as hearing:
-            for group in hearing.go().batches([], cancelled, None):
-                if group is None:                              # another language
-                    return None
-                found += [(bounds[i], text) for i, text in group]
-    except InterruptedError:            # an OSError, but the user's cancel: not a damaged install
-        raise
-    except (ImportError, OSError, ValueError, RuntimeError):
-        return None
-    return found
+class SecondHearing:
+    """Whisper hearing 16 kHz samples ``x`` in a thread from the moment this is made, chunk by chunk
+    (cut in pauses as the words mode cuts, in chunks of up to ``SECOND_CHUNK_S``): beside the
+    transcript aligner (``alignment.align``'s ``second_hearing``), so what it heard is ready when the
+    aligner has decided. ``found()`` waits for it; a context manager: leaving stops Whisper after the
+    batch it is hearing."""
+
+    def __init__(self, x: np.ndarray, cancelled: Callable[[], bool] | None = None):
+        self.bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S, SECOND_CHUNK_S)
+        self.cancelled = cancelled
+        self.hearing = _Hearing(x, self.bounds).go()
+        self._found: list | None = None
+        self._done = False
+
+    def __enter__(self) -> "SecondHearing":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.hearing.__exit__()
+
+    def found(self) -> list[tuple[tuple[int, int], whisper.Heard]] | None:
+        """[((start, end) in samples, what Whisper heard, its text '' where it heard no speech)] for
+        every chunk, or None: Whisper failing to run (a damaged install) or hearing another language.
+        ``cancelled()`` is asked while waiting (InterruptedError)."""
+        if not self._done:
+            found = []
+            try:
+                for group in self.hearing.batches([], self.cancelled, None):
+                    if group is None:                              # another language
+                        found = None
+                        break
+                    found += [(self.bounds[i], dataclasses.replace(heard, text=text)) for i, text, heard in group]
+            except InterruptedError:        # an OSError, but the user's cancel: not a damaged install
+                raise
+            except (ImportError, OSError, ValueError, RuntimeError):
+                found = None
+            self._found, self._done = found, True
+        return self._found
+
+    def instead(self, said: list[str]) -> str | None:
+        """``heard_instead``'s sentence from what was heard."""
+        found = self.found()
+        if found is None:
+            return None
+        heard = " ".join(" ".join(h.text for _, h in found).split())
+        if not heard:
+            return "Whisper heard no words in it."
+        if aligned_words(heard) == said:
+            return "Whisper heard exactly these words, so the voice, not the text, is what the aligner cannot fit."
+        return f'Whisper heard instead: "{heard if len(heard) <= 120 else heard[:117] + "..."}"'
+
+    def objection(self, words: list) -> str | None:
+        """``objection`` of the aligned ``words`` (``alignment.Word``) to what was heard."""
+        found = self.found()
+        return objection(words, found) if found is not None else None
+
+
+def second_hearing(x: np.ndarray, cancelled: Callable[[], bool] | None = None) -> SecondHearing | None:
+    """Whisper starting to hear ``x`` (``SecondHearing``), or None where it will not: not installed or
+    not chosen (``WORD_SOURCE``)."""
+    return SecondHearing(x, cancelled) if whisper.hears_words(WORD_SOURCE) else None
+
+
+def objection(words: list, found: list[tuple[tuple[int, int], whisper.Heard]]) -> str | None:
+    """Why Whisper objects to an accepted transcript, or None: the first chunk of ``found`` (as
+    ``SecondHearing.found``) whose words Whisper is sure of (``SURE_SCORE``, ``MAX_COMPRESSION``; a
+    chunk it heard no speech in says nothing) and whose sounds differ from those of the text's
+    ``words`` aligned there (by their middles) by at least ``OBJECT_SHARE`` of the text's phones and
+    ``OBJECT_PHONES`` (``phone_match.edits`` of ``phone_match.phones``, an acronym Whisper writes
+    in capitals spelt as its letters), as 'Whisper heard "..." at 1.2-3.4 s where the text says
+    "..."'."""
+    for (a, b), heard in found:
+        t0, t1 = a / SAMPLE_RATE, b / SAMPLE_RATE
+        if not heard.text or heard.score < SURE_SCORE or phone_match.compression(heard.text) > MAX_COMPRESSION:
+            continue
+        said = [w.text for w in words if t0 <= (w.start + w.end) / 2 < t1]
+        other = aligned_words(phone_match.spelt(heard.text))
+        sounds = phone_match.pronunciations(said + other)
+        expected = phone_match.phones(said, sounds)
+        edits = phone_match.edits(expected, phone_match.phones(other, sounds))
+        if edits >= OBJECT_PHONES and edits >= OBJECT_SHARE * len(expected):
+            text = " ".join(said)
+            return (f'Whisper, sure of what it heard, heard "{_clipped(heard.text)}" at {t0:.1f}-{t1:.1f} s where '
+                    f'the text says "{_clipped(text)}"')
+    return None
+
+
+def _clipped(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def recognition_bounds(x: np.ndarray, sr: int) -> list[tuple[int, int]]:

@@ -141,6 +141,7 @@ class Heard:
     text: str
     english: float          # Whisper's probability that the chunk is English (1.0 when not asked)
     no_speech: float        # its probability that the chunk holds no speech
+    score: float = 0.0      # the mean log probability of its words' tokens: how sure it is of them
 
 
 class Whisper:
@@ -224,7 +225,7 @@ class Whisper:
         def decode(chosen: np.ndarray) -> list:
             encoded = ctranslate2.StorageView.from_array(np.concatenate([windows[i] for i in chosen]))
             return self.model.generate(encoded, [self.prompt] * len(chosen), beam_size=1, max_length=MAX_TOKENS,
-                                       return_no_speech_prob=True)
+                                       return_no_speech_prob=True, return_scores=True)
 
         # a window's self-attention holds about 70 MB while it is encoded: ``workers`` at a time
         with self.lock, concurrent.futures.ThreadPoolExecutor(self.workers) as run:
@@ -239,7 +240,7 @@ class Whisper:
             windows += list(run.map(encode, xs[self.workers:]))
             halves = [part for part in np.array_split(np.arange(len(xs)), self.workers) if len(part)]
             results = [r for found in run.map(decode, halves) for r in found]
-        return [Heard(self.text(r.sequences_ids[0]), english if i == 0 else 1.0, r.no_speech_prob)
+        return [Heard(self.text(r.sequences_ids[0]), english if i == 0 else 1.0, r.no_speech_prob, r.scores[0])
                 for i, r in enumerate(results)]
 
 
