@@ -473,8 +473,9 @@ def closure_detector(setting: tuple[float, float] | None):
 
 
 class NetworkWithText(Network):
-    """The same weights given the line's text, as a user's Dialog Text: aligned, then animated;
-    ``trusted``: with *Trust Text* on (``alignment.align(..., trusted=True)``)."""
+    """The same weights given the line's text, as a user's Dialog Text: aligned (with Whisper's second
+    hearing where it is installed, as the add-on aligns), then animated; ``trusted``: with *Trust
+    Text* on (``alignment.align(..., trusted=True)``)."""
 
     def __init__(self, path: str, phone_mouth: float | None = None, trusted: bool = False):
         super().__init__(path, phone_mouth=phone_mouth)
@@ -486,14 +487,15 @@ class NetworkWithText(Network):
         """A text the aligner refuses (a false 'does not match') is counted and animated without it;
         a clip without words (the espeak set's held-out silences and noises) is animated without
         one and counted apart."""
-        from talkface.core.audio import alignment
+        from talkface.core.audio import alignment, recognition
         from talkface.core.errors import InputError
 
         if not case.extra["text"].strip():
             self.wordless += 1
             return inference.animate(case.audio, self.net, "Neutral")
         try:
-            aligned = alignment.align(case.audio, case.extra["text"], trusted=self.trusted)
+            aligned = alignment.align(case.audio, case.extra["text"], trusted=self.trusted,   # as the add-on does
+                                      second_hearing=recognition.second_hearing)
         except InputError as exc:
             self.refused += 1
             print(f"[bench] {case.voice} ({'clean' if case.clean else 'degraded'}): text refused: {exc}", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from talkface.core.audio import alignment, recognition, spoken_numbers
+from talkface.core.audio import alignment, phone_match, recognition, spoken_numbers
 from talkface.core.errors import InputError
 
 
@@ -31,7 +31,7 @@ def test_what_is_not_a_number_is_not_read(token):
 
 
 def test_every_word_a_number_reads_to_is_in_the_dictionary():
-    known = recognition._pronounced()
+    known = phone_match.known_words()
     tokens = [str(n) for n in range(0, 1000)] + [f"{n}th" for n in range(1, 200)] + [
         "1,234,567,890", "$2.22", "£1.01", "€3.33", "1980s", "'20s", "12:45", "99.9%", "1066", "2099"]
     missing = {w for t in tokens for w in spoken_numbers.said(t.strip("'")) if w not in known}

@@ -389,12 +389,18 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
-    second = second_hearing(x, cancelled) if second_hearing is not None and not trusted else None
+    hearings = []
+
+    def valid() -> None:            # the text is one to align: the second hearing starts beside the aligner
+        if second_hearing is not None and not trusted:
+            hearings.append(second_hearing(x, cancelled))
+
     try:
-        result = _aligned(x, transcript, meanwhile, cancelled, trusted, anchors)
+        result = _aligned(x, transcript, meanwhile, cancelled, trusted, anchors, valid)
+        second = hearings[0] if hearings else None
         objected = second.objection(result.words) if second is not None else None
     except TextMismatch as refused:
-        said = None
+        second, said = hearings[0] if hearings else None, None
         if not isinstance(refused, _Unpinned):
             if second is not None:
                 said = second.instead(normalise(transcript))
@@ -405,21 +411,27 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
             raise
         raise TextMismatch(" ".join(filter(None, (str(refused), said))) + advice) from refused
     finally:
-        if second is not None:
-            second.__exit__()
+        for second in hearings:
+            if second is not None:
+                second.__exit__()
     if objected:
         raise Objected(f"{_mismatch(objected)} {TRUST_ADVICE}")
     return result
 
 
-def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool = False, anchors=None) -> Alignment:
-    """``align`` on 16 kHz samples ``x``."""
+def _aligned(x: np.ndarray, transcript: str, meanwhile, cancelled, trusted: bool = False, anchors=None,
+             valid: Callable[[], None] | None = None) -> Alignment:
+    """``align`` on 16 kHz samples ``x``; ``valid()`` runs once the text and the audio's length are
+    found fit to align (before the word passes)."""
     duration = len(x) / SAMPLE_RATE
     if duration > MAX_DURATION_S:
         raise InputError(f"The audio is {duration / 60:.1f} minutes long: transcript alignment takes at most "
                          f"{MAX_DURATION_S / 60:.0f} minutes at a time, so split it.")
     text = normalise(transcript)
-    dictionary = _dictionary_file(dictionary_entries(text))
+    entries = dictionary_entries(text)
+    if valid is not None:
+        valid()
+    dictionary = _dictionary_file(entries)
     # Helper processes build their decoders while this one runs the whole clip's word pass; then
     # they align the chunks (each from the model's initial state, here or there: the same
     # result) while this one runs ``meanwhile`` and scores the audio for the mismatch check.

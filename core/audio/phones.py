@@ -85,7 +85,7 @@ def to_pcm16(samples: np.ndarray) -> np.ndarray:
     return (np.clip(np.asarray(samples, np.float32) + noise, -1.0, 1.0) * 32767.0).astype("<i2")
 
 
-def chunk_bounds(samples: np.ndarray, sr: int, pause_s: float = FRAME_S, chunk_s: float = CHUNK_S
+def chunk_bounds(samples: np.ndarray, sr: int, pause_s: float = FRAME_S, chunk_s: float | None = None
                  ) -> list[tuple[int, int]]:
     """Cut points that split the recording into an even number of near-equal chunks of at most
     CHUNK_S, each at the quietest 10 ms frame within SEARCH_S around its equal share; a recording
@@ -94,6 +94,7 @@ def chunk_bounds(samples: np.ndarray, sr: int, pause_s: float = FRAME_S, chunk_s
     ``pause_s`` longer than a frame: each cut at the middle of the quietest ``pause_s`` there
     instead, a pause between words rather than a stop's closure inside one (Whisper's chunks).
     ``chunk_s``: chunks of at most that instead of CHUNK_S."""
+    chunk_s = CHUNK_S if chunk_s is None else chunk_s
     n, chunk, search, hop = len(samples), int(chunk_s * sr), int(SEARCH_S * sr), int(FRAME_S * sr)
     width = max(int(round(pause_s / FRAME_S)), 1)
     parts = -(-n // max(chunk - search, hop))

@@ -199,7 +199,7 @@ class _Hearing:
     scores, the phone loop) comes first, since listening and Whisper side by side on two cores take
     longer than one after the other (a minute: 4.6 s against 4.2 s). ``english`` tells as soon as
     the first chunk is encoded whether Whisper hears the take. A context manager: leaving it stops
-    the thread after the batch it is hearing (a cancelled or failed take)."""
+    the thread after the batch it is hearing, and waits for that (a cancelled or failed take)."""
 
     def __init__(self, x: np.ndarray, bounds: list[tuple[int, int]]):
         self.x, self.bounds = x, bounds
@@ -207,7 +207,8 @@ class _Hearing:
         self.found: queue.Queue = queue.Queue()
         self.language: queue.Queue = queue.Queue()      # the first chunk's English odds; None: none will come
         self.going, self.stopped = threading.Event(), threading.Event()
-        threading.Thread(target=self._hear, name="whisper-hearing", daemon=True).start()
+        self.thread = threading.Thread(target=self._hear, name="whisper-hearing", daemon=True)
+        self.thread.start()
 
     def go(self) -> "_Hearing":
         self.going.set()
@@ -219,6 +220,9 @@ class _Hearing:
     def __exit__(self, *exc) -> None:
         self.stopped.set()
         self.going.set()
+        # waits for the batch being heard (a few seconds at most): a process that exits while
+        # CTranslate2 computes in this thread aborts instead of exiting with its own status
+        self.thread.join()
 
     def _hear(self) -> None:
         try:
@@ -313,7 +317,7 @@ def heard_instead(x: np.ndarray, said: list[str], cancelled: Callable[[], bool] 
     that the voice, not the text, is what the aligner cannot fit (``alignment.TRUST_ADVICE`` follows).
     None when Whisper is not installed or not chosen (``WORD_SOURCE``), cannot run (a damaged install:
     the refusal is said without it), or hears another language."""
-    hearing = second_hearing(x, cancelled)
+    hearing = second_hearing(x, cancelled, None)
     if hearing is None:
         return None
     with hearing:
@@ -326,7 +330,7 @@ def heard_stretches(x: np.ndarray, cancelled: Callable[[], bool] | None = None) 
     ``anchors`` (a trusted text too long to search whole, cut where these words pin it). None where
     ``heard_instead`` would give none: Whisper not installed or not chosen, failing, or hearing
     another language."""
-    hearing = second_hearing(x, cancelled)
+    hearing = second_hearing(x, cancelled, None)
     if hearing is None:
         return None
     with hearing:
@@ -338,13 +342,13 @@ def heard_stretches(x: np.ndarray, cancelled: Callable[[], bool] | None = None) 
 
 class SecondHearing:
     """Whisper hearing 16 kHz samples ``x`` in a thread from the moment this is made, chunk by chunk
-    (cut in pauses as the words mode cuts, in chunks of up to ``SECOND_CHUNK_S``): beside the
-    transcript aligner (``alignment.align``'s ``second_hearing``), so what it heard is ready when the
-    aligner has decided. ``found()`` waits for it; a context manager: leaving stops Whisper after the
-    batch it is hearing."""
+    (cut in pauses as the words mode cuts, in chunks of up to ``chunk_s``, None: the words mode's):
+    beside the transcript aligner (``alignment.align``'s ``second_hearing``), so what it heard is
+    ready when the aligner has decided. ``found()`` waits for it; a context manager: leaving stops
+    Whisper after the batch it is hearing, and waits for that."""
 
-    def __init__(self, x: np.ndarray, cancelled: Callable[[], bool] | None = None):
-        self.bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S, SECOND_CHUNK_S)
+    def __init__(self, x: np.ndarray, cancelled: Callable[[], bool] | None = None, chunk_s: float | None = None):
+        self.bounds = chunk_bounds(x, SAMPLE_RATE, PAUSE_S, chunk_s)
         self.cancelled = cancelled
         self.hearing = _Hearing(x, self.bounds).go()
         self._found: list | None = None
@@ -393,34 +397,60 @@ class SecondHearing:
         return objection(words, found) if found is not None else None
 
 
-def second_hearing(x: np.ndarray, cancelled: Callable[[], bool] | None = None) -> SecondHearing | None:
-    """Whisper starting to hear ``x`` (``SecondHearing``), or None where it will not: not installed or
-    not chosen (``WORD_SOURCE``)."""
-    return SecondHearing(x, cancelled) if whisper.hears_words(WORD_SOURCE) else None
+def second_hearing(x: np.ndarray, cancelled: Callable[[], bool] | None = None,
+                   chunk_s: float | None = SECOND_CHUNK_S) -> SecondHearing | None:
+    """Whisper starting to hear ``x`` (``SecondHearing``; in chunks of up to ``SECOND_CHUNK_S``
+    unless ``chunk_s`` says otherwise), or None where it will not: not installed or not chosen
+    (``WORD_SOURCE``)."""
+    return SecondHearing(x, cancelled, chunk_s) if whisper.hears_words(WORD_SOURCE) else None
 
 
 def objection(words: list, found: list[tuple[tuple[int, int], whisper.Heard]]) -> str | None:
     """Why Whisper objects to an accepted transcript, or None: the first chunk of ``found`` (as
     ``SecondHearing.found``) whose words Whisper is sure of (``SURE_SCORE``, ``MAX_COMPRESSION``; a
     chunk it heard no speech in says nothing) and whose sounds differ from those of the text's
-    ``words`` aligned there (by their middles) by at least ``OBJECT_SHARE`` of the text's phones and
-    ``OBJECT_PHONES`` (``phone_match.edits`` of ``phone_match.phones``, an acronym Whisper writes
-    in capitals spelt as its letters), as 'Whisper heard "..." at 1.2-3.4 s where the text says
-    "..."'."""
+    ``words`` (``alignment.Word``) aligned there (by their middles) by at least ``OBJECT_SHARE`` of
+    the text's phones and ``OBJECT_PHONES`` (``phone_match.edits`` of ``phone_match.phones``, an
+    acronym Whisper writes in capitals spelt as its letters), as 'Whisper, sure of what it heard,
+    heard "..." at 1.2-3.4 s where the text says "..."': from the first word that differs to the
+    last (``_differing``)."""
     for (a, b), heard in found:
         t0, t1 = a / SAMPLE_RATE, b / SAMPLE_RATE
         if not heard.text or heard.score < SURE_SCORE or phone_match.compression(heard.text) > MAX_COMPRESSION:
             continue
-        said = [w.text for w in words if t0 <= (w.start + w.end) / 2 < t1]
+        said = [w for w in words if t0 <= (w.start + w.end) / 2 < t1]
         other = aligned_words(phone_match.spelt(heard.text))
-        sounds = phone_match.pronunciations(said + other)
-        expected = phone_match.phones(said, sounds)
+        sounds = phone_match.pronunciations([w.text for w in said] + other)
+        expected = phone_match.phones([w.text for w in said], sounds)
         edits = phone_match.edits(expected, phone_match.phones(other, sounds))
         if edits >= OBJECT_PHONES and edits >= OBJECT_SHARE * len(expected):
-            text = " ".join(said)
-            return (f'Whisper, sure of what it heard, heard "{_clipped(heard.text)}" at {t0:.1f}-{t1:.1f} s where '
-                    f'the text says "{_clipped(text)}"')
+            text, instead = _differing(said, other)
+            s0, s1 = (text[0].start, text[-1].end) if text else (t0, t1)
+            says = f'the text says "{_clipped(" ".join(w.text for w in text))}"' if text else "the text has no words"
+            what = f'"{_clipped(" ".join(instead))}"' if instead else "no words"
+            return f"Whisper, sure of what it heard, heard {what} at {s0:.1f}-{s1:.1f} s where {says}"
     return None
+
+
+def _differing(said: list, heard: list[str]) -> tuple[list, list[str]]:
+    """The longest stretch where the aligned words ``said`` and the ``heard`` ones part (fewest word
+    edits, ``difflib``; differences fewer than 3 agreeing words apart are one stretch): (those of
+    ``said``, those heard)."""
+    import difflib
+
+    stretches: list[list[int]] = []           # [said from, said to, heard from, heard to]
+    for op, a0, a1, b0, b1 in difflib.SequenceMatcher(None, [w.text for w in said], heard,
+                                                      autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        if stretches and a0 - stretches[-1][1] < 3:
+            stretches[-1][1], stretches[-1][3] = a1, b1
+        else:
+            stretches.append([a0, a1, b0, b1])
+    if not stretches:
+        return said, heard
+    a0, a1, b0, b1 = max(stretches, key=lambda st: st[1] - st[0] + st[3] - st[2])
+    return said[a0:a1], heard[b0:b1]
 
 
 def _clipped(text: str, n: int = 80) -> str:
