@@ -141,9 +141,10 @@ class TalkFaceSceneSettings(bpy.types.PropertyGroup):
         ),
         "trust_text": bpy.props.BoolProperty(
             name="Trust Text", default=False,
-            description="Use the Dialog Text even where the aligner's check says it does not fit the recording "
-                        "(a right text on a stylised or synthetic voice, a strong accent): the lips follow it as "
-                        "given, and the report says what the check found. Off: such a text is refused",
+            description="Use the Dialog Text even where the aligner's check (or Whisper, hearing the take) says it "
+                        "does not fit the recording (a right text on a stylised or synthetic voice, a strong "
+                        "accent): the lips follow it as given, and the report says what the check found. Off: "
+                        "such a text is refused",
         ),
         "bake_mode": bpy.props.EnumProperty(
             name="Mode", items=BAKE_MODES, default="AUTO",
