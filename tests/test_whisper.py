@@ -141,6 +141,10 @@ def test_a_time_whisper_writes_in_digits_keeps_its_chunks_words(monkeypatch):
 def test_what_the_aligner_cannot_time_is_left_out():
     assert recognition.aligned_words("[Music] Bob's MP3 map, (laughs) 12 qzxv!") == ["bob's", "map", "twelve"]
     assert recognition.aligned_words("Привет, мир") == [] and recognition.aligned_words("") == []
+    # an acronym the dictionary lacks is said as its letters (the P of "GPU" seals the lips); one it
+    # knows, and a shouted word, are left as they are
+    assert recognition.aligned_words("The GPU and MFA, NASA and STOP.") == [
+        "the", "g", "p", "u", "and", "m", "f", "a", "nasa", "and", "stop"]
 
 
 def test_packages_and_model_file_are_checked(monkeypatch):

@@ -175,10 +175,11 @@ def recognise(audio: Audio, heard: Callable[[], list] | None = None, adapt: bool
 
 def aligned_words(text: str) -> list[str]:
     """A recogniser's text -> the words the aligner can time: normalised as a transcript is (its
-    numbers as they are said: Whisper writes "$5", "5:30", "11th"), what it writes between brackets
+    numbers as they are said: Whisper writes "$5", "5:30", "11th"; an acronym in capitals the
+    dictionary lacks spelt as its letters: "GPU", "MFA"), what it writes between brackets
     ([Music], (laughs)), tokens with digits that are no number ("MP3", "5pm") and words the
     dictionary lacks left out."""
-    text = re.sub(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*", " ", text)
+    text = phone_match.spelt(re.sub(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*", " ", text))
     try:
         words = alignment.normalise(text, skip_unread=True)
     except InputError:
@@ -410,8 +411,7 @@ def objection(words: list, found: list[tuple[tuple[int, int], whisper.Heard]]) -
     ``SecondHearing.found``) whose words Whisper is sure of (``SURE_SCORE``, ``MAX_COMPRESSION``; a
     chunk it heard no speech in says nothing) and whose sounds differ from those of the text's
     ``words`` (``alignment.Word``) aligned there (by their middles) by at least ``OBJECT_SHARE`` of
-    the text's phones and ``OBJECT_PHONES`` (``phone_match.edits`` of ``phone_match.phones``, an
-    acronym Whisper writes in capitals spelt as its letters), as 'Whisper, sure of what it heard,
+    the text's phones and ``OBJECT_PHONES`` (``phone_match.edits`` of ``phone_match.phones``), as 'Whisper, sure of what it heard,
     heard "..." at 1.2-3.4 s where the text says "..."': from the first word that differs to the
     last (``_differing``)."""
     for (a, b), heard in found:
@@ -419,7 +419,7 @@ def objection(words: list, found: list[tuple[tuple[int, int], whisper.Heard]]) -
         if not heard.text or heard.score < SURE_SCORE or phone_match.compression(heard.text) > MAX_COMPRESSION:
             continue
         said = [w for w in words if t0 <= (w.start + w.end) / 2 < t1]
-        other = aligned_words(phone_match.spelt(heard.text))
+        other = aligned_words(heard.text)
         sounds = phone_match.pronunciations([w.text for w in said] + other)
         expected = phone_match.phones([w.text for w in said], sounds)
         edits = phone_match.edits(expected, phone_match.phones(other, sounds))
