@@ -12,14 +12,13 @@ import zlib
 
 import numpy as np
 
+from .alignment import CMU_DICTIONARY, headword
 from .phones import model_dir
 
 
 @functools.lru_cache(maxsize=1)
 def known_words() -> frozenset:
     """The words the aligner's dictionary can pronounce."""
-    from .alignment import CMU_DICTIONARY, headword
-
     with open(os.path.join(model_dir(), CMU_DICTIONARY), encoding="utf-8") as fh:
         return frozenset(headword(line) for line in fh)
 
@@ -27,8 +26,6 @@ def known_words() -> frozenset:
 def pronunciations(words) -> dict[str, list[str]]:
     """Each of ``words`` the dictionary knows -> its first pronunciation (ARPAbet, stress dropped);
     one pass over the dictionary file, nothing kept."""
-    from .alignment import CMU_DICTIONARY, headword
-
     wanted, found = set(words), {}
     with open(os.path.join(model_dir(), CMU_DICTIONARY), encoding="utf-8") as fh:
         for line in fh:
