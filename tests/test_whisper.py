@@ -138,6 +138,18 @@ def test_a_time_whisper_writes_in_digits_keeps_its_chunks_words(monkeypatch):
     assert all(s < e1 + 0.03 and e > s1 - 0.03 for (s, e), (s1, e1) in zip(lips, b)), (b, lips)
 
 
+def test_words_that_loop_are_not_aligned(monkeypatch):
+    """Whisper sometimes loops on a synthetic voice ("very, very, very, ..." 51 words for a 4 s
+    line): words compressing over MAX_COMPRESSION (Whisper's own test) give the chunk no words to
+    seal on; the phone recogniser's closures still come."""
+    monkeypatch.setattr(whisper.Whisper, "transcribe_many", lambda self, xs, *_, **__:
+                        [whisper.Heard("Bob is very, " + "very, " * 40, 1.0, 0.0)] * len(xs))
+    monkeypatch.setattr(recognition, "WORD_SOURCE", "whisper")
+    x = load_audio(SPEECH, sr=16000)
+    found = recognition.recognise(x)
+    assert found.source == "whisper" and not found.words
+
+
 def test_what_the_aligner_cannot_time_is_left_out():
     assert recognition.aligned_words("[Music] Bob's MP3 map, (laughs) 12 qzxv!") == ["bob's", "map", "twelve"]
     assert recognition.aligned_words("Привет, мир") == [] and recognition.aligned_words("") == []

@@ -253,7 +253,8 @@ class _Hearing:
     def batches(self, phones, cancelled, progress):
         """What Whisper heard, batch by batch as soon as it is heard, as [(chunk index, text, its
         ``whisper.Heard``)] (text '' for a silent chunk: see ``_recognise_with_whisper``; ``phones``,
-        the phone loop's, tell one); a single
+        the phone loop's, tell one; and for words that loop, compressing over ``MAX_COMPRESSION``,
+        as Whisper hallucinates on some synthetic voices); a single
         None, and nothing more, for a take it hears in another language. ``cancelled()`` is asked
         about four times a second while waiting (InterruptedError); Whisper's error is raised here."""
         for group in self.groups:
@@ -268,7 +269,9 @@ class _Hearing:
                 a, b = self.bounds[i]
                 silent = (heard.no_speech > NO_SPEECH
                           and _sounding(phones, a / SAMPLE_RATE, b / SAMPLE_RATE) < MIN_SOUNDING_S)
-                texts.append((i, "" if silent else heard.text, heard))
+                # a looping hallucination ("very, very, very, ..."): Whisper's own test refuses it
+                looping = phone_match.compression(heard.text) > MAX_COMPRESSION
+                texts.append((i, "" if silent or looping else heard.text, heard))
             if progress is not None:
                 progress(group[-1] + 1, len(self.bounds))
             yield texts
@@ -411,9 +414,9 @@ def objection(words: list, found: list[tuple[tuple[int, int], whisper.Heard]]) -
     ``SecondHearing.found``) whose words Whisper is sure of (``SURE_SCORE``, ``MAX_COMPRESSION``; a
     chunk it heard no speech in says nothing) and whose sounds differ from those of the text's
     ``words`` (``alignment.Word``) aligned there (by their middles) by at least ``OBJECT_SHARE`` of
-    the text's phones and ``OBJECT_PHONES`` (``phone_match.edits`` of ``phone_match.phones``), as 'Whisper, sure of what it heard,
-    heard "..." at 1.2-3.4 s where the text says "..."': from the first word that differs to the
-    last (``_differing``)."""
+    the text's phones and ``OBJECT_PHONES`` (``phone_match.edits`` of ``phone_match.phones``), as
+    'Whisper, sure of what it heard, heard "..." at 1.2-3.4 s where the text says "..."' for the
+    longest stretch that differs (``_differing``)."""
     for (a, b), heard in found:
         t0, t1 = a / SAMPLE_RATE, b / SAMPLE_RATE
         if not heard.text or heard.score < SURE_SCORE or phone_match.compression(heard.text) > MAX_COMPRESSION:
