@@ -52,6 +52,7 @@ dictionary (it aligns the words recognised, all in it).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import queue
 import re
@@ -103,11 +104,11 @@ MIN_SOUNDING_S = 0.2
 #: OBJECT_PHONES (one misheard short word is no wrong text).
 SURE_SCORE = -0.3
 MAX_COMPRESSION = 2.4
+OBJECT_SHARE = 0.25
+OBJECT_PHONES = 4
 #: The second hearing's chunks are longer than the words mode's (nothing is aligned per chunk): up
 #: to one Whisper window less the cut's search, so a 44 s line is two windows to encode, not four.
 SECOND_CHUNK_S = whisper.WINDOW_S - SEARCH_S
-OBJECT_SHARE = 0.25
-OBJECT_PHONES = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -439,8 +440,6 @@ def _differing(said: list, heard: list[str]) -> tuple[list, list[str]]:
     """The longest stretch where the aligned words ``said`` and the ``heard`` ones part (fewest word
     edits, ``difflib``; differences fewer than 3 agreeing words apart are one stretch): (those of
     ``said``, those heard)."""
-    import difflib
-
     stretches: list[list[int]] = []           # [said from, said to, heard from, heard to]
     for op, a0, a1, b0, b1 in difflib.SequenceMatcher(None, [w.text for w in said], heard,
                                                       autojunk=False).get_opcodes():
