@@ -36,7 +36,7 @@ How it works
    accent they refused a third of the right texts.
    The phone posteriors the animator reads come from the same scores, so with
    ``listening.align_and_listen`` the check costs nothing extra. Short partial mismatches (a
-   replaced phrase in a 3 s line) and single wrong words are NOT caught. A refusal ends with what
+   replaced phrase in a 3 s line) and single wrong words are NOT caught by it. A refusal ends with what
    a recogniser trained on real speech heard where the caller asks (``align``'s ``heard_instead``;
    the add-on asks Whisper where it is installed: ``core.audio.recognition.heard_instead``), so a
    text given for another take's audio shows as such, and a right text on a voice the aligner
