@@ -285,16 +285,11 @@ def hear_take(audio_path: str, style, options: AnimateOptions, weights_dir: str 
 
 def trust_notes(aligned) -> tuple[str, ...]:
     """The report's warnings for a trusted text (``core.audio.alignment.Alignment``, or None): what
-    the check would have refused, and how many pieces a text too long to search whole was cut into;
-    for a text Whisper vouched for (``Alignment.vouched``), what its hearing overruled."""
+    the check would have refused, and how many pieces a text too long to search whole was cut into."""
     if aligned is None:
         return ()
-    if aligned.vouched:
-        notes = (f"Whisper heard this text as written and was sure of it, so it is used although the aligner's "
-                 f"check refused it ({aligned.check})",)
-    else:
-        notes = ((f"Trust Text: the aligner's check would have refused this text, and the lips follow it as given "
-                  f"({aligned.check})",) if aligned.check else ())
+    notes = ((f"Trust Text: the aligner's check would have refused this text, and the lips follow it as given "
+              f"({aligned.check})",) if aligned.check else ())
     if aligned.pieces > 1:
         notes += (f"Trust Text: too long to search whole, the text was aligned in {aligned.pieces} pieces cut where "
                   f"the words Whisper heard pin it",)

@@ -21,9 +21,8 @@ On a take's Action (one per 'Animate from Audio'):
 ``talkface_start_frame``       int         the scene frame where that recording starts
 ``talkface_transcript``        str         the dialog text the take was aligned to ('' none)
 ``talkface_lipsync``           str         which lip-sync path made it (``LIPSYNC_SOURCES``)
-``talkface_text_check``        str         (trusted transcript, or a transcript Whisper heard as
-                                           written) what the aligner's check would have refused
-                                           the text for ('' it passed)
+``talkface_text_check``        str         (trusted transcript) what the aligner's check would
+                                           have refused the text for ('' it passed)
 ``talkface_heard``             str         (word recogniser) the words it heard: a start for
                                            the dialog text
 ``talkface_heard_by``          str         (word recogniser) which heard them: Whisper or

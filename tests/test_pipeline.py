@@ -218,6 +218,3 @@ def test_a_trusted_take_reports_what_the_check_said_and_the_pieces():
     cut = Alignment(words=[], phones=[], score=0.0, trusted=True, pieces=4)
     assert trust_notes(cut) == ("Trust Text: too long to search whole, the text was aligned in 4 pieces cut where "
                                 "the words Whisper heard pin it",)
-    vouched = Alignment(words=[], phones=[], score=0.0, vouched=True, check="the speech ... does not sound like ...")
-    assert trust_notes(vouched) == ("Whisper heard this text as written and was sure of it, so it is used although "
-                                    "the aligner's check refused it (the speech ... does not sound like ...)",)

@@ -141,9 +141,7 @@ class Alignment:
     and ``worst_window`` its worst 2 s (refused above MAX_LOCAL_EXCESS). ``trusted``: the text was
     aligned as one the user vouches for (see the module's step 4), and ``check`` is the check's
     refusal it was spared ('' when it passed); ``pieces`` > 1: a trusted text too long to search
-    whole, aligned in that many pieces cut where a recogniser's words pin it (``anchor_pieces``).
-    ``vouched``: the check refused the text and the second hearing, sure of its words, heard it
-    (``align``'s ``second_hearing``): aligned as a trusted text is, ``check`` says what was overruled."""
+    whole, aligned in that many pieces cut where a recogniser's words pin it (``anchor_pieces``)."""
 
     words: list[Word]
     phones: list[tuple[str, float, float]]
@@ -155,7 +153,6 @@ class Alignment:
     trusted: bool = False                  # the user vouched for the text: the check refused nothing
     check: str = ""                        # (trusted) what the check would have refused it for; '' it passed
     pieces: int = 1                        # (trusted) aligned in this many pieces cut where heard words pin it
-    vouched: bool = False                  # a recogniser sure of its words heard this text: ``check`` overruled
 
 
 @dataclass(frozen=True)
@@ -392,29 +389,18 @@ def align(audio: Audio, transcript: str, meanwhile: Callable[[bool], Heard | Non
     x = np.asarray(audio.samples, dtype=np.float32)
     if audio.sample_rate != SAMPLE_RATE:
         x = resample(x, audio.sample_rate, SAMPLE_RATE)
-    hearings, listened = [], []
+    hearings = []
 
     def valid() -> None:            # the text is one to align: the second hearing starts beside the aligner
         if second_hearing is not None and not trusted:
             hearings.append(second_hearing(x, cancelled))
 
-    def once(helped: bool) -> Heard | None:         # ``meanwhile`` runs once, for a second pass too
-        if not listened:
-            listened.append(meanwhile(helped))
-        return listened[0]
-
     try:
-        result = _aligned(x, transcript, once if meanwhile is not None else None, cancelled, trusted, anchors, valid)
+        result = _aligned(x, transcript, meanwhile, cancelled, trusted, anchors, valid)
         second = hearings[0] if hearings else None
         objected = second.objection(result.words) if second is not None else None
     except TextMismatch as refused:
         second, said = hearings[0] if hearings else None, None
-        if second is not None and not isinstance(refused, _Unpinned) and second.keeps(normalise(transcript)):
-            try:                # aligned as Trust Text aligns (wide beams where no path; the check refuses nothing)
-                kept = _aligned(x, transcript, once if meanwhile is not None else None, cancelled, True, anchors)
-                return replace(kept, trusted=False, vouched=True, check=kept.check or str(refused))
-            except TextMismatch:
-                pass
         if not isinstance(refused, _Unpinned):
             if second is not None:
                 said = second.instead(normalise(transcript))

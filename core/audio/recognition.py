@@ -106,10 +106,6 @@ SURE_SCORE = -0.3
 MAX_COMPRESSION = 2.4
 OBJECT_SHARE = 0.25
 OBJECT_PHONES = 4
-#: A text the acoustic check refuses is kept where Whisper, sure of every chunk it heard words in,
-#: heard the text's sounds: its words' phones within KEEP_SHARE of the text's (``SecondHearing.
-#: keeps``; rule ``whisper_sure_keeps_rule_2026_12_07c``).
-KEEP_SHARE = 0.10
 #: The second hearing's chunks are longer than the words mode's (nothing is aligned per chunk): up
 #: to one Whisper window less the cut's search, so a 44 s line is two windows to encode, not four.
 SECOND_CHUNK_S = whisper.WINDOW_S - SEARCH_S
@@ -399,22 +395,6 @@ class SecondHearing:
         if aligned_words(heard) == said:
             return "Whisper heard exactly these words, so the voice, not the text, is what the aligner cannot fit."
         return f'Whisper heard instead: "{heard if len(heard) <= 120 else heard[:117] + "..."}"'
-
-    def keeps(self, said: list[str]) -> bool:
-        """Whether Whisper vouches for a refused text's words ``said`` (normalised): it heard words,
-        was sure of every chunk it heard words in (``SURE_SCORE``; words that loop were dropped), and
-        all of them, as phones, are within ``KEEP_SHARE`` of the text's phones (``phone_match``)."""
-        found = self.found()
-        if not found or not said:
-            return False
-        spoken = [h for _, h in found if h.text]
-        if not spoken or any(h.score < SURE_SCORE for h in spoken):
-            return False
-        other = aligned_words(" ".join(h.text for h in spoken))
-        sounds = phone_match.pronunciations(said + other)
-        expected = phone_match.phones(said, sounds)
-        return bool(expected) and (phone_match.edits(expected, phone_match.phones(other, sounds))
-                                   <= KEEP_SHARE * len(expected))
 
     def objection(self, words: list) -> str | None:
         """``objection`` of the aligned ``words`` (``alignment.Word``) to what was heard."""
