@@ -1,6 +1,6 @@
 """Transcript alignment: does it accept the right text, refuse a wrong one, and how fast is it.
 
-    .venv/bin/python bench/alignment.py [--sentences 6] [--seed 99]
+    .venv/bin/python bench/alignment.py [--sentences 6] [--seed 99] [--dev]
 
 For every voice (espeak-ng stock and +f3, six of espeak-ng's training-side accents with made-up
 voices -- ``TRAINING_SIDE_ESPEAK``, never the lip-sync bench's held-out ones --, flite awb and rms,
@@ -22,8 +22,10 @@ this table at seed 99. The last column, ``trusted``: each right text refused, al
 user's *Trust Text* does (``align(..., trusted=True)``): how many then align, and on voices whose
 engine gives its own phone times (espeak-ng, flite) how many of their /p b m/ the aligned /P B M/
 overlap within 30 ms. Synthetic lines are made fresh (corpus-style sentences at --seed, not the
-lip-sync bench's seed); reserved voices are never used. The last lines time the alignment of the
-44 s real recording (x real time, decoders built), without and with Whisper's second hearing.
+lip-sync bench's seed); reserved voices are never used. ``--dev`` adds the real-speech dev
+recordings allison-dev and mfa-dev (``dev_lines``), where a right text the check refuses is a real
+voice refused. The last lines time the alignment of the 44 s real recording (x real time, decoders
+built), without and with Whisper's second hearing.
 """
 
 from __future__ import annotations
@@ -89,6 +91,24 @@ def lines(sentences: int, seed: int) -> list[tuple[str, np.ndarray, str, str, li
     return out
 
 
+def dev_lines() -> list[tuple[str, np.ndarray, str, str, None]]:
+    """The dev recordings as lines (``--dev``): allison-dev (Allison's held-out telephone prompts) and
+    mfa-dev (the Montreal Forced Aligner's recordings), each with its own text and, as 'other', the
+    text of the recording seven on. Real speech, for choosing; the test recordings (real, real-new)
+    are never used here."""
+    from talkface.bench.lipsync import allison_dev_cases, mfa_dev_cases
+
+    cases = [c for c in allison_dev_cases(0) + mfa_dev_cases(0) if c.clean]    # degraded here, as the rest
+    texts = [c.extra["text"] for c in cases]
+    out = []
+    for i, c in enumerate(cases):
+        x = np.asarray(c.audio.samples, np.float32)
+        if c.audio.sample_rate != 16000:
+            x = resample(x, c.audio.sample_rate, 16000)
+        out.append((c.set, x, texts[i], texts[(i + 7) % len(texts)], None))
+    return out
+
+
 def near(said: list, phones: list) -> int:
     """How many of the engine's /p b m/ ``said`` an aligned /P B M/ overlaps within NEAR_S."""
     found = [(s, e) for p, s, e in phones if p in ("P", "B", "M")]
@@ -99,11 +119,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sentences", type=int, default=6)
     ap.add_argument("--seed", type=int, default=99)
+    ap.add_argument("--dev", action="store_true",
+                    help="also the dev recordings allison-dev and mfa-dev (real speech; for choosing)")
     args = ap.parse_args()
     table: dict[tuple[str, str], list] = {}
     trusted: dict[str, list] = {}        # voice -> per refused right text: (aligned, /p b m/ near, /p b m/)
     objected: dict[tuple[str, str], int] = {}     # (voice, kind) -> refused by Whisper's objection alone
-    for i, (voice, x, text, other, said) in enumerate(lines(args.sentences, args.seed)):
+    for i, (voice, x, text, other, said) in enumerate(lines(args.sentences, args.seed)
+                                                     + (dev_lines() if args.dev else [])):
         # each line's own degradation stream: piper's voice is sampled (not the same audio every
         # run), and a shared stream would change every later line's noise with its length
         rng = np.random.default_rng([args.seed + 1, i])
