@@ -224,12 +224,19 @@ def headword(line: str) -> str:
     return line.split(" ", 1)[0].split("(", 1)[0]
 
 
-def dictionary_entries(words: list[str]) -> list[str]:
-    """The CMU dictionary's lines for ``words`` (alternate pronunciations included). Raises
-    InputError naming the words it lacks, or saying the text is not English when most are missing."""
+def dictionary_lines(words) -> list[str]:
+    """The CMU dictionary's lines for ``words`` (alternate pronunciations included, in the file's
+    order); words it lacks have none."""
     wanted = set(words)
     with open(os.path.join(model_dir(), CMU_DICTIONARY), encoding="utf-8") as fh:
-        lines = [line for line in fh if headword(line) in wanted]
+        return [line for line in fh if headword(line) in wanted]
+
+
+def dictionary_entries(words: list[str]) -> list[str]:
+    """``dictionary_lines`` for a transcript's ``words``. Raises InputError naming the words it lacks,
+    or saying the text is not English when most are missing."""
+    wanted = set(words)
+    lines = dictionary_lines(wanted)
     missing = sorted(wanted - {headword(line) for line in lines})
     if not missing:
         return lines

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-from .alignment import CMU_DICTIONARY, headword
+from .alignment import CMU_DICTIONARY, dictionary_lines, headword
 from .phones import model_dir
 
 
@@ -25,13 +25,10 @@ def known_words() -> frozenset:
 
 def pronunciations(words) -> dict[str, list[str]]:
     """Each of ``words`` the dictionary knows -> its first pronunciation (ARPAbet, stress dropped);
-    one pass over the dictionary file, nothing kept."""
-    wanted, found = set(words), {}
-    with open(os.path.join(model_dir(), CMU_DICTIONARY), encoding="utf-8") as fh:
-        for line in fh:
-            word = headword(line)
-            if word in wanted and word not in found:
-                found[word] = [p.rstrip("012") for p in line.split()[1:]]
+    one pass over the dictionary file (``alignment.dictionary_lines``), nothing kept."""
+    found: dict[str, list[str]] = {}
+    for line in dictionary_lines(words):
+        found.setdefault(headword(line), [p.rstrip("012") for p in line.split()[1:]])
     return found
 
 

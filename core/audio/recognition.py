@@ -418,13 +418,17 @@ def objection(words: list, found: list[tuple[tuple[int, int], whisper.Heard]]) -
     the text's phones and ``OBJECT_PHONES`` (``phone_match.edits`` of ``phone_match.phones``), as
     'Whisper, sure of what it heard, heard "..." at 1.2-3.4 s where the text says "..."' for the
     longest stretch that differs (``_differing``)."""
+    sure = []                                   # (t0, t1, the text's words there, Whisper's words)
     for (a, b), heard in found:
         t0, t1 = a / SAMPLE_RATE, b / SAMPLE_RATE
-        if not heard.text or heard.score < SURE_SCORE or phone_match.compression(heard.text) > MAX_COMPRESSION:
-            continue
-        said = [w for w in words if t0 <= (w.start + w.end) / 2 < t1]
-        other = aligned_words(heard.text)
-        sounds = phone_match.pronunciations([w.text for w in said] + other)
+        if heard.text and heard.score >= SURE_SCORE and phone_match.compression(heard.text) <= MAX_COMPRESSION:
+            sure.append((t0, t1, [w for w in words if t0 <= (w.start + w.end) / 2 < t1], aligned_words(heard.text)))
+    if not sure:
+        return None
+    # one pass over the dictionary for every chunk's words
+    sounds = phone_match.pronunciations([w.text for _, _, said, _ in sure for w in said]
+                                        + [w for _, _, _, other in sure for w in other])
+    for t0, t1, said, other in sure:
         expected = phone_match.phones([w.text for w in said], sounds)
         edits = phone_match.edits(expected, phone_match.phones(other, sounds))
         if edits >= OBJECT_PHONES and edits >= OBJECT_SHARE * len(expected):
