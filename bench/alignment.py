@@ -170,16 +170,16 @@ def main() -> None:
         aligned, near_total = f"{sum(k[0] for k in kept)}/{len(kept)}", f"{sum(k[1] for k in kept)}/{total}"
         row += f"{aligned:>9}{near_total if total else '-':>9}" if kept else f"{'-':>9}{'-':>9}"
         print(row)
+    # per kind: texts, and texts accepted with Whisper's objection; the check alone also accepted those it objected to
+    texts = {k: sum(len(got) for (_, kk), got in table.items() if kk == k) for k in KINDS}
+    accepted = {k: sum(g is not None for (_, kk), got in table.items() if kk == k for g in got) for k in KINDS}
+    spared = {k: sum(n for (_, kk), n in objected.items() if kk == k) for k in KINDS}
     for way, counted in (("the acoustic check alone", False), ("with Whisper's objection", True)):
-        right = [(v, g) for (v, k), got in table.items() if k == "right" for g in got]
-        wrong = [(v, k, g) for (v, k), got in table.items() if k != "right" for g in got]
-        spared = {key: n for key, n in objected.items()} if not counted else {}
-        n_right = sum(g is None for _, g in right) - sum(n for (v, k), n in spared.items() if k == "right")
-        n_wrong = sum(g is not None for _, _, g in wrong) + sum(n for (v, k), n in spared.items() if k != "right")
-        by_kind = {k: sum(g is not None for _, kk, g in wrong if kk == k)
-                   + sum(n for (v, kk), n in spared.items() if kk == k) for k in KINDS[1:]}
-        print(f"{way}: right texts refused {n_right} of {len(right)}; wrong texts accepted {n_wrong} of "
-              f"{len(wrong)} (" + ", ".join(f"{k} {n}" for k, n in by_kind.items()) + ")")
+        by_kind = {k: accepted[k] + (0 if counted else spared[k]) for k in KINDS}
+        wrong = KINDS[1:]
+        print(f"{way}: right texts refused {texts['right'] - by_kind['right']} of {texts['right']}; wrong texts "
+              f"accepted {sum(by_kind[k] for k in wrong)} of {sum(texts[k] for k in wrong)} ("
+              + ", ".join(f"{k} {by_kind[k]}" for k in wrong) + ")")
     kept = [k for v in trusted.values() for k in v]
     print(f"\nright texts refused, then trusted (Trust Text): {sum(k[0] for k in kept)} of {len(kept)} aligned; "
           f"{sum(k[1] for k in kept)} of {sum(k[2] for k in kept)} of the engine's /p b m/ within "
