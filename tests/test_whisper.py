@@ -9,7 +9,7 @@ import pytest
 from conftest import SPEECH
 from test_recognition import hits, truth  # noqa: F401  (fixture)
 
-from talkface.core.audio import phone_loop, phones, recognition, whisper
+from talkface.core.audio import phone_loop, phone_match, phones, recognition, whisper
 from talkface.core.audio.loading import from_array, load_audio
 
 
@@ -143,11 +143,27 @@ def test_words_that_loop_are_not_aligned(monkeypatch):
     line): words compressing over MAX_COMPRESSION (Whisper's own test) give the chunk no words to
     seal on; the phone recogniser's closures still come."""
     monkeypatch.setattr(whisper.Whisper, "transcribe_many", lambda self, xs, *_, **__:
-                        [whisper.Heard("Bob is very, " + "very, " * 40, 1.0, 0.0)] * len(xs))
+                        [whisper.Heard("Bob is very, " + "very, " * 60, 1.0, 0.0)] * len(xs))
     monkeypatch.setattr(recognition, "WORD_SOURCE", "whisper")
     x = load_audio(SPEECH, sr=16000)
     found = recognition.recognise(x)
     assert found.source == "whisper" and not found.words
+    # the rate decides, not the compression alone: the same words for 12 s of sound are speech
+    assert recognition.looping("Bob is very, " + "very, " * 60, 7.0)
+    assert not recognition.looping("Bob is very, " + "very, " * 60, 12.0)
+    assert not recognition.looping("Bob is very happy.", 0.5)
+
+
+def test_a_take_that_says_its_line_three_times_keeps_its_words(speech):
+    """Three takes of a line in one file (one chunk) compress like a loop (Whisper's words 2.5 times
+    over its limit of 2.4 here) but come at speech's rate: their words are aligned, each take's."""
+    part = speech.samples[: int(3.6 * 16000)]                 # "Hello, my name is Emma and ..."
+    x = from_array(np.concatenate([part, np.zeros(8000, np.float32)] * 3), 16000)
+    found = recognition.recognise(x)
+    assert found.source == "whisper" and found.text.lower().count("my name is emma") == 3, found.text
+    assert phone_match.compression(found.text) > recognition.MAX_COMPRESSION
+    takes = [sum(1 for p, s, _ in found.phones if p.upper() == "M" and k * 4.1 <= s < (k + 1) * 4.1) for k in range(3)]
+    assert min(takes) >= 2, takes                             # the m of "my" and of "Emma" in each
 
 
 def test_what_the_aligner_cannot_time_is_left_out():

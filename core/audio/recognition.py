@@ -96,6 +96,11 @@ ENGLISH_FLOOR = 0.1
 #: own no_speech_threshold) and the phone loop heard under MIN_SOUNDING_S of phones in it.
 NO_SPEECH = 0.6
 MIN_SOUNDING_S = 0.2
+#: A chunk's words loop (a hallucination, "very, very, very, ...") when they compress over
+#: MAX_COMPRESSION and hold more than LOOP_PHONES_PER_S phones for each second of the chunk the phone
+#: loop heard sounding: a line said three times in one chunk compresses as much, at speech's rate
+#: (about 10-15 phones a second; the aligner cannot place more than 33).
+LOOP_PHONES_PER_S = 25.0
 #: A text the acoustic check accepts is refused where Whisper, sure of a chunk's words, heard other
 #: sounds than the text's words there (``objection``; rule ``whisper_objects_rule_2026_12_07b``):
 #: sure = its words' mean token log probability at least SURE_SCORE and their zlib compression ratio
@@ -189,6 +194,17 @@ def aligned_words(text: str) -> list[str]:
     return [w for w in words if w in known]
 
 
+def looping(text: str, sounding_s: float) -> bool:
+    """Whether Whisper's ``text`` for a chunk in which the phone loop heard ``sounding_s`` seconds of
+    phones is a loop, not speech: compressing over ``MAX_COMPRESSION`` (Whisper's own test) with more
+    than ``LOOP_PHONES_PER_S`` phones a second of sound. (A take that says its line several times
+    compresses as well, and keeps its words.)"""
+    if phone_match.compression(text) <= MAX_COMPRESSION:
+        return False
+    words = aligned_words(text)
+    return len(phone_match.phones(words, phone_match.pronunciations(words))) > LOOP_PHONES_PER_S * sounding_s
+
+
 def _sounding(phones: list, t0: float, t1: float) -> float:
     """Seconds of [t0, t1) the phone loop heard as phones, not silence."""
     return sum(max(0.0, min(e, t1) - max(s, t0)) for p, s, e in phones if p.upper() != "SIL")
@@ -254,7 +270,7 @@ class _Hearing:
     def batches(self, phones, cancelled, progress):
         """What Whisper heard, batch by batch as soon as it is heard, as [(chunk index, text, its
         ``whisper.Heard``)] (text '' for a silent chunk: see ``_recognise_with_whisper``; ``phones``,
-        the phone loop's, tell one; and for words that loop, compressing over ``MAX_COMPRESSION``,
+        the phone loop's, tell one; and for words that loop, ``looping``,
         as Whisper hallucinates on some synthetic voices); a single
         None, and nothing more, for a take it hears in another language. ``cancelled()`` is asked
         about four times a second while waiting (InterruptedError); Whisper's error is raised here."""
@@ -268,11 +284,9 @@ class _Hearing:
             texts = []
             for i, heard in zip(group, found):
                 a, b = self.bounds[i]
-                silent = (heard.no_speech > NO_SPEECH
-                          and _sounding(phones, a / SAMPLE_RATE, b / SAMPLE_RATE) < MIN_SOUNDING_S)
-                # a looping hallucination ("very, very, very, ..."): Whisper's own test refuses it
-                looping = phone_match.compression(heard.text) > MAX_COMPRESSION
-                texts.append((i, "" if silent or looping else heard.text, heard))
+                sounding = _sounding(phones, a / SAMPLE_RATE, b / SAMPLE_RATE)
+                silent = heard.no_speech > NO_SPEECH and sounding < MIN_SOUNDING_S
+                texts.append((i, "" if silent or looping(heard.text, sounding) else heard.text, heard))
             if progress is not None:
                 progress(group[-1] + 1, len(self.bounds))
             yield texts
