@@ -142,6 +142,20 @@ def test_a_refusal_quotes_the_same_hearing(speech, monkeypatch):
     assert sum(heard) == len(phones.chunk_bounds(speech.samples, SR, recognition.PAUSE_S, recognition.SECOND_CHUNK_S))
 
 
+def test_a_take_said_three_times_is_quoted_not_called_wordless(speech):
+    """Three takes of a line in one file compress like a loop; the second hearing keeps the words
+    (its objection counts them unsure), so a refusal quotes them rather than saying Whisper heard
+    none, and Trust Text's pins leave them out."""
+    part = speech.samples[: int(3.6 * SR)]                    # "Hello, my name is Emma and ..."
+    x = np.concatenate([part, np.zeros(SR // 2, np.float32)] * 3)
+    with recognition.SecondHearing(x, chunk_s=recognition.SECOND_CHUNK_S) as hearing:
+        found = hearing.found()
+        assert len(found) == 1 and phone_match.compression(found[0][1].text) > recognition.MAX_COMPRESSION
+        assert hearing.instead(["goodbye"]).lower().startswith('whisper heard instead: "hello, my name is emma')
+        assert hearing.objection(_words("goodbye", 0.5, 1.0)) is None
+    assert [words for _, _, words in recognition.heard_stretches(x)] == [[]]
+
+
 def test_a_cancelled_alignment_stops_whisper(speech):
     """Cancelling while the aligner works stops the second hearing too (InterruptedError, its
     thread told to stop)."""

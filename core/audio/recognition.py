@@ -270,7 +270,8 @@ class _Hearing:
     def batches(self, phones, cancelled, progress):
         """What Whisper heard, batch by batch as soon as it is heard, as [(chunk index, text, its
         ``whisper.Heard``)] (text '' for a silent chunk: see ``_recognise_with_whisper``; ``phones``,
-        the phone loop's, tell one; and for words that loop, ``looping``,
+        the phone loop's, tell one (None: there are none, Whisper's no-speech odds alone tell it);
+        and, given ``phones``, for words that loop, ``looping``,
         as Whisper hallucinates on some synthetic voices); a single
         None, and nothing more, for a take it hears in another language. ``cancelled()`` is asked
         about four times a second while waiting (InterruptedError); Whisper's error is raised here."""
@@ -284,9 +285,10 @@ class _Hearing:
             texts = []
             for i, heard in zip(group, found):
                 a, b = self.bounds[i]
-                sounding = _sounding(phones, a / SAMPLE_RATE, b / SAMPLE_RATE)
+                sounding = _sounding(phones or [], a / SAMPLE_RATE, b / SAMPLE_RATE)
                 silent = heard.no_speech > NO_SPEECH and sounding < MIN_SOUNDING_S
-                texts.append((i, "" if silent or looping(heard.text, sounding) else heard.text, heard))
+                looped = phones is not None and looping(heard.text, sounding)
+                texts.append((i, "" if silent or looped else heard.text, heard))
             if progress is not None:
                 progress(group[-1] + 1, len(self.bounds))
             yield texts
@@ -356,7 +358,10 @@ def heard_stretches(x: np.ndarray, cancelled: Callable[[], bool] | None = None) 
         found = hearing.found()
     if found is None:
         return None
-    return [(a / SAMPLE_RATE, b / SAMPLE_RATE, aligned_words(heard.text)) for (a, b), heard in found]
+    # a chunk whose words loop pins nothing
+    return [(a / SAMPLE_RATE, b / SAMPLE_RATE,
+             aligned_words(heard.text) if phone_match.compression(heard.text) <= MAX_COMPRESSION else [])
+            for (a, b), heard in found]
 
 
 class SecondHearing:
@@ -386,7 +391,8 @@ class SecondHearing:
         if not self._done:
             found = []
             try:
-                for group in self.hearing.batches([], self.cancelled, None):
+                # no phone loop here: loops are kept (``objection`` counts them unsure, ``instead`` quotes them)
+                for group in self.hearing.batches(None, self.cancelled, None):
                     if group is None:                              # another language
                         found = None
                         break
