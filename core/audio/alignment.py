@@ -224,12 +224,12 @@ def headword(line: str) -> str:
     return line.split(" ", 1)[0].split("(", 1)[0]
 
 
-def dictionary_lines(words) -> list[str]:
+def dictionary_lines(words=None) -> list[str]:
     """The CMU dictionary's lines for ``words`` (alternate pronunciations included, in the file's
-    order); words it lacks have none."""
-    wanted = set(words)
+    order); words it lacks have none. None: every line."""
+    wanted = None if words is None else set(words)
     with open(os.path.join(model_dir(), CMU_DICTIONARY), encoding="utf-8") as fh:
-        return [line for line in fh if headword(line) in wanted]
+        return [line for line in fh if wanted is None or headword(line) in wanted]
 
 
 def dictionary_entries(words: list[str]) -> list[str]:

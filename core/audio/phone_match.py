@@ -6,21 +6,18 @@ differences and a replaced phrase must."""
 from __future__ import annotations
 
 import functools
-import os
 import re
 import zlib
 
 import numpy as np
 
-from .alignment import CMU_DICTIONARY, dictionary_lines, headword
-from .phones import model_dir
+from .alignment import dictionary_lines, headword
 
 
 @functools.lru_cache(maxsize=1)
 def known_words() -> frozenset:
     """The words the aligner's dictionary can pronounce."""
-    with open(os.path.join(model_dir(), CMU_DICTIONARY), encoding="utf-8") as fh:
-        return frozenset(headword(line) for line in fh)
+    return frozenset(headword(line) for line in dictionary_lines())
 
 
 def pronunciations(words) -> dict[str, list[str]]:

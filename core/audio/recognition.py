@@ -194,12 +194,17 @@ def aligned_words(text: str) -> list[str]:
     return [w for w in words if w in known]
 
 
+def repeats(text: str) -> bool:
+    """Whether Whisper's ``text`` repeats itself: its zlib compression ratio over ``MAX_COMPRESSION``,
+    Whisper's own test for a looping hallucination (a take saying its line three times passes it too)."""
+    return phone_match.compression(text) > MAX_COMPRESSION
+
+
 def looping(text: str, sounding_s: float) -> bool:
     """Whether Whisper's ``text`` for a chunk in which the phone loop heard ``sounding_s`` seconds of
-    phones is a loop, not speech: compressing over ``MAX_COMPRESSION`` (Whisper's own test) with more
-    than ``LOOP_PHONES_PER_S`` phones a second of sound. (A take that says its line several times
-    compresses as well, and keeps its words.)"""
-    if phone_match.compression(text) <= MAX_COMPRESSION:
+    phones is a loop, not speech: it ``repeats`` and holds more than ``LOOP_PHONES_PER_S`` phones a
+    second of sound. (A take that says its line several times repeats as well, and keeps its words.)"""
+    if not repeats(text):
         return False
     words = aligned_words(text)
     return len(phone_match.phones(words, phone_match.pronunciations(words))) > LOOP_PHONES_PER_S * sounding_s
@@ -271,8 +276,8 @@ class _Hearing:
         """What Whisper heard, batch by batch as soon as it is heard, as [(chunk index, text, its
         ``whisper.Heard``)] (text '' for a silent chunk: see ``_recognise_with_whisper``; ``phones``,
         the phone loop's, tell one (None: there are none, Whisper's no-speech odds alone tell it);
-        and, given ``phones``, for words that loop, ``looping``,
-        as Whisper hallucinates on some synthetic voices); a single
+        and, given ``phones``, for words that loop, ``looping``, as Whisper does on some synthetic
+        voices); a single
         None, and nothing more, for a take it hears in another language. ``cancelled()`` is asked
         about four times a second while waiting (InterruptedError); Whisper's error is raised here."""
         for group in self.groups:
@@ -360,7 +365,7 @@ def heard_stretches(x: np.ndarray, cancelled: Callable[[], bool] | None = None) 
         return None
     # a chunk whose words loop pins nothing
     return [(a / SAMPLE_RATE, b / SAMPLE_RATE,
-             aligned_words(heard.text) if phone_match.compression(heard.text) <= MAX_COMPRESSION else [])
+             [] if repeats(heard.text) else aligned_words(heard.text))
             for (a, b), heard in found]
 
 
@@ -441,7 +446,7 @@ def objection(words: list, found: list[tuple[tuple[int, int], whisper.Heard]]) -
     sure = []                                   # (t0, t1, the text's words there, Whisper's words)
     for (a, b), heard in found:
         t0, t1 = a / SAMPLE_RATE, b / SAMPLE_RATE
-        if heard.text and heard.score >= SURE_SCORE and phone_match.compression(heard.text) <= MAX_COMPRESSION:
+        if heard.text and heard.score >= SURE_SCORE and not repeats(heard.text):
             sure.append((t0, t1, [w for w in words if t0 <= (w.start + w.end) / 2 < t1], aligned_words(heard.text)))
     if not sure:
         return None
