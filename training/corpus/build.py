@@ -19,7 +19,7 @@ import hashlib
 import importlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -310,15 +310,34 @@ class Utterance:
     settings: dict = field(default_factory=dict)
 
 
+def led(phonemes: list, lead_s: float) -> list:
+    """espeak-ng's phoneme events ``lead_s`` seconds earlier (clamped at 0; an event that ends at
+    0 is dropped), the same phonemes in the same order. espeak-ng's events run late against its
+    own sound: its /p b/ lose their energy a median 23 ms before the event says the stop starts,
+    and a real-speech aligner places its /p b m/ 10-35 ms before the events, where it places
+    flite's within 5 ms of flite's own times (docs/lipsync.md, *espeak-ng's phone times run late
+    against its sound*)."""
+    if lead_s <= 0.0:
+        return list(phonemes)
+    out = []
+    for p in phonemes:
+        start, end = max(p.start - lead_s, 0.0), max(p.end - lead_s, 0.0)
+        if end > start:
+            out.append(replace(p, start=start, end=end))
+    return out
+
+
 def make_utterance(accent: str, variant: str, rng: np.random.Generator, fps: float,
-                   reverb_p: float = REVERB_P) -> Utterance:
+                   reverb_p: float = REVERB_P, lead_s: float = 0.0) -> Utterance:
+    """One espeak-ng utterance; its targets follow its phoneme events moved ``lead_s`` earlier (``led``)."""
     name = speaker_name(accent, variant)
     text = make_sentence(rng)
     settings = dict(rate=int(rng.integers(130, 260)), pitch=int(rng.integers(25, 76)),
                     pitch_range=int(rng.integers(30, 91)), word_gap=int(rng.choice([0, 0, 0, 1, 2, 4])))
     spoken = espeak.synthesize(text, name, **settings)
     clean = resample(spoken.samples, spoken.sample_rate, DEFAULT_SR)
-    return _utterance(name, accent, variant, text, clean, spoken.phonemes, rng, fps, reverb_p, settings)
+    return _utterance(name, accent, variant, text, clean, led(spoken.phonemes, lead_s), rng, fps, reverb_p,
+                      settings)
 
 
 #: Synthesis engines besides espeak-ng: ``training/corpus/ENGINE.py`` with
@@ -525,7 +544,8 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
              random_voices: int = 0, random_voice_share: float = 0.5, train_reverb_p: float = REVERB_P,
              heldout_from: str | Path | None = None, engines: tuple[str, ...] = (), engine_share: float = 0.0,
              recordings: tuple[str, ...] = (), recording_copies: int = 4, recording_codec: str = "wav",
-             recording_speed: float = 0.0, engine_speed: float = 0.0, log=print) -> dict:
+             recording_speed: float = 0.0, engine_speed: float = 0.0, espeak_lead_ms: float = 0.0,
+             log=print) -> dict:
     """Write train/ and heldout/ shards plus manifest.json under ``out``; returns the manifest.
 
     ``random_voices`` made-up speakers (random_variant) join the training pool and speak
@@ -544,6 +564,9 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
     (``recorded_utterances``); 0 none.
     ``engine_speed``: each ``engines`` utterance played at a speed within 1 +- this
     (``make_engine_utterance``); 0 none.
+    ``espeak_lead_ms``: the targets of the espeak-ng utterances drawn here (both splits; a linked
+    held-out split is as its corpus made it) follow espeak-ng's phoneme events this much earlier
+    (``led``); 0 as the events say. The audio and every random draw are the same either way.
 
     Bit-exact for a seed only in a fresh process: libespeak-ng keeps hidden state between calls
     that shifts its output by a millisecond or two.
@@ -551,6 +574,8 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
     out = Path(out)
     check_speed(recording_speed)          # before any speech is made
     check_speed(engine_speed, "engine")
+    if not 0.0 <= espeak_lead_ms <= 100.0:
+        raise ValueError(f"espeak_lead_ms must be between 0 and 100 (got {espeak_lead_ms})")
     source = _heldout_source(Path(heldout_from), fps) if heldout_from else None
     if source:
         heldout_fraction = 0.0
@@ -606,7 +631,8 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
             engine, voice = engine_pool[int(rng.integers(len(engine_pool)))]
             utt = make_engine_utterance(engine, voice, rng, fps, train_reverb_p, engine_speed)
         else:
-            utt = make_utterance(accent, variant, rng, fps, train_reverb_p if split == "train" else REVERB_P)
+            utt = make_utterance(accent, variant, rng, fps, train_reverb_p if split == "train" else REVERB_P,
+                                 espeak_lead_ms / 1000.0)
         add(split, utt)
     for recording in recordings:
         for utt in recorded_utterances(recording, recording_copies, rng, fps, train_reverb_p, log, recording_codec,
@@ -627,7 +653,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
         random_voice_share=random_voice_share if made_up else 0.0, train_reverb_p=train_reverb_p,
         splits=splits, heldout_from=source["folder"] if source else None,
         engines=list(engines), engine_share=engine_share if engines else 0.0,
-        engine_speed=engine_speed if engines else 0.0,
+        engine_speed=engine_speed if engines else 0.0, espeak_lead_ms=espeak_lead_ms,
         recordings=list(recordings), recording_copies=recording_copies if recordings else 0,
         recording_codec=recording_codec if recordings else None,
         recording_speed=recording_speed if recordings else 0.0,
@@ -686,6 +712,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--engine-speed", type=float, default=0.0,
                     help="play each --engines utterance at a speed within 1 +- this (pitch and formants "
                          "move with it: more vocal tracts from an engine's few voices); 0 none")
+    ap.add_argument("--espeak-lead-ms", type=float, default=0.0,
+                    help="espeak-ng utterances' targets follow its phoneme events this many ms earlier (its events "
+                         "run late against its sound); 0 as the events say")
     a = ap.parse_args(argv)
     m = generate(a.out, a.hours, a.seed, a.fps, a.heldout_fraction, a.shard_minutes, not a.no_audio,
                  random_voices=a.random_voices, random_voice_share=a.random_voice_share,
@@ -693,7 +722,7 @@ def main(argv: list[str] | None = None) -> None:
                  engines=tuple(e for e in a.engines.split(",") if e), engine_share=a.engine_share,
                  recordings=tuple(r for r in a.recordings.split(",") if r), recording_copies=a.recording_copies,
                  recording_codec=a.recording_codec, recording_speed=a.recording_speed,
-                 engine_speed=a.engine_speed)
+                 engine_speed=a.engine_speed, espeak_lead_ms=a.espeak_lead_ms)
     for split, c in m["splits"].items():
         print(f"{split}: {c['utterances']} utterances, {c['seconds'] / 60:.1f} min, {len(c['speakers'])} speakers, "
               f"{c['shards']} shards")
