@@ -329,15 +329,17 @@ def led(phonemes: list, lead_s: float) -> list:
 
 def make_utterance(accent: str, variant: str, rng: np.random.Generator, fps: float,
                    reverb_p: float = REVERB_P, lead_s: float = 0.0) -> Utterance:
-    """One espeak-ng utterance; its targets follow its phoneme events moved ``lead_s`` earlier (``led``)."""
+    """One espeak-ng utterance; its mouth targets (and stored phonemes) follow its phoneme events moved
+    ``lead_s`` earlier (``led``); the prosody targets keep the events' times, so the random draws
+    that depend on them are the same."""
     name = speaker_name(accent, variant)
     text = make_sentence(rng)
     settings = dict(rate=int(rng.integers(130, 260)), pitch=int(rng.integers(25, 76)),
                     pitch_range=int(rng.integers(30, 91)), word_gap=int(rng.choice([0, 0, 0, 1, 2, 4])))
     spoken = espeak.synthesize(text, name, **settings)
     clean = resample(spoken.samples, spoken.sample_rate, DEFAULT_SR)
-    return _utterance(name, accent, variant, text, clean, led(spoken.phonemes, lead_s), rng, fps, reverb_p,
-                      settings)
+    return _utterance(name, accent, variant, text, clean, spoken.phonemes, rng, fps, reverb_p, settings,
+                      led(spoken.phonemes, lead_s))
 
 
 #: Synthesis engines besides espeak-ng: ``training/corpus/ENGINE.py`` with
@@ -467,13 +469,17 @@ def recorded_utterances(recording: str, copies: int, rng: np.random.Generator, f
 
 
 def _utterance(name: str, accent: str, variant: str, text: str, clean: np.ndarray, phonemes: list,
-               rng: np.random.Generator, fps: float, reverb_p: float, settings: dict) -> Utterance:
-    """Targets from the phone times and the clean audio's prosody; features from degraded audio."""
+               rng: np.random.Generator, fps: float, reverb_p: float, settings: dict,
+               mouth_phonemes: list | None = None) -> Utterance:
+    """Targets from the phone times and the clean audio's prosody; features from degraded audio.
+    ``mouth_phonemes``: other times for the mouth (and the stored phonemes) than ``phonemes``, which
+    still drive the prosody targets and so every random draw (``led``)."""
     style = speaker_style(name)
     clean = clean * np.float32(0.5 / (np.abs(clean).max() + 1e-9))           # some variants saturate
     n = frame_count(len(clean) / DEFAULT_SR, fps)
     prosody_in = compute_features(from_array(clean, DEFAULT_SR), FeatureConfig(fps=fps))
-    mouth = mouth_weights(phonemes, fps, n, articulation=style.articulation)
+    mouth_phonemes = phonemes if mouth_phonemes is None else mouth_phonemes
+    mouth = mouth_weights(mouth_phonemes, fps, n, articulation=style.articulation)
     targets, _ = prosody_targets(prosody_in.column("log_f0"), prosody_in.column("voicing"),
                                  prosody_in.column("log_energy"), phonemes, fps, rng, style.prosody)
     targets[:, : mouth.shape[1]] += mouth                                    # disjoint channels
@@ -483,7 +489,7 @@ def _utterance(name: str, accent: str, variant: str, text: str, clean: np.ndarra
     logmel = compute_features(audio, FeatureConfig(kind="logmel", fps=fps))
     feats = mfcc_from_logmel(logmel).values
     return Utterance(name, accent, variant, text, noisy, feats, logmel.values, targets.astype(np.float32),
-                     phonemes, aug, settings)
+                     mouth_phonemes, aug, settings)
 
 
 def make_silence(accent: str, variant: str, rng: np.random.Generator, fps: float) -> Utterance:
