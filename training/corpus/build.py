@@ -570,7 +570,7 @@ def generate(out: str | Path, hours: float, seed: int = 0, fps: float = 30.0, he
     (``recorded_utterances``); 0 none.
     ``engine_speed``: each ``engines`` utterance played at a speed within 1 +- this
     (``make_engine_utterance``); 0 none.
-    ``espeak_lead_ms``: the targets of the espeak-ng utterances drawn here (both splits; a linked
+    ``espeak_lead_ms``: the mouth targets of the espeak-ng utterances drawn here (both splits; a linked
     held-out split is as its corpus made it) follow espeak-ng's phoneme events this much earlier
     (``led``); 0 as the events say. The audio and every random draw are the same either way.
 
