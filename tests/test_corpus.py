@@ -110,8 +110,9 @@ def test_targets_follow_the_phonemes(tiny):
 
 @needs_espeak
 def test_espeak_lead_moves_the_targets_earlier_and_nothing_else(tmp_path):
-    """``--espeak-lead-ms``: espeak-ng's phoneme events, and the targets made from them, come that
-    much earlier; the speech and every random draw stay as they were; the manifest records it."""
+    """``--espeak-lead-ms``: espeak-ng's phoneme events, and the mouth targets made from them, come
+    that much earlier; the speech, every random draw and the other targets stay as they were; the
+    manifest records it."""
     from talkface.core.audio.visemes import PhonemeEvent
 
     events = [PhonemeEvent("_", 0.0, 0.03), PhonemeEvent("m", 0.03, 0.1), PhonemeEvent("a", 0.1, 0.2, 2, 0)]

@@ -277,8 +277,7 @@ class _Hearing:
         ``whisper.Heard``)] (text '' for a silent chunk: see ``_recognise_with_whisper``; ``phones``,
         the phone loop's, tell one (None: there are none, Whisper's no-speech odds alone tell it);
         and, given ``phones``, for words that loop, ``looping``, as Whisper does on some synthetic
-        voices); a single
-        None, and nothing more, for a take it hears in another language. ``cancelled()`` is asked
+        voices); a single None, and nothing more, for a take it hears in another language. ``cancelled()`` is asked
         about four times a second while waiting (InterruptedError); Whisper's error is raised here."""
         for group in self.groups:
             found = _next(self.found, cancelled)

@@ -719,8 +719,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="play each --engines utterance at a speed within 1 +- this (pitch and formants "
                          "move with it: more vocal tracts from an engine's few voices); 0 none")
     ap.add_argument("--espeak-lead-ms", type=float, default=0.0,
-                    help="espeak-ng utterances' targets follow its phoneme events this many ms earlier (its events "
-                         "run late against its sound); 0 as the events say")
+                    help="espeak-ng utterances' mouth targets follow its phoneme events this many ms earlier (its "
+                         "events run late against its sound); 0 as the events say")
     a = ap.parse_args(argv)
     m = generate(a.out, a.hours, a.seed, a.fps, a.heldout_fraction, a.shard_minutes, not a.no_audio,
                  random_voices=a.random_voices, random_voice_share=a.random_voice_share,
