@@ -16,7 +16,9 @@ text's phones fit than the phone loop's own; mean over the clip / worst 2 s wind
 accepted. Where Whisper is installed it hears each clip once beside the aligner, as the add-on does
 (``recognition.second_hearing``), and a text the acoustic check accepts may be refused by its
 objection: "refused" counts both, "+W" how many of them Whisper's objection alone refused (the check
-alone would have accepted them), and the totals below the table give both ways. The right texts
+alone would have accepted them), "+U" how many the check refused for speech the text leaves without
+words (``alignment.Unsaid``, ``unsaid_speech_rule_2026_12_08``), and the totals below the table give
+both ways, each also as before that check (those texts accepted unless Whisper objects). The right texts
 should all be accepted, the rest refused; the limits (MAX_EXCESS, MAX_LOCAL_EXCESS) were set from
 this table at seed 99. The last column, ``trusted``: each right text refused, aligned again as the
 user's *Trust Text* does (``align(..., trusted=True)``): how many then align, and on voices whose
@@ -125,6 +127,10 @@ def main() -> None:
     table: dict[tuple[str, str], list] = {}
     trusted: dict[str, list] = {}        # voice -> per refused right text: (aligned, /p b m/ near, /p b m/)
     objected: dict[tuple[str, str], int] = {}     # (voice, kind) -> refused by Whisper's objection alone
+    # (voice, kind) -> refused for speech left without words (alignment.Unsaid), and of those, how many
+    # Whisper's objection would not have refused before that check (unsaid_speech_rule_2026_12_08)
+    unsaid: dict[tuple[str, str], int] = {}
+    unsaid_kept: dict[tuple[str, str], int] = {}
     for i, (voice, x, text, other, said) in enumerate(lines(args.sentences, args.seed)
                                                      + (dev_lines() if args.dev else [])):
         # each line's own degradation stream: piper's voice is sampled (not the same audio every
@@ -144,8 +150,13 @@ def main() -> None:
                 except alignment.Objected:
                     got = None
                     objected[(voice, kind)] = objected.get((voice, kind), 0) + 1
-                except InputError:
+                except InputError as refused:
                     got = None
+                    if isinstance(refused, alignment.Unsaid):       # accepted before that check, unless...
+                        words = alignment.align(audio, t, trusted=True).words
+                        unsaid[(voice, kind)] = unsaid.get((voice, kind), 0) + 1
+                        if hearing is None or hearing.objection(words) is None:     # ... Whisper objected
+                            unsaid_kept[(voice, kind)] = unsaid_kept.get((voice, kind), 0) + 1
                     if kind == "right":
                         try:
                             a = alignment.align(audio, t, trusted=True)
@@ -163,8 +174,9 @@ def main() -> None:
             got = table.get((voice, kind), [])
             ok = [g for g in got if g is not None]
             gap = (f"{max(g[0] for g in ok):.1f} / {np.nanmax([g[1] for g in ok] + [np.nan]):.1f}" if ok else "-")
-            w = objected.get((voice, kind), 0)
-            row += f"{f'{len(got) - len(ok)}/{len(got)}' + (f' +W{w}' if w else ''):>12}{gap:>12}"
+            w, u = objected.get((voice, kind), 0), unsaid.get((voice, kind), 0)
+            marks = (f' +W{w}' if w else '') + (f' +U{u}' if u else '')
+            row += f"{f'{len(got) - len(ok)}/{len(got)}' + marks:>12}{gap:>12}"
         kept = trusted.get(voice, [])
         total = sum(k[2] for k in kept)
         aligned, near_total = f"{sum(k[0] for k in kept)}/{len(kept)}", f"{sum(k[1] for k in kept)}/{total}"
@@ -174,8 +186,13 @@ def main() -> None:
     texts = {k: sum(len(got) for (_, kk), got in table.items() if kk == k) for k in KINDS}
     accepted = {k: sum(g is not None for (_, kk), got in table.items() if kk == k for g in got) for k in KINDS}
     spared = {k: sum(n for (_, kk), n in objected.items() if kk == k) for k in KINDS}
-    for way, counted in (("the acoustic check alone", False), ("with Whisper's objection", True)):
-        by_kind = {k: accepted[k] + (0 if counted else spared[k]) for k in KINDS}
+    before = {k: sum(n for (_, kk), n in unsaid.items() if kk == k) for k in KINDS}
+    before_kept = {k: sum(n for (_, kk), n in unsaid_kept.items() if kk == k) for k in KINDS}
+    for way, counted, old in (("before the unsaid-speech check, the acoustic check alone", False, before),
+                              ("before the unsaid-speech check, with Whisper's objection", True, before_kept),
+                              ("the acoustic check alone", False, None),
+                              ("with Whisper's objection", True, None)):
+        by_kind = {k: accepted[k] + (0 if counted else spared[k]) + (old[k] if old else 0) for k in KINDS}
         wrong = KINDS[1:]
         print(f"{way}: right texts refused {texts['right'] - by_kind['right']} of {texts['right']}; wrong texts "
               f"accepted {sum(by_kind[k] for k in wrong)} of {sum(texts[k] for k in wrong)} ("
