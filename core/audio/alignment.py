@@ -765,8 +765,8 @@ def _unsaid(phones: list[tuple[str, float, float]], heard: list[tuple[str, float
     starts, ends = edges[::2], edges[1::2]
     k = int(np.argmax(ends - starts))
     return _mismatch(f"the phone recogniser hears {seconds:.1f} s of speech ({share:.0%} of what it hears) where the "
-                     f"text has no words, most at {starts[k] * FRAME_S:.1f}-{ends[k] * FRAME_S:.1f} s: does the text "
-                     f"leave part of what is said out?", Unsaid)
+                     f"text has no words, most at {starts[k] * FRAME_S:.1f}-{ends[k] * FRAME_S:.1f} s: the text may "
+                     f"leave part of what is said out", Unsaid)
 
 
 def _cover(phones: list[tuple[str, float, float]], duration: float) -> list[tuple[str, float, float]]:
