@@ -253,6 +253,33 @@ def test_dialog_text_that_cannot_be_used_is_reported_and_changes_nothing(face, b
     assert len(blender.data.actions) == n_actions and scene.frame_end == frame_end
 
 
+def test_a_dialog_text_that_leaves_speech_out_is_reported_and_changes_nothing(face, blender, tmp_path):
+    """Half a line in a noisy take ("The echo test" for flite's "The echo test has been completed."
+    in 20 dB white noise), which the excess lets through: the report says where the text has no
+    words (``alignment.Unsaid``), and no Action is made."""
+    import numpy as np
+    import soundfile as sf
+
+    from talkface.training.corpus import flite
+
+    if not flite.available():
+        pytest.skip("flite is not installed")
+    x = np.asarray(flite.synthesize("The echo test has been completed.", "rms")[0], np.float32)
+    noise = np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)
+    path = str(tmp_path / "echo.wav")
+    sf.write(path, x + noise * np.sqrt(np.mean(x ** 2)) / 10.0, 16000)
+    scene = blender.context.scene
+    scene.talkface.dialog_text = "The echo test"
+    n_actions, frame_end = len(blender.data.actions), scene.frame_end
+    try:
+        with pytest.raises(RuntimeError, match=r"hears \d\.\d s of speech .* where the text has no words, most at"):
+            blender.ops.talkface.animate_audio(filepath=path)
+    finally:
+        scene.talkface.dialog_text = ""
+    assert face.data.shape_keys.animation_data is None
+    assert len(blender.data.actions) == n_actions and scene.frame_end == frame_end
+
+
 def test_trust_text_animates_a_text_the_check_refuses(face, blender):
     """*Trust Text*: the refused text above (one for other audio) times the lips as given; the take
     records a trusted transcript. Off again, the same text is refused with how to trust it."""
