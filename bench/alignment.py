@@ -151,18 +151,20 @@ def main() -> None:
                     got = None
                     objected[(voice, kind)] = objected.get((voice, kind), 0) + 1
                 except InputError as refused:
-                    got = None
-                    if isinstance(refused, alignment.Unsaid):       # accepted before that check, unless...
-                        words = alignment.align(audio, t, trusted=True).words
+                    got, kept = None, None
+                    was_unsaid = isinstance(refused, alignment.Unsaid)
+                    if was_unsaid or kind == "right":       # aligned again as Trust Text does, once
+                        try:
+                            kept = alignment.align(audio, t, trusted=True)
+                        except InputError:
+                            pass
+                    if was_unsaid:          # accepted before that check, unless Whisper objected to it
                         unsaid[(voice, kind)] = unsaid.get((voice, kind), 0) + 1
-                        if hearing is None or hearing.objection(words) is None:     # ... Whisper objected
+                        if kept is None or hearing is None or hearing.objection(kept.words) is None:
                             unsaid_kept[(voice, kind)] = unsaid_kept.get((voice, kind), 0) + 1
                     if kind == "right":
-                        try:
-                            a = alignment.align(audio, t, trusted=True)
-                            trusted.setdefault(voice, []).append((1, near(said or [], a.phones), len(said or [])))
-                        except InputError:
-                            trusted.setdefault(voice, []).append((0, 0, len(said or [])))
+                        trusted.setdefault(voice, []).append((1, near(said or [], kept.phones), len(said or []))
+                                                             if kept is not None else (0, 0, len(said or [])))
                 table.setdefault((voice, kind), []).append(got)
     print(f"limits: mean excess {alignment.MAX_EXCESS:.1f}, worst 2 s window {alignment.MAX_LOCAL_EXCESS:.1f} "
           "(nats per 10 ms frame)")

@@ -82,3 +82,22 @@ def draw_panel(bpy, draw) -> list:
 
     draw(Panel, bpy.context)
     return Panel.layout.log
+
+
+#: A half-line the alignment's excess lets through: flite's rms voice saying this line in white noise
+#: (20 dB), given the text HALF_LINE (``alignment.Unsaid``, unsaid_speech_rule_2026_12_08).
+HALF_LINE_SAID, HALF_LINE = "The echo test has been completed.", "The echo test"
+
+
+def half_line_in_noise():
+    """HALF_LINE_SAID as flite's rms voice says it, in white noise 20 dB under it: 16 kHz float32
+    samples (skips the test where flite is not installed)."""
+    import numpy as np
+
+    from talkface.training.corpus import flite
+
+    if not flite.available():
+        pytest.skip("flite is not installed")
+    x = np.asarray(flite.synthesize(HALF_LINE_SAID, "rms")[0], np.float32)
+    noise = np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)
+    return x + noise * np.sqrt(np.mean(x ** 2)) / 10.0

@@ -112,22 +112,19 @@ def test_a_half_line_the_excess_lets_through_is_refused_as_unsaid(monkeypatch):
     off: 1.8 per frame); the check refuses it and names the speech left without words. The whole
     line is accepted; trusted, the half is kept with the check's finding
     (``unsaid_speech_rule_2026_12_08``)."""
-    from talkface.core.audio.loading import from_array
-    from talkface.training.corpus import flite
+    from conftest import HALF_LINE, HALF_LINE_SAID, half_line_in_noise
 
-    if not flite.available():
-        pytest.skip("flite is not installed")
-    x = np.asarray(flite.synthesize("The echo test has been completed.", "rms")[0], np.float32)
-    noise = np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)
-    audio = from_array(x + noise * np.sqrt(np.mean(x ** 2)) / 10.0, 16000)
-    assert alignment.align(audio, "The echo test has been completed.").words[-1].text == "completed"
+    from talkface.core.audio.loading import from_array
+
+    audio = from_array(half_line_in_noise(), 16000)
+    assert alignment.align(audio, HALF_LINE_SAID).words[-1].text == "completed"
     with pytest.raises(alignment.Unsaid, match=r"hears \d\.\d s of speech \(\d+% of what it hears\) where the text "
                                                r"has no words, most at \d\.\d-\d\.\d s"):
-        alignment.align(audio, "The echo test")
-    kept = alignment.align(audio, "The echo test", trusted=True)
+        alignment.align(audio, HALF_LINE)
+    kept = alignment.align(audio, HALF_LINE, trusted=True)
     assert kept.trusted and "where the text has no words" in kept.check
     monkeypatch.setattr(alignment, "MAX_UNSAID_SHARE", 1.01)
-    assert alignment.align(audio, "The echo test").words[-1].text == "test"
+    assert alignment.align(audio, HALF_LINE).words[-1].text == "test"
 
 
 @pytest.mark.parametrize("text", ["", "   ", "?!"])

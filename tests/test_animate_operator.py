@@ -257,19 +257,13 @@ def test_a_dialog_text_that_leaves_speech_out_is_reported_and_changes_nothing(fa
     """Half a line in a noisy take ("The echo test" for flite's "The echo test has been completed."
     in 20 dB white noise), which the excess lets through: the report says where the text has no
     words (``alignment.Unsaid``), and no Action is made."""
-    import numpy as np
     import soundfile as sf
+    from conftest import HALF_LINE, half_line_in_noise
 
-    from talkface.training.corpus import flite
-
-    if not flite.available():
-        pytest.skip("flite is not installed")
-    x = np.asarray(flite.synthesize("The echo test has been completed.", "rms")[0], np.float32)
-    noise = np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)
     path = str(tmp_path / "echo.wav")
-    sf.write(path, x + noise * np.sqrt(np.mean(x ** 2)) / 10.0, 16000)
+    sf.write(path, half_line_in_noise(), 16000)
     scene = blender.context.scene
-    scene.talkface.dialog_text = "The echo test"
+    scene.talkface.dialog_text = HALF_LINE
     n_actions, frame_end = len(blender.data.actions), scene.frame_end
     try:
         with pytest.raises(RuntimeError, match=r"hears \d\.\d s of speech .* where the text has no words, most at"):
